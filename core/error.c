@@ -1,0 +1,76 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "grove/error.h"
+
+static _Thread_local char error_message[1024];
+
+const char *grove_errmsg(void)
+{
+    return error_message;
+}
+
+const char *grove_err_name(grove_err err)
+{
+    static const char *const names[] = {
+        [GROVE_OK] = "OK",           [GROVE_EINVAL] = "EINVAL",       [GROVE_EAUTH] = "EAUTH",
+        [GROVE_EFORBIDDEN] = "EFORBIDDEN", [GROVE_ENOTFOUND] = "ENOTFOUND", [GROVE_ETOOBIG] = "ETOOBIG",
+        [GROVE_ENOTSUP] = "ENOTSUP", [GROVE_ENOMEM] = "ENOMEM",       [GROVE_ESTORE] = "ESTORE",
+        [GROVE_EUNAVAIL] = "EUNAVAIL", [GROVE_ETIMEOUT] = "ETIMEOUT", [GROVE_ESHUTDOWN] = "ESHUTDOWN",
+        [GROVE_EPROTO] = "EPROTO",
+    };
+    if ((unsigned)err < sizeof names / sizeof names[0] && names[err])
+        return names[err];
+    return "EUNKNOWN";
+}
+
+bool grove_err_retryable(grove_err err)
+{
+    switch (err) {
+    case GROVE_ESTORE:
+    case GROVE_EUNAVAIL:
+    case GROVE_ETIMEOUT:
+    case GROVE_ESHUTDOWN:
+    case GROVE_EPROTO:
+    case GROVE_ENOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+grove_err grove_error_set(grove_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
+{
+    char prefix[512];
+    char old[sizeof error_message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, error_message, sizeof old);
+    size_t n = strlen(prefix);
+    if (n >= sizeof error_message)
+        n = sizeof error_message - 1;
+    memcpy(error_message, prefix, n);
+    size_t rest = strnlen(old, sizeof old - 1);
+    if (rest > sizeof error_message - 1 - n)
+        rest = sizeof error_message - 1 - n;
+    memcpy(error_message + n, old, rest);
+    error_message[n + rest] = '\0';
+    return err;
+}
+
+void grove_error_clear(void)
+{
+    error_message[0] = '\0';
+}

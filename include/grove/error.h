@@ -1,0 +1,47 @@
+/* Error convention: every fallible function returns a grove_err (0 = OK) and
+ * records a readable, thread-local message retrievable with grove_errmsg(). */
+#ifndef GROVE_ERROR_H
+#define GROVE_ERROR_H
+
+#include <stdbool.h>
+
+enum grove_err {
+    GROVE_OK = 0,
+    GROVE_EINVAL,     /* malformed or invalid input (HTTP 400, gRPC INVALID_ARGUMENT) */
+    GROVE_EAUTH,      /* missing or wrong credentials (401, UNAUTHENTICATED) */
+    GROVE_EFORBIDDEN, /* table or node not allowed (403, PERMISSION_DENIED) */
+    GROVE_ENOTFOUND,  /* no such row, path or peer (404, NOT_FOUND) */
+    GROVE_ETOOBIG,    /* request or message too large (413, RESOURCE_EXHAUSTED) */
+    GROVE_ENOTSUP,    /* operation or scheme not supported (UNIMPLEMENTED) */
+    GROVE_ENOMEM,     /* allocation failed */
+    GROVE_ESTORE,     /* storage failure, worth retrying (500, INTERNAL) */
+    GROVE_EUNAVAIL,   /* peer unreachable or shutting down (503, UNAVAILABLE) */
+    GROVE_ETIMEOUT,   /* deadline passed (504, DEADLINE_EXCEEDED) */
+    GROVE_ESHUTDOWN,  /* the object is closing; stop using it */
+    GROVE_EPROTO,     /* the peer answered something we cannot understand */
+};
+typedef enum grove_err grove_err;
+
+/* The message of the last error set on this thread ("" when none). Borrowed:
+ * valid until the next grove_ call on this thread. */
+const char *grove_errmsg(void);
+
+/* A short stable name for a code ("EINVAL"). */
+const char *grove_err_name(grove_err err);
+
+/* True for errors that a retry may cure (network, storage, shutdown); false for
+ * bad input, auth and permission errors, which the syncer never retries. */
+bool grove_err_retryable(grove_err err);
+
+/* Records err with a printf-style message for grove_errmsg() and returns err,
+ * so callers write `return grove_error_set(GROVE_EINVAL, "...", ...)`. */
+grove_err grove_error_set(grove_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prefixes the current message with context ("peer http://b: " + message). */
+grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void grove_error_clear(void);
+
+#endif

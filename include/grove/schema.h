@@ -1,0 +1,37 @@
+/* Declared tables and the CRDT type of each field. Changes for undeclared
+ * tables are refused; a change whose crdt_type contradicts the declaration is
+ * rejected. A table declared with no fields accepts any field, taking the type
+ * from the first change (kept per field from then on). */
+#ifndef GROVE_SCHEMA_H
+#define GROVE_SCHEMA_H
+
+#include "grove/model.h"
+
+struct grove_schema;
+
+grove_err grove_schema_new(struct grove_schema **out);
+void grove_schema_free(struct grove_schema *schema);
+
+/* Declares a table; declaring it again is harmless. Names are 1..128 bytes of
+ * printable ASCII (quoted whenever they reach SQL). */
+grove_err grove_schema_add_table(struct grove_schema *schema, const char *table);
+grove_err grove_schema_add_field(struct grove_schema *schema, const char *table,
+                                 const char *field, enum grove_crdt crdt);
+/* Parses "documents:title=lww,views=counter,tags=set" (the --table flag). */
+grove_err grove_schema_parse(struct grove_schema *schema, const char *spec);
+
+bool grove_schema_has_table(const struct grove_schema *schema, const char *table);
+/* The declared type of table.field; GROVE_CRDT_NONE when not declared. */
+enum grove_crdt grove_schema_field_type(const struct grove_schema *schema,
+                                        const char *table, const char *field);
+size_t grove_schema_table_count(const struct grove_schema *schema);
+/* Borrowed name of the i-th table, in declaration order. */
+const char *grove_schema_table_name(const struct grove_schema *schema, size_t i);
+
+/* GROVE_EFORBIDDEN when the change's table is not declared, GROVE_EINVAL when
+ * its crdt_type contradicts the field's declaration or it is inconsistent
+ * (an lww change without a value, a counter without counter_delta, ...). */
+grove_err grove_schema_check_change(const struct grove_schema *schema,
+                                    const struct grove_change *change);
+
+#endif

@@ -1,0 +1,48 @@
+/* The server side of the protocol (Grove's SyncController), free of any
+ * network code: transports decode a request, call these, and encode the
+ * answer. Every call is thread-safe. */
+#ifndef GROVE_SERVER_H
+#define GROVE_SERVER_H
+
+#include "grove/hook.h"
+#include "grove/store.h"
+
+struct grove_server;
+
+struct grove_server_options {
+    uint32_t max_page;   /* largest pull page; 0: 10000. Requests asking more get this */
+    uint32_t default_page; /* page size when a request gives no limit; 0: 1000 */
+    const struct grove_hook_chain *hooks; /* node-level then server-only hooks; copied; may be NULL */
+};
+
+grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
+                           const struct grove_server_options *opts);
+/* Call grove_server_shutdown first when streams may be open. NULL is a no-op. */
+void grove_server_free(struct grove_server *server);
+/* Wakes every open stream with GROVE_ESHUTDOWN and refuses new calls. */
+void grove_server_shutdown(struct grove_server *server);
+struct grove_store *grove_server_store(struct grove_server *server);
+
+/* Changes after req->since for the requested (declared) tables; GROVE_EFORBIDDEN
+ * names an undeclared table. A `since` stamped by this node is snapped to the
+ * nearest µs (clients holding ts in a float64 round it). */
+grove_err grove_server_pull(struct grove_server *server, const struct grove_pull_request *req,
+                            struct grove_pull_response **out);
+/* Validates every change, runs hooks, applies all or nothing. */
+grove_err grove_server_push(struct grove_server *server, const struct grove_push_request *req,
+                            struct grove_push_response **out);
+
+/* A live subscription: batches in arrival order, each carrying the stamps
+ * around it (since = previous batch's latest_hlc). */
+struct grove_server_stream;
+grove_err grove_server_stream_open(struct grove_server *server,
+                                   const struct grove_pull_request *req,
+                                   struct grove_server_stream **out);
+/* Blocks until changes are committed after the stream's cursor and returns
+ * them as a batch (GROVE_ETIMEOUT after timeout_ms with none; GROVE_ESHUTDOWN
+ * when the server shuts down). Woken by commits, never polls. */
+grove_err grove_server_stream_next(struct grove_server_stream *stream, int timeout_ms,
+                                   struct grove_pull_response **out);
+void grove_server_stream_close(struct grove_server_stream *stream);
+
+#endif

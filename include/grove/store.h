@@ -1,0 +1,105 @@
+/* The node's store: one SQLite file (WAL) holding the compacted CRDT state
+ * per (table, pk, field [, origin | element]), the resolved rows, the clock
+ * and the per-peer cursors (DESIGN §2, §3). A store is safe to use from many
+ * threads; each call is one transaction. */
+#ifndef GROVE_STORE_H
+#define GROVE_STORE_H
+
+#include "grove/model.h"
+#include "grove/schema.h"
+
+struct grove_store;
+
+struct grove_store_options {
+    const char *path;                  /* SQLite file; created when missing */
+    const char *node_id;               /* must match the id the file was created with */
+    const struct grove_schema *schema; /* borrowed; must outlive the store */
+    int64_t max_drift_ns;              /* 0: 5 s. Changes stamped further ahead are rejected */
+};
+
+grove_err grove_store_open(struct grove_store **out, const struct grove_store_options *opts);
+/* Waits for in-flight calls, checkpoints and closes. NULL is a no-op. */
+void grove_store_close(struct grove_store *store);
+
+const char *grove_store_node_id(const struct grove_store *store);
+const struct grove_schema *grove_store_schema(const struct grove_store *store);
+
+/* Local writes: each is one transaction stamped with one fresh HLC. `value`
+ * and `element` are JSON text (validated). GROVE_EFORBIDDEN for an undeclared
+ * table, GROVE_EINVAL for a field declared with another CRDT type. */
+grove_err grove_store_set(struct grove_store *store, const char *table, const char *pk,
+                          const char *field, const char *value, size_t value_len);
+grove_err grove_store_increment(struct grove_store *store, const char *table, const char *pk,
+                                const char *field, int64_t delta);
+grove_err grove_store_set_add(struct grove_store *store, const char *table, const char *pk,
+                              const char *field, const char *element, size_t element_len);
+grove_err grove_store_set_remove(struct grove_store *store, const char *table, const char *pk,
+                                 const char *field, const char *element, size_t element_len);
+grove_err grove_store_delete(struct grove_store *store, const char *table, const char *pk);
+
+/* The resolved row as a JSON object of its fields ({"title":"x","views":3,
+ * "tags":["a"]}). *out is malloc'ed, freed by the caller with free().
+ * GROVE_ENOTFOUND when the row does not exist or is deleted. */
+grove_err grove_store_get(struct grove_store *store, const char *table, const char *pk, char **out);
+/* Visible rows of a table ordered by pk, after `after_pk` (NULL: from the
+ * start), at most `limit` (0: 100): a JSON array [{"pk":..,"fields":{..}}].
+ * *more tells whether rows remain. */
+grove_err grove_store_list(struct grove_store *store, const char *table, const char *after_pk,
+                           size_t limit, char **out, bool *more);
+
+struct grove_apply_report {
+    uint64_t merged;    /* changes that changed state */
+    uint64_t conflicts; /* lww changes that met a concurrent value from another node */
+    struct grove_hlc latest; /* arrival stamp of the last stored change (or zero) */
+};
+
+/* Merges remote changes in one transaction: every change is checked first
+ * (schema, drift, consistency); any failure leaves the store unchanged and
+ * names the offending index. `from_node` is the peer they came from (never
+ * sent back to it). */
+grove_err grove_store_apply(struct grove_store *store, const struct grove_change *changes,
+                            size_t count, const char *from_node,
+                            struct grove_apply_report *report);
+
+struct grove_store_query {
+    const char *const *tables; /* NULL/0: every declared table */
+    size_t table_count;
+    struct grove_hlc since;    /* arrival stamp to read after */
+    size_t limit;              /* changes at most; 0: 1000 */
+    /* Changes made by, or received from, this node are left out (echo). NULL: none. */
+    const char *exclude_node;
+};
+
+/* Changes with arrival stamp after q->since, in arrival order. The response's
+ * latest_hlc is the arrival stamp of the last change read (echo-filtered ones
+ * included, so a cursor moves past them), `since` when none; has_more when
+ * more remain. */
+grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
+                              struct grove_pull_response **out);
+
+/* The newest arrival stamp in the store (zero when empty). */
+grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
+
+/* Blocks until the newest arrival stamp is after *after, the timeout passes
+ * (GROVE_ETIMEOUT) or grove_store_wake_all is called (GROVE_ESHUTDOWN).
+ * Commits signal waiters: no polling. */
+grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *after, int timeout_ms);
+void grove_store_wake_all(struct grove_store *store);
+
+/* Persistent per-peer sync state, keyed by the peer's URL. */
+struct grove_peer_cursors {
+    struct grove_hlc pull; /* the peer's latest_hlc we have merged up to */
+    struct grove_hlc push; /* our arrival stamp we have pushed up to */
+    char peer_node[GROVE_NODE_ID_MAX + 1]; /* the peer's node id once learned, else "" */
+};
+/* Zero cursors when the peer is unknown. */
+grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
+                                  struct grove_peer_cursors *out);
+grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
+                                  const struct grove_peer_cursors *cursors);
+
+/* A fresh HLC from this node's clock (also persisted, so it never goes
+ * backwards across restarts). */
+grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out);
+
+#endif

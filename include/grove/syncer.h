@@ -1,0 +1,86 @@
+/* The syncer: pulls from and pushes to each peer (DESIGN §3). Peers are
+ * synced independently; cursors persist in the store, so a restart resumes. */
+#ifndef GROVE_SYNCER_H
+#define GROVE_SYNCER_H
+
+#include "grove/hook.h"
+#include "grove/store.h"
+#include "grove/transport.h"
+
+struct grove_syncer;
+
+enum grove_sync_mode {
+    GROVE_SYNC_BOTH = 0,
+    GROVE_SYNC_PULL_ONLY,
+    GROVE_SYNC_PUSH_ONLY,
+};
+
+struct grove_syncer_options {
+    const char *const *tables;  /* NULL/0: every declared table */
+    size_t table_count;
+    int interval_ms;            /* background loop period; 0: 30000 */
+    uint32_t page_limit;        /* pull page size asked for; 0: 1000 */
+    uint32_t push_batch;        /* changes per push request; 0: 1000 */
+    enum grove_sync_mode mode;
+    bool stream;                /* subscribe to peers that can stream */
+    const struct grove_hook_chain *hooks; /* copied; may be NULL */
+    int backoff_min_ms;         /* first retry delay; 0: 500 */
+    int backoff_max_ms;         /* 0: 30000 */
+};
+
+struct grove_sync_report {
+    const char *peer;     /* the peer's URL, borrowed */
+    uint64_t pulled;      /* changes received */
+    uint64_t pushed;      /* changes sent */
+    uint64_t merged;      /* changes that changed local state */
+    uint64_t conflicts;
+    grove_err err;        /* GROVE_OK or what failed */
+    char error[256];      /* message when err != GROVE_OK */
+    int64_t duration_us;
+};
+
+grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
+                           const struct grove_syncer_options *opts);
+/* Stops the background loop and closes the peers. NULL is a no-op. */
+void grove_syncer_free(struct grove_syncer *syncer);
+
+/* Adds a peer by URL (dialed through the transport registry). */
+grove_err grove_syncer_add_peer(struct grove_syncer *syncer, const char *url,
+                                const struct grove_dial_options *opts);
+size_t grove_syncer_peer_count(const struct grove_syncer *syncer);
+
+/* One sync round with every peer, one after another. reports[i] is for peer i;
+ * `reports` must hold grove_syncer_peer_count() entries (NULL: not wanted).
+ * Returns GROVE_OK even when a peer failed: see the reports. */
+grove_err grove_syncer_sync(struct grove_syncer *syncer, struct grove_sync_report *reports);
+/* One sync round with peer i only. */
+grove_err grove_syncer_sync_peer(struct grove_syncer *syncer, size_t i,
+                                 struct grove_sync_report *report);
+
+/* Only the pull half, or only the push half, with peer i (used by tests and
+ * the simulator to drive directions). */
+grove_err grove_syncer_pull_peer(struct grove_syncer *syncer, size_t i,
+                                 struct grove_sync_report *report);
+grove_err grove_syncer_push_peer(struct grove_syncer *syncer, size_t i,
+                                 struct grove_sync_report *report);
+
+/* Applies one streamed batch from peer i: merges it, and moves the pull
+ * cursor only when batch->since equals the cursor (contiguous); a gap is left
+ * for the next pull to repair. */
+grove_err grove_syncer_apply_stream_batch(struct grove_syncer *syncer, size_t i,
+                                          const struct grove_pull_response *batch);
+
+/* Seed §Real-Time Push: pushes every not yet pushed local change (including
+ * one just written) to all peers at once. */
+grove_err grove_syncer_push_now(struct grove_syncer *syncer);
+
+/* Starts background threads: one per peer, syncing at start and then every
+ * interval (with backoff on retryable errors), plus stream consumers when
+ * opts.stream is set, and an immediate push after each local commit.
+ * report_fn, when not NULL, is called after every round (from peer threads). */
+typedef void (*grove_report_fn)(void *user, const struct grove_sync_report *report);
+grove_err grove_syncer_start(struct grove_syncer *syncer, grove_report_fn report_fn, void *user);
+/* Stops and joins the background threads (in-flight calls finish or time out). */
+void grove_syncer_stop(struct grove_syncer *syncer);
+
+#endif

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian package groved needs to build, test and benchmark. Idempotent.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config clang-format
+  libsqlite3-dev sqlite3
+  libjsmn-dev
+  libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  libgrpc-dev protobuf-compiler-grpc python3-grpcio python3-protobuf
+  libnng-dev
+  libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
+  libcriterion-dev libjansson-dev
+  gnutls-bin curl iproute2 procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
