@@ -1,0 +1,308 @@
+/* The HTTP dialer: pull and push as JSON POSTs through libcurl. One easy
+ * handle per peer keeps the connection alive between calls; a mutex
+ * serialises its use (a peer is driven by one syncer thread anyway). */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_client.h"
+
+/* Bodies above this go out with "Expect: 100-continue", so a server that
+ * refuses them (413, 401) answers before we send megabytes it will not read. */
+#define HTTP_EXPECT_THRESHOLD (16 * 1024)
+
+static pthread_once_t http_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode http_curl_init_rc;
+
+static void http_curl_init(void)
+{
+    http_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t http_collect(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct grove_buf *b = user;
+    size_t n = size * nmemb;
+    if (grove_buf_append(b, data, n))
+        return 0;
+    return n;
+}
+
+grove_err http_map_curl(CURLcode rc, const char *url, const char *detail)
+{
+    const char *msg = detail && *detail ? detail : curl_easy_strerror(rc);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return grove_error_set(GROVE_ETIMEOUT, "%s: timed out: %s", url, msg);
+    case CURLE_OUT_OF_MEMORY:
+        return grove_error_set(GROVE_ENOMEM, "%s: out of memory", url);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+        return grove_error_set(GROVE_EAUTH, "%s: TLS: %s", url, msg);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return grove_error_set(GROVE_EINVAL, "%s: %s", url, msg);
+    default:
+        return grove_error_set(GROVE_EUNAVAIL, "%s: %s", url, msg);
+    }
+}
+
+grove_err http_map_status(long status, const char *url, const char *body, size_t len)
+{
+    char text[512];
+    if (!http_error_text(body, len, text, sizeof text)) {
+        size_t n = len < sizeof text - 1 ? len : sizeof text - 1;
+        memcpy(text, body ? body : "", n);
+        text[n] = '\0';
+    }
+    grove_err err;
+    switch (status) {
+    case 400:
+    case 405:
+    case 415:
+    case 422:
+        err = GROVE_EINVAL;
+        break;
+    case 401:
+        err = GROVE_EAUTH;
+        break;
+    case 403:
+        err = GROVE_EFORBIDDEN;
+        break;
+    case 404:
+        err = GROVE_ENOTFOUND;
+        break;
+    case 413:
+        err = GROVE_ETOOBIG;
+        break;
+    case 501:
+        err = GROVE_ENOTSUP;
+        break;
+    case 500:
+        err = GROVE_ESTORE;
+        break;
+    case 504:
+        err = GROVE_ETIMEOUT;
+        break;
+    default:
+        err = status >= 500 ? GROVE_EUNAVAIL : GROVE_EPROTO;
+    }
+    return grove_error_set(err, "%s: HTTP %ld: %s", url, status, text);
+}
+
+grove_err http_easy_setup(CURL *easy, const struct http_peer *p)
+{
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL);
+    if (p->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, p->ca_file);
+    if (p->cert_file)
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, p->cert_file);
+    if (p->key_file)
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, p->key_file);
+    if (p->insecure) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return GROVE_OK;
+}
+
+static char *http_strdup_opt(const char *s, bool *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = true;
+    return d;
+}
+
+void http_dialer_close(void *self)
+{
+    struct http_peer *p = self;
+    if (!p)
+        return;
+    if (p->easy)
+        curl_easy_cleanup(p->easy);
+    curl_slist_free_all(p->headers_small);
+    curl_slist_free_all(p->headers_big);
+    pthread_mutex_destroy(&p->lock);
+    free(p->base);
+    free(p->pull_url);
+    free(p->push_url);
+    free(p->stream_url);
+    free(p->auth_header);
+    free(p->ca_file);
+    free(p->cert_file);
+    free(p->key_file);
+    free(p);
+}
+
+static grove_err http_join(char **out, const char *base, const char *suffix)
+{
+    size_t n = strlen(base) + strlen(suffix) + 1;
+    *out = malloc(n);
+    if (!*out)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    snprintf(*out, n, "%s%s", base, suffix);
+    return GROVE_OK;
+}
+
+grove_err http_dialer_open(const char *url, const struct grove_dial_options *opts, void **self_out)
+{
+    static const struct grove_dial_options defaults = {0};
+    struct http_peer *p = NULL;
+    grove_err err;
+    *self_out = NULL;
+    if (!opts)
+        opts = &defaults;
+    pthread_once(&http_curl_once, http_curl_init);
+    if (http_curl_init_rc != CURLE_OK)
+        return grove_error_set(GROVE_EUNAVAIL, "curl_global_init: %s",
+                               curl_easy_strerror(http_curl_init_rc));
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return grove_error_set(GROVE_EINVAL, "%s: not an http(s) URL", url);
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    p->base = strdup(url);
+    if (!p->base) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    size_t n = strlen(p->base);
+    while (n > 0 && p->base[n - 1] == '/')
+        p->base[--n] = '\0';
+    if ((err = http_join(&p->pull_url, p->base, "/pull")) ||
+        (err = http_join(&p->push_url, p->base, "/push")) ||
+        (err = http_join(&p->stream_url, p->base, "/stream")))
+        goto fail;
+    p->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
+    p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+    p->insecure = opts->insecure;
+    bool failed = false;
+    p->ca_file = http_strdup_opt(opts->ca_file, &failed);
+    p->cert_file = http_strdup_opt(opts->cert_file, &failed);
+    p->key_file = http_strdup_opt(opts->key_file, &failed);
+    if (opts->token) {
+        size_t len = strlen(opts->token) + sizeof "Authorization: Bearer ";
+        p->auth_header = malloc(len);
+        if (p->auth_header)
+            snprintf(p->auth_header, len, "Authorization: Bearer %s", opts->token);
+        else
+            failed = true;
+    }
+    if (failed) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int big = 0; big < 2; big++) {
+        struct curl_slist *h = NULL, *t;
+        const char *lines[] = {"Content-Type: application/json", "Accept: application/json",
+                               big ? "Expect: 100-continue" : "Expect:", p->auth_header};
+        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+            if (!lines[i])
+                continue;
+            t = curl_slist_append(h, lines[i]);
+            if (!t) {
+                curl_slist_free_all(h);
+                err = grove_error_set(GROVE_ENOMEM, "out of memory");
+                goto fail;
+            }
+            h = t;
+        }
+        *(big ? &p->headers_big : &p->headers_small) = h;
+    }
+    p->easy = curl_easy_init();
+    if (!p->easy) {
+        err = grove_error_set(GROVE_ENOMEM, "curl_easy_init failed");
+        goto fail;
+    }
+    *self_out = p;
+    return GROVE_OK;
+fail:
+    http_dialer_close(p);
+    return err;
+}
+
+/* POSTs body to url and leaves the answer in *resp on HTTP 200; any other
+ * outcome is mapped to a grove_err carrying the status and the server's text. */
+static grove_err http_post(struct http_peer *p, const char *url, const struct grove_buf *body,
+                           struct grove_buf *resp)
+{
+    grove_err err = GROVE_OK;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    pthread_mutex_lock(&p->lock);
+    CURL *e = p->easy;
+    curl_easy_reset(e); /* keeps live connections and the TLS session cache */
+    http_easy_setup(e, p);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->data);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+                     body->len > HTTP_EXPECT_THRESHOLD ? p->headers_big : p->headers_small);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(e);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    pthread_mutex_unlock(&p->lock);
+    if (rc != CURLE_OK && !(status >= 400 && resp->len > 0))
+        err = http_map_curl(rc, url, errbuf);
+    else if (status != 200)
+        err = http_map_status(status, url, resp->data, resp->len);
+    return err;
+}
+
+grove_err http_dialer_pull(void *self, const struct grove_pull_request *req,
+                           struct grove_pull_response **out)
+{
+    struct http_peer *p = self;
+    struct grove_buf body = {0}, resp = {0};
+    *out = NULL;
+    grove_err err = grove_json_encode_pull_request(req, &body);
+    if (err)
+        goto fail;
+    err = http_post(p, p->pull_url, &body, &resp);
+    if (err)
+        goto fail;
+    err = grove_json_decode_pull_response(resp.data, resp.len, out);
+    if (err)
+        err = grove_error_prefix(GROVE_EPROTO, "%s: bad pull response: ", p->pull_url);
+fail:
+    grove_buf_free(&body);
+    grove_buf_free(&resp);
+    return err;
+}
+
+grove_err http_dialer_push(void *self, const struct grove_push_request *req,
+                           struct grove_push_response **out)
+{
+    struct http_peer *p = self;
+    struct grove_buf body = {0}, resp = {0};
+    *out = NULL;
+    grove_err err = grove_json_encode_push_request(req, &body);
+    if (err)
+        goto fail;
+    err = http_post(p, p->push_url, &body, &resp);
+    if (err)
+        goto fail;
+    err = grove_json_decode_push_response(resp.data, resp.len, out);
+    if (err)
+        err = grove_error_prefix(GROVE_EPROTO, "%s: bad push response: ", p->push_url);
+fail:
+    grove_buf_free(&body);
+    grove_buf_free(&resp);
+    return err;
+}

@@ -1,0 +1,35 @@
+/* The dialer's per-peer state, shared by the request client and the SSE client. */
+#ifndef GROVE_HTTP_CLIENT_H
+#define GROVE_HTTP_CLIENT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "http_internal.h"
+
+struct http_peer {
+    char *base; /* the peer URL without trailing slash */
+    char *pull_url;
+    char *push_url;
+    char *stream_url;
+    pthread_mutex_t lock; /* guards easy */
+    CURL *easy;           /* reused for pull/push: keeps the connection alive */
+    struct curl_slist *headers_small;
+    struct curl_slist *headers_big; /* same, with Expect: 100-continue */
+    char *auth_header;              /* "Authorization: Bearer ..." or NULL */
+    int connect_timeout_ms;
+    int timeout_ms;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    bool insecure;
+};
+
+/* Applies the options every request shares (timeouts, TLS). */
+grove_err http_easy_setup(CURL *easy, const struct http_peer *p);
+/* A curl failure as a grove_err: timeouts ETIMEOUT, TLS trust EAUTH, else EUNAVAIL. */
+grove_err http_map_curl(CURLcode rc, const char *url, const char *detail);
+/* A non-200 answer as a grove_err with the status and the server's error text. */
+grove_err http_map_status(long status, const char *url, const char *body, size_t len);
+
+#endif
