@@ -18,6 +18,7 @@ struct faults_link {
     struct grove_faults cfg;
     uint64_t rng;
     struct grove_fault_stats stats;
+    uint64_t calls_since_set; /* for fail_after */
 };
 
 static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,6 +92,7 @@ grove_err grove_faults_set(const char *url, const struct grove_faults *faults)
         for (struct faults_link *l = faults_links; l; l = l->next) {
             l->cfg = *faults;
             l->rng = faults_seed_rng(l->url, faults->seed);
+            l->calls_since_set = 0;
         }
         goto done;
     }
@@ -101,6 +103,7 @@ grove_err grove_faults_set(const char *url, const struct grove_faults *faults)
     }
     l->cfg = *faults;
     l->rng = faults_seed_rng(url, faults->seed);
+    l->calls_since_set = 0;
 done:
     pthread_mutex_unlock(&faults_lock);
     return err;
@@ -184,7 +187,9 @@ static grove_err faults_plan(const char *url, struct faults_plan *plan)
         return grove_error_set(GROVE_ENOMEM, "fault shim: out of memory");
     }
     l->stats.calls++;
-    plan->partition = l->cfg.partition;
+    l->calls_since_set++;
+    plan->partition =
+        l->cfg.partition || (l->cfg.fail_after && l->calls_since_set > l->cfg.fail_after);
     plan->drop = faults_chance(l, l->cfg.drop);
     plan->lost_reply = faults_chance(l, l->cfg.lost_reply);
     plan->duplicate = faults_chance(l, l->cfg.duplicate);

@@ -35,6 +35,8 @@ struct grove_faults {
     double stream_dup;     /* a streamed batch is delivered twice */
     double stream_reorder; /* a streamed batch is held back and delivered after later ones */
     bool partition;        /* every call fails with GROVE_EUNAVAIL */
+    uint64_t fail_after;   /* 0: off; else every call after the first fail_after calls
+                              (counted from this setting) fails with GROVE_EUNAVAIL */
 };
 
 /* What a link (or all links) injected so far. */
