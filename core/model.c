@@ -121,7 +121,8 @@ char *grove_msg_strndup(void *msg, const char *s, size_t n)
     char *p = grove_msg_alloc(msg, n + 1);
     if (!p)
         return NULL;
-    memcpy(p, s, n);
+    if (n)
+        memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }

@@ -1,7 +1,7 @@
 /* Declared tables and the CRDT type of each field. Changes for undeclared
  * tables are refused; a change whose crdt_type contradicts the declaration is
- * rejected. A table declared with no fields accepts any field, taking the type
- * from the first change (kept per field from then on). */
+ * rejected. A table declared with no fields accepts any field of any type
+ * (loosely typed: for tables whose fields are not known in advance). */
 #ifndef GROVE_SCHEMA_H
 #define GROVE_SCHEMA_H
 

@@ -1,0 +1,89 @@
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+
+int64_t clock_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t clock_snap_us(int64_t ts)
+{
+    int64_t rem = ts % 1000;
+    if (rem >= 500 && ts <= INT64_MAX - 1000)
+        return ts - rem + 1000;
+    return ts - rem;
+}
+
+void clock_init(struct clock *clock, const char *node, int64_t max_drift_ns)
+{
+    memset(clock, 0, sizeof *clock);
+    pthread_mutex_init(&clock->lock, NULL);
+    clock->max_drift_ns = max_drift_ns > 0 ? max_drift_ns : CLOCK_DEFAULT_DRIFT_NS;
+    strncpy(clock->node, node, GROVE_NODE_ID_MAX);
+}
+
+void clock_destroy(struct clock *clock)
+{
+    pthread_mutex_destroy(&clock->lock);
+}
+
+static void clock_advance_locked(struct clock *clock, int64_t ts, uint32_t c)
+{
+    if (ts > clock->last_ts || (ts == clock->last_ts && c > clock->last_c)) {
+        clock->last_ts = ts;
+        clock->last_c = c;
+    }
+}
+
+void clock_restore(struct clock *clock, int64_t ts, uint32_t c)
+{
+    pthread_mutex_lock(&clock->lock);
+    clock_advance_locked(clock, ts, c);
+    pthread_mutex_unlock(&clock->lock);
+}
+
+void clock_now(struct clock *clock, struct grove_hlc *out)
+{
+    int64_t physical = clock_wall_ns() / 1000 * 1000;
+    pthread_mutex_lock(&clock->lock);
+    if (physical > clock->last_ts) {
+        clock->last_ts = physical;
+        clock->last_c = 0;
+    } else if (clock->last_c == UINT32_MAX) {
+        clock->last_ts += 1000; /* counter exhausted: borrow the next microsecond */
+        clock->last_c = 0;
+    } else {
+        clock->last_c++;
+    }
+    out->ts = clock->last_ts;
+    out->c = clock->last_c;
+    pthread_mutex_unlock(&clock->lock);
+    memcpy(out->node, clock->node, sizeof out->node);
+}
+
+void clock_observe(struct clock *clock, const struct grove_hlc *remote)
+{
+    /* Round up to our microsecond grid; a stamp strictly above the remote's
+     * microsecond then starts its counter at 0. */
+    int64_t up = remote->ts % 1000 ? remote->ts - remote->ts % 1000 + 1000 : remote->ts;
+    if (remote->ts < 0 || up < remote->ts)
+        return;
+    pthread_mutex_lock(&clock->lock);
+    clock_advance_locked(clock, up, up == remote->ts ? remote->c : 0);
+    pthread_mutex_unlock(&clock->lock);
+}
+
+grove_err clock_check_drift(const struct clock *clock, const struct grove_hlc *remote)
+{
+    int64_t now = clock_wall_ns();
+    if (remote->ts > now && remote->ts - now > clock->max_drift_ns)
+        return grove_error_set(GROVE_EINVAL,
+                               "hlc.ts: stamped %.3f s ahead of this node's clock (limit %.3f s)",
+                               (double)(remote->ts - now) / 1e9,
+                               (double)clock->max_drift_ns / 1e9);
+    return GROVE_OK;
+}

@@ -1,0 +1,63 @@
+/* CRDT state of one row and its merge rules (DESIGN §2), free of storage:
+ * the store loads a row's state units, merges changes into them here, writes
+ * back the dirty ones and stores the resolved document built here. */
+#ifndef GROVE_CORE_CRDT_H
+#define GROVE_CORE_CRDT_H
+
+#include "grove/model.h"
+
+/* The field name under which row deletes travel (Grove's Go server form). */
+#define STATE_TOMBSTONE_FIELD "_tombstone"
+
+enum state_kind {
+    STATE_LWW = 1,
+    STATE_COUNTER = 2,    /* sub = origin node */
+    STATE_SET_ADD = 3,    /* sub = element */
+    STATE_SET_REMOVE = 4, /* sub = element */
+    STATE_TOMBSTONE = 5,  /* field = "", sub = "" */
+};
+
+/* One unit of state: one wire record when read back. */
+struct state_row {
+    const char *field;
+    int kind;
+    struct grove_slice sub;
+    struct grove_hlc hlc;     /* newest change merged in */
+    const char *origin;       /* node that made it */
+    const char *src;          /* peer it arrived from ("" = local) */
+    struct grove_slice value; /* lww value; ptr NULL otherwise */
+    int64_t inc, dec;         /* counter totals of origin */
+    bool dirty;               /* changed by this merge: write it back */
+};
+
+struct state_rows {
+    struct state_row *items;
+    size_t count, cap;
+};
+
+struct state_merge {
+    bool changed;
+    uint64_t conflicts;
+};
+
+/* A zeroed slot at the end; NULL when out of memory. */
+struct state_row *state_rows_push(struct state_rows *rows);
+void state_rows_free(struct state_rows *rows);
+
+/* Merges one validated change into the row's units. Pointers of the change
+ * are kept in the units: the change must outlive the units' use. */
+grove_err state_rows_merge(struct state_rows *rows, const struct grove_change *change,
+                           const char *src, struct state_merge *out);
+
+/* Builds the resolved document ({"field": value, ...}, fields by name, set
+ * elements by bytes) into doc; *visible is false when the row is deleted.
+ * Rules: a row is hidden iff its tombstone is newer than every write in it; a
+ * field (a set element) whose newest write is not newer than the tombstone is
+ * not shown. Sorts rows->items. */
+grove_err state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible);
+
+/* Fills a wire record from a stored unit (strings borrowed from the unit). */
+void state_row_to_change(const struct state_row *row, const char *table, const char *pk,
+                         struct grove_change *out);
+
+#endif

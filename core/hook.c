@@ -1,0 +1,104 @@
+/* The sync hook chain (DESIGN §4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/hook.h"
+#include "grove/log.h"
+
+grove_err grove_hook_chain_add(struct grove_hook_chain *chain, const struct grove_hook *hook)
+{
+    struct grove_hook *grown = realloc(chain->hooks, (chain->count + 1) * sizeof *grown);
+    if (!grown)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    grown[chain->count++] = *hook;
+    chain->hooks = grown;
+    return GROVE_OK;
+}
+
+grove_err grove_hook_chain_extend(struct grove_hook_chain *chain,
+                                  const struct grove_hook_chain *from)
+{
+    for (size_t i = 0; from && i < from->count; i++) {
+        grove_err err = grove_hook_chain_add(chain, &from->hooks[i]);
+        if (err)
+            return err;
+    }
+    return GROVE_OK;
+}
+
+void grove_hook_chain_free(struct grove_hook_chain *chain)
+{
+    free(chain->hooks);
+    chain->hooks = NULL;
+    chain->count = 0;
+}
+
+typedef grove_err (*hook_change_fn)(void *user, struct grove_change *change, bool *skip);
+
+/* Runs one per-change hook kind over the array, dropping skipped changes. */
+static grove_err hook_run_each(const struct grove_hook_chain *chain, size_t member_offset,
+                               const char *what, struct grove_change *changes, size_t *count)
+{
+    if (!chain || !chain->count)
+        return GROVE_OK;
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++) {
+        bool skip = false;
+        for (size_t h = 0; h < chain->count && !skip; h++) {
+            hook_change_fn fn;
+            memcpy(&fn, (const char *)&chain->hooks[h] + member_offset, sizeof fn);
+            if (!fn)
+                continue;
+            grove_err err = fn(chain->hooks[h].user, &changes[i], &skip);
+            if (err)
+                return grove_error_prefix(err, "changes[%zu]: %s hook: ", i, what);
+        }
+        if (!skip)
+            changes[kept++] = changes[i];
+    }
+    *count = kept;
+    return GROVE_OK;
+}
+
+grove_err grove_hook_chain_before_inbound(const struct grove_hook_chain *chain,
+                                          struct grove_change *changes, size_t *count)
+{
+    return hook_run_each(chain, offsetof(struct grove_hook, before_inbound), "before_inbound",
+                         changes, count);
+}
+
+grove_err grove_hook_chain_before_outbound(const struct grove_hook_chain *chain,
+                                           struct grove_change *changes, size_t *count)
+{
+    return hook_run_each(chain, offsetof(struct grove_hook, before_outbound), "before_outbound",
+                         changes, count);
+}
+
+void grove_hook_chain_after_inbound(const struct grove_hook_chain *chain,
+                                    const struct grove_change *changes, size_t count)
+{
+    for (size_t h = 0; chain && h < chain->count; h++) {
+        if (!chain->hooks[h].after_inbound)
+            continue;
+        for (size_t i = 0; i < count; i++)
+            if (chain->hooks[h].after_inbound(chain->hooks[h].user, &changes[i]))
+                grove_log(GROVE_LOG_WARN, "after_inbound hook failed on %s/%s/%s: %s",
+                          changes[i].table, changes[i].pk, changes[i].field, grove_errmsg());
+    }
+}
+
+grove_err grove_hook_chain_before_outbound_read(const struct grove_hook_chain *chain,
+                                                struct grove_change *changes, size_t *count)
+{
+    for (size_t h = 0; chain && h < chain->count; h++) {
+        if (!chain->hooks[h].before_outbound_read)
+            continue;
+        size_t before = *count;
+        grove_err err = chain->hooks[h].before_outbound_read(chain->hooks[h].user, changes, count);
+        if (err)
+            return grove_error_prefix(err, "before_outbound_read hook: ");
+        if (*count > before)
+            return grove_error_set(GROVE_EINVAL, "before_outbound_read hook grew the batch");
+    }
+    return GROVE_OK;
+}

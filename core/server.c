@@ -1,0 +1,226 @@
+/* The server side of pull/push/stream, shared by every transport. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "grove/server.h"
+
+struct grove_server {
+    struct grove_store *store;
+    struct grove_hook_chain hooks;
+    uint32_t max_page, default_page;
+    atomic_bool closing;
+};
+
+struct grove_server_stream {
+    struct grove_server *server;
+    struct grove_pull_request *req; /* owned copy: tables and node id */
+    struct grove_hlc cursor;
+};
+
+grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
+                           const struct grove_server_options *opts)
+{
+    static const struct grove_server_options defaults;
+    if (!opts)
+        opts = &defaults;
+    struct grove_server *server = calloc(1, sizeof *server);
+    if (!server)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    server->store = store;
+    server->max_page = opts->max_page ? opts->max_page : 10000;
+    server->default_page = opts->default_page ? opts->default_page : 1000;
+    if (server->default_page > server->max_page)
+        server->default_page = server->max_page;
+    grove_err err = grove_hook_chain_extend(&server->hooks, opts->hooks);
+    if (err) {
+        grove_server_free(server);
+        return err;
+    }
+    *out = server;
+    return GROVE_OK;
+}
+
+void grove_server_free(struct grove_server *server)
+{
+    if (!server)
+        return;
+    grove_hook_chain_free(&server->hooks);
+    free(server);
+}
+
+void grove_server_shutdown(struct grove_server *server)
+{
+    atomic_store(&server->closing, true);
+    grove_store_wake_all(server->store);
+}
+
+struct grove_store *grove_server_store(struct grove_server *server)
+{
+    return server->store;
+}
+
+static grove_err server_check_open(struct grove_server *server)
+{
+    if (atomic_load(&server->closing))
+        return grove_error_set(GROVE_EUNAVAIL, "server is shutting down");
+    return GROVE_OK;
+}
+
+/* The query for a pull: page size capped, since snapped when it is our own
+ * stamp, echo filtering except from the zero cursor (a rebuilt replica gets
+ * its own rows back) or when the requester names no node. */
+static void server_query(struct grove_server *server, const struct grove_pull_request *req,
+                         const struct grove_hlc *since, struct grove_store_query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->tables = (const char *const *)req->tables;
+    q->table_count = req->table_count;
+    q->since = *since;
+    q->limit = req->limit ? (req->limit < server->max_page ? req->limit : server->max_page)
+                          : server->default_page;
+    bool zero = grove_hlc_is_zero(since);
+    q->exclude_node = !zero && req->node_id && req->node_id[0] ? req->node_id : NULL;
+}
+
+static void server_snap_since(struct grove_server *server, const struct grove_hlc *in,
+                              struct grove_hlc *out)
+{
+    *out = *in;
+    if (strcmp(in->node, grove_store_node_id(server->store)) == 0)
+        out->ts = clock_snap_us(in->ts);
+}
+
+static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
+                             const struct grove_hlc *since, struct grove_pull_response **out)
+{
+    struct grove_store_query q;
+    server_query(server, req, since, &q);
+    grove_err err = grove_store_changes(server->store, &q, out);
+    if (!err)
+        err = grove_hook_chain_before_outbound_read(&server->hooks, (*out)->changes, &(*out)->count);
+    if (err) {
+        grove_msg_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+grove_err grove_server_pull(struct grove_server *server, const struct grove_pull_request *req,
+                            struct grove_pull_response **out)
+{
+    *out = NULL;
+    grove_err err = server_check_open(server);
+    if (err)
+        return err;
+    struct grove_hlc since;
+    server_snap_since(server, &req->since, &since);
+    return server_read(server, req, &since, out);
+}
+
+grove_err grove_server_push(struct grove_server *server, const struct grove_push_request *req,
+                            struct grove_push_response **out)
+{
+    *out = NULL;
+    grove_err err = server_check_open(server);
+    if (err)
+        return err;
+    struct grove_push_response *resp = NULL;
+    /* Hooks edit and drop changes, so they work on a copy of the array. */
+    size_t count = req->count;
+    struct grove_change *changes = count ? malloc(count * sizeof *changes) : NULL;
+    if (count && !changes)
+        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
+    if (count)
+        memcpy(changes, req->changes, count * sizeof *changes);
+    err = grove_hook_chain_before_inbound(&server->hooks, changes, &count);
+    struct grove_apply_report report;
+    if (!err)
+        err = grove_store_apply(server->store, changes, count, req->node_id, &report);
+    if (!err)
+        err = grove_push_response_new(&resp);
+    if (err)
+        goto done;
+    grove_hook_chain_after_inbound(&server->hooks, changes, count);
+    resp->merged = report.merged;
+    if (report.merged)
+        resp->latest_hlc = report.latest;
+    else
+        grove_store_latest(server->store, &resp->latest_hlc);
+    if (grove_hlc_is_zero(&resp->latest_hlc)) /* still tell the pusher who we are */
+        grove_store_now(server->store, &resp->latest_hlc);
+    *out = resp;
+done:
+    free(changes);
+    return err;
+}
+
+grove_err grove_server_stream_open(struct grove_server *server,
+                                   const struct grove_pull_request *req,
+                                   struct grove_server_stream **out)
+{
+    *out = NULL;
+    grove_err err = server_check_open(server);
+    if (err)
+        return err;
+    struct grove_server_stream *s = calloc(1, sizeof *s);
+    if (!s || grove_pull_request_new(&s->req)) {
+        free(s);
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    s->server = server;
+    s->req->limit = req->limit;
+    s->req->table_count = req->table_count;
+    s->req->node_id = grove_msg_strndup(s->req, req->node_id ? req->node_id : "",
+                                        req->node_id ? strlen(req->node_id) : 0);
+    s->req->tables = grove_msg_alloc(s->req, (req->table_count + 1) * sizeof(char *));
+    err = s->req->node_id && s->req->tables ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; !err && i < req->table_count; i++) {
+        if (!grove_schema_has_table(grove_store_schema(server->store), req->tables[i]))
+            err = grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", req->tables[i]);
+        else if (!(s->req->tables[i] = grove_msg_strndup(s->req, req->tables[i], strlen(req->tables[i]))))
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    if (err) {
+        grove_server_stream_close(s);
+        return err;
+    }
+    server_snap_since(server, &req->since, &s->cursor);
+    *out = s;
+    return GROVE_OK;
+}
+
+grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms,
+                                   struct grove_pull_response **out)
+{
+    *out = NULL;
+    for (;;) {
+        if (atomic_load(&s->server->closing))
+            return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
+        struct grove_pull_response *batch;
+        grove_err err = server_read(s->server, s->req, &s->cursor, &batch);
+        if (err)
+            return err;
+        bool moved = grove_hlc_compare(&batch->latest_hlc, &s->cursor) != 0;
+        s->cursor = batch->latest_hlc;
+        if (batch->count) {
+            *out = batch;
+            return GROVE_OK;
+        }
+        grove_msg_free(batch);
+        if (moved)
+            continue; /* only echoes or filtered changes: look again from the new cursor */
+        err = grove_store_wait(s->server->store, &s->cursor, timeout_ms);
+        if (err)
+            return err;
+    }
+}
+
+void grove_server_stream_close(struct grove_server_stream *s)
+{
+    if (!s)
+        return;
+    grove_msg_free(s->req);
+    free(s);
+}
