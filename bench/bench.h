@@ -1,0 +1,18 @@
+/* grove-bench subcommands and the helpers they share. Each subcommand prints
+ * what it measured and ends with exactly one line
+ * "RESULT <name> key=value ...". */
+#ifndef GROVE_BENCH_H
+#define GROVE_BENCH_H
+
+#include <stddef.h>
+
+int bench_json(int argc, char **argv);
+
+/* Monotonic clock in seconds. */
+double bench_now(void);
+/* The value of "--n N" in argv, or def when absent; exits on a bad value. */
+long bench_arg_n(int argc, char **argv, long def);
+/* Peak resident set size of this process in KiB (0 when unknown). */
+long bench_max_rss_kib(void);
+
+#endif

@@ -1,0 +1,123 @@
+/* grove-bench json: parse and print N change records (~180 bytes each, a
+ * mix of lww, counter, set and tombstone records) through the JSON codec. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "grove/json.h"
+
+static const char *bench_json_text(struct grove_push_request *req, const char *fmt, long v)
+{
+    char tmp[128];
+    int n = snprintf(tmp, sizeof tmp, fmt, v);
+    return grove_msg_strndup(req, tmp, (size_t)n);
+}
+
+/* Builds a deterministic, realistic push request of n records. */
+static struct grove_push_request *bench_json_build(long n)
+{
+    static const char *const lww_values[] = {"\"Updated Title\"",
+                                             "42",
+                                             "{\"w\":1280,\"h\":720}",
+                                             "true",
+                                             "\"caf\\u00e9 \\\"menu\\\"\"",
+                                             "3.14159",
+                                             "null",
+                                             "[\"a\",\"b\"]"};
+    struct grove_push_request *req;
+    if (grove_push_request_new(&req))
+        return NULL;
+    size_t cap = 0;
+    if (grove_msg_reserve_changes(req, &req->changes, &cap, (size_t)n))
+        goto fail;
+    for (long i = 0; i < n; i++) {
+        struct grove_change *c = &req->changes[i];
+        c->table = i % 3 ? "documents" : "comments";
+        c->pk = bench_json_text(req, "doc-%06ld", i / 4);
+        c->node_id = bench_json_text(req, "node-%ld", i % 7);
+        c->hlc.ts = 1706000001000000000LL + i * 1000;
+        c->hlc.c = (uint32_t)(i % 5);
+        snprintf(c->hlc.node, sizeof c->hlc.node, "node-%ld", i % 7);
+        long kind = i % 20;
+        if (kind < 12) {
+            c->crdt = GROVE_CRDT_LWW;
+            c->field = kind % 2 ? "title" : "body_text";
+            const char *v = lww_values[i % 8];
+            c->value = (struct grove_slice){v, strlen(v)};
+        } else if (kind < 16) {
+            c->crdt = GROVE_CRDT_COUNTER;
+            c->field = "views";
+            c->has_counter = true;
+            c->counter_inc = i * 3;
+            c->counter_dec = i / 2;
+        } else if (kind < 19) {
+            static struct grove_slice elems[] = {{"\"urgent\"", 8}, {"\"review\"", 8}, {"17", 2}};
+            c->crdt = GROVE_CRDT_SET;
+            c->field = "tags";
+            c->set_op = kind == 18 ? GROVE_SET_REMOVE : GROVE_SET_ADD;
+            c->elements = elems;
+            c->element_count = (size_t)(1 + i % 3);
+        } else {
+            c->field = "_tombstone";
+            c->tombstone = true;
+        }
+    }
+    req->count = (size_t)n;
+    req->node_id = "node-1";
+    return req;
+fail:
+    grove_msg_free(req);
+    return NULL;
+}
+
+int bench_json(int argc, char **argv)
+{
+    long n = bench_arg_n(argc, argv, 100000);
+    enum { ROUNDS = 5 };
+    struct grove_buf buf = {0};
+    double best_print = 1e9, best_parse = 1e9;
+    int rc = 1;
+    struct grove_push_request *req = bench_json_build(n);
+    if (!req) {
+        fprintf(stderr, "grove-bench json: out of memory\n");
+        return 1;
+    }
+    /* Best of a few rounds: the machine is shared, the minimum is the codec. */
+    for (int round = 0; round < ROUNDS; round++) {
+        buf.len = 0;
+        double t0 = bench_now();
+        if (grove_json_encode_push_request(req, &buf))
+            goto fail;
+        double t1 = bench_now();
+        struct grove_push_request *back;
+        if (grove_json_decode_push_request(buf.data, buf.len, &back))
+            goto fail;
+        double t2 = bench_now();
+        if (back->count != (size_t)n) {
+            fprintf(stderr, "grove-bench json: decoded %zu of %ld records\n", back->count, n);
+            grove_msg_free(back);
+            goto done;
+        }
+        grove_msg_free(back);
+        if (t1 - t0 < best_print)
+            best_print = t1 - t0;
+        if (t2 - t1 < best_parse)
+            best_parse = t2 - t1;
+    }
+    printf("records: %ld, body: %zu bytes (%.0f bytes/record), best of %d rounds\n", n, buf.len,
+           (double)buf.len / (double)n, ROUNDS);
+    printf("print: %.1f ms (%.0f MB/s)\n", best_print * 1e3, (double)buf.len / best_print / 1e6);
+    printf("parse: %.1f ms (%.0f MB/s)\n", best_parse * 1e3, (double)buf.len / best_parse / 1e6);
+    printf("max RSS: %ld KiB\n", bench_max_rss_kib());
+    printf("RESULT json parse_per_s=%.0f print_per_s=%.0f bytes_per_record=%.0f\n",
+           (double)n / best_parse, (double)n / best_print, (double)buf.len / (double)n);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "grove-bench json: %s\n", grove_errmsg());
+done:
+    grove_buf_free(&buf);
+    grove_msg_free(req);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* grove-bench <name> [options]: runs one benchmark. Add a subcommand by
+ * writing bench_<name>.c, declaring it in bench.h and adding a row below. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench.h"
+
+struct bench_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct bench_cmd bench_cmds[] = {
+    {"json", bench_json, "parse and print N change records [--n N, default 100000]"},
+};
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long bench_arg_n(int argc, char **argv, long def)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--n") == 0) {
+            char *end;
+            long n = strtol(argv[i + 1], &end, 10);
+            if (*end || n <= 0) {
+                fprintf(stderr, "grove-bench: --n wants a positive integer, got %s\n", argv[i + 1]);
+                exit(2);
+            }
+            return n;
+        }
+    return def;
+}
+
+long bench_max_rss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: grove-bench <name> [options]\n\nbenchmarks:\n");
+    for (size_t i = 0; i < sizeof bench_cmds / sizeof bench_cmds[0]; i++)
+        fprintf(f, "  %-12s %s\n", bench_cmds[i].name, bench_cmds[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        bench_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof bench_cmds / sizeof bench_cmds[0]; i++)
+        if (strcmp(argv[1], bench_cmds[i].name) == 0)
+            return bench_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "grove-bench: unknown benchmark \"%s\"\n", argv[1]);
+    bench_usage(stderr);
+    return 2;
+}
