@@ -122,6 +122,17 @@ static grove_err map_change_from_pb(void *msg, const pb_change *in, size_t i,
     err = grove_crdt_parse(in->crdt_type, strlen(in->crdt_type), &out->crdt);
     if (err)
         return grove_error_prefix(err, "changes[%zu].crdt_type: ", i);
+    /* The JSON codec's rules: an HLC is required, and only a row delete may
+     * leave field and crdt_type empty. */
+    if (!in->hlc)
+        return grove_error_set(GROVE_EINVAL, "changes[%zu].hlc: missing", i);
+    if (!in->tombstone && in->field[0] == '\0')
+        return grove_error_set(
+            GROVE_EINVAL, "changes[%zu]: empty \"field\" on a record that is not a tombstone", i);
+    if (!in->tombstone && out->crdt == GROVE_CRDT_NONE)
+        return grove_error_set(
+            GROVE_EINVAL, "changes[%zu]: empty \"crdt_type\" on a record that is not a tombstone",
+            i);
     char where[48];
     snprintf(where, sizeof where, "changes[%zu].hlc", i);
     if ((err = map_hlc_from_pb(in->hlc, &out->hlc, where)))
