@@ -1,0 +1,505 @@
+/* The syncer (DESIGN §3): per peer, pull pages and merge them, then push what
+ * the peer has not seen; cursors persist in the store. Background mode runs
+ * one thread per peer (so a slow peer delays no other), wakes on local
+ * commits for real-time push, and optionally consumes the peer's stream. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "grove/log.h"
+#include "grove/syncer.h"
+
+struct syncer_peer {
+    struct grove_syncer *syncer;
+    char *url;
+    struct grove_peer *conn;        /* pulls and pushes */
+    struct grove_peer *stream_conn; /* the stream, on its own connection */
+    pthread_mutex_t lock;           /* one exchange with this peer at a time */
+    pthread_t thread, stream_thread;
+    bool has_thread, has_stream_thread;
+    unsigned rand_state;
+};
+
+struct grove_syncer {
+    struct grove_store *store;
+    struct grove_syncer_options opts;
+    const char **tables;
+    size_t table_count;
+    struct grove_hook_chain hooks;
+    struct syncer_peer **peers;
+    size_t peer_count;
+    atomic_bool stop;
+    bool running;
+    grove_report_fn report_fn;
+    void *report_user;
+};
+
+static int64_t syncer_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
+                           const struct grove_syncer_options *opts)
+{
+    static const struct grove_syncer_options defaults;
+    if (!opts)
+        opts = &defaults;
+    *out = NULL;
+    struct grove_syncer *s = calloc(1, sizeof *s);
+    if (!s)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    s->store = store;
+    s->opts = *opts;
+    s->opts.hooks = NULL;
+    s->opts.interval_ms = opts->interval_ms > 0 ? opts->interval_ms : 30000;
+    s->opts.page_limit = opts->page_limit ? opts->page_limit : 1000;
+    s->opts.push_batch = opts->push_batch ? opts->push_batch : 1000;
+    s->opts.backoff_min_ms = opts->backoff_min_ms > 0 ? opts->backoff_min_ms : 500;
+    s->opts.backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000;
+    grove_err err = grove_hook_chain_extend(&s->hooks, opts->hooks);
+    const struct grove_schema *schema = grove_store_schema(store);
+    size_t n = opts->table_count;
+    if (!err && !(s->tables = calloc(n + 1, sizeof *s->tables)))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; !err && i < n; i++) {
+        if (!grove_schema_has_table(schema, opts->tables[i]))
+            err = grove_error_set(GROVE_EINVAL, "sync table \"%s\" is not declared",
+                                  opts->tables[i]);
+        else if (!(s->tables[i] = strdup(opts->tables[i])))
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        s->table_count = i + 1;
+    }
+    if (err) {
+        grove_syncer_free(s);
+        return err;
+    }
+    s->opts.tables = NULL;
+    *out = s;
+    return GROVE_OK;
+}
+
+void grove_syncer_free(struct grove_syncer *s)
+{
+    if (!s)
+        return;
+    grove_syncer_stop(s);
+    for (size_t i = 0; i < s->peer_count; i++) {
+        struct syncer_peer *p = s->peers[i];
+        grove_peer_close(p->conn);
+        grove_peer_close(p->stream_conn);
+        pthread_mutex_destroy(&p->lock);
+        free(p->url);
+        free(p);
+    }
+    for (size_t i = 0; i < s->table_count; i++)
+        free((char *)s->tables[i]);
+    free(s->tables);
+    free(s->peers);
+    grove_hook_chain_free(&s->hooks);
+    free(s);
+}
+
+grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
+                                const struct grove_dial_options *opts)
+{
+    if (s->running)
+        return grove_error_set(GROVE_EINVAL, "add peers before starting the syncer");
+    struct syncer_peer *p = calloc(1, sizeof *p);
+    struct syncer_peer **grown = realloc(s->peers, (s->peer_count + 1) * sizeof *grown);
+    if (!p || !grown || !(p->url = strdup(url))) {
+        free(p);
+        if (grown)
+            s->peers = grown;
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    s->peers = grown;
+    grove_err err = grove_peer_open(&p->conn, url, opts);
+    if (!err && s->opts.stream && grove_peer_can_subscribe(p->conn))
+        err = grove_peer_open(&p->stream_conn, url, opts);
+    if (err) {
+        grove_peer_close(p->conn);
+        free(p->url);
+        free(p);
+        return err;
+    }
+    p->syncer = s;
+    p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
+    pthread_mutex_init(&p->lock, NULL);
+    s->peers[s->peer_count++] = p;
+    return GROVE_OK;
+}
+
+size_t grove_syncer_peer_count(const struct grove_syncer *s)
+{
+    return s->peer_count;
+}
+
+static void syncer_report_error(struct grove_sync_report *r, grove_err err)
+{
+    if (r->err)
+        return; /* keep the first */
+    r->err = err;
+    snprintf(r->error, sizeof r->error, "%s", grove_errmsg());
+}
+
+/* Learns the peer's node id from a stamp it made (its arrival stamps). */
+static void syncer_learn_peer(struct grove_syncer *s, struct grove_peer_cursors *c,
+                              const struct grove_hlc *stamp)
+{
+    if (stamp->node[0] && strcmp(stamp->node, grove_store_node_id(s->store)) != 0)
+        memcpy(c->peer_node, stamp->node, sizeof c->peer_node);
+}
+
+/* Merges changes from the peer (hooks around the apply); counts go to r. */
+static grove_err syncer_merge(struct grove_syncer *s, struct grove_peer_cursors *c,
+                              struct grove_change *changes, size_t count,
+                              struct grove_sync_report *r)
+{
+    r->pulled += count;
+    grove_err err = grove_hook_chain_before_inbound(&s->hooks, changes, &count);
+    struct grove_apply_report applied = {0};
+    if (!err && count)
+        err = grove_store_apply(s->store, changes, count, c->peer_node, &applied);
+    if (err)
+        return err;
+    grove_hook_chain_after_inbound(&s->hooks, changes, count);
+    r->merged += applied.merged;
+    r->conflicts += applied.conflicts;
+    return GROVE_OK;
+}
+
+static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *p,
+                                    struct grove_sync_report *r)
+{
+    struct grove_peer_cursors c;
+    grove_err err = grove_store_cursors_get(s->store, p->url, &c);
+    if (err)
+        return err;
+    if (grove_hlc_is_zero(&c.pull))
+        c.catching_up = true;
+    struct grove_pull_request req = {
+        .tables = s->tables, .table_count = s->table_count, .limit = s->opts.page_limit};
+    for (;;) {
+        req.since = c.pull;
+        /* While catching up from zero, name no node: nothing is echo-filtered. */
+        req.node_id = c.catching_up ? "" : grove_store_node_id(s->store);
+        struct grove_pull_response *resp;
+        err = grove_peer_pull(p->conn, &req, &resp);
+        if (err)
+            return err;
+        syncer_learn_peer(s, &c, &resp->latest_hlc);
+        err = syncer_merge(s, &c, resp->changes, resp->count, r);
+        if (!err && grove_hlc_compare(&resp->latest_hlc, &c.pull) > 0)
+            c.pull = resp->latest_hlc;
+        bool more = resp->has_more;
+        bool moved = grove_hlc_compare(&c.pull, &req.since) != 0;
+        grove_msg_free(resp);
+        if (!err) {
+            if (!more)
+                c.catching_up = false;
+            err = grove_store_cursors_set(s->store, p->url, &c);
+        }
+        if (err || !more || !moved) /* !moved: a peer that says more but moves nowhere */
+            return err;
+    }
+}
+
+static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *p,
+                                    struct grove_sync_report *r)
+{
+    struct grove_peer_cursors c;
+    grove_err err = grove_store_cursors_get(s->store, p->url, &c);
+    if (err)
+        return err;
+    for (;;) {
+        struct grove_store_query q = {.tables = s->tables,
+                                      .table_count = s->table_count,
+                                      .since = c.push,
+                                      .limit = s->opts.push_batch,
+                                      .exclude_node = c.peer_node[0] ? c.peer_node : NULL};
+        struct grove_pull_response *batch;
+        err = grove_store_changes(s->store, &q, &batch);
+        if (err)
+            return err;
+        size_t count = batch->count;
+        err = grove_hook_chain_before_outbound(&s->hooks, batch->changes, &count);
+        if (!err && count) {
+            struct grove_push_request req = {
+                .changes = batch->changes, .count = count, .node_id = grove_store_node_id(s->store)};
+            struct grove_push_response *resp;
+            err = grove_peer_push(p->conn, &req, &resp);
+            if (!err) {
+                syncer_learn_peer(s, &c, &resp->latest_hlc);
+                r->pushed += count;
+                grove_msg_free(resp);
+            }
+        }
+        bool more = batch->has_more;
+        bool moved = grove_hlc_compare(&batch->latest_hlc, &c.push) > 0;
+        if (!err && moved) {
+            c.push = batch->latest_hlc;
+            err = grove_store_cursors_set(s->store, p->url, &c);
+        }
+        grove_msg_free(batch);
+        if (err || !more || !moved)
+            return err;
+    }
+}
+
+enum syncer_half { SYNCER_PULL = 1, SYNCER_PUSH = 2 };
+
+static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
+                                 struct grove_sync_report *out)
+{
+    if (i >= s->peer_count)
+        return grove_error_set(GROVE_EINVAL, "no peer %zu", i);
+    struct syncer_peer *p = s->peers[i];
+    struct grove_sync_report r = {.peer = p->url};
+    int64_t start = syncer_now_us();
+    pthread_mutex_lock(&p->lock);
+    grove_err err = GROVE_OK;
+    if ((halves & SYNCER_PULL) && s->opts.mode != GROVE_SYNC_PUSH_ONLY)
+        err = syncer_pull_locked(s, p, &r);
+    /* Push even when the pull failed: the two directions fail independently. */
+    if (err)
+        syncer_report_error(&r, err);
+    if ((halves & SYNCER_PUSH) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
+        grove_err push_err = syncer_push_locked(s, p, &r);
+        if (push_err)
+            syncer_report_error(&r, push_err);
+    }
+    pthread_mutex_unlock(&p->lock);
+    r.duration_us = syncer_now_us() - start;
+    if (out)
+        *out = r;
+    return GROVE_OK;
+}
+
+grove_err grove_syncer_sync_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
+{
+    return syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, r);
+}
+
+grove_err grove_syncer_pull_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
+{
+    return syncer_exchange(s, i, SYNCER_PULL, r);
+}
+
+grove_err grove_syncer_push_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
+{
+    return syncer_exchange(s, i, SYNCER_PUSH, r);
+}
+
+grove_err grove_syncer_sync(struct grove_syncer *s, struct grove_sync_report *reports)
+{
+    for (size_t i = 0; i < s->peer_count; i++)
+        syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, reports ? &reports[i] : NULL);
+    return GROVE_OK;
+}
+
+grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
+                                          const struct grove_pull_response *batch)
+{
+    if (i >= s->peer_count)
+        return grove_error_set(GROVE_EINVAL, "no peer %zu", i);
+    struct syncer_peer *p = s->peers[i];
+    struct grove_sync_report r = {.peer = p->url};
+    pthread_mutex_lock(&p->lock);
+    struct grove_peer_cursors c;
+    grove_err err = grove_store_cursors_get(s->store, p->url, &c);
+    struct grove_change *changes = NULL;
+    if (!err && batch->count && !(changes = malloc(batch->count * sizeof *changes)))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (!err) {
+        if (batch->count)
+            memcpy(changes, batch->changes, batch->count * sizeof *changes);
+        syncer_learn_peer(s, &c, &batch->latest_hlc);
+        err = syncer_merge(s, &c, changes, batch->count, &r);
+    }
+    /* Only a batch that follows on from the cursor may move it: after a gap
+     * the next pull fetches what the stream lost. */
+    if (!err && grove_hlc_compare(&batch->since, &c.pull) == 0 &&
+        grove_hlc_compare(&batch->latest_hlc, &c.pull) > 0) {
+        c.pull = batch->latest_hlc;
+        err = grove_store_cursors_set(s->store, p->url, &c);
+    }
+    pthread_mutex_unlock(&p->lock);
+    free(changes);
+    return err;
+}
+
+/* ---- background ------------------------------------------------------------ */
+
+static void *syncer_push_one(void *arg)
+{
+    struct syncer_peer *p = arg;
+    struct grove_sync_report r;
+    struct grove_syncer *s = p->syncer;
+    size_t i = 0;
+    while (s->peers[i] != p)
+        i++;
+    syncer_exchange(s, i, SYNCER_PUSH, &r);
+    if (r.err)
+        grove_log(GROVE_LOG_WARN, "push to %s failed: %s", p->url, r.error);
+    return NULL;
+}
+
+grove_err grove_syncer_push_now(struct grove_syncer *s)
+{
+    if (s->running)
+        return GROVE_OK; /* peer threads wake on every commit and push already */
+    pthread_t *threads = calloc(s->peer_count, sizeof *threads);
+    if (!threads)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    /* All peers at once: a dead peer must not hold up the others. */
+    for (size_t i = 0; i < s->peer_count; i++)
+        if (pthread_create(&threads[i], NULL, syncer_push_one, s->peers[i]))
+            syncer_push_one(s->peers[i]), threads[i] = 0;
+    for (size_t i = 0; i < s->peer_count; i++)
+        if (threads[i])
+            pthread_join(threads[i], NULL);
+    free(threads);
+    return GROVE_OK;
+}
+
+/* Exponential backoff with jitter: half to all of min * 2^attempt, capped. */
+static int syncer_backoff_ms(struct syncer_peer *p, int attempt)
+{
+    const struct grove_syncer_options *o = &p->syncer->opts;
+    int64_t delay = o->backoff_min_ms;
+    for (int i = 0; i < attempt && delay < o->backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > o->backoff_max_ms)
+        delay = o->backoff_max_ms;
+    return (int)(delay / 2 + rand_r(&p->rand_state) % (delay / 2 + 1));
+}
+
+static void syncer_report(struct grove_syncer *s, const struct grove_sync_report *r)
+{
+    if (s->report_fn)
+        s->report_fn(s->report_user, r);
+}
+
+static void *syncer_peer_main(void *arg)
+{
+    struct syncer_peer *p = arg;
+    struct grove_syncer *s = p->syncer;
+    size_t index = 0;
+    while (s->peers[index] != p)
+        index++;
+    int attempt = 0;
+    int64_t next_round = 0; /* sync at start */
+    struct grove_hlc pushed_upto;
+    grove_store_latest(s->store, &pushed_upto);
+    while (!atomic_load(&s->stop)) {
+        int64_t now = syncer_now_us();
+        struct grove_sync_report r;
+        if (now >= next_round) {
+            grove_store_latest(s->store, &pushed_upto);
+            syncer_exchange(s, index, SYNCER_PULL | SYNCER_PUSH, &r);
+            syncer_report(s, &r);
+            if (r.err && grove_err_retryable(r.err)) {
+                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++) * 1000;
+            } else {
+                attempt = 0;
+                next_round = now + (int64_t)s->opts.interval_ms * 1000;
+            }
+            continue;
+        }
+        /* Sleep in short slices until the round is due, a local commit wants
+         * pushing, or stop. */
+        int64_t left_ms = (next_round - now) / 1000 + 1;
+        grove_err err = grove_store_wait(s->store, &pushed_upto, left_ms < 200 ? (int)left_ms : 200);
+        if (err == GROVE_OK && !atomic_load(&s->stop) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
+            grove_store_latest(s->store, &pushed_upto);
+            syncer_exchange(s, index, SYNCER_PUSH, &r);
+            if (r.pushed || r.err)
+                syncer_report(s, &r);
+            if (r.err && grove_err_retryable(r.err))
+                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++) * 1000;
+        }
+    }
+    return NULL;
+}
+
+static grove_err syncer_on_batch(void *user, const struct grove_pull_response *batch)
+{
+    struct syncer_peer *p = user;
+    struct grove_syncer *s = p->syncer;
+    size_t index = 0;
+    while (s->peers[index] != p)
+        index++;
+    return grove_syncer_apply_stream_batch(s, index, batch);
+}
+
+static void *syncer_stream_main(void *arg)
+{
+    struct syncer_peer *p = arg;
+    struct grove_syncer *s = p->syncer;
+    int attempt = 0;
+    while (!atomic_load(&s->stop)) {
+        struct grove_peer_cursors c;
+        grove_err err = grove_store_cursors_get(s->store, p->url, &c);
+        struct grove_pull_request req = {.tables = s->tables,
+                                         .table_count = s->table_count,
+                                         .since = c.pull,
+                                         .node_id = grove_store_node_id(s->store),
+                                         .limit = s->opts.page_limit};
+        int64_t started = syncer_now_us();
+        if (!err)
+            err = grove_peer_subscribe(p->stream_conn, &req, syncer_on_batch, p, &s->stop);
+        if (atomic_load(&s->stop))
+            break;
+        if (syncer_now_us() - started > 10 * 1000000LL)
+            attempt = 0; /* it ran a while: a fresh failure, not a flapping one */
+        int delay = syncer_backoff_ms(p, attempt++);
+        grove_log(GROVE_LOG_WARN, "stream from %s ended: %s; reconnecting in %d ms", p->url,
+                  err ? grove_errmsg() : "closed", delay);
+        for (int waited = 0; waited < delay && !atomic_load(&s->stop); waited += 50)
+            nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    return NULL;
+}
+
+grove_err grove_syncer_start(struct grove_syncer *s, grove_report_fn report_fn, void *user)
+{
+    if (s->running)
+        return grove_error_set(GROVE_EINVAL, "syncer already started");
+    s->report_fn = report_fn;
+    s->report_user = user;
+    atomic_store(&s->stop, false);
+    s->running = true;
+    for (size_t i = 0; i < s->peer_count; i++) {
+        struct syncer_peer *p = s->peers[i];
+        if (pthread_create(&p->thread, NULL, syncer_peer_main, p) == 0)
+            p->has_thread = true;
+        if (p->stream_conn && pthread_create(&p->stream_thread, NULL, syncer_stream_main, p) == 0)
+            p->has_stream_thread = true;
+        if (!p->has_thread || (p->stream_conn && !p->has_stream_thread)) {
+            grove_syncer_stop(s);
+            return grove_error_set(GROVE_ENOMEM, "cannot start sync threads");
+        }
+    }
+    return GROVE_OK;
+}
+
+void grove_syncer_stop(struct grove_syncer *s)
+{
+    if (!s->running)
+        return;
+    atomic_store(&s->stop, true);
+    for (size_t i = 0; i < s->peer_count; i++) {
+        struct syncer_peer *p = s->peers[i];
+        if (p->has_thread)
+            pthread_join(p->thread, NULL);
+        if (p->has_stream_thread)
+            pthread_join(p->stream_thread, NULL);
+        p->has_thread = p->has_stream_thread = false;
+    }
+    s->running = false;
+}
