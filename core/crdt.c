@@ -105,13 +105,15 @@ grove_err state_rows_merge(struct state_rows *rows, const struct grove_change *c
         if (!(r = state_unit(rows, c->field, STATE_COUNTER, origin, &fresh)))
             goto nomem;
         /* State-based PN-counter: per origin the running totals only grow, so
-         * max is the merge and re-delivery changes nothing. */
-        if (fresh || c->counter_inc > r->inc || c->counter_dec > r->dec) {
-            int64_t inc = c->counter_inc > r->inc ? c->counter_inc : r->inc;
-            int64_t dec = c->counter_dec > r->dec ? c->counter_dec : r->dec;
-            struct grove_hlc newest = grove_hlc_compare(&c->hlc, &r->hlc) > 0 ? c->hlc : r->hlc;
+         * max is the merge (of totals and of the stamp) and re-delivery
+         * changes nothing. */
+        int64_t inc = c->counter_inc > r->inc ? c->counter_inc : r->inc;
+        int64_t dec = c->counter_dec > r->dec ? c->counter_dec : r->dec;
+        bool newer = grove_hlc_compare(&c->hlc, &r->hlc) > 0;
+        if (fresh || inc != r->inc || dec != r->dec || newer) {
+            struct grove_hlc stamp = newer || fresh ? c->hlc : r->hlc;
             state_take(r, c, src);
-            r->hlc = newest;
+            r->hlc = stamp;
             r->inc = inc;
             r->dec = dec;
             out->changed = true;

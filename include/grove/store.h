@@ -101,8 +101,8 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
 grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
                                   const struct grove_peer_cursors *cursors);
 
-/* A fresh HLC from this node's clock (also persisted, so it never goes
- * backwards across restarts). */
+/* A fresh HLC from this node's clock. The clock restarts after the newest
+ * stored stamp, so what the store holds never sees it go backwards. */
 grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out);
 
 #endif

@@ -1,0 +1,207 @@
+#include "support.h"
+
+static char *dir;
+static struct grove_schema *schema;
+
+static void setup(void)
+{
+    dir = support_tmpdir();
+    schema = support_schema();
+}
+
+static void teardown(void)
+{
+    grove_schema_free(schema);
+    support_rmdir(dir);
+}
+
+TestSuite(core_store, .init = setup, .fini = teardown);
+
+static void expect_row(struct grove_store *s, const char *pk, const char *want)
+{
+    char *doc = support_get(s, "docs", pk);
+    cr_expect_str_eq(doc, want, "row %s", pk);
+    free(doc);
+}
+
+Test(core_store, local_writes_resolve_each_crdt)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "\"Hello\"", 7), GROVE_OK);
+    cr_assert_eq(grove_store_increment(s, "docs", "d1", "views", 5), GROVE_OK);
+    cr_assert_eq(grove_store_increment(s, "docs", "d1", "views", -2), GROVE_OK);
+    cr_assert_eq(grove_store_set_add(s, "docs", "d1", "tags", "\"b\"", 3), GROVE_OK);
+    cr_assert_eq(grove_store_set_add(s, "docs", "d1", "tags", "\"a\"", 3), GROVE_OK);
+    cr_assert_eq(grove_store_set_remove(s, "docs", "d1", "tags", "\"b\"", 3), GROVE_OK);
+    expect_row(s, "d1", "{\"tags\":[\"a\"],\"title\":\"Hello\",\"views\":3}");
+    cr_assert_eq(grove_store_delete(s, "docs", "d1"), GROVE_OK);
+    expect_row(s, "d1", "");
+    /* A later write revives the row, showing only what was written after the delete. */
+    cr_assert_eq(grove_store_set(s, "docs", "d1", "body", "{\"x\": [1, 2.50]}", 16), GROVE_OK);
+    expect_row(s, "d1", "{\"body\":{\"x\": [1, 2.50]}}");
+    grove_store_close(s);
+}
+
+Test(core_store, refuses_undeclared_and_mistyped_writes)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    cr_expect_eq(grove_store_set(s, "secrets", "k", "f", "1", 1), GROVE_EFORBIDDEN);
+    cr_expect(strstr(grove_errmsg(), "secrets") != NULL, "%s", grove_errmsg());
+    cr_expect_eq(grove_store_increment(s, "docs", "d", "title", 1), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "declared lww") != NULL, "%s", grove_errmsg());
+    cr_expect_eq(grove_store_set(s, "docs", "d", "title", "{bad", 4), GROVE_EINVAL);
+    cr_expect_eq(grove_store_set(s, "docs", "d", "nope", "1", 1), GROVE_EINVAL);
+    /* A loosely typed table takes any field. */
+    cr_expect_eq(grove_store_set(s, "notes", "n", "anything", "1", 1), GROVE_OK);
+    grove_store_close(s);
+}
+
+Test(core_store, changes_read_back_in_arrival_order_with_pages)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    char pk[16];
+    for (int i = 0; i < 25; i++) {
+        snprintf(pk, sizeof pk, "p%02d", i);
+        cr_assert_eq(grove_store_set(s, "docs", pk, "title", "1", 1), GROVE_OK);
+    }
+    struct grove_store_query q = {.limit = 10};
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        struct grove_pull_response *r;
+        cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK, "%s", grove_errmsg());
+        for (size_t i = 0; i < r->count; i++, seen++) {
+            snprintf(pk, sizeof pk, "p%02d", seen);
+            cr_expect_str_eq(r->changes[i].pk, pk);
+        }
+        cr_expect_eq(r->has_more, page < 2, "page %d", page);
+        cr_expect_gt(grove_hlc_compare(&r->latest_hlc, &q.since), 0);
+        q.since = r->latest_hlc;
+        grove_msg_free(r);
+    }
+    cr_expect_eq(seen, 25);
+    grove_store_close(s);
+}
+
+static struct grove_change lww(const char *pk, const char *value, int64_t ts, const char *node)
+{
+    struct grove_change c = {.table = "docs", .pk = pk, .field = "title", .crdt = GROVE_CRDT_LWW,
+                             .node_id = node, .value = {value, strlen(value)}};
+    c.hlc.ts = ts;
+    grove_hlc_set_node(&c.hlc, node);
+    return c;
+}
+
+Test(core_store, batch_with_one_invalid_change_changes_nothing)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_change batch[3] = {lww("x", "1", 1000, "b"), lww("y", "2", 1000, "b"),
+                                    lww("z", "3", 1000, "b")};
+    batch[1].crdt = GROVE_CRDT_COUNTER; /* contradicts the declared type */
+    struct grove_apply_report rep;
+    cr_expect_eq(grove_store_apply(s, batch, 3, "b", &rep), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "changes[1]") != NULL, "%s", grove_errmsg());
+    expect_row(s, "x", "");
+    struct grove_hlc latest;
+    grove_store_latest(s, &latest);
+    cr_expect(grove_hlc_is_zero(&latest));
+    grove_store_close(s);
+}
+
+Test(core_store, future_stamps_are_rejected)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_hlc now;
+    grove_store_now(s, &now);
+    struct grove_change c = lww("x", "1", now.ts + 3600LL * 1000000000LL, "b");
+    cr_expect_eq(grove_store_apply(s, &c, 1, "b", NULL), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "ahead") != NULL, "%s", grove_errmsg());
+    c = lww("x", "1", now.ts + 1000000000LL, "b"); /* 1 s ahead is within the drift */
+    cr_expect_eq(grove_store_apply(s, &c, 1, "b", NULL), GROVE_OK, "%s", grove_errmsg());
+    grove_store_close(s);
+}
+
+Test(core_store, reopen_keeps_state_clock_and_cursors)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    cr_assert_eq(grove_store_set(s, "docs", "d", "title", "\"t\"", 3), GROVE_OK);
+    struct grove_peer_cursors c = {.pull = {.ts = 42, .c = 7, .node = "hub"}, .peer_node = "hub"};
+    c.push.ts = 99;
+    cr_assert_eq(grove_store_cursors_set(s, "http://hub", &c), GROVE_OK);
+    /* Far-future remote stamps (within drift) push the clock; it must stay there. */
+    struct grove_hlc now;
+    grove_store_now(s, &now);
+    struct grove_change ahead = lww("e", "1", now.ts + 2000000000LL, "b");
+    cr_assert_eq(grove_store_apply(s, &ahead, 1, "b", NULL), GROVE_OK);
+    struct grove_hlc before;
+    grove_store_latest(s, &before);
+    cr_assert_gt(before.ts, now.ts + 2000000000LL - 1, "arrival did not follow the remote stamp");
+    grove_store_close(s);
+
+    s = support_store(dir, "a", schema);
+    expect_row(s, "d", "{\"title\":\"t\"}");
+    struct grove_peer_cursors back;
+    cr_assert_eq(grove_store_cursors_get(s, "http://hub", &back), GROVE_OK);
+    cr_expect_eq(back.pull.ts, 42);
+    cr_expect_eq(back.pull.c, 7);
+    cr_expect_str_eq(back.pull.node, "hub");
+    cr_expect_eq(back.push.ts, 99);
+    cr_expect_str_eq(back.peer_node, "hub");
+    struct grove_hlc after;
+    grove_store_now(s, &after);
+    cr_expect_gt(grove_hlc_compare(&after, &before), 0, "clock went backwards across reopen");
+    grove_store_close(s);
+}
+
+Test(core_store, refuses_to_open_under_another_node_id)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    grove_store_close(s);
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.db", dir);
+    struct grove_store_options o = {.path = path, .node_id = "b", .schema = schema};
+    cr_expect_eq(grove_store_open(&s, &o), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "belongs to node \"a\"") != NULL, "%s", grove_errmsg());
+}
+
+Test(core_store, list_pages_by_pk)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    const char *pks[] = {"c", "a", "b"};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(grove_store_set(s, "docs", pks[i], "title", "1", 1), GROVE_OK);
+    char *out;
+    bool more;
+    cr_assert_eq(grove_store_list(s, "docs", NULL, 2, &out, &more), GROVE_OK);
+    cr_expect_str_eq(out, "[{\"pk\":\"a\",\"fields\":{\"title\":1}},{\"pk\":\"b\",\"fields\":{\"title\":1}}]");
+    cr_expect(more);
+    free(out);
+    cr_assert_eq(grove_store_list(s, "docs", "b", 2, &out, &more), GROVE_OK);
+    cr_expect_str_eq(out, "[{\"pk\":\"c\",\"fields\":{\"title\":1}}]");
+    cr_expect(!more);
+    free(out);
+    grove_store_close(s);
+}
+
+Test(core_store, echo_filter_leaves_out_origin_and_source_but_moves_cursor)
+{
+    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_change from_b = lww("x", "1", 1000, "b");
+    struct grove_change via_b = lww("y", "1", 1000, "c");
+    cr_assert_eq(grove_store_apply(s, &from_b, 1, "b", NULL), GROVE_OK);
+    cr_assert_eq(grove_store_apply(s, &via_b, 1, "b", NULL), GROVE_OK);
+    cr_assert_eq(grove_store_set(s, "docs", "z", "title", "1", 1), GROVE_OK);
+    struct grove_store_query q = {.exclude_node = "b"};
+    struct grove_pull_response *r;
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_expect_eq(r->count, 1);
+    cr_expect_str_eq(r->changes[0].pk, "z");
+    struct grove_hlc latest;
+    grove_store_latest(s, &latest);
+    cr_expect_eq(grove_hlc_compare(&r->latest_hlc, &latest), 0);
+    grove_msg_free(r);
+    q.exclude_node = "c"; /* c made y: left out for c, though it came from b */
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_expect_eq(r->count, 2);
+    grove_msg_free(r);
+    grove_store_close(s);
+}
