@@ -747,7 +747,10 @@ static grove_err store_changes_sql(struct grove_store *store, const struct grove
         if (!grove_schema_has_table(store->schema, q->tables[i]))
             return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared",
                                    q->tables[i]);
-        err = grove_buf_append(sql, i ? ",?" : " AND tbl IN (?", i ? 2 : 14);
+        /* Numbered: a bare "?" here would take number 3, the LIMIT's. */
+        char param[32];
+        int n = snprintf(param, sizeof param, "%s?%zu", i ? "," : " AND tbl IN (", i + 4);
+        err = grove_buf_append(sql, param, (size_t)n);
     }
     if (!err && q->table_count)
         err = grove_buf_append(sql, ")", 1);
