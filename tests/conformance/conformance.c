@@ -230,8 +230,9 @@ void conformance_round_trip(const struct conformance_fixture *f)
     req->count = 3;
     conf_push_ok(peer, req, 3);
 
+    /* A set travels one element per record (DESIGN §2): 1 + 1 + 2. */
     struct grove_pull_response *resp = conf_pull(peer, NULL, 0);
-    cr_assert_eq(resp->count, 3);
+    cr_assert_eq(resp->count, 4, "pulled %zu records", resp->count);
     cr_assert(!resp->has_more);
     for (size_t i = 0; i < 3; i++) {
         const struct grove_change *want = &req->changes[i], *got = NULL;
@@ -249,6 +250,7 @@ void conformance_round_trip(const struct conformance_fixture *f)
             cr_assert(memcmp(got->value.ptr, want->value.ptr, want->value.len) == 0, "value %.*s",
                       (int)got->value.len, got->value.ptr);
     }
+    size_t elements = 0;
     for (size_t j = 0; j < resp->count; j++) {
         const struct grove_change *got = &resp->changes[j];
         if (got->crdt == GROVE_CRDT_COUNTER) {
@@ -257,9 +259,15 @@ void conformance_round_trip(const struct conformance_fixture *f)
             cr_assert_eq(got->counter_dec, 2);
         } else if (got->crdt == GROVE_CRDT_SET) {
             cr_assert_eq(got->set_op, GROVE_SET_ADD);
-            cr_assert_eq(got->element_count, 2);
+            cr_assert_eq(got->element_count, 1);
+            const struct grove_slice *e = &got->elements[0];
+            bool red = e->len == 5 && memcmp(e->ptr, "\"red\"", 5) == 0;
+            bool obj = e->len == 7 && memcmp(e->ptr, "{\"x\":1}", 7) == 0;
+            cr_assert(red || obj, "element %.*s", (int)e->len, e->ptr);
+            elements += 1 + obj * 10;
         }
     }
+    cr_assert_eq(elements, 12, "want both set elements once each");
     /* Nothing new after the returned cursor. */
     struct grove_hlc cursor = resp->latest_hlc;
     grove_msg_free(resp);
