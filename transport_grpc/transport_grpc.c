@@ -184,7 +184,9 @@ enum { GSRV_WORKERS = 4, GSRV_SLOTS_UNARY = 8, GSRV_SLOTS_STREAM = 4 };
  * cancellation and shutdown. */
 enum { GSRV_STREAM_POLL_MS = 200 };
 
-enum gsrv_method { GSRV_PULL, GSRV_PUSH, GSRV_STREAM, GSRV_METHODS };
+/* GSRV_OTHER: any method we do not serve, answered UNIMPLEMENTED (left
+ * unrequested, such calls would hang until their deadline). */
+enum gsrv_method { GSRV_PULL, GSRV_PUSH, GSRV_STREAM, GSRV_OTHER, GSRV_METHODS = GSRV_OTHER };
 
 struct gsrv_tag {
     void (*done)(struct gsrv_tag *tag, bool ok);
@@ -202,6 +204,7 @@ struct gsrv {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* streams or shutdown_done changed */
     size_t streams;      /* live stream threads */
+    size_t calls;        /* live struct gsrv_call, slots included */
     bool shutdown_done;
     struct gsrv_tag shutdown_tag;
     grpc_server_credentials *creds;
@@ -217,6 +220,7 @@ struct gsrv_call {
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array metadata;
+    grpc_call_details call_details; /* GSRV_OTHER only */
     grpc_byte_buffer *payload;
     grpc_byte_buffer *reply;
     grpc_slice details;
@@ -231,11 +235,17 @@ struct gsrv_call {
 
 static void gsrv_arm(struct gsrv *srv, enum gsrv_method method);
 
+/* Close waits until every call struct is freed: a worker may still be
+ * inside a handler after gRPC considers the cancelled call gone, and its
+ * final batch must find the completion queue alive. */
 static void gsrv_call_free(struct gsrv_call *c)
 {
+    struct gsrv *srv = c->srv;
     if (c->call)
         grpc_call_unref(c->call);
     grpc_metadata_array_destroy(&c->metadata);
+    if (c->method == GSRV_OTHER)
+        grpc_call_details_destroy(&c->call_details);
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
     if (c->reply)
@@ -246,6 +256,10 @@ static void gsrv_call_free(struct gsrv_call *c)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
+    pthread_mutex_lock(&srv->lock);
+    srv->calls--;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
 }
 
 static void gsrv_on_finish(struct gsrv_tag *tag, bool ok)
@@ -351,6 +365,14 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
         return;
     }
     gsrv_arm(srv, c->method); /* keep the slot count while this call runs */
+    if (c->method == GSRV_OTHER) {
+        char message[300];
+        snprintf(message, sizeof message, "unknown method %.*s",
+                 (int)GRPC_SLICE_LENGTH(c->call_details.method),
+                 (const char *)GRPC_SLICE_START_PTR(c->call_details.method));
+        gsrv_finish(c, GRPC_STATUS_UNIMPLEMENTED, message);
+        return;
+    }
 
     grove_err err = gsrv_check_auth(srv, &c->metadata);
     if (err) {
@@ -393,13 +415,23 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     }
     c->srv = srv;
     c->method = method;
+    pthread_mutex_lock(&srv->lock);
+    srv->calls++;
+    pthread_mutex_unlock(&srv->lock);
     c->request_tag.done = gsrv_on_request;
     grpc_metadata_array_init(&c->metadata);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    grpc_call_error rc = grpc_server_request_registered_call(
-        srv->server, srv->methods[method], &c->call, &c->deadline, &c->metadata, &c->payload,
-        srv->cq, srv->cq, &c->request_tag);
+    grpc_call_error rc;
+    if (method == GSRV_OTHER) {
+        grpc_call_details_init(&c->call_details);
+        rc = grpc_server_request_call(srv->server, &c->call, &c->call_details, &c->metadata,
+                                      srv->cq, srv->cq, &c->request_tag);
+    } else {
+        rc = grpc_server_request_registered_call(srv->server, srv->methods[method], &c->call,
+                                                 &c->deadline, &c->metadata, &c->payload, srv->cq,
+                                                 srv->cq, &c->request_tag);
+    }
     if (rc != GRPC_CALL_OK) {
         grove_log(GROVE_LOG_WARN, "grpc: cannot request a call: %s", grpc_call_error_to_string(rc));
         gsrv_call_free(c);
@@ -702,8 +734,10 @@ static grove_err gsrv_open(const char *url, struct grove_server *server,
         gsrv_arm(srv, GSRV_PULL);
         gsrv_arm(srv, GSRV_PUSH);
     }
-    for (int i = 0; i < GSRV_SLOTS_STREAM; i++)
+    for (int i = 0; i < GSRV_SLOTS_STREAM; i++) {
         gsrv_arm(srv, GSRV_STREAM);
+        gsrv_arm(srv, GSRV_OTHER);
+    }
     for (; srv->worker_count < GSRV_WORKERS; srv->worker_count++) {
         if (pthread_create(&srv->workers[srv->worker_count], NULL, gsrv_worker, srv) != 0) {
             err = grove_error_set(GROVE_ENOMEM, "cannot start gRPC worker threads");
@@ -735,7 +769,7 @@ static void gsrv_close(void *self)
             }
         }
         pthread_mutex_lock(&srv->lock);
-        while (srv->streams > 0 || !srv->shutdown_done)
+        while (srv->streams > 0 || srv->calls > 0 || !srv->shutdown_done)
             pthread_cond_wait(&srv->cond, &srv->lock);
         pthread_mutex_unlock(&srv->lock);
         grpc_completion_queue_shutdown(srv->cq);
