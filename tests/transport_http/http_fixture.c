@@ -258,3 +258,38 @@ const struct conformance_fixture https_conformance = {
     .silent_open = http_fixture_silent_open,
     .silent_close = http_fixture_silent_close,
 };
+
+void http_node_start(struct http_node *n, const struct grove_listen_options *opts)
+{
+    memset(n, 0, sizeof *n);
+    http_fixture_register();
+    snprintf(n->dir, sizeof n->dir, "/tmp/grove-http-XXXXXX");
+    cr_assert_not_null(mkdtemp(n->dir));
+    char path[300];
+    snprintf(path, sizeof path, "%s/node.db", n->dir);
+    cr_assert_eq(grove_schema_new(&n->schema), GROVE_OK);
+    cr_assert_eq(grove_schema_parse(n->schema, "docs:title=lww,views=counter,tags=set"), GROVE_OK);
+    cr_assert_eq(grove_schema_parse(n->schema, "notes"), GROVE_OK, "%s", grove_errmsg());
+    struct grove_store_options so = {.path = path, .node_id = "server", .schema = n->schema};
+    cr_assert_eq(grove_store_open(&n->store, &so), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK);
+    grove_err err = GROVE_EUNAVAIL;
+    for (int i = 0; i < 50 && err == GROVE_EUNAVAIL; i++) {
+        http_fixture_url("http", n->url, sizeof n->url);
+        err = grove_listener_open(&n->listener, n->url, n->server, opts);
+    }
+    cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
+}
+
+void http_node_stop(struct http_node *n)
+{
+    grove_server_shutdown(n->server);
+    grove_listener_close(n->listener);
+    grove_server_free(n->server);
+    grove_store_close(n->store);
+    grove_schema_free(n->schema);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", n->dir);
+}

@@ -34,6 +34,18 @@ void http_raw_free(struct http_raw_reply *r);
 /* The grove_err an HTTP status stands for (the client's mapping). */
 grove_err http_fixture_status_err(long status);
 
+/* One HTTP-served node on a fresh store (tables docs and notes). */
+struct http_node {
+    char dir[256];
+    char url[256]; /* http://127.0.0.1:<port>/sync */
+    struct grove_schema *schema;
+    struct grove_store *store;
+    struct grove_server *server;
+    struct grove_listener *listener;
+};
+void http_node_start(struct http_node *n, const struct grove_listen_options *opts);
+void http_node_stop(struct http_node *n);
+
 extern const struct conformance_fixture http_conformance;
 extern const struct conformance_fixture https_conformance;
 
