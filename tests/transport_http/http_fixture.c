@@ -269,7 +269,9 @@ void http_node_start(struct http_node *n, const struct grove_listen_options *opt
     snprintf(path, sizeof path, "%s/node.db", n->dir);
     cr_assert_eq(grove_schema_new(&n->schema), GROVE_OK);
     cr_assert_eq(grove_schema_parse(n->schema, "docs:title=lww,views=counter,tags=set"), GROVE_OK);
-    cr_assert_eq(grove_schema_parse(n->schema, "notes"), GROVE_OK, "%s", grove_errmsg());
+    const char *more[] = {"notes", "documents", "comments", "stats"};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(grove_schema_parse(n->schema, more[i]), GROVE_OK, "%s", grove_errmsg());
     struct grove_store_options so = {.path = path, .node_id = "server", .schema = n->schema};
     cr_assert_eq(grove_store_open(&n->store, &so), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK);

@@ -34,7 +34,8 @@ void http_raw_free(struct http_raw_reply *r);
 /* The grove_err an HTTP status stands for (the client's mapping). */
 grove_err http_fixture_status_err(long status);
 
-/* One HTTP-served node on a fresh store (tables docs and notes). */
+/* One HTTP-served node on a fresh store (tables docs, notes, documents,
+ * comments, stats). */
 struct http_node {
     char dir[256];
     char url[256]; /* http://127.0.0.1:<port>/sync */
