@@ -10,6 +10,9 @@ int bench_json(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);
+/* CPU time of this process in seconds (user + system): on a shared machine
+ * it measures the code, where wall time also measures the neighbours. */
+double bench_cpu_now(void);
 /* The value of "--n N" in argv, or def when absent; exits on a bad value. */
 long bench_arg_n(int argc, char **argv, long def);
 /* Peak resident set size of this process in KiB (0 when unknown). */

@@ -582,7 +582,7 @@ static bool jr_value_start(int c)
  * of the accepted characters; a byte that starts no value is a syntax error. */
 static grove_err jr_expect(struct jr *r, int c, const char *accept, const char *what)
 {
-    if (c >= 0 && strchr(accept, c))
+    if (c >= 0 && (accept[0] == c || strchr(accept, c)))
         return GROVE_OK;
     if (!jr_value_start(c))
         return jr_unexpected(r, r->pos, "a value");
@@ -704,7 +704,7 @@ static grove_err jr_uint(struct jr *r, uint64_t max, const char *negative, uint6
 {
     struct jr_tok t;
     int c = jr_peek(r);
-    grove_err err = jr_expect(r, c, "-0123456789", "integer");
+    grove_err err = (c >= '0' && c <= '9') ? GROVE_OK : jr_expect(r, c, "-0123456789", "integer");
     if (!err)
         err = jr_take(r, &t);
     if (err)
@@ -758,7 +758,7 @@ static int jr_key_find(struct jr *r, const struct jr_tok *key, const char *const
         k = buf;
     }
     for (int i = 0; i < count; i++)
-        if (strlen(names[i]) == n && memcmp(names[i], k, n) == 0)
+        if (n && names[i][0] == k[0] && strlen(names[i]) == n && memcmp(names[i], k, n) == 0)
             return i;
     return -1;
 }
