@@ -232,8 +232,8 @@ static int groved_check_schemes(const struct groved_config *cfg)
         for (size_t i = 0; i < counts[k]; i++) {
             const struct grove_transport *t;
             if (grove_transport_find(lists[k][i], &t) != GROVE_OK) {
-                fprintf(stderr, "groved: %s: %s (built-in schemes: %s)\n", lists[k][i],
-                        grove_errmsg(), grove_transport_schemes());
+                /* The registry's message names the built-in schemes. */
+                fprintf(stderr, "groved: %s: %s\n", lists[k][i], grove_errmsg());
                 return GROVED_EXIT_USAGE;
             }
         }
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
         .path = cfg.db, .node_id = cfg.node_id, .schema = schema};
     err = grove_store_open(&store, &store_opts);
     if (err) {
-        fprintf(stderr, "groved: cannot open the store %s: %s\n", cfg.db, grove_errmsg());
+        fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the path */
         goto done;
     }
     struct grove_server_options server_opts = {0};
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.listen_count; i++) {
         err = grove_listener_open(&listeners[i], cfg.listen[i], server, &listen_opts);
         if (err) {
-            fprintf(stderr, "groved: cannot listen on %s: %s\n", cfg.listen[i], grove_errmsg());
+            fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the URL */
             goto done;
         }
         listener_count++;
