@@ -890,10 +890,13 @@ static grove_err gcli_open(const char *url, const struct grove_dial_options *opt
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
          .value.integer = 200},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, .value.integer = 200},
+        /* gRPC uses the minimum backoff as the connect timeout as well. */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = connect_ms},
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-         .value.integer = connect_ms < 2000 ? connect_ms : 2000},
+         .value.integer = connect_ms > 2000 ? connect_ms : 2000},
         /* Each peer gets its own connection even when two point at one host. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
     };
