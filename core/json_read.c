@@ -779,7 +779,9 @@ typedef grove_err (*jr_member_fn)(struct jr *r, int key, void *arg);
 static grove_err jr_members(struct jr *r, const char *const *names, int count, jr_member_fn fn,
                             void *arg, unsigned *seen)
 {
-    struct jr_tok key;
+    enum { UNKNOWN_TRACKED = 8 };
+    struct jr_tok key, unknown[UNKNOWN_TRACKED];
+    int nunknown = 0;
     bool first = true, more;
     grove_err err = jr_object(r);
     *seen = 0;
@@ -792,7 +794,17 @@ static grove_err jr_members(struct jr *r, const char *const *names, int count, j
             return GROVE_OK;
         int id = jr_key_find(r, &key, names, count);
         if (id < 0) {
-            jr_push_key(r, r->js + key.start, key.end - key.start);
+            /* Unknown keys are ignored, but not twice: compared as sent
+             * (escapes included), the first few per object. */
+            size_t n = key.end - key.start;
+            for (int i = 0; i < nunknown; i++)
+                if (unknown[i].end - unknown[i].start == n &&
+                    memcmp(r->js + unknown[i].start, r->js + key.start, n) == 0)
+                    return jr_fail(r, "duplicate key \"%.*s\"", (int)(n > 40 ? 40 : n),
+                                   r->js + key.start);
+            if (nunknown < UNKNOWN_TRACKED)
+                unknown[nunknown++] = key;
+            jr_push_key(r, r->js + key.start, n);
             err = jr_value(r, NULL, NULL);
         } else {
             if (*seen & 1u << id)
@@ -1037,8 +1049,13 @@ static grove_err jr_changes(struct jr *r, struct grove_change **out, size_t *cou
         return err;
     if ((err = jr_expect(r, jr_peek(r), "[", "an array")) || (err = jr_take(r, &t)))
         return err;
-    /* jsmn counted the elements: size the array once. */
-    if (t.size > 0 && (err = grove_msg_reserve_changes(r->msg, out, &cap, (size_t)t.size)))
+    /* jsmn counted the elements: size the array once. The hint is capped by
+     * what the body can hold (a record takes over 60 bytes), so "[1,1,1...]"
+     * cannot make us allocate for millions of records. */
+    size_t hint = t.size > 0 ? (size_t)t.size : 0;
+    if (hint > r->len / 60 + 1)
+        hint = r->len / 60 + 1;
+    if (hint && (err = grove_msg_reserve_changes(r->msg, out, &cap, hint)))
         return err;
     for (;;) {
         if ((err = jr_element(r, &first, &more)))
