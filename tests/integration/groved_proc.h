@@ -1,0 +1,49 @@
+/* Running real groved processes from tests and benchmarks: start on a free
+ * loopback port, wait for "ready", push and pull over HTTP, always kill. */
+#ifndef GROVE_TESTS_GROVED_PROC_H
+#define GROVE_TESTS_GROVED_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define GD_MAX_ARGS 48
+
+struct gd {
+    char node[32];
+    char dir[256];
+    char db[320];
+    char log[320];
+    char url[128]; /* http://127.0.0.1:<port>/sync */
+    int port;
+    pid_t pid;
+    const char *extra[GD_MAX_ARGS]; /* more flags (--peer ...), NULL-terminated */
+};
+
+/* Names the node and picks a free port (the URL is known before it starts,
+ * so peers can point at each other). dir must exist. */
+void gd_prepare(struct gd *g, const char *node, const char *dir);
+/* Adds a flag and its value to the command line. */
+void gd_arg(struct gd *g, const char *flag, const char *value);
+/* Starts groved and waits (bounded) for its "ready" line; on "address in use"
+ * retries on another port. Returns false when it never got ready. */
+bool gd_start(struct gd *g);
+/* SIGTERM and wait: returns the exit status (or -1). */
+int gd_stop(struct gd *g);
+/* SIGKILL and wait. */
+void gd_kill(struct gd *g);
+/* Kills every groved this process started (for test fini and atexit). */
+void gd_kill_all(void);
+
+/* POSTs n lww changes docs/<prefix><i>.title from client node `client` in
+ * batches; false when a push was not acknowledged. */
+bool gd_push_lww(const struct gd *g, const char *client, const char *prefix, size_t first, size_t n,
+                 size_t batch);
+/* Number of records in table docs (pages through /pull); -1 on error. */
+long gd_count(const struct gd *g);
+/* Polls gd_count until it reaches want or timeout_s passes; returns the last count. */
+long gd_wait_count(const struct gd *g, long want, int timeout_s);
+/* Peak resident set (VmHWM) in MiB of a running process. */
+double gd_peak_rss_mb(pid_t pid);
+
+#endif
