@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 int bench_json(int argc, char **argv);
+int bench_http(int argc, char **argv);
+int bench_http_latency(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);

@@ -16,6 +16,10 @@ struct bench_cmd {
 
 static const struct bench_cmd bench_cmds[] = {
     {"json", bench_json, "parse and print N change records [--n N, default 100000]"},
+    {"http", bench_http,
+     "sync N changes A->B between two groved over HTTP [--n N, default 1000000]"},
+    {"http-latency", bench_http_latency,
+     "stream propagation A->B of N single writes [--n N, default 1000]"},
 };
 
 double bench_now(void)
