@@ -81,6 +81,15 @@ void gd_prepare(struct gd *g, const char *node, const char *dir)
     snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d/sync", g->port);
 }
 
+void gd_use_tls(struct gd *g, const char *cert, const char *key)
+{
+    snprintf(g->url, sizeof g->url, "https://127.0.0.1:%d/sync", g->port);
+    g->ca = cert;
+    gd_arg(g, "--tls-cert", cert);
+    gd_arg(g, "--tls-key", key);
+    gd_arg(g, "--tls-ca", cert);
+}
+
 void gd_arg(struct gd *g, const char *flag, const char *value)
 {
     size_t n = 0;
@@ -184,7 +193,8 @@ bool gd_start(struct gd *g)
             return false;
         /* Someone took the port between our probe and the bind: move. */
         g->port = gd_free_port();
-        snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d/sync", g->port);
+        snprintf(g->url, sizeof g->url, "%s://127.0.0.1:%d/sync", g->ca ? "https" : "http",
+                 g->port);
     }
     return false;
 }
@@ -231,7 +241,8 @@ static size_t gd_collect(char *data, size_t size, size_t nmemb, void *user)
 }
 
 /* One POST; returns the HTTP status (0 on transport failure). */
-static long gd_post(CURL *e, const char *url, const char *body, size_t len, struct gd_reply *r)
+static long gd_post(CURL *e, const char *ca, const char *url, const char *body, size_t len,
+                    struct gd_reply *r)
 {
     static struct curl_slist *headers;
     if (!headers) {
@@ -247,6 +258,8 @@ static long gd_post(CURL *e, const char *url, const char *body, size_t len, stru
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     long status = 0;
     if (curl_easy_perform(e) != CURLE_OK)
         return 0;
@@ -282,7 +295,7 @@ bool gd_push_lww(const struct gd *g, const char *client, const char *prefix, siz
         }
         int k = snprintf(item, sizeof item, "],\"node_id\":\"%s\"}", client);
         grove_buf_append(&body, item, (size_t)k);
-        long status = gd_post(e, url, body.data, body.len, &r);
+        long status = gd_post(e, g->ca, url, body.data, body.len, &r);
         if (status != 200) {
             fprintf(stderr, "push to %s: HTTP %ld %s\n", url, status, r.data ? r.data : "");
             ok = false;
@@ -308,7 +321,7 @@ long gd_count(const struct gd *g)
                          "{\"tables\":[\"docs\"],\"since\":{\"ts\":%lld,\"c\":%u,\"node\":\"%s\"},"
                          "\"node_id\":\"checker\",\"limit\":10000}",
                          (long long)since.ts, since.c, since.node);
-        long status = gd_post(e, url, body, (size_t)k, &r);
+        long status = gd_post(e, g->ca, url, body, (size_t)k, &r);
         struct grove_pull_response *resp = NULL;
         if (status != 200 || grove_json_decode_pull_response(r.data, r.len, &resp) != GROVE_OK) {
             total = -1;

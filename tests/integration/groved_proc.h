@@ -18,11 +18,14 @@ struct gd {
     int port;
     pid_t pid;
     const char *extra[GD_MAX_ARGS]; /* more flags (--peer ...), NULL-terminated */
+    const char *ca;                 /* https: the CA our own requests trust */
 };
 
 /* Names the node and picks a free port (the URL is known before it starts,
  * so peers can point at each other). dir must exist. */
 void gd_prepare(struct gd *g, const char *node, const char *dir);
+/* Serves https with cert/key (and trusts cert as the CA of its peers). */
+void gd_use_tls(struct gd *g, const char *cert, const char *key);
 /* Adds a flag and its value to the command line. */
 void gd_arg(struct gd *g, const char *flag, const char *value);
 /* Starts groved and waits (bounded) for its "ready" line; on "address in use"
