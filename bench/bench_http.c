@@ -156,7 +156,12 @@ int bench_http(int argc, char **argv)
     double wall_s = bench_now() - t0;
     long at_b = gd_count(&b);
     double rss_a = gd_peak_rss_mb(a.pid), rss_b = gd_peak_rss_mb(b.pid);
+    double t_pull = bench_now();
     double wire = bench_wire_bytes(&a, n);
+    t_pull = bench_now() - t_pull;
+    /* Reading alone (A's store, HTTP, decoding; no merge) tells where B's time goes. */
+    printf("pull-only pass over A: %.2f s (%.0f changes/s incl. re-encoding to count bytes)\n",
+           t_pull, (double)n / t_pull);
     printf("B pulled %ld changes in one round of %.1f ms (%.2f s from process start); B holds "
            "%ld\n",
            pulled, round_ms, wall_s, at_b);
