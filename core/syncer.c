@@ -180,7 +180,11 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (err)
         return err;
-    if (grove_hlc_is_zero(&c.pull))
+    /* A replica that starts empty from the zero cursor may be a rebuilt one
+     * under its old id: it asks every page unfiltered to get its own rows back. */
+    struct grove_hlc own_latest;
+    grove_store_latest(s->store, &own_latest);
+    if (grove_hlc_is_zero(&c.pull) && grove_hlc_is_zero(&own_latest))
         c.catching_up = true;
     struct grove_pull_request req = {
         .tables = s->tables, .table_count = s->table_count, .limit = s->opts.page_limit};

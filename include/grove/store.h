@@ -91,8 +91,9 @@ struct grove_peer_cursors {
     struct grove_hlc pull; /* the peer's latest_hlc we have merged up to */
     struct grove_hlc push; /* our arrival stamp we have pushed up to */
     char peer_node[GROVE_NODE_ID_MAX + 1]; /* the peer's node id once learned, else "" */
-    /* A pull that started from the zero cursor is still paging: its pages are
-     * asked without echo filtering, so a rebuilt replica gets its own rows back. */
+    /* An empty store's first pull (from the zero cursor) is still paging: its
+     * pages are asked without echo filtering, so a replica rebuilt under its
+     * old node id gets its own rows back. */
     bool catching_up;
 };
 /* Zero cursors when the peer is unknown. */
