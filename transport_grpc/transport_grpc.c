@@ -814,8 +814,9 @@ static grove_err gcli_credentials(const struct grove_dial_options *opts, bool tl
         /* Development only: encrypt, but accept any server certificate. */
         grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
         grpc_tls_credentials_options_set_verify_server_cert(o, 0);
-        grpc_tls_credentials_options_set_certificate_verifier(
-            o, grpc_tls_certificate_verifier_no_op_create());
+        grpc_tls_certificate_verifier *verifier = grpc_tls_certificate_verifier_no_op_create();
+        grpc_tls_credentials_options_set_certificate_verifier(o, verifier);
+        grpc_tls_certificate_verifier_release(verifier); /* the options hold their own ref */
         grpc_tls_credentials_options_set_check_call_host(o, 0);
         *out = grpc_tls_credentials_create(o);
         return *out ? GROVE_OK : grove_error_set(GROVE_EINVAL, "cannot create TLS credentials");
