@@ -9,6 +9,8 @@
 int bench_json(int argc, char **argv);
 int bench_http(int argc, char **argv);
 int bench_http_latency(int argc, char **argv);
+int bench_grpc(int argc, char **argv);
+int bench_grpc_latency(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);

@@ -20,6 +20,10 @@ static const struct bench_cmd bench_cmds[] = {
      "sync N changes A->B between two groved over HTTP [--n N, default 1000000]"},
     {"http-latency", bench_http_latency,
      "stream propagation A->B of N single writes [--n N, default 1000]"},
+    {"grpc", bench_grpc,
+     "sync N changes A->B between two groved over gRPC [--n N, default 1000000]"},
+    {"grpc-latency", bench_grpc_latency,
+     "gRPC stream propagation A->B of N single writes [--n N, default 1000]"},
 };
 
 double bench_now(void)
