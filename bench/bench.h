@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 int bench_json(int argc, char **argv);
+int bench_store(int argc, char **argv);
+int bench_inproc(int argc, char **argv);
 int bench_http(int argc, char **argv);
 int bench_http_latency(int argc, char **argv);
 int bench_grpc(int argc, char **argv);

@@ -16,6 +16,10 @@ struct bench_cmd {
 
 static const struct bench_cmd bench_cmds[] = {
     {"json", bench_json, "parse and print N change records [--n N, default 100000]"},
+    {"store", bench_store,
+     "apply N remote lww changes to a store vs a bare sqlite upsert [--n N, default 1000000]"},
+    {"inproc", bench_inproc,
+     "sync N changes A->B between two in-process nodes [--n N, default 1000000]"},
     {"http", bench_http,
      "sync N changes A->B between two groved over HTTP [--n N, default 1000000]"},
     {"http-latency", bench_http_latency,

@@ -1,0 +1,220 @@
+/* grove-bench store: remote LWW changes applied to a fresh store, against a
+ * bare SQLite upsert of the same rows. grove-bench inproc: the same changes
+ * synced between two in-process nodes over inproc (the full wire path). */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "grove/grove.h"
+
+enum { BENCH_BATCH = 10000 };
+
+struct bench_dir {
+    char path[64];
+};
+
+static void bench_dir_make(struct bench_dir *d)
+{
+    snprintf(d->path, sizeof d->path, "/tmp/grove-bench-XXXXXX");
+    if (!mkdtemp(d->path)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void bench_dir_remove(struct bench_dir *d)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", d->path);
+}
+
+static void bench_check(grove_err err, const char *what)
+{
+    if (err) {
+        fprintf(stderr, "grove-bench: %s: %s\n", what, grove_errmsg());
+        exit(1);
+    }
+}
+
+static struct grove_store *bench_open(const char *dir, const char *node,
+                                      const struct grove_schema *schema)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s.db", dir, node);
+    struct grove_store_options o = {.path = path, .node_id = node, .schema = schema};
+    struct grove_store *store;
+    bench_check(grove_store_open(&store, &o), "open store");
+    return store;
+}
+
+/* One batch of distinct-row LWW changes from node "client": rows first.. */
+static struct grove_push_request *bench_batch(long first, long n, int64_t ts)
+{
+    struct grove_push_request *req;
+    bench_check(grove_push_request_new(&req), "alloc");
+    req->node_id = "client";
+    req->changes = grove_msg_alloc(req, (size_t)n * sizeof *req->changes);
+    for (long i = 0; i < n; i++) {
+        struct grove_change *c = &req->changes[i];
+        char pk[24], value[40];
+        int pk_len = snprintf(pk, sizeof pk, "row-%09ld", first + i);
+        int value_len = snprintf(value, sizeof value, "\"value of row %ld\"", first + i);
+        c->table = "docs";
+        c->pk = grove_msg_strndup(req, pk, (size_t)pk_len);
+        c->field = "title";
+        c->crdt = GROVE_CRDT_LWW;
+        c->hlc.ts = ts;
+        c->hlc.c = (uint32_t)(first + i);
+        strcpy(c->hlc.node, "client");
+        c->node_id = "client";
+        c->value.ptr = grove_msg_strndup(req, value, (size_t)value_len);
+        c->value.len = (size_t)value_len;
+    }
+    req->count = (size_t)n;
+    return req;
+}
+
+static int64_t bench_wall_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Applies n changes in batches; returns changes per second. */
+static double bench_apply(struct grove_store *store, long n)
+{
+    int64_t ts = bench_wall_ns() / 1000 * 1000;
+    double elapsed = 0;
+    for (long first = 0; first < n; first += BENCH_BATCH) {
+        long count = n - first < BENCH_BATCH ? n - first : BENCH_BATCH;
+        struct grove_push_request *batch = bench_batch(first, count, ts);
+        double start = bench_now();
+        bench_check(grove_store_apply(store, batch->changes, batch->count, "client", NULL),
+                    "apply");
+        elapsed += bench_now() - start;
+        grove_msg_free(batch);
+    }
+    return (double)n / elapsed;
+}
+
+/* The same rows upserted into a bare table, same journal and sync settings. */
+static double bench_raw_sqlite(const char *dir, long n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/raw.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE kv(pk TEXT PRIMARY KEY, value BLOB, ts INTEGER) WITHOUT ROWID",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO kv(pk, value, ts) VALUES(?1, ?2, ?3) ON CONFLICT(pk)"
+                           " DO UPDATE SET value = excluded.value, ts = excluded.ts",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "grove-bench: raw sqlite: %s\n", sqlite3_errmsg(db));
+        exit(1);
+    }
+    double elapsed = 0;
+    for (long first = 0; first < n; first += BENCH_BATCH) {
+        long count = n - first < BENCH_BATCH ? n - first : BENCH_BATCH;
+        struct grove_push_request *batch = bench_batch(first, count, 1);
+        double start = bench_now();
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        for (size_t i = 0; i < batch->count; i++) {
+            const struct grove_change *c = &batch->changes[i];
+            sqlite3_bind_text(st, 1, c->pk, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 2, c->value.ptr, (int)c->value.len, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, c->hlc.ts);
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        elapsed += bench_now() - start;
+        grove_msg_free(batch);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return (double)n / elapsed;
+}
+
+static struct grove_schema *bench_schema(void)
+{
+    struct grove_schema *schema;
+    bench_check(grove_schema_new(&schema), "schema");
+    bench_check(grove_schema_parse(schema, "docs:title=lww"), "schema");
+    return schema;
+}
+
+int bench_store(int argc, char **argv)
+{
+    long n = bench_arg_n(argc, argv, 1000000);
+    struct bench_dir dir;
+    bench_dir_make(&dir);
+    struct grove_schema *schema = bench_schema();
+    struct grove_store *store = bench_open(dir.path, "a", schema);
+    double changes = bench_apply(store, n);
+    grove_store_close(store);
+    double raw = bench_raw_sqlite(dir.path, n);
+    printf("applied %ld remote lww changes (distinct rows, batches of %d)\n", n, BENCH_BATCH);
+    printf("store: %.0f changes/s; bare sqlite upsert: %.0f rows/s\n", changes, raw);
+    printf("RESULT store changes_per_s=%.0f raw_sqlite_per_s=%.0f ratio=%.2f\n", changes, raw,
+           changes / raw);
+    grove_schema_free(schema);
+    bench_dir_remove(&dir);
+    return 0;
+}
+
+int bench_inproc(int argc, char **argv)
+{
+    long n = bench_arg_n(argc, argv, 1000000);
+    struct bench_dir dir;
+    bench_dir_make(&dir);
+    struct grove_schema *schema = bench_schema();
+
+    /* The store's own speed on this machine, in the same run. */
+    struct grove_store *probe = bench_open(dir.path, "probe", schema);
+    double apply = bench_apply(probe, n);
+    grove_store_close(probe);
+
+    struct grove_store *a = bench_open(dir.path, "a", schema);
+    struct grove_store *b = bench_open(dir.path, "b", schema);
+    bench_apply(a, n); /* load A; not timed */
+    struct grove_server *server;
+    struct grove_listener *listener;
+    bench_check(grove_server_new(&server, a, NULL), "server");
+    bench_check(grove_listener_open(&listener, "inproc://bench-a", server, NULL), "listen");
+    struct grove_syncer_options so = {.page_limit = 10000, .mode = GROVE_SYNC_PULL_ONLY};
+    struct grove_syncer *syncer;
+    bench_check(grove_syncer_new(&syncer, b, &so), "syncer");
+    bench_check(grove_syncer_add_peer(syncer, "inproc://bench-a", NULL), "peer");
+    struct grove_sync_report report;
+    double start = bench_now();
+    grove_syncer_sync_peer(syncer, 0, &report);
+    double elapsed = bench_now() - start;
+    if (report.err || report.merged != (uint64_t)n) {
+        fprintf(stderr, "grove-bench: sync moved %llu of %ld: %s\n",
+                (unsigned long long)report.merged, n, report.error);
+        return 1;
+    }
+    double synced = (double)n / elapsed;
+    printf("synced %ld lww changes A->B over inproc (JSON wire path, pages of 10000)\n", n);
+    printf("sync: %.0f changes/s; store apply alone: %.0f changes/s\n", synced, apply);
+    printf("RESULT inproc changes_per_s=%.0f store_apply_per_s=%.0f ratio=%.2f\n", synced, apply,
+           synced / apply);
+    grove_syncer_free(syncer);
+    grove_listener_close(listener);
+    grove_server_free(server);
+    grove_store_close(b);
+    grove_store_close(a);
+    grove_schema_free(schema);
+    bench_dir_remove(&dir);
+    return 0;
+}
