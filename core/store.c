@@ -416,11 +416,14 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
         free(idx);
         return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
     }
+    const struct grove_hlc *newest = &changes[0].hlc;
     for (size_t i = 0; i < count; i++) {
         idx[i] = i;
-        if (remote)
-            clock_observe(&store->clock, &changes[i].hlc);
+        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
+            newest = &changes[i].hlc;
     }
+    if (remote) /* arrival stamps then order after everything in the batch */
+        clock_observe(&store->clock, newest);
     qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
     err = store_exec(store, "BEGIN IMMEDIATE");
     if (err)
