@@ -13,7 +13,8 @@ grove_err grove_schema_new(struct grove_schema **out);
 void grove_schema_free(struct grove_schema *schema);
 
 /* Declares a table; declaring it again is harmless. Names are 1..128 bytes of
- * printable ASCII (quoted whenever they reach SQL). */
+ * printable ASCII without space, ':', ',' or '='. They reach SQL only as bound
+ * parameters, never as SQL text. */
 grove_err grove_schema_add_table(struct grove_schema *schema, const char *table);
 grove_err grove_schema_add_field(struct grove_schema *schema, const char *table,
                                  const char *field, enum grove_crdt crdt);
