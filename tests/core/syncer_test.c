@@ -1,0 +1,141 @@
+/* The syncer's own behaviour over inproc: push-now to every peer, reports,
+ * the background loop (push on commit, streams) and refused peers. */
+#include <time.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static char *dir;
+static struct grove_schema *schema;
+
+static void setup(void)
+{
+    dir = support_tmpdir();
+    schema = support_schema();
+}
+
+static void teardown(void)
+{
+    grove_schema_free(schema);
+    support_rmdir(dir);
+}
+
+TestSuite(core_syncer, .init = setup, .fini = teardown);
+
+struct served {
+    struct grove_store *store;
+    struct grove_server *server;
+    struct grove_listener *listener;
+};
+
+static void serve(struct served *s, const char *node, const char *url)
+{
+    s->store = support_store(dir, node, schema);
+    cr_assert_eq(grove_server_new(&s->server, s->store, NULL), GROVE_OK);
+    cr_assert_eq(grove_listener_open(&s->listener, url, s->server, NULL), GROVE_OK, "%s",
+                 grove_errmsg());
+}
+
+static void unserve(struct served *s)
+{
+    grove_server_shutdown(s->server);
+    grove_listener_close(s->listener);
+    grove_server_free(s->server);
+    grove_store_close(s->store);
+}
+
+/* Waits (bounded) until table/pk on store resolves to want. */
+static bool eventually(struct grove_store *store, const char *pk, const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        char *doc = support_get(store, "docs", pk);
+        bool same = strcmp(doc, want) == 0;
+        free(doc);
+        if (same)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
+{
+    struct served b, c;
+    serve(&b, "b", "inproc://syncer-b");
+    serve(&c, "c", "inproc://syncer-c");
+    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://syncer-b", NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://syncer-c", NULL), GROVE_OK);
+    cr_assert_eq(grove_store_increment(a, "docs", "d", "views", 3), GROVE_OK);
+    cr_assert_eq(grove_store_set_add(a, "docs", "d", "tags", "\"x\"", 3), GROVE_OK);
+    cr_assert_eq(grove_store_set(a, "docs", "d", "title", "\"t\"", 3), GROVE_OK);
+    cr_assert_eq(grove_syncer_push_now(syncer), GROVE_OK);
+    const char *want = "{\"tags\":[\"x\"],\"title\":\"t\",\"views\":3}";
+    char *doc = support_get(b.store, "docs", "d");
+    cr_expect_str_eq(doc, want);
+    free(doc);
+    doc = support_get(c.store, "docs", "d");
+    cr_expect_str_eq(doc, want);
+    free(doc);
+    grove_syncer_free(syncer);
+    grove_store_close(a);
+    unserve(&b);
+    unserve(&c);
+}
+
+Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
+{
+    struct served b;
+    serve(&b, "b", "inproc://syncer-live");
+    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://nobody-here", NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://syncer-live", NULL), GROVE_OK);
+    cr_assert_eq(grove_store_set(a, "docs", "d", "title", "1", 1), GROVE_OK);
+    struct grove_sync_report reports[2];
+    cr_assert_eq(grove_syncer_sync(syncer, reports), GROVE_OK);
+    cr_expect_eq(reports[0].err, GROVE_EUNAVAIL);
+    cr_expect(strstr(reports[0].error, "nobody-here") != NULL, "%s", reports[0].error);
+    cr_expect_eq(reports[1].err, GROVE_OK, "%s", reports[1].error);
+    cr_expect_eq(reports[1].pushed, 1);
+    cr_expect_str_eq(reports[1].peer, "inproc://syncer-live");
+    grove_syncer_free(syncer);
+    grove_store_close(a);
+    unserve(&b);
+}
+
+Test(core_syncer, unknown_scheme_names_the_registered_ones)
+{
+    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
+    cr_expect_eq(grove_syncer_add_peer(syncer, "carrier-pigeon://x", NULL), GROVE_ENOTSUP);
+    cr_expect(strstr(grove_errmsg(), "inproc") != NULL, "%s", grove_errmsg());
+    grove_syncer_free(syncer);
+    grove_store_close(a);
+}
+
+Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
+{
+    struct served b;
+    serve(&b, "b", "inproc://syncer-bg");
+    struct grove_store *a = support_store(dir, "a", schema);
+    /* A long interval: only commit wake-ups and the stream can move changes. */
+    struct grove_syncer_options o = {.interval_ms = 3600 * 1000, .stream = true};
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, a, &o), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://syncer-bg", NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_start(syncer, NULL, NULL), GROVE_OK);
+    usleep(100000); /* let the first round finish */
+    cr_assert_eq(grove_store_set(a, "docs", "out", "title", "\"pushed\"", 8), GROVE_OK);
+    cr_expect(eventually(b.store, "out", "{\"title\":\"pushed\"}"), "local commit not pushed");
+    cr_assert_eq(grove_store_set(b.store, "docs", "in", "title", "\"streamed\"", 10), GROVE_OK);
+    cr_expect(eventually(a, "in", "{\"title\":\"streamed\"}"), "peer change not streamed in");
+    grove_syncer_stop(syncer);
+    grove_syncer_free(syncer);
+    grove_store_close(a);
+    unserve(&b);
+}
