@@ -428,6 +428,7 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
     err = store_exec(store, "BEGIN IMMEDIATE");
     if (err)
         goto done;
+    size_t groups = 0;
     for (size_t start = 0; start < count && !err;) {
         size_t end = start + 1;
         while (end < count && strcmp(changes[idx[end]].table, changes[idx[start]].table) == 0 &&
@@ -435,7 +436,7 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
             end++;
         err = store_apply_row(store, changes, idx + start, end - start, src, arena, report);
         start = end;
-        if (arena && start % 256 == 0) { /* keep the scratch arena small on big batches */
+        if (arena && ++groups % 256 == 0) { /* keep the scratch arena small on big batches */
             grove_msg_free(arena);
             arena = NULL;
             if (grove_pull_response_new(&arena))
