@@ -103,6 +103,17 @@ static double bench_apply(struct grove_store *store, long n)
     return (double)n / elapsed;
 }
 
+/* The store's apply speed on this machine: n changes into a new store of its
+ * own (dir/<node>.db), closed afterwards. */
+static double bench_apply_new(const char *dir, const char *node, const struct grove_schema *schema,
+                              long n)
+{
+    struct grove_store *store = bench_open(dir, node, schema);
+    double changes_per_s = bench_apply(store, n);
+    grove_store_close(store);
+    return changes_per_s;
+}
+
 /* The same rows upserted into a bare table (SQLite's default rowid layout with
  * a text primary key), same journal and sync settings. */
 static double bench_raw_sqlite(const char *dir, long n)
@@ -160,9 +171,7 @@ int bench_store(int argc, char **argv)
     struct bench_dir dir;
     bench_dir_make(&dir);
     struct grove_schema *schema = bench_schema();
-    struct grove_store *store = bench_open(dir.path, "a", schema);
-    double changes = bench_apply(store, n);
-    grove_store_close(store);
+    double changes = bench_apply_new(dir.path, "a", schema, n);
     double raw = bench_raw_sqlite(dir.path, n);
     printf("applied %ld remote lww changes (distinct rows, batches of %d)\n", n, BENCH_BATCH);
     printf("store: %.0f changes/s; bare sqlite upsert: %.0f rows/s\n", changes, raw);
@@ -181,9 +190,7 @@ int bench_inproc(int argc, char **argv)
     struct grove_schema *schema = bench_schema();
 
     /* The store's own speed on this machine, in the same run. */
-    struct grove_store *probe = bench_open(dir.path, "probe", schema);
-    double apply = bench_apply(probe, n);
-    grove_store_close(probe);
+    double apply = bench_apply_new(dir.path, "probe", schema, n);
 
     struct grove_store *a = bench_open(dir.path, "a", schema);
     struct grove_store *b = bench_open(dir.path, "b", schema);
