@@ -937,11 +937,17 @@ static grove_err gcli_status_error(const struct gcli *c, grpc_status_code status
                            (const char *)GRPC_SLICE_START_PTR(*details));
 }
 
-/* One unary call: sends req (consumed), on success *reply is the response
- * slice (the caller unrefs it). */
-static grove_err gcli_unary(struct gcli *c, enum gsrv_method method, struct grove_buf *req,
-                            grpc_slice *reply)
+/* One unary call. req holds the request as encoded and `encoded` is the
+ * encoder's result: req is consumed either way, and a failed encoding is
+ * returned without a call. On success *reply is the response slice (the
+ * caller releases it with gcli_reply_done). */
+static grove_err gcli_unary(struct gcli *c, enum gsrv_method method, grove_err encoded,
+                            struct grove_buf *req, grpc_slice *reply)
 {
+    if (encoded) {
+        grove_buf_free(req);
+        return encoded;
+    }
     grove_err err = GROVE_OK;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_call *call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
@@ -1009,6 +1015,13 @@ static grove_err gcli_decode_error(const struct gcli *c, grove_err err)
                               "grpc peer %s: bad response: ", c->url);
 }
 
+/* Releases a unary reply; `decoded` is its decoder's result. */
+static grove_err gcli_reply_done(const struct gcli *c, grpc_slice reply, grove_err decoded)
+{
+    grpc_slice_unref(reply);
+    return decoded ? gcli_decode_error(c, decoded) : GROVE_OK;
+}
+
 static grove_err gcli_pull(void *self, const struct grove_pull_request *req,
                            struct grove_pull_response **out)
 {
@@ -1016,17 +1029,13 @@ static grove_err gcli_pull(void *self, const struct grove_pull_request *req,
     *out = NULL;
     struct grove_buf buf = {0};
     grpc_slice reply;
-    grove_err err = grove_grpc_encode_pull_request(req, &buf);
-    if (err) {
-        grove_buf_free(&buf);
-        return err;
-    }
-    if ((err = gcli_unary(c, GSRV_PULL, &buf, &reply)))
+    grove_err err =
+        gcli_unary(c, GSRV_PULL, grove_grpc_encode_pull_request(req, &buf), &buf, &reply);
+    if (err)
         return err;
     err =
         grove_grpc_decode_pull_response(GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply), out);
-    grpc_slice_unref(reply);
-    return err ? gcli_decode_error(c, err) : GROVE_OK;
+    return gcli_reply_done(c, reply, err);
 }
 
 static grove_err gcli_push(void *self, const struct grove_push_request *req,
@@ -1036,17 +1045,13 @@ static grove_err gcli_push(void *self, const struct grove_push_request *req,
     *out = NULL;
     struct grove_buf buf = {0};
     grpc_slice reply;
-    grove_err err = grove_grpc_encode_push_request(req, &buf);
-    if (err) {
-        grove_buf_free(&buf);
-        return err;
-    }
-    if ((err = gcli_unary(c, GSRV_PUSH, &buf, &reply)))
+    grove_err err =
+        gcli_unary(c, GSRV_PUSH, grove_grpc_encode_push_request(req, &buf), &buf, &reply);
+    if (err)
         return err;
     err =
         grove_grpc_decode_push_response(GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply), out);
-    grpc_slice_unref(reply);
-    return err ? gcli_decode_error(c, err) : GROVE_OK;
+    return gcli_reply_done(c, reply, err);
 }
 
 /* Tags of the stream consumer's batches. */
