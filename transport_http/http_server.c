@@ -414,54 +414,36 @@ fail:
 
 /* ---- pull / push --------------------------------------------------------- */
 
-static enum MHD_Result http_handle_pull(struct http_listener *l, struct MHD_Connection *conn,
-                                        struct http_call *call)
+/* A pull or push (call->route) with its whole body: decode, serve, encode. */
+static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Connection *conn,
+                                         struct http_call *call)
 {
-    struct grove_pull_request *req = NULL;
-    struct grove_pull_response *resp = NULL;
+    const char *body = call->body.data;
+    size_t len = call->body.len;
     struct grove_buf out = {0};
-    grove_err err = grove_json_decode_pull_request(call->body.data, call->body.len, &req);
-    if (err)
-        goto fail;
-    err = grove_server_pull(l->server, req, &resp);
-    if (err)
-        goto fail;
-    err = grove_json_encode_pull_response(resp, &out);
-    if (err)
-        goto fail;
-    grove_msg_free(req);
-    grove_msg_free(resp);
+    grove_err err;
+    if (call->route == ROUTE_PULL) {
+        struct grove_pull_request *req = NULL;
+        struct grove_pull_response *resp = NULL;
+        if (!(err = grove_json_decode_pull_request(body, len, &req)) &&
+            !(err = grove_server_pull(l->server, req, &resp)))
+            err = grove_json_encode_pull_response(resp, &out);
+        grove_msg_free(req);
+        grove_msg_free(resp);
+    } else {
+        struct grove_push_request *req = NULL;
+        struct grove_push_response *resp = NULL;
+        if (!(err = grove_json_decode_push_request(body, len, &req)) &&
+            !(err = grove_server_push(l->server, req, &resp)))
+            err = grove_json_encode_push_response(resp, &out);
+        grove_msg_free(req);
+        grove_msg_free(resp);
+    }
+    if (err) {
+        grove_buf_free(&out);
+        return http_queue_grove_error(conn, err);
+    }
     return http_queue_json(conn, MHD_HTTP_OK, &out);
-fail:
-    grove_msg_free(req);
-    grove_msg_free(resp);
-    grove_buf_free(&out);
-    return http_queue_grove_error(conn, err);
-}
-
-static enum MHD_Result http_handle_push(struct http_listener *l, struct MHD_Connection *conn,
-                                        struct http_call *call)
-{
-    struct grove_push_request *req = NULL;
-    struct grove_push_response *resp = NULL;
-    struct grove_buf out = {0};
-    grove_err err = grove_json_decode_push_request(call->body.data, call->body.len, &req);
-    if (err)
-        goto fail;
-    err = grove_server_push(l->server, req, &resp);
-    if (err)
-        goto fail;
-    err = grove_json_encode_push_response(resp, &out);
-    if (err)
-        goto fail;
-    grove_msg_free(req);
-    grove_msg_free(resp);
-    return http_queue_json(conn, MHD_HTTP_OK, &out);
-fail:
-    grove_msg_free(req);
-    grove_msg_free(resp);
-    grove_buf_free(&out);
-    return http_queue_grove_error(conn, err);
 }
 
 /* First call for a request: headers only. Everything that can be refused
@@ -540,9 +522,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
     }
     if (call->body.len == 0)
         return http_queue_error(conn, MHD_HTTP_BAD_REQUEST, "empty request body", NULL);
-    if (call->route == ROUTE_PULL)
-        return http_handle_pull(l, conn, call);
-    return http_handle_push(l, conn, call);
+    return http_handle_unary(l, conn, call);
 }
 
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
