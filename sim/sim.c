@@ -91,7 +91,7 @@ struct sim {
     bool keep;
 
     uint64_t rng;
-    char dir[PATH_MAX];
+    char dir[256];
     struct grove_schema *schema;
     const char *table_names[SIM_TABLES_MAX];
     char table_text[SIM_TABLES_MAX][8];
@@ -237,11 +237,13 @@ static void sim_links(struct sim *s)
                     continue;
                 struct sim_node *n = &s->node[from[k]];
                 struct sim_link *l = &n->links[n->link_count++];
+                char target[64], self[16]; /* copies: snprintf into s from s */
+                memcpy(target, s->node[to[k]].listen_url, sizeof target);
+                memcpy(self, n->name, sizeof self);
                 l->to = to[k];
-                snprintf(l->url, sizeof l->url, "%s%s#%s", GROVE_FAULTS_PREFIX,
-                         s->node[to[k]].listen_url, n->name);
+                snprintf(l->url, sizeof l->url, "%s%s#%s", GROVE_FAULTS_PREFIX, target, self);
                 snprintf(l->stream_url, sizeof l->stream_url, "%s%s#%s~stream", GROVE_FAULTS_PREFIX,
-                         s->node[to[k]].listen_url, n->name);
+                         target, self);
             }
         }
     }

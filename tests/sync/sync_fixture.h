@@ -1,0 +1,208 @@
+/* Shared fixture of the sync scenario tests: nodes with their own SQLite file
+ * in a temporary directory, serving inproc://<pid>-<name>, with a syncer. */
+#ifndef GROVE_TESTS_SYNC_FIXTURE_H
+#define GROVE_TESTS_SYNC_FIXTURE_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grove/grove.h"
+#include "transport_faults.h"
+
+#define FX_TABLES  "docs:title=lww,body=lww,views=counter,tags=set"
+#define FX_TABLES2 "notes:text=lww,likes=counter,labels=set"
+
+struct fx_node {
+    char name[16];
+    char path[PATH_MAX];
+    char url[96]; /* where it serves */
+    struct grove_store *store;
+    struct grove_server *server;
+    struct grove_listener *listener;
+    struct grove_syncer *syncer;
+    struct grove_syncer_options opts;
+};
+
+static char fx_dir[256];
+static struct grove_schema *fx_schema;
+
+#define fx_ok(expr)                                                                                \
+    do {                                                                                           \
+        grove_err fx_err_ = (expr);                                                                \
+        cr_assert_eq(fx_err_, GROVE_OK, "%s: %s (%s)", #expr, grove_err_name(fx_err_),             \
+                     grove_errmsg());                                                              \
+    } while (0)
+
+static inline void fx_setup(void)
+{
+    snprintf(fx_dir, sizeof fx_dir, "%s/grove-sync-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(fx_dir));
+    fx_ok(grove_schema_new(&fx_schema));
+    fx_ok(grove_schema_parse(fx_schema, FX_TABLES));
+    fx_ok(grove_schema_parse(fx_schema, FX_TABLES2));
+    fx_ok(grove_transport_faults_register());
+    grove_log_set_level(GROVE_LOG_OFF);
+}
+
+static inline void fx_teardown(void)
+{
+    DIR *d = opendir(fx_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", fx_dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(fx_dir);
+    grove_schema_free(fx_schema);
+    fx_schema = NULL;
+}
+
+/* Opens the node's store (created on first use) under its name. */
+static inline void fx_open_store(struct fx_node *n)
+{
+    struct grove_store_options so = {.path = n->path, .node_id = n->name, .schema = fx_schema};
+    fx_ok(grove_store_open(&n->store, &so));
+}
+
+/* A node with a store; serve and syncer are added by the test as needed. */
+static inline void fx_node_init(struct fx_node *n, const char *name)
+{
+    memset(n, 0, sizeof *n);
+    snprintf(n->name, sizeof n->name, "%s", name);
+    snprintf(n->path, sizeof n->path, "%s/%s.db", fx_dir, name);
+    snprintf(n->url, sizeof n->url, "inproc://%d-%s", (int)getpid(), name);
+    fx_open_store(n);
+}
+
+static inline void fx_serve(struct fx_node *n)
+{
+    struct grove_server_options vo = {0};
+    fx_ok(grove_server_new(&n->server, n->store, &vo));
+    fx_ok(grove_listener_open(&n->listener, n->url, n->server, NULL));
+}
+
+/* Starts a syncer (no background threads: tests drive the rounds). */
+static inline void fx_syncer(struct fx_node *n, const struct grove_syncer_options *opts)
+{
+    if (opts)
+        n->opts = *opts;
+    fx_ok(grove_syncer_new(&n->syncer, n->store, &n->opts));
+}
+
+static inline void fx_add_peer(struct fx_node *n, const char *url)
+{
+    struct grove_dial_options d = {.timeout_ms = 10000};
+    fx_ok(grove_syncer_add_peer(n->syncer, url, &d));
+}
+
+static inline void fx_close(struct fx_node *n)
+{
+    grove_syncer_free(n->syncer);
+    n->syncer = NULL;
+    if (n->server)
+        grove_server_shutdown(n->server);
+    grove_listener_close(n->listener);
+    n->listener = NULL;
+    grove_server_free(n->server);
+    n->server = NULL;
+    grove_store_close(n->store);
+    n->store = NULL;
+}
+
+/* One sync round with peer i; the round must succeed. */
+static inline struct grove_sync_report fx_sync(struct fx_node *n, size_t i)
+{
+    struct grove_sync_report r;
+    memset(&r, 0, sizeof r);
+    fx_ok(grove_syncer_sync_peer(n->syncer, i, &r));
+    cr_assert_eq(r.err, GROVE_OK, "%s sync with %s: %s", n->name, r.peer ? r.peer : "?", r.error);
+    return r;
+}
+
+static inline struct grove_sync_report fx_pull(struct fx_node *n, size_t i)
+{
+    struct grove_sync_report r;
+    memset(&r, 0, sizeof r);
+    fx_ok(grove_syncer_pull_peer(n->syncer, i, &r));
+    cr_assert_eq(r.err, GROVE_OK, "%s pull: %s", n->name, r.error);
+    return r;
+}
+
+static inline struct grove_sync_report fx_push(struct fx_node *n, size_t i)
+{
+    struct grove_sync_report r;
+    memset(&r, 0, sizeof r);
+    fx_ok(grove_syncer_push_peer(n->syncer, i, &r));
+    cr_assert_eq(r.err, GROVE_OK, "%s push: %s", n->name, r.error);
+    return r;
+}
+
+static inline void fx_set(struct fx_node *n, const char *table, const char *pk, const char *field,
+                          const char *value)
+{
+    fx_ok(grove_store_set(n->store, table, pk, field, value, strlen(value)));
+}
+
+/* The resolved row, or "(absent)". The caller frees. */
+static inline char *fx_get(struct fx_node *n, const char *table, const char *pk)
+{
+    char *out = NULL;
+    grove_err err = grove_store_get(n->store, table, pk, &out);
+    if (err == GROVE_ENOTFOUND)
+        return strdup("(absent)");
+    cr_assert_eq(err, GROVE_OK, "get %s/%s: %s", table, pk, grove_errmsg());
+    return out;
+}
+
+#define fx_assert_row(node, table, pk, want)                                                       \
+    do {                                                                                           \
+        char *fx_got_ = fx_get((node), (table), (pk));                                             \
+        cr_assert_str_eq(fx_got_, (want), "%s: %s/%s is %s, want %s", (node)->name, (table), (pk), \
+                         fx_got_, (want));                                                         \
+        free(fx_got_);                                                                             \
+    } while (0)
+
+/* Visible rows of a table, counted through grove_store_list pages. */
+static inline size_t fx_count_rows(struct fx_node *n, const char *table, size_t page)
+{
+    size_t count = 0;
+    char after[128] = "";
+    bool more = true;
+    while (more) {
+        char *out = NULL;
+        fx_ok(grove_store_list(n->store, table, after[0] ? after : NULL, page, &out, &more));
+        const char *last = NULL;
+        for (const char *p = out; (p = strstr(p, "{\"pk\":\"")) != NULL; p++) {
+            count++;
+            last = p + 7;
+        }
+        if (last)
+            snprintf(after, sizeof after, "%.*s", (int)strcspn(last, "\""), last);
+        free(out);
+        if (!last)
+            break;
+    }
+    return count;
+}
+
+/* The current time in ns, as HLC ts. */
+static inline int64_t fx_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#endif
