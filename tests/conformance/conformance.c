@@ -22,19 +22,44 @@ struct conf_node {
     struct grove_listener *listener;
 };
 
+void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
+                           struct grove_schema **schema, struct grove_store **store,
+                           struct grove_server **server)
+{
+    snprintf(dir, dir_cap, "/tmp/grove-conf-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof path, "%s/server.db", dir);
+    cr_assert_eq(grove_schema_new(schema), GROVE_OK);
+    for (const char *const *t = tables; *t; t++)
+        cr_assert_eq(grove_schema_parse(*schema, *t), GROVE_OK, "%s", grove_errmsg());
+    struct grove_store_options so = {.path = path, .node_id = "server", .schema = *schema};
+    cr_assert_eq(grove_store_open(store, &so), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_server_new(server, *store, NULL), GROVE_OK, "%s", grove_errmsg());
+}
+
+void conformance_node_close(const char *dir, struct grove_server *server,
+                            struct grove_listener *listener, struct grove_store *store,
+                            struct grove_schema *schema)
+{
+    if (server)
+        grove_server_shutdown(server);
+    grove_listener_close(listener);
+    grove_server_free(server);
+    grove_store_close(store);
+    grove_schema_free(schema);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static void conf_node_start(struct conf_node *n, const struct conformance_fixture *f,
                             const struct grove_listen_options *extra)
 {
     memset(n, 0, sizeof *n);
-    snprintf(n->dir, sizeof n->dir, "/tmp/grove-conf-XXXXXX");
-    cr_assert_not_null(mkdtemp(n->dir));
-    char path[300];
-    snprintf(path, sizeof path, "%s/server.db", n->dir);
-    cr_assert_eq(grove_schema_new(&n->schema), GROVE_OK);
-    cr_assert_eq(grove_schema_parse(n->schema, CONF_TABLES), GROVE_OK, "%s", grove_errmsg());
-    struct grove_store_options so = {.path = path, .node_id = "server", .schema = n->schema};
-    cr_assert_eq(grove_store_open(&n->store, &so), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK, "%s", grove_errmsg());
+    static const char *const tables[] = {CONF_TABLES, NULL};
+    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->store, &n->server);
     struct grove_listen_options lo = {0};
     if (f->listen)
         lo = *f->listen;
@@ -56,16 +81,7 @@ static void conf_node_start(struct conf_node *n, const struct conformance_fixtur
 
 static void conf_node_stop(struct conf_node *n)
 {
-    if (n->server)
-        grove_server_shutdown(n->server);
-    grove_listener_close(n->listener);
-    grove_server_free(n->server);
-    grove_store_close(n->store);
-    grove_schema_free(n->schema);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", n->dir);
+    conformance_node_close(n->dir, n->server, n->listener, n->store, n->schema);
     memset(n, 0, sizeof *n);
 }
 
@@ -143,6 +159,14 @@ static void conf_push_ok(struct grove_peer *peer, struct grove_push_request *req
     cr_assert_eq(resp->merged, merged, "merged %" PRIu64 ", want %" PRIu64, resp->merged, merged);
     cr_assert(!grove_hlc_is_zero(&resp->latest_hlc));
     grove_msg_free(resp);
+}
+
+/* Pushes rows first..first+n-1 (conf_push_lww) and asserts all n merged. */
+static void conf_push_rows(struct grove_peer *peer, size_t first, size_t n)
+{
+    struct grove_push_request *req = conf_push_lww(first, n, 0);
+    conf_push_ok(peer, req, n);
+    grove_msg_free(req);
 }
 
 static struct grove_pull_response *conf_pull(struct grove_peer *peer, const struct grove_hlc *since,
@@ -304,9 +328,7 @@ void conformance_pagination(const struct conformance_fixture *f)
     struct conf_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
-    struct grove_push_request *req = conf_push_lww(0, 250, 0);
-    conf_push_ok(peer, req, 250);
-    grove_msg_free(req);
+    conf_push_rows(peer, 0, 250);
     struct grove_pull_response *first = conf_pull(peer, NULL, 100);
     cr_assert_eq(first->count, 100);
     cr_assert(first->has_more);
@@ -428,9 +450,7 @@ void conformance_oversize(const struct conformance_fixture *f)
     struct grove_pull_response *pulled = conf_pull(peer, NULL, 0);
     cr_assert_eq(pulled->count, 0);
     grove_msg_free(pulled);
-    struct grove_push_request *small = conf_push_lww(0, 2, 0);
-    conf_push_ok(peer, small, 2);
-    grove_msg_free(small);
+    conf_push_rows(peer, 0, 2);
     grove_peer_close(peer);
     conf_node_stop(&n);
 }
@@ -600,9 +620,7 @@ void conformance_stream_delivery(const struct conformance_fixture *f)
     conf_sub_start(&s, f, n.url, NULL);
     /* Three separate commits while the subscriber listens. */
     for (size_t b = 0; b < 3; b++) {
-        struct grove_push_request *req = conf_push_lww(b * 10, 10, 0);
-        conf_push_ok(writer, req, 10);
-        grove_msg_free(req);
+        conf_push_rows(writer, b * 10, 10);
         cr_assert_eq(conf_sub_wait(&s, (b + 1) * 10), (b + 1) * 10, "stream delivered %zu",
                      s.count);
     }
@@ -630,9 +648,7 @@ void conformance_stream_resume(const struct conformance_fixture *f)
     struct conf_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *writer = conf_dial(f, n.url, NULL, 0);
-    struct grove_push_request *req = conf_push_lww(0, 10, 0);
-    conf_push_ok(writer, req, 10);
-    grove_msg_free(req);
+    conf_push_rows(writer, 0, 10);
 
     struct conf_sub s;
     conf_sub_start(&s, f, n.url, NULL);
@@ -643,17 +659,13 @@ void conformance_stream_resume(const struct conformance_fixture *f)
     conf_sub_free(&s);
 
     /* Written while disconnected. */
-    req = conf_push_lww(10, 5, 0);
-    conf_push_ok(writer, req, 5);
-    grove_msg_free(req);
+    conf_push_rows(writer, 10, 5);
 
     conf_sub_start(&s, f, n.url, &cursor);
     cr_assert_eq(conf_sub_wait(&s, 5), 5);
     /* A last write proves nothing older is still on its way: the stream is in
      * arrival order, so a repeat would come before it. */
-    req = conf_push_lww(15, 1, 0);
-    conf_push_ok(writer, req, 1);
-    grove_msg_free(req);
+    conf_push_rows(writer, 15, 1);
     conf_sub_wait(&s, 6);
     cr_assert_eq(conf_sub_stop(&s), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(s.count, 6, "resumed stream delivered %zu, want exactly 6", s.count);

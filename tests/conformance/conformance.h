@@ -31,6 +31,18 @@ struct conformance_fixture {
     grove_err (*send_raw_push)(const char *url, const char *body, size_t len);
 };
 
+/* A serving node's parts, for fixtures that keep their own node struct. */
+/* A fresh temporary directory (into dir, dir_cap bytes) holding the store of
+ * node "server" that declares each of tables (NULL-terminated schema specs),
+ * and a server over that store. */
+void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
+                           struct grove_schema **schema, struct grove_store **store,
+                           struct grove_server **server);
+/* Stops and frees a node's parts (server may be NULL) and removes dir. */
+void conformance_node_close(const char *dir, struct grove_server *server,
+                            struct grove_listener *listener, struct grove_store *store,
+                            struct grove_schema *schema);
+
 void conformance_round_trip(const struct conformance_fixture *f);
 void conformance_empty_pull(const struct conformance_fixture *f);
 void conformance_pagination(const struct conformance_fixture *f);

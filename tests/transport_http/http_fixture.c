@@ -263,18 +263,9 @@ void http_node_start(struct http_node *n, const struct grove_listen_options *opt
 {
     memset(n, 0, sizeof *n);
     http_fixture_register();
-    snprintf(n->dir, sizeof n->dir, "/tmp/grove-http-XXXXXX");
-    cr_assert_not_null(mkdtemp(n->dir));
-    char path[300];
-    snprintf(path, sizeof path, "%s/node.db", n->dir);
-    cr_assert_eq(grove_schema_new(&n->schema), GROVE_OK);
-    cr_assert_eq(grove_schema_parse(n->schema, "docs:title=lww,views=counter,tags=set"), GROVE_OK);
-    const char *more[] = {"notes", "documents", "comments", "stats"};
-    for (size_t i = 0; i < 4; i++)
-        cr_assert_eq(grove_schema_parse(n->schema, more[i]), GROVE_OK, "%s", grove_errmsg());
-    struct grove_store_options so = {.path = path, .node_id = "server", .schema = n->schema};
-    cr_assert_eq(grove_store_open(&n->store, &so), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK);
+    static const char *const tables[] = {
+        "docs:title=lww,views=counter,tags=set", "notes", "documents", "comments", "stats", NULL};
+    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->store, &n->server);
     grove_err err = GROVE_EUNAVAIL;
     for (int i = 0; i < 50 && err == GROVE_EUNAVAIL; i++) {
         http_fixture_url("http", n->url, sizeof n->url);
@@ -285,13 +276,5 @@ void http_node_start(struct http_node *n, const struct grove_listen_options *opt
 
 void http_node_stop(struct http_node *n)
 {
-    grove_server_shutdown(n->server);
-    grove_listener_close(n->listener);
-    grove_server_free(n->server);
-    grove_store_close(n->store);
-    grove_schema_free(n->schema);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", n->dir);
+    conformance_node_close(n->dir, n->server, n->listener, n->store, n->schema);
 }
