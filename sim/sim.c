@@ -77,6 +77,7 @@ struct sim_stats {
     uint64_t rounds, heal_rounds, streams, stream_batches;
     uint64_t pulled, pushed, merged, conflicts, sync_errors, heal_errors;
     uint64_t restarts, partitions;
+    uint64_t rows_checked, rows_visible;
 };
 
 struct sim {
@@ -682,12 +683,16 @@ static bool sim_check(struct sim *s)
 {
     bool ok = true;
     int shown = 0;
+    s->st.rows_checked = 0;
+    s->st.rows_visible = 0;
     for (int t = 0; t < s->tables; t++) {
         const char *table = s->table_names[t];
         for (int p = 0; p < SIM_PKS; p++) {
             char pk[8];
             snprintf(pk, sizeof pk, "p%d", p);
             char *want = sim_model_row(s->model, t, p);
+            s->st.rows_checked++;
+            s->st.rows_visible += want != NULL;
             for (int i = 0; i < s->nodes; i++) {
                 char *got = NULL;
                 grove_err err = grove_store_get(s->node[i].store, table, pk, &got);
@@ -946,6 +951,8 @@ static void sim_summary(struct sim *s)
            " failed_calls=%" PRIu64 " heal_errors=%" PRIu64 "\n",
            s->st.pulled, s->st.pushed, s->st.merged, s->st.conflicts, s->st.sync_errors,
            s->st.heal_errors);
+    printf("rows: checked=%" PRIu64 " visible=%" PRIu64 " on each of %d replicas\n",
+           s->st.rows_checked, s->st.rows_visible, s->nodes);
 }
 
 int main(int argc, char **argv)
