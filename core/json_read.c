@@ -1238,59 +1238,23 @@ static grove_err jr_decode(const char *json, size_t len, void *msg,
     return err;
 }
 
-grove_err grove_json_decode_pull_request(const char *json, size_t len,
-                                         struct grove_pull_request **out)
-{
-    struct grove_pull_request *m;
-    grove_err err = grove_pull_request_new(&m);
-    *out = NULL;
-    if (!err && !(err = jr_decode(json, len, m, jr_pull_request)))
-        *out = m;
-    return err;
-}
-
-grove_err grove_json_decode_pull_response(const char *json, size_t len,
-                                          struct grove_pull_response **out)
-{
-    struct grove_pull_response *m;
-    grove_err err = grove_pull_response_new(&m);
-    *out = NULL;
-    if (!err && !(err = jr_decode(json, len, m, jr_pull_response)))
-        *out = m;
-    return err;
-}
-
-grove_err grove_json_decode_push_request(const char *json, size_t len,
-                                         struct grove_push_request **out)
-{
-    struct grove_push_request *m;
-    grove_err err = grove_push_request_new(&m);
-    *out = NULL;
-    if (!err && !(err = jr_decode(json, len, m, jr_push_request)))
-        *out = m;
-    return err;
-}
-
-grove_err grove_json_decode_push_response(const char *json, size_t len,
-                                          struct grove_push_response **out)
-{
-    struct grove_push_response *m;
-    grove_err err = grove_push_response_new(&m);
-    *out = NULL;
-    if (!err && !(err = jr_decode(json, len, m, jr_push_response)))
-        *out = m;
-    return err;
-}
-
-grove_err grove_json_decode_changes(const char *json, size_t len, struct grove_pull_response **out)
-{
-    struct grove_pull_response *m;
-    grove_err err = grove_pull_response_new(&m);
-    *out = NULL;
-    if (!err && !(err = jr_decode(json, len, m, jr_bare_changes)))
-        *out = m;
-    return err;
-}
+/* grove_json_decode_<name>: a new message of `type` decoded by fn; *out is it
+ * on success and NULL on failure. */
+#define JR_DEFINE_DECODE(name, type, fn)                                                           \
+    grove_err grove_json_decode_##name(const char *json, size_t len, struct grove_##type **out)    \
+    {                                                                                              \
+        struct grove_##type *m;                                                                    \
+        grove_err err = grove_##type##_new(&m);                                                    \
+        *out = NULL;                                                                               \
+        if (!err && !(err = jr_decode(json, len, m, fn)))                                          \
+            *out = m;                                                                              \
+        return err;                                                                                \
+    }
+JR_DEFINE_DECODE(pull_request, pull_request, jr_pull_request)
+JR_DEFINE_DECODE(pull_response, pull_response, jr_pull_response)
+JR_DEFINE_DECODE(push_request, push_request, jr_push_request)
+JR_DEFINE_DECODE(push_response, push_response, jr_push_response)
+JR_DEFINE_DECODE(changes, pull_response, jr_bare_changes)
 
 /* The HLC is decoded in a scratch message so its node string has an arena. */
 static grove_err jr_standalone_hlc(struct jr *r, void *msg)

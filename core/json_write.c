@@ -238,6 +238,15 @@ static char *jw_changes(char *p, const struct grove_change *changes, size_t coun
     return p;
 }
 
+/* jw_begin with room for the changes array plus extra bytes. */
+static grove_err jw_begin_changes(struct grove_buf *out, const struct grove_change *changes,
+                                  size_t count, size_t extra, char **p)
+{
+    size_t bound;
+    grove_err err = jw_changes_bound(changes, count, &bound);
+    return err ? err : jw_begin(out, bound + extra, p);
+}
+
 grove_err grove_json_encode_string(const char *s, size_t len, struct grove_buf *out)
 {
     char *p;
@@ -285,10 +294,9 @@ grove_err grove_json_encode_change(const struct grove_change *change, struct gro
 grove_err grove_json_encode_changes(const struct grove_change *changes, size_t count,
                                     struct grove_buf *out)
 {
-    size_t bound;
     char *p;
-    grove_err err = jw_changes_bound(changes, count, &bound);
-    if (err || (err = jw_begin(out, bound, &p)))
+    grove_err err = jw_begin_changes(out, changes, count, 0, &p);
+    if (err)
         return err;
     jw_end(out, jw_changes(p, changes, count));
     return GROVE_OK;
@@ -326,10 +334,10 @@ grove_err grove_json_encode_pull_request(const struct grove_pull_request *req,
 grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp,
                                           struct grove_buf *out)
 {
-    size_t bound;
     char *p;
-    grove_err err = jw_changes_bound(resp->changes, resp->count, &bound);
-    if (err || (err = jw_begin(out, bound + 64 + jw_hlc_bound(&resp->latest_hlc), &p)))
+    grove_err err =
+        jw_begin_changes(out, resp->changes, resp->count, 64 + jw_hlc_bound(&resp->latest_hlc), &p);
+    if (err)
         return err;
     p = JW_LIT(p, "{\"changes\":");
     p = jw_changes(p, resp->changes, resp->count);
@@ -345,10 +353,10 @@ grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp
 grove_err grove_json_encode_push_request(const struct grove_push_request *req,
                                          struct grove_buf *out)
 {
-    size_t bound;
     char *p;
-    grove_err err = jw_changes_bound(req->changes, req->count, &bound);
-    if (err || (err = jw_begin(out, bound + 32 + jw_cstr_bound(req->node_id), &p)))
+    grove_err err =
+        jw_begin_changes(out, req->changes, req->count, 32 + jw_cstr_bound(req->node_id), &p);
+    if (err)
         return err;
     p = JW_LIT(p, "{\"changes\":");
     p = jw_changes(p, req->changes, req->count);
