@@ -828,6 +828,16 @@ static grove_err jr_missing(struct jr *r, unsigned seen, unsigned required,
     return GROVE_OK;
 }
 
+/* An object of the keys in names whose keys in `required` (a bit per key)
+ * must all appear. */
+static grove_err jr_members_required(struct jr *r, const char *const *names, int count,
+                                     jr_member_fn fn, void *arg, unsigned required)
+{
+    unsigned seen;
+    grove_err err = jr_members(r, names, count, fn, arg, &seen);
+    return err ? err : jr_missing(r, seen, required, names);
+}
+
 /* ---- HLC ---- */
 
 enum { HLC_TS, HLC_C, HLC_NODE };
@@ -864,15 +874,12 @@ static grove_err jr_hlc_member(struct jr *r, int key, void *arg)
 /* An HLC object; null (when allowed) or absent keys leave zeros. */
 static grove_err jr_hlc(struct jr *r, struct grove_hlc *h, bool allow_null)
 {
-    unsigned seen;
     bool is_null;
     grove_err err;
     memset(h, 0, sizeof *h);
     if (allow_null && ((err = jr_null(r, &is_null)) || is_null))
         return err;
-    if ((err = jr_members(r, jr_hlc_keys, 3, jr_hlc_member, h, &seen)))
-        return err;
-    return jr_missing(r, seen, 1u << HLC_TS, jr_hlc_keys);
+    return jr_members_required(r, jr_hlc_keys, 3, jr_hlc_member, h, 1u << HLC_TS);
 }
 
 /* ---- change records ---- */
@@ -1006,9 +1013,7 @@ static grove_err jr_change_member(struct jr *r, int key, void *arg)
     default: /* CH_SET_OP */
         if ((err = jr_null(r, &is_null)) || is_null)
             return err;
-        if ((err = jr_members(r, jr_set_keys, 2, jr_set_member, c, &seen)))
-            return err;
-        return jr_missing(r, seen, 1u, jr_set_keys);
+        return jr_members_required(r, jr_set_keys, 2, jr_set_member, c, 1u);
     }
 }
 
@@ -1137,10 +1142,8 @@ static grove_err jr_pull_request_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_pull_request(struct jr *r, void *msg)
 {
-    unsigned seen;
-    grove_err err = jr_members(r, jr_pull_request_keys, 4, jr_pull_request_member, msg, &seen);
-    return err ? err
-               : jr_missing(r, seen, 1u << PQ_TABLES | 1u << PQ_NODE_ID, jr_pull_request_keys);
+    return jr_members_required(r, jr_pull_request_keys, 4, jr_pull_request_member, msg,
+                               1u << PQ_TABLES | 1u << PQ_NODE_ID);
 }
 
 enum { PR_CHANGES, PR_LATEST, PR_HAS_MORE };
@@ -1161,10 +1164,8 @@ static grove_err jr_pull_response_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_pull_response(struct jr *r, void *msg)
 {
-    unsigned seen;
-    grove_err err = jr_members(r, jr_pull_response_keys, 3, jr_pull_response_member, msg, &seen);
-    return err ? err
-               : jr_missing(r, seen, 1u << PR_CHANGES | 1u << PR_LATEST, jr_pull_response_keys);
+    return jr_members_required(r, jr_pull_response_keys, 3, jr_pull_response_member, msg,
+                               1u << PR_CHANGES | 1u << PR_LATEST);
 }
 
 enum { PS_CHANGES, PS_NODE_ID };
@@ -1180,10 +1181,8 @@ static grove_err jr_push_request_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_push_request(struct jr *r, void *msg)
 {
-    unsigned seen;
-    grove_err err = jr_members(r, jr_push_request_keys, 2, jr_push_request_member, msg, &seen);
-    return err ? err
-               : jr_missing(r, seen, 1u << PS_CHANGES | 1u << PS_NODE_ID, jr_push_request_keys);
+    return jr_members_required(r, jr_push_request_keys, 2, jr_push_request_member, msg,
+                               1u << PS_CHANGES | 1u << PS_NODE_ID);
 }
 
 enum { PP_MERGED, PP_LATEST };
@@ -1199,10 +1198,8 @@ static grove_err jr_push_response_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_push_response(struct jr *r, void *msg)
 {
-    unsigned seen;
-    grove_err err = jr_members(r, jr_push_response_keys, 2, jr_push_response_member, msg, &seen);
-    return err ? err
-               : jr_missing(r, seen, 1u << PP_MERGED | 1u << PP_LATEST, jr_push_response_keys);
+    return jr_members_required(r, jr_push_response_keys, 2, jr_push_response_member, msg,
+                               1u << PP_MERGED | 1u << PP_LATEST);
 }
 
 /* A bare array of records, or one record. */
