@@ -486,8 +486,10 @@ static grove_err sim_on_batch(void *user, const struct grove_pull_response *batc
 static void *sim_stream_watchdog(void *arg)
 {
     struct sim_stream_ctx *c = arg;
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 30 * 1000000L};
-    nanosleep(&ts, NULL);
+    struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000L};
+    /* An idle stream has nothing to deliver: end it after ~30 ms. */
+    for (int i = 0; i < 30 && !atomic_load(&c->stop); i++)
+        nanosleep(&ms, NULL);
     atomic_store(&c->stop, true);
     return NULL;
 }
@@ -518,8 +520,9 @@ static void sim_stream_step(struct sim *s, int i, size_t l)
         .table_count = (size_t)s->tables,
         .since = cur.pull,
         .node_id = n->name,
+        .limit = (uint32_t)(1 + sim_rand(s, 5)), /* a backlog comes as several batches */
     };
-    struct sim_stream_ctx c = {.syncer = n->syncer, .peer = l, .left = 1 + sim_rand(s, 4)};
+    struct sim_stream_ctx c = {.syncer = n->syncer, .peer = l, .left = 1 + sim_rand(s, 8)};
     atomic_init(&c.stop, false);
     pthread_t watchdog;
     bool timed = pthread_create(&watchdog, NULL, sim_stream_watchdog, &c) == 0;
@@ -547,8 +550,8 @@ static void sim_sync_step(struct sim *s)
         return;
     size_t l = (size_t)sim_rand(s, (int)n->link_count);
     s->st.rounds++;
-    if ((s->faults & FAULT_REORDER) && s->mode != GROVE_SYNC_PUSH_ONLY && sim_chance(s, 0.05) &&
-        s->st.streams < 12) {
+    if ((s->faults & FAULT_REORDER) && s->mode != GROVE_SYNC_PUSH_ONLY && sim_chance(s, 0.1) &&
+        s->st.streams < 25) {
         sim_stream_step(s, i, l);
         return;
     }
