@@ -26,6 +26,23 @@ static inline void support_rmdir(char *dir)
     free(dir);
 }
 
+/* Reads a whole file, NUL-terminated; the caller frees. */
+static inline char *support_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc((size_t)n + 1);
+    cr_assert_not_null(data);
+    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n, "short read of %s", path);
+    fclose(f);
+    data[n] = '\0';
+    *len = (size_t)n;
+    return data;
+}
+
 /* A schema with docs(title lww, body lww, views counter, tags set) and notes (loose). */
 static inline struct grove_schema *support_schema(void)
 {
@@ -57,6 +74,23 @@ static inline char *support_get(struct grove_store *store, const char *table, co
         return strdup("");
     cr_assert_eq(err, GROVE_OK, "get: %s", grove_errmsg());
     return doc;
+}
+
+/* The usual per-test fixture: a temporary directory and the docs/notes
+ * schema, for TestSuite(x, .init = support_setup, .fini = support_teardown). */
+static char *support_dir;
+static struct grove_schema *support_docs_schema;
+
+static inline void support_setup(void)
+{
+    support_dir = support_tmpdir();
+    support_docs_schema = support_schema();
+}
+
+static inline void support_teardown(void)
+{
+    grove_schema_free(support_docs_schema);
+    support_rmdir(support_dir);
 }
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <time.h>
 
-#define CASES 3000
+#define CASES   3000
 #define CHANGES 24
 
 static const char *const nodes[] = {"a", "b", "c"};
@@ -114,8 +114,13 @@ Test(core_crdt, merge_is_commutative_associative_idempotent)
 
 Test(core_crdt, lww_ties_break_on_value_bytes)
 {
-    struct grove_change a = {.table = "docs", .pk = "r", .field = "title", .crdt = GROVE_CRDT_LWW,
-                             .node_id = "a", .value = {"\"a\"", 3}, .hlc = {.ts = 5, .node = "a"}};
+    struct grove_change a = {.table = "docs",
+                             .pk = "r",
+                             .field = "title",
+                             .crdt = GROVE_CRDT_LWW,
+                             .node_id = "a",
+                             .value = {"\"a\"", 3},
+                             .hlc = {.ts = 5, .node = "a"}};
     struct grove_change b = a;
     b.value.ptr = "\"b\"";
     int ab[] = {0, 1}, ba[] = {1, 0};
@@ -132,10 +137,19 @@ Test(core_crdt, lww_ties_break_on_value_bytes)
 
 Test(core_crdt, tombstone_hides_only_older_writes)
 {
-    struct grove_change w = {.table = "docs", .pk = "r", .field = "title", .crdt = GROVE_CRDT_LWW,
-                             .node_id = "a", .value = {"1", 1}, .hlc = {.ts = 2000, .node = "a"}};
-    struct grove_change t = {.table = "docs", .pk = "r", .field = "_tombstone", .tombstone = true,
-                             .node_id = "b", .hlc = {.ts = 1000, .node = "b"}};
+    struct grove_change w = {.table = "docs",
+                             .pk = "r",
+                             .field = "title",
+                             .crdt = GROVE_CRDT_LWW,
+                             .node_id = "a",
+                             .value = {"1", 1},
+                             .hlc = {.ts = 2000, .node = "a"}};
+    struct grove_change t = {.table = "docs",
+                             .pk = "r",
+                             .field = "_tombstone",
+                             .tombstone = true,
+                             .node_id = "b",
+                             .hlc = {.ts = 1000, .node = "b"}};
     struct grove_change both[] = {w, t};
     int order[] = {1, 0};
     struct grove_buf doc = {0};
@@ -152,9 +166,15 @@ Test(core_crdt, tombstone_hides_only_older_writes)
 Test(core_crdt, set_adds_win_ties_and_removes_hide)
 {
     struct grove_slice el = {"\"x\"", 3};
-    struct grove_change add = {.table = "docs", .pk = "r", .field = "tags", .crdt = GROVE_CRDT_SET,
-                               .node_id = "a", .set_op = GROVE_SET_ADD, .elements = &el,
-                               .element_count = 1, .hlc = {.ts = 1000, .node = "a"}};
+    struct grove_change add = {.table = "docs",
+                               .pk = "r",
+                               .field = "tags",
+                               .crdt = GROVE_CRDT_SET,
+                               .node_id = "a",
+                               .set_op = GROVE_SET_ADD,
+                               .elements = &el,
+                               .element_count = 1,
+                               .hlc = {.ts = 1000, .node = "a"}};
     struct grove_change rm = add;
     rm.set_op = GROVE_SET_REMOVE;
     struct grove_change both[] = {add, rm};

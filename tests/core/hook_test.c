@@ -1,26 +1,15 @@
 #include "support.h"
 
-static char *dir;
-static struct grove_schema *schema;
-
-static void setup(void)
-{
-    dir = support_tmpdir();
-    schema = support_schema();
-}
-
-static void teardown(void)
-{
-    grove_schema_free(schema);
-    support_rmdir(dir);
-}
-
-TestSuite(core_hook, .init = setup, .fini = teardown);
+TestSuite(core_hook, .init = support_setup, .fini = support_teardown);
 
 static struct grove_change change(const char *pk, const char *value)
 {
-    struct grove_change c = {.table = "docs", .pk = pk, .field = "title", .crdt = GROVE_CRDT_LWW,
-                             .node_id = "peer", .value = {value, strlen(value)},
+    struct grove_change c = {.table = "docs",
+                             .pk = pk,
+                             .field = "title",
+                             .crdt = GROVE_CRDT_LWW,
+                             .node_id = "peer",
+                             .value = {value, strlen(value)},
                              .hlc = {.ts = 1000, .node = "peer"}};
     return c;
 }
@@ -82,7 +71,7 @@ static grove_err push(struct grove_server *server, struct grove_change *changes,
 
 Test(core_hook, before_inbound_skips_and_edits_in_order)
 {
-    struct grove_store *store = support_store(dir, "a", schema);
+    struct grove_store *store = support_store(support_dir, "a", support_docs_schema);
     int calls = 0;
     struct grove_hook_chain chain = {0};
     struct grove_hook h = {.before_inbound = filter_inbound, .user = &calls};
@@ -105,15 +94,15 @@ Test(core_hook, before_inbound_skips_and_edits_in_order)
 
 Test(core_hook, error_aborts_the_whole_push)
 {
-    struct grove_store *store = support_store(dir, "a", schema);
+    struct grove_store *store = support_store(support_dir, "a", support_docs_schema);
     struct grove_hook_chain chain = {0};
     struct grove_hook h = {.before_inbound = refuse_bad};
     cr_assert_eq(grove_hook_chain_add(&chain, &h), GROVE_OK);
     struct grove_server *server = server_with(store, &chain);
     struct grove_change batch[] = {change("fine", "1"), change("bad", "2")};
     cr_expect_eq(push(server, batch, 2), GROVE_EFORBIDDEN);
-    cr_expect(strstr(grove_errmsg(), "changes[1]") && strstr(grove_errmsg(), "tenant check"),
-              "%s", grove_errmsg());
+    cr_expect(strstr(grove_errmsg(), "changes[1]") && strstr(grove_errmsg(), "tenant check"), "%s",
+              grove_errmsg());
     char *doc = support_get(store, "docs", "fine");
     cr_expect_str_eq(doc, "", "part of an aborted push was applied");
     free(doc);
@@ -124,7 +113,7 @@ Test(core_hook, error_aborts_the_whole_push)
 
 Test(core_hook, after_inbound_errors_never_abort)
 {
-    struct grove_store *store = support_store(dir, "a", schema);
+    struct grove_store *store = support_store(support_dir, "a", support_docs_schema);
     int calls = 0;
     struct grove_hook_chain chain = {0};
     struct grove_hook h = {.after_inbound = after_fails, .user = &calls};
@@ -140,7 +129,7 @@ Test(core_hook, after_inbound_errors_never_abort)
 
 Test(core_hook, before_outbound_read_filters_pulls)
 {
-    struct grove_store *store = support_store(dir, "a", schema);
+    struct grove_store *store = support_store(support_dir, "a", support_docs_schema);
     struct grove_hook_chain chain = {0};
     struct grove_hook h = {.before_outbound_read = keep_only_a};
     cr_assert_eq(grove_hook_chain_add(&chain, &h), GROVE_OK);

@@ -7,31 +7,15 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "support.h"
 
 #define VECTORS GROVE_SOURCE_DIR "/tests/vectors/"
-
-/* Reads a whole file; the caller frees. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    cr_assert(data);
-    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    data[n] = '\0';
-    *len = (size_t)n;
-    return data;
-}
 
 static char *read_vector(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, VECTORS "%s", name);
-    return read_file(path, len);
+    return support_read_file(path, len);
 }
 
 /* Decodes with the decoder that matches the vector's name and re-encodes. */
@@ -313,8 +297,8 @@ Test(core_json, invalid_vectors_are_rejected_with_their_location)
         snprintf(path, sizeof path, VECTORS "invalid/%s", e->d_name);
         snprintf(errpath, sizeof errpath, VECTORS "invalid/%.*s.err", (int)(n - 5), e->d_name);
         size_t len, elen;
-        char *json = read_file(path, &len);
-        char *expected = read_file(errpath, &elen);
+        char *json = support_read_file(path, &len);
+        char *expected = support_read_file(errpath, &elen);
         grove_err err;
         if (strncmp(e->d_name, "pull_request", 12) == 0) {
             struct grove_pull_request *m = (void *)1;

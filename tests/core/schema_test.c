@@ -40,8 +40,8 @@ Test(core_schema, rejects_bad_specs_with_reasons)
 Test(core_schema, checks_changes_against_declarations)
 {
     struct grove_schema *s = support_schema();
-    struct grove_change c = {.table = "docs", .pk = "p", .field = "views", .crdt = GROVE_CRDT_LWW,
-                             .value = {"1", 1}};
+    struct grove_change c = {
+        .table = "docs", .pk = "p", .field = "views", .crdt = GROVE_CRDT_LWW, .value = {"1", 1}};
     cr_expect_eq(grove_schema_check_change(s, &c), GROVE_EINVAL);
     c.crdt = GROVE_CRDT_COUNTER;
     cr_expect_eq(grove_schema_check_change(s, &c), GROVE_EINVAL, "counter without counter_delta");

@@ -1,21 +1,6 @@
 #include "support.h"
 
-static char *dir;
-static struct grove_schema *schema;
-
-static void setup(void)
-{
-    dir = support_tmpdir();
-    schema = support_schema();
-}
-
-static void teardown(void)
-{
-    grove_schema_free(schema);
-    support_rmdir(dir);
-}
-
-TestSuite(core_store, .init = setup, .fini = teardown);
+TestSuite(core_store, .init = support_setup, .fini = support_teardown);
 
 static void expect_row(struct grove_store *s, const char *pk, const char *want)
 {
@@ -26,7 +11,7 @@ static void expect_row(struct grove_store *s, const char *pk, const char *want)
 
 Test(core_store, local_writes_resolve_each_crdt)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "\"Hello\"", 7), GROVE_OK);
     cr_assert_eq(grove_store_increment(s, "docs", "d1", "views", 5), GROVE_OK);
     cr_assert_eq(grove_store_increment(s, "docs", "d1", "views", -2), GROVE_OK);
@@ -44,7 +29,7 @@ Test(core_store, local_writes_resolve_each_crdt)
 
 Test(core_store, refuses_undeclared_and_mistyped_writes)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     cr_expect_eq(grove_store_set(s, "secrets", "k", "f", "1", 1), GROVE_EFORBIDDEN);
     cr_expect(strstr(grove_errmsg(), "secrets") != NULL, "%s", grove_errmsg());
     cr_expect_eq(grove_store_increment(s, "docs", "d", "title", 1), GROVE_EINVAL);
@@ -58,7 +43,7 @@ Test(core_store, refuses_undeclared_and_mistyped_writes)
 
 Test(core_store, changes_read_back_in_arrival_order_with_pages)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     char pk[16];
     for (int i = 0; i < 25; i++) {
         snprintf(pk, sizeof pk, "p%02d", i);
@@ -84,8 +69,12 @@ Test(core_store, changes_read_back_in_arrival_order_with_pages)
 
 static struct grove_change lww(const char *pk, const char *value, int64_t ts, const char *node)
 {
-    struct grove_change c = {.table = "docs", .pk = pk, .field = "title", .crdt = GROVE_CRDT_LWW,
-                             .node_id = node, .value = {value, strlen(value)}};
+    struct grove_change c = {.table = "docs",
+                             .pk = pk,
+                             .field = "title",
+                             .crdt = GROVE_CRDT_LWW,
+                             .node_id = node,
+                             .value = {value, strlen(value)}};
     c.hlc.ts = ts;
     grove_hlc_set_node(&c.hlc, node);
     return c;
@@ -93,7 +82,7 @@ static struct grove_change lww(const char *pk, const char *value, int64_t ts, co
 
 Test(core_store, batch_with_one_invalid_change_changes_nothing)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     struct grove_change batch[3] = {lww("x", "1", 1000, "b"), lww("y", "2", 1000, "b"),
                                     lww("z", "3", 1000, "b")};
     batch[1].crdt = GROVE_CRDT_COUNTER; /* contradicts the declared type */
@@ -109,7 +98,7 @@ Test(core_store, batch_with_one_invalid_change_changes_nothing)
 
 Test(core_store, future_stamps_are_rejected)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     struct grove_hlc now;
     grove_store_now(s, &now);
     struct grove_change c = lww("x", "1", now.ts + 3600LL * 1000000000LL, "b");
@@ -122,7 +111,7 @@ Test(core_store, future_stamps_are_rejected)
 
 Test(core_store, reopen_keeps_state_clock_and_cursors)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     cr_assert_eq(grove_store_set(s, "docs", "d", "title", "\"t\"", 3), GROVE_OK);
     struct grove_peer_cursors c = {.pull = {.ts = 42, .c = 7, .node = "hub"}, .peer_node = "hub"};
     c.push.ts = 99;
@@ -137,7 +126,7 @@ Test(core_store, reopen_keeps_state_clock_and_cursors)
     cr_assert_gt(before.ts, now.ts + 2000000000LL - 1, "arrival did not follow the remote stamp");
     grove_store_close(s);
 
-    s = support_store(dir, "a", schema);
+    s = support_store(support_dir, "a", support_docs_schema);
     expect_row(s, "d", "{\"title\":\"t\"}");
     struct grove_peer_cursors back;
     cr_assert_eq(grove_store_cursors_get(s, "http://hub", &back), GROVE_OK);
@@ -154,25 +143,26 @@ Test(core_store, reopen_keeps_state_clock_and_cursors)
 
 Test(core_store, refuses_to_open_under_another_node_id)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     grove_store_close(s);
     char path[512];
-    snprintf(path, sizeof path, "%s/a.db", dir);
-    struct grove_store_options o = {.path = path, .node_id = "b", .schema = schema};
+    snprintf(path, sizeof path, "%s/a.db", support_dir);
+    struct grove_store_options o = {.path = path, .node_id = "b", .schema = support_docs_schema};
     cr_expect_eq(grove_store_open(&s, &o), GROVE_EINVAL);
     cr_expect(strstr(grove_errmsg(), "belongs to node \"a\"") != NULL, "%s", grove_errmsg());
 }
 
 Test(core_store, list_pages_by_pk)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     const char *pks[] = {"c", "a", "b"};
     for (int i = 0; i < 3; i++)
         cr_assert_eq(grove_store_set(s, "docs", pks[i], "title", "1", 1), GROVE_OK);
     char *out;
     bool more;
     cr_assert_eq(grove_store_list(s, "docs", NULL, 2, &out, &more), GROVE_OK);
-    cr_expect_str_eq(out, "[{\"pk\":\"a\",\"fields\":{\"title\":1}},{\"pk\":\"b\",\"fields\":{\"title\":1}}]");
+    cr_expect_str_eq(
+        out, "[{\"pk\":\"a\",\"fields\":{\"title\":1}},{\"pk\":\"b\",\"fields\":{\"title\":1}}]");
     cr_expect(more);
     free(out);
     cr_assert_eq(grove_store_list(s, "docs", "b", 2, &out, &more), GROVE_OK);
@@ -184,7 +174,7 @@ Test(core_store, list_pages_by_pk)
 
 Test(core_store, echo_filter_leaves_out_origin_and_source_but_moves_cursor)
 {
-    struct grove_store *s = support_store(dir, "a", schema);
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     struct grove_change from_b = lww("x", "1", 1000, "b");
     struct grove_change via_b = lww("y", "1", 1000, "c");
     cr_assert_eq(grove_store_apply(s, &from_b, 1, "b", NULL), GROVE_OK);

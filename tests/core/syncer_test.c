@@ -5,22 +5,7 @@
 
 #include "support.h"
 
-static char *dir;
-static struct grove_schema *schema;
-
-static void setup(void)
-{
-    dir = support_tmpdir();
-    schema = support_schema();
-}
-
-static void teardown(void)
-{
-    grove_schema_free(schema);
-    support_rmdir(dir);
-}
-
-TestSuite(core_syncer, .init = setup, .fini = teardown);
+TestSuite(core_syncer, .init = support_setup, .fini = support_teardown);
 
 struct served {
     struct grove_store *store;
@@ -30,7 +15,7 @@ struct served {
 
 static void serve(struct served *s, const char *node, const char *url)
 {
-    s->store = support_store(dir, node, schema);
+    s->store = support_store(support_dir, node, support_docs_schema);
     cr_assert_eq(grove_server_new(&s->server, s->store, NULL), GROVE_OK);
     cr_assert_eq(grove_listener_open(&s->listener, url, s->server, NULL), GROVE_OK, "%s",
                  grove_errmsg());
@@ -63,7 +48,7 @@ Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
     struct served b, c;
     serve(&b, "b", "inproc://syncer-b");
     serve(&c, "c", "inproc://syncer-c");
-    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
     cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://syncer-b", NULL), GROVE_OK);
@@ -89,7 +74,7 @@ Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
 {
     struct served b;
     serve(&b, "b", "inproc://syncer-live");
-    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
     cr_assert_eq(grove_syncer_add_peer(syncer, "inproc://nobody-here", NULL), GROVE_OK);
@@ -109,7 +94,7 @@ Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
 
 Test(core_syncer, unknown_scheme_names_the_registered_ones)
 {
-    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
     cr_expect_eq(grove_syncer_add_peer(syncer, "carrier-pigeon://x", NULL), GROVE_ENOTSUP);
@@ -122,7 +107,7 @@ Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
 {
     struct served b;
     serve(&b, "b", "inproc://syncer-bg");
-    struct grove_store *a = support_store(dir, "a", schema);
+    struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     /* A long interval: only commit wake-ups and the stream can move changes. */
     struct grove_syncer_options o = {.interval_ms = 3600 * 1000, .stream = true};
     struct grove_syncer *syncer;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "support.h"
 
 #define VECTORS GROVE_SOURCE_DIR "/tests/vectors/"
 
@@ -334,21 +335,6 @@ Test(json_oracle, random_valid_documents)
 
 /* ---- mutations of valid documents ---- */
 
-static char *load(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    cr_assert(data);
-    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return data;
-}
-
 static void mutate(struct doc *d, const char *src, size_t len)
 {
     static const char interesting[] = "\"{}[],:\\0123456789eE.-+ tfnul\t\n\x00\x80\xbf\xc0\xc3"
@@ -410,7 +396,7 @@ Test(json_oracle, mutated_vectors_agree)
             continue;
         char path[512];
         snprintf(path, sizeof path, VECTORS "%s", e->d_name);
-        docs[ndocs] = load(path, &lens[ndocs]);
+        docs[ndocs] = support_read_file(path, &lens[ndocs]);
         ndocs++;
     }
     closedir(dir);

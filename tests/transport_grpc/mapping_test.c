@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "support.h"
 #include "mapping.h"
 
 enum kind { PULL_REQUEST, PULL_RESPONSE, PUSH_REQUEST, PUSH_RESPONSE, STREAM_BATCH };
@@ -194,21 +195,6 @@ static bool kind_of(const char *name, enum kind *out)
     return false;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    data[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return data;
-}
-
 Test(transport_grpc_mapping, golden_vectors_round_trip)
 {
     const char *dir_path = GROVE_SOURCE_DIR "/tests/vectors";
@@ -228,7 +214,7 @@ Test(transport_grpc_mapping, golden_vectors_round_trip)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir_path, e->d_name);
         size_t len;
-        char *json = read_all(path, &len);
+        char *json = support_read_file(path, &len);
         check_identical(kind, json, len, e->d_name);
         free(json);
         checked++;

@@ -6,23 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support.h"
 #include "transport_http/http_fixture.h"
 
 static char *read_vector(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/tests/vectors/%s", GROVE_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    data[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return data;
+    return support_read_file(path, len);
 }
 
 static void post(const struct http_node *n, const char *path, const char *body, size_t len,
