@@ -83,7 +83,6 @@ grove_err clock_check_drift(const struct clock *clock, const struct grove_hlc *r
     if (remote->ts > now && remote->ts - now > clock->max_drift_ns)
         return grove_error_set(GROVE_EINVAL,
                                "hlc.ts: stamped %.3f s ahead of this node's clock (limit %.3f s)",
-                               (double)(remote->ts - now) / 1e9,
-                               (double)clock->max_drift_ns / 1e9);
+                               (double)(remote->ts - now) / 1e9, (double)clock->max_drift_ns / 1e9);
     return GROVE_OK;
 }

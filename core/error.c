@@ -14,10 +14,18 @@ const char *grove_errmsg(void)
 const char *grove_err_name(grove_err err)
 {
     static const char *const names[] = {
-        [GROVE_OK] = "OK",           [GROVE_EINVAL] = "EINVAL",       [GROVE_EAUTH] = "EAUTH",
-        [GROVE_EFORBIDDEN] = "EFORBIDDEN", [GROVE_ENOTFOUND] = "ENOTFOUND", [GROVE_ETOOBIG] = "ETOOBIG",
-        [GROVE_ENOTSUP] = "ENOTSUP", [GROVE_ENOMEM] = "ENOMEM",       [GROVE_ESTORE] = "ESTORE",
-        [GROVE_EUNAVAIL] = "EUNAVAIL", [GROVE_ETIMEOUT] = "ETIMEOUT", [GROVE_ESHUTDOWN] = "ESHUTDOWN",
+        [GROVE_OK] = "OK",
+        [GROVE_EINVAL] = "EINVAL",
+        [GROVE_EAUTH] = "EAUTH",
+        [GROVE_EFORBIDDEN] = "EFORBIDDEN",
+        [GROVE_ENOTFOUND] = "ENOTFOUND",
+        [GROVE_ETOOBIG] = "ETOOBIG",
+        [GROVE_ENOTSUP] = "ENOTSUP",
+        [GROVE_ENOMEM] = "ENOMEM",
+        [GROVE_ESTORE] = "ESTORE",
+        [GROVE_EUNAVAIL] = "EUNAVAIL",
+        [GROVE_ETIMEOUT] = "ETIMEOUT",
+        [GROVE_ESHUTDOWN] = "ESHUTDOWN",
         [GROVE_EPROTO] = "EPROTO",
     };
     if ((unsigned)err < sizeof names / sizeof names[0] && names[err])

@@ -53,7 +53,8 @@ grove_err grove_crdt_parse(const char *text, size_t len, enum grove_crdt *out)
             return GROVE_OK;
         }
     }
-    return grove_error_set(GROVE_EINVAL, "unknown crdt_type \"%.*s\" (expected lww, counter or set)",
+    return grove_error_set(GROVE_EINVAL,
+                           "unknown crdt_type \"%.*s\" (expected lww, counter or set)",
                            (int)(len > 64 ? 64 : len), text);
 }
 
@@ -158,7 +159,7 @@ void grove_msg_free(void *msg)
 }
 
 #define DEFINE_MSG_NEW(type)                                                                       \
-    grove_err grove_##type##_new(struct grove_##type **out)                                         \
+    grove_err grove_##type##_new(struct grove_##type **out)                                        \
     {                                                                                              \
         *out = msg_new(sizeof **out);                                                              \
         return *out ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");                   \

@@ -113,8 +113,9 @@ static grove_err schema_add_field_n(struct schema_table *t, const char *name, si
     for (size_t i = 0; i < t->field_count; i++) {
         if (strlen(t->fields[i].name) == len && memcmp(t->fields[i].name, name, len) == 0) {
             if (t->fields[i].crdt != crdt)
-                return grove_error_set(GROVE_EINVAL, "field %s.%.*s declared twice with different types",
-                                       t->name, (int)len, name);
+                return grove_error_set(GROVE_EINVAL,
+                                       "field %s.%.*s declared twice with different types", t->name,
+                                       (int)len, name);
             return GROVE_OK;
         }
     }

@@ -99,7 +99,8 @@ static grove_err server_read(struct grove_server *server, const struct grove_pul
     server_query(server, req, since, &q);
     grove_err err = grove_store_changes(server->store, &q, out);
     if (!err)
-        err = grove_hook_chain_before_outbound_read(&server->hooks, (*out)->changes, &(*out)->count);
+        err =
+            grove_hook_chain_before_outbound_read(&server->hooks, (*out)->changes, &(*out)->count);
     if (err) {
         grove_msg_free(*out);
         *out = NULL;
@@ -175,11 +176,13 @@ grove_err grove_server_stream_open(struct grove_server *server,
     s->req->node_id = grove_msg_strndup(s->req, req->node_id ? req->node_id : "",
                                         req->node_id ? strlen(req->node_id) : 0);
     s->req->tables = grove_msg_alloc(s->req, (req->table_count + 1) * sizeof(char *));
-    err = s->req->node_id && s->req->tables ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
+    err = s->req->node_id && s->req->tables ? GROVE_OK
+                                            : grove_error_set(GROVE_ENOMEM, "out of memory");
     for (size_t i = 0; !err && i < req->table_count; i++) {
         if (!grove_schema_has_table(grove_store_schema(server->store), req->tables[i]))
             err = grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", req->tables[i]);
-        else if (!(s->req->tables[i] = grove_msg_strndup(s->req, req->tables[i], strlen(req->tables[i]))))
+        else if (!(s->req->tables[i] =
+                       grove_msg_strndup(s->req, req->tables[i], strlen(req->tables[i]))))
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     if (err) {

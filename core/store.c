@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "clock.h"
+#include "crdt.h"
 #include "grove/json.h"
 #include "grove/store.h"
-#include "crdt.h"
 
 struct grove_store {
     pthread_mutex_t lock; /* one connection, one writer: every call holds it */
@@ -87,8 +87,9 @@ static grove_err store_prepare_all(struct grove_store *store)
                               " field = ?3 AND kind = 2 AND sub = ?4"},
         {&store->cursor_get, "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node,"
                              " catching_up FROM cursors WHERE peer = ?1"},
-        {&store->cursor_put, "INSERT OR REPLACE INTO cursors(peer, pull_ts, pull_c, pull_node,"
-                             " push_ts, push_c, peer_node, catching_up) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"},
+        {&store->cursor_put,
+         "INSERT OR REPLACE INTO cursors(peer, pull_ts, pull_c, pull_node,"
+         " push_ts, push_c, peer_node, catching_up) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         grove_err err = store_prepare(store, all[i].stmt, all[i].sql);
@@ -200,8 +201,8 @@ void grove_store_close(struct grove_store *store)
     if (!store)
         return;
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *all[] = {store->load_row,    store->put_state,   store->put_row,
-                           store->del_row,     store->get_row,     store->list_rows,
+    sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
+                           store->del_row,     store->get_row,    store->list_rows,
                            store->own_counter, store->cursor_get, store->cursor_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
@@ -265,8 +266,7 @@ static grove_err store_load_row(struct grove_store *store, const char *table, co
         }
         r->inc = sqlite3_column_int64(st, 9);
         r->dec = sqlite3_column_int64(st, 10);
-        if (!r->field || !r->sub.ptr || !r->origin || !r->src ||
-            (r->value.len && !r->value.ptr)) {
+        if (!r->field || !r->sub.ptr || !r->origin || !r->src || (r->value.len && !r->value.ptr)) {
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
             break;
         }
@@ -337,8 +337,8 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
         const struct grove_change *c = &changes[i];
         grove_err err = grove_schema_check_change(store->schema, c);
         if (!err && (!c->node_id || !c->node_id[0] || strlen(c->node_id) > GROVE_NODE_ID_MAX))
-            err = grove_error_set(GROVE_EINVAL, "node_id: must be 1 to %d bytes",
-                                  GROVE_NODE_ID_MAX);
+            err =
+                grove_error_set(GROVE_EINVAL, "node_id: must be 1 to %d bytes", GROVE_NODE_ID_MAX);
         if (!err && c->hlc.ts < 0)
             err = grove_error_set(GROVE_EINVAL, "hlc.ts: negative");
         if (!err && check_drift)
@@ -493,7 +493,10 @@ grove_err grove_store_set(struct grove_store *store, const char *table, const ch
     grove_err err = grove_json_validate(value, value_len);
     if (err)
         return grove_error_prefix(err, "value: ");
-    struct grove_change c = {.table = table, .pk = pk, .field = field, .crdt = GROVE_CRDT_LWW,
+    struct grove_change c = {.table = table,
+                             .pk = pk,
+                             .field = field,
+                             .crdt = GROVE_CRDT_LWW,
                              .value = {value, value_len}};
     return store_local(store, &c);
 }
@@ -501,8 +504,8 @@ grove_err grove_store_set(struct grove_store *store, const char *table, const ch
 grove_err grove_store_increment(struct grove_store *store, const char *table, const char *pk,
                                 const char *field, int64_t delta)
 {
-    struct grove_change c = {.table = table, .pk = pk, .field = field,
-                             .crdt = GROVE_CRDT_COUNTER, .has_counter = true};
+    struct grove_change c = {
+        .table = table, .pk = pk, .field = field, .crdt = GROVE_CRDT_COUNTER, .has_counter = true};
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *st = store->own_counter;
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
@@ -537,8 +540,13 @@ static grove_err store_set_op(struct grove_store *store, const char *table, cons
     if (err)
         return grove_error_prefix(err, "element: ");
     struct grove_slice el = {element, element_len};
-    struct grove_change c = {.table = table, .pk = pk, .field = field, .crdt = GROVE_CRDT_SET,
-                             .set_op = op, .elements = &el, .element_count = 1};
+    struct grove_change c = {.table = table,
+                             .pk = pk,
+                             .field = field,
+                             .crdt = GROVE_CRDT_SET,
+                             .set_op = op,
+                             .elements = &el,
+                             .element_count = 1};
     return store_local(store, &c);
 }
 
@@ -556,8 +564,11 @@ grove_err grove_store_set_remove(struct grove_store *store, const char *table, c
 
 grove_err grove_store_delete(struct grove_store *store, const char *table, const char *pk)
 {
-    struct grove_change c = {.table = table, .pk = pk, .field = STATE_TOMBSTONE_FIELD,
-                             .crdt = GROVE_CRDT_NONE, .tombstone = true};
+    struct grove_change c = {.table = table,
+                             .pk = pk,
+                             .field = STATE_TOMBSTONE_FIELD,
+                             .crdt = GROVE_CRDT_NONE,
+                             .tombstone = true};
     return store_local(store, &c);
 }
 
@@ -750,8 +761,7 @@ static grove_err store_changes_sql(struct grove_store *store, const struct grove
     grove_err err = grove_buf_append(sql, head, sizeof head - 1);
     for (size_t i = 0; !err && i < q->table_count; i++) {
         if (!grove_schema_has_table(store->schema, q->tables[i]))
-            return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared",
-                                   q->tables[i]);
+            return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", q->tables[i]);
         /* Numbered: a bare "?" here would take number 3, the LIMIT's. */
         char param[32];
         int n = snprintf(param, sizeof param, "%s?%zu", i ? "," : " AND tbl IN (", i + 4);

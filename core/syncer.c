@@ -68,8 +68,8 @@ grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
     for (size_t i = 0; !err && i < n; i++) {
         if (!grove_schema_has_table(schema, opts->tables[i]))
-            err = grove_error_set(GROVE_EINVAL, "sync table \"%s\" is not declared",
-                                  opts->tables[i]);
+            err =
+                grove_error_set(GROVE_EINVAL, "sync table \"%s\" is not declared", opts->tables[i]);
         else if (!(s->tables[i] = strdup(opts->tables[i])))
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
         s->table_count = i + 1;
@@ -233,8 +233,9 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
         size_t count = batch->count;
         err = grove_hook_chain_before_outbound(&s->hooks, batch->changes, &count);
         if (!err && count) {
-            struct grove_push_request req = {
-                .changes = batch->changes, .count = count, .node_id = grove_store_node_id(s->store)};
+            struct grove_push_request req = {.changes = batch->changes,
+                                             .count = count,
+                                             .node_id = grove_store_node_id(s->store)};
             struct grove_push_response *resp;
             err = grove_peer_push(p->conn, &req, &resp);
             if (!err) {
@@ -418,7 +419,8 @@ static void *syncer_peer_main(void *arg)
         /* Sleep in short slices until the round is due, a local commit wants
          * pushing, or stop. */
         int64_t left_ms = (next_round - now) / 1000 + 1;
-        grove_err err = grove_store_wait(s->store, &pushed_upto, left_ms < 200 ? (int)left_ms : 200);
+        grove_err err =
+            grove_store_wait(s->store, &pushed_upto, left_ms < 200 ? (int)left_ms : 200);
         if (err == GROVE_OK && !atomic_load(&s->stop) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
             grove_store_latest(s->store, &pushed_upto);
             syncer_exchange(s, index, SYNCER_PUSH, &r);

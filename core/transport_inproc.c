@@ -48,8 +48,8 @@ static grove_err inproc_acquire(const struct inproc_dialer *d, struct inproc_lis
     *out = l;
     if (!l)
         return grove_error_set(GROVE_EUNAVAIL, "inproc://%s: no listener", d->name);
-    if (l->token && !grove_token_equal(l->token, d->token ? d->token : "",
-                                       d->token ? strlen(d->token) : 0))
+    if (l->token &&
+        !grove_token_equal(l->token, d->token ? d->token : "", d->token ? strlen(d->token) : 0))
         return grove_error_set(GROVE_EAUTH, "inproc://%s: missing or wrong token", d->name);
     return GROVE_OK;
 }
@@ -119,9 +119,9 @@ static grove_err inproc_pull(void *self, const struct grove_pull_request *req,
     struct grove_pull_response *answer = NULL;
     grove_err err = inproc_acquire(self, &l);
     if (!err)
-        err = inproc_wire(req, INPROC_ENCODE(grove_json_encode_pull_request),
-                          INPROC_DECODE(grove_json_decode_pull_request), l->max_body,
-                          (void **)&sent);
+        err =
+            inproc_wire(req, INPROC_ENCODE(grove_json_encode_pull_request),
+                        INPROC_DECODE(grove_json_decode_pull_request), l->max_body, (void **)&sent);
     if (!err)
         err = grove_server_pull(l->server, sent, &answer);
     if (!err)
@@ -141,9 +141,9 @@ static grove_err inproc_push(void *self, const struct grove_push_request *req,
     struct grove_push_response *answer = NULL;
     grove_err err = inproc_acquire(self, &l);
     if (!err)
-        err = inproc_wire(req, INPROC_ENCODE(grove_json_encode_push_request),
-                          INPROC_DECODE(grove_json_decode_push_request), l->max_body,
-                          (void **)&sent);
+        err =
+            inproc_wire(req, INPROC_ENCODE(grove_json_encode_push_request),
+                        INPROC_DECODE(grove_json_decode_push_request), l->max_body, (void **)&sent);
     if (!err)
         err = grove_server_push(l->server, sent, &answer);
     if (!err)

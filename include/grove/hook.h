@@ -30,7 +30,8 @@ struct grove_hook_chain {
 
 grove_err grove_hook_chain_add(struct grove_hook_chain *chain, const struct grove_hook *hook);
 /* Appends all of `from` to `chain` (node-level hooks, then server-only ones). */
-grove_err grove_hook_chain_extend(struct grove_hook_chain *chain, const struct grove_hook_chain *from);
+grove_err grove_hook_chain_extend(struct grove_hook_chain *chain,
+                                  const struct grove_hook_chain *from);
 void grove_hook_chain_free(struct grove_hook_chain *chain);
 
 /* Run every hook of the chain's kind over the array, removing skipped changes

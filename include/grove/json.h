@@ -20,8 +20,7 @@ grove_err grove_json_decode_push_response(const char *json, size_t len,
                                           struct grove_push_response **out);
 /* A bare JSON array of change records (SSE `event: changes`, or one object
  * for `event: change`), decoded into a pull response with only `changes` set. */
-grove_err grove_json_decode_changes(const char *json, size_t len,
-                                    struct grove_pull_response **out);
+grove_err grove_json_decode_changes(const char *json, size_t len, struct grove_pull_response **out);
 /* Decodes a standalone HLC object. */
 grove_err grove_json_decode_hlc(const char *json, size_t len, struct grove_hlc *out);
 

@@ -60,8 +60,8 @@ struct grove_change {
     const char *node_id;      /* the node that made the change */
     struct grove_slice value; /* raw JSON; ptr NULL when absent */
     bool tombstone;
-    bool has_counter;         /* counter_delta present */
-    int64_t counter_inc;      /* origin's running totals, never negative */
+    bool has_counter;    /* counter_delta present */
+    int64_t counter_inc; /* origin's running totals, never negative */
     int64_t counter_dec;
     enum grove_set_op set_op; /* GROVE_SET_NONE when absent */
     struct grove_slice *elements;
@@ -111,14 +111,14 @@ void *grove_msg_alloc(void *msg, size_t size);
 char *grove_msg_strndup(void *msg, const char *s, size_t n);
 /* Grows an array of changes owned by msg to hold at least `want` entries,
  * keeping what is there. *changes and *cap are updated. */
-grove_err grove_msg_reserve_changes(void *msg, struct grove_change **changes,
-                                    size_t *cap, size_t want);
+grove_err grove_msg_reserve_changes(void *msg, struct grove_change **changes, size_t *cap,
+                                    size_t want);
 /* Frees a message from grove_*_new and everything allocated in it. NULL is a no-op. */
 void grove_msg_free(void *msg);
 
-#define grove_pull_request_free(m) grove_msg_free(m)
+#define grove_pull_request_free(m)  grove_msg_free(m)
 #define grove_pull_response_free(m) grove_msg_free(m)
-#define grove_push_request_free(m) grove_msg_free(m)
+#define grove_push_request_free(m)  grove_msg_free(m)
 #define grove_push_response_free(m) grove_msg_free(m)
 
 /* Growable byte buffer for encoders. Zero-initialise; free with grove_buf_free. */

@@ -16,15 +16,15 @@ void grove_schema_free(struct grove_schema *schema);
  * printable ASCII without space, ':', ',' or '='. They reach SQL only as bound
  * parameters, never as SQL text. */
 grove_err grove_schema_add_table(struct grove_schema *schema, const char *table);
-grove_err grove_schema_add_field(struct grove_schema *schema, const char *table,
-                                 const char *field, enum grove_crdt crdt);
+grove_err grove_schema_add_field(struct grove_schema *schema, const char *table, const char *field,
+                                 enum grove_crdt crdt);
 /* Parses "documents:title=lww,views=counter,tags=set" (the --table flag). */
 grove_err grove_schema_parse(struct grove_schema *schema, const char *spec);
 
 bool grove_schema_has_table(const struct grove_schema *schema, const char *table);
 /* The declared type of table.field; GROVE_CRDT_NONE when not declared. */
-enum grove_crdt grove_schema_field_type(const struct grove_schema *schema,
-                                        const char *table, const char *field);
+enum grove_crdt grove_schema_field_type(const struct grove_schema *schema, const char *table,
+                                        const char *field);
 size_t grove_schema_table_count(const struct grove_schema *schema);
 /* Borrowed name of the i-th table, in declaration order. */
 const char *grove_schema_table_name(const struct grove_schema *schema, size_t i);

@@ -10,9 +10,10 @@
 struct grove_server;
 
 struct grove_server_options {
-    uint32_t max_page;   /* largest pull page; 0: 10000. Requests asking more get this */
+    uint32_t max_page;     /* largest pull page; 0: 10000. Requests asking more get this */
     uint32_t default_page; /* page size when a request gives no limit; 0: 1000 */
-    const struct grove_hook_chain *hooks; /* node-level then server-only hooks; copied; may be NULL */
+    const struct grove_hook_chain
+        *hooks; /* node-level then server-only hooks; copied; may be NULL */
 };
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,

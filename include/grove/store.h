@@ -48,8 +48,8 @@ grove_err grove_store_list(struct grove_store *store, const char *table, const c
                            size_t limit, char **out, bool *more);
 
 struct grove_apply_report {
-    uint64_t merged;    /* changes that changed state */
-    uint64_t conflicts; /* lww changes that met a concurrent value from another node */
+    uint64_t merged;         /* changes that changed state */
+    uint64_t conflicts;      /* lww changes that met a concurrent value from another node */
     struct grove_hlc latest; /* arrival stamp of the last stored change (or zero) */
 };
 
@@ -58,14 +58,13 @@ struct grove_apply_report {
  * names the offending index. `from_node` is the peer they came from (never
  * sent back to it). */
 grove_err grove_store_apply(struct grove_store *store, const struct grove_change *changes,
-                            size_t count, const char *from_node,
-                            struct grove_apply_report *report);
+                            size_t count, const char *from_node, struct grove_apply_report *report);
 
 struct grove_store_query {
     const char *const *tables; /* NULL/0: every declared table */
     size_t table_count;
-    struct grove_hlc since;    /* arrival stamp to read after */
-    size_t limit;              /* changes at most; 0: 1000 */
+    struct grove_hlc since; /* arrival stamp to read after */
+    size_t limit;           /* changes at most; 0: 1000 */
     /* Changes made by, or received from, this node are left out (echo). NULL: none. */
     const char *exclude_node;
 };
@@ -83,13 +82,14 @@ grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
 /* Blocks until the newest arrival stamp is after *after, the timeout passes
  * (GROVE_ETIMEOUT) or grove_store_wake_all is called (GROVE_ESHUTDOWN).
  * Commits signal waiters: no polling. */
-grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *after, int timeout_ms);
+grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *after,
+                           int timeout_ms);
 void grove_store_wake_all(struct grove_store *store);
 
 /* Persistent per-peer sync state, keyed by the peer's URL. */
 struct grove_peer_cursors {
-    struct grove_hlc pull; /* the peer's latest_hlc we have merged up to */
-    struct grove_hlc push; /* our arrival stamp we have pushed up to */
+    struct grove_hlc pull;                 /* the peer's latest_hlc we have merged up to */
+    struct grove_hlc push;                 /* our arrival stamp we have pushed up to */
     char peer_node[GROVE_NODE_ID_MAX + 1]; /* the peer's node id once learned, else "" */
     /* An empty store's first pull (from the zero cursor) is still paging: its
      * pages are asked without echo filtering, so a replica rebuilt under its

@@ -16,26 +16,26 @@ enum grove_sync_mode {
 };
 
 struct grove_syncer_options {
-    const char *const *tables;  /* NULL/0: every declared table */
+    const char *const *tables; /* NULL/0: every declared table */
     size_t table_count;
-    int interval_ms;            /* background loop period; 0: 30000 */
-    uint32_t page_limit;        /* pull page size asked for; 0: 1000 */
-    uint32_t push_batch;        /* changes per push request; 0: 1000 */
+    int interval_ms;     /* background loop period; 0: 30000 */
+    uint32_t page_limit; /* pull page size asked for; 0: 1000 */
+    uint32_t push_batch; /* changes per push request; 0: 1000 */
     enum grove_sync_mode mode;
-    bool stream;                /* subscribe to peers that can stream */
+    bool stream;                          /* subscribe to peers that can stream */
     const struct grove_hook_chain *hooks; /* copied; may be NULL */
-    int backoff_min_ms;         /* first retry delay; 0: 500 */
-    int backoff_max_ms;         /* 0: 30000 */
+    int backoff_min_ms;                   /* first retry delay; 0: 500 */
+    int backoff_max_ms;                   /* 0: 30000 */
 };
 
 struct grove_sync_report {
-    const char *peer;     /* the peer's URL, borrowed */
-    uint64_t pulled;      /* changes received */
-    uint64_t pushed;      /* changes sent */
-    uint64_t merged;      /* changes that changed local state */
+    const char *peer; /* the peer's URL, borrowed */
+    uint64_t pulled;  /* changes received */
+    uint64_t pushed;  /* changes sent */
+    uint64_t merged;  /* changes that changed local state */
     uint64_t conflicts;
-    grove_err err;        /* GROVE_OK or what failed */
-    char error[256];      /* message when err != GROVE_OK */
+    grove_err err;   /* GROVE_OK or what failed */
+    char error[256]; /* message when err != GROVE_OK */
     int64_t duration_us;
 };
 

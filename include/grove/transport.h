@@ -19,16 +19,16 @@ struct grove_dial_options {
     const char *ca_file;    /* TLS: CA to verify the peer; NULL: system CAs */
     const char *cert_file;  /* TLS client certificate; NULL: none */
     const char *key_file;
-    bool insecure;          /* TLS without verification: for development only */
+    bool insecure; /* TLS without verification: for development only */
 };
 
 struct grove_listen_options {
-    const char *token;       /* required bearer token; NULL: no auth */
-    const char *cert_file;   /* TLS server certificate and key (https, grpcs, tls) */
+    const char *token;     /* required bearer token; NULL: no auth */
+    const char *cert_file; /* TLS server certificate and key (https, grpcs, tls) */
     const char *key_file;
-    const char *ca_file;     /* TLS: require client certificates signed by this CA */
-    size_t max_body;         /* largest request; 0: 64 MiB */
-    int keepalive_ms;        /* stream keep-alive interval; 0: 15000 */
+    const char *ca_file; /* TLS: require client certificates signed by this CA */
+    size_t max_body;     /* largest request; 0: 64 MiB */
+    int keepalive_ms;    /* stream keep-alive interval; 0: 15000 */
 };
 
 /* Called for each streamed batch. Borrowed for the call. Returning non-zero
@@ -65,9 +65,9 @@ struct grove_listener_ops {
 };
 
 struct grove_transport {
-    const char *name;                        /* "http" */
-    const char *const *schemes;              /* NULL-terminated: {"http", "https", NULL} */
-    const struct grove_dialer_ops *dialer;   /* mandatory */
+    const char *name;                          /* "http" */
+    const char *const *schemes;                /* NULL-terminated: {"http", "https", NULL} */
+    const struct grove_dialer_ops *dialer;     /* mandatory */
     const struct grove_listener_ops *listener; /* NULL: this transport cannot serve */
 };
 
@@ -95,8 +95,7 @@ void grove_peer_close(struct grove_peer *peer);
 
 struct grove_listener;
 grove_err grove_listener_open(struct grove_listener **out, const char *url,
-                              struct grove_server *server,
-                              const struct grove_listen_options *opts);
+                              struct grove_server *server, const struct grove_listen_options *opts);
 void grove_listener_close(struct grove_listener *listener);
 
 /* Splits "scheme://host:port/base" (host may be [v6]); port 0 when absent,
