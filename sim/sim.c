@@ -90,6 +90,8 @@ struct sim {
     enum grove_sync_mode mode;
     bool verbose;
     bool keep;
+    bool threads;       /* background syncer loops and streams instead of explicit rounds */
+    bool loops_running; /* start the loops when a node (re)opens */
 
     uint64_t rng;
     char dir[256];
@@ -129,6 +131,22 @@ static void sim_fail(const char *what)
 
 /* ---- node life cycle -------------------------------------------------- */
 
+static pthread_mutex_t sim_report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Background rounds (--threads) report here, from the syncers' threads. */
+static void sim_on_report(void *user, const struct grove_sync_report *r)
+{
+    struct sim *s = user;
+    pthread_mutex_lock(&sim_report_lock);
+    s->st.rounds++;
+    s->st.pulled += r->pulled;
+    s->st.pushed += r->pushed;
+    s->st.merged += r->merged;
+    s->st.conflicts += r->conflicts;
+    s->st.sync_errors += r->err != GROVE_OK;
+    pthread_mutex_unlock(&sim_report_lock);
+}
+
 static grove_err sim_node_open(struct sim *s, int i)
 {
     struct sim_node *n = &s->node[i];
@@ -150,6 +168,11 @@ static grove_err sim_node_open(struct sim *s, int i)
     for (size_t l = 0; l < n->link_count; l++) {
         struct grove_dial_options dopts = {.timeout_ms = 5000};
         err = grove_syncer_add_peer(n->syncer, n->links[l].url, &dopts);
+        if (err)
+            goto fail;
+    }
+    if (s->loops_running) {
+        err = grove_syncer_start(n->syncer, sim_on_report, s);
         if (err)
             goto fail;
     }
@@ -327,21 +350,34 @@ static void sim_value(struct sim *s, char *buf, size_t size)
     }
 }
 
-/* The HLC the store stamped on the change(s) a local write just made. The
- * write API does not return it, so read back what arrived after `before`. */
-static bool sim_stamp(struct sim_node *n, const struct grove_hlc *before, struct grove_hlc *out)
+/* The HLC the store stamped on the change a local write just made to
+ * table/pk. The write API does not return it, so read back what arrived
+ * after `before`: the newest change of that row made by this node (remote
+ * changes may be merged meanwhile by background syncers). */
+static bool sim_stamp(struct sim_node *n, const struct grove_hlc *before, const char *table,
+                      const char *pk, struct grove_hlc *out)
 {
-    struct grove_store_query q = {.since = *before, .limit = 100};
-    struct grove_pull_response *r = NULL;
-    if (grove_store_changes(n->store, &q, &r) != GROVE_OK) {
-        sim_fail("reading back a local write");
-        return false;
+    struct grove_store_query q = {.since = *before, .limit = 1000};
+    bool found = false, more = true;
+    while (more) {
+        struct grove_pull_response *r = NULL;
+        if (grove_store_changes(n->store, &q, &r) != GROVE_OK) {
+            sim_fail("reading back a local write");
+            return false;
+        }
+        for (size_t i = 0; i < r->count; i++) {
+            const struct grove_change *c = &r->changes[i];
+            if (strcmp(c->node_id, n->name) == 0 && strcmp(c->table, table) == 0 &&
+                strcmp(c->pk, pk) == 0 && (!found || grove_hlc_compare(&c->hlc, out) > 0)) {
+                *out = c->hlc;
+                found = true;
+            }
+        }
+        more = r->has_more;
+        q.since = r->latest_hlc;
+        grove_pull_response_free(r);
     }
-    bool ok = r->count > 0;
-    if (ok)
-        *out = r->changes[r->count - 1].hlc;
-    grove_pull_response_free(r);
-    return ok;
+    return found;
 }
 
 static void sim_local_op(struct sim *s)
@@ -368,7 +404,7 @@ static void sim_local_op(struct sim *s)
         int f = sim_rand(s, 2); /* a or b */
         sim_value(s, value, sizeof value);
         err = grove_store_set(n->store, table, pk, sim_field_names[f], value, strlen(value));
-        if (!err && sim_stamp(n, &before, &hlc)) {
+        if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_set(s->model, t, p, f, value, &hlc);
             s->st.sets++;
             return;
@@ -376,7 +412,7 @@ static void sim_local_op(struct sim *s)
     } else if (kind < 55) {
         int64_t delta = sim_rand(s, 2) ? 1 + sim_rand(s, 9) : -(1 + sim_rand(s, 9));
         err = grove_store_increment(n->store, table, pk, "n", delta);
-        if (!err && sim_stamp(n, &before, &hlc)) {
+        if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_increment(s->model, t, p, 2, delta, &hlc);
             s->st.increments++;
             return;
@@ -387,7 +423,7 @@ static void sim_local_op(struct sim *s)
         const char *el = sim_elems[e];
         err = add ? grove_store_set_add(n->store, table, pk, "s", el, strlen(el))
                   : grove_store_set_remove(n->store, table, pk, "s", el, strlen(el));
-        if (!err && sim_stamp(n, &before, &hlc)) {
+        if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_set_op(s->model, t, p, 3, e, add, &hlc);
             if (add)
                 s->st.adds++;
@@ -397,7 +433,7 @@ static void sim_local_op(struct sim *s)
         }
     } else {
         err = grove_store_delete(n->store, table, pk);
-        if (!err && sim_stamp(n, &before, &hlc)) {
+        if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_delete(s->model, t, p, &hlc);
             s->st.deletes++;
             return;
@@ -601,6 +637,10 @@ static void sim_tick_faults(struct sim *s)
 
 static void sim_heal(struct sim *s)
 {
+    s->loops_running = false;
+    for (int i = 0; i < s->nodes; i++)
+        if (sim_node_up(&s->node[i]))
+            grove_syncer_stop(s->node[i].syncer);
     sim_set_faults(s, false);
     s->part_count = 0;
     for (int i = 0; i < s->nodes; i++) {
@@ -734,10 +774,13 @@ static bool sim_check(struct sim *s)
 
 static void sim_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: grove-sim --nodes N --topology hub|p2p|chain|ring|random --ops K --seed S\n"
-            "                 [--faults drop,dup,delay,reorder,lost-reply,restart,partition|all]\n"
-            "                 [--tables T] [--mode both|pull|push] [--verbose] [--keep]\n");
+    fprintf(
+        f,
+        "usage: grove-sim --nodes N --topology hub|p2p|chain|ring|random --ops K --seed S\n"
+        "                 [--faults drop,dup,delay,reorder,lost-reply,restart,partition|all]\n"
+        "                 [--tables T] [--mode both|pull|push] [--threads] [--verbose] [--keep]\n"
+        "--threads: background syncer loops (and streams) run while the ops are made,\n"
+        "           instead of explicit rounds; not reproducible from the seed.\n");
 }
 
 static int sim_parse_faults(const char *list)
@@ -772,17 +815,12 @@ static int sim_parse_faults(const char *list)
 static int sim_parse_args(struct sim *s, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"nodes", required_argument, NULL, 'n'},
-        {"topology", required_argument, NULL, 't'},
-        {"ops", required_argument, NULL, 'o'},
-        {"seed", required_argument, NULL, 's'},
-        {"faults", required_argument, NULL, 'f'},
-        {"tables", required_argument, NULL, 'T'},
-        {"mode", required_argument, NULL, 'm'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"keep", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"nodes", required_argument, NULL, 'n'},  {"topology", required_argument, NULL, 't'},
+        {"ops", required_argument, NULL, 'o'},    {"seed", required_argument, NULL, 's'},
+        {"faults", required_argument, NULL, 'f'}, {"tables", required_argument, NULL, 'T'},
+        {"mode", required_argument, NULL, 'm'},   {"verbose", no_argument, NULL, 'v'},
+        {"keep", no_argument, NULL, 'k'},         {"threads", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     s->nodes = 4;
     s->topology = TOPO_HUB;
@@ -840,6 +878,9 @@ static int sim_parse_args(struct sim *s, int argc, char **argv)
         case 'k':
             s->keep = true;
             break;
+        case 'x':
+            s->threads = true;
+            break;
         case 'h':
             sim_usage(stdout);
             exit(0);
@@ -887,6 +928,13 @@ static grove_err sim_setup(struct sim *s)
     s->syncer_opts.page_limit = (uint32_t)(1 + sim_rand(s, 40));
     s->syncer_opts.push_batch = (uint32_t)(1 + sim_rand(s, 40));
     s->syncer_opts.mode = s->mode;
+    if (s->threads) {
+        s->syncer_opts.interval_ms = 5 + sim_rand(s, 30);
+        s->syncer_opts.stream = s->mode != GROVE_SYNC_PUSH_ONLY;
+        s->syncer_opts.backoff_min_ms = 2;
+        s->syncer_opts.backoff_max_ms = 40;
+        s->loops_running = true;
+    }
     for (int i = 0; i < s->nodes; i++) {
         struct sim_node *n = &s->node[i];
         snprintf(n->name, sizeof n->name, "n%d", i);
@@ -931,12 +979,12 @@ static void sim_summary(struct sim *s)
     struct grove_fault_stats f;
     grove_faults_stats(NULL, &f);
     printf("grove-sim: nodes=%d topology=%s ops=%ld seed=%" PRIu64
-           " tables=%d mode=%s page=%u batch=%u\n",
+           " tables=%d mode=%s page=%u batch=%u%s\n",
            s->nodes, sim_topology_names[s->topology], s->ops, s->seed, s->tables,
            s->mode == GROVE_SYNC_BOTH        ? "both"
            : s->mode == GROVE_SYNC_PULL_ONLY ? "pull"
                                              : "push",
-           s->syncer_opts.page_limit, s->syncer_opts.push_batch);
+           s->syncer_opts.page_limit, s->syncer_opts.push_batch, s->threads ? " threads" : "");
     printf("ops: set=%" PRIu64 " increment=%" PRIu64 " set_add=%" PRIu64 " set_remove=%" PRIu64
            " delete=%" PRIu64 " unrecorded=%" PRIu64 "\n",
            s->st.sets, s->st.increments, s->st.adds, s->st.removes, s->st.deletes,
@@ -972,9 +1020,14 @@ int main(int argc, char **argv)
     }
     for (long k = 0; k < s.ops; k++) {
         sim_local_op(&s);
-        int syncs = sim_rand(&s, 3);
-        for (int j = 0; j < syncs; j++)
-            sim_sync_step(&s);
+        if (s.threads) {
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = sim_rand(&s, 2000) * 1000L};
+            nanosleep(&pause, NULL);
+        } else {
+            int syncs = sim_rand(&s, 3);
+            for (int j = 0; j < syncs; j++)
+                sim_sync_step(&s);
+        }
         sim_tick_faults(&s);
     }
     sim_heal(&s);

@@ -4,6 +4,8 @@
 # command that reproduces it.
 #   sim/soak.sh [build-dir] [first-seed] [last-seed]
 # e.g. sim/soak.sh build 1 1000   (about 3 s per run)
+# SOAK_THREADS=1 adds --threads (background syncer loops and streams; such a
+# failure is not reproducible from its seed alone: rerun it a few times).
 set -u
 build=${1:-build}
 first=${2:-1}
@@ -18,6 +20,7 @@ while [ "$seed" -le "$last" ]; do
             nodes=$((3 + seed % 6))
             ops=$((100 + (seed * 37) % 900))
             args="--nodes $nodes --topology $topology --mode $mode --ops $ops --seed $seed --tables 3 --faults all"
+            [ "${SOAK_THREADS:-0}" = 1 ] && args="$args --threads"
             if ! out=$("$sim" $args 2>&1); then
                 printf '%s\n' "$out"
                 echo "soak: FAILED after $runs runs: $sim $args" >&2
