@@ -97,7 +97,7 @@ struct sim {
     char dir[256];
     struct grove_schema *schema;
     const char *table_names[SIM_TABLES_MAX];
-    char table_text[SIM_TABLES_MAX][8];
+    char table_text[SIM_TABLES_MAX][16];
     struct grove_syncer_options syncer_opts;
     struct sim_node node[SIM_NODES_MAX];
     struct sim_model *model;
@@ -391,7 +391,7 @@ static void sim_local_op(struct sim *s)
     struct sim_node *n = &s->node[up[sim_rand(s, nup)]];
     int t = sim_rand(s, s->tables), p = sim_rand(s, SIM_PKS);
     const char *table = s->table_names[t];
-    char pk[8], value[96];
+    char pk[16], value[96];
     snprintf(pk, sizeof pk, "p%d", p);
     struct grove_hlc before, hlc;
     if (grove_store_latest(n->store, &before)) {
@@ -731,7 +731,7 @@ static bool sim_check(struct sim *s)
     for (int t = 0; t < s->tables; t++) {
         const char *table = s->table_names[t];
         for (int p = 0; p < SIM_PKS; p++) {
-            char pk[8];
+            char pk[16];
             snprintf(pk, sizeof pk, "p%d", p);
             char *want = sim_model_row(s->model, t, p);
             s->st.rows_checked++;
