@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "grove/json.h"
-#include "support.h"
 #include "mapping.h"
+#include "support.h"
 
 enum kind { PULL_REQUEST, PULL_RESPONSE, PUSH_REQUEST, PUSH_RESPONSE, STREAM_BATCH };
 

@@ -76,7 +76,8 @@ Test(transport_grpc_status, push_pull_exact_values)
     cr_assert_eq(push(peer, "documents", 3), GROVE_OK, "%s", grove_errmsg());
     struct grove_pull_response *resp = NULL;
     cr_assert_eq(pull(peer, "documents", &resp), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(resp->count, 3, "count %zu latest %lld", resp->count, (long long)resp->latest_hlc.ts);
+    cr_assert_eq(resp->count, 3, "count %zu latest %lld", resp->count,
+                 (long long)resp->latest_hlc.ts);
     cr_assert_eq(resp->changes[0].hlc.ts, TS);
     cr_assert_eq(resp->changes[2].hlc.ts, TS + 2);
     cr_assert_str_eq(resp->changes[0].hlc.node, "client");
