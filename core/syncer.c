@@ -13,6 +13,7 @@
 
 struct syncer_peer {
     struct grove_syncer *syncer;
+    size_t index; /* in syncer->peers */
     char *url;
     struct grove_peer *conn;        /* pulls and pushes */
     struct grove_peer *stream_conn; /* the stream, on its own connection */
@@ -128,6 +129,7 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
         return err;
     }
     p->syncer = s;
+    p->index = s->peer_count;
     p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
     pthread_mutex_init(&p->lock, NULL);
     s->peers[s->peer_count++] = p;
@@ -344,11 +346,7 @@ static void *syncer_push_one(void *arg)
 {
     struct syncer_peer *p = arg;
     struct grove_sync_report r;
-    struct grove_syncer *s = p->syncer;
-    size_t i = 0;
-    while (s->peers[i] != p)
-        i++;
-    syncer_exchange(s, i, SYNCER_PUSH, &r);
+    syncer_exchange(p->syncer, p->index, SYNCER_PUSH, &r);
     if (r.err)
         grove_log(GROVE_LOG_WARN, "push to %s failed: %s", p->url, r.error);
     return NULL;
@@ -362,12 +360,16 @@ grove_err grove_syncer_push_now(struct grove_syncer *s)
     if (!threads)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     /* All peers at once: a dead peer must not hold up the others. */
-    for (size_t i = 0; i < s->peer_count; i++)
-        if (pthread_create(&threads[i], NULL, syncer_push_one, s->peers[i]))
-            syncer_push_one(s->peers[i]), threads[i] = 0;
-    for (size_t i = 0; i < s->peer_count; i++)
-        if (threads[i])
+    bool *started = calloc(s->peer_count, sizeof *started);
+    for (size_t i = 0; started && i < s->peer_count; i++)
+        started[i] = pthread_create(&threads[i], NULL, syncer_push_one, s->peers[i]) == 0;
+    for (size_t i = 0; i < s->peer_count; i++) {
+        if (started && started[i])
             pthread_join(threads[i], NULL);
+        else /* no thread to be had: push from here */
+            syncer_push_one(s->peers[i]);
+    }
+    free(started);
     free(threads);
     return GROVE_OK;
 }
@@ -394,9 +396,7 @@ static void *syncer_peer_main(void *arg)
 {
     struct syncer_peer *p = arg;
     struct grove_syncer *s = p->syncer;
-    size_t index = 0;
-    while (s->peers[index] != p)
-        index++;
+    size_t index = p->index;
     int attempt = 0;
     int64_t next_round = 0; /* sync at start */
     struct grove_hlc pushed_upto;
@@ -436,11 +436,7 @@ static void *syncer_peer_main(void *arg)
 static grove_err syncer_on_batch(void *user, const struct grove_pull_response *batch)
 {
     struct syncer_peer *p = user;
-    struct grove_syncer *s = p->syncer;
-    size_t index = 0;
-    while (s->peers[index] != p)
-        index++;
-    return grove_syncer_apply_stream_batch(s, index, batch);
+    return grove_syncer_apply_stream_batch(p->syncer, p->index, batch);
 }
 
 static void *syncer_stream_main(void *arg)

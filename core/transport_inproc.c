@@ -90,43 +90,39 @@ static void inproc_close(void *self)
     free(d);
 }
 
-typedef grove_err (*inproc_encode_fn)(const void *msg, struct grove_buf *out);
-typedef grove_err (*inproc_decode_fn)(const char *json, size_t len, void **out);
-
-/* Round-trips msg through JSON: what a network peer would have received. */
-static grove_err inproc_wire(const void *msg, inproc_encode_fn encode, inproc_decode_fn decode,
-                             size_t max, void **out)
+/* A request larger than the listener accepts is refused, as on a network. */
+static grove_err inproc_check_size(const struct inproc_listener *l, const struct grove_buf *wire)
 {
-    struct grove_buf buf = {0};
-    grove_err err = encode(msg, &buf);
-    if (!err && max && buf.len > max)
-        err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
-                              buf.len, max);
-    if (!err)
-        err = decode(buf.data, buf.len, out);
-    grove_buf_free(&buf);
-    return err;
+    if (wire->len > l->max_body)
+        return grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
+                               wire->len, l->max_body);
+    return GROVE_OK;
 }
 
-#define INPROC_ENCODE(fn) ((inproc_encode_fn)(void (*)(void))(fn))
-#define INPROC_DECODE(fn) ((inproc_decode_fn)(void (*)(void))(fn))
-
+/* Each call encodes the request, decodes it as the server would, serves it,
+ * and encodes and decodes the answer: what a network peer would have seen. */
 static grove_err inproc_pull(void *self, const struct grove_pull_request *req,
                              struct grove_pull_response **out)
 {
     struct inproc_listener *l = NULL;
     struct grove_pull_request *sent = NULL;
     struct grove_pull_response *answer = NULL;
+    struct grove_buf wire = {0};
     grove_err err = inproc_acquire(self, &l);
     if (!err)
-        err =
-            inproc_wire(req, INPROC_ENCODE(grove_json_encode_pull_request),
-                        INPROC_DECODE(grove_json_decode_pull_request), l->max_body, (void **)&sent);
+        err = grove_json_encode_pull_request(req, &wire);
+    if (!err)
+        err = inproc_check_size(l, &wire);
+    if (!err)
+        err = grove_json_decode_pull_request(wire.data, wire.len, &sent);
     if (!err)
         err = grove_server_pull(l->server, sent, &answer);
+    wire.len = 0;
     if (!err)
-        err = inproc_wire(answer, INPROC_ENCODE(grove_json_encode_pull_response),
-                          INPROC_DECODE(grove_json_decode_pull_response), 0, (void **)out);
+        err = grove_json_encode_pull_response(answer, &wire);
+    if (!err)
+        err = grove_json_decode_pull_response(wire.data, wire.len, out);
+    grove_buf_free(&wire);
     grove_msg_free(sent);
     grove_msg_free(answer);
     inproc_release(l);
@@ -139,16 +135,22 @@ static grove_err inproc_push(void *self, const struct grove_push_request *req,
     struct inproc_listener *l = NULL;
     struct grove_push_request *sent = NULL;
     struct grove_push_response *answer = NULL;
+    struct grove_buf wire = {0};
     grove_err err = inproc_acquire(self, &l);
     if (!err)
-        err =
-            inproc_wire(req, INPROC_ENCODE(grove_json_encode_push_request),
-                        INPROC_DECODE(grove_json_decode_push_request), l->max_body, (void **)&sent);
+        err = grove_json_encode_push_request(req, &wire);
+    if (!err)
+        err = inproc_check_size(l, &wire);
+    if (!err)
+        err = grove_json_decode_push_request(wire.data, wire.len, &sent);
     if (!err)
         err = grove_server_push(l->server, sent, &answer);
+    wire.len = 0;
     if (!err)
-        err = inproc_wire(answer, INPROC_ENCODE(grove_json_encode_push_response),
-                          INPROC_DECODE(grove_json_decode_push_response), 0, (void **)out);
+        err = grove_json_encode_push_response(answer, &wire);
+    if (!err)
+        err = grove_json_decode_push_response(wire.data, wire.len, out);
+    grove_buf_free(&wire);
     grove_msg_free(sent);
     grove_msg_free(answer);
     inproc_release(l);
