@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "grove/json.h"
 #include "grove/sync/v1/sync.pb-c.h"
+#include "grove/transport.h"
 #include "mapping.h"
 
 typedef Grove__Sync__V1__HLC pb_hlc;

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "grove/model.h"
+#include "grove/transport.h"
 
 grove_err grove_grpc_encode_pull_request(const struct grove_pull_request *req,
                                          struct grove_buf *out);

@@ -26,7 +26,6 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-#include "grove/log.h"
 #include "mapping.h"
 #include "transport_grpc.h"
 

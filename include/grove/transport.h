@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "grove/json.h"
+#include "grove/log.h"
 #include "grove/model.h"
 #include "grove/server.h"
 
