@@ -14,6 +14,30 @@
 #include "grove/json.h"
 #include "grove/store.h"
 
+enum { STORE_CHUNK = 64 }; /* rows or units per multi-row statement */
+
+/* One row of a batch being applied: its changes and its state units. */
+struct store_group {
+    const char *table, *pk;
+    const size_t *idx; /* its changes, as indices into the batch */
+    size_t count;
+    struct state_rows units;
+    bool changed;
+};
+
+/* A unit to write, with the arrival stamp it gets. */
+struct store_dirty {
+    const char *table, *pk;
+    const struct state_row *unit;
+    struct grove_hlc arrival;
+};
+
+/* A resolved row to write. */
+struct store_doc {
+    const char *table, *pk;
+    size_t offset, len; /* in grove_store.doc */
+};
+
 struct grove_store {
     pthread_mutex_t lock; /* one connection, one writer: every call holds it */
     pthread_cond_t committed;
@@ -25,8 +49,15 @@ struct grove_store {
     struct grove_hlc latest; /* newest arrival stamp */
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
     sqlite3_stmt *cursor_get, *cursor_put;
-    struct state_rows scratch; /* reused by apply, under the lock */
-    struct grove_buf doc;      /* reused by apply, under the lock */
+    /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
+     * cost is about half of a small write, so big batches go in chunks. */
+    sqlite3_stmt *load_rows, *put_states, *put_rows;
+    /* Scratch reused by apply, under the lock. */
+    struct store_group groups[STORE_CHUNK];
+    struct store_dirty *dirty;
+    size_t dirty_cap;
+    struct store_doc docs[STORE_CHUNK];
+    struct grove_buf doc;
 };
 
 static const char store_schema_sql[] =
@@ -67,14 +98,55 @@ static grove_err store_prepare(struct grove_store *store, sqlite3_stmt **out, co
     return GROVE_OK;
 }
 
+/* Columns of a state unit as store_read_unit reads them. */
+#define STORE_UNIT_COLUMNS "tbl, pk, field, kind, sub, ts, c, node, origin, src, value, inc, dec"
+
+/* "<head>" then `rows` copies of "(?,...)" with `params` placeholders each. */
+static grove_err store_prepare_rows(struct grove_store *store, sqlite3_stmt **out, const char *head,
+                                    const char *tail, int rows, int params)
+{
+    struct grove_buf sql = {0};
+    grove_err err = grove_buf_append(&sql, head, strlen(head));
+    for (int r = 0; !err && r < rows; r++) {
+        err = grove_buf_append(&sql, r ? ",(" : "(", r ? 2 : 1);
+        for (int k = 0; !err && k < params; k++)
+            err = grove_buf_append(&sql, k ? ",?" : "?", k ? 2 : 1);
+        if (!err)
+            err = grove_buf_append(&sql, ")", 1);
+    }
+    if (!err)
+        err = grove_buf_append(&sql, tail, strlen(tail));
+    if (!err)
+        err = store_prepare(store, out, sql.data);
+    grove_buf_free(&sql);
+    return err;
+}
+
+static grove_err store_prepare_chunked(struct grove_store *store)
+{
+    /* pk IN (...) under one table uses the primary key; a row-value IN does not. */
+    grove_err err = store_prepare_rows(
+        store, &store->load_rows,
+        "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ? AND pk IN ", "", 1, STORE_CHUNK);
+    if (!err)
+        err = store_prepare_rows(store, &store->put_states,
+                                 "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c,"
+                                 " node, origin, src, value, inc, dec, ats, ac) VALUES",
+                                 "", STORE_CHUNK, 15);
+    if (!err)
+        err = store_prepare_rows(store, &store->put_rows,
+                                 "INSERT OR REPLACE INTO rows(tbl, pk, doc) VALUES", "",
+                                 STORE_CHUNK, 3);
+    return err;
+}
+
 static grove_err store_prepare_all(struct grove_store *store)
 {
     struct {
         sqlite3_stmt **stmt;
         const char *sql;
     } all[] = {
-        {&store->load_row, "SELECT field, kind, sub, ts, c, node, origin, src, value, inc, dec"
-                           " FROM state WHERE tbl = ?1 AND pk = ?2"},
+        {&store->load_row, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk = ?2"},
         {&store->put_state,
          "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c, node, origin, src,"
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
@@ -96,7 +168,7 @@ static grove_err store_prepare_all(struct grove_store *store)
         if (err)
             return err;
     }
-    return GROVE_OK;
+    return store_prepare_chunked(store);
 }
 
 /* Binds the created-by node id, or refuses a store made for another node. */
@@ -203,12 +275,15 @@ void grove_store_close(struct grove_store *store)
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
                            store->del_row,     store->get_row,    store->list_rows,
-                           store->own_counter, store->cursor_get, store->cursor_put};
+                           store->own_counter, store->cursor_get, store->cursor_put,
+                           store->load_rows,   store->put_states, store->put_rows};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
     pthread_mutex_unlock(&store->lock);
-    state_rows_free(&store->scratch);
+    for (size_t i = 0; i < STORE_CHUNK; i++)
+        state_rows_free(&store->groups[i].units);
+    free(store->dirty);
     grove_buf_free(&store->doc);
     clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
@@ -234,87 +309,159 @@ grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out)
 
 /* ---- apply ---------------------------------------------------------------- */
 
-static grove_err store_load_row(struct grove_store *store, const char *table, const char *pk,
-                                void *arena, struct state_rows *rows)
+/* Reads one unit (columns STORE_UNIT_COLUMNS) into r, copying its strings
+ * into the arena. */
+static grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r)
 {
-    sqlite3_stmt *st = store->load_row;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+    const char *field = (const char *)sqlite3_column_text(st, 2);
+    r->field = grove_msg_strndup(arena, field, strlen(field));
+    r->kind = sqlite3_column_int(st, 3);
+    r->sub.len = (size_t)sqlite3_column_bytes(st, 4);
+    r->sub.ptr = grove_msg_strndup(arena, sqlite3_column_blob(st, 4), r->sub.len);
+    r->hlc.ts = sqlite3_column_int64(st, 5);
+    r->hlc.c = (uint32_t)sqlite3_column_int64(st, 6);
+    snprintf(r->hlc.node, sizeof r->hlc.node, "%s", (const char *)sqlite3_column_text(st, 7));
+    const char *origin = (const char *)sqlite3_column_text(st, 8);
+    r->origin = grove_msg_strndup(arena, origin, strlen(origin));
+    const char *src = (const char *)sqlite3_column_text(st, 9);
+    r->src = grove_msg_strndup(arena, src, strlen(src));
+    if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+        r->value.len = (size_t)sqlite3_column_bytes(st, 10);
+        r->value.ptr = grove_msg_strndup(arena, sqlite3_column_blob(st, 10), r->value.len);
+    }
+    r->inc = sqlite3_column_int64(st, 11);
+    r->dec = sqlite3_column_int64(st, 12);
+    if (!r->field || !r->sub.ptr || !r->origin || !r->src || (r->value.len && !r->value.ptr))
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    return GROVE_OK;
+}
+
+/* The group of a loaded unit: groups are sorted by pk within one table. */
+static struct store_group *store_group_of(struct store_group *groups, size_t n, const char *pk)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(groups[mid].pk, pk);
+        if (c == 0)
+            return &groups[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Steps a loading statement, adding each unit to its group. */
+static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
+                                 struct store_group *groups, size_t n, void *arena)
+{
     int rc;
     grove_err err = GROVE_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct state_row *r = state_rows_push(rows);
-        if (!r) {
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
-            break;
-        }
-        const char *field = (const char *)sqlite3_column_text(st, 0);
-        r->field = grove_msg_strndup(arena, field, strlen(field));
-        r->kind = sqlite3_column_int(st, 1);
-        r->sub.len = (size_t)sqlite3_column_bytes(st, 2);
-        r->sub.ptr = grove_msg_strndup(arena, sqlite3_column_blob(st, 2), r->sub.len);
-        r->hlc.ts = sqlite3_column_int64(st, 3);
-        r->hlc.c = (uint32_t)sqlite3_column_int64(st, 4);
-        snprintf(r->hlc.node, sizeof r->hlc.node, "%s", (const char *)sqlite3_column_text(st, 5));
-        const char *origin = (const char *)sqlite3_column_text(st, 6);
-        r->origin = grove_msg_strndup(arena, origin, strlen(origin));
-        const char *src = (const char *)sqlite3_column_text(st, 7);
-        r->src = grove_msg_strndup(arena, src, strlen(src));
-        if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
-            r->value.len = (size_t)sqlite3_column_bytes(st, 8);
-            r->value.ptr = grove_msg_strndup(arena, sqlite3_column_blob(st, 8), r->value.len);
-        }
-        r->inc = sqlite3_column_int64(st, 9);
-        r->dec = sqlite3_column_int64(st, 10);
-        if (!r->field || !r->sub.ptr || !r->origin || !r->src || (r->value.len && !r->value.ptr)) {
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
-            break;
-        }
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_group *g =
+            n == 1 ? groups : store_group_of(groups, n, (const char *)sqlite3_column_text(st, 1));
+        struct state_row *r = g ? state_rows_push(&g->units) : NULL;
+        err = r ? store_read_unit(st, arena, r) : grove_error_set(GROVE_ENOMEM, "out of memory");
     }
-    if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = store_sqlite_error(store, "load row");
+    if (!err && rc != SQLITE_DONE)
+        err = store_sqlite_error(store, "load rows");
     sqlite3_reset(st);
     return err;
 }
 
-static grove_err store_put_state(struct grove_store *store, const char *table, const char *pk,
-                                 const struct state_row *r, const struct grove_hlc *arrival)
+/* Loads the stored units of n rows: in one statement when they are a full
+ * chunk of one table, else row by row. */
+static grove_err store_load_groups(struct grove_store *store, struct store_group *groups, size_t n,
+                                   void *arena)
 {
-    sqlite3_stmt *st = store->put_state;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->field, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, r->kind);
-    sqlite3_bind_blob(st, 5, r->sub.ptr, (int)r->sub.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, r->hlc.ts);
-    sqlite3_bind_int64(st, 7, r->hlc.c);
-    sqlite3_bind_text(st, 8, r->hlc.node, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, r->origin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, r->src, -1, SQLITE_STATIC);
-    if (r->value.ptr)
-        sqlite3_bind_blob(st, 11, r->value.ptr, (int)r->value.len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 11);
-    sqlite3_bind_int64(st, 12, r->inc);
-    sqlite3_bind_int64(st, 13, r->dec);
-    sqlite3_bind_int64(st, 14, arrival->ts);
-    sqlite3_bind_int64(st, 15, arrival->c);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write state");
+    bool one_table = n == STORE_CHUNK;
+    for (size_t i = 1; one_table && i < n; i++)
+        one_table = strcmp(groups[i].table, groups[0].table) == 0;
+    if (one_table) {
+        sqlite3_stmt *st = store->load_rows;
+        sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
+        for (size_t i = 0; i < n; i++)
+            sqlite3_bind_text(st, 2 + (int)i, groups[i].pk, -1, SQLITE_STATIC);
+        return store_load_step(store, st, groups, n, arena);
+    }
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = store->load_row;
+        sqlite3_bind_text(st, 1, groups[i].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, groups[i].pk, -1, SQLITE_STATIC);
+        grove_err err = store_load_step(store, st, &groups[i], 1, arena);
+        if (err)
+            return err;
+    }
+    return GROVE_OK;
 }
 
-static grove_err store_put_doc(struct grove_store *store, const char *table, const char *pk,
-                               const struct grove_buf *doc)
+typedef void (*store_bind_fn)(struct grove_store *store, sqlite3_stmt *st, int base,
+                              const void *item);
+
+/* Writes n items: STORE_CHUNK at a time with `many`, the rest with `one`. */
+static grove_err store_write_all(struct grove_store *store, sqlite3_stmt *many, sqlite3_stmt *one,
+                                 int params, const void *items, size_t stride, size_t n,
+                                 store_bind_fn bind, const char *what)
 {
-    sqlite3_stmt *st = doc ? store->put_row : store->del_row;
+    const char *item = items;
+    for (size_t i = 0; i < n;) {
+        bool chunk = n - i >= STORE_CHUNK;
+        sqlite3_stmt *st = chunk ? many : one;
+        size_t take = chunk ? STORE_CHUNK : 1;
+        for (size_t k = 0; k < take; k++)
+            bind(store, st, (int)k * params, item + (i + k) * stride);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_sqlite_error(store, what);
+        i += take;
+    }
+    return GROVE_OK;
+}
+
+static void store_bind_unit(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
+{
+    (void)store;
+    const struct store_dirty *d = item;
+    const struct state_row *r = d->unit;
+    sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 3, r->field, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, base + 4, r->kind);
+    sqlite3_bind_blob(st, base + 5, r->sub.ptr, (int)r->sub.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 6, r->hlc.ts);
+    sqlite3_bind_int64(st, base + 7, r->hlc.c);
+    sqlite3_bind_text(st, base + 8, r->hlc.node, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 9, r->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 10, r->src, -1, SQLITE_STATIC);
+    if (r->value.ptr)
+        sqlite3_bind_blob(st, base + 11, r->value.ptr, (int)r->value.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, base + 11);
+    sqlite3_bind_int64(st, base + 12, r->inc);
+    sqlite3_bind_int64(st, base + 13, r->dec);
+    sqlite3_bind_int64(st, base + 14, d->arrival.ts);
+    sqlite3_bind_int64(st, base + 15, d->arrival.c);
+}
+
+static void store_bind_doc(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
+{
+    const struct store_doc *d = item;
+    sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 3, store->doc.data + d->offset, (int)d->len, SQLITE_STATIC);
+}
+
+static grove_err store_delete_doc(struct grove_store *store, const char *table, const char *pk)
+{
+    sqlite3_stmt *st = store->del_row;
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-    if (doc)
-        sqlite3_bind_text(st, 3, doc->data, (int)doc->len, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write row");
+    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "delete row");
 }
 
 static int store_cmp_by_row(const void *a, const void *b, void *ctx)
@@ -349,48 +496,67 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
     return GROVE_OK;
 }
 
-/* Merges and writes one row's changes (indices idx[0..n)), then rebuilds its
- * resolved document. Returns how many of them changed state. */
-static grove_err store_apply_row(struct grove_store *store, const struct grove_change *changes,
-                                 const size_t *idx, size_t n, const char *src, void *arena,
-                                 struct grove_apply_report *report)
+/* Merges a chunk of rows: loads their units, merges their changes, writes
+ * the changed units with fresh arrival stamps, then their resolved rows. */
+static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
+                                   struct store_group *groups, size_t n, const char *src,
+                                   void *arena, struct grove_apply_report *report)
 {
-    const char *table = changes[idx[0]].table, *pk = changes[idx[0]].pk;
-    struct state_rows *rows = &store->scratch;
-    rows->count = 0;
-    grove_err err = store_load_row(store, table, pk, arena, rows);
-    if (err)
-        return err;
-    bool any = false;
-    for (size_t k = 0; k < n; k++) {
-        struct state_merge m = {0};
-        err = state_rows_merge(rows, &changes[idx[k]], src, &m);
-        if (err)
-            return err;
-        if (m.changed) {
-            report->merged++;
-            any = true;
+    grove_err err = store_load_groups(store, groups, n, arena);
+    size_t dirty = 0;
+    for (size_t g = 0; !err && g < n; g++) {
+        struct store_group *group = &groups[g];
+        for (size_t k = 0; !err && k < group->count; k++) {
+            struct state_merge m = {0};
+            err = state_rows_merge(&group->units, &changes[group->idx[k]], src, &m);
+            report->merged += m.changed;
+            report->conflicts += m.conflicts;
+            group->changed |= m.changed;
         }
-        report->conflicts += m.conflicts;
+        for (size_t i = 0; !err && i < group->units.count; i++)
+            dirty += group->units.items[i].dirty;
     }
-    if (!any)
-        return GROVE_OK;
-    for (size_t i = 0; i < rows->count; i++) {
-        struct state_row *r = &rows->items[i];
-        if (!r->dirty)
-            continue;
-        struct grove_hlc arrival;
-        clock_now(&store->clock, &arrival);
-        err = store_put_state(store, table, pk, r, &arrival);
-        if (err)
-            return err;
-        report->latest = arrival;
+    if (err || dirty == 0)
+        return err;
+    if (dirty > store->dirty_cap) {
+        struct store_dirty *grown = realloc(store->dirty, dirty * sizeof *grown);
+        if (!grown)
+            return grove_error_set(GROVE_ENOMEM, "out of memory");
+        store->dirty = grown;
+        store->dirty_cap = dirty;
     }
+    size_t d = 0;
+    for (size_t g = 0; g < n; g++)
+        for (size_t i = 0; i < groups[g].units.count; i++) {
+            if (!groups[g].units.items[i].dirty)
+                continue;
+            struct store_dirty *x = &store->dirty[d++];
+            x->table = groups[g].table;
+            x->pk = groups[g].pk;
+            x->unit = &groups[g].units.items[i];
+            clock_now(&store->clock, &x->arrival);
+            report->latest = x->arrival;
+        }
+    err = store_write_all(store, store->put_states, store->put_state, 15, store->dirty,
+                          sizeof *store->dirty, dirty, store_bind_unit, "write state");
+    /* Resolving sorts the units, so it comes after they were written. */
+    size_t docs = 0;
     store->doc.len = 0;
-    bool visible;
-    err = state_rows_resolve(rows, &store->doc, &visible);
+    for (size_t g = 0; !err && g < n; g++) {
+        if (!groups[g].changed)
+            continue;
+        size_t offset = store->doc.len;
+        bool visible;
+        err = state_rows_resolve(&groups[g].units, &store->doc, &visible);
+        if (!err && visible)
+            store->docs[docs++] =
+                (struct store_doc){groups[g].table, groups[g].pk, offset, store->doc.len - offset};
+        else if (!err)
+            err = store_delete_doc(store, groups[g].table, groups[g].pk);
+    }
     if (!err)
-        err = store_put_doc(store, table, pk, visible ? &store->doc : NULL);
+        err = store_write_all(store, store->put_rows, store->put_row, 3, store->docs,
+                              sizeof *store->docs, docs, store_bind_doc, "write rows");
     return err;
 }
 
@@ -428,20 +594,28 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
     err = store_exec(store, "BEGIN IMMEDIATE");
     if (err)
         goto done;
-    size_t groups = 0;
     for (size_t start = 0; start < count && !err;) {
-        size_t end = start + 1;
-        while (end < count && strcmp(changes[idx[end]].table, changes[idx[start]].table) == 0 &&
-               strcmp(changes[idx[end]].pk, changes[idx[start]].pk) == 0)
-            end++;
-        err = store_apply_row(store, changes, idx + start, end - start, src, arena, report);
-        start = end;
-        if (arena && ++groups % 256 == 0) { /* keep the scratch arena small on big batches */
-            grove_msg_free(arena);
-            arena = NULL;
-            if (grove_pull_response_new(&arena))
-                err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        size_t n = 0;
+        while (start < count && n < STORE_CHUNK) {
+            struct store_group *g = &store->groups[n++];
+            g->table = changes[idx[start]].table;
+            g->pk = changes[idx[start]].pk;
+            g->idx = idx + start;
+            g->count = 1;
+            g->units.count = 0;
+            g->changed = false;
+            while (start + g->count < count &&
+                   strcmp(changes[idx[start + g->count]].table, g->table) == 0 &&
+                   strcmp(changes[idx[start + g->count]].pk, g->pk) == 0)
+                g->count++;
+            start += g->count;
         }
+        err = store_apply_chunk(store, changes, store->groups, n, src, arena, report);
+        /* The chunk is written: its scratch strings can go. */
+        grove_msg_free(arena);
+        arena = NULL;
+        if (!err && start < count && grove_pull_response_new(&arena))
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     if (!err)
         err = store_exec(store, "COMMIT");
