@@ -175,6 +175,44 @@ static grove_err syncer_merge(struct grove_syncer *s, struct grove_peer_cursors 
     return GROVE_OK;
 }
 
+/* The next page, fetched on another thread while this one merges the
+ * current page: the peer's read and the wire overlap our write. */
+struct syncer_fetch {
+    struct grove_peer *conn;
+    struct grove_pull_request req;
+    struct grove_pull_response *resp;
+    grove_err err;
+    char errmsg[512]; /* grove_errmsg() is per thread */
+    pthread_t thread;
+};
+
+static void *syncer_fetch_main(void *arg)
+{
+    struct syncer_fetch *f = arg;
+    f->err = grove_peer_pull(f->conn, &f->req, &f->resp);
+    if (f->err)
+        snprintf(f->errmsg, sizeof f->errmsg, "%s", grove_errmsg());
+    return NULL;
+}
+
+/* Starts fetching; fetches here when no thread can be had. */
+static void syncer_fetch_start(struct syncer_fetch *f, bool *threaded)
+{
+    *threaded = pthread_create(&f->thread, NULL, syncer_fetch_main, f) == 0;
+    if (!*threaded)
+        syncer_fetch_main(f);
+}
+
+static grove_err syncer_fetch_finish(struct syncer_fetch *f, bool threaded,
+                                     struct grove_pull_response **out)
+{
+    if (threaded)
+        pthread_join(f->thread, NULL);
+    *out = f->resp;
+    f->resp = NULL;
+    return f->err ? grove_error_set(f->err, "%s", f->errmsg) : GROVE_OK;
+}
+
 static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *p,
                                     struct grove_sync_report *r)
 {
@@ -188,31 +226,46 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     grove_store_latest(s->store, &own_latest);
     if (grove_hlc_is_zero(&c.pull) && grove_hlc_is_zero(&own_latest))
         c.catching_up = true;
-    struct grove_pull_request req = {
-        .tables = s->tables, .table_count = s->table_count, .limit = s->opts.page_limit};
-    for (;;) {
-        req.since = c.pull;
-        /* While catching up from zero, name no node: nothing is echo-filtered. */
-        req.node_id = c.catching_up ? "" : grove_store_node_id(s->store);
-        struct grove_pull_response *resp;
-        err = grove_peer_pull(p->conn, &req, &resp);
-        if (err)
-            return err;
+    struct syncer_fetch fetch = {
+        .conn = p->conn,
+        .req = {.tables = s->tables,
+                .table_count = s->table_count,
+                .since = c.pull,
+                .limit = s->opts.page_limit,
+                /* While catching up from zero, name no node: nothing is echo-filtered. */
+                .node_id = c.catching_up ? "" : grove_store_node_id(s->store)}};
+    struct grove_pull_response *resp;
+    err = grove_peer_pull(p->conn, &fetch.req, &resp);
+    while (!err) {
+        struct grove_hlc since = fetch.req.since;
         syncer_learn_peer(s, &c, &resp->latest_hlc);
+        /* !moved: a peer that says more but moves nowhere is not asked again. */
+        bool moved = grove_hlc_compare(&resp->latest_hlc, &since) > 0;
+        bool more = resp->has_more && moved, threaded = false;
+        if (more) {
+            fetch.req.since = resp->latest_hlc;
+            syncer_fetch_start(&fetch, &threaded);
+        }
         err = syncer_merge(s, &c, resp->changes, resp->count, r);
-        if (!err && grove_hlc_compare(&resp->latest_hlc, &c.pull) > 0)
+        if (!err && moved)
             c.pull = resp->latest_hlc;
-        bool more = resp->has_more;
-        bool moved = grove_hlc_compare(&c.pull, &req.since) != 0;
         grove_msg_free(resp);
+        resp = NULL;
         if (!err) {
             if (!more)
                 c.catching_up = false;
             err = grove_store_cursors_set(s->store, p->url, &c);
         }
-        if (err || !more || !moved) /* !moved: a peer that says more but moves nowhere */
-            return err;
+        if (!more)
+            break;
+        grove_err fetched = syncer_fetch_finish(&fetch, threaded, &resp);
+        if (err) { /* the merge failed: the page fetched meanwhile is dropped */
+            grove_msg_free(resp);
+            break;
+        }
+        err = fetched;
     }
+    return err;
 }
 
 static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *p,
