@@ -248,7 +248,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     sqlite3_busy_timeout(store->db, 5000);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut. */
     err = store_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
+                            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;");
     if (!err)
         err = store_exec(store, store_schema_sql);
     if (!err)
