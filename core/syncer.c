@@ -58,7 +58,7 @@ grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
     s->opts = *opts;
     s->opts.hooks = NULL;
     s->opts.interval_ms = opts->interval_ms > 0 ? opts->interval_ms : 30000;
-    s->opts.page_limit = opts->page_limit ? opts->page_limit : 1000;
+    s->opts.page_limit = opts->page_limit ? opts->page_limit : 5000;
     s->opts.push_batch = opts->push_batch ? opts->push_batch : 1000;
     s->opts.backoff_min_ms = opts->backoff_min_ms > 0 ? opts->backoff_min_ms : 500;
     s->opts.backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000;
