@@ -19,7 +19,7 @@ struct grove_syncer_options {
     const char *const *tables; /* NULL/0: every declared table */
     size_t table_count;
     int interval_ms;     /* background loop period; 0: 30000 */
-    uint32_t page_limit; /* pull page size asked for; 0: 1000 */
+    uint32_t page_limit; /* pull page size asked for; 0: 5000 (one commit per page) */
     uint32_t push_batch; /* changes per push request; 0: 1000 */
     enum grove_sync_mode mode;
     bool stream;                          /* subscribe to peers that can stream */
