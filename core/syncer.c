@@ -149,12 +149,28 @@ static void syncer_report_error(struct grove_sync_report *r, grove_err err)
     snprintf(r->error, sizeof r->error, "%s", grove_errmsg());
 }
 
-/* Learns the peer's node id from a stamp it made (its arrival stamps). */
+/* Learns the peer's node id from a stamp of its own clock. */
 static void syncer_learn_peer(struct grove_syncer *s, struct grove_peer_cursors *c,
                               const struct grove_hlc *stamp)
 {
     if (stamp->node[0] && strcmp(stamp->node, grove_store_node_id(s->store)) != 0)
         memcpy(c->peer_node, stamp->node, sizeof c->peer_node);
+}
+
+/* A pull's latest_hlc names the peer when it is an arrival stamp (groved).
+ * Grove's Go server puts the last change's own stamp there instead, whose node
+ * is that change's origin: trusting it would filter the wrong changes out of
+ * our pushes, so a latest_hlc equal to a returned change's stamp is ignored
+ * (an arrival stamp never equals a change's: they are different ticks). */
+static void syncer_learn_peer_from_pull(struct grove_syncer *s, struct grove_peer_cursors *c,
+                                        const struct grove_pull_response *resp)
+{
+    if (resp->count == 0)
+        return;
+    for (size_t i = 0; i < resp->count; i++)
+        if (grove_hlc_compare(&resp->changes[i].hlc, &resp->latest_hlc) == 0)
+            return;
+    syncer_learn_peer(s, c, &resp->latest_hlc);
 }
 
 /* Merges changes from the peer (hooks around the apply); counts go to r. */
@@ -238,7 +254,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
         struct grove_hlc since = fetch.req.since;
-        syncer_learn_peer(s, &c, &resp->latest_hlc);
+        syncer_learn_peer_from_pull(s, &c, resp);
         /* !moved: a peer that says more but moves nowhere is not asked again. */
         bool moved = grove_hlc_compare(&resp->latest_hlc, &since) > 0;
         bool more = resp->has_more && moved, threaded = false;
@@ -378,7 +394,7 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     if (!err) {
         if (batch->count)
             memcpy(changes, batch->changes, batch->count * sizeof *changes);
-        syncer_learn_peer(s, &c, &batch->latest_hlc);
+        syncer_learn_peer_from_pull(s, &c, batch);
         err = syncer_merge(s, &c, changes, batch->count, &r);
     }
     /* Only a batch that follows on from the cursor may move it: after a gap

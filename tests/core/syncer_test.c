@@ -124,3 +124,88 @@ Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
     grove_store_close(a);
     unserve(&b);
 }
+
+/* A stand-in for Grove's Go server (a mock inside this unit test): its pull
+ * answers with latest_hlc equal to the last change's own stamp, whose node is
+ * that change's origin, and its push counts what it receives. */
+static size_t gostyle_pushed_via_hub;
+
+static grove_err gostyle_open(const char *url, const struct grove_dial_options *o, void **self)
+{
+    (void)url;
+    (void)o;
+    *self = NULL;
+    return GROVE_OK;
+}
+
+static grove_err gostyle_pull(void *self, const struct grove_pull_request *req,
+                              struct grove_pull_response **out)
+{
+    (void)self;
+    cr_assert_eq(grove_pull_response_new(out), GROVE_OK);
+    struct grove_pull_response *r = *out;
+    if (!grove_hlc_is_zero(&req->since))
+        return GROVE_OK; /* one change, then nothing */
+    r->changes = grove_msg_alloc(r, sizeof *r->changes);
+    r->changes[0] = (struct grove_change){.table = "docs",
+                                          .pk = "from-go",
+                                          .field = "title",
+                                          .crdt = GROVE_CRDT_LWW,
+                                          .node_id = "x",
+                                          .value = {"1", 1},
+                                          .hlc = {.ts = 5000, .node = "x"}};
+    r->count = 1;
+    r->latest_hlc = r->changes[0].hlc;
+    return GROVE_OK;
+}
+
+static grove_err gostyle_push(void *self, const struct grove_push_request *req,
+                              struct grove_push_response **out)
+{
+    (void)self;
+    for (size_t i = 0; i < req->count; i++)
+        gostyle_pushed_via_hub += strcmp(req->changes[i].pk, "via-hub") == 0;
+    cr_assert_eq(grove_push_response_new(out), GROVE_OK);
+    (*out)->latest_hlc = (struct grove_hlc){.ts = 9000, .node = "go-server"};
+    return GROVE_OK;
+}
+
+static void gostyle_close(void *self)
+{
+    (void)self;
+}
+
+static const struct grove_dialer_ops gostyle_dialer = {
+    .open = gostyle_open, .pull = gostyle_pull, .push = gostyle_push, .close = gostyle_close};
+static const char *const gostyle_schemes[] = {"gostyle", NULL};
+static const struct grove_transport gostyle = {
+    .name = "gostyle", .schemes = gostyle_schemes, .dialer = &gostyle_dialer};
+
+Test(core_syncer, a_change_stamp_cursor_does_not_pass_for_the_peer_id)
+{
+    cr_assert_eq(grove_transport_register(&gostyle), GROVE_OK, "%s", grove_errmsg());
+    struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
+    /* A change made by x that reached us from elsewhere: the Go peer lacks it. */
+    struct grove_change other = {.table = "docs",
+                                 .pk = "via-hub",
+                                 .field = "title",
+                                 .crdt = GROVE_CRDT_LWW,
+                                 .node_id = "x",
+                                 .value = {"2", 1},
+                                 .hlc = {.ts = 4000, .node = "x"}};
+    cr_assert_eq(grove_store_apply(a, &other, 1, "hub", NULL), GROVE_OK);
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
+    cr_assert_eq(grove_syncer_add_peer(syncer, "gostyle://peer", NULL), GROVE_OK);
+    struct grove_sync_report r;
+    cr_assert_eq(grove_syncer_sync_peer(syncer, 0, &r), GROVE_OK);
+    cr_assert_eq(r.err, GROVE_OK, "%s", r.error);
+    cr_expect_eq(r.pulled, 1);
+    cr_expect_eq(gostyle_pushed_via_hub, 1,
+                 "x's change from the hub was not pushed to the Go peer");
+    struct grove_peer_cursors c;
+    cr_assert_eq(grove_store_cursors_get(a, "gostyle://peer", &c), GROVE_OK);
+    cr_expect_str_eq(c.peer_node, "go-server");
+    grove_syncer_free(syncer);
+    grove_store_close(a);
+}
