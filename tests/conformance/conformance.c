@@ -679,3 +679,77 @@ void conformance_stream_resume(const struct conformance_fixture *f)
     grove_peer_close(writer);
     conf_node_stop(&n);
 }
+
+/* One of several clients writing and reading at the same time. */
+struct conf_client {
+    const struct conformance_fixture *f;
+    const char *url;
+    size_t first, n;
+    grove_err push_err, pull_err;
+    char message[256];
+};
+
+static void *conf_client_main(void *arg)
+{
+    struct conf_client *c = arg;
+    struct grove_dial_options d = {0};
+    if (c->f->dial)
+        d = *c->f->dial;
+    struct grove_peer *peer = NULL;
+    c->push_err = grove_peer_open(&peer, c->url, &d);
+    struct grove_push_request *req = conf_push_lww(c->first, c->n, 0);
+    struct grove_push_response *resp = NULL;
+    if (!c->push_err)
+        c->push_err = grove_peer_push(peer, req, &resp);
+    struct grove_pull_request pr = {.node_id = "reader", .limit = 50};
+    struct grove_pull_response *pulled = NULL;
+    c->pull_err = c->push_err ? c->push_err : grove_peer_pull(peer, &pr, &pulled);
+    if (c->push_err || c->pull_err)
+        snprintf(c->message, sizeof c->message, "%s", grove_errmsg());
+    grove_msg_free(pulled);
+    grove_msg_free(resp);
+    grove_msg_free(req);
+    grove_peer_close(peer);
+    return NULL;
+}
+
+void conformance_concurrent_clients(const struct conformance_fixture *f)
+{
+    enum { CLIENTS = 8, ROWS = 200 };
+    conf_setup(f);
+    struct conf_node n;
+    conf_node_start(&n, f, NULL);
+    /* An open stream must not hold up anybody. */
+    struct conf_sub s;
+    conf_sub_start(&s, f, n.url, NULL);
+    struct conf_client clients[CLIENTS];
+    pthread_t threads[CLIENTS];
+    for (size_t i = 0; i < CLIENTS; i++) {
+        clients[i] = (struct conf_client){.f = f, .url = n.url, .first = i * ROWS, .n = ROWS};
+        cr_assert_eq(pthread_create(&threads[i], NULL, conf_client_main, &clients[i]), 0);
+    }
+    for (size_t i = 0; i < CLIENTS; i++)
+        pthread_join(threads[i], NULL);
+    for (size_t i = 0; i < CLIENTS; i++) {
+        cr_expect_eq(clients[i].push_err, GROVE_OK, "client %zu push: %s", i, clients[i].message);
+        cr_expect_eq(clients[i].pull_err, GROVE_OK, "client %zu pull: %s", i, clients[i].message);
+    }
+    cr_expect_eq(conf_sub_wait(&s, CLIENTS * ROWS), CLIENTS * ROWS, "stream delivered %zu",
+                 s.count);
+    cr_expect_eq(conf_sub_stop(&s), GROVE_OK, "%s", grove_errmsg());
+    conf_sub_free(&s);
+    /* Commits interleave, so rows arrive in no pk order: count them. */
+    struct grove_peer *reader = conf_dial(f, n.url, NULL, 0);
+    struct grove_hlc since = {0};
+    size_t total = 0;
+    for (bool more = true; more;) {
+        struct grove_pull_response *resp = conf_pull(reader, &since, 1000);
+        total += resp->count;
+        since = resp->latest_hlc;
+        more = resp->has_more;
+        grove_msg_free(resp);
+    }
+    cr_expect_eq(total, CLIENTS * ROWS);
+    grove_peer_close(reader);
+    conf_node_stop(&n);
+}

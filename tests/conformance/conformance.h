@@ -55,6 +55,8 @@ void conformance_malformed(const struct conformance_fixture *f);
 void conformance_forbidden_table(const struct conformance_fixture *f);
 void conformance_stream_delivery(const struct conformance_fixture *f);
 void conformance_stream_resume(const struct conformance_fixture *f);
+/* Several clients push and pull at once while a stream is open. */
+void conformance_concurrent_clients(const struct conformance_fixture *f);
 
 /* Test(suite, ...) for every case, run against `fixture` (a struct
  * conformance_fixture object, not a pointer). */
@@ -106,6 +108,10 @@ void conformance_stream_resume(const struct conformance_fixture *f);
     Test(suite, stream_resume, .timeout = 120)                                                     \
     {                                                                                              \
         conformance_stream_resume(&(fixture));                                                     \
+    }                                                                                              \
+    Test(suite, concurrent_clients, .timeout = 120)                                                \
+    {                                                                                              \
+        conformance_concurrent_clients(&(fixture));                                                \
     }
 
 #endif
