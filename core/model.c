@@ -85,7 +85,8 @@ static void *msg_new(size_t size)
     return a ? a->message : NULL;
 }
 
-void *grove_msg_alloc(void *msg, size_t size)
+/* Memory from msg's arena, not zeroed. */
+static void *arena_alloc(void *msg, size_t size)
 {
     struct msg_arena *a = arena_of(msg);
     size = (size + 15) & ~(size_t)15;
@@ -113,13 +114,20 @@ void *grove_msg_alloc(void *msg, size_t size)
     }
     void *p = c->data + c->used;
     c->used += size;
-    memset(p, 0, size);
+    return p;
+}
+
+void *grove_msg_alloc(void *msg, size_t size)
+{
+    void *p = arena_alloc(msg, size);
+    if (p)
+        memset(p, 0, size);
     return p;
 }
 
 char *grove_msg_strndup(void *msg, const char *s, size_t n)
 {
-    char *p = grove_msg_alloc(msg, n + 1);
+    char *p = arena_alloc(msg, n + 1);
     if (!p)
         return NULL;
     if (n)

@@ -247,8 +247,10 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     }
     sqlite3_busy_timeout(store->db, 5000);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut. */
-    err = store_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;");
+    err = store_exec(
+        store,
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;");
     if (!err)
         err = store_exec(store, store_schema_sql);
     if (!err)
@@ -309,6 +311,18 @@ grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out)
 
 /* ---- apply ---------------------------------------------------------------- */
 
+/* Copies a node id column into an HLC's node (hot: every change read). */
+static void store_copy_node(char out[GROVE_NODE_ID_MAX + 1], sqlite3_stmt *st, int col)
+{
+    const unsigned char *text = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (n > GROVE_NODE_ID_MAX)
+        n = GROVE_NODE_ID_MAX;
+    if (n)
+        memcpy(out, text, n);
+    out[n] = '\0';
+}
+
 /* Reads one unit (columns STORE_UNIT_COLUMNS) into r, copying its strings
  * into the arena. */
 static grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r)
@@ -320,7 +334,7 @@ static grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row
     r->sub.ptr = grove_msg_strndup(arena, sqlite3_column_blob(st, 4), r->sub.len);
     r->hlc.ts = sqlite3_column_int64(st, 5);
     r->hlc.c = (uint32_t)sqlite3_column_int64(st, 6);
-    snprintf(r->hlc.node, sizeof r->hlc.node, "%s", (const char *)sqlite3_column_text(st, 7));
+    store_copy_node(r->hlc.node, st, 7);
     const char *origin = (const char *)sqlite3_column_text(st, 8);
     r->origin = grove_msg_strndup(arena, origin, strlen(origin));
     const char *src = (const char *)sqlite3_column_text(st, 9);
@@ -963,7 +977,7 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
     row.sub.ptr = strings[3] = grove_msg_strndup(resp, sqlite3_column_blob(st, 4), row.sub.len);
     row.hlc.ts = sqlite3_column_int64(st, 5);
     row.hlc.c = (uint32_t)sqlite3_column_int64(st, 6);
-    snprintf(row.hlc.node, sizeof row.hlc.node, "%s", sqlite3_column_text(st, 7));
+    store_copy_node(row.hlc.node, st, 7);
     row.origin = strings[4] = grove_msg_strndup(resp, (const char *)sqlite3_column_text(st, 8),
                                                 (size_t)sqlite3_column_bytes(st, 8));
     strings[5] = "";
