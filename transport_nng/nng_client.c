@@ -1,0 +1,350 @@
+/* The nng dialer: one req socket per peer, one nng context per call (so a
+ * peer may pull while it streams), and a long-poll loop for subscribe. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "nng_internal.h"
+
+#define NNGT_CLIENT_TIMEOUT_MS 30000
+#define NNGT_CLIENT_RECV_MAX   ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
+#define NNGT_STOP_CHECK_MS     200
+/* A stream request waits for the server's keep-alive (15 s by default) plus slack. */
+#define NNGT_STREAM_WAIT_MS 120000
+
+struct nngc_peer {
+    nng_socket sock;
+    pthread_mutex_t lock; /* guards dialed */
+    bool dialed;
+    char url[512];
+    char address[512];
+    char *token;
+    int timeout_ms;
+};
+
+/* One request's completion, signalled by nng's callback. */
+struct nngc_call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void nngc_call_done(void *arg)
+{
+    struct nngc_call *c = arg;
+    pthread_mutex_lock(&c->lock);
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Waits for the aio; cancels it when *stop turns true (checked every 200 ms). */
+static void nngc_call_wait(struct nngc_call *c, nng_aio *aio, const atomic_bool *stop)
+{
+    bool cancelled = false;
+    pthread_mutex_lock(&c->lock);
+    while (!c->done) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += NNGT_STOP_CHECK_MS * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cond, &c->lock, &t);
+        if (!c->done && !cancelled && stop && atomic_load(stop)) {
+            cancelled = true;
+            pthread_mutex_unlock(&c->lock);
+            nng_aio_cancel(aio);
+            pthread_mutex_lock(&c->lock);
+        }
+    }
+    c->done = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static grove_err nngc_peer_open(const char *url, const struct grove_dial_options *opts,
+                                void **self_out)
+{
+    *self_out = NULL;
+    struct nngc_peer *p = calloc(1, sizeof *p);
+    if (!p)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    grove_err err = nngt_url_address(url, p->address, sizeof p->address);
+    if (err)
+        goto fail_free;
+    snprintf(p->url, sizeof p->url, "%s", url);
+    p->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : NNGT_CLIENT_TIMEOUT_MS;
+    if (opts && opts->token && !(p->token = strdup(opts->token))) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail_free;
+    }
+    int rv = nng_req0_open(&p->sock);
+    if (rv) {
+        err = nngt_error_map(rv, "nng req socket");
+        goto fail_free;
+    }
+    /* Calls carry their own deadlines; these are the socket-wide bounds. */
+    if ((rv = nng_socket_set_ms(p->sock, NNG_OPT_SENDTIMEO, p->timeout_ms)) ||
+        (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECVTIMEO, p->timeout_ms)) ||
+        (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 100)) ||
+        (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 2000)) ||
+        (rv = nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, NNGT_CLIENT_RECV_MAX))) {
+        err = nngt_error_map(rv, "nng socket options");
+        goto fail_close;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    *self_out = p;
+    return GROVE_OK;
+fail_close:
+    nng_close(p->sock);
+fail_free:
+    free(p->token);
+    free(p);
+    return err;
+}
+
+static void nngc_peer_close(void *self)
+{
+    struct nngc_peer *p = self;
+    if (!p)
+        return;
+    nng_close(p->sock);
+    pthread_mutex_destroy(&p->lock);
+    free(p->token);
+    free(p);
+}
+
+/* Connects once, synchronously, so a refused or unreachable peer is an
+ * error now rather than a timeout later; afterwards nng reconnects by itself. */
+static grove_err nngc_peer_dial(struct nngc_peer *p)
+{
+    grove_err err = GROVE_OK;
+    pthread_mutex_lock(&p->lock);
+    if (!p->dialed) {
+        int rv = nng_dial(p->sock, p->address, NULL, 0);
+        if (rv) {
+            err = nngt_error_map(rv, p->url);
+            if (err == GROVE_ETIMEOUT || err == GROVE_EINVAL)
+                err = grove_error_prefix(err, "dial ");
+            else
+                err = grove_error_set(GROVE_EUNAVAIL, "dial %s: %s", p->url, nng_strerror(rv));
+        } else {
+            p->dialed = true;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+/* Reads an error frame ('E' code '\n' message) into a grove_err. */
+static grove_err nngt_reply_error(const struct nngc_peer *p, const char *body, size_t len)
+{
+    size_t i = 1;
+    int code = 0;
+    while (i < len && body[i] >= '0' && body[i] <= '9' && code < 1000)
+        code = code * 10 + (body[i++] - '0');
+    if (i == 1 || i >= len || body[i] != '\n' || code <= GROVE_OK || code > GROVE_EPROTO)
+        return grove_error_set(GROVE_EPROTO, "%s: malformed error reply", p->url);
+    i++;
+    int msg_len = len - i > 1000 ? 1000 : (int)(len - i);
+    return grove_error_set((grove_err)code, "%s: %.*s", p->url, msg_len, body + i);
+}
+
+/* One request/reply exchange: sends op, the token and json; on success *reply
+ * is nng's reply message (caller frees). stop may be NULL. */
+static grove_err nngc_peer_call(struct nngc_peer *p, char op, const struct grove_buf *json,
+                                int timeout_ms, const atomic_bool *stop, nng_msg **reply)
+{
+    *reply = NULL;
+    grove_err err = nngc_peer_dial(p);
+    if (err)
+        return err;
+    const char *token = p->token ? p->token : "";
+    size_t token_len = strlen(token);
+    nng_msg *msg = NULL;
+    nng_aio *aio = NULL;
+    nng_ctx ctx;
+    bool ctx_open = false;
+    struct nngc_call call = {.done = false};
+    pthread_mutex_init(&call.lock, NULL);
+    pthread_cond_init(&call.cond, NULL);
+    int rv = nng_msg_alloc(&msg, 3 + token_len + json->len);
+    if (rv) {
+        err = nngt_error_map(rv, p->url);
+        goto done;
+    }
+    char *body = nng_msg_body(msg);
+    body[0] = op;
+    body[1] = '\n';
+    memcpy(body + 2, token, token_len);
+    body[2 + token_len] = '\n';
+    if (json->len)
+        memcpy(body + 3 + token_len, json->data, json->len);
+    if ((rv = nng_aio_alloc(&aio, nngc_call_done, &call)) || (rv = nng_ctx_open(&ctx, p->sock))) {
+        err = nngt_error_map(rv, p->url);
+        goto done;
+    }
+    ctx_open = true;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    nng_aio_set_timeout(aio, timeout_ms);
+    nng_aio_set_msg(aio, msg);
+    nng_ctx_send(ctx, aio);
+    nngc_call_wait(&call, aio, stop);
+    if ((rv = nng_aio_result(aio)))
+        goto failed; /* msg is still ours */
+    msg = NULL;
+    /* timeout_ms bounds the whole call, not each half. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed_ms =
+        (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
+    nng_aio_set_timeout(aio,
+                        elapsed_ms >= timeout_ms ? 1 : (nng_duration)(timeout_ms - elapsed_ms));
+    nng_ctx_recv(ctx, aio);
+    nngc_call_wait(&call, aio, stop);
+    if ((rv = nng_aio_result(aio)))
+        goto failed;
+    *reply = nng_aio_get_msg(aio);
+    goto done;
+failed:
+    if (rv == NNG_ECANCELED && stop && atomic_load(stop))
+        err = grove_error_set(GROVE_ESHUTDOWN, "%s: stopped", p->url);
+    else
+        err = nngt_error_map(rv, p->url);
+done:
+    if (ctx_open)
+        nng_ctx_close(ctx);
+    if (aio)
+        nng_aio_free(aio); /* waits for the callback */
+    if (msg)
+        nng_msg_free(msg);
+    pthread_cond_destroy(&call.cond);
+    pthread_mutex_destroy(&call.lock);
+    return err;
+}
+
+/* Checks a reply's first byte; *json and *len locate the JSON of an 'R'
+ * reply. *idle is set for a stream's 'K' (when idle is not NULL). */
+static grove_err nngt_reply_parse(const struct nngc_peer *p, nng_msg *reply, const char **json,
+                                  size_t *len, bool *idle)
+{
+    const char *body = nng_msg_body(reply);
+    size_t n = nng_msg_len(reply);
+    if (idle)
+        *idle = false;
+    if (n >= 1 && body[0] == NNGT_REPLY_OK) {
+        *json = body + 1;
+        *len = n - 1;
+        return GROVE_OK;
+    }
+    if (n == 1 && body[0] == NNGT_REPLY_IDLE && idle) {
+        *idle = true;
+        return GROVE_OK;
+    }
+    if (n >= 1 && body[0] == NNGT_REPLY_ERROR)
+        return nngt_reply_error(p, body, n);
+    return grove_error_set(GROVE_EPROTO, "%s: unexpected reply (%zu bytes)", p->url, n);
+}
+
+static grove_err nngc_peer_pull(void *self, const struct grove_pull_request *req,
+                                struct grove_pull_response **out)
+{
+    struct nngc_peer *p = self;
+    *out = NULL;
+    struct grove_buf json = {0};
+    nng_msg *reply = NULL;
+    const char *body;
+    size_t len;
+    grove_err err = grove_json_encode_pull_request(req, &json);
+    if (!err)
+        err = nngc_peer_call(p, NNGT_OP_PULL, &json, p->timeout_ms, NULL, &reply);
+    if (!err)
+        err = nngt_reply_parse(p, reply, &body, &len, NULL);
+    if (!err && (err = grove_json_decode_pull_response(body, len, out)))
+        err = grove_error_set(GROVE_EPROTO, "%s: bad pull response: %s", p->url, grove_errmsg());
+    if (reply)
+        nng_msg_free(reply);
+    grove_buf_free(&json);
+    return err;
+}
+
+static grove_err nngc_peer_push(void *self, const struct grove_push_request *req,
+                                struct grove_push_response **out)
+{
+    struct nngc_peer *p = self;
+    *out = NULL;
+    struct grove_buf json = {0};
+    nng_msg *reply = NULL;
+    const char *body;
+    size_t len;
+    grove_err err = grove_json_encode_push_request(req, &json);
+    if (!err)
+        err = nngc_peer_call(p, NNGT_OP_PUSH, &json, p->timeout_ms, NULL, &reply);
+    if (!err)
+        err = nngt_reply_parse(p, reply, &body, &len, NULL);
+    if (!err && (err = grove_json_decode_push_response(body, len, out)))
+        err = grove_error_set(GROVE_EPROTO, "%s: bad push response: %s", p->url, grove_errmsg());
+    if (reply)
+        nng_msg_free(reply);
+    grove_buf_free(&json);
+    return err;
+}
+
+/* Long-poll: each 'S' request carries the cursor; the server answers with the
+ * next batch or 'K' after its keep-alive interval. A server restart is just a
+ * slower answer, since nng reconnects and resends. */
+static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request *req,
+                                     grove_batch_fn fn, void *user, const atomic_bool *stop)
+{
+    struct nngc_peer *p = self;
+    struct grove_pull_request cur = *req;
+    grove_err err = GROVE_OK;
+    while (!err && !atomic_load(stop)) {
+        struct grove_buf json = {0};
+        nng_msg *reply = NULL;
+        struct grove_pull_response *batch = NULL;
+        const char *body;
+        size_t len;
+        bool idle = false;
+        err = grove_json_encode_pull_request(&cur, &json);
+        if (!err)
+            err = nngc_peer_call(p, NNGT_OP_STREAM, &json, NNGT_STREAM_WAIT_MS, stop, &reply);
+        if (!err)
+            err = nngt_reply_parse(p, reply, &body, &len, &idle);
+        if (!err && !idle && (err = grove_json_decode_pull_response(body, len, &batch)))
+            err = grove_error_set(GROVE_EPROTO, "%s: bad stream batch: %s", p->url, grove_errmsg());
+        if (!err && batch) {
+            /* The batch covers everything after the cursor we sent. */
+            batch->since = cur.since;
+            if (batch->count > 0)
+                err = fn(user, batch);
+            if (grove_hlc_compare(&batch->latest_hlc, &cur.since) > 0)
+                cur.since = batch->latest_hlc;
+        }
+        grove_msg_free(batch);
+        if (reply)
+            nng_msg_free(reply);
+        grove_buf_free(&json);
+    }
+    if (atomic_load(stop) && (!err || err == GROVE_ESHUTDOWN)) {
+        grove_error_clear();
+        return GROVE_OK;
+    }
+    return err;
+}
+
+const struct grove_dialer_ops nngt_dialer_ops = {
+    .open = nngc_peer_open,
+    .pull = nngc_peer_pull,
+    .push = nngc_peer_push,
+    .subscribe = nngc_peer_subscribe,
+    .close = nngc_peer_close,
+};

@@ -1,0 +1,271 @@
+/* The nng listener: one rep socket served by a pool of worker threads, each
+ * with its own nng context, so several requests are in flight at once and a
+ * long-polling stream holds up only its own worker. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "nng_internal.h"
+
+#define NNGT_WORKERS         16
+#define NNGT_MAX_STREAMS     (NNGT_WORKERS / 2) /* the rest stay free for pull and push */
+#define NNGT_MAX_BODY        ((size_t)64 << 20)
+#define NNGT_KEEPALIVE_MS    15000
+#define NNGT_STREAM_SLICE_MS 250 /* how often a waiting stream checks for close */
+/* How often an idle worker checks for close. Workers end on their own before
+ * the socket closes: closing it under a context that is mid-call crashes nng. */
+#define NNGT_IDLE_SLICE_MS   200
+#define NNGT_SEND_TIMEOUT_MS 5000
+
+struct nngs_listener;
+
+struct nngs_worker {
+    struct nngs_listener *l;
+    pthread_t thread;
+    nng_ctx ctx;
+    nng_aio *aio;
+    bool started;
+};
+
+struct nngs_listener {
+    nng_socket sock;
+    struct grove_server *server;
+    char url[512];
+    char *token;
+    size_t max_body;
+    int keepalive_ms;
+    atomic_bool closing;
+    atomic_int streams;
+    struct nngs_worker workers[NNGT_WORKERS];
+};
+
+static grove_err nngt_reply_error(grove_err err, struct grove_buf *out)
+{
+    if (err == GROVE_ESHUTDOWN)
+        err = GROVE_EUNAVAIL; /* for the client, a closing server is unavailable */
+    char head[32];
+    int n = snprintf(head, sizeof head, "%c%d\n", NNGT_REPLY_ERROR, (int)err);
+    const char *msg = grove_errmsg();
+    out->len = 0;
+    grove_err e = grove_buf_append(out, head, (size_t)n);
+    return e ? e : grove_buf_append(out, msg, strlen(msg));
+}
+
+static grove_err nngs_serve_stream(struct nngs_listener *l, const struct grove_pull_request *req,
+                                   struct grove_buf *out)
+{
+    if (atomic_fetch_add(&l->streams, 1) >= NNGT_MAX_STREAMS) {
+        atomic_fetch_sub(&l->streams, 1);
+        return grove_error_set(GROVE_EUNAVAIL, "too many open streams");
+    }
+    struct grove_server_stream *s = NULL;
+    struct grove_pull_response *batch = NULL;
+    grove_err err = grove_server_stream_open(l->server, req, &s);
+    /* Slices, so closing the listener ends a waiting stream promptly. */
+    for (int waited = 0; !err && !batch && waited < l->keepalive_ms;
+         waited += NNGT_STREAM_SLICE_MS) {
+        if (atomic_load(&l->closing)) {
+            err = grove_error_set(GROVE_ESHUTDOWN, "listener is closing");
+            break;
+        }
+        int slice = l->keepalive_ms - waited;
+        if (slice > NNGT_STREAM_SLICE_MS)
+            slice = NNGT_STREAM_SLICE_MS;
+        err = grove_server_stream_next(s, slice, &batch);
+        if (err == GROVE_ETIMEOUT)
+            err = GROVE_OK;
+    }
+    if (!err && batch) {
+        char op = NNGT_REPLY_OK;
+        if (!(err = grove_buf_append(out, &op, 1)))
+            err = grove_json_encode_pull_response(batch, out);
+    } else if (!err) {
+        char op = NNGT_REPLY_IDLE;
+        err = grove_buf_append(out, &op, 1);
+    }
+    grove_msg_free(batch);
+    grove_server_stream_close(s);
+    atomic_fetch_sub(&l->streams, 1);
+    return err;
+}
+
+/* Answers one request (body, len) into out; errors become error frames. */
+static void nngs_serve(struct nngs_listener *l, const char *body, size_t len, struct grove_buf *out)
+{
+    grove_err err = GROVE_OK;
+    const char *token = NULL, *json = NULL, *nl = NULL;
+    if (len < 3 || body[1] != '\n' || !(nl = memchr(body + 2, '\n', len - 2))) {
+        err = grove_error_set(GROVE_EINVAL, "malformed request frame");
+        goto fail;
+    }
+    char op = body[0];
+    token = body + 2;
+    size_t token_len = (size_t)(nl - token);
+    json = nl + 1;
+    size_t json_len = len - (size_t)(json - body);
+    if (l->token && !grove_token_equal(l->token, token, token_len)) {
+        err = grove_error_set(GROVE_EAUTH, "missing or wrong token");
+        goto fail;
+    }
+    if (json_len > l->max_body) {
+        err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
+                              json_len, l->max_body);
+        goto fail;
+    }
+    char ok = NNGT_REPLY_OK;
+    if (op == NNGT_OP_PULL || op == NNGT_OP_STREAM) {
+        struct grove_pull_request *req = NULL;
+        struct grove_pull_response *resp = NULL;
+        err = grove_json_decode_pull_request(json, json_len, &req);
+        if (!err && op == NNGT_OP_STREAM) {
+            err = nngs_serve_stream(l, req, out);
+        } else if (!err && !(err = grove_server_pull(l->server, req, &resp))) {
+            if (!(err = grove_buf_append(out, &ok, 1)))
+                err = grove_json_encode_pull_response(resp, out);
+        }
+        grove_msg_free(resp);
+        grove_msg_free(req);
+    } else if (op == NNGT_OP_PUSH) {
+        struct grove_push_request *req = NULL;
+        struct grove_push_response *resp = NULL;
+        err = grove_json_decode_push_request(json, json_len, &req);
+        if (!err && !(err = grove_server_push(l->server, req, &resp))) {
+            if (!(err = grove_buf_append(out, &ok, 1)))
+                err = grove_json_encode_push_response(resp, out);
+        }
+        grove_msg_free(resp);
+        grove_msg_free(req);
+    } else {
+        err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", op);
+    }
+    if (!err)
+        return;
+fail:
+    if (nngt_reply_error(err, out))
+        out->len = 0; /* out of memory: an empty reply reads as a protocol error */
+}
+
+static void *nngs_worker_main(void *arg)
+{
+    struct nngs_worker *w = arg;
+    struct nngs_listener *l = w->l;
+    while (!atomic_load(&l->closing)) {
+        nng_aio_set_timeout(w->aio, NNGT_IDLE_SLICE_MS);
+        nng_ctx_recv(w->ctx, w->aio);
+        nng_aio_wait(w->aio);
+        int rv = nng_aio_result(w->aio);
+        if (rv == NNG_ECLOSED)
+            break;
+        if (rv)
+            continue; /* NNG_ETIMEDOUT: look at closing again */
+        nng_msg *msg = nng_aio_get_msg(w->aio);
+        struct grove_buf out = {0};
+        nngs_serve(l, nng_msg_body(msg), nng_msg_len(msg), &out);
+        /* Reuse the request message for the reply. */
+        nng_msg_clear(msg);
+        if (nng_msg_append(msg, out.data, out.len) != 0) {
+            nng_msg_free(msg);
+            grove_buf_free(&out);
+            continue; /* the client times out */
+        }
+        grove_buf_free(&out);
+        nng_aio_set_msg(w->aio, msg);
+        nng_aio_set_timeout(w->aio, NNGT_SEND_TIMEOUT_MS);
+        nng_ctx_send(w->ctx, w->aio);
+        nng_aio_wait(w->aio);
+        if (nng_aio_result(w->aio))
+            nng_msg_free(msg);
+    }
+    return NULL;
+}
+
+static void nngs_listener_close(void *self);
+
+static grove_err nngs_listener_open(const char *url, struct grove_server *server,
+                                    const struct grove_listen_options *opts, void **self_out)
+{
+    *self_out = NULL;
+    char address[512];
+    grove_err err = nngt_url_address(url, address, sizeof address);
+    if (err)
+        return err;
+    if (opts && (opts->cert_file || opts->ca_file))
+        return grove_error_set(GROVE_ENOTSUP, "%s: TLS is not supported by this transport", url);
+    struct nngs_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    l->server = server;
+    snprintf(l->url, sizeof l->url, "%s", url);
+    l->max_body = opts && opts->max_body ? opts->max_body : NNGT_MAX_BODY;
+    l->keepalive_ms = opts && opts->keepalive_ms > 0 ? opts->keepalive_ms : NNGT_KEEPALIVE_MS;
+    atomic_init(&l->closing, false);
+    atomic_init(&l->streams, 0);
+    if (opts && opts->token && !(l->token = strdup(opts->token))) {
+        free(l);
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    int rv = nng_rep0_open(&l->sock);
+    if (rv) {
+        free(l->token);
+        free(l);
+        return nngt_error_map(rv, "nng rep socket");
+    }
+    /* Requests somewhat over max_body still arrive, so the client hears
+     * ETOOBIG; nng drops the connection of anything past this bound. */
+    size_t recv_max = l->max_body > SIZE_MAX / 4 ? SIZE_MAX : 2 * l->max_body + (1u << 20);
+    if ((rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, recv_max))) {
+        err = nngt_error_map(rv, "nng socket options");
+        goto fail;
+    }
+    if ((rv = nng_listen(l->sock, address, NULL, 0))) {
+        err = nngt_error_map(rv, url);
+        if (rv == NNG_EADDRINUSE)
+            err = grove_error_set(GROVE_EUNAVAIL, "listen %s: %s", url, nng_strerror(rv));
+        goto fail;
+    }
+    for (size_t i = 0; i < NNGT_WORKERS; i++) {
+        struct nngs_worker *w = &l->workers[i];
+        w->l = l;
+        if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) || (rv = nng_ctx_open(&w->ctx, l->sock))) {
+            err = nngt_error_map(rv, "nng context");
+            goto fail;
+        }
+        if (pthread_create(&w->thread, NULL, nngs_worker_main, w) != 0) {
+            err = grove_error_set(GROVE_ENOMEM, "cannot start a worker thread");
+            goto fail;
+        }
+        w->started = true;
+    }
+    grove_log(GROVE_LOG_INFO, "nng listening on %s", url);
+    *self_out = l;
+    return GROVE_OK;
+fail:
+    nngs_listener_close(l);
+    return err;
+}
+
+static void nngs_listener_close(void *self)
+{
+    struct nngs_listener *l = self;
+    if (!l)
+        return;
+    atomic_store(&l->closing, true);
+    for (size_t i = 0; i < NNGT_WORKERS; i++)
+        if (l->workers[i].started)
+            pthread_join(l->workers[i].thread, NULL);
+    nng_close(l->sock);
+    for (size_t i = 0; i < NNGT_WORKERS; i++)
+        if (l->workers[i].aio)
+            nng_aio_free(l->workers[i].aio);
+    free(l->token);
+    free(l);
+}
+
+const struct grove_listener_ops nngt_listener_ops = {
+    .open = nngs_listener_open,
+    .close = nngs_listener_close,
+};
