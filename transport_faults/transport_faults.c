@@ -277,28 +277,36 @@ fail:
     return err;
 }
 
+/* Plans this call's faults and applies those that strike before it is sent
+ * (drop, partition, delay). */
+static grove_err faults_enter(struct faults_conn *c, struct faults_plan *plan)
+{
+    grove_err err = faults_plan(c->url, plan);
+    return err ? err : faults_before(c, plan);
+}
+
+/* The server applied the call but its answer (freed here) never arrives. */
+static grove_err faults_lose_reply(struct faults_conn *c, void *answer)
+{
+    grove_msg_free(answer);
+    faults_count(c->url, offsetof(struct grove_fault_stats, lost_replies));
+    return grove_error_set(GROVE_EUNAVAIL, "fault shim: reply from %s lost", c->url);
+}
+
 static grove_err faults_pull(void *self, const struct grove_pull_request *req,
                              struct grove_pull_response **out)
 {
     struct faults_conn *c = self;
     struct faults_plan plan;
     *out = NULL;
-    grove_err err = faults_plan(c->url, &plan);
-    if (err)
-        return err;
-    err = faults_before(c, &plan);
-    if (err)
-        return err;
-    err = grove_peer_pull(c->inner, req, out);
-    if (err)
-        return err;
-    if (plan.lost_reply) {
-        grove_pull_response_free(*out);
+    grove_err err = faults_enter(c, &plan);
+    if (!err)
+        err = grove_peer_pull(c->inner, req, out);
+    if (!err && plan.lost_reply) {
+        err = faults_lose_reply(c, *out);
         *out = NULL;
-        faults_count(c->url, offsetof(struct grove_fault_stats, lost_replies));
-        return grove_error_set(GROVE_EUNAVAIL, "fault shim: reply from %s lost", c->url);
     }
-    return GROVE_OK;
+    return err;
 }
 
 static grove_err faults_push(void *self, const struct grove_push_request *req,
@@ -307,35 +315,26 @@ static grove_err faults_push(void *self, const struct grove_push_request *req,
     struct faults_conn *c = self;
     struct faults_plan plan;
     *out = NULL;
-    grove_err err = faults_plan(c->url, &plan);
-    if (err)
-        return err;
-    err = faults_before(c, &plan);
-    if (err)
-        return err;
-    err = grove_peer_push(c->inner, req, out);
-    if (err)
-        return err;
-    if (plan.duplicate) {
+    grove_err err = faults_enter(c, &plan);
+    if (!err)
+        err = grove_peer_push(c->inner, req, out);
+    if (!err && plan.duplicate) {
         /* The second copy is what a retrying network would deliver: its
          * answer replaces the first, and must say the same or less merged. */
         struct grove_push_response *again = NULL;
         faults_count(c->url, offsetof(struct grove_fault_stats, duplicates));
         err = grove_peer_push(c->inner, req, &again);
+        grove_push_response_free(again);
         if (err) {
             grove_push_response_free(*out);
             *out = NULL;
-            return err;
         }
-        grove_push_response_free(again);
     }
-    if (plan.lost_reply) {
-        grove_push_response_free(*out);
+    if (!err && plan.lost_reply) {
+        err = faults_lose_reply(c, *out);
         *out = NULL;
-        faults_count(c->url, offsetof(struct grove_fault_stats, lost_replies));
-        return grove_error_set(GROVE_EUNAVAIL, "fault shim: reply from %s lost", c->url);
     }
-    return GROVE_OK;
+    return err;
 }
 
 /* A deep copy of a batch, so it can be held back past the callback that
