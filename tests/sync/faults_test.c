@@ -43,6 +43,17 @@ static grove_err push_one(const char *url, const char *pk, uint64_t *merged)
     return err;
 }
 
+/* Serves node H and puts the faults f on a link to it ("#label" tells
+ * links to the same node apart; "" for none). */
+static void faulty_link(struct fx_node *h, const char *label, const struct grove_faults *f,
+                        char *url, size_t cap)
+{
+    fx_node_init(h, "H");
+    fx_serve(h);
+    snprintf(url, cap, "fault+%s%s", h->url, label);
+    fx_ok(grove_faults_set(url, f));
+}
+
 static bool has_row(struct fx_node *n, const char *pk)
 {
     char *row = fx_get(n, "docs", pk);
@@ -54,12 +65,9 @@ static bool has_row(struct fx_node *n, const char *pk)
 Test(sync_faults, drop_never_reaches_the_server)
 {
     struct fx_node h;
-    fx_node_init(&h, "H");
-    fx_serve(&h);
     char url[160];
-    snprintf(url, sizeof url, "fault+%s#drop", h.url);
     struct grove_faults f = {.seed = 1, .drop = 1.0};
-    fx_ok(grove_faults_set(url, &f));
+    faulty_link(&h, "#drop", &f, url, sizeof url);
     uint64_t merged = 0;
     cr_assert_eq(push_one(url, "p", &merged), GROVE_EUNAVAIL);
     cr_assert_not(has_row(&h, "p"));
@@ -73,12 +81,9 @@ Test(sync_faults, drop_never_reaches_the_server)
 Test(sync_faults, lost_reply_applies_but_fails)
 {
     struct fx_node h;
-    fx_node_init(&h, "H");
-    fx_serve(&h);
     char url[160];
-    snprintf(url, sizeof url, "fault+%s#lost", h.url);
     struct grove_faults f = {.seed = 1, .lost_reply = 1.0};
-    fx_ok(grove_faults_set(url, &f));
+    faulty_link(&h, "#lost", &f, url, sizeof url);
     uint64_t merged = 0;
     cr_assert_eq(push_one(url, "p", &merged), GROVE_EUNAVAIL);
     cr_assert(has_row(&h, "p"));
@@ -91,12 +96,9 @@ Test(sync_faults, lost_reply_applies_but_fails)
 Test(sync_faults, duplicate_push_is_sent_twice)
 {
     struct fx_node h;
-    fx_node_init(&h, "H");
-    fx_serve(&h);
     char url[160];
-    snprintf(url, sizeof url, "fault+%s", h.url);
     struct grove_faults f = {.seed = 1, .duplicate = 1.0};
-    fx_ok(grove_faults_set(url, &f));
+    faulty_link(&h, "", &f, url, sizeof url);
     uint64_t merged = 99;
     cr_assert_eq(push_one(url, "p", &merged), GROVE_OK);
     cr_assert_eq(merged, 1, "the first answer is the one returned");
@@ -187,13 +189,10 @@ static grove_err on_batch(void *user, const struct grove_pull_response *b)
 Test(sync_faults, stream_batches_dup_and_reorder)
 {
     struct fx_node h, w;
-    fx_node_init(&h, "H");
-    fx_serve(&h);
-    fx_node_init(&w, "W");
     char url[160];
-    snprintf(url, sizeof url, "fault+%s", h.url);
     struct grove_faults f = {.seed = 3, .stream_dup = 1.0};
-    fx_ok(grove_faults_set(url, &f));
+    faulty_link(&h, "", &f, url, sizeof url);
+    fx_node_init(&w, "W");
     fx_set(&h, "docs", "s1", "title", "1");
     fx_set(&h, "docs", "s2", "title", "2");
     fx_set(&h, "docs", "s3", "title", "3");
