@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "grove/server.h"
+#include "inbound.h"
 
 struct grove_server {
     struct grove_store *store;
@@ -127,23 +128,14 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     grove_err err = server_check_open(server);
     if (err)
         return err;
-    struct grove_push_response *resp = NULL;
-    /* Hooks edit and drop changes, so they work on a copy of the array. */
-    size_t count = req->count;
-    struct grove_change *changes = count ? malloc(count * sizeof *changes) : NULL;
-    if (count && !changes)
-        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
-    if (count)
-        memcpy(changes, req->changes, count * sizeof *changes);
-    err = grove_hook_chain_before_inbound(&server->hooks, changes, &count);
     struct grove_apply_report report;
-    if (!err)
-        err = grove_store_apply(server->store, changes, count, req->node_id, &report);
+    err = inbound_apply(server->store, &server->hooks, req->changes, req->count, req->node_id,
+                        &report);
+    struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);
     if (err)
-        goto done;
-    grove_hook_chain_after_inbound(&server->hooks, changes, count);
+        return err;
     resp->merged = report.merged;
     if (report.merged)
         resp->latest_hlc = report.latest;
@@ -152,9 +144,7 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     if (grove_hlc_is_zero(&resp->latest_hlc)) /* still tell the pusher who we are */
         grove_store_now(server->store, &resp->latest_hlc);
     *out = resp;
-done:
-    free(changes);
-    return err;
+    return GROVE_OK;
 }
 
 grove_err grove_server_stream_open(struct grove_server *server,

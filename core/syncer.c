@@ -10,6 +10,7 @@
 
 #include "grove/log.h"
 #include "grove/syncer.h"
+#include "inbound.h"
 
 struct syncer_peer {
     struct grove_syncer *syncer;
@@ -175,17 +176,14 @@ static void syncer_learn_peer_from_pull(struct grove_syncer *s, struct grove_pee
 
 /* Merges changes from the peer (hooks around the apply); counts go to r. */
 static grove_err syncer_merge(struct grove_syncer *s, struct grove_peer_cursors *c,
-                              struct grove_change *changes, size_t count,
+                              const struct grove_change *changes, size_t count,
                               struct grove_sync_report *r)
 {
     r->pulled += count;
-    grove_err err = grove_hook_chain_before_inbound(&s->hooks, changes, &count);
     struct grove_apply_report applied = {0};
-    if (!err && count)
-        err = grove_store_apply(s->store, changes, count, c->peer_node, &applied);
+    grove_err err = inbound_apply(s->store, &s->hooks, changes, count, c->peer_node, &applied);
     if (err)
         return err;
-    grove_hook_chain_after_inbound(&s->hooks, changes, count);
     r->merged += applied.merged;
     r->conflicts += applied.conflicts;
     return GROVE_OK;
@@ -388,14 +386,9 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     pthread_mutex_lock(&p->lock);
     struct grove_peer_cursors c;
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
-    struct grove_change *changes = NULL;
-    if (!err && batch->count && !(changes = malloc(batch->count * sizeof *changes)))
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
     if (!err) {
-        if (batch->count)
-            memcpy(changes, batch->changes, batch->count * sizeof *changes);
         syncer_learn_peer_from_pull(s, &c, batch);
-        err = syncer_merge(s, &c, changes, batch->count, &r);
+        err = syncer_merge(s, &c, batch->changes, batch->count, &r);
     }
     /* Only a batch that follows on from the cursor may move it: after a gap
      * the next pull fetches what the stream lost. */
@@ -405,7 +398,6 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
         err = grove_store_cursors_set(s->store, p->url, &c);
     }
     pthread_mutex_unlock(&p->lock);
-    free(changes);
     return err;
 }
 

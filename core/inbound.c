@@ -1,0 +1,33 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "inbound.h"
+
+static bool inbound_has_before_hooks(const struct grove_hook_chain *hooks)
+{
+    for (size_t i = 0; hooks && i < hooks->count; i++)
+        if (hooks->hooks[i].before_inbound)
+            return true;
+    return false;
+}
+
+grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
+                        const struct grove_change *changes, size_t count, const char *from,
+                        struct grove_apply_report *report)
+{
+    struct grove_change *edited = NULL;
+    grove_err err = GROVE_OK;
+    if (count && inbound_has_before_hooks(hooks)) {
+        if (!(edited = malloc(count * sizeof *edited)))
+            return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
+        memcpy(edited, changes, count * sizeof *edited);
+        err = grove_hook_chain_before_inbound(hooks, edited, &count);
+        changes = edited;
+    }
+    if (!err)
+        err = grove_store_apply(store, changes, count, from, report);
+    if (!err)
+        grove_hook_chain_after_inbound(hooks, changes, count);
+    free(edited);
+    return err;
+}

@@ -1,0 +1,16 @@
+/* The one path by which remote changes enter the store, for the server's
+ * push handler and the syncer's pulls and streams alike. */
+#ifndef GROVE_CORE_INBOUND_H
+#define GROVE_CORE_INBOUND_H
+
+#include "grove/hook.h"
+#include "grove/store.h"
+
+/* Runs before_inbound hooks (on a copy, and only when one is registered: the
+ * caller's array is never edited), applies the survivors in one transaction
+ * from peer `from`, then runs after_inbound hooks. */
+grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
+                        const struct grove_change *changes, size_t count, const char *from,
+                        struct grove_apply_report *report);
+
+#endif
