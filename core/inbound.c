@@ -12,8 +12,8 @@ static bool inbound_has_before_hooks(const struct grove_hook_chain *hooks)
 }
 
 grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
-                        const struct grove_change *changes, size_t count, const char *from,
-                        struct grove_apply_report *report)
+                        const struct grove_change *changes, size_t count,
+                        const struct inbound_source *from, struct grove_apply_report *report)
 {
     struct grove_change *edited = NULL;
     grove_err err = GROVE_OK;
@@ -24,8 +24,10 @@ grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain
         err = grove_hook_chain_before_inbound(hooks, edited, &count);
         changes = edited;
     }
-    if (!err)
-        err = grove_store_apply(store, changes, count, from, report);
+    if (!err && from->cursors)
+        err = grove_store_apply_pulled(store, changes, count, from->peer, from->cursors, report);
+    else if (!err)
+        err = grove_store_apply(store, changes, count, from->node, report);
     if (!err)
         grove_hook_chain_after_inbound(hooks, changes, count);
     free(edited);

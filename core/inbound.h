@@ -6,11 +6,20 @@
 #include "grove/hook.h"
 #include "grove/store.h"
 
+/* Where a batch comes from: a client's push names its node; a page pulled or
+ * streamed from a peer names the peer and carries its cursors, which are
+ * stored with the page (grove_store_apply_pulled). */
+struct inbound_source {
+    const char *node;
+    const char *peer;
+    struct grove_peer_cursors *cursors;
+};
+
 /* Runs before_inbound hooks (on a copy, and only when one is registered: the
- * caller's array is never edited), applies the survivors in one transaction
- * from peer `from`, then runs after_inbound hooks. */
+ * caller's array is never edited), applies the survivors in one transaction,
+ * then runs after_inbound hooks. */
 grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
-                        const struct grove_change *changes, size_t count, const char *from,
-                        struct grove_apply_report *report);
+                        const struct grove_change *changes, size_t count,
+                        const struct inbound_source *from, struct grove_apply_report *report);
 
 #endif

@@ -129,8 +129,8 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     if (err)
         return err;
     struct grove_apply_report report;
-    err = inbound_apply(server->store, &server->hooks, req->changes, req->count, req->node_id,
-                        &report);
+    err = inbound_apply(server->store, &server->hooks, req->changes, req->count,
+                        &(struct inbound_source){.node = req->node_id}, &report);
     struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);

@@ -574,6 +574,43 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
     return err;
 }
 
+static grove_err store_write_cursors(struct grove_store *store, const char *peer,
+                                     const struct grove_peer_cursors *cursors)
+{
+    sqlite3_stmt *st = store->cursor_put;
+    sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cursors->pull.ts);
+    sqlite3_bind_int64(st, 3, cursors->pull.c);
+    sqlite3_bind_text(st, 4, cursors->pull.node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, cursors->push.ts);
+    sqlite3_bind_int64(st, 6, cursors->push.c);
+    sqlite3_bind_text(st, 7, cursors->peer_node, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, cursors->catching_up);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write cursors");
+}
+
+/* A pulled page's peer and the cursors to store with it. */
+struct store_pulled {
+    const char *peer;
+    struct grove_peer_cursors *cursors;
+};
+
+/* Stores the pulled page's cursors in its transaction. `before` is the newest
+ * arrival stamp before the page: a push cursor that was there has nothing
+ * left to send but this page, which came from the peer, so it moves past it. */
+static grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
+                                      const struct grove_hlc *before,
+                                      const struct grove_apply_report *report,
+                                      struct grove_peer_cursors *out)
+{
+    *out = *pulled->cursors;
+    if (report->merged && out->push.ts == before->ts && out->push.c == before->c)
+        out->push = report->latest;
+    return store_write_cursors(store, pulled->peer, out);
+}
+
 static void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest)
 {
     if (grove_hlc_compare(latest, &store->latest) > 0)
@@ -581,33 +618,13 @@ static void store_commit_notify(struct grove_store *store, const struct grove_hl
     pthread_cond_broadcast(&store->committed);
 }
 
-/* Applies under the lock in one transaction. */
-static grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
-                                    size_t count, const char *src, bool remote,
-                                    struct grove_apply_report *report)
+/* Applies the changes, sorted by row through idx, a chunk of rows at a time
+ * (inside the caller's transaction). */
+static grove_err store_apply_rows(struct grove_store *store, const struct grove_change *changes,
+                                  const size_t *idx, size_t count, const char *src,
+                                  struct grove_apply_report *report)
 {
-    memset(report, 0, sizeof *report);
-    grove_err err = store_validate(store, changes, count, remote);
-    if (err || count == 0)
-        return err;
-    struct grove_pull_response *arena = NULL;
-    size_t *idx = malloc(count * sizeof *idx);
-    if (!idx || grove_pull_response_new(&arena)) {
-        free(idx);
-        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
-    }
-    const struct grove_hlc *newest = &changes[0].hlc;
-    for (size_t i = 0; i < count; i++) {
-        idx[i] = i;
-        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
-            newest = &changes[i].hlc;
-    }
-    if (remote) /* arrival stamps then order after everything in the batch */
-        clock_observe(&store->clock, newest);
-    qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
-    err = store_exec(store, "BEGIN IMMEDIATE");
-    if (err)
-        goto done;
+    grove_err err = GROVE_OK;
     for (size_t start = 0; start < count && !err;) {
         size_t n = 0;
         while (start < count && n < STORE_CHUNK) {
@@ -624,24 +641,72 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
                 g->count++;
             start += g->count;
         }
+        /* The chunk's scratch strings go once it is written. */
+        struct grove_pull_response *arena = NULL;
+        if (grove_pull_response_new(&arena))
+            return grove_error_set(GROVE_ENOMEM, "out of memory");
         err = store_apply_chunk(store, changes, store->groups, n, src, arena, report);
-        /* The chunk is written: its scratch strings can go. */
         grove_msg_free(arena);
-        arena = NULL;
-        if (!err && start < count && grove_pull_response_new(&arena))
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
     }
+    return err;
+}
+
+/* Applies under the lock in one transaction, with a pulled page's cursors
+ * when `pulled` is set. */
+static grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
+                                    size_t count, const char *src, bool remote,
+                                    const struct store_pulled *pulled,
+                                    struct grove_apply_report *report)
+{
+    memset(report, 0, sizeof *report);
+    grove_err err = store_validate(store, changes, count, remote);
+    if (err || (count == 0 && !pulled))
+        return err;
+    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+    if (!idx)
+        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
+    const struct grove_hlc *newest = count ? &changes[0].hlc : NULL;
+    for (size_t i = 0; i < count; i++) {
+        idx[i] = i;
+        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
+            newest = &changes[i].hlc;
+    }
+    if (remote && newest) /* arrival stamps then order after everything in the batch */
+        clock_observe(&store->clock, newest);
+    qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
+    struct grove_hlc before = store->latest;
+    struct grove_peer_cursors cursors;
+    err = store_exec(store, "BEGIN IMMEDIATE");
+    if (!err)
+        err = store_apply_rows(store, changes, idx, count, src, report);
+    if (!err && pulled)
+        err = store_pulled_cursors(store, pulled, &before, report, &cursors);
     if (!err)
         err = store_exec(store, "COMMIT");
     if (err) {
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         memset(report, 0, sizeof *report);
-    } else if (report->merged) {
-        store_commit_notify(store, &report->latest);
+    } else {
+        if (pulled)
+            *pulled->cursors = cursors;
+        if (report->merged)
+            store_commit_notify(store, &report->latest);
     }
-done:
-    grove_msg_free(arena);
     free(idx);
+    return err;
+}
+
+grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *peer,
+                                   struct grove_peer_cursors *cursors,
+                                   struct grove_apply_report *report)
+{
+    struct grove_apply_report local;
+    struct store_pulled pulled = {peer, cursors};
+    pthread_mutex_lock(&store->lock);
+    grove_err err = store_apply_locked(store, changes, count, cursors->peer_node, true, &pulled,
+                                       report ? report : &local);
+    pthread_mutex_unlock(&store->lock);
     return err;
 }
 
@@ -651,7 +716,7 @@ grove_err grove_store_apply(struct grove_store *store, const struct grove_change
     struct grove_apply_report local;
     pthread_mutex_lock(&store->lock);
     grove_err err = store_apply_locked(store, changes, count, from_node ? from_node : "", true,
-                                       report ? report : &local);
+                                       NULL, report ? report : &local);
     pthread_mutex_unlock(&store->lock);
     return err;
 }
@@ -663,7 +728,7 @@ static grove_err store_write_local(struct grove_store *store, struct grove_chang
     change->node_id = store->node_id;
     struct grove_apply_report report;
     clock_now(&store->clock, &change->hlc);
-    grove_err err = store_apply_locked(store, change, 1, "", false, &report);
+    grove_err err = store_apply_locked(store, change, 1, "", false, NULL, &report);
     return err;
 }
 
@@ -922,18 +987,7 @@ grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
                                   const struct grove_peer_cursors *cursors)
 {
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *st = store->cursor_put;
-    sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, cursors->pull.ts);
-    sqlite3_bind_int64(st, 3, cursors->pull.c);
-    sqlite3_bind_text(st, 4, cursors->pull.node, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, cursors->push.ts);
-    sqlite3_bind_int64(st, 6, cursors->push.c);
-    sqlite3_bind_text(st, 7, cursors->peer_node, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, cursors->catching_up);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    grove_err err = rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write cursors");
+    grove_err err = store_write_cursors(store, peer, cursors);
     pthread_mutex_unlock(&store->lock);
     return err;
 }

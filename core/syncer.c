@@ -174,14 +174,16 @@ static void syncer_learn_peer_from_pull(struct grove_syncer *s, struct grove_pee
     syncer_learn_peer(s, c, &resp->latest_hlc);
 }
 
-/* Merges changes from the peer (hooks around the apply); counts go to r. */
-static grove_err syncer_merge(struct grove_syncer *s, struct grove_peer_cursors *c,
-                              const struct grove_change *changes, size_t count,
-                              struct grove_sync_report *r)
+/* Merges changes from the peer (hooks around the apply) and stores *c, the
+ * cursors past them, in the same transaction; counts go to r. */
+static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
+                              struct grove_peer_cursors *c, const struct grove_change *changes,
+                              size_t count, struct grove_sync_report *r)
 {
     r->pulled += count;
     struct grove_apply_report applied = {0};
-    grove_err err = inbound_apply(s->store, &s->hooks, changes, count, c->peer_node, &applied);
+    struct inbound_source from = {.peer = p->url, .cursors = c};
+    grove_err err = inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
     if (err)
         return err;
     r->merged += applied.merged;
@@ -260,16 +262,14 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
             fetch.req.since = resp->latest_hlc;
             syncer_fetch_start(&fetch, &threaded);
         }
-        err = syncer_merge(s, &c, resp->changes, resp->count, r);
-        if (!err && moved)
+        if (moved)
             c.pull = resp->latest_hlc;
+        if (!more)
+            c.catching_up = false;
+        /* Stored with the page, or (on failure) neither is. */
+        err = syncer_merge(s, p, &c, resp->changes, resp->count, r);
         grove_msg_free(resp);
         resp = NULL;
-        if (!err) {
-            if (!more)
-                c.catching_up = false;
-            err = grove_store_cursors_set(s->store, p->url, &c);
-        }
         if (!more)
             break;
         grove_err fetched = syncer_fetch_finish(&fetch, threaded, &resp);
@@ -388,14 +388,12 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (!err) {
         syncer_learn_peer_from_pull(s, &c, batch);
-        err = syncer_merge(s, &c, batch->changes, batch->count, &r);
-    }
-    /* Only a batch that follows on from the cursor may move it: after a gap
-     * the next pull fetches what the stream lost. */
-    if (!err && grove_hlc_compare(&batch->since, &c.pull) == 0 &&
-        grove_hlc_compare(&batch->latest_hlc, &c.pull) > 0) {
-        c.pull = batch->latest_hlc;
-        err = grove_store_cursors_set(s->store, p->url, &c);
+        /* Only a batch that follows on from the cursor may move it: after a
+         * gap the next pull fetches what the stream lost. */
+        if (grove_hlc_compare(&batch->since, &c.pull) == 0 &&
+            grove_hlc_compare(&batch->latest_hlc, &c.pull) > 0)
+            c.pull = batch->latest_hlc;
+        err = syncer_merge(s, p, &c, batch->changes, batch->count, &r);
     }
     pthread_mutex_unlock(&p->lock);
     return err;

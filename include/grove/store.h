@@ -102,6 +102,17 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
 grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
                                   const struct grove_peer_cursors *cursors);
 
+/* Applies a page pulled or streamed from `peer` (from node
+ * cursors->peer_node) and stores *cursors in the same transaction, so the page
+ * and the cursor past it commit together. When nothing else was stored since
+ * cursors->push, the push cursor moves past the page as well: what came from
+ * the peer is not read back only to be echo-filtered. *cursors is updated on
+ * success and left alone on failure. */
+grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *peer,
+                                   struct grove_peer_cursors *cursors,
+                                   struct grove_apply_report *report);
+
 /* A fresh HLC from this node's clock. The clock restarts after the newest
  * stored stamp, so what the store holds never sees it go backwards. */
 grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out);

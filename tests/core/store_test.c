@@ -195,3 +195,50 @@ Test(core_store, echo_filter_leaves_out_origin_and_source_but_moves_cursor)
     grove_msg_free(r);
     grove_store_close(s);
 }
+
+Test(core_store, a_pulled_page_commits_with_its_cursors_and_moves_a_caught_up_push_cursor)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    struct grove_peer_cursors c = {.pull = {.ts = 5, .node = "b"}, .peer_node = "b"};
+    struct grove_change page[2] = {lww("x", "1", 1000, "b"), lww("y", "2", 1000, "b")};
+    cr_assert_eq(grove_store_apply_pulled(s, page, 2, "http://b", &c, NULL), GROVE_OK);
+    struct grove_hlc latest;
+    grove_store_latest(s, &latest);
+    /* Nothing but b's page was stored since the push cursor: it moves past it. */
+    cr_expect_eq(grove_hlc_compare(&c.push, &latest), 0);
+    struct grove_peer_cursors stored;
+    grove_store_cursors_get(s, "http://b", &stored);
+    cr_expect_eq(stored.pull.ts, 5);
+    cr_expect_eq(grove_hlc_compare(&stored.push, &latest), 0);
+
+    /* A local write is pending for b: the push cursor stays before it. */
+    cr_assert_eq(grove_store_set(s, "docs", "z", "title", "3", 1), GROVE_OK);
+    struct grove_hlc pushed = c.push;
+    c.pull.ts = 6;
+    struct grove_change more = lww("w", "4", 1000, "b");
+    cr_assert_eq(grove_store_apply_pulled(s, &more, 1, "http://b", &c, NULL), GROVE_OK);
+    cr_expect_eq(grove_hlc_compare(&c.push, &pushed), 0);
+    struct grove_store_query q = {.since = c.push, .exclude_node = "b"};
+    struct grove_pull_response *r;
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_expect_eq(r->count, 1);
+    cr_expect_str_eq(r->changes[0].pk, "z");
+    grove_msg_free(r);
+
+    /* A page that fails stores neither its changes nor its cursor. */
+    struct grove_peer_cursors before = c;
+    c.pull.ts = 7;
+    struct grove_change bad = lww("v", "5", 1000, "b");
+    bad.crdt = GROVE_CRDT_COUNTER;
+    cr_expect_eq(grove_store_apply_pulled(s, &bad, 1, "http://b", &c, NULL), GROVE_EINVAL);
+    grove_store_cursors_get(s, "http://b", &stored);
+    cr_expect_eq(stored.pull.ts, before.pull.ts);
+    expect_row(s, "v", "");
+
+    /* An empty page still moves the pull cursor. */
+    c.pull.ts = 8;
+    cr_assert_eq(grove_store_apply_pulled(s, NULL, 0, "http://b", &c, NULL), GROVE_OK);
+    grove_store_cursors_get(s, "http://b", &stored);
+    cr_expect_eq(stored.pull.ts, 8);
+    grove_store_close(s);
+}
