@@ -14,7 +14,10 @@
 #include "grove/json.h"
 #include "grove/store.h"
 
-enum { STORE_CHUNK = 64 }; /* rows or units per multi-row statement */
+enum {
+    STORE_CHUNK = 64,     /* rows or units per multi-row statement */
+    STORE_SPAN_MAX = 256, /* units a chunk's pk span may hold and still be read whole */
+};
 
 /* One row of a batch being applied: its changes and its state units. */
 struct store_group {
@@ -52,6 +55,7 @@ struct grove_store {
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
      * cost is about half of a small write, so big batches go in chunks. */
     sqlite3_stmt *load_rows, *put_states, *put_rows;
+    sqlite3_stmt *load_span;
     /* Scratch reused by apply, under the lock. */
     struct store_group groups[STORE_CHUNK];
     struct store_dirty *dirty;
@@ -147,6 +151,8 @@ static grove_err store_prepare_all(struct grove_store *store)
         const char *sql;
     } all[] = {
         {&store->load_row, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk = ?2"},
+        {&store->load_span, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk >= ?2"
+                            " AND pk <= ?3 LIMIT ?4"},
         {&store->put_state,
          "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c, node, origin, src,"
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
@@ -281,7 +287,8 @@ void grove_store_close(struct grove_store *store)
     sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
                            store->del_row,     store->get_row,    store->list_rows,
                            store->own_counter, store->cursor_get, store->cursor_put,
-                           store->load_rows,   store->put_states, store->put_rows};
+                           store->load_rows,   store->put_states, store->put_rows,
+                           store->load_span};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
@@ -370,16 +377,22 @@ static struct store_group *store_group_of(struct store_group *groups, size_t n, 
     return NULL;
 }
 
-/* Steps a loading statement, adding each unit to its group. */
+/* Steps a loading statement, adding each unit to its group; units of rows
+ * outside the chunk (a span's neighbours) are passed over. *read counts the
+ * units stepped. */
 static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
-                                 struct store_group *groups, size_t n, void *arena)
+                                 struct store_group *groups, size_t n, void *arena, size_t *read)
 {
     int rc;
     grove_err err = GROVE_OK;
+    *read = 0;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ++*read;
         struct store_group *g =
             n == 1 ? groups : store_group_of(groups, n, (const char *)sqlite3_column_text(st, 1));
-        struct state_row *r = g ? state_rows_push(&g->units) : NULL;
+        if (!g)
+            continue;
+        struct state_row *r = state_rows_push(&g->units);
         err = r ? store_read_unit(st, arena, r) : grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     if (!err && rc != SQLITE_DONE)
@@ -388,26 +401,53 @@ static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
     return err;
 }
 
-/* Loads the stored units of n rows: in one statement when they are a full
- * chunk of one table, else row by row. */
+/* Loads a full chunk of one table by the span of its pks: one b-tree descent
+ * where IN (...) makes one per row. New rows and keys that grow in order
+ * leave the span nearly empty. *fits is false when the span holds more than
+ * STORE_SPAN_MAX units, most of them other rows': the caller loads by IN. */
+static grove_err store_load_span(struct grove_store *store, struct store_group *groups, size_t n,
+                                 void *arena, bool *fits)
+{
+    sqlite3_stmt *st = store->load_span;
+    sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, groups[0].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, groups[n - 1].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, STORE_SPAN_MAX + 1);
+    size_t read;
+    grove_err err = store_load_step(store, st, groups, n, arena, &read);
+    *fits = read <= STORE_SPAN_MAX;
+    for (size_t i = 0; !*fits && i < n; i++)
+        groups[i].units.count = 0;
+    return err;
+}
+
+/* Loads the stored units of n rows: a full chunk of one table by its span
+ * (until a span overflows in this batch: *by_span) or in one IN statement,
+ * else row by row. */
 static grove_err store_load_groups(struct grove_store *store, struct store_group *groups, size_t n,
-                                   void *arena)
+                                   bool *by_span, void *arena)
 {
     bool one_table = n == STORE_CHUNK;
     for (size_t i = 1; one_table && i < n; i++)
         one_table = strcmp(groups[i].table, groups[0].table) == 0;
+    size_t read;
+    if (one_table && *by_span) {
+        grove_err err = store_load_span(store, groups, n, arena, by_span);
+        if (err || *by_span)
+            return err;
+    }
     if (one_table) {
         sqlite3_stmt *st = store->load_rows;
         sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
         for (size_t i = 0; i < n; i++)
             sqlite3_bind_text(st, 2 + (int)i, groups[i].pk, -1, SQLITE_STATIC);
-        return store_load_step(store, st, groups, n, arena);
+        return store_load_step(store, st, groups, n, arena, &read);
     }
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st = store->load_row;
         sqlite3_bind_text(st, 1, groups[i].table, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, groups[i].pk, -1, SQLITE_STATIC);
-        grove_err err = store_load_step(store, st, &groups[i], 1, arena);
+        grove_err err = store_load_step(store, st, &groups[i], 1, arena, &read);
         if (err)
             return err;
     }
@@ -517,9 +557,9 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
  * the changed units with fresh arrival stamps, then their resolved rows. */
 static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
                                    struct store_group *groups, size_t n, const char *src,
-                                   void *arena, struct grove_apply_report *report)
+                                   bool *by_span, void *arena, struct grove_apply_report *report)
 {
-    grove_err err = store_load_groups(store, groups, n, arena);
+    grove_err err = store_load_groups(store, groups, n, by_span, arena);
     size_t dirty = 0;
     for (size_t g = 0; !err && g < n; g++) {
         struct store_group *group = &groups[g];
@@ -628,6 +668,7 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
                                   struct grove_apply_report *report)
 {
     grove_err err = GROVE_OK;
+    bool by_span = true;
     for (size_t start = 0; start < count && !err;) {
         size_t n = 0;
         while (start < count && n < STORE_CHUNK) {
@@ -648,7 +689,7 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
         struct grove_pull_response *arena = NULL;
         if (grove_pull_response_new(&arena))
             return grove_error_set(GROVE_ENOMEM, "out of memory");
-        err = store_apply_chunk(store, changes, store->groups, n, src, arena, report);
+        err = store_apply_chunk(store, changes, store->groups, n, src, &by_span, arena, report);
         grove_msg_free(arena);
     }
     return err;

@@ -242,3 +242,44 @@ Test(core_store, a_pulled_page_commits_with_its_cursors_and_moves_a_caught_up_pu
     cr_expect_eq(stored.pull.ts, 8);
     grove_store_close(s);
 }
+
+/* Rows r0000..r0799 hold "1" at ts 1000; then 64 rows a `step` apart get an
+ * older "2" (must lose) and the row after each a newer "3" (must win). The
+ * step decides how a chunk is loaded: by its pk span, passing over the
+ * neighbours in it (step 3), or by IN once the span holds too many (step 10). */
+static void check_merge_into_existing_rows(int step)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    enum { ROWS = 800 };
+    static char pks[ROWS][8];
+    struct grove_change *batch = calloc(ROWS, sizeof *batch);
+    for (int i = 0; i < ROWS; i++) {
+        snprintf(pks[i], sizeof pks[i], "r%04d", i);
+        batch[i] = lww(pks[i], "\"1\"", 1000, "b");
+    }
+    cr_assert_eq(grove_store_apply(s, batch, ROWS, "b", NULL), GROVE_OK, "%s", grove_errmsg());
+    size_t n = 0;
+    for (int i = 0; i + 1 < ROWS && n + 2 <= 128; i += step) {
+        batch[n++] = lww(pks[i], "\"2\"", 500, "c");
+        batch[n++] = lww(pks[i + 1], "\"3\"", 2000, "c");
+    }
+    struct grove_apply_report rep;
+    cr_assert_eq(grove_store_apply(s, batch, n, "c", &rep), GROVE_OK, "%s", grove_errmsg());
+    cr_expect_eq(rep.merged, n / 2);
+    for (int i = 0; i + 1 < ROWS && i / step < 64; i += step) {
+        expect_row(s, pks[i], "{\"title\":\"1\"}");
+        expect_row(s, pks[i + 1], "{\"title\":\"3\"}");
+    }
+    free(batch);
+    grove_store_close(s);
+}
+
+Test(core_store, a_chunk_loaded_by_its_span_merges_with_stored_rows)
+{
+    check_merge_into_existing_rows(3);
+}
+
+Test(core_store, a_chunk_whose_span_holds_many_other_rows_merges_with_stored_rows)
+{
+    check_merge_into_existing_rows(10);
+}
