@@ -1,0 +1,65 @@
+/* groved's settings. Four sources, the later overriding the earlier:
+ * defaults, a config file (--config or GROVE_CONFIG), the environment
+ * (GROVE_<FLAG>), the command line. Every source goes through the same
+ * option handler, so a value is checked the same way wherever it comes from. */
+#ifndef GROVED_CONFIG_H
+#define GROVED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "grove/log.h"
+
+#define GROVED_EXIT_USAGE 2 /* bad flags, bad config, cannot start */
+#define GROVED_MAX_URLS   64
+
+enum groved_source {
+    GROVED_SOURCE_DEFAULT,
+    GROVED_SOURCE_FILE,
+    GROVED_SOURCE_ENV,
+    GROVED_SOURCE_FLAG,
+};
+
+/* A repeatable setting: a source above `source` replaces the whole list. */
+struct groved_list {
+    const char *items[GROVED_MAX_URLS];
+    size_t count;
+    enum groved_source source;
+};
+
+struct groved_config {
+    const char *node_id;
+    const char *db;
+    struct groved_list listen;
+    struct groved_list peers;
+    struct groved_list tables;
+    int interval_ms;
+    const char *token;
+    const char *peer_token;
+    enum grove_log_level log_level;
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_ca;
+    const char *tls_client_ca;
+    bool tls_insecure;
+    bool stream;
+    size_t max_body;
+    /* Where the settings came from, for the start-up log. */
+    const char *file;        /* the config file read, or NULL */
+    const char *file_origin; /* "--config" or "GROVE_CONFIG" */
+    char *env_names;         /* "GROVE_A GROVE_B" that were applied, or NULL */
+    /* Strings the settings point into (the file's text, copies of the
+     * environment); freed by groved_config_free. */
+    char **owned;
+    size_t owned_count;
+};
+
+/* Fills cfg from every source. Returns 0, or the exit code after printing the
+ * reason (naming the flag, variable or file:line) on stderr. --help prints the
+ * usage and exits 0. Free cfg with groved_config_free in either case. */
+int groved_config_load(struct groved_config *cfg, int argc, char **argv);
+/* Logs (info) the config file and the variables that were read; never values. */
+void groved_config_log_sources(const struct groved_config *cfg);
+void groved_config_free(struct groved_config *cfg);
+
+#endif
