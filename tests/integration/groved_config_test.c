@@ -411,3 +411,18 @@ Test(integration_config, bad_environment_or_missing_file_exits_2)
     cr_expect(strstr(out, want), "no \"%s\" in:\n%s", want, out);
     free(out);
 }
+
+/* service/groved.conf.example parses; only what a test machine lacks (the
+ * store path, the ports, the hub) is overridden by flags. */
+Test(integration_config, shipped_example_is_valid)
+{
+    struct gd n[2];
+    prepare(n, (const char *[]){"example", "nobody"}, 2);
+    struct gd *node = &n[0];
+    start(node,
+          (const char *[]){"--config", GROVE_SOURCE_DIR "/service/groved.conf.example", "--db",
+                           node->db, "--listen", node->url, "--peer", n[1].url, NULL},
+          NULL);
+    cr_assert(file_has(node->log, "ready node=edge-1 "));
+    stop(node);
+}
