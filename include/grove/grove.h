@@ -7,6 +7,7 @@
 #include "grove/json.h"
 #include "grove/log.h"
 #include "grove/model.h"
+#include "grove/node.h"
 #include "grove/schema.h"
 #include "grove/server.h"
 #include "grove/store.h"
