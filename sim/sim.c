@@ -58,10 +58,7 @@ struct sim_node {
     char name[16];
     char path[PATH_MAX];
     char listen_url[64];
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
-    struct grove_syncer *syncer;
+    struct grove_node node; /* its one listener serves listen_url */
     struct sim_link links[SIM_NODES_MAX];
     size_t link_count;
     int down_steps; /* > 0 while restarting */
@@ -151,28 +148,28 @@ static grove_err sim_node_open(struct sim *s, int i)
 {
     struct sim_node *n = &s->node[i];
     struct grove_store_options so = {.path = n->path, .node_id = n->name, .schema = s->schema};
-    grove_err err = grove_store_open(&n->store, &so);
+    grove_err err = grove_store_open(&n->node.store, &so);
     if (err)
         goto fail;
     struct grove_server_options vo = {0};
-    err = grove_server_new(&n->server, n->store, &vo);
+    err = grove_server_new(&n->node.server, n->node.store, &vo);
     if (err)
         goto fail;
-    err = grove_listener_open(&n->listener, n->listen_url, n->server, NULL);
+    err = grove_node_listen(&n->node, n->listen_url, NULL);
     if (err)
         goto fail;
-    err = grove_syncer_new(&n->syncer, n->store, &s->syncer_opts);
+    err = grove_syncer_new(&n->node.syncer, n->node.store, &s->syncer_opts);
     if (err)
         goto fail;
     /* Peers in the same order every time: cursors are keyed by URL anyway. */
     for (size_t l = 0; l < n->link_count; l++) {
         struct grove_dial_options dopts = {.timeout_ms = 5000};
-        err = grove_syncer_add_peer(n->syncer, n->links[l].url, &dopts);
+        err = grove_syncer_add_peer(n->node.syncer, n->links[l].url, &dopts);
         if (err)
             goto fail;
     }
     if (s->loops_running) {
-        err = grove_syncer_start(n->syncer, sim_on_report, s);
+        err = grove_syncer_start(n->node.syncer, sim_on_report, s);
         if (err)
             goto fail;
     }
@@ -182,23 +179,9 @@ fail:
     return err;
 }
 
-static void sim_node_close(struct sim_node *n)
-{
-    grove_syncer_free(n->syncer);
-    n->syncer = NULL;
-    if (n->server)
-        grove_server_shutdown(n->server);
-    grove_listener_close(n->listener);
-    n->listener = NULL;
-    grove_server_free(n->server);
-    n->server = NULL;
-    grove_store_close(n->store);
-    n->store = NULL;
-}
-
 static bool sim_node_up(const struct sim_node *n)
 {
-    return n->store != NULL;
+    return n->node.store != NULL;
 }
 
 /* ---- topology --------------------------------------------------------- */
@@ -361,7 +344,7 @@ static bool sim_stamp(struct sim_node *n, const struct grove_hlc *before, const 
     bool found = false, more = true;
     while (more) {
         struct grove_pull_response *r = NULL;
-        if (grove_store_changes(n->store, &q, &r) != GROVE_OK) {
+        if (grove_store_changes(n->node.store, &q, &r) != GROVE_OK) {
             sim_fail("reading back a local write");
             return false;
         }
@@ -394,7 +377,7 @@ static void sim_local_op(struct sim *s)
     char pk[16], value[96];
     snprintf(pk, sizeof pk, "p%d", p);
     struct grove_hlc before, hlc;
-    if (grove_store_latest(n->store, &before)) {
+    if (grove_store_latest(n->node.store, &before)) {
         sim_fail("grove_store_latest");
         exit(2);
     }
@@ -403,7 +386,7 @@ static void sim_local_op(struct sim *s)
     if (kind < 35) {
         int f = sim_rand(s, 2); /* a or b */
         sim_value(s, value, sizeof value);
-        err = grove_store_set(n->store, table, pk, sim_field_names[f], value, strlen(value));
+        err = grove_store_set(n->node.store, table, pk, sim_field_names[f], value, strlen(value));
         if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_set(s->model, t, p, f, value, &hlc);
             s->st.sets++;
@@ -411,7 +394,7 @@ static void sim_local_op(struct sim *s)
         }
     } else if (kind < 55) {
         int64_t delta = sim_rand(s, 2) ? 1 + sim_rand(s, 9) : -(1 + sim_rand(s, 9));
-        err = grove_store_increment(n->store, table, pk, "n", delta);
+        err = grove_store_increment(n->node.store, table, pk, "n", delta);
         if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_increment(s->model, t, p, 2, delta, &hlc);
             s->st.increments++;
@@ -421,8 +404,8 @@ static void sim_local_op(struct sim *s)
         bool add = kind < 75;
         int e = sim_rand(s, SIM_ELEMS);
         const char *el = sim_elems[e];
-        err = add ? grove_store_set_add(n->store, table, pk, "s", el, strlen(el))
-                  : grove_store_set_remove(n->store, table, pk, "s", el, strlen(el));
+        err = add ? grove_store_set_add(n->node.store, table, pk, "s", el, strlen(el))
+                  : grove_store_set_remove(n->node.store, table, pk, "s", el, strlen(el));
         if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_set_op(s->model, t, p, 3, e, add, &hlc);
             if (add)
@@ -432,7 +415,7 @@ static void sim_local_op(struct sim *s)
             return;
         }
     } else {
-        err = grove_store_delete(n->store, table, pk);
+        err = grove_store_delete(n->node.store, table, pk);
         if (!err && sim_stamp(n, &before, table, pk, &hlc)) {
             sim_model_delete(s->model, t, p, &hlc);
             s->st.deletes++;
@@ -476,11 +459,11 @@ static uint64_t sim_sync_link(struct sim *s, int i, size_t l, int how, bool heal
     memset(&r, 0, sizeof r);
     grove_err err;
     if (how == 0)
-        err = grove_syncer_pull_peer(n->syncer, l, &r);
+        err = grove_syncer_pull_peer(n->node.syncer, l, &r);
     else if (how == 1)
-        err = grove_syncer_push_peer(n->syncer, l, &r);
+        err = grove_syncer_push_peer(n->node.syncer, l, &r);
     else
-        err = grove_syncer_sync_peer(n->syncer, l, &r);
+        err = grove_syncer_sync_peer(n->node.syncer, l, &r);
     if (err && !r.err) {
         r.err = err;
         snprintf(r.error, sizeof r.error, "%s", grove_errmsg());
@@ -537,7 +520,7 @@ static void sim_stream_step(struct sim *s, int i, size_t l)
     struct sim_node *n = &s->node[i];
     struct sim_link *link = &n->links[l];
     struct grove_peer_cursors cur;
-    if (grove_store_cursors_get(n->store, link->url, &cur)) {
+    if (grove_store_cursors_get(n->node.store, link->url, &cur)) {
         sim_fail("grove_store_cursors_get");
         return;
     }
@@ -558,7 +541,7 @@ static void sim_stream_step(struct sim *s, int i, size_t l)
         .node_id = n->name,
         .limit = (uint32_t)(1 + sim_rand(s, 5)), /* a backlog comes as several batches */
     };
-    struct sim_stream_ctx c = {.syncer = n->syncer, .peer = l, .left = 1 + sim_rand(s, 8)};
+    struct sim_stream_ctx c = {.syncer = n->node.syncer, .peer = l, .left = 1 + sim_rand(s, 8)};
     atomic_init(&c.stop, false);
     pthread_t watchdog;
     bool timed = pthread_create(&watchdog, NULL, sim_stream_watchdog, &c) == 0;
@@ -618,7 +601,7 @@ static void sim_tick_faults(struct sim *s)
     if ((s->faults & FAULT_RESTART) && sim_chance(s, 0.02)) {
         int i = sim_rand(s, s->nodes);
         if (sim_node_up(&s->node[i])) {
-            sim_node_close(&s->node[i]);
+            grove_node_close(&s->node[i].node);
             s->node[i].down_steps = 1 + sim_rand(s, 10);
             s->st.restarts++;
         }
@@ -640,7 +623,7 @@ static void sim_heal(struct sim *s)
     s->loops_running = false;
     for (int i = 0; i < s->nodes; i++)
         if (sim_node_up(&s->node[i]))
-            grove_syncer_stop(s->node[i].syncer);
+            grove_syncer_stop(s->node[i].node.syncer);
     sim_set_faults(s, false);
     s->part_count = 0;
     for (int i = 0; i < s->nodes; i++) {
@@ -684,7 +667,7 @@ static char *sim_list_table(struct sim_node *n, const char *table)
     bool more = true;
     all = calloc(1, 1);
     while (all && more) {
-        if (grove_store_list(n->store, table, after[0] ? after : NULL, 2, &page, &more)) {
+        if (grove_store_list(n->node.store, table, after[0] ? after : NULL, 2, &page, &more)) {
             sim_fail("grove_store_list");
             free(all);
             return NULL;
@@ -738,7 +721,7 @@ static bool sim_check(struct sim *s)
             s->st.rows_visible += want != NULL;
             for (int i = 0; i < s->nodes; i++) {
                 char *got = NULL;
-                grove_err err = grove_store_get(s->node[i].store, table, pk, &got);
+                grove_err err = grove_store_get(s->node[i].node.store, table, pk, &got);
                 if (err && err != GROVE_ENOTFOUND) {
                     sim_fail("grove_store_get");
                     got = NULL;
@@ -959,7 +942,7 @@ static void sim_teardown(struct sim *s)
 {
     for (int i = 0; i < s->nodes; i++)
         if (sim_node_up(&s->node[i]))
-            sim_node_close(&s->node[i]);
+            grove_node_close(&s->node[i].node);
     sim_model_free(s->model);
     grove_schema_free(s->schema);
     if (s->dir[0] && !s->keep) {
