@@ -44,7 +44,7 @@ static void star_assert_row(struct fx_star *s, const char *table, const char *pk
 
 static void set_add(struct fx_node *n, const char *pk, const char *el)
 {
-    fx_ok(grove_store_set_add(n->store, "docs", pk, "tags", el, strlen(el)));
+    fx_ok(grove_store_set_add(n->node.store, "docs", pk, "tags", el, strlen(el)));
 }
 
 /* 5. Each element travels on its own: B's remove of "x" reaches A and C,
@@ -60,7 +60,7 @@ Test(sync_crdt, set_add_remove_add_through_hub)
     fx_sync(a, 0);
     fx_sync(b, 0);
     fx_assert_row(b, "docs", "r", "{\"tags\":[\"x\",\"y\"]}");
-    fx_ok(grove_store_set_remove(b->store, "docs", "r", "tags", "\"x\"", 3));
+    fx_ok(grove_store_set_remove(b->node.store, "docs", "r", "tags", "\"x\"", 3));
     set_add(c, "r", "\"z\""); /* C has seen nothing yet */
     fx_sync(b, 0);
     fx_sync(c, 0);
@@ -83,7 +83,7 @@ Test(sync_crdt, counter_sum_relayed_and_redelivered)
     int64_t deltas[3][3] = {{5, 1, -2}, {7, 7, -1}, {-4, 10, 100}};
     for (int i = 0; i < 3; i++) {
         for (int k = 0; k < 3; k++) {
-            fx_ok(grove_store_increment(s.e[i].store, "docs", "c", "views", deltas[i][k]));
+            fx_ok(grove_store_increment(s.e[i].node.store, "docs", "c", "views", deltas[i][k]));
             fx_sync(&s.e[i], 0); /* interleaved with syncs */
         }
     }
@@ -93,14 +93,14 @@ Test(sync_crdt, counter_sum_relayed_and_redelivered)
     /* Re-deliver every record the hub holds, twice, to every replica. */
     struct grove_store_query q = {.limit = 100000};
     struct grove_pull_response *all = NULL;
-    fx_ok(grove_store_changes(s.h.store, &q, &all));
+    fx_ok(grove_store_changes(s.h.node.store, &q, &all));
     cr_assert_geq(all->count, 3);
     struct fx_node *nodes[] = {&s.h, &s.e[0], &s.e[1], &s.e[2]};
     for (int rep = 0; rep < 2; rep++) {
         for (int i = 0; i < 4; i++) {
             struct grove_apply_report ar;
             memset(&ar, 0, sizeof ar);
-            fx_ok(grove_store_apply(nodes[i]->store, all->changes, all->count, "Z", &ar));
+            fx_ok(grove_store_apply(nodes[i]->node.store, all->changes, all->count, "Z", &ar));
             cr_assert_eq(ar.merged, 0, "%s merged %llu re-delivered records", nodes[i]->name,
                          (unsigned long long)ar.merged);
         }
@@ -123,18 +123,18 @@ Test(sync_crdt, tombstone_vs_concurrent_write)
     star_settle(&s);
     star_assert_row(&s, "docs", "r", "{\"title\":\"t\"}");
 
-    fx_ok(grove_store_delete(b->store, "docs", "r")); /* B deletes... */
-    fx_set(a, "docs", "r", "body", "\"later\"");      /* ...A writes after, unaware */
+    fx_ok(grove_store_delete(b->node.store, "docs", "r")); /* B deletes... */
+    fx_set(a, "docs", "r", "body", "\"later\"");           /* ...A writes after, unaware */
     fx_assert_row(b, "docs", "r", "(absent)");
     star_settle(&s);
     star_assert_row(&s, "docs", "r", "{\"body\":\"later\"}");
 
-    fx_ok(grove_store_delete(b->store, "docs", "r")); /* newer than every write */
+    fx_ok(grove_store_delete(b->node.store, "docs", "r")); /* newer than every write */
     star_settle(&s);
     star_assert_row(&s, "docs", "r", "(absent)");
 
     /* And a write after that revives it, with only the new field. */
-    fx_ok(grove_store_increment(s.e[2].store, "docs", "r", "views", 2));
+    fx_ok(grove_store_increment(s.e[2].node.store, "docs", "r", "views", 2));
     star_settle(&s);
     star_assert_row(&s, "docs", "r", "{\"views\":2}");
     star_close(&s);

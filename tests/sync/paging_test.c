@@ -36,7 +36,7 @@ Test(sync_paging, many_changes_two_tables_page_1000)
         c->value.len = strlen(value);
     }
     struct grove_apply_report ar;
-    fx_ok(grove_store_apply(a.store, req->changes, BIG, "X", &ar));
+    fx_ok(grove_store_apply(a.node.store, req->changes, BIG, "X", &ar));
     cr_assert_eq(ar.merged, BIG);
     grove_push_request_free(req);
     for (int i = 0; i < LATER; i++) {

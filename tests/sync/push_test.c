@@ -33,7 +33,7 @@ static struct grove_push_request *make_push(size_t n, int64_t ts)
 static void assert_empty(struct fx_node *n)
 {
     struct grove_hlc latest;
-    fx_ok(grove_store_latest(n->store, &latest));
+    fx_ok(grove_store_latest(n->node.store, &latest));
     cr_assert(grove_hlc_is_zero(&latest), "%s stored something", n->name);
     cr_assert_eq(fx_count_rows(n, "docs", 100), 0);
 }
@@ -50,7 +50,7 @@ Test(sync_push, invalid_500th_record_changes_nothing)
     req->changes[499].value.len = 0;
 
     struct grove_push_response *resp = NULL;
-    grove_err err = grove_server_push(h.server, req, &resp);
+    grove_err err = grove_server_push(h.node.server, req, &resp);
     cr_assert_eq(err, GROVE_EINVAL, "got %s", grove_err_name(err));
     cr_assert_null(resp);
     cr_assert_not_null(strstr(grove_errmsg(), "changes[499]"), "message: %s", grove_errmsg());
@@ -113,7 +113,7 @@ Test(sync_push, future_stamp_rejected_normal_changes_flow)
     /* The store refuses it too, however it arrives. */
     req = make_push(1, fx_now_ns() + 3600LL * 1000000000LL);
     struct grove_apply_report ar;
-    err = grove_store_apply(a.store, req->changes, 1, "X", &ar);
+    err = grove_store_apply(a.node.store, req->changes, 1, "X", &ar);
     cr_assert_eq(err, GROVE_EINVAL, "got %s", grove_err_name(err));
     grove_push_request_free(req);
     fx_assert_row(&a, "docs", "p00000", "{\"title\":0}");

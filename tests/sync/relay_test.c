@@ -59,20 +59,20 @@ Test(sync_relay, local_writes_pushed_after_stream_moved_pull_cursor)
     fx_sync(&x, 0);
 
     struct grove_peer_cursors before, after;
-    fx_ok(grove_store_cursors_get(a.store, h.url, &before));
+    fx_ok(grove_store_cursors_get(a.node.store, h.url, &before));
     const char *tables[] = {"docs"};
     struct grove_pull_request req = {
         .tables = tables, .table_count = 1, .since = before.pull, .node_id = "A"};
     struct grove_server_stream *stream = NULL;
     struct grove_pull_response *batch = NULL;
-    fx_ok(grove_server_stream_open(h.server, &req, &stream));
+    fx_ok(grove_server_stream_open(h.node.server, &req, &stream));
     fx_ok(grove_server_stream_next(stream, 5000, &batch));
     cr_assert_geq(batch->count, 1);
-    fx_ok(grove_syncer_apply_stream_batch(a.syncer, 0, batch));
+    fx_ok(grove_syncer_apply_stream_batch(a.node.syncer, 0, batch));
     grove_pull_response_free(batch);
     grove_server_stream_close(stream);
 
-    fx_ok(grove_store_cursors_get(a.store, h.url, &after));
+    fx_ok(grove_store_cursors_get(a.node.store, h.url, &after));
     cr_assert_gt(grove_hlc_compare(&after.pull, &before.pull), 0, "stream did not move the cursor");
     fx_assert_row(&a, "docs", "remote", "{\"title\":\"streamed\"}");
     fx_assert_row(&h, "docs", "local", "(absent)");
@@ -103,8 +103,8 @@ Test(sync_relay, hub_syncer_relays_between_passive_edges)
     fx_set(&e1, "docs", "d1", "title", "\"from edge 1\"");
     fx_set(&e2, "docs", "d2", "title", "\"from edge 2\"");
     struct grove_sync_report reports[2];
-    fx_ok(grove_syncer_sync(h.syncer, reports));
-    fx_ok(grove_syncer_sync(h.syncer, reports));
+    fx_ok(grove_syncer_sync(h.node.syncer, reports));
+    fx_ok(grove_syncer_sync(h.node.syncer, reports));
     for (int i = 0; i < 2; i++)
         cr_assert_eq(reports[i].err, GROVE_OK, "%s", reports[i].error);
 
@@ -113,7 +113,7 @@ Test(sync_relay, hub_syncer_relays_between_passive_edges)
     fx_assert_row(&h, "docs", "d1", "{\"title\":\"from edge 1\"}");
 
     /* Nothing is echoed back: a further round moves nothing. */
-    fx_ok(grove_syncer_sync(h.syncer, reports));
+    fx_ok(grove_syncer_sync(h.node.syncer, reports));
     for (int i = 0; i < 2; i++)
         cr_assert_eq(reports[i].pulled + reports[i].pushed, 0, "peer %d moved %llu+%llu", i,
                      (unsigned long long)reports[i].pulled, (unsigned long long)reports[i].pushed);

@@ -18,10 +18,7 @@ static void write_rows(struct fx_node *n, const char *prefix, int count)
 
 static void restart(struct fx_node *b, const char *peer_url)
 {
-    grove_syncer_free(b->syncer);
-    b->syncer = NULL;
-    grove_store_close(b->store);
-    b->store = NULL;
+    fx_close(b);
     fx_open_store(b);
     fx_syncer(b, NULL);
     fx_add_peer(b, peer_url);
@@ -52,7 +49,7 @@ Test(sync_restart, restart_mid_sync_resumes)
     fx_ok(grove_faults_set(link, &cut));
     struct grove_sync_report r;
     memset(&r, 0, sizeof r);
-    grove_syncer_push_peer(b.syncer, 0, &r);
+    grove_syncer_push_peer(b.node.syncer, 0, &r);
     cr_assert_neq(r.err, GROVE_OK, "the cut link should fail the push");
     cr_assert_eq(r.pushed, 2 * PAGE, "pushed %llu before the cut", (unsigned long long)r.pushed);
     cr_assert_eq(fx_count_rows(&a, "docs", 1000), A_ROWS + 1 + 2 * PAGE);
@@ -69,7 +66,7 @@ Test(sync_restart, restart_mid_sync_resumes)
     cut.fail_after = 4;
     fx_ok(grove_faults_set(link, &cut));
     memset(&r, 0, sizeof r);
-    grove_syncer_pull_peer(b.syncer, 0, &r);
+    grove_syncer_pull_peer(b.node.syncer, 0, &r);
     cr_assert_neq(r.err, GROVE_OK, "the cut link should fail the pull");
     cr_assert_eq(r.pulled, 4 * PAGE, "pulled %llu before the cut", (unsigned long long)r.pulled);
 

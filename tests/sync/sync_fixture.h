@@ -21,11 +21,8 @@
 struct fx_node {
     char name[16];
     char path[PATH_MAX];
-    char url[96]; /* where it serves */
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
-    struct grove_syncer *syncer;
+    char url[96];           /* where it serves */
+    struct grove_node node; /* serves url when fx_serve was called */
     struct grove_syncer_options opts;
 };
 
@@ -73,7 +70,7 @@ static inline void fx_teardown(void)
 static inline void fx_open_store(struct fx_node *n)
 {
     struct grove_store_options so = {.path = n->path, .node_id = n->name, .schema = fx_schema};
-    fx_ok(grove_store_open(&n->store, &so));
+    fx_ok(grove_store_open(&n->node.store, &so));
 }
 
 /* A node with a store; serve and syncer are added by the test as needed. */
@@ -89,8 +86,8 @@ static inline void fx_node_init(struct fx_node *n, const char *name)
 static inline void fx_serve(struct fx_node *n)
 {
     struct grove_server_options vo = {0};
-    fx_ok(grove_server_new(&n->server, n->store, &vo));
-    fx_ok(grove_listener_open(&n->listener, n->url, n->server, NULL));
+    fx_ok(grove_server_new(&n->node.server, n->node.store, &vo));
+    fx_ok(grove_node_listen(&n->node, n->url, NULL));
 }
 
 /* Starts a syncer (no background threads: tests drive the rounds). */
@@ -98,27 +95,18 @@ static inline void fx_syncer(struct fx_node *n, const struct grove_syncer_option
 {
     if (opts)
         n->opts = *opts;
-    fx_ok(grove_syncer_new(&n->syncer, n->store, &n->opts));
+    fx_ok(grove_syncer_new(&n->node.syncer, n->node.store, &n->opts));
 }
 
 static inline void fx_add_peer(struct fx_node *n, const char *url)
 {
     struct grove_dial_options d = {.timeout_ms = 10000};
-    fx_ok(grove_syncer_add_peer(n->syncer, url, &d));
+    fx_ok(grove_syncer_add_peer(n->node.syncer, url, &d));
 }
 
 static inline void fx_close(struct fx_node *n)
 {
-    grove_syncer_free(n->syncer);
-    n->syncer = NULL;
-    if (n->server)
-        grove_server_shutdown(n->server);
-    grove_listener_close(n->listener);
-    n->listener = NULL;
-    grove_server_free(n->server);
-    n->server = NULL;
-    grove_store_close(n->store);
-    n->store = NULL;
+    grove_node_close(&n->node);
 }
 
 /* One sync round with peer i; the round must succeed. */
@@ -126,7 +114,7 @@ static inline struct grove_sync_report fx_sync(struct fx_node *n, size_t i)
 {
     struct grove_sync_report r;
     memset(&r, 0, sizeof r);
-    fx_ok(grove_syncer_sync_peer(n->syncer, i, &r));
+    fx_ok(grove_syncer_sync_peer(n->node.syncer, i, &r));
     cr_assert_eq(r.err, GROVE_OK, "%s sync with %s: %s", n->name, r.peer ? r.peer : "?", r.error);
     return r;
 }
@@ -135,7 +123,7 @@ static inline struct grove_sync_report fx_pull(struct fx_node *n, size_t i)
 {
     struct grove_sync_report r;
     memset(&r, 0, sizeof r);
-    fx_ok(grove_syncer_pull_peer(n->syncer, i, &r));
+    fx_ok(grove_syncer_pull_peer(n->node.syncer, i, &r));
     cr_assert_eq(r.err, GROVE_OK, "%s pull: %s", n->name, r.error);
     return r;
 }
@@ -144,7 +132,7 @@ static inline struct grove_sync_report fx_push(struct fx_node *n, size_t i)
 {
     struct grove_sync_report r;
     memset(&r, 0, sizeof r);
-    fx_ok(grove_syncer_push_peer(n->syncer, i, &r));
+    fx_ok(grove_syncer_push_peer(n->node.syncer, i, &r));
     cr_assert_eq(r.err, GROVE_OK, "%s push: %s", n->name, r.error);
     return r;
 }
@@ -152,14 +140,14 @@ static inline struct grove_sync_report fx_push(struct fx_node *n, size_t i)
 static inline void fx_set(struct fx_node *n, const char *table, const char *pk, const char *field,
                           const char *value)
 {
-    fx_ok(grove_store_set(n->store, table, pk, field, value, strlen(value)));
+    fx_ok(grove_store_set(n->node.store, table, pk, field, value, strlen(value)));
 }
 
 /* The resolved row, or "(absent)". The caller frees. */
 static inline char *fx_get(struct fx_node *n, const char *table, const char *pk)
 {
     char *out = NULL;
-    grove_err err = grove_store_get(n->store, table, pk, &out);
+    grove_err err = grove_store_get(n->node.store, table, pk, &out);
     if (err == GROVE_ENOTFOUND)
         return strdup("(absent)");
     cr_assert_eq(err, GROVE_OK, "get %s/%s: %s", table, pk, grove_errmsg());
@@ -182,7 +170,7 @@ static inline size_t fx_count_rows(struct fx_node *n, const char *table, size_t 
     bool more = true;
     while (more) {
         char *out = NULL;
-        fx_ok(grove_store_list(n->store, table, after[0] ? after : NULL, page, &out, &more));
+        fx_ok(grove_store_list(n->node.store, table, after[0] ? after : NULL, page, &out, &more));
         const char *last = NULL;
         for (const char *p = out; (p = strstr(p, "{\"pk\":\"")) != NULL; p++) {
             count++;
