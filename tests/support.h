@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "grove/grove.h"
 
@@ -74,6 +75,31 @@ static inline char *support_get(struct grove_store *store, const char *table, co
         return strdup("");
     cr_assert_eq(err, GROVE_OK, "get: %s", grove_errmsg());
     return doc;
+}
+
+/* A node with a store over schema and a server listening at url (no syncer);
+ * grove_node_close stops it. */
+static inline void support_serve(struct grove_node *n, const char *dir, const char *node,
+                                 const struct grove_schema *schema, const char *url)
+{
+    *n = (struct grove_node){.store = support_store(dir, node, schema)};
+    cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_node_listen(n, url, NULL), GROVE_OK, "listen %s: %s", url, grove_errmsg());
+}
+
+/* Waits (bounded: 5 s) until table/pk on store resolves to want. */
+static inline bool support_eventually(struct grove_store *store, const char *table, const char *pk,
+                                      const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        char *doc = support_get(store, table, pk);
+        bool same = strcmp(doc, want) == 0;
+        free(doc);
+        if (same)
+            return true;
+        usleep(10000);
+    }
+    return false;
 }
 
 /* The usual per-test fixture: a temporary directory and the docs/notes

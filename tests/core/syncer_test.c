@@ -1,53 +1,16 @@
 /* The syncer's own behaviour over inproc: push-now to every peer, reports,
  * the background loop (push on commit, streams) and refused peers. */
-#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
 
 TestSuite(core_syncer, .init = support_setup, .fini = support_teardown);
 
-struct served {
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
-};
-
-static void serve(struct served *s, const char *node, const char *url)
-{
-    s->store = support_store(support_dir, node, support_docs_schema);
-    cr_assert_eq(grove_server_new(&s->server, s->store, NULL), GROVE_OK);
-    cr_assert_eq(grove_listener_open(&s->listener, url, s->server, NULL), GROVE_OK, "%s",
-                 grove_errmsg());
-}
-
-static void unserve(struct served *s)
-{
-    grove_server_shutdown(s->server);
-    grove_listener_close(s->listener);
-    grove_server_free(s->server);
-    grove_store_close(s->store);
-}
-
-/* Waits (bounded) until table/pk on store resolves to want. */
-static bool eventually(struct grove_store *store, const char *pk, const char *want)
-{
-    for (int i = 0; i < 500; i++) {
-        char *doc = support_get(store, "docs", pk);
-        bool same = strcmp(doc, want) == 0;
-        free(doc);
-        if (same)
-            return true;
-        usleep(10000);
-    }
-    return false;
-}
-
 Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
 {
-    struct served b, c;
-    serve(&b, "b", "inproc://syncer-b");
-    serve(&c, "c", "inproc://syncer-c");
+    struct grove_node b, c;
+    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-b");
+    support_serve(&c, support_dir, "c", support_docs_schema, "inproc://syncer-c");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
@@ -66,14 +29,14 @@ Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
     free(doc);
     grove_syncer_free(syncer);
     grove_store_close(a);
-    unserve(&b);
-    unserve(&c);
+    grove_node_close(&b);
+    grove_node_close(&c);
 }
 
 Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
 {
-    struct served b;
-    serve(&b, "b", "inproc://syncer-live");
+    struct grove_node b;
+    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-live");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
@@ -89,7 +52,7 @@ Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
     cr_expect_str_eq(reports[1].peer, "inproc://syncer-live");
     grove_syncer_free(syncer);
     grove_store_close(a);
-    unserve(&b);
+    grove_node_close(&b);
 }
 
 Test(core_syncer, unknown_scheme_names_the_registered_ones)
@@ -105,8 +68,8 @@ Test(core_syncer, unknown_scheme_names_the_registered_ones)
 
 Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
 {
-    struct served b;
-    serve(&b, "b", "inproc://syncer-bg");
+    struct grove_node b;
+    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-bg");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     /* A long interval: only commit wake-ups and the stream can move changes. */
     struct grove_syncer_options o = {.interval_ms = 3600 * 1000, .stream = true};
@@ -116,13 +79,15 @@ Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
     cr_assert_eq(grove_syncer_start(syncer, NULL, NULL), GROVE_OK);
     usleep(100000); /* let the first round finish */
     cr_assert_eq(grove_store_set(a, "docs", "out", "title", "\"pushed\"", 8), GROVE_OK);
-    cr_expect(eventually(b.store, "out", "{\"title\":\"pushed\"}"), "local commit not pushed");
+    cr_expect(support_eventually(b.store, "docs", "out", "{\"title\":\"pushed\"}"),
+              "local commit not pushed");
     cr_assert_eq(grove_store_set(b.store, "docs", "in", "title", "\"streamed\"", 10), GROVE_OK);
-    cr_expect(eventually(a, "in", "{\"title\":\"streamed\"}"), "peer change not streamed in");
+    cr_expect(support_eventually(a, "docs", "in", "{\"title\":\"streamed\"}"),
+              "peer change not streamed in");
     grove_syncer_stop(syncer);
     grove_syncer_free(syncer);
     grove_store_close(a);
-    unserve(&b);
+    grove_node_close(&b);
 }
 
 /* A stand-in for Grove's Go server (a mock inside this unit test): its pull
