@@ -1,5 +1,6 @@
 /* grove_node_close: every part a node holds stops, in the one order, even
  * while its syncer runs and a stream is open; an empty node is a no-op. */
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,51 +17,43 @@ static bool node_is_empty(const struct grove_node *n)
     return !n->store && !n->server && !n->syncer && n->listener_count == 0;
 }
 
-/* A node with a store and a server listening at url. */
-static void node_serve(struct grove_node *n, const char *name, const char *url)
+static void node_count_round(void *user, const struct grove_sync_report *r)
 {
-    *n = (struct grove_node){.store = support_store(support_dir, name, support_docs_schema)};
-    cr_assert_eq(grove_server_new(&n->server, n->store, NULL), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_node_listen(n, url, NULL), GROVE_OK, "%s", grove_errmsg());
+    (void)r;
+    atomic_fetch_add((atomic_int *)user, 1);
 }
 
-/* Adds a started syncer that streams from peer_url; only commits and the
- * stream move changes (the interval is an hour). */
-static void node_sync_from(struct grove_node *n, const char *peer_url)
+/* Adds a started pull-only syncer that streams from peer_url and waits
+ * (bounded) for its first round: from then on only the stream moves changes
+ * (no push on commit, and the next round is an hour away). */
+static void node_stream_from(struct grove_node *n, const char *peer_url, atomic_int *rounds)
 {
-    struct grove_syncer_options o = {.interval_ms = 3600 * 1000, .stream = true};
+    struct grove_syncer_options o = {
+        .interval_ms = 3600 * 1000, .mode = GROVE_SYNC_PULL_ONLY, .stream = true};
     cr_assert_eq(grove_syncer_new(&n->syncer, n->store, &o), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(grove_syncer_add_peer(n->syncer, peer_url, NULL), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_syncer_start(n->syncer, NULL, NULL), GROVE_OK, "%s", grove_errmsg());
-}
-
-/* Waits (bounded) until docs/pk on store resolves to want. */
-static bool node_eventually(struct grove_store *store, const char *pk, const char *want)
-{
-    for (int i = 0; i < 500; i++) {
-        char *doc = support_get(store, "docs", pk);
-        bool same = strcmp(doc, want) == 0;
-        free(doc);
-        if (same)
-            return true;
+    cr_assert_eq(grove_syncer_start(n->syncer, node_count_round, rounds), GROVE_OK, "%s",
+                 grove_errmsg());
+    for (int i = 0; i < 500 && atomic_load(rounds) == 0; i++)
         usleep(10000);
-    }
-    return false;
+    cr_assert_gt(atomic_load(rounds), 0, "no first round with %s", peer_url);
 }
 
 /* Two full nodes, each serving and streaming from the other, with a change
  * streamed each way (so both streams are open when this returns). */
 static void node_pair_streaming(struct grove_node *a, struct grove_node *b)
 {
-    node_serve(a, "a", "inproc://node-a");
-    node_serve(b, "b", "inproc://node-b");
-    node_sync_from(a, "inproc://node-b");
-    node_sync_from(b, "inproc://node-a");
-    usleep(100000); /* let the first rounds finish: later changes can only stream */
+    static atomic_int rounds_a, rounds_b; /* outlive the syncers */
+    support_serve(a, support_dir, "a", support_docs_schema, "inproc://node-a");
+    support_serve(b, support_dir, "b", support_docs_schema, "inproc://node-b");
+    node_stream_from(a, "inproc://node-b", &rounds_a);
+    node_stream_from(b, "inproc://node-a", &rounds_b);
     cr_assert_eq(grove_store_set(b->store, "docs", "to-a", "title", "\"b\"", 3), GROVE_OK);
     cr_assert_eq(grove_store_set(a->store, "docs", "to-b", "title", "\"a\"", 3), GROVE_OK);
-    cr_assert(node_eventually(a->store, "to-a", "{\"title\":\"b\"}"), "b's change did not reach a");
-    cr_assert(node_eventually(b->store, "to-b", "{\"title\":\"a\"}"), "a's change did not reach b");
+    cr_assert(support_eventually(a->store, "docs", "to-a", "{\"title\":\"b\"}"),
+              "b's change was not streamed to a");
+    cr_assert(support_eventually(b->store, "docs", "to-b", "{\"title\":\"a\"}"),
+              "a's change was not streamed to b");
 }
 
 static double node_now_s(void)
@@ -108,14 +101,14 @@ Test(core_node, closes_the_syncing_side_of_open_streams_first, .timeout = 60)
 Test(core_node, closes_every_listener_and_frees_their_addresses)
 {
     struct grove_node n;
-    node_serve(&n, "a", "inproc://node-first");
+    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-first");
     cr_assert_eq(grove_node_listen(&n, "inproc://node-second", NULL), GROVE_OK, "%s",
                  grove_errmsg());
     cr_assert_eq(n.listener_count, 2);
     grove_node_close(&n);
     cr_assert(node_is_empty(&n));
     /* Both addresses are free again: their listeners were closed, not leaked. */
-    node_serve(&n, "a", "inproc://node-first");
+    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-first");
     cr_assert_eq(grove_node_listen(&n, "inproc://node-second", NULL), GROVE_OK, "%s",
                  grove_errmsg());
     grove_node_close(&n);
@@ -126,7 +119,7 @@ Test(core_node, a_failed_listen_leaves_the_node_unchanged)
     struct grove_node n = {0};
     cr_expect_eq(grove_node_listen(&n, "inproc://node-x", NULL), GROVE_EINVAL);
     cr_expect(strstr(grove_errmsg(), "no server") != NULL, "%s", grove_errmsg());
-    node_serve(&n, "a", "inproc://node-x");
+    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-x");
     cr_expect_eq(grove_node_listen(&n, "inproc://node-x", NULL), GROVE_EUNAVAIL);
     cr_expect_eq(n.listener_count, 1);
     cr_expect_null(n.listeners[1]);
