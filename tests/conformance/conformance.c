@@ -17,15 +17,13 @@ struct conf_node {
     char dir[256];
     char url[512];
     struct grove_schema *schema;
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
+    struct grove_node node; /* serves url */
 };
 
 void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
-                           struct grove_schema **schema, struct grove_store **store,
-                           struct grove_server **server)
+                           struct grove_schema **schema, struct grove_node *node)
 {
+    *node = (struct grove_node){0};
     snprintf(dir, dir_cap, "/tmp/grove-conf-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     char path[300];
@@ -34,19 +32,14 @@ void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
     for (const char *const *t = tables; *t; t++)
         cr_assert_eq(grove_schema_parse(*schema, *t), GROVE_OK, "%s", grove_errmsg());
     struct grove_store_options so = {.path = path, .node_id = "server", .schema = *schema};
-    cr_assert_eq(grove_store_open(store, &so), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_server_new(server, *store, NULL), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_open(&node->store, &so), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_server_new(&node->server, node->store, NULL), GROVE_OK, "%s",
+                 grove_errmsg());
 }
 
-void conformance_node_close(const char *dir, struct grove_server *server,
-                            struct grove_listener *listener, struct grove_store *store,
-                            struct grove_schema *schema)
+void conformance_node_close(const char *dir, struct grove_node *node, struct grove_schema *schema)
 {
-    if (server)
-        grove_server_shutdown(server);
-    grove_listener_close(listener);
-    grove_server_free(server);
-    grove_store_close(store);
+    grove_node_close(node);
     grove_schema_free(schema);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -59,7 +52,7 @@ static void conf_node_start(struct conf_node *n, const struct conformance_fixtur
 {
     memset(n, 0, sizeof *n);
     static const char *const tables[] = {CONF_TABLES, NULL};
-    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->store, &n->server);
+    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->node);
     struct grove_listen_options lo = {0};
     if (f->listen)
         lo = *f->listen;
@@ -74,14 +67,14 @@ static void conf_node_start(struct conf_node *n, const struct conformance_fixtur
     grove_err err = GROVE_EUNAVAIL;
     for (int attempt = 0; attempt < 50 && err == GROVE_EUNAVAIL; attempt++) {
         f->listen_url(n->url, sizeof n->url, attempt);
-        err = grove_listener_open(&n->listener, n->url, n->server, &lo);
+        err = grove_node_listen(&n->node, n->url, &lo);
     }
     cr_assert_eq(err, GROVE_OK, "listen %s: %s", n->url, grove_errmsg());
 }
 
 static void conf_node_stop(struct conf_node *n)
 {
-    conformance_node_close(n->dir, n->server, n->listener, n->store, n->schema);
+    conformance_node_close(n->dir, &n->node, n->schema);
     memset(n, 0, sizeof *n);
 }
 

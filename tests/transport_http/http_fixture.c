@@ -265,16 +265,16 @@ void http_node_start(struct http_node *n, const struct grove_listen_options *opt
     http_fixture_register();
     static const char *const tables[] = {
         "docs:title=lww,views=counter,tags=set", "notes", "documents", "comments", "stats", NULL};
-    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->store, &n->server);
+    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->node);
     grove_err err = GROVE_EUNAVAIL;
     for (int i = 0; i < 50 && err == GROVE_EUNAVAIL; i++) {
         http_fixture_url("http", n->url, sizeof n->url);
-        err = grove_listener_open(&n->listener, n->url, n->server, opts);
+        err = grove_node_listen(&n->node, n->url, opts);
     }
     cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
 }
 
 void http_node_stop(struct http_node *n)
 {
-    conformance_node_close(n->dir, n->server, n->listener, n->store, n->schema);
+    conformance_node_close(n->dir, &n->node, n->schema);
 }

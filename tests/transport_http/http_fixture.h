@@ -40,9 +40,7 @@ struct http_node {
     char dir[256];
     char url[256]; /* http://127.0.0.1:<port>/sync */
     struct grove_schema *schema;
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
+    struct grove_node node; /* serves url */
 };
 void http_node_start(struct http_node *n, const struct grove_listen_options *opts);
 void http_node_stop(struct http_node *n);
