@@ -17,7 +17,8 @@
 struct grove_node {
     struct grove_store *store;
     struct grove_server *server; /* over store */
-    /* listeners[0..listener_count) serve server, in the order they opened */
+    /* listeners[0..listener_count) serve server, in the order they opened;
+     * one closed early is set back to NULL and then skipped */
     struct grove_listener *listeners[GROVE_NODE_LISTENERS_MAX];
     size_t listener_count;
     struct grove_syncer *syncer; /* over store; started or not */
