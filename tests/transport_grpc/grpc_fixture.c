@@ -112,12 +112,13 @@ void grpc_node_start(struct grpc_node *n, const char *scheme,
         grove_schema_parse(n->schema, "documents:title=lww,meta=lww,views=counter,tags=set"),
         GROVE_OK, "%s", grove_errmsg());
     struct grove_store_options so = {.path = path, .node_id = "srv", .schema = n->schema};
-    cr_assert_eq(grove_store_open(&n->store, &so), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_open(&n->node.store, &so), GROVE_OK, "%s", grove_errmsg());
     struct grove_server_options sv = {.hooks = hooks};
-    cr_assert_eq(grove_server_new(&n->server, n->store, &sv), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_server_new(&n->node.server, n->node.store, &sv), GROVE_OK, "%s",
+                 grove_errmsg());
     for (int attempt = 0;; attempt++) {
         snprintf(n->url, sizeof n->url, "%s://127.0.0.1:%d", scheme, grpc_fixture_free_port());
-        grove_err err = grove_listener_open(&n->listener, n->url, n->server, opts);
+        grove_err err = grove_node_listen(&n->node, n->url, opts);
         if (err == GROVE_OK)
             break;
         cr_assert(err == GROVE_EUNAVAIL && attempt < 5, "%s", grove_errmsg());
@@ -126,10 +127,7 @@ void grpc_node_start(struct grpc_node *n, const char *scheme,
 
 void grpc_node_stop(struct grpc_node *n)
 {
-    grove_server_shutdown(n->server);
-    grove_listener_close(n->listener);
-    grove_server_free(n->server);
-    grove_store_close(n->store);
+    grove_node_close(&n->node);
     grove_schema_free(n->schema);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);

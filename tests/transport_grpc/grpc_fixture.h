@@ -4,6 +4,7 @@
 #ifndef GROVE_TESTS_GRPC_FIXTURE_H
 #define GROVE_TESTS_GRPC_FIXTURE_H
 
+#include "grove/node.h"
 #include "grove/server.h"
 #include "grove/transport.h"
 
@@ -26,9 +27,7 @@ struct grpc_node {
     char dir[64];
     char url[96];
     struct grove_schema *schema;
-    struct grove_store *store;
-    struct grove_server *server;
-    struct grove_listener *listener;
+    struct grove_node node; /* serves url */
 };
 /* Starts a node "srv" declaring documents:title=lww,views=counter,tags=set
  * listening on scheme://127.0.0.1:<free port>. opts may be NULL; hooks too. */

@@ -207,7 +207,7 @@ Test(transport_grpc_status, port_in_use_is_eunavail)
     struct grpc_node n;
     grpc_node_start(&n, "grpc", NULL, NULL);
     struct grove_listener *second = NULL;
-    cr_assert_eq(grove_listener_open(&second, n.url, n.server, NULL), GROVE_EUNAVAIL);
+    cr_assert_eq(grove_listener_open(&second, n.url, n.node.server, NULL), GROVE_EUNAVAIL);
     cr_assert_null(second);
     grpc_node_stop(&n);
 }
@@ -320,8 +320,9 @@ Test(transport_grpc_status, listener_close_ends_open_streams)
     struct grove_peer *writer = dial(n.url, NULL);
     cr_assert_eq(push(writer, "documents", 1), GROVE_OK);
     wait_changes(&s, 1);
-    grove_listener_close(n.listener); /* must not hang on the open stream */
-    n.listener = NULL;
+    /* Without grove_server_shutdown first: must not hang on the open stream. */
+    grove_listener_close(n.node.listeners[0]);
+    n.node.listeners[0] = NULL;
     pthread_join(s.thread, NULL);
     cr_assert(s.err == GROVE_EUNAVAIL || s.err == GROVE_ESHUTDOWN, "%s", grove_err_name(s.err));
     grove_peer_close(writer);
@@ -346,7 +347,8 @@ Test(transport_grpc_status, tls_with_ca)
     cr_assert_eq(push(insecure, "documents", 1), GROVE_OK, "%s", grove_errmsg());
     /* Plain gRPC to a TLS port fails too. */
     char plain[sizeof n.url + 32];
-    snprintf(plain, sizeof plain, "grpc%s", n.url + strlen("grpcs"));
+    /* The precision bounds the copy to n.url for the compiler's truncation check. */
+    snprintf(plain, sizeof plain, "grpc%.*s", (int)sizeof n.url, n.url + strlen("grpcs"));
     struct grove_peer *clear = dial(plain, &(struct grove_dial_options){.timeout_ms = 3000});
     cr_assert_neq(push(clear, "documents", 1), GROVE_OK);
     grove_peer_close(trusted);
