@@ -9,10 +9,11 @@
 
 #include "config.h"
 #include "grove/log.h"
-#include "grove/server.h"
-#include "grove/syncer.h"
+#include "grove/node.h"
 #include "grove/transport.h"
 #include "transports.h"
+
+_Static_assert(GROVED_MAX_URLS <= GROVE_NODE_LISTENERS_MAX, "every --listen fits in a grove_node");
 
 static void groved_report(void *user, const struct grove_sync_report *r)
 {
@@ -30,11 +31,7 @@ int main(int argc, char **argv)
 {
     struct groved_config cfg = {0};
     struct grove_schema *schema = NULL;
-    struct grove_store *store = NULL;
-    struct grove_server *server = NULL;
-    struct grove_syncer *syncer = NULL;
-    struct grove_listener *listeners[GROVED_MAX_URLS] = {0};
-    size_t listener_count = 0;
+    struct grove_node node = {0};
     int exit_code = GROVED_EXIT_USAGE;
     grove_err err;
 
@@ -69,13 +66,13 @@ int main(int argc, char **argv)
 
     struct grove_store_options store_opts = {
         .path = cfg.db, .node_id = cfg.node_id, .schema = schema};
-    err = grove_store_open(&store, &store_opts);
+    err = grove_store_open(&node.store, &store_opts);
     if (err) {
         fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the path */
         goto done;
     }
     struct grove_server_options server_opts = {0};
-    err = grove_server_new(&server, store, &server_opts);
+    err = grove_server_new(&node.server, node.store, &server_opts);
     if (err) {
         fprintf(stderr, "groved: %s\n", grove_errmsg());
         goto done;
@@ -89,19 +86,18 @@ int main(int argc, char **argv)
         .max_body = cfg.max_body,
     };
     for (size_t i = 0; i < cfg.listen.count; i++) {
-        err = grove_listener_open(&listeners[i], cfg.listen.items[i], server, &listen_opts);
+        err = grove_node_listen(&node, cfg.listen.items[i], &listen_opts);
         if (err) {
             fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the URL */
             goto done;
         }
-        listener_count++;
         grove_log(GROVE_LOG_INFO, "listening on %s", cfg.listen.items[i]);
     }
 
     if (cfg.peers.count > 0) {
         struct grove_syncer_options sync_opts = {.interval_ms = cfg.interval_ms,
                                                  .stream = cfg.stream};
-        err = grove_syncer_new(&syncer, store, &sync_opts);
+        err = grove_syncer_new(&node.syncer, node.store, &sync_opts);
         if (err) {
             fprintf(stderr, "groved: %s\n", grove_errmsg());
             goto done;
@@ -112,14 +108,14 @@ int main(int argc, char **argv)
             .insecure = cfg.tls_insecure,
         };
         for (size_t i = 0; i < cfg.peers.count; i++) {
-            err = grove_syncer_add_peer(syncer, cfg.peers.items[i], &dial_opts);
+            err = grove_syncer_add_peer(node.syncer, cfg.peers.items[i], &dial_opts);
             if (err) {
                 fprintf(stderr, "groved: peer %s: %s\n", cfg.peers.items[i], grove_errmsg());
                 goto done;
             }
             grove_log(GROVE_LOG_INFO, "peer %s", cfg.peers.items[i]);
         }
-        err = grove_syncer_start(syncer, groved_report, NULL);
+        err = grove_syncer_start(node.syncer, groved_report, NULL);
         if (err) {
             fprintf(stderr, "groved: cannot start the syncer: %s\n", grove_errmsg());
             goto done;
@@ -134,18 +130,7 @@ int main(int argc, char **argv)
     exit_code = 0;
 
 done:
-    /* Order matters: no new rounds, then wake streams and refuse new calls,
-     * then close the sockets (joining in-flight calls), then the store. */
-    if (syncer) {
-        grove_syncer_stop(syncer);
-        grove_syncer_free(syncer);
-    }
-    if (server)
-        grove_server_shutdown(server);
-    for (size_t i = listener_count; i > 0; i--)
-        grove_listener_close(listeners[i - 1]);
-    grove_server_free(server);
-    grove_store_close(store);
+    grove_node_close(&node); /* syncer, server, listeners, store: nothing acknowledged is lost */
     grove_schema_free(schema);
     groved_config_free(&cfg);
     if (exit_code == 0)
