@@ -51,7 +51,7 @@ struct grove_store {
     char node_id[GROVE_NODE_ID_MAX + 1];
     struct grove_hlc latest; /* newest arrival stamp */
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
-    sqlite3_stmt *cursor_get, *cursor_put;
+    sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
      * cost is about half of a small write, so big batches go in chunks. */
     sqlite3_stmt *load_rows, *put_states, *put_rows;
@@ -168,6 +168,8 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->cursor_put,
          "INSERT OR REPLACE INTO cursors(peer, pull_ts, pull_c, pull_node,"
          " push_ts, push_c, peer_node, catching_up) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"},
+        {&store->cursor_skip, "UPDATE cursors SET push_ts = ?1, push_c = ?2 WHERE peer_node = ?3"
+                              " AND push_ts = ?4 AND push_c = ?5"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         grove_err err = store_prepare(store, all[i].stmt, all[i].sql);
@@ -296,8 +298,8 @@ void grove_store_close(struct grove_store *store)
     sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
                            store->del_row,     store->get_row,    store->list_rows,
                            store->own_counter, store->cursor_get, store->cursor_put,
-                           store->load_rows,   store->put_states, store->put_rows,
-                           store->load_span};
+                           store->cursor_skip, store->load_rows,  store->put_states,
+                           store->put_rows,    store->load_span};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
@@ -643,15 +645,36 @@ static grove_err store_write_cursors(struct grove_store *store, const char *peer
     return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write cursors");
 }
 
+/* A batch from node `src` (pushed to us or pulled) is an echo for every peer
+ * known as src. Such a peer's push cursor that was at `before`, the newest
+ * arrival stamp before the batch, had nothing left to send: it moves past the
+ * batch instead of reading it back only to filter it out. */
+static grove_err store_skip_echoes(struct grove_store *store, const char *src,
+                                   const struct grove_hlc *before,
+                                   const struct grove_apply_report *report)
+{
+    if (!src[0] || !report->merged)
+        return GROVE_OK;
+    sqlite3_stmt *st = store->cursor_skip;
+    sqlite3_bind_int64(st, 1, report->latest.ts);
+    sqlite3_bind_int64(st, 2, report->latest.c);
+    sqlite3_bind_text(st, 3, src, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, before->ts);
+    sqlite3_bind_int64(st, 5, before->c);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "move push cursors");
+}
+
 /* A pulled page's peer and the cursors to store with it. */
 struct store_pulled {
     const char *peer;
     struct grove_peer_cursors *cursors;
 };
 
-/* Stores the pulled page's cursors in its transaction. `before` is the newest
- * arrival stamp before the page: a push cursor that was there has nothing
- * left to send but this page, which came from the peer, so it moves past it. */
+/* Stores the pulled page's cursors in its transaction; its push cursor moves
+ * past the page as in store_skip_echoes, also while the peer's node id is
+ * not known yet. */
 static grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
                                       const struct grove_hlc *before,
                                       const struct grove_apply_report *report,
@@ -732,6 +755,8 @@ static grove_err store_apply_locked(struct grove_store *store, const struct grov
     err = store_exec(store, "BEGIN IMMEDIATE");
     if (!err)
         err = store_apply_rows(store, changes, idx, count, src, report);
+    if (!err && remote)
+        err = store_skip_echoes(store, src, &before, report);
     if (!err && pulled)
         err = store_pulled_cursors(store, pulled, &before, report, &cursors);
     if (!err)
