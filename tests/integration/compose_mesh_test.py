@@ -2,9 +2,10 @@
 """Runs the mesh of docker-compose.yml as real groved processes on loopback.
 
 No Docker engine is needed: each service's command line is taken from the
-compose file as written, with service host names mapped to 127.0.0.1 and the
-container ports mapped to free local ports. A write on every node must reach
-every other node, whatever transport each link uses.
+compose file as written, and the config file it names is the one the service
+mounts (deploy/<node>.conf), with service host names mapped to 127.0.0.1 and
+the container ports mapped to free local ports. A write on every node must
+reach every other node, whatever transport each link uses.
 """
 import argparse
 import json
@@ -33,6 +34,31 @@ def rewrite(arg, ports, data_dir):
     return arg.replace("/data/", data_dir + "/")
 
 
+def mounted_files(svc, source_dir):
+    """Container path -> host path of the service's bind-mounted files."""
+    files = {}
+    for volume in svc.get("volumes", []):
+        parts = volume.split(":")
+        if parts[0].startswith("./"):
+            files[parts[1]] = os.path.join(source_dir, parts[0])
+    return files
+
+
+def local_config(name, svc, argv, ports, data_dir, source_dir):
+    """Rewrites the mounted config file that --config names for loopback; returns its path."""
+    mounted = mounted_files(svc, source_dir)
+    container_path = argv[argv.index("--config") + 1]
+    with open(mounted[container_path]) as f:
+        text = rewrite(f.read(), ports, data_dir)
+    # A listener binds its own free port instead of the container's.
+    text = (text.replace("0.0.0.0:8080", f"127.0.0.1:{ports[(name, 8080)]}")
+                .replace("0.0.0.0:50051", f"127.0.0.1:{ports[(name, 50051)]}"))
+    path = os.path.join(data_dir, name + ".conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def post(url, body):
     req = urllib.request.Request(url, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -56,14 +82,13 @@ def main():
     with tempfile.TemporaryDirectory() as data_dir:
         try:
             for name, svc in services.items():
-                argv = [rewrite(a, ports, data_dir) for a in shlex.split(svc["command"])]
-                # A listener binds its own free port instead of the container's.
-                argv = [a.replace("0.0.0.0:8080", f"127.0.0.1:{ports[(name, 8080)]}")
-                         .replace("0.0.0.0:50051", f"127.0.0.1:{ports[(name, 50051)]}")
-                        for a in argv]
-                argv[argv.index("--interval") + 1] = "1"
+                argv = shlex.split(svc["command"])
+                argv[argv.index("--config") + 1] = local_config(
+                    name, svc, argv, ports, data_dir, args.source_dir)
+                # The environment overrides the file, as a deployment would.
+                env = dict(os.environ, GROVE_INTERVAL="1")
                 log = open(os.path.join(data_dir, name + ".log"), "w")
-                procs[name] = subprocess.Popen([args.groved] + argv, stderr=log)
+                procs[name] = subprocess.Popen([args.groved] + argv, stderr=log, env=env)
             time.sleep(1.0)
             now = time.time_ns() // 1000 * 1000
             for i, name in enumerate(services):
