@@ -17,6 +17,7 @@
 enum {
     STORE_CHUNK = 64,     /* rows or units per multi-row statement */
     STORE_SPAN_MAX = 256, /* units a chunk's pk span may hold and still be read whole */
+    STORE_ECHO_SCAN = 16, /* rows a changes page may scan, per change it may return */
 };
 
 /* One row of a batch being applied: its changes and its state units. */
@@ -1149,7 +1150,10 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     struct grove_buf sql = {0};
     struct grove_pull_response *resp = NULL;
     sqlite3_stmt *st = NULL;
-    size_t cap = 0, scanned = 0;
+    /* Echoes are passed over without counting against the page, up to a
+     * bound that keeps the lock short: a peer's own changes cost no round
+     * trips to skip. */
+    size_t cap = 0, scanned = 0, scan_max = limit * STORE_ECHO_SCAN;
     grove_err err = store_changes_sql(store, q, &sql);
     if (!err)
         err = grove_pull_response_new(&resp);
@@ -1164,13 +1168,13 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     }
     sqlite3_bind_int64(st, 1, q->since.ts);
     sqlite3_bind_int64(st, 2, q->since.c);
-    /* One row beyond the page tells whether more remain. */
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
+    /* One row beyond what may be read tells whether more remain. */
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)scan_max + 1);
     for (size_t i = 0; i < q->table_count; i++)
         sqlite3_bind_text(st, 4 + (int)i, q->tables[i], -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (scanned == limit) {
+        if (resp->count == limit || scanned == scan_max) {
             resp->has_more = true;
             break;
         }

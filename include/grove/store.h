@@ -72,7 +72,8 @@ struct grove_store_query {
 /* Changes with arrival stamp after q->since, in arrival order. The response's
  * latest_hlc is the arrival stamp of the last change read (echo-filtered ones
  * included, so a cursor moves past them), `since` when none; has_more when
- * more remain. */
+ * more remain. Echoes do not count against the limit: a page reads up to 16
+ * rows per change it may return. */
 grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
                               struct grove_pull_response **out);
 

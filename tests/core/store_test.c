@@ -310,3 +310,40 @@ Test(core_store, a_push_from_a_peer_moves_that_peers_caught_up_push_cursor_only)
     cr_expect_eq(got.push.ts, 0, "a cursor with something left to send stays");
     grove_store_close(s);
 }
+
+Test(core_store, echoes_are_passed_over_without_filling_the_page)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    enum { ECHOES = 100 };
+    static char pks[ECHOES][8];
+    struct grove_change batch[ECHOES];
+    for (int i = 0; i < ECHOES; i++) {
+        snprintf(pks[i], sizeof pks[i], "e%03d", i);
+        batch[i] = lww(pks[i], "\"1\"", 1000, "b");
+    }
+    cr_assert_eq(grove_store_apply(s, batch, ECHOES, "b", NULL), GROVE_OK);
+    cr_assert_eq(grove_store_set(s, "docs", "mine", "title", "1", 1), GROVE_OK);
+    /* A page of 10 reaches past 100 echoes (within 16 x 10 rows) to our write. */
+    struct grove_store_query q = {.limit = 10, .exclude_node = "b"};
+    struct grove_pull_response *r;
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_expect_eq(r->count, 1);
+    cr_expect_eq(r->has_more, false);
+    struct grove_hlc latest;
+    grove_store_latest(s, &latest);
+    cr_expect_eq(grove_hlc_compare(&r->latest_hlc, &latest), 0);
+    grove_msg_free(r);
+    /* A page of 5 may read 80 rows: it stops there, past echoes only. */
+    q.limit = 5;
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_expect_eq(r->count, 0);
+    cr_expect_eq(r->has_more, true);
+    q.since = r->latest_hlc;
+    grove_msg_free(r);
+    cr_assert_eq(grove_store_changes(s, &q, &r), GROVE_OK);
+    cr_assert_eq(r->count, 1);
+    cr_expect_str_eq(r->changes[0].pk, "mine");
+    cr_expect_eq(r->has_more, false);
+    grove_msg_free(r);
+    grove_store_close(s);
+}
