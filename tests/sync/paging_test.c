@@ -14,27 +14,7 @@ Test(sync_paging, many_changes_two_tables_page_1000)
     fx_serve(&a);
 
     /* The bulk arrives at A in one transaction, as a merged push would. */
-    struct grove_push_request *req = NULL;
-    size_t cap = 0;
-    fx_ok(grove_push_request_new(&req));
-    fx_ok(grove_msg_reserve_changes(req, &req->changes, &cap, BIG));
-    int64_t ts = fx_now_ns() - 3600LL * 1000000000LL;
-    for (size_t i = 0; i < BIG; i++) {
-        struct grove_change *c = &req->changes[i];
-        char pk[16];
-        snprintf(pk, sizeof pk, "d%05zu", i);
-        c->table = "docs";
-        c->pk = grove_msg_strndup(req, pk, strlen(pk));
-        c->field = "title";
-        c->crdt = GROVE_CRDT_LWW;
-        c->hlc.ts = ts + (int64_t)i * 1000;
-        fx_ok(grove_hlc_set_node(&c->hlc, "X"));
-        c->node_id = "X";
-        char value[16];
-        snprintf(value, sizeof value, "%zu", i);
-        c->value.ptr = grove_msg_strndup(req, value, strlen(value));
-        c->value.len = strlen(value);
-    }
+    struct grove_push_request *req = fx_lww_push("d", BIG, fx_now_ns() - 3600LL * 1000000000LL);
     struct grove_apply_report ar;
     fx_ok(grove_store_apply(a.node.store, req->changes, BIG, "X", &ar));
     cr_assert_eq(ar.merged, BIG);

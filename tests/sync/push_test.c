@@ -3,33 +3,6 @@
 
 TestSuite(sync_push, .init = fx_setup, .fini = fx_teardown);
 
-/* A push request of n lww changes from node "X", stamped in the recent past. */
-static struct grove_push_request *make_push(size_t n, int64_t ts)
-{
-    struct grove_push_request *req = NULL;
-    size_t cap = 0;
-    fx_ok(grove_push_request_new(&req));
-    fx_ok(grove_msg_reserve_changes(req, &req->changes, &cap, n));
-    req->count = n;
-    req->node_id = "X";
-    for (size_t i = 0; i < n; i++) {
-        struct grove_change *c = &req->changes[i];
-        char pk[32], value[32];
-        snprintf(pk, sizeof pk, "p%05zu", i);
-        snprintf(value, sizeof value, "%zu", i);
-        c->table = "docs";
-        c->pk = grove_msg_strndup(req, pk, strlen(pk));
-        c->field = "title";
-        c->crdt = GROVE_CRDT_LWW;
-        c->hlc.ts = ts + (int64_t)i * 1000;
-        fx_ok(grove_hlc_set_node(&c->hlc, "X"));
-        c->node_id = "X";
-        c->value.ptr = grove_msg_strndup(req, value, strlen(value));
-        c->value.len = strlen(value);
-    }
-    return req;
-}
-
 static void assert_empty(struct fx_node *n)
 {
     struct grove_hlc latest;
@@ -45,7 +18,7 @@ Test(sync_push, invalid_500th_record_changes_nothing)
     struct fx_node h;
     fx_node_init(&h, "H");
     fx_serve(&h);
-    struct grove_push_request *req = make_push(500, fx_now_ns() - 60 * 1000000000LL);
+    struct grove_push_request *req = fx_lww_push("p", 500, fx_now_ns() - 60 * 1000000000LL);
     req->changes[499].value.ptr = NULL; /* an lww change without a value */
     req->changes[499].value.len = 0;
 
@@ -87,7 +60,7 @@ Test(sync_push, future_stamp_rejected_normal_changes_flow)
     fx_syncer(&a, NULL);
     fx_add_peer(&a, h.url);
 
-    struct grove_push_request *req = make_push(1, fx_now_ns() + 3600LL * 1000000000LL);
+    struct grove_push_request *req = fx_lww_push("p", 1, fx_now_ns() + 3600LL * 1000000000LL);
     struct grove_push_response *resp = NULL;
     struct grove_peer *peer = NULL;
     fx_ok(grove_peer_open(&peer, h.url, NULL));
@@ -98,7 +71,7 @@ Test(sync_push, future_stamp_rejected_normal_changes_flow)
     grove_push_request_free(req);
 
     /* Normal changes still flow: a direct push, then a syncer round. */
-    req = make_push(1, fx_now_ns() - 1000000000LL);
+    req = fx_lww_push("p", 1, fx_now_ns() - 1000000000LL);
     fx_ok(grove_peer_push(peer, req, &resp));
     cr_assert_eq(resp->merged, 1);
     grove_push_response_free(resp);
@@ -111,7 +84,7 @@ Test(sync_push, future_stamp_rejected_normal_changes_flow)
     fx_assert_row(&a, "docs", "p00000", "{\"title\":0}");
 
     /* The store refuses it too, however it arrives. */
-    req = make_push(1, fx_now_ns() + 3600LL * 1000000000LL);
+    req = fx_lww_push("p", 1, fx_now_ns() + 3600LL * 1000000000LL);
     struct grove_apply_report ar;
     err = grove_store_apply(a.node.store, req->changes, 1, "X", &ar);
     cr_assert_eq(err, GROVE_EINVAL, "got %s", grove_err_name(err));

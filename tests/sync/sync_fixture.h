@@ -193,4 +193,32 @@ static inline int64_t fx_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* A push request of n lww changes docs/<prefix>NNNNN.title = N from node "X",
+ * stamped ts, ts + 1 µs, ... */
+static inline struct grove_push_request *fx_lww_push(const char *prefix, size_t n, int64_t ts)
+{
+    struct grove_push_request *req = NULL;
+    size_t cap = 0;
+    fx_ok(grove_push_request_new(&req));
+    fx_ok(grove_msg_reserve_changes(req, &req->changes, &cap, n));
+    req->count = n;
+    req->node_id = "X";
+    for (size_t i = 0; i < n; i++) {
+        struct grove_change *c = &req->changes[i];
+        char pk[32], value[32];
+        snprintf(pk, sizeof pk, "%s%05zu", prefix, i);
+        snprintf(value, sizeof value, "%zu", i);
+        c->table = "docs";
+        c->pk = grove_msg_strndup(req, pk, strlen(pk));
+        c->field = "title";
+        c->crdt = GROVE_CRDT_LWW;
+        c->hlc.ts = ts + (int64_t)i * 1000;
+        fx_ok(grove_hlc_set_node(&c->hlc, "X"));
+        c->node_id = "X";
+        c->value.ptr = grove_msg_strndup(req, value, strlen(value));
+        c->value.len = strlen(value);
+    }
+    return req;
+}
+
 #endif
