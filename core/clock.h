@@ -1,6 +1,7 @@
-/* The node's hybrid logical clock (DESIGN §1, §2). It ticks in microseconds
- * expressed in nanoseconds, so clients that hold ts in a float64 keep it
- * exact, and the counter orders events within one microsecond. */
+/* The node's hybrid logical clock (docs/design.md §3, docs/protocol.md §12).
+ * It ticks in microseconds expressed in nanoseconds, so clients that hold ts
+ * in a float64 keep it exact, and the counter orders events within one
+ * microsecond. */
 #ifndef GROVE_CORE_CLOCK_H
 #define GROVE_CORE_CLOCK_H
 

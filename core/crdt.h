@@ -1,4 +1,4 @@
-/* CRDT state of one row and its merge rules (DESIGN §2), free of storage:
+/* CRDT state of one row and its merge rules (docs/design.md §2), free of storage:
  * the store loads a row's state units, merges changes into them here, writes
  * back the dirty ones and stores the resolved document built here. */
 #ifndef GROVE_CORE_CRDT_H

@@ -1,4 +1,4 @@
-/* The sync hook chain (DESIGN §4). */
+/* The sync hook chain (docs/design.md §9). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* The syncer (DESIGN §3): per peer, pull pages and merge them, then push what
+/* The syncer (docs/design.md §10): per peer, pull pages and merge them, then push what
  * the peer has not seen; cursors persist in the store. Background mode runs
  * one thread per peer (so a slow peer delays no other), wakes on local
  * commits for real-time push, and optionally consumes the peer's stream. */

@@ -1,4 +1,4 @@
-/* Reference model of DESIGN §2, kept deliberately naive: it remembers, per
+/* Reference model of docs/design.md §2, kept deliberately naive: it remembers, per
  * field and per set element, the newest operation and the counter sum, and
  * resolves a row only when asked. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* The simulator's reference model: the resolved rows that DESIGN §2 says the
+/* The simulator's reference model: the resolved rows that docs/design.md §2 says the
  * recorded operations must produce, computed without the store's code. */
 #ifndef GROVE_SIM_MODEL_H
 #define GROVE_SIM_MODEL_H

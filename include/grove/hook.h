@@ -1,4 +1,4 @@
-/* Sync hooks (DESIGN §4). Every member may be NULL, which passes the change
+/* Sync hooks (docs/design.md §9). Every member may be NULL, which passes the change
  * through unchanged (Grove's BaseSyncHook). Hooks run in registration order;
  * for before_* hooks the output of one is the input of the next. */
 #ifndef GROVE_HOOK_H

@@ -1,4 +1,4 @@
-/* The syncer: pulls from and pushes to each peer (DESIGN §3). Peers are
+/* The syncer: pulls from and pushes to each peer (docs/design.md §10). Peers are
  * synced independently; cursors persist in the store, so a restart resumes. */
 #ifndef GROVE_SYNCER_H
 #define GROVE_SYNCER_H

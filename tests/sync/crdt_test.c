@@ -1,4 +1,4 @@
-/* CRDT behaviour across replicas through a hub (issue 3, scenario tests 5-7). */
+/* CRDT behaviour across replicas through a hub (scenario tests 5-7). */
 #include "sync_fixture.h"
 
 TestSuite(sync_crdt, .init = fx_setup, .fini = fx_teardown);

@@ -1,4 +1,4 @@
-/* Pagination (issue 3, scenario test 4). */
+/* Pagination (scenario test 4). */
 #include "sync_fixture.h"
 
 TestSuite(sync_paging, .init = fx_setup, .fini = fx_teardown);

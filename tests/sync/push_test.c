@@ -1,4 +1,4 @@
-/* What a server refuses in a push (issue 3, scenario tests 8-9). */
+/* What a server refuses in a push (scenario tests 8-9). */
 #include "sync_fixture.h"
 
 TestSuite(sync_push, .init = fx_setup, .fini = fx_teardown);

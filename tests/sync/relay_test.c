@@ -1,5 +1,5 @@
 /* Relaying through a hub: the cases where Grove's change-HLC cursor and its
- * single sync cursor lose writes (issue 3, scenario tests 1-3). */
+ * single sync cursor lose writes (scenario tests 1-3). */
 #include "sync_fixture.h"
 
 TestSuite(sync_relay, .init = fx_setup, .fini = fx_teardown);

@@ -1,4 +1,4 @@
-/* A node restarted in the middle of a sync (issue 3, scenario test 10). The
+/* A node restarted in the middle of a sync (scenario test 10). The
  * fault shim cuts the link after a few calls, so the restart happens with a
  * pull (then a push) half done. */
 #include "sync_fixture.h"
@@ -38,7 +38,7 @@ Test(sync_restart, restart_mid_sync_resumes)
     fx_syncer(&b, &o);
     fx_add_peer(&b, link);
     /* B has synced before: a first pull from the zero cursor is deliberately
-     * not echo-filtered (DESIGN §3), which would blur the counts below. */
+     * not echo-filtered (docs/design.md §5), which would blur the counts below. */
     fx_set(&a, "docs", "seed", "title", "\"x\"");
     cr_assert_eq(fx_sync(&b, 0).pulled, 1);
     write_rows(&a, "a", A_ROWS);
