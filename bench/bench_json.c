@@ -1,5 +1,7 @@
 /* grove-bench json: parse and print N change records (~180 bytes each, a
- * mix of lww, counter, set and tombstone records) through the JSON codec. */
+ * mix of lww, counter, set and tombstone records) through the JSON codec;
+ * then the decoding cost per byte of a body nested far past the depth limit
+ * next to a flat body of the same size. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +73,74 @@ fail:
     return NULL;
 }
 
+enum { BENCH_JSON_LEVELS = 80000 }; /* levels of {"a": in the nested body (480 KB) */
+
+static const char bench_json_head[] =
+    "{\"changes\":[{\"table\":\"t\",\"pk\":\"p\",\"field\":\"f\",\"crdt_type\":\"lww\","
+    "\"hlc\":{\"ts\":1,\"c\":0,\"node\":\"n\"},\"node_id\":\"n\",\"value\":";
+static const char bench_json_tail[] = "}],\"node_id\":\"n\"}";
+
+/* A one-record push request whose value is {"a":{"a":...1...}} nested
+ * `levels` deep (nested) or [{"a":1},{"a":1},...] padded to the same size
+ * (flat). The decoder rejects the first and accepts the second. */
+static grove_err bench_json_shaped(bool nested, long levels, struct grove_buf *out)
+{
+    size_t value_len = 6 * (size_t)levels + 1, k = (value_len - 3) / 8;
+    grove_err err = grove_buf_append(out, bench_json_head, sizeof bench_json_head - 1);
+    if (!err)
+        err = grove_buf_reserve(out, value_len + sizeof bench_json_tail);
+    if (err)
+        return err;
+    char *p = out->data + out->len;
+    if (nested) {
+        for (long i = 0; i < levels; i++, p += 5)
+            memcpy(p, "{\"a\":", 5);
+        *p++ = '1';
+        memset(p, '}', (size_t)levels);
+        p += levels;
+    } else {
+        *p++ = '[';
+        for (size_t i = 0; i < k; i++, p += 8)
+            memcpy(p, "{\"a\":1},", 8);
+        *p++ = '0';
+        memset(p, ' ', value_len - 3 - 8 * k);
+        p += value_len - 3 - 8 * k;
+        *p++ = ']';
+    }
+    out->len += value_len;
+    return grove_buf_append(out, bench_json_tail, sizeof bench_json_tail - 1);
+}
+
+/* Best CPU time per byte, in ns, of decoding body (ok says whether it must be
+ * accepted). Rounds stop early once one takes over a second: the quadratic
+ * decoder this guards against spent seconds on the nested body. */
+static double bench_json_ns_per_byte(const struct grove_buf *body, bool ok)
+{
+    enum { ROUNDS = 5 };
+    double best = 1e9;
+    for (int round = 0; round < ROUNDS && (round == 0 || best < 1.0); round++) {
+        struct grove_push_request *req;
+        double t0 = bench_cpu_now();
+        grove_err err = grove_json_decode_push_request(body->data, body->len, &req);
+        double t1 = bench_cpu_now();
+        grove_msg_free(req);
+        if ((err == GROVE_OK) != ok) {
+            fprintf(stderr, "grove-bench json: %s body %s: %s\n", ok ? "flat" : "nested",
+                    ok ? "rejected" : "accepted", err ? grove_errmsg() : "");
+            return -1;
+        }
+        if (t1 - t0 < best)
+            best = t1 - t0;
+    }
+    return best / (double)body->len * 1e9;
+}
+
 int bench_json(int argc, char **argv)
 {
     long n = bench_arg_n(argc, argv, 100000);
     enum { ROUNDS = 5 };
     struct grove_buf buf = {0};
+    struct grove_buf nested = {0}, flat = {0};
     double best_print = 1e9, best_parse = 1e9, wall_print = 1e9, wall_parse = 1e9;
     int rc = 1;
     struct grove_push_request *req = bench_json_build(n);
@@ -119,13 +184,28 @@ int bench_json(int argc, char **argv)
     printf("wall: parse %.0f records/s, print %.0f records/s\n", (double)n / wall_parse,
            (double)n / wall_print);
     printf("max RSS: %ld KiB\n", bench_max_rss_kib());
-    printf("RESULT json parse_per_s=%.0f print_per_s=%.0f bytes_per_record=%.0f\n",
-           (double)n / best_parse, (double)n / best_print, (double)buf.len / (double)n);
+
+    if (bench_json_shaped(true, BENCH_JSON_LEVELS, &nested) ||
+        bench_json_shaped(false, BENCH_JSON_LEVELS, &flat))
+        goto fail;
+    double nested_ns = bench_json_ns_per_byte(&nested, false);
+    double flat_ns = bench_json_ns_per_byte(&flat, true);
+    if (nested_ns < 0 || flat_ns < 0)
+        goto done;
+    printf("nested: %zu bytes, %d levels (rejected at depth %d): %.2f ns/byte CPU\n", nested.len,
+           BENCH_JSON_LEVELS, GROVE_JSON_MAX_DEPTH + 1, nested_ns);
+    printf("flat: %zu bytes: %.2f ns/byte CPU\n", flat.len, flat_ns);
+    printf("RESULT json parse_per_s=%.0f print_per_s=%.0f bytes_per_record=%.0f "
+           "nested_ns_per_byte=%.2f flat_ns_per_byte=%.2f\n",
+           (double)n / best_parse, (double)n / best_print, (double)buf.len / (double)n, nested_ns,
+           flat_ns);
     rc = 0;
     goto done;
 fail:
     fprintf(stderr, "grove-bench json: %s\n", grove_errmsg());
 done:
+    grove_buf_free(&nested);
+    grove_buf_free(&flat);
     grove_buf_free(&buf);
     grove_msg_free(req);
     return rc;

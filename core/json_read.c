@@ -1,23 +1,39 @@
-/* JSON wire decoding (DESIGN §1a): jsmn finds the tokens, and a walker driven
- * by the text checks everything jsmn lets through (grammar between tokens,
- * numbers, literals, escapes, control characters, depth, duplicate keys),
- * then reads the message fields straight from the token text. The body is
- * copied once into the message arena: raw values are slices of that copy and
- * strings are unescaped in place, so decoding allocates nothing per token. */
+/* JSON wire decoding (docs/protocol.md §9): a scan finds the containers and
+ * how many values each holds, and a walker driven by the text checks
+ * everything (grammar, numbers, literals, escapes, control characters, depth,
+ * duplicate keys) while it reads the message fields straight from the text.
+ * Both are linear in the input whatever its shape, and both stop at the first
+ * container deeper than GROVE_JSON_MAX_DEPTH. The body is copied once into the
+ * message arena: raw values are slices of that copy and strings are unescaped
+ * in place, so decoding allocates nothing per token. */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS /* closing a container is O(depth); without it jsmn is quadratic */
-#include <jsmn.h>
 
 #include "grove/json.h"
 #include "json_utf8.h"
 
 enum { JR_PATH_MAX = 16 };
+
+/* Work done, counted when a test compiles this file with GROVE_JSON_STEPS
+ * (tests/core/json_test.c): a step per byte the scan passes and per value the
+ * walker takes, so a test can tell linear from quadratic without a clock. */
+#ifdef GROVE_JSON_STEPS
+static size_t jr_steps;
+#define JR_STEPS(n) (jr_steps += (n))
+#else
+#define JR_STEPS(n) ((void)(n))
+#endif
+
+/* A container found by the scan: where it opens and how many values (array
+ * elements or object members) it holds. */
+struct jr_box {
+    uint32_t start;
+    uint32_t count;
+};
 
 /* One step of the location printed in error messages: a key or an index. */
 struct jr_seg {
@@ -30,11 +46,11 @@ struct jr {
     const char *js; /* the text walked (the arena copy when decoding) */
     char *text;     /* writable alias of js when decoding, else NULL */
     size_t len;
-    size_t pos; /* cursor in js */
-    jsmntok_t *tok;
-    unsigned ntok;
-    unsigned next; /* next token to consume, in document order */
-    int jsmn_rc;
+    size_t pos;         /* cursor in js */
+    struct jr_box *box; /* every container up to where the scan stopped */
+    size_t nbox;
+    size_t next;      /* next container to open, in document order */
+    bool scan_failed; /* the scan stopped early (too deep, or bad structure) */
     int depth;
     int npath;
     struct jr_seg path[JR_PATH_MAX];
@@ -49,7 +65,7 @@ struct jr_tok {
     size_t at; /* first byte of the value in js */
     size_t start;
     size_t end;
-    int size; /* jsmn's child count for containers: a capacity hint only */
+    size_t size; /* a container's count of values: a capacity hint only */
     bool escaped;
 };
 
@@ -301,7 +317,7 @@ bad:
     return jr_fail(r, "invalid number at byte %zu", at);
 }
 
-/* jsmn and the walker disagree: jsmn stopped early or saw something else. */
+/* The scan and the walker disagree: the scan stopped before this value. */
 static grove_err jr_syntax(struct jr *r, size_t at)
 {
     return jr_fail(r, "syntax error at byte %zu", at);
@@ -313,9 +329,9 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
 {
     int c = jr_peek(r);
     size_t at = r->pos;
-    const jsmntok_t *t = r->next < r->ntok ? &r->tok[r->next] : NULL;
     grove_err err;
 
+    JR_STEPS(1);
     out->at = at;
     out->escaped = false;
     out->size = 0;
@@ -324,12 +340,12 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
     case '[':
         if (r->depth >= GROVE_JSON_MAX_DEPTH)
             return jr_fail(r, "nesting deeper than %d", GROVE_JSON_MAX_DEPTH);
-        if (!t || t->start != (int)at || t->type != (c == '{' ? JSMN_OBJECT : JSMN_ARRAY))
+        if (r->next >= r->nbox || r->box[r->next].start != at)
             return jr_syntax(r, at);
         out->kind = c == '{' ? JR_OBJECT : JR_ARRAY;
         out->start = at;
         out->end = at + 1;
-        out->size = t->size;
+        out->size = r->box[r->next++].count;
         r->depth++;
         r->pos = at + 1;
         break;
@@ -337,8 +353,6 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
         size_t end = 0;
         if ((err = jr_scan_string(r, at, &end, &out->escaped)))
             return err;
-        if (!t || t->type != JSMN_STRING || t->start != (int)at + 1 || t->end != (int)end)
-            return jr_syntax(r, at);
         out->kind = JR_STRING;
         out->start = at + 1;
         out->end = end;
@@ -353,8 +367,6 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
         size_t n = strlen(lits[k]);
         if (r->len - at < n || memcmp(r->js + at, lits[k], n) != 0 || !jr_is_delim(r, at + n))
             return jr_fail(r, "invalid literal at byte %zu", at);
-        if (!t || t->type != JSMN_PRIMITIVE || t->start != (int)at || t->end != (int)(at + n))
-            return jr_syntax(r, at);
         out->kind = k == 0 ? JR_TRUE : k == 1 ? JR_FALSE : JR_NULL;
         out->start = at;
         out->end = at + n;
@@ -366,8 +378,6 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
             size_t end = 0;
             if ((err = jr_scan_number(r, at, &end)))
                 return err;
-            if (!t || t->type != JSMN_PRIMITIVE || t->start != (int)at || t->end != (int)end)
-                return jr_syntax(r, at);
             out->kind = JR_NUMBER;
             out->start = at;
             out->end = end;
@@ -376,7 +386,6 @@ static grove_err jr_take(struct jr *r, struct jr_tok *out)
         }
         return jr_unexpected(r, at, "a value");
     }
-    r->next++;
     return GROVE_OK;
 }
 
@@ -474,24 +483,88 @@ static grove_err jr_value(struct jr *r, size_t *start, size_t *end)
 
 /* ---- set-up ---- */
 
-static grove_err jr_tokenize(struct jr *r)
+/* Records a container opening at byte `at`, growing r->box as needed. */
+static grove_err jr_box_add(struct jr *r, size_t *cap, size_t at)
 {
-    jsmn_parser p;
-    size_t cap = r->len / 5 + 16;
-    jsmn_init(&p);
-    for (;;) {
-        jsmntok_t *grown = realloc(r->tok, cap * sizeof *grown);
-        if (!grown)
-            return grove_error_set(GROVE_ENOMEM, "out of memory for %zu JSON tokens", cap);
-        r->tok = grown;
-        int rc = jsmn_parse(&p, r->js, r->len, r->tok, (unsigned)cap);
-        if (rc != JSMN_ERROR_NOMEM) {
-            r->jsmn_rc = rc;
+    if (r->nbox == *cap) {
+        size_t grown = *cap ? *cap * 2 : r->len / 32 + 16;
+        struct jr_box *fresh = realloc(r->box, grown * sizeof *fresh);
+        if (!fresh)
+            return grove_error_set(GROVE_ENOMEM, "out of memory for %zu JSON containers", grown);
+        r->box = fresh;
+        *cap = grown;
+    }
+    r->box[r->nbox++] = (struct jr_box){.start = (uint32_t)at, .count = 0};
+    return GROVE_OK;
+}
+
+/* Finds every container in document order and counts its values, in one pass
+ * that follows only the structure (strings, brackets, commas) and leaves the
+ * grammar to the walker. The open containers are a stack no deeper than
+ * GROVE_JSON_MAX_DEPTH, so each byte costs O(1), and the scan ends at the
+ * first container too deep or bracket unmatched. Up to there the walker meets
+ * the same containers at the same depths, so it fails at that byte at the
+ * latest and never needs a container the scan did not record. */
+static grove_err jr_scan(struct jr *r)
+{
+    const unsigned char *s = (const unsigned char *)r->js;
+    size_t n = r->len, cap = 0;
+    uint32_t open[GROVE_JSON_MAX_DEPTH]; /* r->box index of each open container */
+    int depth = 0;
+    bool fresh = false; /* the innermost open container has seen nothing yet */
+    grove_err err;
+
+    r->scan_failed = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        JR_STEPS(1);
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (fresh) {
+            fresh = false;
+            if (c != ']' && c != '}')
+                r->box[open[depth - 1]].count = 1;
+        }
+        switch (c) {
+        case '"': {
+            size_t from = ++i;
+            /* To the closing quote, stepping over escapes; the walker checks them. */
+            while (i < n && s[i] != '"') {
+                while (i < n && jr_plain[s[i]])
+                    i++;
+                if (i < n && s[i] != '"')
+                    i += s[i] == '\\' ? 2 : 1;
+            }
+            JR_STEPS(i - from);
+            if (i >= n)
+                return GROVE_OK;
             break;
         }
-        cap *= 2; /* jsmn resumes where it ran out */
+        case '{':
+        case '[':
+            if (depth == GROVE_JSON_MAX_DEPTH)
+                return GROVE_OK;
+            if ((err = jr_box_add(r, &cap, i)))
+                return err;
+            open[depth++] = (uint32_t)(r->nbox - 1);
+            fresh = true;
+            break;
+        case '}':
+        case ']':
+            if (depth == 0)
+                return GROVE_OK;
+            depth--;
+            break;
+        case ',':
+            if (depth == 0)
+                return GROVE_OK;
+            r->box[open[depth - 1]].count++;
+            break;
+        default:
+            break;
+        }
     }
-    r->ntok = p.toknext;
+    r->scan_failed = depth != 0;
     return GROVE_OK;
 }
 
@@ -518,7 +591,7 @@ static grove_err jr_begin(struct jr *r, const char *json, size_t len, void *msg)
         r->text[len] = '\0';
         r->js = r->text;
     }
-    return jr_tokenize(r);
+    return jr_scan(r);
 }
 
 /* After the root value only whitespace may follow. */
@@ -528,15 +601,15 @@ static grove_err jr_finish(struct jr *r)
     jr_ws(r);
     if (r->pos != r->len)
         return jr_fail(r, "trailing characters at byte %zu", r->pos);
-    if (r->jsmn_rc < 0)
+    if (r->scan_failed)
         return jr_syntax(r, r->pos); /* the walker should have caught it first */
     return GROVE_OK;
 }
 
 static void jr_release(struct jr *r)
 {
-    free(r->tok);
-    r->tok = NULL;
+    free(r->box);
+    r->box = NULL;
 }
 
 grove_err grove_json_validate(const char *json, size_t len)
@@ -729,6 +802,15 @@ static grove_err jr_uint(struct jr *r, uint64_t max, const char *negative, uint6
     }
     *out = v;
     return GROVE_OK;
+}
+
+/* The scan's count of values in the container t opened, as a capacity: at
+ * most what the rest of the body can hold at min_bytes a value, so that
+ * "[1,1,1...]" or "[,,,...]" cannot make us allocate for millions. */
+static size_t jr_hint(const struct jr *r, const struct jr_tok *t, size_t min_bytes)
+{
+    size_t most = (r->len - t->at) / min_bytes + 1;
+    return t->size < most ? t->size : most;
 }
 
 /* Copies nothing: the raw value is a slice of the arena copy. */
@@ -932,7 +1014,8 @@ static grove_err jr_raw_array(struct jr *r, struct grove_slice **out, size_t *co
         if (!more)
             break;
         if (n == cap) {
-            size_t grown = cap ? cap * 2 : (t.size > 0 ? (size_t)t.size : 4);
+            size_t hint = jr_hint(r, &t, 2);
+            size_t grown = cap ? cap * 2 : hint ? hint : 4;
             struct grove_slice *fresh = grove_msg_alloc(r->msg, grown * sizeof *fresh);
             if (!fresh)
                 return grove_error_set(GROVE_ENOMEM, "out of memory for %zu elements", grown);
@@ -1054,12 +1137,9 @@ static grove_err jr_changes(struct jr *r, struct grove_change **out, size_t *cou
         return err;
     if ((err = jr_expect(r, jr_peek(r), "[", "an array")) || (err = jr_take(r, &t)))
         return err;
-    /* jsmn counted the elements: size the array once. The hint is capped by
-     * what the body can hold (a record takes over 60 bytes), so "[1,1,1...]"
-     * cannot make us allocate for millions of records. */
-    size_t hint = t.size > 0 ? (size_t)t.size : 0;
-    if (hint > r->len / 60 + 1)
-        hint = r->len / 60 + 1;
+    /* The scan counted the elements: size the array once (a record takes
+     * over 60 bytes). */
+    size_t hint = jr_hint(r, &t, 60);
     if (hint && (err = grove_msg_reserve_changes(r->msg, out, &cap, hint)))
         return err;
     for (;;) {
@@ -1100,7 +1180,8 @@ static grove_err jr_tables(struct jr *r, struct grove_pull_request *req)
         if (!more)
             return GROVE_OK;
         if (req->table_count == cap) {
-            size_t grown = cap ? cap * 2 : (t.size > 0 ? (size_t)t.size : 4);
+            size_t hint = jr_hint(r, &t, 3);
+            size_t grown = cap ? cap * 2 : hint ? hint : 4;
             const char **fresh = grove_msg_alloc(req, grown * sizeof *fresh);
             if (!fresh)
                 return grove_error_set(GROVE_ENOMEM, "out of memory for %zu tables", grown);

@@ -1,5 +1,6 @@
 /* The JSON wire codec: golden vectors (tests/vectors), exact integers, raw
- * value passthrough, located errors for malformed input, encoder rules. */
+ * value passthrough, located errors for malformed input, encoder rules, and a
+ * decoding cost linear in the input whatever its nesting. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -8,6 +9,12 @@
 
 #include "grove/json.h"
 #include "support.h"
+
+/* The decoder is compiled into this test with its work counter, jr_steps
+ * (GROVE_JSON_STEPS in core/json_read.c): the cost tests count steps rather
+ * than time them. libgrove's copy of the decoder is then not linked. */
+#define GROVE_JSON_STEPS
+#include "core/json_read.c"
 
 #define VECTORS GROVE_SOURCE_DIR "/tests/vectors/"
 
@@ -523,7 +530,7 @@ Test(core_json, standalone_hlc)
 
 Test(core_json, large_body_round_trips)
 {
-    /* Many records: the token array and the arena grow past their first guesses. */
+    /* Many records: the container list and the arena grow past their first guesses. */
     enum { N = 5000 };
     struct grove_push_request *req;
     cr_assert_eq(grove_push_request_new(&req), GROVE_OK);
@@ -550,4 +557,169 @@ Test(core_json, large_body_round_trips)
     }
     grove_msg_free(back);
     grove_msg_free(req);
+}
+
+/* ---- nesting and cost ---- */
+
+enum { DEEP = 80000 }; /* levels: 480 KB of {"a": took seconds with a quadratic tokenizer */
+
+/* head, then `open` levels times, mid, `close` levels times, then tail. */
+static void nest(struct grove_buf *b, const char *head, const char *open, const char *mid,
+                 const char *close, size_t levels, const char *tail)
+{
+    b->len = 0;
+    cr_assert_eq(grove_buf_append(b, head, strlen(head)), GROVE_OK);
+    for (size_t i = 0; i < levels; i++)
+        cr_assert_eq(grove_buf_append(b, open, strlen(open)), GROVE_OK);
+    cr_assert_eq(grove_buf_append(b, mid, strlen(mid)), GROVE_OK);
+    for (size_t i = 0; i < levels; i++)
+        cr_assert_eq(grove_buf_append(b, close, strlen(close)), GROVE_OK);
+    cr_assert_eq(grove_buf_append(b, tail, strlen(tail)), GROVE_OK);
+}
+
+static const char *const entry_points[] = {
+    "validate", "pull_request", "pull_response", "push_request", "push_response", "changes", "hlc",
+};
+
+/* Runs one decode entry point over json, counting its steps from zero. */
+static grove_err decode_as(const char *entry, const struct grove_buf *json)
+{
+    struct grove_pull_request *pq = NULL;
+    struct grove_pull_response *pr = NULL;
+    struct grove_push_request *sq = NULL;
+    struct grove_push_response *sr = NULL;
+    struct grove_hlc h;
+    grove_err err;
+    jr_steps = 0;
+    if (strcmp(entry, "validate") == 0)
+        err = grove_json_validate(json->data, json->len);
+    else if (strcmp(entry, "pull_request") == 0)
+        err = grove_json_decode_pull_request(json->data, json->len, &pq);
+    else if (strcmp(entry, "pull_response") == 0)
+        err = grove_json_decode_pull_response(json->data, json->len, &pr);
+    else if (strcmp(entry, "push_request") == 0)
+        err = grove_json_decode_push_request(json->data, json->len, &sq);
+    else if (strcmp(entry, "push_response") == 0)
+        err = grove_json_decode_push_response(json->data, json->len, &sr);
+    else if (strcmp(entry, "changes") == 0)
+        err = grove_json_decode_changes(json->data, json->len, &pr);
+    else
+        err = grove_json_decode_hlc(json->data, json->len, &h);
+    grove_msg_free(pq);
+    grove_msg_free(pr);
+    grove_msg_free(sq);
+    grove_msg_free(sr);
+    return err;
+}
+
+/* Asserts that json is refused with `message` after at most a few steps per
+ * byte up to `limit_at`, the byte where the 65th level opens: the decoder
+ * stopped there, never read on to the end of the body. */
+static void assert_stops_at_limit(const char *entry, const struct grove_buf *json,
+                                  const char *message, size_t limit_at)
+{
+    cr_assert_eq(decode_as(entry, json), GROVE_EINVAL, "%s accepted %zu deep bytes", entry,
+                 json->len);
+    cr_assert_str_eq(grove_errmsg(), message, "%s", entry);
+    cr_assert_leq(jr_steps, 3 * (limit_at + 1), "%s: %zu steps for a limit at byte %zu of %zu",
+                  entry, jr_steps, limit_at, json->len);
+}
+
+Test(core_json, deep_objects_stop_every_entry_point_at_the_limit)
+{
+    struct grove_buf b = {0};
+    nest(&b, "", "{\"a\":", "1", "}", DEEP, "");
+    for (size_t i = 0; i < sizeof entry_points / sizeof entry_points[0]; i++) {
+        const char *want = strcmp(entry_points[i], "validate") == 0 ? "body: nesting deeper than 64"
+                                                                    : "a: nesting deeper than 64";
+        assert_stops_at_limit(entry_points[i], &b, want, 64 * 5);
+    }
+    grove_buf_free(&b);
+}
+
+Test(core_json, a_megabyte_of_brackets_stops_every_entry_point_at_the_limit)
+{
+    struct grove_buf b = {0};
+    nest(&b, "", "[", "", "", 1 << 20, "");
+    for (size_t i = 0; i < sizeof entry_points / sizeof entry_points[0]; i++) {
+        const char *entry = entry_points[i];
+        /* The typed decoders want an object first; the scan stops at 64 all the same. */
+        const char *want = strcmp(entry, "validate") == 0 ? "body: nesting deeper than 64"
+                           : strcmp(entry, "changes") == 0
+                               ? "[0]: expected an object, got an array"
+                               : "body: expected an object, got an array";
+        assert_stops_at_limit(entry, &b, want, 64);
+    }
+    grove_buf_free(&b);
+}
+
+#define RECORD_HEAD                                                                                \
+    "{\"changes\":[{\"table\":\"t\",\"pk\":\"p\",\"field\":\"f\",\"crdt_type\":\"lww\","           \
+    "\"hlc\":{\"ts\":1,\"c\":0,\"node\":\"n\"},\"node_id\":\"n\",\"value\":"
+#define SET_HEAD                                                                                   \
+    "{\"changes\":[{\"table\":\"t\",\"pk\":\"p\",\"field\":\"f\",\"crdt_type\":\"set\","           \
+    "\"hlc\":{\"ts\":1,\"c\":0,\"node\":\"n\"},\"node_id\":\"n\",\"set_op\":{\"op\":\"add\","      \
+    "\"elements\":["
+
+Test(core_json, deep_values_and_elements_stop_at_the_limit)
+{
+    /* The body, the changes array and the record are three levels, so 61
+     * more inside a value reach the limit and the 62nd opens at head + 61
+     * pieces; set_op and its elements array take two more. */
+    static const struct {
+        const char *entry, *head, *open, *mid, *close, *tail, *message;
+        size_t free_levels;
+    } cases[] = {
+        {"push_request", RECORD_HEAD, "[", "", "]", "}],\"node_id\":\"n\"}",
+         "changes[0].value: nesting deeper than 64", 61},
+        {"push_request", RECORD_HEAD, "{\"a\":", "1", "}", "}],\"node_id\":\"n\"}",
+         "changes[0].value: nesting deeper than 64", 61},
+        {"pull_response", RECORD_HEAD, "[", "", "]", "}],\"latest_hlc\":null}",
+         "changes[0].value: nesting deeper than 64", 61},
+        {"pull_response", RECORD_HEAD, "{\"a\":", "1", "}", "}],\"latest_hlc\":null}",
+         "changes[0].value: nesting deeper than 64", 61},
+        {"push_request", SET_HEAD, "[", "", "]", "]}}],\"node_id\":\"n\"}",
+         "changes[0].set_op.elements[0]: nesting deeper than 64", 59},
+    };
+    struct grove_buf b = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t head = strlen(cases[i].head), piece = strlen(cases[i].open);
+        size_t free_levels = cases[i].free_levels;
+        nest(&b, cases[i].head, cases[i].open, cases[i].mid, cases[i].close, DEEP, cases[i].tail);
+        assert_stops_at_limit(cases[i].entry, &b, cases[i].message, head + free_levels * piece);
+        /* At the limit exactly the record is accepted. */
+        nest(&b, cases[i].head, cases[i].open, cases[i].mid, cases[i].close, free_levels,
+             cases[i].tail);
+        cr_assert_eq(decode_as(cases[i].entry, &b), GROVE_OK, "case %zu: %s", i, grove_errmsg());
+        nest(&b, cases[i].head, cases[i].open, cases[i].mid, cases[i].close, free_levels + 1,
+             cases[i].tail);
+        cr_assert_eq(decode_as(cases[i].entry, &b), GROVE_EINVAL, "case %zu", i);
+        cr_assert_str_eq(grove_errmsg(), cases[i].message);
+    }
+    grove_buf_free(&b);
+}
+
+Test(core_json, accepted_bodies_cost_a_few_steps_per_byte)
+{
+    /* Thousands of records whose values nest to the limit: every close and
+     * every comma is O(1), so the steps grow with the bytes and nothing else. */
+    enum { RECORDS = 2000 };
+    struct grove_buf b = {0}, value = {0};
+    nest(&value, "", "[", "\"x\"", "]", 61, "");
+    cr_assert_eq(grove_buf_append(&b, "{\"changes\":[", 12), GROVE_OK);
+    for (int i = 0; i < RECORDS; i++) {
+        const char *head = RECORD_HEAD + 12; /* the record, without {"changes":[ */
+        if (i)
+            cr_assert_eq(grove_buf_append(&b, ",", 1), GROVE_OK);
+        cr_assert_eq(grove_buf_append(&b, head, strlen(head)), GROVE_OK);
+        cr_assert_eq(grove_buf_append(&b, value.data, value.len), GROVE_OK);
+        cr_assert_eq(grove_buf_append(&b, "}", 1), GROVE_OK);
+    }
+    cr_assert_eq(grove_buf_append(&b, "],\"node_id\":\"n\"}", 16), GROVE_OK);
+    cr_assert_eq(decode_as("push_request", &b), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_leq(jr_steps, 2 * b.len, "%zu steps for %zu bytes", jr_steps, b.len);
+    cr_assert_eq(decode_as("validate", &b), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_leq(jr_steps, 2 * b.len, "%zu steps for %zu bytes", jr_steps, b.len);
+    grove_buf_free(&value);
+    grove_buf_free(&b);
 }
