@@ -1,7 +1,7 @@
 /* JSON wire encoding: a direct writer into grove_buf. Each message computes
  * an upper bound of its size, reserves it once, then writes without further
- * checks, so printing is a few memcpy per field. Key order follows the seed's
- * tables; optional keys are omitted when empty (DESIGN §1). */
+ * checks, so printing is a few memcpy per field. Keys come in the order of
+ * docs/protocol.md §2-§5 and optional keys are omitted when empty (§9). */
 #include <string.h>
 
 #include "grove/json.h"
