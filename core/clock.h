@@ -1,4 +1,4 @@
-/* The node's hybrid logical clock (docs/design.md §3, docs/protocol.md §12).
+/* The node's hybrid logical clock (docs/design.md §3, docs/protocol.md §10).
  * It ticks in microseconds expressed in nanoseconds, so clients that hold ts
  * in a float64 keep it exact, and the counter orders events within one
  * microsecond. */

@@ -1,5 +1,5 @@
 /* The sync data model: hybrid logical clocks, field-level change records and
- * the four wire messages (docs/protocol.md §3-§6). Messages decoded or produced by libgrove
+ * the four wire messages (docs/protocol.md §2-§5). Messages decoded or produced by libgrove
  * live in one arena each: every string and array they point to is freed with
  * the message by grove_msg_free(). */
 #ifndef GROVE_MODEL_H

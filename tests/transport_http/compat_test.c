@@ -1,6 +1,6 @@
 /* Compatibility with Grove's own Go server and TypeScript client: their
  * recorded request shapes are accepted, and a client that holds ts in a
- * float64 (JavaScript) gets cursors back exactly (docs/protocol.md §12, §13). */
+ * float64 (JavaScript) gets cursors back exactly (docs/protocol.md §10, §13). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
