@@ -1,0 +1,369 @@
+/* Merging batches of changes (docs/design.md, "Store layout"): a batch is
+ * sorted by row and merged STORE_CHUNK rows at a time, each chunk loaded,
+ * merged and written back with multi-row statements, in one transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* The group of a loaded unit: groups are sorted by pk within one table. */
+static struct store_group *store_group_of(struct store_group *groups, size_t n, const char *pk)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(groups[mid].pk, pk);
+        if (c == 0)
+            return &groups[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Steps a loading statement, adding each unit to its group; units of rows
+ * outside the chunk (a span's neighbours) are passed over. *read counts the
+ * units stepped. */
+static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
+                                 struct store_group *groups, size_t n, void *arena, size_t *read)
+{
+    int rc;
+    grove_err err = GROVE_OK;
+    *read = 0;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ++*read;
+        struct store_group *g =
+            n == 1 ? groups
+                   : store_group_of(groups, n, (const char *)sqlite3_column_text(st, STORE_COL_PK));
+        if (!g)
+            continue;
+        struct state_row *r = state_rows_push(&g->units);
+        err = r ? store_read_unit(st, arena, r, NULL, NULL)
+                : grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = store_sqlite_error(store, "load rows");
+    sqlite3_reset(st);
+    return err;
+}
+
+/* Loads a full chunk of one table by the span of its pks: one b-tree descent
+ * where IN (...) makes one per row. New rows and keys that grow in order
+ * leave the span nearly empty. *fits is false when the span holds more than
+ * STORE_SPAN_MAX units, most of them other rows': the caller loads by IN. */
+static grove_err store_load_span(struct grove_store *store, struct store_group *groups, size_t n,
+                                 void *arena, bool *fits)
+{
+    sqlite3_stmt *st = store->load_span;
+    sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, groups[0].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, groups[n - 1].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, STORE_SPAN_MAX + 1);
+    size_t read;
+    grove_err err = store_load_step(store, st, groups, n, arena, &read);
+    *fits = read <= STORE_SPAN_MAX;
+    for (size_t i = 0; !*fits && i < n; i++)
+        groups[i].units.count = 0;
+    return err;
+}
+
+/* Loads the stored units of n rows: a full chunk of one table by its span
+ * (until a span overflows in this batch: *by_span) or in one IN statement,
+ * else row by row. */
+static grove_err store_load_groups(struct grove_store *store, struct store_group *groups, size_t n,
+                                   bool *by_span, void *arena)
+{
+    bool one_table = n == STORE_CHUNK;
+    for (size_t i = 1; one_table && i < n; i++)
+        one_table = strcmp(groups[i].table, groups[0].table) == 0;
+    size_t read;
+    if (one_table && *by_span) {
+        grove_err err = store_load_span(store, groups, n, arena, by_span);
+        if (err || *by_span)
+            return err;
+    }
+    if (one_table) {
+        sqlite3_stmt *st = store->load_rows;
+        sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
+        for (size_t i = 0; i < n; i++)
+            sqlite3_bind_text(st, 2 + (int)i, groups[i].pk, -1, SQLITE_STATIC);
+        return store_load_step(store, st, groups, n, arena, &read);
+    }
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = store->load_row;
+        sqlite3_bind_text(st, 1, groups[i].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, groups[i].pk, -1, SQLITE_STATIC);
+        grove_err err = store_load_step(store, st, &groups[i], 1, arena, &read);
+        if (err)
+            return err;
+    }
+    return GROVE_OK;
+}
+
+typedef void (*store_bind_fn)(struct grove_store *store, sqlite3_stmt *st, int base,
+                              const void *item);
+
+/* Writes n items: STORE_CHUNK at a time with `many`, the rest with `one`. */
+static grove_err store_write_all(struct grove_store *store, sqlite3_stmt *many, sqlite3_stmt *one,
+                                 int params, const void *items, size_t stride, size_t n,
+                                 store_bind_fn bind, const char *what)
+{
+    const char *item = items;
+    for (size_t i = 0; i < n;) {
+        bool chunk = n - i >= STORE_CHUNK;
+        sqlite3_stmt *st = chunk ? many : one;
+        size_t take = chunk ? STORE_CHUNK : 1;
+        for (size_t k = 0; k < take; k++)
+            bind(store, st, (int)k * params, item + (i + k) * stride);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_sqlite_error(store, what);
+        i += take;
+    }
+    return GROVE_OK;
+}
+
+static void store_bind_unit(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
+{
+    (void)store;
+    const struct store_dirty *d = item;
+    const struct state_row *r = d->unit;
+    sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 3, r->field, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, base + 4, r->kind);
+    sqlite3_bind_blob(st, base + 5, r->sub.ptr, (int)r->sub.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 6, r->hlc.ts);
+    sqlite3_bind_int64(st, base + 7, r->hlc.c);
+    sqlite3_bind_text(st, base + 8, r->hlc.node, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 9, r->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 10, r->src, -1, SQLITE_STATIC);
+    if (r->value.ptr)
+        sqlite3_bind_blob(st, base + 11, r->value.ptr, (int)r->value.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, base + 11);
+    sqlite3_bind_int64(st, base + 12, r->inc);
+    sqlite3_bind_int64(st, base + 13, r->dec);
+    sqlite3_bind_int64(st, base + 14, d->arrival.ts);
+    sqlite3_bind_int64(st, base + 15, d->arrival.c);
+}
+
+static void store_bind_doc(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
+{
+    const struct store_doc *d = item;
+    sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 3, store->doc.data + d->offset, (int)d->len, SQLITE_STATIC);
+}
+
+static grove_err store_delete_doc(struct grove_store *store, const char *table, const char *pk)
+{
+    sqlite3_stmt *st = store->del_row;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "delete row");
+}
+
+static int store_cmp_by_row(const void *a, const void *b, void *ctx)
+{
+    const struct grove_change *changes = ctx;
+    const struct grove_change *x = &changes[*(const size_t *)a];
+    const struct grove_change *y = &changes[*(const size_t *)b];
+    int n = strcmp(x->table, y->table);
+    if (!n)
+        n = strcmp(x->pk, y->pk);
+    if (!n) /* stable: keep the batch order within a row */
+        n = (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+    return n;
+}
+
+static grove_err store_validate(struct grove_store *store, const struct grove_change *changes,
+                                size_t count, bool check_drift)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct grove_change *c = &changes[i];
+        grove_err err = grove_schema_check_change(store->schema, c);
+        if (!err && (!c->node_id || !c->node_id[0] || strlen(c->node_id) > GROVE_NODE_ID_MAX))
+            err =
+                grove_error_set(GROVE_EINVAL, "node_id: must be 1 to %d bytes", GROVE_NODE_ID_MAX);
+        if (!err && c->hlc.ts < 0)
+            err = grove_error_set(GROVE_EINVAL, "hlc.ts: negative");
+        if (!err && check_drift)
+            err = clock_check_drift(&store->clock, &c->hlc);
+        if (err)
+            return grove_error_prefix(err, "changes[%zu]: ", i);
+    }
+    return GROVE_OK;
+}
+
+/* Merges a chunk of rows: loads their units, merges their changes, writes
+ * the changed units with fresh arrival stamps, then their resolved rows. */
+static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
+                                   struct store_group *groups, size_t n, const char *src,
+                                   bool *by_span, void *arena, struct grove_apply_report *report)
+{
+    grove_err err = store_load_groups(store, groups, n, by_span, arena);
+    size_t dirty = 0;
+    for (size_t g = 0; !err && g < n; g++) {
+        struct store_group *group = &groups[g];
+        for (size_t k = 0; !err && k < group->count; k++) {
+            struct state_merge m = {0};
+            err = state_rows_merge(&group->units, &changes[group->idx[k]], src, &m);
+            report->merged += m.changed;
+            report->conflicts += m.conflicts;
+            group->changed |= m.changed;
+        }
+        for (size_t i = 0; !err && i < group->units.count; i++)
+            dirty += group->units.items[i].dirty;
+    }
+    if (err || dirty == 0)
+        return err;
+    if (dirty > store->dirty_cap) {
+        struct store_dirty *grown = realloc(store->dirty, dirty * sizeof *grown);
+        if (!grown)
+            return grove_error_set(GROVE_ENOMEM, "out of memory");
+        store->dirty = grown;
+        store->dirty_cap = dirty;
+    }
+    size_t d = 0;
+    for (size_t g = 0; g < n; g++)
+        for (size_t i = 0; i < groups[g].units.count; i++) {
+            if (!groups[g].units.items[i].dirty)
+                continue;
+            struct store_dirty *x = &store->dirty[d++];
+            x->table = groups[g].table;
+            x->pk = groups[g].pk;
+            x->unit = &groups[g].units.items[i];
+            clock_now(&store->clock, &x->arrival);
+            report->latest = x->arrival;
+        }
+    err = store_write_all(store, store->put_states, store->put_state, 15, store->dirty,
+                          sizeof *store->dirty, dirty, store_bind_unit, "write state");
+    /* Resolving sorts the units, so it comes after they were written. */
+    size_t docs = 0;
+    store->doc.len = 0;
+    for (size_t g = 0; !err && g < n; g++) {
+        if (!groups[g].changed)
+            continue;
+        size_t offset = store->doc.len;
+        bool visible;
+        err = state_rows_resolve(&groups[g].units, &store->doc, &visible);
+        if (!err && visible)
+            store->docs[docs++] =
+                (struct store_doc){groups[g].table, groups[g].pk, offset, store->doc.len - offset};
+        else if (!err)
+            err = store_delete_doc(store, groups[g].table, groups[g].pk);
+    }
+    if (!err)
+        err = store_write_all(store, store->put_rows, store->put_row, 3, store->docs,
+                              sizeof *store->docs, docs, store_bind_doc, "write rows");
+    return err;
+}
+
+/* Applies the changes, sorted by row through idx, a chunk of rows at a time
+ * (inside the caller's transaction). */
+static grove_err store_apply_rows(struct grove_store *store, const struct grove_change *changes,
+                                  const size_t *idx, size_t count, const char *src,
+                                  struct grove_apply_report *report)
+{
+    grove_err err = GROVE_OK;
+    bool by_span = true;
+    for (size_t start = 0; start < count && !err;) {
+        size_t n = 0;
+        while (start < count && n < STORE_CHUNK) {
+            struct store_group *g = &store->groups[n++];
+            g->table = changes[idx[start]].table;
+            g->pk = changes[idx[start]].pk;
+            g->idx = idx + start;
+            g->count = 1;
+            g->units.count = 0;
+            g->changed = false;
+            while (start + g->count < count &&
+                   strcmp(changes[idx[start + g->count]].table, g->table) == 0 &&
+                   strcmp(changes[idx[start + g->count]].pk, g->pk) == 0)
+                g->count++;
+            start += g->count;
+        }
+        /* The chunk's scratch strings go once it is written. */
+        struct grove_pull_response *arena = NULL;
+        if (grove_pull_response_new(&arena))
+            return grove_error_set(GROVE_ENOMEM, "out of memory");
+        err = store_apply_chunk(store, changes, store->groups, n, src, &by_span, arena, report);
+        grove_msg_free(arena);
+    }
+    return err;
+}
+
+grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
+                             size_t count, const char *src, bool remote,
+                             const struct store_pulled *pulled, struct grove_apply_report *report)
+{
+    memset(report, 0, sizeof *report);
+    grove_err err = store_validate(store, changes, count, remote);
+    if (err || (count == 0 && !pulled))
+        return err;
+    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+    if (!idx)
+        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
+    const struct grove_hlc *newest = count ? &changes[0].hlc : NULL;
+    for (size_t i = 0; i < count; i++) {
+        idx[i] = i;
+        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
+            newest = &changes[i].hlc;
+    }
+    if (remote && newest) /* arrival stamps then order after everything in the batch */
+        clock_observe(&store->clock, newest);
+    qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
+    struct grove_hlc before = store->latest;
+    struct grove_peer_cursors cursors;
+    err = store_exec(store, "BEGIN IMMEDIATE");
+    if (!err)
+        err = store_apply_rows(store, changes, idx, count, src, report);
+    if (!err && remote)
+        err = store_skip_echoes(store, src, &before, report);
+    if (!err && pulled)
+        err = store_pulled_cursors(store, pulled, &before, report, &cursors);
+    if (!err)
+        err = store_exec(store, "COMMIT");
+    if (err) {
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        memset(report, 0, sizeof *report);
+    } else {
+        if (pulled)
+            *pulled->cursors = cursors;
+        if (report->merged)
+            store_commit_notify(store, &report->latest);
+    }
+    free(idx);
+    return err;
+}
+
+grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *peer,
+                                   struct grove_peer_cursors *cursors,
+                                   struct grove_apply_report *report)
+{
+    struct grove_apply_report local;
+    struct store_pulled pulled = {peer, cursors};
+    pthread_mutex_lock(&store->lock);
+    grove_err err = store_apply_locked(store, changes, count, cursors->peer_node, true, &pulled,
+                                       report ? report : &local);
+    pthread_mutex_unlock(&store->lock);
+    return err;
+}
+
+grove_err grove_store_apply(struct grove_store *store, const struct grove_change *changes,
+                            size_t count, const char *from_node, struct grove_apply_report *report)
+{
+    struct grove_apply_report local;
+    pthread_mutex_lock(&store->lock);
+    grove_err err = store_apply_locked(store, changes, count, from_node ? from_node : "", true,
+                                       NULL, report ? report : &local);
+    pthread_mutex_unlock(&store->lock);
+    return err;
+}

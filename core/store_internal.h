@@ -1,0 +1,132 @@
+/* The store's insides, shared by its files: store.c opens it (schema,
+ * prepared statements) and reads a state unit, store_apply.c merges remote
+ * batches, store_local.c makes local writes, store_read.c answers reads and
+ * pages of changes, store_cursor.c keeps the per-peer cursors and the
+ * waiters. The functions below that take a store expect its lock held. */
+#ifndef GROVE_CORE_STORE_INTERNAL_H
+#define GROVE_CORE_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "crdt.h"
+#include "grove/store.h"
+
+enum {
+    STORE_CHUNK = 64,     /* rows or units per multi-row statement */
+    STORE_SPAN_MAX = 256, /* units a chunk's pk span may hold and still be read whole */
+    STORE_ECHO_SCAN = 16, /* rows a changes page may scan, per change it may return */
+};
+
+/* One row of a batch being applied: its changes and its state units. */
+struct store_group {
+    const char *table, *pk;
+    const size_t *idx; /* its changes, as indices into the batch */
+    size_t count;
+    struct state_rows units;
+    bool changed;
+};
+
+/* A unit to write, with the arrival stamp it gets. */
+struct store_dirty {
+    const char *table, *pk;
+    const struct state_row *unit;
+    struct grove_hlc arrival;
+};
+
+/* A resolved row to write. */
+struct store_doc {
+    const char *table, *pk;
+    size_t offset, len; /* in grove_store.doc */
+};
+
+struct grove_store {
+    pthread_mutex_t lock; /* one connection, one writer: every call holds it */
+    pthread_cond_t committed;
+    uint64_t wake_generation;
+    sqlite3 *db;
+    struct clock clock;
+    const struct grove_schema *schema;
+    char node_id[GROVE_NODE_ID_MAX + 1];
+    struct grove_hlc latest; /* newest arrival stamp */
+    sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
+    sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
+    /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
+     * cost is about half of a small write, so big batches go in chunks. */
+    sqlite3_stmt *load_rows, *put_states, *put_rows;
+    sqlite3_stmt *load_span;
+    /* Scratch reused by apply, under the lock. */
+    struct store_group groups[STORE_CHUNK];
+    struct store_dirty *dirty;
+    size_t dirty_cap;
+    struct store_doc docs[STORE_CHUNK];
+    struct grove_buf doc;
+};
+
+/* The columns of a state unit, as every statement that reads units selects
+ * them first, and their indices in its result. */
+#define STORE_UNIT_COLUMNS "tbl, pk, field, kind, sub, ts, c, node, origin, src, value, inc, dec"
+enum {
+    STORE_COL_TABLE,
+    STORE_COL_PK,
+    STORE_COL_FIELD,
+    STORE_COL_KIND,
+    STORE_COL_SUB,
+    STORE_COL_TS,
+    STORE_COL_C,
+    STORE_COL_NODE,
+    STORE_COL_ORIGIN,
+    STORE_COL_SRC,
+    STORE_COL_VALUE,
+    STORE_COL_INC,
+    STORE_COL_DEC,
+    STORE_UNIT_COLUMN_COUNT
+};
+
+/* ---- store.c: SQLite plumbing and the unit reader ---------------------------- */
+
+/* GROVE_ESTORE with SQLite's message for the connection's last error. */
+grove_err store_sqlite_error(struct grove_store *store, const char *what);
+grove_err store_exec(struct grove_store *store, const char *sql);
+/* Reads the unit at the statement's current row (STORE_UNIT_COLUMNS first),
+ * copying its strings into the arena; its table and pk too when `table` and
+ * `pk` are not NULL. */
+grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r, const char **table,
+                          const char **pk);
+
+/* ---- store_apply.c ------------------------------------------------------------ */
+
+/* A pulled page's peer and the cursors to store with it. */
+struct store_pulled {
+    const char *peer;
+    struct grove_peer_cursors *cursors;
+};
+
+/* Validates and merges `count` changes from `src` ("" for local writes) in
+ * one transaction, with a pulled page's cursors when `pulled` is set. Remote
+ * changes are checked for drift and move the clock past their stamps. */
+grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
+                             size_t count, const char *src, bool remote,
+                             const struct store_pulled *pulled, struct grove_apply_report *report);
+
+/* ---- store_cursor.c ----------------------------------------------------------- */
+
+grove_err store_write_cursors(struct grove_store *store, const char *peer,
+                              const struct grove_peer_cursors *cursors);
+/* Inside an apply's transaction, `before` being the newest arrival stamp
+ * before the batch: moves the caught-up push cursors of the peers known as
+ * `src` past it. */
+grove_err store_skip_echoes(struct grove_store *store, const char *src,
+                            const struct grove_hlc *before,
+                            const struct grove_apply_report *report);
+/* Inside a pulled page's transaction: stores its cursors (as *out), the push
+ * cursor moved past the page when it was caught up. */
+grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
+                               const struct grove_hlc *before,
+                               const struct grove_apply_report *report,
+                               struct grove_peer_cursors *out);
+/* Publishes a committed arrival stamp and wakes grove_store_wait. */
+void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest);
+
+#endif

@@ -1,0 +1,208 @@
+/* Reads: resolved rows by pk, and pages of changes by arrival stamp
+ * (docs/design.md, "Arrival stamps and cursors"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove/json.h"
+#include "store_internal.h"
+
+static grove_err store_check_table(struct grove_store *store, const char *table)
+{
+    if (!grove_schema_has_table(store->schema, table))
+        return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", table);
+    return GROVE_OK;
+}
+
+grove_err grove_store_get(struct grove_store *store, const char *table, const char *pk, char **out)
+{
+    *out = NULL;
+    grove_err err = store_check_table(store, table);
+    if (err)
+        return err;
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *st = store->get_row;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = strdup((const char *)sqlite3_column_text(st, 0));
+        err = *out ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
+    } else {
+        err = store_sqlite_error(store, "read row");
+    }
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&store->lock);
+    return err;
+}
+
+grove_err grove_store_list(struct grove_store *store, const char *table, const char *after_pk,
+                           size_t limit, char **out, bool *more)
+{
+    *out = NULL;
+    *more = false;
+    grove_err err = store_check_table(store, table);
+    if (err)
+        return err;
+    if (limit == 0)
+        limit = 100;
+    struct grove_buf buf = {0};
+    err = grove_buf_append(&buf, "[", 1);
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *st = store->list_rows;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after_pk ? after_pk : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
+    size_t n = 0;
+    int rc;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        const char *pk = (const char *)sqlite3_column_text(st, 0);
+        const char *doc = (const char *)sqlite3_column_text(st, 1);
+        if (n++)
+            err = grove_buf_append(&buf, ",", 1);
+        if (!err)
+            err = grove_buf_append(&buf, "{\"pk\":", 6);
+        if (!err)
+            err = grove_json_encode_string(pk, strlen(pk), &buf);
+        if (!err)
+            err = grove_buf_append(&buf, ",\"fields\":", 10);
+        if (!err)
+            err = grove_buf_append(&buf, doc, strlen(doc));
+        if (!err)
+            err = grove_buf_append(&buf, "}", 1);
+    }
+    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = store_sqlite_error(store, "list rows");
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&store->lock);
+    if (!err)
+        err = grove_buf_append(&buf, "]", 1);
+    if (err) {
+        grove_buf_free(&buf);
+        return err;
+    }
+    *out = buf.data;
+    return GROVE_OK;
+}
+
+static grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
+                                   struct grove_buf *sql)
+{
+    static const char head[] =
+        "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state WHERE (ats, ac) > (?1, ?2)";
+    grove_err err = grove_buf_append(sql, head, sizeof head - 1);
+    for (size_t i = 0; !err && i < q->table_count; i++) {
+        if (!grove_schema_has_table(store->schema, q->tables[i]))
+            return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", q->tables[i]);
+        /* Numbered: a bare "?" here would take number 3, the LIMIT's. */
+        char param[32];
+        int n = snprintf(param, sizeof param, "%s?%zu", i ? "," : " AND tbl IN (", i + 4);
+        err = grove_buf_append(sql, param, (size_t)n);
+    }
+    if (!err && q->table_count)
+        err = grove_buf_append(sql, ")", 1);
+    if (!err)
+        err = grove_buf_append(sql, " ORDER BY ats, ac LIMIT ?3", 26);
+    return err;
+}
+
+/* The arrival stamp's columns, after the unit's. */
+enum { STORE_COL_ATS = STORE_UNIT_COLUMN_COUNT, STORE_COL_AC };
+
+/* Copies one stored unit into the response's arena as a wire record. */
+static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response *resp,
+                                   struct grove_change *out)
+{
+    struct state_row row = {0};
+    const char *table, *pk;
+    grove_err err = store_read_unit(st, resp, &row, &table, &pk);
+    if (err)
+        return err;
+    state_row_to_change(&row, table, pk, out);
+    if (out->set_op != GROVE_SET_NONE) {
+        out->elements = grove_msg_alloc(resp, sizeof *out->elements);
+        if (!out->elements)
+            return grove_error_set(GROVE_ENOMEM, "out of memory");
+        out->elements[0] = row.sub;
+        out->element_count = 1;
+    }
+    return GROVE_OK;
+}
+
+static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
+{
+    return exclude &&
+           (strcmp((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN), exclude) == 0 ||
+            strcmp((const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude) == 0);
+}
+
+grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
+                              struct grove_pull_response **out)
+{
+    *out = NULL;
+    size_t limit = q->limit ? q->limit : 1000;
+    struct grove_buf sql = {0};
+    struct grove_pull_response *resp = NULL;
+    sqlite3_stmt *st = NULL;
+    /* Echoes are passed over without counting against the page, up to a
+     * bound that keeps the lock short: a peer's own changes cost no round
+     * trips to skip. */
+    size_t cap = 0, scanned = 0, scan_max = limit * STORE_ECHO_SCAN;
+    grove_err err = store_changes_sql(store, q, &sql);
+    if (!err)
+        err = grove_pull_response_new(&resp);
+    if (err)
+        goto fail;
+    resp->since = q->since;
+    resp->latest_hlc = q->since;
+    pthread_mutex_lock(&store->lock);
+    if (sqlite3_prepare_v2(store->db, sql.data, (int)sql.len, &st, NULL) != SQLITE_OK) {
+        err = store_sqlite_error(store, "prepare changes query");
+        goto unlock;
+    }
+    sqlite3_bind_int64(st, 1, q->since.ts);
+    sqlite3_bind_int64(st, 2, q->since.c);
+    /* One row beyond what may be read tells whether more remain. */
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)scan_max + 1);
+    for (size_t i = 0; i < q->table_count; i++)
+        sqlite3_bind_text(st, 4 + (int)i, q->tables[i], -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (resp->count == limit || scanned == scan_max) {
+            resp->has_more = true;
+            break;
+        }
+        scanned++;
+        /* The cursor moves past echoes too: the peer has them already. */
+        resp->latest_hlc.ts = sqlite3_column_int64(st, STORE_COL_ATS);
+        resp->latest_hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
+        memcpy(resp->latest_hlc.node, store->node_id, sizeof resp->latest_hlc.node);
+        if (store_is_echo(st, q->exclude_node))
+            continue;
+        err = grove_msg_reserve_changes(resp, &resp->changes, &cap, resp->count + 1);
+        if (!err)
+            err = store_read_change(st, resp, &resp->changes[resp->count]);
+        if (err)
+            goto unlock;
+        resp->count++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = store_sqlite_error(store, "read changes");
+unlock:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&store->lock);
+fail:
+    grove_buf_free(&sql);
+    if (err) {
+        grove_msg_free(resp);
+        return err;
+    }
+    *out = resp;
+    return GROVE_OK;
+}
