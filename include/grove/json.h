@@ -1,4 +1,4 @@
-/* The JSON wire codec (DESIGN §1, §1a). Decoders validate strictly and fail
+/* The JSON wire codec (docs/protocol.md §9). Decoders validate strictly and fail
  * with GROVE_EINVAL and a located message ("changes[3].hlc.ts: expected
  * integer"); on success *out is a new message the caller frees with
  * grove_msg_free, on failure *out is NULL. Integers are exact; `value` and set

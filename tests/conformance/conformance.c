@@ -247,7 +247,7 @@ void conformance_round_trip(const struct conformance_fixture *f)
     req->count = 3;
     conf_push_ok(peer, req, 3);
 
-    /* A set travels one element per record (DESIGN §2): 1 + 1 + 2. */
+    /* A set travels one element per record (docs/design.md §2): 1 + 1 + 2. */
     struct grove_pull_response *resp = conf_pull(peer, NULL, 0);
     cr_assert_eq(resp->count, 4, "pulled %zu records", resp->count);
     cr_assert(!resp->has_more);
