@@ -29,13 +29,13 @@ struct bench_mesh_ops;
 
 #ifdef GROVE_BENCH_HTTP
 
+#include "grove/codec.h"
 #include "grove/json.h"
 #include "grove/transport.h"
 #include "integration/groved_proc.h"
 #include "transport_http/transport_http.h"
 
 #ifdef GROVE_BENCH_GRPC
-#include "mapping.h"
 #include "transport_grpc.h"
 #endif
 
@@ -48,9 +48,8 @@ struct bench_mesh_ops {
      * (gd.url); another scheme gets a second listener on a free port. */
     const char *scheme;
     const struct grove_transport *(*transport)(void);
-    /* The pull response as this transport's wire carries it, to count bytes. */
-    grove_err (*encode_pull_response)(const struct grove_pull_response *resp,
-                                      struct grove_buf *out);
+    /* The codec of this transport's wire, to count the bytes of a pull response. */
+    const struct grove_codec *codec;
     /* Pushes the single write docs/lat-<i>.title to a; NULL: through a peer
      * kept open on a over the transport. */
     bool (*push_one)(const struct gd *a, long i);
@@ -140,7 +139,7 @@ static double bench_mesh_wire_bytes(const struct bench_mesh_ops *ops, const char
         if (grove_peer_pull(peer, &req, &resp) != GROVE_OK)
             break;
         buf.len = 0;
-        ops->encode_pull_response(resp, &buf); /* the bytes the server sent */
+        ops->codec->encode_pull_response(resp, &buf); /* the bytes the server sent */
         bytes += (long)buf.len;
         total += (long)resp->count;
         req.since = resp->latest_hlc;
@@ -366,7 +365,7 @@ static const struct bench_mesh_ops bench_mesh_http = {
     .label = "HTTP",
     .scheme = "http",
     .transport = grove_transport_http,
-    .encode_pull_response = grove_json_encode_pull_response,
+    .codec = &grove_codec_json,
     .push_one = bench_mesh_http_push_one,
 };
 #define BENCH_MESH_HTTP (&bench_mesh_http)
@@ -377,7 +376,7 @@ static const struct bench_mesh_ops bench_mesh_grpc = {
     .label = "gRPC",
     .scheme = "grpc",
     .transport = grove_transport_grpc,
-    .encode_pull_response = grove_grpc_encode_pull_response,
+    .codec = &grove_codec_protobuf,
     .push_one = NULL,
 };
 #define BENCH_MESH_GRPC (&bench_mesh_grpc)

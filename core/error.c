@@ -5,6 +5,7 @@
 #include "grove/error.h"
 
 static _Thread_local char error_message[1024];
+static _Thread_local int error_native;
 
 const char *grove_errmsg(void)
 {
@@ -48,13 +49,38 @@ bool grove_err_retryable(grove_err err)
     }
 }
 
+/* The message is formatted aside first: an argument may be grove_errmsg()
+ * itself, and vsnprintf must not write over its own input. */
+static void error_format(const char *fmt, va_list ap)
+{
+    char fresh[sizeof error_message];
+    vsnprintf(fresh, sizeof fresh, fmt, ap);
+    memcpy(error_message, fresh, sizeof fresh);
+}
+
 grove_err grove_error_set(grove_err err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    error_format(fmt, ap);
     va_end(ap);
+    error_native = 0;
     return err;
+}
+
+grove_err grove_error_set_native(grove_err err, int native, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_format(fmt, ap);
+    va_end(ap);
+    error_native = native;
+    return err;
+}
+
+int grove_errnative(void)
+{
+    return error_native;
 }
 
 grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
@@ -81,4 +107,5 @@ grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
 void grove_error_clear(void)
 {
     error_message[0] = '\0';
+    error_native = 0;
 }

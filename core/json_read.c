@@ -1227,8 +1227,9 @@ static grove_err jr_pull_request(struct jr *r, void *msg)
                                1u << PQ_TABLES | 1u << PQ_NODE_ID);
 }
 
-enum { PR_CHANGES, PR_LATEST, PR_HAS_MORE };
-static const char *const jr_pull_response_keys[] = {"changes", "latest_hlc", "has_more"};
+/* "since" is only on stream batches; a pull response with one is accepted too. */
+enum { PR_CHANGES, PR_LATEST, PR_HAS_MORE, PR_SINCE };
+static const char *const jr_pull_response_keys[] = {"changes", "latest_hlc", "has_more", "since"};
 
 static grove_err jr_pull_response_member(struct jr *r, int key, void *arg)
 {
@@ -1238,6 +1239,8 @@ static grove_err jr_pull_response_member(struct jr *r, int key, void *arg)
         return jr_changes(r, &resp->changes, &resp->count);
     case PR_LATEST:
         return jr_hlc(r, &resp->latest_hlc, true);
+    case PR_SINCE:
+        return jr_hlc(r, &resp->since, true);
     default:
         return jr_bool(r, &resp->has_more);
     }
@@ -1245,7 +1248,7 @@ static grove_err jr_pull_response_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_pull_response(struct jr *r, void *msg)
 {
-    return jr_members_required(r, jr_pull_response_keys, 3, jr_pull_response_member, msg,
+    return jr_members_required(r, jr_pull_response_keys, 4, jr_pull_response_member, msg,
                                1u << PR_CHANGES | 1u << PR_LATEST);
 }
 
@@ -1330,6 +1333,7 @@ static grove_err jr_decode(const char *json, size_t len, void *msg,
     }
 JR_DEFINE_DECODE(pull_request, pull_request, jr_pull_request)
 JR_DEFINE_DECODE(pull_response, pull_response, jr_pull_response)
+JR_DEFINE_DECODE(stream_batch, pull_response, jr_pull_response)
 JR_DEFINE_DECODE(push_request, push_request, jr_push_request)
 JR_DEFINE_DECODE(push_response, push_response, jr_push_response)
 JR_DEFINE_DECODE(changes, pull_response, jr_bare_changes)

@@ -331,15 +331,22 @@ grove_err grove_json_encode_pull_request(const struct grove_pull_request *req,
     return GROVE_OK;
 }
 
-grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp,
-                                          struct grove_buf *out)
+/* A pull response, with the batch's `since` first when with_since is set. */
+static grove_err jw_pull_response(const struct grove_pull_response *resp, bool with_since,
+                                  struct grove_buf *out)
 {
     char *p;
-    grove_err err =
-        jw_begin_changes(out, resp->changes, resp->count, 64 + jw_hlc_bound(&resp->latest_hlc), &p);
+    size_t extra = 64 + jw_hlc_bound(&resp->latest_hlc) + jw_hlc_bound(&resp->since);
+    grove_err err = jw_begin_changes(out, resp->changes, resp->count, extra, &p);
     if (err)
         return err;
-    p = JW_LIT(p, "{\"changes\":");
+    if (with_since) {
+        p = JW_LIT(p, "{\"since\":");
+        p = jw_hlc(p, &resp->since);
+        p = JW_LIT(p, ",\"changes\":");
+    } else {
+        p = JW_LIT(p, "{\"changes\":");
+    }
     p = jw_changes(p, resp->changes, resp->count);
     p = JW_LIT(p, ",\"latest_hlc\":");
     p = jw_hlc(p, &resp->latest_hlc);
@@ -348,6 +355,18 @@ grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp
     *p++ = '}';
     jw_end(out, p);
     return GROVE_OK;
+}
+
+grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp,
+                                          struct grove_buf *out)
+{
+    return jw_pull_response(resp, false, out);
+}
+
+grove_err grove_json_encode_stream_batch(const struct grove_pull_response *batch,
+                                         struct grove_buf *out)
+{
+    return jw_pull_response(batch, true, out);
 }
 
 grove_err grove_json_encode_push_request(const struct grove_push_request *req,

@@ -1,11 +1,12 @@
-/* The transport registry and the thin wrappers through which the core calls
- * transport ops (the SQLite VFS pattern: checks live here, not at call sites). */
+/* The transport registry and the wrappers through which the core calls
+ * transport ops (the SQLite VFS pattern: the checks, the URL parsing, the
+ * defaults and the codec exchange live here, not in every transport). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "grove/transport.h"
+#include "grove/sys/transport.h"
 
 #define REGISTRY_MAX 16
 
@@ -25,12 +26,19 @@ static void registry_seed_locked(void)
     }
 }
 
+static bool registry_has_scheme(const char *const *list, const char *scheme, size_t len)
+{
+    for (; list && *list; list++)
+        if (strlen(*list) == len && memcmp(*list, scheme, len) == 0)
+            return true;
+    return false;
+}
+
 static const struct grove_transport *registry_find_locked(const char *scheme, size_t len)
 {
     for (size_t i = 0; i < registry.count; i++)
-        for (const char *const *s = registry.items[i]->schemes; *s; s++)
-            if (strlen(*s) == len && memcmp(*s, scheme, len) == 0)
-                return registry.items[i];
+        if (registry_has_scheme(registry.items[i]->schemes, scheme, len))
+            return registry.items[i];
     return NULL;
 }
 
@@ -38,7 +46,7 @@ grove_err grove_transport_register(const struct grove_transport *t)
 {
     const struct grove_dialer_ops *d = t->dialer;
     const struct grove_listener_ops *l = t->listener;
-    if (!t->name || !t->schemes || !t->schemes[0] || !d || !d->open || !d->pull || !d->push ||
+    if (!t->name || !t->schemes || !t->schemes[0] || !t->codec || !d || !d->open || !d->call ||
         !d->close || (l && (!l->open || !l->close)))
         return grove_error_set(GROVE_EINVAL, "transport %s: a mandatory op is missing",
                                t->name ? t->name : "(unnamed)");
@@ -67,19 +75,22 @@ unlock:
     return err;
 }
 
-grove_err grove_transport_find(const char *url, const struct grove_transport **out)
+size_t grove_transport_count(void)
 {
-    const char *sep = strstr(url, "://");
-    if (!sep)
-        return grove_error_set(GROVE_EINVAL, "\"%s\" is not a URL (expected scheme://...)", url);
     pthread_mutex_lock(&registry.lock);
     registry_seed_locked();
-    *out = registry_find_locked(url, (size_t)(sep - url));
+    size_t n = registry.count;
     pthread_mutex_unlock(&registry.lock);
-    if (!*out)
-        return grove_error_set(GROVE_ENOTSUP, "no transport for scheme \"%.*s\" (built in: %s)",
-                               (int)(sep - url), url, grove_transport_schemes());
-    return GROVE_OK;
+    return n;
+}
+
+const struct grove_transport *grove_transport_at(size_t index)
+{
+    pthread_mutex_lock(&registry.lock);
+    registry_seed_locked();
+    const struct grove_transport *t = index < registry.count ? registry.items[index] : NULL;
+    pthread_mutex_unlock(&registry.lock);
+    return t;
 }
 
 const char *grove_transport_schemes(void)
@@ -90,8 +101,40 @@ const char *grove_transport_schemes(void)
     return registry.schemes;
 }
 
+/* Parses url and finds its transport; an empty host only for path schemes. */
+static grove_err transport_resolve(const char *url, struct grove_url *u,
+                                   const struct grove_transport **out)
+{
+    grove_err err = grove_url_parse(url, u);
+    if (err)
+        return err;
+    pthread_mutex_lock(&registry.lock);
+    registry_seed_locked();
+    *out = registry_find_locked(u->scheme, strlen(u->scheme));
+    pthread_mutex_unlock(&registry.lock);
+    if (!*out)
+        return grove_error_set(GROVE_ENOTSUP, "no transport for scheme \"%s\" (built in: %s)",
+                               u->scheme, grove_transport_schemes());
+    bool path_scheme = registry_has_scheme((*out)->path_schemes, u->scheme, strlen(u->scheme));
+    if (path_scheme && u->host[0])
+        return grove_error_set(GROVE_EINVAL, "%s:// takes a path, not a host (%s:///path)",
+                               u->scheme, u->scheme);
+    if (path_scheme ? !u->path[0] : !u->host[0])
+        return grove_error_set(GROVE_EINVAL, "no %s after %s://", path_scheme ? "path" : "host",
+                               u->scheme);
+    return GROVE_OK;
+}
+
+grove_err grove_transport_check_url(const char *url)
+{
+    struct grove_url u;
+    const struct grove_transport *t;
+    return transport_resolve(url, &u, &t);
+}
+
 struct grove_peer {
     const struct grove_transport *transport;
+    const struct grove_codec *codec;
     void *self;
     char *url;
 };
@@ -99,19 +142,25 @@ struct grove_peer {
 grove_err grove_peer_open(struct grove_peer **out, const char *url,
                           const struct grove_dial_options *opts)
 {
-    static const struct grove_dial_options defaults;
     *out = NULL;
+    struct grove_url u;
     const struct grove_transport *t;
-    grove_err err = grove_transport_find(url, &t);
+    struct grove_dial_options o = opts ? *opts : (struct grove_dial_options){0};
+    if (o.connect_timeout_ms <= 0)
+        o.connect_timeout_ms = GROVE_DIAL_CONNECT_TIMEOUT_MS;
+    if (o.timeout_ms <= 0)
+        o.timeout_ms = GROVE_DIAL_TIMEOUT_MS;
+    grove_err err = transport_resolve(url, &u, &t);
     if (err)
-        return err;
+        return grove_error_prefix(err, "peer %s: ", url);
     struct grove_peer *peer = calloc(1, sizeof *peer);
     if (!peer || !(peer->url = strdup(url))) {
         free(peer);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     peer->transport = t;
-    err = t->dialer->open(url, opts ? opts : &defaults, &peer->self);
+    peer->codec = t->codec;
+    err = t->dialer->open(&u, &o, &peer->codec, &peer->self);
     if (err) {
         grove_error_prefix(err, "peer %s: ", url);
         free(peer->url);
@@ -127,30 +176,82 @@ const char *grove_peer_url(const struct grove_peer *peer)
     return peer->url;
 }
 
+const struct grove_codec *grove_peer_codec(const struct grove_peer *peer)
+{
+    return peer->codec;
+}
+
+void grove_reply_release(struct grove_reply *reply)
+{
+    if (reply->release)
+        reply->release(reply->owner);
+    *reply = (struct grove_reply){0};
+}
+
+grove_err grove_peer_call(struct grove_peer *peer, enum grove_call_kind kind,
+                          const struct grove_buf *request, struct grove_reply *reply)
+{
+    *reply = (struct grove_reply){0};
+    grove_err err = peer->transport->dialer->call(peer->self, kind, request, reply);
+    if (err)
+        grove_reply_release(reply);
+    return err;
+}
+
+static const char *const peer_call_verb[] = {
+    [GROVE_CALL_PULL] = "pull from",
+    [GROVE_CALL_PUSH] = "push to",
+};
+
+/* The client half of the exchange, around the codec's encode and decode:
+ * sends the encoded request (`encoded` is the encoder's result; request is
+ * freed either way) and returns the answer's bytes. */
+static grove_err peer_send(struct grove_peer *peer, enum grove_call_kind kind, grove_err encoded,
+                           struct grove_buf *request, struct grove_reply *reply)
+{
+    grove_err err = encoded ? encoded : grove_peer_call(peer, kind, request, reply);
+    grove_buf_free(request);
+    return err ? grove_error_prefix(err, "%s %s: ", peer_call_verb[kind], peer->url) : GROVE_OK;
+}
+
+/* Releases the answer's bytes; `decoded` is the decoder's result. An answer
+ * that does not decode means the peer speaks something else: GROVE_EPROTO. */
+static grove_err peer_received(struct grove_peer *peer, enum grove_call_kind kind,
+                               grove_err decoded, struct grove_reply *reply)
+{
+    grove_reply_release(reply);
+    if (decoded)
+        return grove_error_prefix(GROVE_EPROTO, "%s %s: bad answer: ", peer_call_verb[kind],
+                                  peer->url);
+    return GROVE_OK;
+}
+
 grove_err grove_peer_pull(struct grove_peer *peer, const struct grove_pull_request *req,
                           struct grove_pull_response **out)
 {
+    struct grove_buf request = {0};
+    struct grove_reply reply;
     *out = NULL;
-    grove_err err = peer->transport->dialer->pull(peer->self, req, out);
-    if (err) {
-        grove_msg_free(*out);
-        *out = NULL;
-        return grove_error_prefix(err, "pull from %s: ", peer->url);
-    }
-    return GROVE_OK;
+    grove_err err = peer_send(peer, GROVE_CALL_PULL,
+                              peer->codec->encode_pull_request(req, &request), &request, &reply);
+    if (err)
+        return err;
+    return peer_received(peer, GROVE_CALL_PULL,
+                         peer->codec->decode_pull_response(reply.data, reply.len, out), &reply);
 }
 
 grove_err grove_peer_push(struct grove_peer *peer, const struct grove_push_request *req,
                           struct grove_push_response **out)
 {
+    struct grove_buf request = {0};
+    struct grove_reply reply;
     *out = NULL;
-    grove_err err = peer->transport->dialer->push(peer->self, req, out);
-    if (err) {
-        grove_msg_free(*out);
-        *out = NULL;
-        return grove_error_prefix(err, "push to %s: ", peer->url);
-    }
-    return GROVE_OK;
+    grove_err err = peer_send(peer, GROVE_CALL_PUSH,
+                              peer->codec->encode_push_request(req, &request), &request, &reply);
+    if (err)
+        return err;
+    return peer_received(peer, GROVE_CALL_PUSH,
+                         peer->codec->decode_push_response(reply.data, reply.len, out), &reply);
 }
 
 bool grove_peer_can_subscribe(const struct grove_peer *peer)
@@ -185,19 +286,24 @@ struct grove_listener {
 grove_err grove_listener_open(struct grove_listener **out, const char *url,
                               struct grove_server *server, const struct grove_listen_options *opts)
 {
-    static const struct grove_listen_options defaults;
     *out = NULL;
+    struct grove_url u;
     const struct grove_transport *t;
-    grove_err err = grove_transport_find(url, &t);
-    if (err)
-        return err;
-    if (!t->listener)
-        return grove_error_set(GROVE_ENOTSUP, "transport %s cannot listen (%s)", t->name, url);
-    struct grove_listener *l = calloc(1, sizeof *l);
-    if (!l)
-        return grove_error_set(GROVE_ENOMEM, "out of memory");
-    l->transport = t;
-    err = t->listener->open(url, server, opts ? opts : &defaults, &l->self);
+    struct grove_listen_options o = opts ? *opts : (struct grove_listen_options){0};
+    if (o.max_body == 0)
+        o.max_body = GROVE_LISTEN_MAX_BODY;
+    if (o.keepalive_ms <= 0)
+        o.keepalive_ms = GROVE_LISTEN_KEEPALIVE_MS;
+    grove_err err = transport_resolve(url, &u, &t);
+    if (!err && !t->listener)
+        err = grove_error_set(GROVE_ENOTSUP, "transport %s cannot listen", t->name);
+    struct grove_listener *l = NULL;
+    if (!err && !(l = calloc(1, sizeof *l)))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (!err) {
+        l->transport = t;
+        err = t->listener->open(&u, server, &o, &l->self);
+    }
     if (err) {
         free(l);
         return grove_error_prefix(err, "listen on %s: ", url);
@@ -212,62 +318,4 @@ void grove_listener_close(struct grove_listener *l)
         return;
     l->transport->listener->close(l->self);
     free(l);
-}
-
-grove_err grove_url_parse(const char *url, struct grove_url *out)
-{
-    memset(out, 0, sizeof *out);
-    const char *sep = strstr(url, "://");
-    if (!sep || sep == url || (size_t)(sep - url) >= sizeof out->scheme)
-        return grove_error_set(GROVE_EINVAL, "\"%s\" is not a URL (expected scheme://...)", url);
-    memcpy(out->scheme, url, (size_t)(sep - url));
-    const char *host = sep + 3;
-    const char *path = strchr(host, '/');
-    size_t hostport_len = path ? (size_t)(path - host) : strlen(host);
-    const char *port = NULL;
-    size_t host_len = hostport_len;
-    if (host[0] == '[') {
-        const char *close = memchr(host, ']', hostport_len);
-        if (!close)
-            return grove_error_set(GROVE_EINVAL, "%s: unterminated [ in host", url);
-        host++;
-        host_len = (size_t)(close - host);
-        if (close + 1 < host + hostport_len - 1 && close[1] == ':')
-            port = close + 2;
-    } else {
-        const char *colon = memchr(host, ':', hostport_len);
-        if (colon) {
-            host_len = (size_t)(colon - host);
-            port = colon + 1;
-        }
-    }
-    if (host_len >= sizeof out->host)
-        return grove_error_set(GROVE_EINVAL, "%s: host too long", url);
-    memcpy(out->host, host, host_len);
-    if (port) {
-        char *end;
-        long p = strtol(port, &end, 10);
-        if (end == port || p < 0 || p > 65535 || (path ? end != path : *end != '\0'))
-            return grove_error_set(GROVE_EINVAL, "%s: bad port", url);
-        out->port = (int)p;
-    }
-    if (path) {
-        size_t n = strlen(path);
-        while (n > 0 && path[n - 1] == '/')
-            n--; /* "http://h/sync/" and "http://h/sync" are the same base */
-        if (n >= sizeof out->path)
-            return grove_error_set(GROVE_EINVAL, "%s: path too long", url);
-        memcpy(out->path, path, n);
-    }
-    return GROVE_OK;
-}
-
-bool grove_token_equal(const char *expected, const char *presented, size_t presented_len)
-{
-    size_t expected_len = strlen(expected);
-    /* Compare every byte whatever the lengths, so timing tells nothing. */
-    unsigned char diff = expected_len != presented_len;
-    for (size_t i = 0; i < presented_len; i++)
-        diff |= (unsigned char)(presented[i] ^ expected[expected_len ? i % expected_len : 0]);
-    return diff == 0 && expected_len == presented_len;
 }

@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grove/transport.h"
-
-#define INPROC_DEFAULT_MAX_BODY ((size_t)64 << 20)
+#include "grove/sys/transport.h"
 
 struct inproc_listener {
     struct inproc_listener *next;
@@ -27,12 +25,12 @@ static struct {
 
 struct inproc_dialer {
     char *name;
-    char *token;
+    char *authorization; /* "Bearer <token>" or NULL */
 };
 
-static const char *inproc_name(const char *url)
+static const char *inproc_name(const struct grove_url *url)
 {
-    return url + strlen("inproc://");
+    return url->text + strlen("inproc://");
 }
 
 /* Finds and pins a listener; GROVE_EUNAVAIL as for a refused connection. */
@@ -48,10 +46,8 @@ static grove_err inproc_acquire(const struct inproc_dialer *d, struct inproc_lis
     *out = l;
     if (!l)
         return grove_error_set(GROVE_EUNAVAIL, "inproc://%s: no listener", d->name);
-    if (l->token &&
-        !grove_token_equal(l->token, d->token ? d->token : "", d->token ? strlen(d->token) : 0))
-        return grove_error_set(GROVE_EAUTH, "inproc://%s: missing or wrong token", d->name);
-    return GROVE_OK;
+    const char *auth = d->authorization;
+    return grove_bearer_check(l->token, auth, auth ? strlen(auth) : 0);
 }
 
 static void inproc_release(struct inproc_listener *l)
@@ -64,17 +60,18 @@ static void inproc_release(struct inproc_listener *l)
     pthread_mutex_unlock(&inproc.lock);
 }
 
-static grove_err inproc_open(const char *url, const struct grove_dial_options *opts,
-                             void **self_out)
+static grove_err inproc_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                             const struct grove_codec **codec, void **self_out)
 {
+    (void)codec;
     struct inproc_dialer *d = calloc(1, sizeof *d);
     if (!d)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     d->name = strdup(inproc_name(url));
-    d->token = opts->token ? strdup(opts->token) : NULL;
-    if (!d->name || (opts->token && !d->token)) {
+    d->authorization = opts->token ? grove_bearer_value(opts->token) : NULL;
+    if (!d->name || (opts->token && !d->authorization)) {
         free(d->name);
-        free(d->token);
+        free(d->authorization);
         free(d);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
@@ -86,95 +83,31 @@ static void inproc_close(void *self)
 {
     struct inproc_dialer *d = self;
     free(d->name);
-    free(d->token);
+    free(d->authorization);
     free(d);
 }
 
-/* A request larger than the listener accepts is refused, as on a network. */
-static grove_err inproc_check_size(const struct inproc_listener *l, const struct grove_buf *wire)
-{
-    if (wire->len > l->max_body)
-        return grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
-                               wire->len, l->max_body);
-    return GROVE_OK;
-}
-
-/* Each call encodes the request, decodes it as the server would, serves it,
- * and encodes and decodes the answer: what a network peer would have seen. */
-static grove_err inproc_pull(void *self, const struct grove_pull_request *req,
-                             struct grove_pull_response **out)
+/* The listener's side of a call runs on the caller's thread: the request
+ * bytes are served as a network listener would serve them. */
+static grove_err inproc_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                             struct grove_reply *reply)
 {
     struct inproc_listener *l = NULL;
-    struct grove_pull_request *sent = NULL;
-    struct grove_pull_response *answer = NULL;
-    struct grove_buf wire = {0};
+    struct grove_buf answer = {0};
     grove_err err = inproc_acquire(self, &l);
+    if (!err && request->len > l->max_body)
+        err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
+                              request->len, l->max_body);
     if (!err)
-        err = grove_json_encode_pull_request(req, &wire);
-    if (!err)
-        err = inproc_check_size(l, &wire);
-    if (!err)
-        err = grove_json_decode_pull_request(wire.data, wire.len, &sent);
-    if (!err)
-        err = grove_server_pull(l->server, sent, &answer);
-    wire.len = 0;
-    if (!err)
-        err = grove_json_encode_pull_response(answer, &wire);
-    if (!err)
-        err = grove_json_decode_pull_response(wire.data, wire.len, out);
-    grove_buf_free(&wire);
-    grove_msg_free(sent);
-    grove_msg_free(answer);
+        err = grove_serve(l->server, &grove_codec_json, kind, request->data, request->len, &answer);
     inproc_release(l);
-    return err;
-}
-
-static grove_err inproc_push(void *self, const struct grove_push_request *req,
-                             struct grove_push_response **out)
-{
-    struct inproc_listener *l = NULL;
-    struct grove_push_request *sent = NULL;
-    struct grove_push_response *answer = NULL;
-    struct grove_buf wire = {0};
-    grove_err err = inproc_acquire(self, &l);
-    if (!err)
-        err = grove_json_encode_push_request(req, &wire);
-    if (!err)
-        err = inproc_check_size(l, &wire);
-    if (!err)
-        err = grove_json_decode_push_request(wire.data, wire.len, &sent);
-    if (!err)
-        err = grove_server_push(l->server, sent, &answer);
-    wire.len = 0;
-    if (!err)
-        err = grove_json_encode_push_response(answer, &wire);
-    if (!err)
-        err = grove_json_decode_push_response(wire.data, wire.len, out);
-    grove_buf_free(&wire);
-    grove_msg_free(sent);
-    grove_msg_free(answer);
-    inproc_release(l);
-    return err;
-}
-
-/* A streamed batch crosses the "wire" as its changes array; the stamps
- * around it travel beside it, as network transports send them in framing. */
-static grove_err inproc_deliver(const struct grove_pull_response *batch, grove_batch_fn fn,
-                                void *user)
-{
-    struct grove_buf buf = {0};
-    struct grove_pull_response *copy = NULL;
-    grove_err err = grove_json_encode_changes(batch->changes, batch->count, &buf);
-    if (!err)
-        err = grove_json_decode_changes(buf.data, buf.len, &copy);
-    grove_buf_free(&buf);
-    if (!err) {
-        copy->since = batch->since;
-        copy->latest_hlc = batch->latest_hlc;
-        err = fn(user, copy);
+    if (err) {
+        grove_buf_free(&answer);
+        return err;
     }
-    grove_msg_free(copy);
-    return err;
+    *reply = (struct grove_reply){
+        .data = answer.data, .len = answer.len, .release = free, .owner = answer.data};
+    return GROVE_OK;
 }
 
 static grove_err inproc_subscribe(void *self, const struct grove_pull_request *req,
@@ -182,35 +115,37 @@ static grove_err inproc_subscribe(void *self, const struct grove_pull_request *r
 {
     struct inproc_listener *l = NULL;
     struct grove_server_stream *stream = NULL;
+    struct grove_buf frame = {0};
     grove_err err = inproc_acquire(self, &l);
     if (!err)
         err = grove_server_stream_open(l->server, req, &stream);
     while (!err && !atomic_load(stop)) {
-        if (l->closed) {
+        pthread_mutex_lock(&inproc.lock);
+        bool closed = l->closed;
+        pthread_mutex_unlock(&inproc.lock);
+        if (closed) {
             err = grove_error_set(GROVE_EUNAVAIL, "inproc://%s: listener closed", l->name);
             break;
         }
-        struct grove_pull_response *batch = NULL;
-        err = grove_server_stream_next(stream, 200, &batch);
+        frame.len = 0;
+        err = grove_serve_stream_next(stream, &grove_codec_json, 200, &frame);
         if (err == GROVE_ETIMEOUT) {
             err = GROVE_OK; /* a keep-alive: look at *stop again */
             continue;
         }
         if (!err)
-            err = inproc_deliver(batch, fn, user);
-        grove_msg_free(batch);
+            err = grove_stream_deliver(&grove_codec_json, frame.data, frame.len, fn, user);
     }
+    grove_buf_free(&frame);
     grove_server_stream_close(stream);
     inproc_release(l);
     return err;
 }
 
-static grove_err inproc_listen(const char *url, struct grove_server *server,
+static grove_err inproc_listen(const struct grove_url *url, struct grove_server *server,
                                const struct grove_listen_options *opts, void **self_out)
 {
     const char *name = inproc_name(url);
-    if (!*name)
-        return grove_error_set(GROVE_EINVAL, "%s: inproc needs a name", url);
     struct inproc_listener *l = calloc(1, sizeof *l);
     if (!l || !(l->name = strdup(name)) || (opts->token && !(l->token = strdup(opts->token)))) {
         if (l)
@@ -219,12 +154,12 @@ static grove_err inproc_listen(const char *url, struct grove_server *server,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     l->server = server;
-    l->max_body = opts->max_body ? opts->max_body : INPROC_DEFAULT_MAX_BODY;
+    l->max_body = opts->max_body;
     grove_err err = GROVE_OK;
     pthread_mutex_lock(&inproc.lock);
     for (struct inproc_listener *o = inproc.head; o; o = o->next)
         if (strcmp(o->name, name) == 0)
-            err = grove_error_set(GROVE_EUNAVAIL, "%s: address in use", url);
+            err = grove_error_set(GROVE_EUNAVAIL, "address in use");
     if (!err) {
         l->next = inproc.head;
         inproc.head = l;
@@ -260,8 +195,7 @@ static void inproc_unlisten(void *self)
 
 static const struct grove_dialer_ops inproc_dialer_ops = {
     .open = inproc_open,
-    .pull = inproc_pull,
-    .push = inproc_push,
+    .call = inproc_call,
     .subscribe = inproc_subscribe,
     .close = inproc_close,
 };
@@ -276,6 +210,7 @@ static const char *const inproc_schemes[] = {"inproc", NULL};
 const struct grove_transport grove_transport_inproc = {
     .name = "inproc",
     .schemes = inproc_schemes,
+    .codec = &grove_codec_json,
     .dialer = &inproc_dialer_ops,
     .listener = &inproc_listener_ops,
 };

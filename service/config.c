@@ -188,8 +188,7 @@ static int groved_list_add(struct groved_list *list, enum groved_source source, 
  * half-started node. */
 static int groved_check_url(const char *where, const char *url)
 {
-    const struct grove_transport *t;
-    if (grove_transport_find(url, &t) != GROVE_OK)
+    if (grove_transport_check_url(url) != GROVE_OK)
         return groved_fail(where, "%s", grove_errmsg()); /* names the built-in schemes */
     return 0;
 }

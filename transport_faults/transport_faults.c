@@ -240,26 +240,16 @@ static grove_err faults_before(const struct faults_conn *c, const struct faults_
     return GROVE_OK;
 }
 
-static grove_err faults_open(const char *url, const struct grove_dial_options *opts,
-                             void **self_out)
+static grove_err faults_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                             const struct grove_codec **codec, void **self_out)
 {
     *self_out = NULL;
-    size_t plen = strlen(GROVE_FAULTS_PREFIX);
-    if (strncmp(url, GROVE_FAULTS_PREFIX, plen) != 0)
-        return grove_error_set(GROVE_EINVAL, "fault shim: url %s does not start with %s", url,
-                               GROVE_FAULTS_PREFIX);
     struct faults_conn *c = calloc(1, sizeof *c);
-    char *inner_url = strdup(url + plen);
+    /* The inner URL: after "fault+", without the #label. */
+    const char *inner = url->text + strlen(GROVE_FAULTS_PREFIX);
+    char *inner_url = strndup(inner, strcspn(inner, "#"));
     grove_err err;
-    if (!c || !inner_url) {
-        err = grove_error_set(GROVE_ENOMEM, "fault shim: out of memory");
-        goto fail;
-    }
-    char *label = strchr(inner_url, '#');
-    if (label)
-        *label = '\0';
-    c->url = strdup(url);
-    if (!c->url) {
+    if (!c || !inner_url || !(c->url = strdup(url->text))) {
         err = grove_error_set(GROVE_ENOMEM, "fault shim: out of memory");
         goto fail;
     }
@@ -267,6 +257,7 @@ static grove_err faults_open(const char *url, const struct grove_dial_options *o
     if (err)
         goto fail;
     free(inner_url);
+    *codec = grove_peer_codec(c->inner);
     *self_out = c;
     return GROVE_OK;
 fail:
@@ -285,55 +276,35 @@ static grove_err faults_enter(struct faults_conn *c, struct faults_plan *plan)
     return err ? err : faults_before(c, plan);
 }
 
-/* The server applied the call but its answer (freed here) never arrives. */
-static grove_err faults_lose_reply(struct faults_conn *c, void *answer)
+/* The server applied the call but its answer (released here) never arrives. */
+static grove_err faults_lose_reply(struct faults_conn *c, struct grove_reply *reply)
 {
-    grove_msg_free(answer);
+    grove_reply_release(reply);
     faults_count(c->url, offsetof(struct grove_fault_stats, lost_replies));
     return grove_error_set(GROVE_EUNAVAIL, "fault shim: reply from %s lost", c->url);
 }
 
-static grove_err faults_pull(void *self, const struct grove_pull_request *req,
-                             struct grove_pull_response **out)
+static grove_err faults_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                             struct grove_reply *reply)
 {
     struct faults_conn *c = self;
     struct faults_plan plan;
-    *out = NULL;
     grove_err err = faults_enter(c, &plan);
     if (!err)
-        err = grove_peer_pull(c->inner, req, out);
-    if (!err && plan.lost_reply) {
-        err = faults_lose_reply(c, *out);
-        *out = NULL;
-    }
-    return err;
-}
-
-static grove_err faults_push(void *self, const struct grove_push_request *req,
-                             struct grove_push_response **out)
-{
-    struct faults_conn *c = self;
-    struct faults_plan plan;
-    *out = NULL;
-    grove_err err = faults_enter(c, &plan);
-    if (!err)
-        err = grove_peer_push(c->inner, req, out);
-    if (!err && plan.duplicate) {
-        /* The second copy is what a retrying network would deliver: its
-         * answer replaces the first, and must say the same or less merged. */
-        struct grove_push_response *again = NULL;
+        err = grove_peer_call(c->inner, kind, request, reply);
+    if (!err && kind == GROVE_CALL_PUSH && plan.duplicate) {
+        /* The second copy is what a retrying network would deliver; the
+         * caller hears the first answer, as from a network that duplicated
+         * the request after answering it. */
+        struct grove_reply again;
         faults_count(c->url, offsetof(struct grove_fault_stats, duplicates));
-        err = grove_peer_push(c->inner, req, &again);
-        grove_push_response_free(again);
-        if (err) {
-            grove_push_response_free(*out);
-            *out = NULL;
-        }
+        err = grove_peer_call(c->inner, kind, request, &again);
+        grove_reply_release(&again);
+        if (err)
+            grove_reply_release(reply);
     }
-    if (!err && plan.lost_reply) {
-        err = faults_lose_reply(c, *out);
-        *out = NULL;
-    }
+    if (!err && plan.lost_reply)
+        err = faults_lose_reply(c, reply);
     return err;
 }
 
@@ -510,24 +481,20 @@ static void faults_close(void *self)
 
 static const struct grove_dialer_ops faults_dialer = {
     .open = faults_open,
-    .pull = faults_pull,
-    .push = faults_push,
+    .call = faults_call,
     .subscribe = faults_subscribe,
     .close = faults_close,
-};
-
-/* Schemes of transports that may be built into this tree; any other scheme
- * already registered when the shim is first asked for is added too. */
-static const char *const faults_known[] = {
-    "inproc", "http", "https", "grpc", "grpcs", "nng+tcp", "nng+ipc", "nng+tls+tcp",
 };
 
 enum { FAULTS_SCHEMES_MAX = 64 };
 static char faults_scheme_text[FAULTS_SCHEMES_MAX][48];
 static const char *faults_schemes[FAULTS_SCHEMES_MAX + 1];
+static const char *faults_path_schemes[FAULTS_SCHEMES_MAX + 1];
 static struct grove_transport faults_transport = {
     .name = "fault",
     .schemes = faults_schemes,
+    .path_schemes = faults_path_schemes,
+    .codec = &grove_codec_json, /* a shim peer speaks the codec of the peer it wraps */
     .dialer = &faults_dialer,
     .listener = NULL,
 };
@@ -535,36 +502,41 @@ static pthread_once_t faults_schemes_once = PTHREAD_ONCE_INIT;
 static pthread_once_t faults_register_once = PTHREAD_ONCE_INIT;
 static grove_err faults_register_err;
 
-static void faults_add_scheme(const char *scheme, size_t len)
+/* Adds "fault+<scheme>" to the shim's schemes (and to its path schemes when
+ * is_path); returns the name, or NULL when there is no room. */
+static const char *faults_add_scheme(const char *scheme, bool is_path)
 {
     size_t n = 0;
     while (faults_schemes[n])
         n++;
-    if (n >= FAULTS_SCHEMES_MAX || len == 0 ||
-        len + strlen(GROVE_FAULTS_PREFIX) >= sizeof faults_scheme_text[0])
-        return;
-    if (strncmp(scheme, GROVE_FAULTS_PREFIX, strlen(GROVE_FAULTS_PREFIX)) == 0)
-        return; /* never wrap ourselves */
-    char name[sizeof faults_scheme_text[0]];
-    snprintf(name, sizeof name, "%s%.*s", GROVE_FAULTS_PREFIX, (int)len, scheme);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(faults_schemes[i], name) == 0)
-            return;
-    memcpy(faults_scheme_text[n], name, strlen(name) + 1);
+    if (n >= FAULTS_SCHEMES_MAX ||
+        strlen(GROVE_FAULTS_PREFIX) + strlen(scheme) >= sizeof faults_scheme_text[0])
+        return NULL;
+    snprintf(faults_scheme_text[n], sizeof faults_scheme_text[n], "%s%s", GROVE_FAULTS_PREFIX,
+             scheme);
     faults_schemes[n] = faults_scheme_text[n];
+    if (is_path) {
+        size_t k = 0;
+        while (faults_path_schemes[k])
+            k++;
+        faults_path_schemes[k] = faults_scheme_text[n];
+    }
+    return faults_schemes[n];
 }
 
+/* Every scheme of every transport registered so far, except our own. */
 static void faults_build_schemes(void)
 {
-    for (size_t i = 0; i < sizeof faults_known / sizeof faults_known[0]; i++)
-        faults_add_scheme(faults_known[i], strlen(faults_known[i]));
-    const char *list = grove_transport_schemes();
-    while (list && *list) {
-        while (*list == ',' || *list == ' ')
-            list++;
-        size_t len = strcspn(list, ", ");
-        faults_add_scheme(list, len);
-        list += len;
+    for (size_t i = 0, n = grove_transport_count(); i < n; i++) {
+        const struct grove_transport *t = grove_transport_at(i);
+        if (t == &faults_transport)
+            continue;
+        for (const char *const *s = t->schemes; *s; s++) {
+            bool is_path = false;
+            for (const char *const *p = t->path_schemes; p && *p; p++)
+                is_path = is_path || strcmp(*p, *s) == 0;
+            faults_add_scheme(*s, is_path);
+        }
     }
 }
 

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "grove/transport.h"
+#include "grove/sys/transport.h"
 
 #define GROVE_FAULTS_PREFIX "fault+"
 
@@ -54,8 +54,8 @@ struct grove_fault_stats {
 };
 
 /* The transport (name "fault"). Its schemes are "fault+" followed by each
- * scheme known when it is first asked for (inproc, http, https, grpc, grpcs,
- * nng+tcp, nng+ipc, nng+tls+tcp and any other already registered). */
+ * scheme registered when it is first asked for: register it after the
+ * transports it is to wrap. */
 const struct grove_transport *grove_transport_faults(void);
 /* Registers the transport once per process; later calls do nothing. */
 grove_err grove_transport_faults_register(void);

@@ -58,39 +58,8 @@ grove_err http_map_status(long status, const char *url, const char *body, size_t
         memcpy(text, body ? body : "", n);
         text[n] = '\0';
     }
-    grove_err err;
-    switch (status) {
-    case 400:
-    case 405:
-    case 415:
-    case 422:
-        err = GROVE_EINVAL;
-        break;
-    case 401:
-        err = GROVE_EAUTH;
-        break;
-    case 403:
-        err = GROVE_EFORBIDDEN;
-        break;
-    case 404:
-        err = GROVE_ENOTFOUND;
-        break;
-    case 413:
-        err = GROVE_ETOOBIG;
-        break;
-    case 501:
-        err = GROVE_ENOTSUP;
-        break;
-    case 500:
-        err = GROVE_ESTORE;
-        break;
-    case 504:
-        err = GROVE_ETIMEOUT;
-        break;
-    default:
-        err = status >= 500 ? GROVE_EUNAVAIL : GROVE_EPROTO;
-    }
-    return grove_error_set(err, "%s: HTTP %ld: %s", url, status, text);
+    return grove_error_set_native(grove_err_from_http((int)status), (int)status, "%s: HTTP %ld: %s",
+                                  url, status, text);
 }
 
 grove_err http_easy_setup(CURL *easy, const struct http_peer *p)
@@ -154,50 +123,49 @@ static grove_err http_join(char **out, const char *base, const char *suffix)
     return GROVE_OK;
 }
 
-grove_err http_dialer_open(const char *url, const struct grove_dial_options *opts, void **self_out)
+grove_err http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                           const struct grove_codec **codec, void **self_out)
 {
-    static const struct grove_dial_options defaults = {0};
+    (void)codec;
     struct http_peer *p = NULL;
     grove_err err;
     *self_out = NULL;
-    if (!opts)
-        opts = &defaults;
     pthread_once(&http_curl_once, http_curl_init);
     if (http_curl_init_rc != CURLE_OK)
         return grove_error_set(GROVE_EUNAVAIL, "curl_global_init: %s",
                                curl_easy_strerror(http_curl_init_rc));
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return grove_error_set(GROVE_EINVAL, "%s: not an http(s) URL", url);
     p = calloc(1, sizeof *p);
     if (!p)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     pthread_mutex_init(&p->lock, NULL);
-    p->base = strdup(url);
+    /* The base is the URL up to its path, without a #label or trailing slash. */
+    size_t n = strcspn(url->text, "#");
+    while (n > 0 && url->text[n - 1] == '/')
+        n--;
+    p->base = strndup(url->text, n);
     if (!p->base) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
         goto fail;
     }
-    size_t n = strlen(p->base);
-    while (n > 0 && p->base[n - 1] == '/')
-        p->base[--n] = '\0';
     if ((err = http_join(&p->pull_url, p->base, "/pull")) ||
         (err = http_join(&p->push_url, p->base, "/push")) ||
         (err = http_join(&p->stream_url, p->base, "/stream")))
         goto fail;
-    p->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
-    p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+    p->connect_timeout_ms = opts->connect_timeout_ms;
+    p->timeout_ms = opts->timeout_ms;
     p->insecure = opts->insecure;
     bool failed = false;
     p->ca_file = http_strdup_opt(opts->ca_file, &failed);
     p->cert_file = http_strdup_opt(opts->cert_file, &failed);
     p->key_file = http_strdup_opt(opts->key_file, &failed);
     if (opts->token) {
-        size_t len = strlen(opts->token) + sizeof "Authorization: Bearer ";
-        p->auth_header = malloc(len);
-        if (p->auth_header)
-            snprintf(p->auth_header, len, "Authorization: Bearer %s", opts->token);
+        char *value = grove_bearer_value(opts->token);
+        size_t len = value ? strlen(value) + sizeof "Authorization: " : 0;
+        if (value && (p->auth_header = malloc(len)))
+            snprintf(p->auth_header, len, "Authorization: %s", value);
         else
             failed = true;
+        free(value);
     }
     if (failed) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -265,44 +233,18 @@ static grove_err http_post(struct http_peer *p, const char *url, const struct gr
     return err;
 }
 
-grove_err http_dialer_pull(void *self, const struct grove_pull_request *req,
-                           struct grove_pull_response **out)
+grove_err http_dialer_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                           struct grove_reply *reply)
 {
     struct http_peer *p = self;
-    struct grove_buf body = {0}, resp = {0};
-    *out = NULL;
-    grove_err err = grove_json_encode_pull_request(req, &body);
-    if (err)
-        goto fail;
-    err = http_post(p, p->pull_url, &body, &resp);
-    if (err)
-        goto fail;
-    err = grove_json_decode_pull_response(resp.data, resp.len, out);
-    if (err)
-        err = grove_error_prefix(GROVE_EPROTO, "%s: bad pull response: ", p->pull_url);
-fail:
-    grove_buf_free(&body);
-    grove_buf_free(&resp);
-    return err;
-}
-
-grove_err http_dialer_push(void *self, const struct grove_push_request *req,
-                           struct grove_push_response **out)
-{
-    struct http_peer *p = self;
-    struct grove_buf body = {0}, resp = {0};
-    *out = NULL;
-    grove_err err = grove_json_encode_push_request(req, &body);
-    if (err)
-        goto fail;
-    err = http_post(p, p->push_url, &body, &resp);
-    if (err)
-        goto fail;
-    err = grove_json_decode_push_response(resp.data, resp.len, out);
-    if (err)
-        err = grove_error_prefix(GROVE_EPROTO, "%s: bad push response: ", p->push_url);
-fail:
-    grove_buf_free(&body);
-    grove_buf_free(&resp);
-    return err;
+    struct grove_buf answer = {0};
+    grove_err err =
+        http_post(p, kind == GROVE_CALL_PULL ? p->pull_url : p->push_url, request, &answer);
+    if (err) {
+        grove_buf_free(&answer);
+        return err;
+    }
+    *reply = (struct grove_reply){
+        .data = answer.data, .len = answer.len, .release = free, .owner = answer.data};
+    return GROVE_OK;
 }

@@ -2,23 +2,20 @@
 #ifndef GROVE_HTTP_INTERNAL_H
 #define GROVE_HTTP_INTERNAL_H
 
-#include "grove/transport.h"
-
-#define HTTP_DEFAULT_MAX_BODY     ((size_t)64 << 20)
-#define HTTP_DEFAULT_KEEPALIVE_MS 15000
+#include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
+#include "grove/sys/transport.h"
 
 /* Dialer ops (http_client.c, http_sse_client.c). */
-grove_err http_dialer_open(const char *url, const struct grove_dial_options *opts, void **self_out);
-grove_err http_dialer_pull(void *self, const struct grove_pull_request *req,
-                           struct grove_pull_response **out);
-grove_err http_dialer_push(void *self, const struct grove_push_request *req,
-                           struct grove_push_response **out);
+grove_err http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                           const struct grove_codec **codec, void **self_out);
+grove_err http_dialer_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                           struct grove_reply *reply);
 grove_err http_dialer_subscribe(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
                                 void *user, const atomic_bool *stop);
 void http_dialer_close(void *self);
 
 /* Listener ops (http_server.c). */
-grove_err http_listener_open(const char *url, struct grove_server *server,
+grove_err http_listener_open(const struct grove_url *url, struct grove_server *server,
                              const struct grove_listen_options *opts, void **self_out);
 void http_listener_close(void *self);
 

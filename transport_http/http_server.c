@@ -1,5 +1,5 @@
 /* The HTTP listener: libmicrohttpd serving POST {base}/pull, POST {base}/push
- * and GET {base}/stream (SSE) for a grove_server (DESIGN §1).
+ * and GET {base}/stream (SSE) for a grove_server (docs/protocol.md).
  *
  * One thread per connection: an SSE response blocks in its content reader on
  * grove_server_stream_next (a condvar woken by commits), which would stall
@@ -65,31 +65,6 @@ static int64_t http_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int http_status_of(grove_err err)
-{
-    switch (err) {
-    case GROVE_EINVAL:
-        return MHD_HTTP_BAD_REQUEST;
-    case GROVE_EAUTH:
-        return MHD_HTTP_UNAUTHORIZED;
-    case GROVE_EFORBIDDEN:
-        return MHD_HTTP_FORBIDDEN;
-    case GROVE_ENOTFOUND:
-        return MHD_HTTP_NOT_FOUND;
-    case GROVE_ETOOBIG:
-        return MHD_HTTP_CONTENT_TOO_LARGE;
-    case GROVE_ENOTSUP:
-        return MHD_HTTP_NOT_IMPLEMENTED;
-    case GROVE_EUNAVAIL:
-    case GROVE_ESHUTDOWN:
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
-    case GROVE_ETIMEOUT:
-        return MHD_HTTP_GATEWAY_TIMEOUT;
-    default:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
 static enum MHD_Result http_queue_json(struct MHD_Connection *conn, int status,
                                        struct grove_buf *body)
 {
@@ -136,7 +111,7 @@ static enum MHD_Result http_queue_error(struct MHD_Connection *conn, int status,
 
 static enum MHD_Result http_queue_grove_error(struct MHD_Connection *conn, grove_err err)
 {
-    return http_queue_error(conn, http_status_of(err), grove_errmsg(), NULL);
+    return http_queue_error(conn, grove_err_to_http(err), grove_errmsg(), NULL);
 }
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
@@ -154,18 +129,11 @@ static enum http_route http_route_of(const struct http_listener *l, const char *
     return ROUTE_NONE;
 }
 
-static bool http_authorized(const struct http_listener *l, struct MHD_Connection *conn)
+static grove_err http_authorize(const struct http_listener *l, struct MHD_Connection *conn)
 {
-    if (!l->token)
-        return true;
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    const char *presented = auth + 7;
-    while (*presented == ' ')
-        presented++;
-    return grove_token_equal(l->token, presented, strlen(presented));
+    return grove_bearer_check(l->token, auth, auth ? strlen(auth) : 0);
 }
 
 /* Absent Content-Type is accepted (curl -d sends a form type, Grove's clients
@@ -295,8 +263,9 @@ static grove_err http_sse_since(struct MHD_Connection *conn, struct grove_hlc *s
     if (ts && *ts) {
         errno = 0;
         long long v = strtoll(ts, &end, 10);
-        if (errno || *end)
-            return grove_error_set(GROVE_EINVAL, "since_ts: expected integer, got \"%.40s\"", ts);
+        if (errno || *end || v < 0)
+            return grove_error_set(GROVE_EINVAL,
+                                   "since_ts: expected a non-negative integer, got \"%.40s\"", ts);
         since->ts = v;
     }
     if (c && *c) {
@@ -349,6 +318,10 @@ static grove_err http_sse_request(struct MHD_Connection *conn, struct grove_pull
         }
     }
     const char *node_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "node_id");
+    if (node_id && strlen(node_id) > GROVE_NODE_ID_MAX) {
+        err = grove_error_set(GROVE_EINVAL, "node_id: longer than %d bytes", GROVE_NODE_ID_MAX);
+        goto fail;
+    }
     if (node_id) {
         req->node_id = grove_msg_strndup(req, node_id, strlen(node_id));
         if (!req->node_id) {
@@ -414,31 +387,14 @@ fail:
 
 /* ---- pull / push --------------------------------------------------------- */
 
-/* A pull or push (call->route) with its whole body: decode, serve, encode. */
+/* A pull or push (call->route) with its whole body. */
 static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Connection *conn,
                                          struct http_call *call)
 {
-    const char *body = call->body.data;
-    size_t len = call->body.len;
     struct grove_buf out = {0};
-    grove_err err;
-    if (call->route == ROUTE_PULL) {
-        struct grove_pull_request *req = NULL;
-        struct grove_pull_response *resp = NULL;
-        if (!(err = grove_json_decode_pull_request(body, len, &req)) &&
-            !(err = grove_server_pull(l->server, req, &resp)))
-            err = grove_json_encode_pull_response(resp, &out);
-        grove_msg_free(req);
-        grove_msg_free(resp);
-    } else {
-        struct grove_push_request *req = NULL;
-        struct grove_push_response *resp = NULL;
-        if (!(err = grove_json_decode_push_request(body, len, &req)) &&
-            !(err = grove_server_push(l->server, req, &resp)))
-            err = grove_json_encode_push_response(resp, &out);
-        grove_msg_free(req);
-        grove_msg_free(resp);
-    }
+    grove_err err = grove_serve(l->server, &grove_codec_json,
+                                call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
+                                call->body.data, call->body.len, &out);
     if (err) {
         grove_buf_free(&out);
         return http_queue_grove_error(conn, err);
@@ -462,8 +418,9 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         return http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
     if (atomic_load(&l->closing))
         return http_queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    if (!http_authorized(l, conn))
-        return http_queue_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token", NULL);
+    grove_err err = http_authorize(l, conn);
+    if (err)
+        return http_queue_grove_error(conn, err);
     if (route == ROUTE_STREAM)
         return http_stream_start(l, conn);
     if (!http_content_type_ok(conn))
@@ -541,31 +498,6 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 
 /* ---- open / close -------------------------------------------------------- */
 
-static grove_err http_read_file(const char *path, const char *what, char **out)
-{
-    *out = NULL;
-    if (!path)
-        return GROVE_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return grove_error_set(GROVE_EINVAL, "cannot read %s %s: %s", what, path, strerror(errno));
-    struct grove_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    grove_err err = GROVE_OK;
-    while (!err && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        err = grove_buf_append(&b, chunk, n);
-    if (!err)
-        err = grove_buf_append(&b, "", 1);
-    fclose(f);
-    if (err) {
-        grove_buf_free(&b);
-        return err;
-    }
-    *out = b.data;
-    return GROVE_OK;
-}
-
 /* Binds the socket ourselves: a clear "address in use" message, and a host
  * given by name or as [v6]. */
 static grove_err http_bind(const struct grove_url *u, int *fd_out, bool *v6)
@@ -621,24 +553,15 @@ static void http_listener_free(struct http_listener *l)
     free(l);
 }
 
-grove_err http_listener_open(const char *url, struct grove_server *server,
+grove_err http_listener_open(const struct grove_url *u, struct grove_server *server,
                              const struct grove_listen_options *opts, void **self_out)
 {
-    static const struct grove_listen_options defaults = {0};
-    struct grove_url u;
     struct http_listener *l = NULL;
     grove_err err;
-    if (!opts)
-        opts = &defaults;
     *self_out = NULL;
-    err = grove_url_parse(url, &u);
-    if (err)
-        return err;
-    bool tls = strcmp(u.scheme, "https") == 0;
-    if (!tls && strcmp(u.scheme, "http") != 0)
-        return grove_error_set(GROVE_ENOTSUP, "http transport cannot serve %s://", u.scheme);
+    bool tls = strcmp(u->scheme, "https") == 0;
     if (tls && (!opts->cert_file || !opts->key_file))
-        return grove_error_set(GROVE_EINVAL, "%s: https needs a certificate and a key file", url);
+        return grove_error_set(GROVE_EINVAL, "https needs a certificate and a key file");
     if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS))
         return grove_error_set(GROVE_ENOTSUP, "libmicrohttpd was built without TLS");
     l = calloc(1, sizeof *l);
@@ -646,9 +569,9 @@ grove_err http_listener_open(const char *url, struct grove_server *server,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     l->fd = -1;
     l->server = server;
-    l->max_body = opts->max_body ? opts->max_body : HTTP_DEFAULT_MAX_BODY;
-    l->keepalive_ms = opts->keepalive_ms > 0 ? opts->keepalive_ms : HTTP_DEFAULT_KEEPALIVE_MS;
-    snprintf(l->base, sizeof l->base, "%s", u.path);
+    l->max_body = opts->max_body;
+    l->keepalive_ms = opts->keepalive_ms;
+    snprintf(l->base, sizeof l->base, "%s", u->path);
     size_t n = strlen(l->base);
     while (n > 0 && l->base[n - 1] == '/')
         l->base[--n] = '\0';
@@ -657,13 +580,13 @@ grove_err http_listener_open(const char *url, struct grove_server *server,
         goto fail;
     }
     if (tls) {
-        if ((err = http_read_file(opts->cert_file, "certificate", &l->cert_pem)) ||
-            (err = http_read_file(opts->key_file, "key", &l->key_pem)) ||
-            (err = http_read_file(opts->ca_file, "CA file", &l->ca_pem)))
+        if ((err = grove_file_read(opts->cert_file, "certificate", &l->cert_pem, NULL)) ||
+            (err = grove_file_read(opts->key_file, "key", &l->key_pem, NULL)) ||
+            (opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &l->ca_pem, NULL))))
             goto fail;
     }
     bool v6 = false;
-    err = http_bind(&u, &l->fd, &v6);
+    err = http_bind(u, &l->fd, &v6);
     if (err)
         goto fail;
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
@@ -690,7 +613,7 @@ grove_err http_listener_open(const char *url, struct grove_server *server,
         (size_t)256 * 1024, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!l->daemon) {
         err = grove_error_set(tls ? GROVE_EINVAL : GROVE_EUNAVAIL,
-                              "cannot start the HTTP server on %s%s", url,
+                              "cannot start the HTTP server on %s%s", u->text,
                               tls ? " (check the certificate and key)" : "");
         goto fail;
     }

@@ -18,16 +18,11 @@ grove_err http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)
     return grove_buf_append(out, hlc->node, strlen(hlc->node));
 }
 
-/* Reads a decimal integer from [*p, end) up to the next '.', advancing *p. */
-static bool http_parse_decimal(const char **p, const char *end, bool allow_sign, int64_t max,
-                               int64_t *out)
+/* Reads a non-negative decimal integer of at most max from [*p, end) up to
+ * the next '.', advancing *p. */
+static bool http_parse_decimal(const char **p, const char *end, int64_t max, int64_t *out)
 {
     const char *s = *p;
-    bool negative = false;
-    if (allow_sign && s < end && *s == '-') {
-        negative = true;
-        s++;
-    }
     if (s == end || *s < '0' || *s > '9')
         return false;
     int64_t v = 0;
@@ -37,7 +32,7 @@ static bool http_parse_decimal(const char **p, const char *end, bool allow_sign,
             return false;
         v = v * 10 + d;
     }
-    *out = negative ? -v : v;
+    *out = v;
     *p = s;
     return true;
 }
@@ -47,8 +42,8 @@ grove_err http_hlc_parse(const char *text, size_t len, struct grove_hlc *out)
     const char *p = text, *end = text + len;
     int64_t ts, c;
     memset(out, 0, sizeof *out);
-    if (!http_parse_decimal(&p, end, true, INT64_MAX, &ts) || p == end || *p++ != '.' ||
-        !http_parse_decimal(&p, end, false, UINT32_MAX, &c) || p == end || *p++ != '.')
+    if (!http_parse_decimal(&p, end, INT64_MAX, &ts) || p == end || *p++ != '.' ||
+        !http_parse_decimal(&p, end, UINT32_MAX, &c) || p == end || *p++ != '.')
         return grove_error_set(GROVE_EINVAL, "bad stream cursor \"%.*s\" (want ts.c.node)",
                                (int)(len > 80 ? 80 : len), text);
     size_t node_len = (size_t)(end - p);
@@ -118,8 +113,7 @@ static const char *const http_schemes[] = {"http", "https", NULL};
 
 static const struct grove_dialer_ops http_dialer = {
     .open = http_dialer_open,
-    .pull = http_dialer_pull,
-    .push = http_dialer_push,
+    .call = http_dialer_call,
     .subscribe = http_dialer_subscribe,
     .close = http_dialer_close,
 };
@@ -132,6 +126,7 @@ static const struct grove_listener_ops http_listener = {
 static const struct grove_transport http_transport = {
     .name = "http",
     .schemes = http_schemes,
+    .codec = &grove_codec_json,
     .dialer = &http_dialer,
     .listener = &http_listener,
 };

@@ -12,9 +12,8 @@
 
 #include "nng_internal.h"
 
-#define NNGT_CLIENT_TIMEOUT_MS 30000
-#define NNGT_CLIENT_RECV_MAX   ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
-#define NNGT_STOP_CHECK_MS     200
+#define NNGT_CLIENT_RECV_MAX ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
+#define NNGT_STOP_CHECK_MS   200
 /* A stream request waits for the server's keep-alive (15 s by default) plus slack. */
 #define NNGT_STREAM_WAIT_MS 120000
 
@@ -24,20 +23,20 @@ struct nngc_peer {
     bool dialed;
     char url[512];
     char address[512];
-    char *token;
+    char *authorization; /* "Bearer <token>", sent in every frame; NULL: none */
     int timeout_ms;
 };
 
 /* One request's completion, signalled by nng's callback. */
-struct nngc_call {
+struct nngc_wait {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
 };
 
-static void nngc_call_done(void *arg)
+static void nngc_wait_done(void *arg)
 {
-    struct nngc_call *c = arg;
+    struct nngc_wait *c = arg;
     pthread_mutex_lock(&c->lock);
     c->done = true;
     pthread_cond_signal(&c->cond);
@@ -45,7 +44,7 @@ static void nngc_call_done(void *arg)
 }
 
 /* Waits for the aio; cancels it when *stop turns true (checked every 200 ms). */
-static void nngc_call_wait(struct nngc_call *c, nng_aio *aio, const atomic_bool *stop)
+static void nngc_wait_for(struct nngc_wait *c, nng_aio *aio, const atomic_bool *stop)
 {
     bool cancelled = false;
     pthread_mutex_lock(&c->lock);
@@ -69,9 +68,10 @@ static void nngc_call_wait(struct nngc_call *c, nng_aio *aio, const atomic_bool 
     pthread_mutex_unlock(&c->lock);
 }
 
-static grove_err nngc_peer_open(const char *url, const struct grove_dial_options *opts,
-                                void **self_out)
+static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                                const struct grove_codec **codec, void **self_out)
 {
+    (void)codec;
     *self_out = NULL;
     struct nngc_peer *p = calloc(1, sizeof *p);
     if (!p)
@@ -79,9 +79,9 @@ static grove_err nngc_peer_open(const char *url, const struct grove_dial_options
     grove_err err = nngt_url_address(url, p->address, sizeof p->address);
     if (err)
         goto fail_free;
-    snprintf(p->url, sizeof p->url, "%s", url);
-    p->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : NNGT_CLIENT_TIMEOUT_MS;
-    if (opts && opts->token && !(p->token = strdup(opts->token))) {
+    snprintf(p->url, sizeof p->url, "%s", url->text);
+    p->timeout_ms = opts->timeout_ms;
+    if (opts->token && !(p->authorization = grove_bearer_value(opts->token))) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
         goto fail_free;
     }
@@ -105,7 +105,7 @@ static grove_err nngc_peer_open(const char *url, const struct grove_dial_options
 fail_close:
     nng_close(p->sock);
 fail_free:
-    free(p->token);
+    free(p->authorization);
     free(p);
     return err;
 }
@@ -117,7 +117,7 @@ static void nngc_peer_close(void *self)
         return;
     nng_close(p->sock);
     pthread_mutex_destroy(&p->lock);
-    free(p->token);
+    free(p->authorization);
     free(p);
 }
 
@@ -154,25 +154,25 @@ static grove_err nngt_reply_error(const struct nngc_peer *p, const char *body, s
         return grove_error_set(GROVE_EPROTO, "%s: malformed error reply", p->url);
     i++;
     int msg_len = len - i > 1000 ? 1000 : (int)(len - i);
-    return grove_error_set((grove_err)code, "%s: %.*s", p->url, msg_len, body + i);
+    return grove_error_set_native((grove_err)code, code, "%s: %.*s", p->url, msg_len, body + i);
 }
 
 /* One request/reply exchange: sends op, the token and json; on success *reply
  * is nng's reply message (caller frees). stop may be NULL. */
-static grove_err nngc_peer_call(struct nngc_peer *p, char op, const struct grove_buf *json,
-                                int timeout_ms, const atomic_bool *stop, nng_msg **reply)
+static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_buf *json,
+                              int timeout_ms, const atomic_bool *stop, nng_msg **reply)
 {
     *reply = NULL;
     grove_err err = nngc_peer_dial(p);
     if (err)
         return err;
-    const char *token = p->token ? p->token : "";
+    const char *token = p->authorization ? p->authorization : "";
     size_t token_len = strlen(token);
     nng_msg *msg = NULL;
     nng_aio *aio = NULL;
     nng_ctx ctx;
     bool ctx_open = false;
-    struct nngc_call call = {.done = false};
+    struct nngc_wait call = {.done = false};
     pthread_mutex_init(&call.lock, NULL);
     pthread_cond_init(&call.cond, NULL);
     int rv = nng_msg_alloc(&msg, 3 + token_len + json->len);
@@ -187,7 +187,7 @@ static grove_err nngc_peer_call(struct nngc_peer *p, char op, const struct grove
     body[2 + token_len] = '\n';
     if (json->len)
         memcpy(body + 3 + token_len, json->data, json->len);
-    if ((rv = nng_aio_alloc(&aio, nngc_call_done, &call)) || (rv = nng_ctx_open(&ctx, p->sock))) {
+    if ((rv = nng_aio_alloc(&aio, nngc_wait_done, &call)) || (rv = nng_ctx_open(&ctx, p->sock))) {
         err = nngt_error_map(rv, p->url);
         goto done;
     }
@@ -197,7 +197,7 @@ static grove_err nngc_peer_call(struct nngc_peer *p, char op, const struct grove
     nng_aio_set_timeout(aio, timeout_ms);
     nng_aio_set_msg(aio, msg);
     nng_ctx_send(ctx, aio);
-    nngc_call_wait(&call, aio, stop);
+    nngc_wait_for(&call, aio, stop);
     if ((rv = nng_aio_result(aio)))
         goto failed; /* msg is still ours */
     msg = NULL;
@@ -209,7 +209,7 @@ static grove_err nngc_peer_call(struct nngc_peer *p, char op, const struct grove
     nng_aio_set_timeout(aio,
                         elapsed_ms >= timeout_ms ? 1 : (nng_duration)(timeout_ms - elapsed_ms));
     nng_ctx_recv(ctx, aio);
-    nngc_call_wait(&call, aio, stop);
+    nngc_wait_for(&call, aio, stop);
     if ((rv = nng_aio_result(aio)))
         goto failed;
     *reply = nng_aio_get_msg(aio);
@@ -254,48 +254,50 @@ static grove_err nngt_reply_parse(const struct nngc_peer *p, nng_msg *reply, con
     return grove_error_set(GROVE_EPROTO, "%s: unexpected reply (%zu bytes)", p->url, n);
 }
 
-static grove_err nngc_peer_pull(void *self, const struct grove_pull_request *req,
-                                struct grove_pull_response **out)
+static void nngc_msg_free(void *msg)
 {
-    struct nngc_peer *p = self;
-    *out = NULL;
-    struct grove_buf json = {0};
-    nng_msg *reply = NULL;
-    const char *body;
-    size_t len;
-    grove_err err = grove_json_encode_pull_request(req, &json);
-    if (!err)
-        err = nngc_peer_call(p, NNGT_OP_PULL, &json, p->timeout_ms, NULL, &reply);
-    if (!err)
-        err = nngt_reply_parse(p, reply, &body, &len, NULL);
-    if (!err && (err = grove_json_decode_pull_response(body, len, out)))
-        err = grove_error_set(GROVE_EPROTO, "%s: bad pull response: %s", p->url, grove_errmsg());
-    if (reply)
-        nng_msg_free(reply);
-    grove_buf_free(&json);
-    return err;
+    nng_msg_free(msg);
 }
 
-static grove_err nngc_peer_push(void *self, const struct grove_push_request *req,
-                                struct grove_push_response **out)
+static grove_err nngc_exchange(struct nngc_peer *p, char op, const struct grove_buf *request,
+                               int timeout_ms, const atomic_bool *stop, struct grove_reply *reply,
+                               bool *idle)
+{
+    nng_msg *msg = NULL;
+    const char *body = NULL; /* stays NULL for an idle stream reply */
+    size_t len = 0;
+    grove_err err = nngc_request(p, op, request, timeout_ms, stop, &msg);
+    if (!err)
+        err = nngt_reply_parse(p, msg, &body, &len, idle);
+    if (err) {
+        if (msg)
+            nng_msg_free(msg);
+        return err;
+    }
+    *reply = (struct grove_reply){.data = body, .len = len, .release = nngc_msg_free, .owner = msg};
+    return GROVE_OK;
+}
+
+static grove_err nngc_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                           struct grove_reply *reply)
 {
     struct nngc_peer *p = self;
-    *out = NULL;
-    struct grove_buf json = {0};
-    nng_msg *reply = NULL;
-    const char *body;
-    size_t len;
-    grove_err err = grove_json_encode_push_request(req, &json);
-    if (!err)
-        err = nngc_peer_call(p, NNGT_OP_PUSH, &json, p->timeout_ms, NULL, &reply);
-    if (!err)
-        err = nngt_reply_parse(p, reply, &body, &len, NULL);
-    if (!err && (err = grove_json_decode_push_response(body, len, out)))
-        err = grove_error_set(GROVE_EPROTO, "%s: bad push response: %s", p->url, grove_errmsg());
-    if (reply)
-        nng_msg_free(reply);
-    grove_buf_free(&json);
-    return err;
+    char op = kind == GROVE_CALL_PULL ? NNGT_OP_PULL : NNGT_OP_PUSH;
+    return nngc_exchange(p, op, request, p->timeout_ms, NULL, reply, NULL);
+}
+
+/* Passes non-empty batches on and remembers where the last one ended. */
+struct nngc_stream {
+    grove_batch_fn fn;
+    void *user;
+    struct grove_hlc latest;
+};
+
+static grove_err nngc_stream_batch(void *user, const struct grove_pull_response *batch)
+{
+    struct nngc_stream *s = user;
+    s->latest = batch->latest_hlc;
+    return batch->count > 0 ? s->fn(s->user, batch) : GROVE_OK;
 }
 
 /* Long-poll: each 'S' request carries the cursor; the server answers with the
@@ -306,33 +308,24 @@ static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request
 {
     struct nngc_peer *p = self;
     struct grove_pull_request cur = *req;
+    struct nngc_stream stream = {.fn = fn, .user = user};
     grove_err err = GROVE_OK;
     while (!err && !atomic_load(stop)) {
-        struct grove_buf json = {0};
-        nng_msg *reply = NULL;
-        struct grove_pull_response *batch = NULL;
-        const char *body;
-        size_t len;
+        struct grove_buf request = {0};
+        struct grove_reply reply = {0};
         bool idle = false;
-        err = grove_json_encode_pull_request(&cur, &json);
+        err = grove_codec_json.encode_pull_request(&cur, &request);
         if (!err)
-            err = nngc_peer_call(p, NNGT_OP_STREAM, &json, NNGT_STREAM_WAIT_MS, stop, &reply);
-        if (!err)
-            err = nngt_reply_parse(p, reply, &body, &len, &idle);
-        if (!err && !idle && (err = grove_json_decode_pull_response(body, len, &batch)))
-            err = grove_error_set(GROVE_EPROTO, "%s: bad stream batch: %s", p->url, grove_errmsg());
-        if (!err && batch) {
-            /* The batch covers everything after the cursor we sent. */
-            batch->since = cur.since;
-            if (batch->count > 0)
-                err = fn(user, batch);
-            if (grove_hlc_compare(&batch->latest_hlc, &cur.since) > 0)
-                cur.since = batch->latest_hlc;
-        }
-        grove_msg_free(batch);
-        if (reply)
-            nng_msg_free(reply);
-        grove_buf_free(&json);
+            err = nngc_exchange(p, NNGT_OP_STREAM, &request, NNGT_STREAM_WAIT_MS, stop, &reply,
+                                &idle);
+        stream.latest = cur.since;
+        if (!err && !idle)
+            err = grove_stream_deliver(&grove_codec_json, reply.data, reply.len, nngc_stream_batch,
+                                       &stream);
+        if (grove_hlc_compare(&stream.latest, &cur.since) > 0)
+            cur.since = stream.latest;
+        grove_reply_release(&reply);
+        grove_buf_free(&request);
     }
     if (atomic_load(stop) && (!err || err == GROVE_ESHUTDOWN)) {
         grove_error_clear();
@@ -343,8 +336,7 @@ static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request
 
 const struct grove_dialer_ops nngt_dialer_ops = {
     .open = nngc_peer_open,
-    .pull = nngc_peer_pull,
-    .push = nngc_peer_push,
+    .call = nngc_call,
     .subscribe = nngc_peer_subscribe,
     .close = nngc_peer_close,
 };

@@ -1,11 +1,12 @@
 /* What the nng dialer and listener share: the wire framing and the URL
  * mapping.
  *
- * Request:  <op> '\n' <token> '\n' <JSON request>
+ * Request:  <op> '\n' <authorization> '\n' <JSON request>
  *           op 'P' pull, 'U' push, 'S' stream (long-poll; a pull request
- *           whose `since` is the subscriber's cursor); token may be empty.
+ *           whose `since` is the subscriber's cursor); authorization is
+ *           "Bearer <token>" or empty.
  * Reply:    'R' <JSON response>            success (pull/push response, or a
- *                                          non-empty stream batch)
+ *                                          stream batch with its stamps)
  *           'K'                            stream: nothing new within the
  *                                          keep-alive interval; ask again
  *           'E' <decimal grove_err> '\n' <message>   failure, exact code */
@@ -14,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "grove/transport.h"
+#include "grove/sys/transport.h"
 
 #define NNGT_OP_PULL   'P'
 #define NNGT_OP_PUSH   'U'
@@ -24,9 +25,9 @@
 #define NNGT_REPLY_IDLE  'K'
 #define NNGT_REPLY_ERROR 'E'
 
-/* The nng address for a grove URL ("nng+tcp://h:p" -> "tcp://h:p") into out;
- * GROVE_EINVAL for other schemes or an empty address. */
-grove_err nngt_url_address(const char *url, char *out, size_t cap);
+/* The nng address for a grove URL ("nng+tcp://h:p" -> "tcp://h:p",
+ * "nng+ipc:///p" -> "ipc:///p") into out; GROVE_EINVAL without a tcp port. */
+grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap);
 
 /* A grove_err for an nng error number, with `what` and nng's text. */
 grove_err nngt_error_map(int rv, const char *what);

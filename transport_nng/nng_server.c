@@ -13,9 +13,7 @@
 
 #define NNGT_WORKERS         16
 #define NNGT_MAX_STREAMS     (NNGT_WORKERS / 2) /* the rest stay free for pull and push */
-#define NNGT_MAX_BODY        ((size_t)64 << 20)
-#define NNGT_KEEPALIVE_MS    15000
-#define NNGT_STREAM_SLICE_MS 250 /* how often a waiting stream checks for close */
+#define NNGT_STREAM_SLICE_MS 250                /* how often a waiting stream checks for close */
 /* How often an idle worker checks for close. Workers end on their own before
  * the socket closes: closing it under a context that is mid-call crashes nng. */
 #define NNGT_IDLE_SLICE_MS   200
@@ -55,7 +53,9 @@ static grove_err nngt_reply_error(grove_err err, struct grove_buf *out)
     return e ? e : grove_buf_append(out, msg, strlen(msg));
 }
 
-static grove_err nngs_serve_stream(struct nngs_listener *l, const struct grove_pull_request *req,
+/* Long-poll: answers with the next batch after the request's cursor, or 'K'
+ * when the keep-alive interval passes without one. */
+static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, size_t len,
                                    struct grove_buf *out)
 {
     if (atomic_fetch_add(&l->streams, 1) >= NNGT_MAX_STREAMS) {
@@ -63,31 +63,27 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const struct grove_p
         return grove_error_set(GROVE_EUNAVAIL, "too many open streams");
     }
     struct grove_server_stream *s = NULL;
-    struct grove_pull_response *batch = NULL;
-    grove_err err = grove_server_stream_open(l->server, req, &s);
+    char reply = NNGT_REPLY_OK;
+    grove_err err = grove_serve_stream_open(l->server, &grove_codec_json, json, len, &s);
+    if (!err)
+        err = grove_buf_append(out, &reply, 1);
     /* Slices, so closing the listener ends a waiting stream promptly. */
-    for (int waited = 0; !err && !batch && waited < l->keepalive_ms;
+    err = err ? err : GROVE_ETIMEOUT;
+    for (int waited = 0; err == GROVE_ETIMEOUT && waited < l->keepalive_ms;
          waited += NNGT_STREAM_SLICE_MS) {
         if (atomic_load(&l->closing)) {
             err = grove_error_set(GROVE_ESHUTDOWN, "listener is closing");
             break;
         }
         int slice = l->keepalive_ms - waited;
-        if (slice > NNGT_STREAM_SLICE_MS)
-            slice = NNGT_STREAM_SLICE_MS;
-        err = grove_server_stream_next(s, slice, &batch);
-        if (err == GROVE_ETIMEOUT)
-            err = GROVE_OK;
+        err = grove_serve_stream_next(
+            s, &grove_codec_json, slice < NNGT_STREAM_SLICE_MS ? slice : NNGT_STREAM_SLICE_MS, out);
     }
-    if (!err && batch) {
-        char op = NNGT_REPLY_OK;
-        if (!(err = grove_buf_append(out, &op, 1)))
-            err = grove_json_encode_pull_response(batch, out);
-    } else if (!err) {
-        char op = NNGT_REPLY_IDLE;
-        err = grove_buf_append(out, &op, 1);
+    if (err == GROVE_ETIMEOUT) {
+        out->data[0] = NNGT_REPLY_IDLE;
+        out->len = 1;
+        err = GROVE_OK;
     }
-    grove_msg_free(batch);
     grove_server_stream_close(s);
     atomic_fetch_sub(&l->streams, 1);
     return err;
@@ -97,48 +93,32 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const struct grove_p
 static void nngs_serve(struct nngs_listener *l, const char *body, size_t len, struct grove_buf *out)
 {
     grove_err err = GROVE_OK;
-    const char *token = NULL, *json = NULL, *nl = NULL;
+    const char *auth = NULL, *json = NULL, *nl = NULL;
     if (len < 3 || body[1] != '\n' || !(nl = memchr(body + 2, '\n', len - 2))) {
         err = grove_error_set(GROVE_EINVAL, "malformed request frame");
         goto fail;
     }
     char op = body[0];
-    token = body + 2;
-    size_t token_len = (size_t)(nl - token);
+    auth = body + 2;
+    size_t auth_len = (size_t)(nl - auth);
     json = nl + 1;
     size_t json_len = len - (size_t)(json - body);
-    if (l->token && !grove_token_equal(l->token, token, token_len)) {
-        err = grove_error_set(GROVE_EAUTH, "missing or wrong token");
+    if ((err = grove_bearer_check(l->token, auth_len ? auth : NULL, auth_len)))
         goto fail;
-    }
     if (json_len > l->max_body) {
         err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
                               json_len, l->max_body);
         goto fail;
     }
     char ok = NNGT_REPLY_OK;
-    if (op == NNGT_OP_PULL || op == NNGT_OP_STREAM) {
-        struct grove_pull_request *req = NULL;
-        struct grove_pull_response *resp = NULL;
-        err = grove_json_decode_pull_request(json, json_len, &req);
-        if (!err && op == NNGT_OP_STREAM) {
-            err = nngs_serve_stream(l, req, out);
-        } else if (!err && !(err = grove_server_pull(l->server, req, &resp))) {
-            if (!(err = grove_buf_append(out, &ok, 1)))
-                err = grove_json_encode_pull_response(resp, out);
-        }
-        grove_msg_free(resp);
-        grove_msg_free(req);
-    } else if (op == NNGT_OP_PUSH) {
-        struct grove_push_request *req = NULL;
-        struct grove_push_response *resp = NULL;
-        err = grove_json_decode_push_request(json, json_len, &req);
-        if (!err && !(err = grove_server_push(l->server, req, &resp))) {
-            if (!(err = grove_buf_append(out, &ok, 1)))
-                err = grove_json_encode_push_response(resp, out);
-        }
-        grove_msg_free(resp);
-        grove_msg_free(req);
+    if (op == NNGT_OP_STREAM) {
+        err = nngs_serve_stream(l, json, json_len, out);
+    } else if (op == NNGT_OP_PULL || op == NNGT_OP_PUSH) {
+        err = grove_buf_append(out, &ok, 1);
+        if (!err)
+            err = grove_serve(l->server, &grove_codec_json,
+                              op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, json,
+                              json_len, out);
     } else {
         err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", op);
     }
@@ -185,7 +165,7 @@ static void *nngs_worker_main(void *arg)
 
 static void nngs_listener_close(void *self);
 
-static grove_err nngs_listener_open(const char *url, struct grove_server *server,
+static grove_err nngs_listener_open(const struct grove_url *url, struct grove_server *server,
                                     const struct grove_listen_options *opts, void **self_out)
 {
     *self_out = NULL;
@@ -193,18 +173,18 @@ static grove_err nngs_listener_open(const char *url, struct grove_server *server
     grove_err err = nngt_url_address(url, address, sizeof address);
     if (err)
         return err;
-    if (opts && (opts->cert_file || opts->ca_file))
-        return grove_error_set(GROVE_ENOTSUP, "%s: TLS is not supported by this transport", url);
+    if (opts->cert_file || opts->ca_file)
+        return grove_error_set(GROVE_ENOTSUP, "TLS is not supported by this transport yet");
     struct nngs_listener *l = calloc(1, sizeof *l);
     if (!l)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     l->server = server;
-    snprintf(l->url, sizeof l->url, "%s", url);
-    l->max_body = opts && opts->max_body ? opts->max_body : NNGT_MAX_BODY;
-    l->keepalive_ms = opts && opts->keepalive_ms > 0 ? opts->keepalive_ms : NNGT_KEEPALIVE_MS;
+    snprintf(l->url, sizeof l->url, "%s", url->text);
+    l->max_body = opts->max_body;
+    l->keepalive_ms = opts->keepalive_ms;
     atomic_init(&l->closing, false);
     atomic_init(&l->streams, 0);
-    if (opts && opts->token && !(l->token = strdup(opts->token))) {
+    if (opts->token && !(l->token = strdup(opts->token))) {
         free(l);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
@@ -222,9 +202,9 @@ static grove_err nngs_listener_open(const char *url, struct grove_server *server
         goto fail;
     }
     if ((rv = nng_listen(l->sock, address, NULL, 0))) {
-        err = nngt_error_map(rv, url);
+        err = nngt_error_map(rv, "listen");
         if (rv == NNG_EADDRINUSE)
-            err = grove_error_set(GROVE_EUNAVAIL, "listen %s: %s", url, nng_strerror(rv));
+            err = grove_error_set(GROVE_EUNAVAIL, "listen: %s", nng_strerror(rv));
         goto fail;
     }
     for (size_t i = 0; i < NNGT_WORKERS; i++) {
@@ -240,7 +220,7 @@ static grove_err nngs_listener_open(const char *url, struct grove_server *server
         }
         w->started = true;
     }
-    grove_log(GROVE_LOG_INFO, "nng listening on %s", url);
+    grove_log(GROVE_LOG_INFO, "nng listening on %s", url->text);
     *self_out = l;
     return GROVE_OK;
 fail:

@@ -7,21 +7,20 @@
 #include "nng_internal.h"
 #include "transport_nng.h"
 
-grove_err nngt_url_address(const char *url, char *out, size_t cap)
+grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap)
 {
-    static const char *const prefixes[] = {"nng+tcp://", "nng+ipc://"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(url, prefixes[i], n) != 0)
-            continue;
-        if (url[n] == '\0')
-            return grove_error_set(GROVE_EINVAL, "%s: no address after the scheme", url);
-        int len = snprintf(out, cap, "%s", url + 4); /* drop "nng+" */
-        if (len < 0 || (size_t)len >= cap)
-            return grove_error_set(GROVE_EINVAL, "%s: address too long", url);
-        return GROVE_OK;
-    }
-    return grove_error_set(GROVE_EINVAL, "%s: not an nng+tcp:// or nng+ipc:// URL", url);
+    int len;
+    if (strcmp(url->scheme, "nng+ipc") == 0)
+        len = snprintf(out, cap, "ipc://%s", url->path);
+    else if (url->port == 0)
+        return grove_error_set(GROVE_EINVAL, "nng+tcp needs a port (nng+tcp://host:port)");
+    else if (strchr(url->host, ':'))
+        len = snprintf(out, cap, "tcp://[%s]:%d", url->host, url->port);
+    else
+        len = snprintf(out, cap, "tcp://%s:%d", url->host, url->port);
+    if (len < 0 || (size_t)len >= cap)
+        return grove_error_set(GROVE_EINVAL, "address too long");
+    return GROVE_OK;
 }
 
 grove_err nngt_error_map(int rv, const char *what)
@@ -55,10 +54,13 @@ grove_err nngt_error_map(int rv, const char *what)
 }
 
 static const char *const nngt_schemes[] = {"nng+tcp", "nng+ipc", NULL};
+static const char *const nngt_path_schemes[] = {"nng+ipc", NULL};
 
 static const struct grove_transport nngt_transport = {
     .name = "nng",
     .schemes = nngt_schemes,
+    .path_schemes = nngt_path_schemes,
+    .codec = &grove_codec_json,
     .dialer = &nngt_dialer_ops,
     .listener = &nngt_listener_ops,
 };

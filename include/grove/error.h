@@ -38,6 +38,15 @@ bool grove_err_retryable(grove_err err);
 grove_err grove_error_set(grove_err err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* grove_error_set for an error that came with a native status: the HTTP
+ * status or gRPC status code a transport received or answered. */
+grove_err grove_error_set_native(grove_err err, int native, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The native status recorded with the last error on this thread (0: none).
+ * Lets callers and tests tell a 403 from a 401 without reading the text. */
+int grove_errnative(void);
+
 /* Prefixes the current message with context ("peer http://b: " + message). */
 grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -18,6 +18,9 @@ grove_err grove_json_decode_push_request(const char *json, size_t len,
                                          struct grove_push_request **out);
 grove_err grove_json_decode_push_response(const char *json, size_t len,
                                           struct grove_push_response **out);
+/* A stream batch: a pull response object with the batch's "since" HLC. */
+grove_err grove_json_decode_stream_batch(const char *json, size_t len,
+                                         struct grove_pull_response **out);
 /* A bare JSON array of change records (SSE `event: changes`, or one object
  * for `event: change`), decoded into a pull response with only `changes` set. */
 grove_err grove_json_decode_changes(const char *json, size_t len, struct grove_pull_response **out);
@@ -29,6 +32,10 @@ grove_err grove_json_encode_pull_request(const struct grove_pull_request *req,
 /* Writes "changes" (always an array), "latest_hlc", and "has_more" when true. */
 grove_err grove_json_encode_pull_response(const struct grove_pull_response *resp,
                                           struct grove_buf *out);
+/* {"since":HLC,"changes":[...],"latest_hlc":HLC}: a streamed batch with the
+ * stamps around it. */
+grove_err grove_json_encode_stream_batch(const struct grove_pull_response *batch,
+                                         struct grove_buf *out);
 grove_err grove_json_encode_push_request(const struct grove_push_request *req,
                                          struct grove_buf *out);
 grove_err grove_json_encode_push_response(const struct grove_push_response *resp,

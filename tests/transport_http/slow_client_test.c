@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "grove/grove.h"
+#include "grove/sys/transport.h"
 #include "transport_http/http_fixture.h"
 
 TestSuite(transport_http_slow_client, .init = http_fixture_register);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/codec.h"
 #include "grove/json.h"
-#include "mapping.h"
 #include "support.h"
 
 enum kind { PULL_REQUEST, PULL_RESPONSE, PUSH_REQUEST, PUSH_RESPONSE, STREAM_BATCH };
@@ -24,8 +24,8 @@ static void round_trip(enum kind kind, const char *json, size_t len, struct grov
         struct grove_pull_request *a = NULL, *b = NULL;
         cr_assert_eq(grove_json_decode_pull_request(json, len, &a), GROVE_OK, "%s", grove_errmsg());
         cr_assert_eq(grove_json_encode_pull_request(a, direct), GROVE_OK);
-        cr_assert_eq(grove_grpc_encode_pull_request(a, &pb), GROVE_OK);
-        err = grove_grpc_decode_pull_request((const uint8_t *)pb.data, pb.len, &b);
+        cr_assert_eq(grove_codec_protobuf.encode_pull_request(a, &pb), GROVE_OK);
+        err = grove_codec_protobuf.decode_pull_request(pb.data, pb.len, &b);
         cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
         cr_assert_eq(grove_json_encode_pull_request(b, via), GROVE_OK);
         grove_msg_free(a);
@@ -39,16 +39,16 @@ static void round_trip(enum kind kind, const char *json, size_t len, struct grov
                      grove_errmsg());
         cr_assert_eq(grove_json_encode_pull_response(a, direct), GROVE_OK);
         if (kind == PULL_RESPONSE) {
-            cr_assert_eq(grove_grpc_encode_pull_response(a, &pb), GROVE_OK);
-            err = grove_grpc_decode_pull_response((const uint8_t *)pb.data, pb.len, &b);
+            cr_assert_eq(grove_codec_protobuf.encode_pull_response(a, &pb), GROVE_OK);
+            err = grove_codec_protobuf.decode_pull_response(pb.data, pb.len, &b);
         } else {
             a->since = a->latest_hlc;
             a->since.c = 7;
             a->has_more = false; /* not carried by stream batches */
             grove_buf_free(direct);
             cr_assert_eq(grove_json_encode_pull_response(a, direct), GROVE_OK);
-            cr_assert_eq(grove_grpc_encode_stream_batch(a, &pb), GROVE_OK);
-            err = grove_grpc_decode_stream_batch((const uint8_t *)pb.data, pb.len, &b);
+            cr_assert_eq(grove_codec_protobuf.encode_stream_batch(a, &pb), GROVE_OK);
+            err = grove_codec_protobuf.decode_stream_batch(pb.data, pb.len, &b);
         }
         cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
         if (kind == STREAM_BATCH)
@@ -62,8 +62,8 @@ static void round_trip(enum kind kind, const char *json, size_t len, struct grov
         struct grove_push_request *a = NULL, *b = NULL;
         cr_assert_eq(grove_json_decode_push_request(json, len, &a), GROVE_OK, "%s", grove_errmsg());
         cr_assert_eq(grove_json_encode_push_request(a, direct), GROVE_OK);
-        cr_assert_eq(grove_grpc_encode_push_request(a, &pb), GROVE_OK);
-        err = grove_grpc_decode_push_request((const uint8_t *)pb.data, pb.len, &b);
+        cr_assert_eq(grove_codec_protobuf.encode_push_request(a, &pb), GROVE_OK);
+        err = grove_codec_protobuf.decode_push_request(pb.data, pb.len, &b);
         cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
         cr_assert_eq(grove_json_encode_push_request(b, via), GROVE_OK);
         grove_msg_free(a);
@@ -75,8 +75,8 @@ static void round_trip(enum kind kind, const char *json, size_t len, struct grov
         cr_assert_eq(grove_json_decode_push_response(json, len, &a), GROVE_OK, "%s",
                      grove_errmsg());
         cr_assert_eq(grove_json_encode_push_response(a, direct), GROVE_OK);
-        cr_assert_eq(grove_grpc_encode_push_response(a, &pb), GROVE_OK);
-        err = grove_grpc_decode_push_response((const uint8_t *)pb.data, pb.len, &b);
+        cr_assert_eq(grove_codec_protobuf.encode_push_response(a, &pb), GROVE_OK);
+        err = grove_codec_protobuf.decode_push_response(pb.data, pb.len, &b);
         cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
         cr_assert_eq(grove_json_encode_push_response(b, via), GROVE_OK);
         grove_msg_free(a);
@@ -123,12 +123,12 @@ static const char push_vector[] =
     "\"hlc\":{\"ts\":8,\"c\":0,\"node\":\"a\"},\"node_id\":\"a\",\"tombstone\":true}"
     "],\"node_id\":\"node-1\"}";
 
-Test(transport_grpc_mapping, push_request_round_trip)
+Test(core_codec_protobuf, push_request_round_trip)
 {
     check_identical(PUSH_REQUEST, push_vector, strlen(push_vector), "push");
 }
 
-Test(transport_grpc_mapping, pull_response_and_stream_batch_round_trip)
+Test(core_codec_protobuf, pull_response_and_stream_batch_round_trip)
 {
     /* The same records as a pull response with has_more. */
     char json[sizeof push_vector + 200];
@@ -144,7 +144,7 @@ Test(transport_grpc_mapping, pull_response_and_stream_batch_round_trip)
     check_identical(PULL_RESPONSE, empty, strlen(empty), "empty pull response");
 }
 
-Test(transport_grpc_mapping, pull_request_and_push_response_round_trip)
+Test(core_codec_protobuf, pull_request_and_push_response_round_trip)
 {
     static const char pull[] = "{\"tables\":[\"documents\",\"comments\"],\"since\":{\"ts\":"
                                "1706000000000000001,\"c\":2,\"node\":\"node-1\"},\"node_id\":"
@@ -157,15 +157,15 @@ Test(transport_grpc_mapping, pull_request_and_push_response_round_trip)
     check_identical(PUSH_RESPONSE, push_resp, strlen(push_resp), "push response");
 }
 
-/* Two HLCs 1 ns apart keep their order through protobuf (DESIGN §1). */
-Test(transport_grpc_mapping, hlc_one_ns_apart_keeps_order)
+/* Two HLCs 1 ns apart keep their order through protobuf (docs/protocol.md). */
+Test(core_codec_protobuf, hlc_one_ns_apart_keeps_order)
 {
     struct grove_pull_request *req = NULL, *back = NULL;
     cr_assert_eq(grove_pull_request_new(&req), GROVE_OK);
     req->since.ts = 1706000001000000123;
     struct grove_buf pb = {0};
-    cr_assert_eq(grove_grpc_encode_pull_request(req, &pb), GROVE_OK);
-    cr_assert_eq(grove_grpc_decode_pull_request((const uint8_t *)pb.data, pb.len, &back), GROVE_OK);
+    cr_assert_eq(grove_codec_protobuf.encode_pull_request(req, &pb), GROVE_OK);
+    cr_assert_eq(grove_codec_protobuf.decode_pull_request(pb.data, pb.len, &back), GROVE_OK);
     cr_assert_eq(back->since.ts, 1706000001000000123);
     struct grove_hlc later = back->since;
     later.ts++;
@@ -195,7 +195,7 @@ static bool kind_of(const char *name, enum kind *out)
     return false;
 }
 
-Test(transport_grpc_mapping, golden_vectors_round_trip)
+Test(core_codec_protobuf, golden_vectors_round_trip)
 {
     const char *dir_path = GROVE_SOURCE_DIR "/tests/vectors";
     DIR *dir = opendir(dir_path);
@@ -226,13 +226,13 @@ Test(transport_grpc_mapping, golden_vectors_round_trip)
 static grove_err decode_push(const void *data, size_t len)
 {
     struct grove_push_request *req = NULL;
-    grove_err err = grove_grpc_decode_push_request(data, len, &req);
+    grove_err err = grove_codec_protobuf.decode_push_request(data, len, &req);
     cr_assert(err ? req == NULL : req != NULL);
     grove_msg_free(req);
     return err;
 }
 
-Test(transport_grpc_mapping, malformed_bytes_are_einval)
+Test(core_codec_protobuf, malformed_bytes_are_einval)
 {
     static const unsigned char junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
     cr_assert_eq(decode_push(junk, sizeof junk), GROVE_EINVAL);
@@ -246,7 +246,7 @@ static grove_err push_with(void (*edit)(struct grove_change *c))
     cr_assert_eq(grove_json_decode_push_request(push_vector, strlen(push_vector), &req), GROVE_OK);
     edit(&req->changes[1]);
     struct grove_buf pb = {0};
-    cr_assert_eq(grove_grpc_encode_push_request(req, &pb), GROVE_OK);
+    cr_assert_eq(grove_codec_protobuf.encode_push_request(req, &pb), GROVE_OK);
     grove_err err = decode_push(pb.data, pb.len);
     grove_buf_free(&pb);
     grove_msg_free(req);
@@ -274,7 +274,7 @@ static void bad_element(struct grove_change *c)
     c->element_count = 1;
 }
 
-Test(transport_grpc_mapping, invalid_content_is_einval_with_location)
+Test(core_codec_protobuf, invalid_content_is_einval_with_location)
 {
     cr_assert_eq(push_with(bad_value), GROVE_EINVAL);
     cr_assert(strstr(grove_errmsg(), "changes[1].value"), "%s", grove_errmsg());
@@ -287,7 +287,7 @@ Test(transport_grpc_mapping, invalid_content_is_einval_with_location)
 }
 
 /* An unknown crdt_type is refused, as by the JSON codec. */
-Test(transport_grpc_mapping, unknown_crdt_type_is_einval)
+Test(core_codec_protobuf, unknown_crdt_type_is_einval)
 {
     /* ChangeRecord{crdt_type:"mvr", hlc:{}} inside PushRequest.changes. */
     static const unsigned char rec[] = {0x0a, 0x07, 0x22, 0x03, 'm', 'v', 'r', 0x2a, 0x00};

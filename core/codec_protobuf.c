@@ -1,4 +1,5 @@
-/* Protobuf <-> model mapping. Decoding unpacks straight into the grove
+/* The protobuf codec (grove/codec.h): proto/grove/sync/v1/sync.proto <-> the
+ * core model. Decoding unpacks straight into the grove
  * message's arena (a protobuf-c allocator over grove_msg_alloc), so decoded
  * strings already live in the message and need no second copy; encoding
  * builds the protobuf-c structs in a scratch arena that borrows the model's
@@ -6,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "grove/codec.h"
+#include "grove/json.h"
 #include "grove/sync/v1/sync.pb-c.h"
-#include "grove/transport.h"
-#include "mapping.h"
 
 typedef Grove__Sync__V1__HLC pb_hlc;
 typedef Grove__Sync__V1__ChangeRecord pb_change;
@@ -194,20 +195,94 @@ static grove_err map_changes_from_pb(void *msg, pb_change *const *in, size_t n,
     return GROVE_OK;
 }
 
+/* Reads a varint at *i; false when the wire ends inside it. */
+static bool pb_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *i < len; shift += 7) {
+        uint8_t b = p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum { PB_FIELDS_MAX = 16 }; /* field numbers in sync.proto stay below this */
+
+/* protobuf-c hands `string` fields over as C strings, so a NUL inside one
+ * would cut it short without a word ("t\0x" would pass as table "t"). Such
+ * strings are refused before unpacking, by walking the wire with the
+ * message's descriptor; a malformed wire is left to the unpacker. */
+static grove_err pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len)
+{
+    size_t seen[PB_FIELDS_MAX] = {0};
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key, n;
+        if (!pb_varint(p, len, &i, &key))
+            return GROVE_OK;
+        switch (key & 7) {
+        case 0:
+            if (!pb_varint(p, len, &i, &n))
+                return GROVE_OK;
+            continue;
+        case 1:
+            n = 8;
+            break;
+        case 5:
+            n = 4;
+            break;
+        case 2:
+            if (!pb_varint(p, len, &i, &n))
+                return GROVE_OK;
+            break;
+        default:
+            return GROVE_OK;
+        }
+        if (n > len - i)
+            return GROVE_OK;
+        uint64_t number = key >> 3;
+        const ProtobufCFieldDescriptor *f =
+            (key & 7) == 2 && number <= UINT32_MAX
+                ? protobuf_c_message_descriptor_get_field(desc, (unsigned)number)
+                : NULL;
+        size_t index = number < PB_FIELDS_MAX ? seen[number]++ : 0;
+        grove_err err = GROVE_OK;
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + i, '\0', n))
+            err = grove_error_set(GROVE_EINVAL, "%s: contains a NUL byte", f->name);
+        else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
+            err = pb_refuse_nul(f->descriptor, p + i, n);
+        if (err && f->label == PROTOBUF_C_LABEL_REPEATED)
+            return grove_error_prefix(err, "%s[%zu].", f->name, index);
+        if (err)
+            return f->type == PROTOBUF_C_TYPE_MESSAGE ? grove_error_prefix(err, "%s.", f->name)
+                                                      : err;
+        i += n;
+    }
+    return GROVE_OK;
+}
+
 static grove_err map_unpack_failed(const char *what)
 {
     return grove_error_set(GROVE_EINVAL, "malformed protobuf %s", what);
 }
 
-grove_err grove_grpc_decode_pull_request(const uint8_t *data, size_t len,
-                                         struct grove_pull_request **out)
+static grove_err pb_decode_pull_request(const char *data, size_t len,
+                                        struct grove_pull_request **out)
 {
     struct grove_pull_request *req = NULL;
     grove_err err = grove_pull_request_new(&req);
     if (err)
         goto fail;
     ProtobufCAllocator alloc = map_allocator(req);
-    Grove__Sync__V1__PullRequest *pb = grove__sync__v1__pull_request__unpack(&alloc, len, data);
+    if ((err =
+             pb_refuse_nul(&grove__sync__v1__pull_request__descriptor, (const uint8_t *)data, len)))
+        goto fail;
+    Grove__Sync__V1__PullRequest *pb =
+        grove__sync__v1__pull_request__unpack(&alloc, len, (const uint8_t *)data);
     if (!pb) {
         err = map_unpack_failed("PullRequest");
         goto fail;
@@ -228,6 +303,8 @@ grove_err grove_grpc_decode_pull_request(const uint8_t *data, size_t len,
     }
     req->node_id = pb->node_id;
     req->limit = pb->limit;
+    if ((err = grove_pull_request_check(req)))
+        goto fail;
     *out = req;
     return GROVE_OK;
 fail:
@@ -237,7 +314,7 @@ fail:
 }
 
 /* Pull responses and stream batches share the model struct. */
-static grove_err map_decode_batch(const uint8_t *data, size_t len, bool stream,
+static grove_err map_decode_batch(const char *data, size_t len, bool stream,
                                   struct grove_pull_response **out)
 {
     struct grove_pull_response *resp = NULL;
@@ -249,7 +326,11 @@ static grove_err map_decode_batch(const uint8_t *data, size_t len, bool stream,
     size_t n;
     const pb_hlc *latest;
     if (stream) {
-        Grove__Sync__V1__StreamBatch *pb = grove__sync__v1__stream_batch__unpack(&alloc, len, data);
+        if ((err = pb_refuse_nul(&grove__sync__v1__stream_batch__descriptor, (const uint8_t *)data,
+                                 len)))
+            goto fail;
+        Grove__Sync__V1__StreamBatch *pb =
+            grove__sync__v1__stream_batch__unpack(&alloc, len, (const uint8_t *)data);
         if (!pb) {
             err = map_unpack_failed("StreamBatch");
             goto fail;
@@ -258,8 +339,11 @@ static grove_err map_decode_batch(const uint8_t *data, size_t len, bool stream,
             goto fail;
         changes = pb->changes, n = pb->n_changes, latest = pb->latest_hlc;
     } else {
+        if ((err = pb_refuse_nul(&grove__sync__v1__pull_response__descriptor, (const uint8_t *)data,
+                                 len)))
+            goto fail;
         Grove__Sync__V1__PullResponse *pb =
-            grove__sync__v1__pull_response__unpack(&alloc, len, data);
+            grove__sync__v1__pull_response__unpack(&alloc, len, (const uint8_t *)data);
         if (!pb) {
             err = map_unpack_failed("PullResponse");
             goto fail;
@@ -271,6 +355,8 @@ static grove_err map_decode_batch(const uint8_t *data, size_t len, bool stream,
         goto fail;
     if ((err = map_hlc_from_pb(latest, &resp->latest_hlc, "latest_hlc")))
         goto fail;
+    if ((err = grove_pull_response_check(resp)))
+        goto fail;
     *out = resp;
     return GROVE_OK;
 fail:
@@ -279,27 +365,31 @@ fail:
     return err;
 }
 
-grove_err grove_grpc_decode_pull_response(const uint8_t *data, size_t len,
-                                          struct grove_pull_response **out)
+static grove_err pb_decode_pull_response(const char *data, size_t len,
+                                         struct grove_pull_response **out)
 {
     return map_decode_batch(data, len, false, out);
 }
 
-grove_err grove_grpc_decode_stream_batch(const uint8_t *data, size_t len,
-                                         struct grove_pull_response **out)
+static grove_err pb_decode_stream_batch(const char *data, size_t len,
+                                        struct grove_pull_response **out)
 {
     return map_decode_batch(data, len, true, out);
 }
 
-grove_err grove_grpc_decode_push_request(const uint8_t *data, size_t len,
-                                         struct grove_push_request **out)
+static grove_err pb_decode_push_request(const char *data, size_t len,
+                                        struct grove_push_request **out)
 {
     struct grove_push_request *req = NULL;
     grove_err err = grove_push_request_new(&req);
     if (err)
         goto fail;
     ProtobufCAllocator alloc = map_allocator(req);
-    Grove__Sync__V1__PushRequest *pb = grove__sync__v1__push_request__unpack(&alloc, len, data);
+    if ((err =
+             pb_refuse_nul(&grove__sync__v1__push_request__descriptor, (const uint8_t *)data, len)))
+        goto fail;
+    Grove__Sync__V1__PushRequest *pb =
+        grove__sync__v1__push_request__unpack(&alloc, len, (const uint8_t *)data);
     if (!pb) {
         err = map_unpack_failed("PushRequest");
         goto fail;
@@ -311,6 +401,8 @@ grove_err grove_grpc_decode_push_request(const uint8_t *data, size_t len,
         goto fail;
     }
     req->node_id = pb->node_id;
+    if ((err = grove_push_request_check(req)))
+        goto fail;
     *out = req;
     return GROVE_OK;
 fail:
@@ -319,21 +411,27 @@ fail:
     return err;
 }
 
-grove_err grove_grpc_decode_push_response(const uint8_t *data, size_t len,
-                                          struct grove_push_response **out)
+static grove_err pb_decode_push_response(const char *data, size_t len,
+                                         struct grove_push_response **out)
 {
     struct grove_push_response *resp = NULL;
     grove_err err = grove_push_response_new(&resp);
     if (err)
         goto fail;
     ProtobufCAllocator alloc = map_allocator(resp);
-    Grove__Sync__V1__PushResponse *pb = grove__sync__v1__push_response__unpack(&alloc, len, data);
+    if ((err = pb_refuse_nul(&grove__sync__v1__push_response__descriptor, (const uint8_t *)data,
+                             len)))
+        goto fail;
+    Grove__Sync__V1__PushResponse *pb =
+        grove__sync__v1__push_response__unpack(&alloc, len, (const uint8_t *)data);
     if (!pb) {
         err = map_unpack_failed("PushResponse");
         goto fail;
     }
     resp->merged = pb->merged;
     if ((err = map_hlc_from_pb(pb->latest_hlc, &resp->latest_hlc, "latest_hlc")))
+        goto fail;
+    if ((err = grove_push_response_check(resp)))
         goto fail;
     *out = resp;
     return GROVE_OK;
@@ -444,8 +542,7 @@ static grove_err map_scratch_open(struct map_scratch *s)
     return grove_pull_request_new(&s->arena);
 }
 
-grove_err grove_grpc_encode_pull_request(const struct grove_pull_request *req,
-                                         struct grove_buf *out)
+static grove_err pb_encode_pull_request(const struct grove_pull_request *req, struct grove_buf *out)
 {
     struct map_scratch s;
     grove_err err = map_scratch_open(&s);
@@ -497,20 +594,19 @@ done:
     return err;
 }
 
-grove_err grove_grpc_encode_pull_response(const struct grove_pull_response *resp,
-                                          struct grove_buf *out)
+static grove_err pb_encode_pull_response(const struct grove_pull_response *resp,
+                                         struct grove_buf *out)
 {
     return map_encode_batch(resp, false, out);
 }
 
-grove_err grove_grpc_encode_stream_batch(const struct grove_pull_response *batch,
-                                         struct grove_buf *out)
+static grove_err pb_encode_stream_batch(const struct grove_pull_response *batch,
+                                        struct grove_buf *out)
 {
     return map_encode_batch(batch, true, out);
 }
 
-grove_err grove_grpc_encode_push_request(const struct grove_push_request *req,
-                                         struct grove_buf *out)
+static grove_err pb_encode_push_request(const struct grove_push_request *req, struct grove_buf *out)
 {
     struct map_scratch s;
     grove_err err = map_scratch_open(&s);
@@ -527,8 +623,8 @@ done:
     return err;
 }
 
-grove_err grove_grpc_encode_push_response(const struct grove_push_response *resp,
-                                          struct grove_buf *out)
+static grove_err pb_encode_push_response(const struct grove_push_response *resp,
+                                         struct grove_buf *out)
 {
     Grove__Sync__V1__PushResponse pb = GROVE__SYNC__V1__PUSH_RESPONSE__INIT;
     pb_hlc latest;
@@ -537,3 +633,17 @@ grove_err grove_grpc_encode_push_response(const struct grove_push_response *resp
     pb.latest_hlc = &latest;
     return map_pack(&pb.base, out);
 }
+
+const struct grove_codec grove_codec_protobuf = {
+    .name = "protobuf",
+    .encode_pull_request = pb_encode_pull_request,
+    .encode_pull_response = pb_encode_pull_response,
+    .encode_push_request = pb_encode_push_request,
+    .encode_push_response = pb_encode_push_response,
+    .encode_stream_batch = pb_encode_stream_batch,
+    .decode_pull_request = pb_decode_pull_request,
+    .decode_pull_response = pb_decode_pull_response,
+    .decode_push_request = pb_decode_push_request,
+    .decode_push_response = pb_decode_push_response,
+    .decode_stream_batch = pb_decode_stream_batch,
+};

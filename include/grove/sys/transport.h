@@ -1,0 +1,156 @@
+/* Writing a transport (docs/design.md §7). A transport moves bytes: the core
+ * encodes each request with the transport's codec, hands the bytes to the
+ * dialer's `call`, and decodes and checks the answer; on the serving side the
+ * listener hands received bytes to grove_serve, which decodes, serves and
+ * encodes. A transport does what only it can: move bytes, carry the bearer
+ * token, and map its native status to a grove_err (keeping the native code:
+ * grove_error_set_native).
+ *
+ * The core never calls these ops directly: the grove_peer_* and
+ * grove_listener_* wrappers (grove/transport.h) parse the URL once, fill every
+ * default into the options, check the ops, answer GROVE_ENOTSUP for a missing
+ * optional op, and prefix the URL to an error once. There is no version
+ * field: transports are linked into the program that registers them, so the
+ * ops table and the core always come from the same build. */
+#ifndef GROVE_SYS_TRANSPORT_H
+#define GROVE_SYS_TRANSPORT_H
+
+#include "grove/codec.h"
+#include "grove/log.h"
+#include "grove/transport.h"
+
+/* A URL split once by the wrappers: "scheme://host:port/path#label". */
+struct grove_url {
+    const char *text; /* the whole URL as given; borrowed */
+    char scheme[32];
+    char host[256]; /* without [] around an IPv6 literal; "" for path schemes */
+    int port;       /* 0 when absent */
+    char path[512]; /* without trailing slashes; "" when absent */
+    char label[64]; /* after '#': ignored by transports, keys fault-shim links */
+};
+
+/* Splits url strictly: no whitespace or control characters, no query string,
+ * no "user:password@". The host may be empty here; the wrappers refuse an
+ * empty one unless the transport lists the scheme in path_schemes. */
+grove_err grove_url_parse(const char *url, struct grove_url *out);
+
+enum grove_call_kind { GROVE_CALL_PULL, GROVE_CALL_PUSH };
+
+/* The bytes of an answer a dialer received. The core decodes them and then
+ * calls release(owner) once (release may be NULL: nothing to free). */
+struct grove_reply {
+    const char *data;
+    size_t len;
+    void (*release)(void *owner);
+    void *owner;
+};
+
+struct grove_dialer_ops {
+    /* Prepares a connection to url (connecting may be lazy). url and opts
+     * are borrowed for the call, with every default filled: copy what is
+     * kept. *codec holds the transport's codec on entry; a transport that
+     * wraps another replaces it with the codec of what it wraps. *self_out
+     * is freed by close. Mandatory. */
+    grove_err (*open)(const struct grove_url *url, const struct grove_dial_options *opts,
+                      const struct grove_codec **codec, void **self_out);
+    /* One exchange: sends `request` (encoded with the codec) as a call of
+     * `kind` and, on success, fills *reply with the answer's bytes. request
+     * is borrowed for the call. A failure sets the message and the native
+     * status; *reply is then left empty. Calls on one self may run
+     * concurrently. Mandatory. */
+    grove_err (*call)(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                      struct grove_reply *reply);
+    /* Optional. Streams batches after req->since to fn until *stop becomes
+     * true (checked at least every 200 ms; returns GROVE_OK) or the stream
+     * breaks (returns the error). Each received frame goes through
+     * grove_stream_deliver, so decoding stays in the core. */
+    grove_err (*subscribe)(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
+                           void *user, const atomic_bool *stop);
+    /* Frees self; no call on it is in flight. Mandatory. */
+    void (*close)(void *self);
+};
+
+struct grove_listener_ops {
+    /* Starts serving `server` at url in background threads. url and opts are
+     * borrowed for the call, with every default filled; `server` outlives
+     * the listener. Mandatory. */
+    grove_err (*open)(const struct grove_url *url, struct grove_server *server,
+                      const struct grove_listen_options *opts, void **self_out);
+    /* Stops accepting, ends streams and in-flight calls, and frees self;
+     * nothing of the listener runs after it returns. Mandatory. */
+    void (*close)(void *self);
+};
+
+struct grove_transport {
+    const char *name;                /* "http" */
+    const char *const *schemes;      /* NULL-terminated: {"http", "https", NULL} */
+    const char *const *path_schemes; /* those whose address is a path (no host); may be NULL */
+    const struct grove_codec *codec; /* what its dialer and listener speak */
+    const struct grove_dialer_ops *dialer;     /* mandatory */
+    const struct grove_listener_ops *listener; /* NULL: this transport cannot serve */
+};
+
+/* The registered transports, for a transport that wraps the others: index
+ * 0..count-1, in registration order. Borrowed. */
+size_t grove_transport_count(void);
+const struct grove_transport *grove_transport_at(size_t index);
+
+/* For a wrapping transport: the codec a peer speaks and one raw exchange. */
+const struct grove_codec *grove_peer_codec(const struct grove_peer *peer);
+grove_err grove_peer_call(struct grove_peer *peer, enum grove_call_kind kind,
+                          const struct grove_buf *request, struct grove_reply *reply);
+/* Releases a reply's bytes (a no-op for an empty reply) and empties it. */
+void grove_reply_release(struct grove_reply *reply);
+
+/* ---- the serving side of the exchange ---- */
+
+/* Decodes a request of `kind` with codec, serves it and encodes the answer
+ * into out (appended). On failure out is left as it was and grove_errmsg()
+ * says why; the transport maps the code to its status. */
+grove_err grove_serve(struct grove_server *server, const struct grove_codec *codec,
+                      enum grove_call_kind kind, const char *data, size_t len,
+                      struct grove_buf *out);
+/* Opens a stream for an encoded pull request. */
+grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
+                                  const char *data, size_t len, struct grove_server_stream **out);
+/* Waits up to timeout_ms for the next batch and encodes it as a stream batch
+ * into out (appended): GROVE_ETIMEOUT when nothing came, GROVE_ESHUTDOWN when
+ * the server shuts down. */
+grove_err grove_serve_stream_next(struct grove_server_stream *stream,
+                                  const struct grove_codec *codec, int timeout_ms,
+                                  struct grove_buf *out);
+
+/* ---- the dialing side of a stream ---- */
+
+/* Decodes one received stream frame with codec, checks it, and hands the
+ * batch to fn. A frame that does not decode is GROVE_EPROTO. */
+grove_err grove_stream_deliver(const struct grove_codec *codec, const char *data, size_t len,
+                               grove_batch_fn fn, void *user);
+
+/* ---- what every transport needs the same way ---- */
+
+/* The one mapping between grove_err and the statuses of HTTP and gRPC
+ * (docs/protocol.md §7). */
+int grove_err_to_http(grove_err err);
+grove_err grove_err_from_http(int status);
+int grove_err_to_grpc(grove_err err);
+grove_err grove_err_from_grpc(int code);
+/* The gRPC status code's name ("PERMISSION_DENIED"). */
+const char *grove_grpc_status_name(int code);
+
+/* "Bearer <token>": the value of an Authorization header or metadata entry.
+ * The caller frees it; NULL when out of memory. */
+char *grove_bearer_value(const char *token);
+/* GROVE_OK when no token is expected or `value` (an Authorization header,
+ * len bytes, NULL when absent) is "Bearer <expected>"; else GROVE_EAUTH with
+ * one message for every transport. Compares in constant time. */
+grove_err grove_bearer_check(const char *expected, const char *value, size_t len);
+
+/* Constant-time comparison of a presented token with the expected one. */
+bool grove_token_equal(const char *expected, const char *presented, size_t presented_len);
+
+/* Reads a whole file (a PEM certificate or key) into a NUL-terminated
+ * buffer the caller frees. GROVE_EINVAL naming `what` and the path. */
+grove_err grove_file_read(const char *path, const char *what, char **out, size_t *len);
+
+#endif

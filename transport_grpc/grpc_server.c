@@ -1,0 +1,590 @@
+/* The gRPC listener: one completion queue served by a small pool of worker
+ * threads. Every tag is a struct gsrv_tag whose callback runs on the worker
+ * that dequeued it. Unary calls (Pull, Push) run on the worker: they block on
+ * the store, so a few workers keep several calls in flight. Each Stream call
+ * gets its own thread, because grove_serve_stream_next blocks until a commit;
+ * the thread hands its sends to the completion queue and waits for the worker
+ * to report them. Close shuts the server down, cancels every call and joins
+ * every thread before destroying anything, so no call outlives the listener.
+ * The bytes are the protobuf codec's: grove_serve decodes, serves, encodes. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc_security.h>
+
+#include "grpc_internal.h"
+
+enum { GSRV_WORKERS = 4, GSRV_SLOTS_UNARY = 8, GSRV_SLOTS_STREAM = 4 };
+
+/* How long a stream thread waits for a commit before checking for
+ * cancellation and shutdown. */
+enum { GSRV_STREAM_POLL_MS = 200 };
+
+/* GSRV_OTHER: any method we do not serve, answered UNIMPLEMENTED (left
+ * unrequested, such calls would hang until their deadline). */
+enum gsrv_method { GSRV_PULL = GT_PULL, GSRV_PUSH = GT_PUSH, GSRV_STREAM = GT_STREAM, GSRV_OTHER };
+
+struct gsrv_tag {
+    void (*done)(struct gsrv_tag *tag, bool ok);
+};
+
+struct gsrv {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    struct grove_server *core;
+    char *token;
+    void *methods[GT_METHODS];
+    pthread_t workers[GSRV_WORKERS];
+    size_t worker_count;
+    atomic_bool stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* streams or shutdown_done changed */
+    size_t streams;      /* live stream threads */
+    size_t calls;        /* live struct gsrv_call, slots included */
+    bool shutdown_done;
+    struct gsrv_tag shutdown_tag;
+    grpc_server_credentials *creds;
+};
+
+struct gsrv_call {
+    struct gsrv_tag request_tag; /* a new call matched this slot */
+    struct gsrv_tag finish_tag;  /* unary: the final batch completed */
+    struct gsrv_tag send_tag;    /* stream: one send batch completed */
+    struct gsrv_tag close_tag;   /* stream: RECV_CLOSE_ON_SERVER completed */
+    struct gsrv *srv;
+    enum gsrv_method method;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array metadata;
+    grpc_call_details call_details; /* GSRV_OTHER only */
+    grpc_byte_buffer *payload;
+    grpc_byte_buffer *reply;
+    grpc_slice details;
+    bool has_details;
+    int cancelled;
+    /* Stream thread <-> worker handshake. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool send_done, send_ok, closed;
+    struct grove_server_stream *stream; /* GSRV_STREAM: opened before its thread starts */
+};
+
+static void gsrv_arm(struct gsrv *srv, enum gsrv_method method);
+
+/* Close waits until every call struct is freed: a worker may still be
+ * inside a handler after gRPC considers the cancelled call gone, and its
+ * final batch must find the completion queue alive. */
+static void gsrv_call_free(struct gsrv_call *c)
+{
+    struct gsrv *srv = c->srv;
+    if (c->call)
+        grpc_call_unref(c->call);
+    grpc_metadata_array_destroy(&c->metadata);
+    if (c->method == GSRV_OTHER)
+        grpc_call_details_destroy(&c->call_details);
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->reply)
+        grpc_byte_buffer_destroy(c->reply);
+    if (c->has_details)
+        grpc_slice_unref(c->details);
+    if (c->stream)
+        grove_server_stream_close(c->stream);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+    pthread_mutex_lock(&srv->lock);
+    srv->calls--;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void gsrv_on_finish(struct gsrv_tag *tag, bool ok)
+{
+    (void)ok;
+    struct gsrv_call *c =
+        (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, finish_tag));
+    gsrv_call_free(c);
+}
+
+/* Ends a call with `status`, sending c->reply first when set. The call is
+ * freed when the batch completes. */
+static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char *message)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (c->reply && status == GRPC_STATUS_OK) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->reply;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = status;
+    if (message && *message) {
+        c->details = grpc_slice_from_copied_string(message);
+        c->has_details = true;
+        ops[n].data.send_status_from_server.status_details = &c->details;
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    c->finish_tag.done = gsrv_on_finish;
+    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL);
+    if (rc != GRPC_CALL_OK) {
+        grove_log(GROVE_LOG_WARN, "grpc: cannot finish call: %s", grpc_call_error_to_string(rc));
+        gsrv_call_free(c);
+    }
+}
+
+/* UNAUTHENTICATED unless the call carries "authorization: Bearer <token>". */
+static grove_err gsrv_check_auth(const struct gsrv *srv, const grpc_metadata_array *md)
+{
+    for (size_t i = 0; i < md->count; i++)
+        if (!grpc_slice_str_cmp(md->metadata[i].key, "authorization"))
+            return grove_bearer_check(srv->token,
+                                      (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value),
+                                      GRPC_SLICE_LENGTH(md->metadata[i].value));
+    return grove_bearer_check(srv->token, NULL, 0);
+}
+
+static bool gsrv_deadline_passed(const struct gsrv_call *c)
+{
+    return gpr_time_cmp(c->deadline, gpr_now(c->deadline.clock_type)) < 0;
+}
+
+static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t len)
+{
+    struct grove_buf out = {0};
+    grove_err err =
+        grove_serve(c->srv->core, &grove_codec_protobuf,
+                    c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data, len, &out);
+    if (err) {
+        grove_buf_free(&out);
+        return err;
+    }
+    c->reply = gt_buffer_take(&out);
+    return GROVE_OK;
+}
+
+static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len);
+
+static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
+{
+    struct gsrv_call *c =
+        (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, request_tag));
+    struct gsrv *srv = c->srv;
+    if (!ok) { /* the server is shutting down: this slot never matched a call */
+        gsrv_call_free(c);
+        return;
+    }
+    gsrv_arm(srv, c->method); /* keep the slot count while this call runs */
+    if (c->method == GSRV_OTHER) {
+        char message[300];
+        snprintf(message, sizeof message, "unknown method %.*s",
+                 (int)GRPC_SLICE_LENGTH(c->call_details.method),
+                 (const char *)GRPC_SLICE_START_PTR(c->call_details.method));
+        gsrv_finish(c, GRPC_STATUS_UNIMPLEMENTED, message);
+        return;
+    }
+
+    grove_err err = gsrv_check_auth(srv, &c->metadata);
+    if (err) {
+        gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
+        return;
+    }
+    if (gsrv_deadline_passed(c)) {
+        gsrv_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call ran");
+        return;
+    }
+    grpc_slice body;
+    if (!c->payload || !gt_buffer_slice(c->payload, &body)) {
+        gsrv_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+        return;
+    }
+    const char *data = (const char *)GRPC_SLICE_START_PTR(body);
+    size_t len = GRPC_SLICE_LENGTH(body);
+    if (c->method == GSRV_STREAM) {
+        gsrv_stream_start(c, data, len);
+        grpc_slice_unref(body);
+        return;
+    }
+    err = gsrv_serve_unary(c, data, len);
+    grpc_slice_unref(body);
+    if (err)
+        gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
+    else
+        gsrv_finish(c, GRPC_STATUS_OK, NULL);
+}
+
+/* Offers one more slot for `method` to the server. */
+static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
+{
+    if (atomic_load(&srv->stopping))
+        return;
+    struct gsrv_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        grove_log(GROVE_LOG_ERROR, "grpc: out of memory for a call slot");
+        return;
+    }
+    c->srv = srv;
+    c->method = method;
+    pthread_mutex_lock(&srv->lock);
+    srv->calls++;
+    pthread_mutex_unlock(&srv->lock);
+    c->request_tag.done = gsrv_on_request;
+    grpc_metadata_array_init(&c->metadata);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    grpc_call_error rc;
+    if (method == GSRV_OTHER) {
+        grpc_call_details_init(&c->call_details);
+        rc = grpc_server_request_call(srv->server, &c->call, &c->call_details, &c->metadata,
+                                      srv->cq, srv->cq, &c->request_tag);
+    } else {
+        rc = grpc_server_request_registered_call(srv->server, srv->methods[method], &c->call,
+                                                 &c->deadline, &c->metadata, &c->payload, srv->cq,
+                                                 srv->cq, &c->request_tag);
+    }
+    if (rc != GRPC_CALL_OK) {
+        grove_log(GROVE_LOG_WARN, "grpc: cannot request a call: %s", grpc_call_error_to_string(rc));
+        gsrv_call_free(c);
+    }
+}
+
+/* -- streams -- */
+
+static void gsrv_on_send(struct gsrv_tag *tag, bool ok)
+{
+    struct gsrv_call *c = (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, send_tag));
+    pthread_mutex_lock(&c->lock);
+    c->send_done = true;
+    c->send_ok = ok;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void gsrv_on_close(struct gsrv_tag *tag, bool ok)
+{
+    (void)ok;
+    struct gsrv_call *c = (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, close_tag));
+    pthread_mutex_lock(&c->lock);
+    c->closed = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Runs one send batch from the stream thread and waits for its completion.
+ * False when the call is gone (cancelled, deadline, shutdown). */
+static bool gsrv_stream_send(struct gsrv_call *c, const grpc_op *ops, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    c->send_done = false;
+    pthread_mutex_unlock(&c->lock);
+    if (grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL) != GRPC_CALL_OK)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    while (!c->send_done)
+        pthread_cond_wait(&c->cond, &c->lock);
+    bool ok = c->send_ok;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static bool gsrv_stream_closed(struct gsrv_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool closed = c->closed;
+    pthread_mutex_unlock(&c->lock);
+    return closed || atomic_load(&c->srv->stopping);
+}
+
+static void *gsrv_stream_main(void *arg)
+{
+    struct gsrv_call *c = arg;
+    struct gsrv *srv = c->srv;
+    grpc_status_code status = GRPC_STATUS_OK;
+    char message[512] = "";
+    grpc_op op;
+
+    struct grove_server_stream *stream = c->stream;
+    grove_err err = GROVE_OK;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (!gsrv_stream_send(c, &op, 1))
+        goto status;
+    while (!gsrv_stream_closed(c)) {
+        struct grove_buf out = {0};
+        err = grove_serve_stream_next(stream, &grove_codec_protobuf, GSRV_STREAM_POLL_MS, &out);
+        if (err == GROVE_ETIMEOUT)
+            continue;
+        if (err) {
+            grove_buf_free(&out);
+            break;
+        }
+        grpc_byte_buffer *bb = gt_buffer_take(&out);
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = bb;
+        bool sent = gsrv_stream_send(c, &op, 1);
+        grpc_byte_buffer_destroy(bb);
+        if (!sent)
+            break;
+    }
+status:
+    if (err && err != GROVE_ETIMEOUT) {
+        status = grove_err_to_grpc(err);
+        snprintf(message, sizeof message, "%s", grove_errmsg());
+    } else if (atomic_load(&srv->stopping)) {
+        status = GRPC_STATUS_UNAVAILABLE;
+        snprintf(message, sizeof message, "server shutting down");
+    }
+    grove_server_stream_close(stream);
+    c->stream = NULL;
+    if (!gsrv_stream_closed(c) || atomic_load(&srv->stopping)) {
+        grpc_slice details = grpc_slice_from_copied_string(message);
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        op.data.send_status_from_server.status = status;
+        op.data.send_status_from_server.status_details = &details;
+        gsrv_stream_send(c, &op, 1);
+        grpc_slice_unref(details);
+    }
+    /* RECV_CLOSE_ON_SERVER completes once the status went out or the call
+     * was cancelled; only then may the call be released. */
+    pthread_mutex_lock(&c->lock);
+    while (!c->closed)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    gsrv_call_free(c);
+
+    pthread_mutex_lock(&srv->lock);
+    srv->streams--;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+static void gsrv_on_close_free(struct gsrv_tag *tag, bool ok)
+{
+    (void)ok;
+    gsrv_call_free((struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, close_tag)));
+}
+
+static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
+{
+    struct gsrv *srv = c->srv;
+    grove_err err =
+        grove_serve_stream_open(srv->core, &grove_codec_protobuf, data, len, &c->stream);
+    if (err) {
+        gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
+        return;
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->send_tag.done = gsrv_on_send;
+    c->close_tag.done = gsrv_on_close;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
+        gsrv_call_free(c);
+        return;
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->streams++;
+    pthread_mutex_unlock(&srv->lock);
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, gsrv_stream_main, c);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&srv->lock);
+        srv->streams--;
+        pthread_mutex_unlock(&srv->lock);
+        /* No thread to own the call: the close completion frees it. */
+        c->close_tag.done = gsrv_on_close_free;
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE, "no thread for the stream",
+                                     NULL);
+    }
+}
+
+static void *gsrv_worker(void *arg)
+{
+    struct gsrv *srv = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            ((struct gsrv_tag *)ev.tag)->done(ev.tag, ev.success != 0);
+    }
+    return NULL;
+}
+
+static void gsrv_on_shutdown(struct gsrv_tag *tag, bool ok)
+{
+    (void)ok;
+    struct gsrv *srv = (struct gsrv *)((char *)tag - offsetof(struct gsrv, shutdown_tag));
+    pthread_mutex_lock(&srv->lock);
+    srv->shutdown_done = true;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* "host:port" for gRPC, with brackets back around an IPv6 literal. */
+static grove_err gsrv_credentials(const struct grove_listen_options *opts, bool tls,
+                                  grpc_server_credentials **out)
+{
+    *out = NULL;
+    if (!tls) {
+        *out = grpc_insecure_server_credentials_create();
+        return GROVE_OK;
+    }
+    if (!opts->cert_file || !opts->key_file)
+        return grove_error_set(GROVE_EINVAL, "grpcs:// needs a certificate and a key");
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    grove_err err;
+    if ((err = grove_file_read(opts->cert_file, "certificate", &cert, NULL)) ||
+        (err = grove_file_read(opts->key_file, "key", &key, NULL)) ||
+        (opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &ca, NULL))))
+        goto done;
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
+    *out = grpc_ssl_server_credentials_create_ex(
+        ca, &pair, 1,
+        ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        NULL);
+    if (!*out)
+        err = grove_error_set(GROVE_EINVAL, "cannot create TLS credentials from %s and %s",
+                              opts->cert_file, opts->key_file);
+done:
+    free(cert);
+    free(key);
+    free(ca);
+    return err;
+}
+
+static void gsrv_close(void *self);
+
+static grove_err gsrv_open(const struct grove_url *url, struct grove_server *server,
+                           const struct grove_listen_options *opts, void **self_out)
+{
+    *self_out = NULL;
+    grove_err err;
+    bool tls = strcmp(url->scheme, "grpcs") == 0;
+    char addr[300];
+    gt_target(url, addr, sizeof addr);
+
+    grpc_init();
+    struct gsrv *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        grpc_shutdown();
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    srv->core = server;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    srv->shutdown_tag.done = gsrv_on_shutdown;
+    if (opts->token && !(srv->token = strdup(opts->token))) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((err = gsrv_credentials(opts, tls, &srv->creds)))
+        goto fail;
+
+    size_t max_body = opts->max_body > INT32_MAX ? INT32_MAX : opts->max_body;
+    int keepalive = opts->keepalive_ms;
+    grpc_arg arg_list[] = {
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = (int)max_body},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, .value.integer = -1},
+        /* gRPC sets SO_REUSEPORT by default: a second listener on a taken
+         * port would then start silently instead of failing. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = keepalive},
+    };
+    grpc_channel_args args = {.num_args = sizeof arg_list / sizeof arg_list[0], .args = arg_list};
+    srv->server = grpc_server_create(&args, NULL);
+    srv->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    for (int m = 0; m < GT_METHODS; m++)
+        srv->methods[m] = grpc_server_register_method(srv->server, gt_method_paths[m], NULL,
+                                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (!grpc_server_add_http2_port(srv->server, addr, srv->creds)) {
+        err = grove_error_set(GROVE_EUNAVAIL, "cannot listen on %s (address in use or invalid)",
+                              addr);
+        goto fail;
+    }
+    grpc_server_start(srv->server);
+    for (int i = 0; i < GSRV_SLOTS_UNARY; i++) {
+        gsrv_arm(srv, GSRV_PULL);
+        gsrv_arm(srv, GSRV_PUSH);
+    }
+    for (int i = 0; i < GSRV_SLOTS_STREAM; i++) {
+        gsrv_arm(srv, GSRV_STREAM);
+        gsrv_arm(srv, GSRV_OTHER);
+    }
+    for (; srv->worker_count < GSRV_WORKERS; srv->worker_count++) {
+        if (pthread_create(&srv->workers[srv->worker_count], NULL, gsrv_worker, srv) != 0) {
+            err = grove_error_set(GROVE_ENOMEM, "cannot start gRPC worker threads");
+            goto fail;
+        }
+    }
+    *self_out = srv;
+    return GROVE_OK;
+fail:
+    gsrv_close(srv);
+    return err;
+}
+
+static void gsrv_close(void *self)
+{
+    struct gsrv *srv = self;
+    if (!srv)
+        return;
+    atomic_store(&srv->stopping, true);
+    if (srv->server) {
+        grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+        grpc_server_cancel_all_calls(srv->server);
+        if (srv->worker_count == 0) { /* failed open: drain the queue here */
+            while (!srv->shutdown_done) {
+                grpc_event ev =
+                    grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                if (ev.type == GRPC_OP_COMPLETE)
+                    ((struct gsrv_tag *)ev.tag)->done(ev.tag, ev.success != 0);
+            }
+        }
+        pthread_mutex_lock(&srv->lock);
+        while (srv->streams > 0 || srv->calls > 0 || !srv->shutdown_done)
+            pthread_cond_wait(&srv->cond, &srv->lock);
+        pthread_mutex_unlock(&srv->lock);
+        grpc_completion_queue_shutdown(srv->cq);
+        for (size_t i = 0; i < srv->worker_count; i++)
+            pthread_join(srv->workers[i], NULL);
+        if (srv->worker_count == 0) {
+            while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                       .type != GRPC_QUEUE_SHUTDOWN) {
+            }
+        }
+        grpc_server_destroy(srv->server);
+        grpc_completion_queue_destroy(srv->cq);
+    }
+    if (srv->creds)
+        grpc_server_credentials_release(srv->creds);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->cond);
+    free(srv->token);
+    free(srv);
+    grpc_shutdown();
+}
+
+const struct grove_listener_ops gt_listener_ops = {
+    .open = gsrv_open,
+    .close = gsrv_close,
+};
