@@ -110,6 +110,20 @@ grove_err store_apply_locked(struct grove_store *store, const struct grove_chang
                              size_t count, const char *src, bool remote,
                              const struct store_pulled *pulled, struct grove_apply_report *report);
 
+/* ---- store_read.c ------------------------------------------------------------- */
+
+/* A page of changes in three steps, so tests can read the statement's plan
+ * and its counters (sqlite3_stmt_status): the SQL for q (checking q's tables,
+ * no lock needed), the statement prepared and bound, and the page read from
+ * it into resp (made by the caller, since and latest_hlc set to q->since).
+ * The caller finalizes the statement. */
+grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
+                            struct grove_buf *sql);
+grove_err store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+                                const struct grove_buf *sql, sqlite3_stmt **out);
+grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
+                             const struct grove_store_query *q, struct grove_pull_response *resp);
+
 /* ---- store_cursor.c ----------------------------------------------------------- */
 
 grove_err store_write_cursors(struct grove_store *store, const char *peer,

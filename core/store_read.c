@@ -91,11 +91,16 @@ grove_err grove_store_list(struct grove_store *store, const char *table, const c
     return GROVE_OK;
 }
 
-static grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
-                                   struct grove_buf *sql)
+grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
+                            struct grove_buf *sql)
 {
-    static const char head[] =
-        "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state WHERE (ats, ac) > (?1, ?2)";
+    /* INDEXED BY: the page walks the arrival index from the cursor and stops
+     * after what it may read, so it costs the rows it returns or passes over.
+     * Left to choose, SQLite answers `tbl IN (...)` from the primary key and
+     * sorts every row of those tables by arrival before returning the first
+     * (a whole table, its largest values included, under the store's lock). */
+    static const char head[] = "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state"
+                               " INDEXED BY state_arrival WHERE (ats, ac) > (?1, ?2)";
     grove_err err = grove_buf_append(sql, head, sizeof head - 1);
     for (size_t i = 0; !err && i < q->table_count; i++) {
         if (!grove_schema_has_table(store->schema, q->tables[i]))
@@ -142,36 +147,40 @@ static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
             strcmp((const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude) == 0);
 }
 
-grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
-                              struct grove_pull_response **out)
+/* Changes a page returns at most, and rows it may read: echoes are passed
+ * over without counting against the page, up to a bound that keeps the lock
+ * short, so a peer's own changes cost no round trips to skip. */
+static size_t store_page_limit(const struct grove_store_query *q, size_t *scan_max)
 {
-    *out = NULL;
     size_t limit = q->limit ? q->limit : 1000;
-    struct grove_buf sql = {0};
-    struct grove_pull_response *resp = NULL;
-    sqlite3_stmt *st = NULL;
-    /* Echoes are passed over without counting against the page, up to a
-     * bound that keeps the lock short: a peer's own changes cost no round
-     * trips to skip. */
-    size_t cap = 0, scanned = 0, scan_max = limit * STORE_ECHO_SCAN;
-    grove_err err = store_changes_sql(store, q, &sql);
-    if (!err)
-        err = grove_pull_response_new(&resp);
-    if (err)
-        goto fail;
-    resp->since = q->since;
-    resp->latest_hlc = q->since;
-    pthread_mutex_lock(&store->lock);
-    if (sqlite3_prepare_v2(store->db, sql.data, (int)sql.len, &st, NULL) != SQLITE_OK) {
-        err = store_sqlite_error(store, "prepare changes query");
-        goto unlock;
-    }
+    *scan_max = limit * STORE_ECHO_SCAN;
+    return limit;
+}
+
+grove_err store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+                                const struct grove_buf *sql, sqlite3_stmt **out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql->data, (int)sql->len, &st, NULL) != SQLITE_OK)
+        return store_sqlite_error(store, "prepare changes query");
+    size_t scan_max;
+    store_page_limit(q, &scan_max);
     sqlite3_bind_int64(st, 1, q->since.ts);
     sqlite3_bind_int64(st, 2, q->since.c);
     /* One row beyond what may be read tells whether more remain. */
     sqlite3_bind_int64(st, 3, (sqlite3_int64)scan_max + 1);
     for (size_t i = 0; i < q->table_count; i++)
         sqlite3_bind_text(st, 4 + (int)i, q->tables[i], -1, SQLITE_STATIC);
+    *out = st;
+    return GROVE_OK;
+}
+
+grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
+                             const struct grove_store_query *q, struct grove_pull_response *resp)
+{
+    size_t scan_max, limit = store_page_limit(q, &scan_max);
+    size_t cap = 0, scanned = 0;
+    grove_err err = GROVE_OK;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (resp->count == limit || scanned == scan_max) {
@@ -189,12 +198,32 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
         if (!err)
             err = store_read_change(st, resp, &resp->changes[resp->count]);
         if (err)
-            goto unlock;
+            return err;
         resp->count++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = store_sqlite_error(store, "read changes");
-unlock:
+    return err;
+}
+
+grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
+                              struct grove_pull_response **out)
+{
+    *out = NULL;
+    struct grove_buf sql = {0};
+    struct grove_pull_response *resp = NULL;
+    sqlite3_stmt *st = NULL;
+    grove_err err = store_changes_sql(store, q, &sql);
+    if (!err)
+        err = grove_pull_response_new(&resp);
+    if (err)
+        goto fail;
+    resp->since = q->since;
+    resp->latest_hlc = q->since;
+    pthread_mutex_lock(&store->lock);
+    err = store_changes_prepare(store, q, &sql, &st);
+    if (!err)
+        err = store_changes_read(store, st, q, resp);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&store->lock);
 fail:

@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include "core/store_internal.h"
+
 TestSuite(core_store, .init = support_setup, .fini = support_teardown);
 
 static void expect_row(struct grove_store *s, const char *pk, const char *want)
@@ -345,5 +347,154 @@ Test(core_store, echoes_are_passed_over_without_filling_the_page)
     cr_expect_str_eq(r->changes[0].pk, "mine");
     cr_expect_eq(r->has_more, false);
     grove_msg_free(r);
+    grove_store_close(s);
+}
+
+/* The query plan SQLite makes for `sql` on the store's connection, its steps
+ * joined by "; " into out. */
+static void plan_of(struct grove_store *s, const char *sql, char *out, size_t size)
+{
+    char explain[1024];
+    snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(s->db, explain, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(s->db));
+    size_t n = 0;
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && n < size)
+        n += (size_t)snprintf(out + n, size - n, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+}
+
+/* Every page of changes, whatever its table list and echo filter, walks the
+ * arrival index from the cursor: a sort would read every row the WHERE
+ * clause admits before returning the first. */
+static void expect_arrival_plans(struct grove_store *s)
+{
+    const char *tables[] = {"docs", "notes", "docs", "notes", "docs", "notes", "docs", "notes"};
+    const size_t table_counts[] = {0, 1, 2, 8};
+    const char *excludes[] = {NULL, "b"};
+    for (size_t t = 0; t < sizeof table_counts / sizeof table_counts[0]; t++) {
+        for (size_t e = 0; e < 2; e++) {
+            struct grove_store_query q = {
+                .tables = tables, .table_count = table_counts[t], .exclude_node = excludes[e]};
+            struct grove_buf sql = {0};
+            cr_assert_eq(store_changes_sql(s, &q, &sql), GROVE_OK, "%s", grove_errmsg());
+            char plan[1024];
+            plan_of(s, sql.data, plan, sizeof plan);
+            cr_expect(strstr(plan, "USE TEMP B-TREE") == NULL, "%zu tables: %s", table_counts[t],
+                      plan);
+            cr_expect(strstr(plan, "USING INDEX state_arrival") != NULL, "%zu tables: %s",
+                      table_counts[t], plan);
+            grove_buf_free(&sql);
+        }
+    }
+}
+
+/* `count` remote lww changes to `table` from node b, one row each. */
+static void apply_rows(struct grove_store *s, const char *table, const char *prefix, int count)
+{
+    struct grove_change *batch = calloc((size_t)count, sizeof *batch);
+    char(*pks)[16] = calloc((size_t)count, sizeof *pks);
+    cr_assert(batch && pks);
+    for (int i = 0; i < count; i++) {
+        snprintf(pks[i], sizeof pks[i], "%s%05d", prefix, i);
+        batch[i] = lww(pks[i], "\"v\"", 1000, "b");
+        batch[i].table = table;
+    }
+    cr_assert_eq(grove_store_apply(s, batch, (size_t)count, "b", NULL), GROVE_OK, "%s",
+                 grove_errmsg());
+    free(pks);
+    free(batch);
+}
+
+Test(core_store, pages_of_changes_walk_the_arrival_index_without_sorting)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    expect_arrival_plans(s);
+    /* Statistics on a filled store must not talk the planner into a sort. */
+    apply_rows(s, "docs", "d", 500);
+    apply_rows(s, "notes", "n", 50);
+    cr_assert_eq(sqlite3_exec(s->db, "ANALYZE", NULL, NULL, NULL), SQLITE_OK);
+    expect_arrival_plans(s);
+    grove_store_close(s);
+}
+
+/* One page read through the store's own statement, and what reading it cost. */
+struct page_cost {
+    struct grove_pull_response *page;
+    int vm_steps, sorts, fullscan_steps;
+};
+
+static struct page_cost read_page(struct grove_store *s, const struct grove_store_query *q)
+{
+    struct page_cost cost = {0};
+    struct grove_buf sql = {0};
+    sqlite3_stmt *st;
+    cr_assert_eq(store_changes_sql(s, q, &sql), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_pull_response_new(&cost.page), GROVE_OK);
+    cost.page->since = cost.page->latest_hlc = q->since;
+    pthread_mutex_lock(&s->lock);
+    cr_assert_eq(store_changes_prepare(s, q, &sql, &st), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(store_changes_read(s, st, q, cost.page), GROVE_OK, "%s", grove_errmsg());
+    cost.vm_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
+    cost.sorts = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 0);
+    cost.fullscan_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    grove_buf_free(&sql);
+    return cost;
+}
+
+static bool names_table(const struct grove_store_query *q, const char *table)
+{
+    for (size_t i = 0; i < q->table_count; i++)
+        if (strcmp(q->tables[i], table) == 0)
+            return true;
+    return false;
+}
+
+Test(core_store, a_table_filtered_page_costs_what_it_reads_not_the_whole_table)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    enum { ROWS = 2000, PAGE = 10, SLACK = 3 };
+    apply_rows(s, "docs", "d", ROWS); /* arrive first */
+    apply_rows(s, "notes", "n", ROWS);
+    /* The measure: an unfiltered page reads PAGE + 1 rows and skips none. */
+    struct page_cost all = read_page(s, &(struct grove_store_query){.limit = PAGE});
+    cr_assert_eq(all.page->count, PAGE);
+    int per_row = all.vm_steps / (PAGE + 1);
+
+    const char *docs[] = {"docs"}, *both[] = {"notes", "docs"}, *notes[] = {"notes"};
+    struct {
+        struct grove_store_query q;
+        size_t count;
+        int rows_read; /* rows the page has to pass over, skipped ones included */
+    } cases[] = {
+        /* docs' rows come first: the page must stop after PAGE + 1 of ROWS. */
+        {{.tables = docs, .table_count = 1, .limit = PAGE}, PAGE, PAGE + 1},
+        {{.tables = both, .table_count = 2, .limit = PAGE}, PAGE, PAGE + 1},
+        /* Every row is b's: the page passes over PAGE * 16 echoes, not ROWS. */
+        {{.tables = docs, .table_count = 1, .limit = PAGE, .exclude_node = "b"},
+         0,
+         PAGE * STORE_ECHO_SCAN + 1},
+        /* notes' rows come after docs': the ROWS skipped ones are the cost. */
+        {{.tables = notes, .table_count = 1, .limit = PAGE}, PAGE, ROWS + PAGE + 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct page_cost got = read_page(s, &cases[i].q);
+        cr_expect_eq(got.page->count, cases[i].count, "case %zu", i);
+        cr_expect(got.page->has_more, "case %zu", i);
+        for (size_t k = 0; k < got.page->count; k++)
+            cr_expect(names_table(&cases[i].q, got.page->changes[k].table), "case %zu: %s", i,
+                      got.page->changes[k].table);
+        cr_expect_eq(got.sorts, 0, "case %zu sorted", i);
+        cr_expect_eq(got.fullscan_steps, 0, "case %zu scanned a whole table", i);
+        cr_expect_leq(got.vm_steps, SLACK * per_row * cases[i].rows_read,
+                      "case %zu: %d VM steps, %d per row read unfiltered", i, got.vm_steps,
+                      per_row);
+        grove_msg_free(got.page);
+    }
+    grove_msg_free(all.page);
     grove_store_close(s);
 }
