@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grove/codec.h"
 #include "grove/store.h"
 #include "grpc_fixture.h"
 
@@ -373,5 +374,87 @@ Test(transport_grpc_status, tls_client_certificates)
     cr_assert_eq(push(client, "documents", 1), GROVE_OK, "%s", grove_errmsg());
     grove_peer_close(anon);
     grove_peer_close(client);
+    grpc_node_stop(&n);
+}
+
+/* Raw protobuf of a one-change push whose pk and table are given with an
+ * 'X' where the caller wants a NUL byte (protobuf strings may hold one). */
+static void raw_push_with_nul(struct grove_buf *out, const char *table, const char *pk)
+{
+    struct grove_push_request *req;
+    make_push(&req, table, 1);
+    req->changes[0].pk = pk;
+    cr_assert_eq(grove_codec_protobuf.encode_push_request(req, out), GROVE_OK);
+    grove_msg_free(req);
+    for (size_t i = 0; i < out->len; i++)
+        if (out->data[i] == 'X')
+            out->data[i] = '\0';
+}
+
+static size_t stored_rows(struct grpc_node *n, const char *table)
+{
+    struct grove_peer *peer = dial(n->url, NULL);
+    struct grove_pull_response *resp = NULL;
+    cr_assert_eq(pull(peer, table, &resp), GROVE_OK, "%s", grove_errmsg());
+    size_t count = resp->count;
+    grove_msg_free(resp);
+    grove_peer_close(peer);
+    return count;
+}
+
+/* protobuf-c hands strings over as C strings: "nul\0tail" would be stored as
+ * "nul", and "documentsX..." would pass the declared-table check as
+ * "documents". Both are refused, as HTTP refuses them. */
+Test(transport_grpc_status, strings_with_nul_are_invalid_argument)
+{
+    struct grpc_node n;
+    grpc_node_start(&n, "grpc", NULL, NULL);
+    char details[512];
+    struct grove_buf bytes = {0};
+    raw_push_with_nul(&bytes, "documents", "nulXtail");
+    cr_assert_eq(grpc_fixture_raw_call(n.url, "/grove.sync.v1.Sync/Push", bytes.data, bytes.len,
+                                       NULL, details, sizeof details),
+                 3 /* INVALID_ARGUMENT */);
+    cr_expect(strstr(details, "changes[0].pk: contains a NUL byte"), "%s", details);
+    bytes.len = 0;
+    raw_push_with_nul(&bytes, "documentsXx", "doc");
+    cr_assert_eq(grpc_fixture_raw_call(n.url, "/grove.sync.v1.Sync/Push", bytes.data, bytes.len,
+                                       NULL, details, sizeof details),
+                 3);
+    cr_expect(strstr(details, "changes[0].table: contains a NUL byte"), "%s", details);
+    grove_buf_free(&bytes);
+    cr_expect_eq(stored_rows(&n, "documents"), 0, "nothing of either push was stored");
+    grpc_node_stop(&n);
+}
+
+/* The checks every codec runs: the same refusals as over HTTP. */
+Test(transport_grpc_status, the_core_checks_apply_to_protobuf_too)
+{
+    struct grpc_node n;
+    grpc_node_start(&n, "grpc", NULL, NULL);
+    char details[512];
+    struct grove_buf bytes = {0};
+    struct grove_pull_request pull_req = {.node_id = "me", .since = {.ts = -1}};
+    cr_assert_eq(grove_codec_protobuf.encode_pull_request(&pull_req, &bytes), GROVE_OK);
+    cr_assert_eq(grpc_fixture_raw_call(n.url, "/grove.sync.v1.Sync/Pull", bytes.data, bytes.len,
+                                       NULL, details, sizeof details),
+                 3);
+    cr_expect(strstr(details, "since.ts: negative"), "%s", details);
+    static const char *const bad_ids[] = {
+        "", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < 2; i++) {
+        struct grove_push_request *req;
+        make_push(&req, "documents", 1);
+        req->node_id = bad_ids[i];
+        bytes.len = 0;
+        cr_assert_eq(grove_codec_protobuf.encode_push_request(req, &bytes), GROVE_OK);
+        grove_msg_free(req);
+        cr_assert_eq(grpc_fixture_raw_call(n.url, "/grove.sync.v1.Sync/Push", bytes.data, bytes.len,
+                                           NULL, details, sizeof details),
+                     3, "node_id of %zu bytes", strlen(bad_ids[i]));
+        cr_expect(strstr(details, "node_id: must be 1 to 63 bytes"), "%s", details);
+    }
+    grove_buf_free(&bytes);
+    cr_expect_eq(stored_rows(&n, "documents"), 0);
     grpc_node_stop(&n);
 }

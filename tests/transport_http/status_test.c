@@ -188,6 +188,37 @@ Test(transport_http_status, bad_request_and_forbidden)
     http_node_stop(&n);
 }
 
+/* The checks the core runs on every decoded message, and their SSE
+ * counterparts: the same refusals as over gRPC. */
+Test(transport_http_status, node_ids_and_negative_stamps_are_refused)
+{
+    struct http_node n;
+    http_node_start(&n, NULL);
+    char url[300];
+    struct http_raw_reply r;
+    path_url(&n, "/push", url, sizeof url);
+    static const char *const bad_ids[] = {
+        "", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"changes\":[{\"table\":\"docs\",\"pk\":\"a\",\"field\":\"title\","
+                 "\"crdt_type\":\"lww\",\"hlc\":{\"ts\":1,\"c\":0,\"node\":\"n\"},"
+                 "\"node_id\":\"n\",\"value\":1}],\"node_id\":\"%s\"}",
+                 bad_ids[i]);
+        http_raw("POST", url, "application/json", NULL, body, strlen(body), &r);
+        assert_json_error(&r, 400);
+        cr_expect(strstr(r.body, "node_id: must be 1 to 63 bytes"), "%s", r.body);
+        http_raw_free(&r);
+    }
+    path_url(&n, "/stream?since_ts=-1", url, sizeof url);
+    http_raw("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_json_error(&r, 400);
+    cr_expect(strstr(r.body, "since_ts"), "%s", r.body);
+    http_raw_free(&r);
+    http_node_stop(&n);
+}
+
 /* Raw SSE: reads until the first `event: changes` is complete. */
 struct sse_capture {
     char *data;
