@@ -578,7 +578,8 @@ static void nest(struct grove_buf *b, const char *head, const char *open, const 
 }
 
 static const char *const entry_points[] = {
-    "validate", "pull_request", "pull_response", "push_request", "push_response", "changes", "hlc",
+    "validate",      "pull_request", "pull_response", "push_request",
+    "push_response", "stream_batch", "changes",       "hlc",
 };
 
 /* Runs one decode entry point over json, counting its steps from zero. */
@@ -601,6 +602,8 @@ static grove_err decode_as(const char *entry, const struct grove_buf *json)
         err = grove_json_decode_push_request(json->data, json->len, &sq);
     else if (strcmp(entry, "push_response") == 0)
         err = grove_json_decode_push_response(json->data, json->len, &sr);
+    else if (strcmp(entry, "stream_batch") == 0)
+        err = grove_json_decode_stream_batch(json->data, json->len, &pr);
     else if (strcmp(entry, "changes") == 0)
         err = grove_json_decode_changes(json->data, json->len, &pr);
     else
@@ -676,7 +679,7 @@ Test(core_json, deep_values_and_elements_stop_at_the_limit)
          "changes[0].value: nesting deeper than 64", 61},
         {"pull_response", RECORD_HEAD, "[", "", "]", "}],\"latest_hlc\":null}",
          "changes[0].value: nesting deeper than 64", 61},
-        {"pull_response", RECORD_HEAD, "{\"a\":", "1", "}", "}],\"latest_hlc\":null}",
+        {"stream_batch", RECORD_HEAD, "{\"a\":", "1", "}", "}],\"latest_hlc\":null}",
          "changes[0].value: nesting deeper than 64", 61},
         {"push_request", SET_HEAD, "[", "", "]", "]}}],\"node_id\":\"n\"}",
          "changes[0].set_op.elements[0]: nesting deeper than 64", 59},
