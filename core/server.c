@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "grove/server.h"
 #include "inbound.h"
+#include "store_echo.h"
 
 struct grove_server {
     struct grove_store *store;
@@ -69,9 +70,8 @@ static grove_err server_check_open(struct grove_server *server)
     return GROVE_OK;
 }
 
-/* The query for a pull: page size capped, since snapped when it is our own
- * stamp, echo filtering except from the zero cursor (a rebuilt replica gets
- * its own rows back) or when the requester names no node. */
+/* The query for a pull: page size capped, echoes left out by the rules of
+ * store_echo.h. `since` was snapped by server_snap_since. */
 static void server_query(struct grove_server *server, const struct grove_pull_request *req,
                          const struct grove_hlc *since, struct grove_store_query *q)
 {
@@ -81,8 +81,7 @@ static void server_query(struct grove_server *server, const struct grove_pull_re
     q->since = *since;
     q->limit = req->limit ? (req->limit < server->max_page ? req->limit : server->max_page)
                           : server->default_page;
-    bool zero = grove_hlc_is_zero(since);
-    q->exclude_node = !zero && req->node_id && req->node_id[0] ? req->node_id : NULL;
+    q->exclude_node = store_echo_pull_exclude(since, req->node_id);
 }
 
 static void server_snap_since(struct grove_server *server, const struct grove_hlc *in,

@@ -58,40 +58,6 @@ grove_err store_write_cursors(struct grove_store *store, const char *peer,
     return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write cursors");
 }
 
-/* A batch from node `src` (pushed to us or pulled) is an echo for every peer
- * known as src. Such a peer's push cursor that was at `before`, the newest
- * arrival stamp before the batch, had nothing left to send: it moves past the
- * batch instead of reading it back only to filter it out. */
-grove_err store_skip_echoes(struct grove_store *store, const char *src,
-                            const struct grove_hlc *before, const struct grove_apply_report *report)
-{
-    if (!src[0] || !report->merged)
-        return GROVE_OK;
-    sqlite3_stmt *st = store->cursor_skip;
-    sqlite3_bind_int64(st, 1, report->latest.ts);
-    sqlite3_bind_int64(st, 2, report->latest.c);
-    sqlite3_bind_text(st, 3, src, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, before->ts);
-    sqlite3_bind_int64(st, 5, before->c);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "move push cursors");
-}
-
-/* Stores the pulled page's cursors in its transaction; its push cursor moves
- * past the page as in store_skip_echoes, also while the peer's node id is
- * not known yet. */
-grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
-                               const struct grove_hlc *before,
-                               const struct grove_apply_report *report,
-                               struct grove_peer_cursors *out)
-{
-    *out = *pulled->cursors;
-    if (report->merged && out->push.ts == before->ts && out->push.c == before->c)
-        out->push = report->latest;
-    return store_write_cursors(store, pulled->peer, out);
-}
-
 /* ---- waiting ----------------------------------------------------------------- */
 
 void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest)

@@ -2,7 +2,8 @@
  * prepared statements) and reads a state unit, store_apply.c merges remote
  * batches, store_local.c makes local writes, store_read.c answers reads and
  * pages of changes, store_cursor.c keeps the per-peer cursors and the
- * waiters. The functions below that take a store expect its lock held. */
+ * waiters, store_echo.c applies the echo rules (store_echo.h). The functions
+ * below that take a store expect its lock held. */
 #ifndef GROVE_CORE_STORE_INTERNAL_H
 #define GROVE_CORE_STORE_INTERNAL_H
 
@@ -124,10 +125,8 @@ grove_err store_changes_prepare(struct grove_store *store, const struct grove_st
 grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
                              const struct grove_store_query *q, struct grove_pull_response *resp);
 
-/* ---- store_cursor.c ----------------------------------------------------------- */
+/* ---- store_echo.c: the cursor moves of the echo rules (store_echo.h) --------- */
 
-grove_err store_write_cursors(struct grove_store *store, const char *peer,
-                              const struct grove_peer_cursors *cursors);
 /* Inside an apply's transaction, `before` being the newest arrival stamp
  * before the batch: moves the caught-up push cursors of the peers known as
  * `src` past it. */
@@ -140,6 +139,11 @@ grove_err store_pulled_cursors(struct grove_store *store, const struct store_pul
                                const struct grove_hlc *before,
                                const struct grove_apply_report *report,
                                struct grove_peer_cursors *out);
+
+/* ---- store_cursor.c ----------------------------------------------------------- */
+
+grove_err store_write_cursors(struct grove_store *store, const char *peer,
+                              const struct grove_peer_cursors *cursors);
 /* Publishes a committed arrival stamp and wakes grove_store_wait. */
 void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest);
 

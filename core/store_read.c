@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "store_echo.h"
 #include "store_internal.h"
 
 static grove_err store_check_table(struct grove_store *store, const char *table)
@@ -142,9 +143,8 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
 
 static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
 {
-    return exclude &&
-           (strcmp((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN), exclude) == 0 ||
-            strcmp((const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude) == 0);
+    return exclude && store_echo_is((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN),
+                                    (const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude);
 }
 
 /* Changes a page returns at most, and rows it may read: echoes are passed
@@ -188,7 +188,7 @@ grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
             break;
         }
         scanned++;
-        /* The cursor moves past echoes too: the peer has them already. */
+        /* The cursor moves past echoes too (store_echo.h). */
         resp->latest_hlc.ts = sqlite3_column_int64(st, STORE_COL_ATS);
         resp->latest_hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
         memcpy(resp->latest_hlc.node, store->node_id, sizeof resp->latest_hlc.node);

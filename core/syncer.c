@@ -11,6 +11,7 @@
 #include "grove/log.h"
 #include "grove/syncer.h"
 #include "inbound.h"
+#include "store_echo.h"
 
 struct syncer_peer {
     struct grove_syncer *syncer;
@@ -236,20 +237,12 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (err)
         return err;
-    /* A replica that starts empty from the zero cursor may be a rebuilt one
-     * under its old id: it asks every page unfiltered to get its own rows back. */
-    struct grove_hlc own_latest;
-    grove_store_latest(s->store, &own_latest);
-    if (grove_hlc_is_zero(&c.pull) && grove_hlc_is_zero(&own_latest))
-        c.catching_up = true;
-    struct syncer_fetch fetch = {
-        .conn = p->conn,
-        .req = {.tables = s->tables,
-                .table_count = s->table_count,
-                .since = c.pull,
-                .limit = s->opts.page_limit,
-                /* While catching up from zero, name no node: nothing is echo-filtered. */
-                .node_id = c.catching_up ? "" : grove_store_node_id(s->store)}};
+    struct syncer_fetch fetch = {.conn = p->conn,
+                                 .req = {.tables = s->tables,
+                                         .table_count = s->table_count,
+                                         .since = c.pull,
+                                         .limit = s->opts.page_limit,
+                                         .node_id = store_echo_pull_node(s->store, &c)}};
     struct grove_pull_response *resp;
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
@@ -264,7 +257,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
         }
         if (moved)
             c.pull = resp->latest_hlc;
-        if (!more)
+        if (!more) /* the last page: later pulls are echo-filtered (store_echo.h) */
             c.catching_up = false;
         /* Stored with the page, or (on failure) neither is. */
         err = syncer_merge(s, p, &c, resp->changes, resp->count, r);
@@ -294,7 +287,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
                                       .table_count = s->table_count,
                                       .since = c.push,
                                       .limit = s->opts.push_batch,
-                                      .exclude_node = c.peer_node[0] ? c.peer_node : NULL};
+                                      .exclude_node = store_echo_push_exclude(&c)};
         struct grove_pull_response *batch;
         err = grove_store_changes(s->store, &q, &batch);
         if (err)

@@ -66,7 +66,8 @@ struct grove_store_query {
     size_t table_count;
     struct grove_hlc since; /* arrival stamp to read after */
     size_t limit;           /* changes at most; 0: 1000 */
-    /* Changes made by, or received from, this node are left out (echo). NULL: none. */
+    /* Changes made by, or received from, this node are left out (echoes:
+     * docs/design.md, "Echo rules"). NULL: none. */
     const char *exclude_node;
 };
 

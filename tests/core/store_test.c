@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include "core/store_echo.h"
 #include "core/store_internal.h"
 
 TestSuite(core_store, .init = support_setup, .fini = support_teardown);
@@ -496,5 +497,38 @@ Test(core_store, a_table_filtered_page_costs_what_it_reads_not_the_whole_table)
         grove_msg_free(got.page);
     }
     grove_msg_free(all.page);
+    grove_store_close(s);
+}
+
+Test(core_store, echo_rules_name_who_a_page_or_push_leaves_out)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    struct grove_hlc zero = {0}, later = {.ts = 5, .node = "a"};
+    /* A pull from the zero cursor is not echo-filtered; nor one that names no node. */
+    cr_expect_null(store_echo_pull_exclude(&zero, "b"));
+    cr_expect_null(store_echo_pull_exclude(&later, ""));
+    cr_expect_null(store_echo_pull_exclude(&later, NULL));
+    cr_expect_str_eq(store_echo_pull_exclude(&later, "b"), "b");
+    /* Made by b or received from b: an echo for b; a change c made travels on to b. */
+    cr_expect(store_echo_is("b", "c", "b"));
+    cr_expect(store_echo_is("c", "b", "b"));
+    cr_expect(!store_echo_is("c", "d", "b"));
+    cr_expect(!store_echo_is("b", "", NULL));
+    /* A push leaves out the peer's node once it is known. */
+    struct grove_peer_cursors c = {0};
+    cr_expect_null(store_echo_push_exclude(&c));
+    strcpy(c.peer_node, "b");
+    cr_expect_str_eq(store_echo_push_exclude(&c), "b");
+    /* An empty store pulling from zero catches up naming no node, until cleared. */
+    cr_expect_str_eq(store_echo_pull_node(s, &c), "");
+    cr_expect(c.catching_up);
+    c.catching_up = false;
+    c.pull = later;
+    cr_expect_str_eq(store_echo_pull_node(s, &c), "a");
+    /* A store with rows of its own pulling from zero is no rebuilt replica. */
+    cr_assert_eq(grove_store_set(s, "docs", "d", "title", "1", 1), GROVE_OK);
+    c.pull = zero;
+    cr_expect_str_eq(store_echo_pull_node(s, &c), "a");
+    cr_expect(!c.catching_up);
     grove_store_close(s);
 }
