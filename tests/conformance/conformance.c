@@ -8,51 +8,17 @@
 #include <unistd.h>
 
 #include "conformance/conformance.h"
+#include "support/node.h"
 
 #define CONF_TABLES "docs:title=lww,views=counter,tags=set"
 #define CONF_WAIT_S 20 /* bound on waiting for streamed changes */
 
-/* One serving node: its own temp dir, store, server and listener. */
-struct conf_node {
-    char dir[256];
-    char url[512];
-    struct grove_schema *schema;
-    struct grove_node node; /* serves url */
-};
-
-void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
-                           struct grove_schema **schema, struct grove_node *node)
-{
-    *node = (struct grove_node){0};
-    snprintf(dir, dir_cap, "/tmp/grove-conf-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    char path[300];
-    snprintf(path, sizeof path, "%s/server.db", dir);
-    cr_assert_eq(grove_schema_new(schema), GROVE_OK);
-    for (const char *const *t = tables; *t; t++)
-        cr_assert_eq(grove_schema_parse(*schema, *t), GROVE_OK, "%s", grove_errmsg());
-    struct grove_store_options so = {.path = path, .node_id = "server", .schema = *schema};
-    cr_assert_eq(grove_store_open(&node->store, &so), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_server_new(&node->server, node->store, NULL), GROVE_OK, "%s",
-                 grove_errmsg());
-}
-
-void conformance_node_close(const char *dir, struct grove_node *node, struct grove_schema *schema)
-{
-    grove_node_close(node);
-    grove_schema_free(schema);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static void conf_node_start(struct conf_node *n, const struct conformance_fixture *f,
+/* A serving node on a fresh store of its own, listening where the fixture
+ * says, with the fixture's listen options and `extra`'s non-zero ones. */
+static void conf_node_start(struct support_node *n, const struct conformance_fixture *f,
                             const struct grove_listen_options *extra)
 {
-    memset(n, 0, sizeof *n);
     static const char *const tables[] = {CONF_TABLES, NULL};
-    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->node);
     struct grove_listen_options lo = {0};
     if (f->listen)
         lo = *f->listen;
@@ -64,18 +30,8 @@ static void conf_node_start(struct conf_node *n, const struct conformance_fixtur
         if (extra->keepalive_ms)
             lo.keepalive_ms = extra->keepalive_ms;
     }
-    grove_err err = GROVE_EUNAVAIL;
-    for (int attempt = 0; attempt < 50 && err == GROVE_EUNAVAIL; attempt++) {
-        f->listen_url(n->url, sizeof n->url, attempt);
-        err = grove_node_listen(&n->node, n->url, &lo);
-    }
-    cr_assert_eq(err, GROVE_OK, "listen %s: %s", n->url, grove_errmsg());
-}
-
-static void conf_node_stop(struct conf_node *n)
-{
-    conformance_node_close(n->dir, &n->node, n->schema);
-    memset(n, 0, sizeof *n);
+    support_node_start(n, &(struct support_node_options){
+                              .tables = tables, .listen = &lo, .url_fn = f->listen_url});
 }
 
 static struct grove_peer *conf_dial(const struct conformance_fixture *f, const char *url,
@@ -213,7 +169,7 @@ static size_t conf_pull_all(struct grove_peer *peer, uint32_t limit, size_t *pag
 void conformance_round_trip(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
 
@@ -297,13 +253,13 @@ void conformance_round_trip(const struct conformance_fixture *f)
     conf_push_ok(peer, req, 0);
     grove_msg_free(req);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_empty_pull(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
     struct grove_pull_response *resp = conf_pull(peer, NULL, 0);
@@ -312,13 +268,13 @@ void conformance_empty_pull(const struct conformance_fixture *f)
     cr_assert(grove_hlc_is_zero(&resp->latest_hlc));
     grove_msg_free(resp);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_pagination(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
     conf_push_rows(peer, 0, 250);
@@ -330,13 +286,13 @@ void conformance_pagination(const struct conformance_fixture *f)
     cr_assert_eq(conf_pull_all(peer, 100, &pages), 250);
     cr_assert_eq(pages, 3);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_big_batch(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 60000);
     const size_t count = 20000;
@@ -346,7 +302,7 @@ void conformance_big_batch(const struct conformance_fixture *f)
     size_t pages = 0;
     cr_assert_eq(conf_pull_all(peer, 10000, &pages), count);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_refused(const struct conformance_fixture *f)
@@ -396,7 +352,7 @@ void conformance_timeout(const struct conformance_fixture *f)
 void conformance_auth(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     struct grove_listen_options lo = {.token = "s3cret-token"};
     conf_node_start(&n, f, &lo);
     const char *tokens[] = {NULL, "wrong-token", "s3cret-toke", "s3cret-token"};
@@ -419,13 +375,13 @@ void conformance_auth(const struct conformance_fixture *f)
     cr_assert_str_eq(resp->changes[0].pk, "doc-00000003");
     grove_msg_free(resp);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_oversize(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     struct grove_listen_options lo = {.max_body = 8192};
     conf_node_start(&n, f, &lo);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
@@ -445,7 +401,7 @@ void conformance_oversize(const struct conformance_fixture *f)
     grove_msg_free(pulled);
     conf_push_rows(peer, 0, 2);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_malformed(const struct conformance_fixture *f)
@@ -453,7 +409,7 @@ void conformance_malformed(const struct conformance_fixture *f)
     if (!f->send_raw_push)
         cr_skip_test("this transport cannot send raw bytes");
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     const char *bodies[] = {
         "{not json",
@@ -468,13 +424,13 @@ void conformance_malformed(const struct conformance_fixture *f)
         cr_assert_eq(err, GROVE_EINVAL, "body %zu: got %s: %s", i, grove_err_name(err),
                      grove_errmsg());
     }
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_forbidden_table(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *peer = conf_dial(f, n.url, NULL, 0);
     struct grove_push_request *req = conf_push_lww(0, 2, 0);
@@ -488,7 +444,7 @@ void conformance_forbidden_table(const struct conformance_fixture *f)
     cr_assert_eq(pulled->count, 0);
     grove_msg_free(pulled);
     grove_peer_close(peer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -605,7 +561,7 @@ static void conf_sub_free(struct conf_sub *s)
 void conformance_stream_delivery(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     struct grove_listen_options lo = {.keepalive_ms = 300}; /* keep-alives interleave */
     conf_node_start(&n, f, &lo);
     struct grove_peer *writer = conf_dial(f, n.url, NULL, 0);
@@ -632,13 +588,13 @@ void conformance_stream_delivery(const struct conformance_fixture *f)
     grove_msg_free(rest);
     conf_sub_free(&s);
     grove_peer_close(writer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 void conformance_stream_resume(const struct conformance_fixture *f)
 {
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     struct grove_peer *writer = conf_dial(f, n.url, NULL, 0);
     conf_push_rows(writer, 0, 10);
@@ -670,7 +626,7 @@ void conformance_stream_resume(const struct conformance_fixture *f)
     cr_assert(s.contiguous);
     conf_sub_free(&s);
     grove_peer_close(writer);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }
 
 /* One of several clients writing and reading at the same time. */
@@ -710,7 +666,7 @@ void conformance_concurrent_clients(const struct conformance_fixture *f)
 {
     enum { CLIENTS = 8, ROWS = 200 };
     conf_setup(f);
-    struct conf_node n;
+    struct support_node n;
     conf_node_start(&n, f, NULL);
     /* An open stream must not hold up anybody. */
     struct conf_sub s;
@@ -744,5 +700,5 @@ void conformance_concurrent_clients(const struct conformance_fixture *f)
     }
     cr_expect_eq(total, CLIENTS * ROWS);
     grove_peer_close(reader);
-    conf_node_stop(&n);
+    support_node_stop(&n);
 }

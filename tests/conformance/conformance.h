@@ -32,16 +32,6 @@ struct conformance_fixture {
     grove_err (*send_raw_push)(const char *url, const char *body, size_t len);
 };
 
-/* A serving node's parts, for fixtures that keep their own node struct. */
-/* A fresh temporary directory (into dir, dir_cap bytes) holding the store of
- * node "server" that declares each of tables (NULL-terminated schema specs),
- * and a server over that store: node's store and server (the rest of node is
- * zeroed). The fixture adds the listeners with grove_node_listen. */
-void conformance_node_open(char *dir, size_t dir_cap, const char *const *tables,
-                           struct grove_schema **schema, struct grove_node *node);
-/* Stops node (grove_node_close), frees schema and removes dir. */
-void conformance_node_close(const char *dir, struct grove_node *node, struct grove_schema *schema);
-
 void conformance_round_trip(const struct conformance_fixture *f);
 void conformance_empty_pull(const struct conformance_fixture *f);
 void conformance_pagination(const struct conformance_fixture *f);

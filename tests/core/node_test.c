@@ -44,8 +44,11 @@ static void node_stream_from(struct grove_node *n, const char *peer_url, atomic_
 static void node_pair_streaming(struct grove_node *a, struct grove_node *b)
 {
     static atomic_int rounds_a, rounds_b; /* outlive the syncers */
-    support_serve(a, support_dir, "a", support_docs_schema, "inproc://node-a");
-    support_serve(b, support_dir, "b", support_docs_schema, "inproc://node-b");
+    struct support_node served_a, served_b;
+    support_serve(&served_a, "a", "inproc://node-a");
+    support_serve(&served_b, "b", "inproc://node-b");
+    *a = served_a.node;
+    *b = served_b.node;
     node_stream_from(a, "inproc://node-b", &rounds_a);
     node_stream_from(b, "inproc://node-a", &rounds_b);
     cr_assert_eq(grove_store_set(b->store, "docs", "to-a", "title", "\"b\"", 3), GROVE_OK);
@@ -100,29 +103,30 @@ Test(core_node, closes_the_syncing_side_of_open_streams_first, .timeout = 60)
 
 Test(core_node, closes_every_listener_and_frees_their_addresses)
 {
-    struct grove_node n;
-    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-first");
-    cr_assert_eq(grove_node_listen(&n, "inproc://node-second", NULL), GROVE_OK, "%s",
+    struct support_node n;
+    support_serve(&n, "a", "inproc://node-first");
+    cr_assert_eq(grove_node_listen(&n.node, "inproc://node-second", NULL), GROVE_OK, "%s",
                  grove_errmsg());
-    cr_assert_eq(n.listener_count, 2);
-    grove_node_close(&n);
-    cr_assert(node_is_empty(&n));
+    cr_assert_eq(n.node.listener_count, 2);
+    grove_node_close(&n.node);
+    cr_assert(node_is_empty(&n.node));
     /* Both addresses are free again: their listeners were closed, not leaked. */
-    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-first");
-    cr_assert_eq(grove_node_listen(&n, "inproc://node-second", NULL), GROVE_OK, "%s",
+    support_serve(&n, "a", "inproc://node-first");
+    cr_assert_eq(grove_node_listen(&n.node, "inproc://node-second", NULL), GROVE_OK, "%s",
                  grove_errmsg());
-    grove_node_close(&n);
+    support_node_stop(&n);
 }
 
 Test(core_node, a_failed_listen_leaves_the_node_unchanged)
 {
-    struct grove_node n = {0};
-    cr_expect_eq(grove_node_listen(&n, "inproc://node-x", NULL), GROVE_EINVAL);
+    struct grove_node empty = {0};
+    cr_expect_eq(grove_node_listen(&empty, "inproc://node-x", NULL), GROVE_EINVAL);
     cr_expect(strstr(grove_errmsg(), "no server") != NULL, "%s", grove_errmsg());
-    support_serve(&n, support_dir, "a", support_docs_schema, "inproc://node-x");
-    cr_expect_eq(grove_node_listen(&n, "inproc://node-x", NULL), GROVE_EUNAVAIL);
-    cr_expect_eq(n.listener_count, 1);
-    cr_expect_null(n.listeners[1]);
-    grove_node_close(&n);
-    cr_assert(node_is_empty(&n));
+    struct support_node n;
+    support_serve(&n, "a", "inproc://node-x");
+    cr_expect_eq(grove_node_listen(&n.node, "inproc://node-x", NULL), GROVE_EUNAVAIL);
+    cr_expect_eq(n.node.listener_count, 1);
+    cr_expect_null(n.node.listeners[1]);
+    grove_node_close(&n.node);
+    cr_assert(node_is_empty(&n.node));
 }

@@ -2,15 +2,16 @@
  * the background loop (push on commit, streams) and refused peers. */
 #include <unistd.h>
 
+#include "grove/sys/transport.h"
 #include "support.h"
 
 TestSuite(core_syncer, .init = support_setup, .fini = support_teardown);
 
 Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
 {
-    struct grove_node b, c;
-    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-b");
-    support_serve(&c, support_dir, "c", support_docs_schema, "inproc://syncer-c");
+    struct support_node b, c;
+    support_serve(&b, "b", "inproc://syncer-b");
+    support_serve(&c, "c", "inproc://syncer-c");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
@@ -21,22 +22,22 @@ Test(core_syncer, push_now_reaches_every_peer_for_each_crdt)
     cr_assert_eq(grove_store_set(a, "docs", "d", "title", "\"t\"", 3), GROVE_OK);
     cr_assert_eq(grove_syncer_push_now(syncer), GROVE_OK);
     const char *want = "{\"tags\":[\"x\"],\"title\":\"t\",\"views\":3}";
-    char *doc = support_get(b.store, "docs", "d");
+    char *doc = support_get(b.node.store, "docs", "d");
     cr_expect_str_eq(doc, want);
     free(doc);
-    doc = support_get(c.store, "docs", "d");
+    doc = support_get(c.node.store, "docs", "d");
     cr_expect_str_eq(doc, want);
     free(doc);
     grove_syncer_free(syncer);
     grove_store_close(a);
-    grove_node_close(&b);
-    grove_node_close(&c);
+    support_node_stop(&b);
+    support_node_stop(&c);
 }
 
 Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
 {
-    struct grove_node b;
-    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-live");
+    struct support_node b;
+    support_serve(&b, "b", "inproc://syncer-live");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     struct grove_syncer *syncer;
     cr_assert_eq(grove_syncer_new(&syncer, a, NULL), GROVE_OK);
@@ -52,7 +53,7 @@ Test(core_syncer, a_dead_peer_is_reported_and_does_not_stop_the_others)
     cr_expect_str_eq(reports[1].peer, "inproc://syncer-live");
     grove_syncer_free(syncer);
     grove_store_close(a);
-    grove_node_close(&b);
+    support_node_stop(&b);
 }
 
 Test(core_syncer, unknown_scheme_names_the_registered_ones)
@@ -68,8 +69,8 @@ Test(core_syncer, unknown_scheme_names_the_registered_ones)
 
 Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
 {
-    struct grove_node b;
-    support_serve(&b, support_dir, "b", support_docs_schema, "inproc://syncer-bg");
+    struct support_node b;
+    support_serve(&b, "b", "inproc://syncer-bg");
     struct grove_store *a = support_store(support_dir, "a", support_docs_schema);
     /* A long interval: only commit wake-ups and the stream can move changes. */
     struct grove_syncer_options o = {.interval_ms = 3600 * 1000, .stream = true};
@@ -79,15 +80,16 @@ Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
     cr_assert_eq(grove_syncer_start(syncer, NULL, NULL), GROVE_OK);
     usleep(100000); /* let the first round finish */
     cr_assert_eq(grove_store_set(a, "docs", "out", "title", "\"pushed\"", 8), GROVE_OK);
-    cr_expect(support_eventually(b.store, "docs", "out", "{\"title\":\"pushed\"}"),
+    cr_expect(support_eventually(b.node.store, "docs", "out", "{\"title\":\"pushed\"}"),
               "local commit not pushed");
-    cr_assert_eq(grove_store_set(b.store, "docs", "in", "title", "\"streamed\"", 10), GROVE_OK);
+    cr_assert_eq(grove_store_set(b.node.store, "docs", "in", "title", "\"streamed\"", 10),
+                 GROVE_OK);
     cr_expect(support_eventually(a, "docs", "in", "{\"title\":\"streamed\"}"),
               "peer change not streamed in");
     grove_syncer_stop(syncer);
     grove_syncer_free(syncer);
     grove_store_close(a);
-    grove_node_close(&b);
+    support_node_stop(&b);
 }
 
 /* A stand-in for Grove's Go server (a mock inside this unit test): its pull
@@ -95,43 +97,63 @@ Test(core_syncer, background_loop_pushes_on_commit_and_streams_in)
  * that change's origin, and its push counts what it receives. */
 static size_t gostyle_pushed_via_hub;
 
-static grove_err gostyle_open(const char *url, const struct grove_dial_options *o, void **self)
+static grove_err gostyle_open(const struct grove_url *url, const struct grove_dial_options *o,
+                              const struct grove_codec **codec, void **self)
 {
     (void)url;
     (void)o;
+    (void)codec;
     *self = NULL;
     return GROVE_OK;
 }
 
-static grove_err gostyle_pull(void *self, const struct grove_pull_request *req,
-                              struct grove_pull_response **out)
+static grove_err gostyle_pull(const struct grove_pull_request *req, struct grove_buf *out)
 {
-    (void)self;
-    cr_assert_eq(grove_pull_response_new(out), GROVE_OK);
-    struct grove_pull_response *r = *out;
-    if (!grove_hlc_is_zero(&req->since))
-        return GROVE_OK; /* one change, then nothing */
-    r->changes = grove_msg_alloc(r, sizeof *r->changes);
-    r->changes[0] = (struct grove_change){.table = "docs",
-                                          .pk = "from-go",
-                                          .field = "title",
-                                          .crdt = GROVE_CRDT_LWW,
-                                          .node_id = "x",
-                                          .value = {"1", 1},
-                                          .hlc = {.ts = 5000, .node = "x"}};
-    r->count = 1;
-    r->latest_hlc = r->changes[0].hlc;
-    return GROVE_OK;
+    struct grove_pull_response r = {0};
+    struct grove_change change = {.table = "docs",
+                                  .pk = "from-go",
+                                  .field = "title",
+                                  .crdt = GROVE_CRDT_LWW,
+                                  .node_id = "x",
+                                  .value = {"1", 1},
+                                  .hlc = {.ts = 5000, .node = "x"}};
+    if (grove_hlc_is_zero(&req->since)) { /* one change, then nothing */
+        r.changes = &change;
+        r.count = 1;
+        r.latest_hlc = change.hlc;
+    }
+    return grove_codec_json.encode_pull_response(&r, out);
 }
 
-static grove_err gostyle_push(void *self, const struct grove_push_request *req,
-                              struct grove_push_response **out)
+static grove_err gostyle_push(const struct grove_push_request *req, struct grove_buf *out)
 {
-    (void)self;
     for (size_t i = 0; i < req->count; i++)
         gostyle_pushed_via_hub += strcmp(req->changes[i].pk, "via-hub") == 0;
-    cr_assert_eq(grove_push_response_new(out), GROVE_OK);
-    (*out)->latest_hlc = (struct grove_hlc){.ts = 9000, .node = "go-server"};
+    struct grove_push_response r = {.latest_hlc = {.ts = 9000, .node = "go-server"}};
+    return grove_codec_json.encode_push_response(&r, out);
+}
+
+/* Answers as Grove's Go server would, from the JSON bytes it is sent. */
+static grove_err gostyle_call(void *self, enum grove_call_kind kind,
+                              const struct grove_buf *request, struct grove_reply *reply)
+{
+    (void)self;
+    struct grove_buf out = {0};
+    if (kind == GROVE_CALL_PULL) {
+        struct grove_pull_request *req;
+        cr_assert_eq(grove_codec_json.decode_pull_request(request->data, request->len, &req),
+                     GROVE_OK);
+        cr_assert_eq(gostyle_pull(req, &out), GROVE_OK);
+        grove_msg_free(req);
+    } else {
+        struct grove_push_request *req;
+        cr_assert_eq(grove_codec_json.decode_push_request(request->data, request->len, &req),
+                     GROVE_OK);
+        cr_assert_eq(gostyle_push(req, &out), GROVE_OK);
+        grove_msg_free(req);
+    }
+    *reply =
+        (struct grove_reply){.data = out.data, .len = out.len, .release = free, .owner = out.data};
     return GROVE_OK;
 }
 
@@ -141,10 +163,12 @@ static void gostyle_close(void *self)
 }
 
 static const struct grove_dialer_ops gostyle_dialer = {
-    .open = gostyle_open, .pull = gostyle_pull, .push = gostyle_push, .close = gostyle_close};
+    .open = gostyle_open, .call = gostyle_call, .close = gostyle_close};
 static const char *const gostyle_schemes[] = {"gostyle", NULL};
-static const struct grove_transport gostyle = {
-    .name = "gostyle", .schemes = gostyle_schemes, .dialer = &gostyle_dialer};
+static const struct grove_transport gostyle = {.name = "gostyle",
+                                               .schemes = gostyle_schemes,
+                                               .codec = &grove_codec_json,
+                                               .dialer = &gostyle_dialer};
 
 Test(core_syncer, a_change_stamp_cursor_does_not_pass_for_the_peer_id)
 {

@@ -3,68 +3,32 @@
  * node listens on is checked from outside: the URLs it was told to serve
  * answer /pull, the ones a higher source replaced refuse the connection. */
 #include <criterion/criterion.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "integration/groved_proc.h"
+#include "support/tmpdir.h"
 
-#define GROVED      GROVE_BINARY_DIR "/bin/groved"
 #define TABLE       "docs:title=lww,views=counter,tags=set"
 #define SYNC_WAIT_S 30
 #define SECRET      "hunter2-never-logged"
 
-extern char **environ;
-
-static char test_dir[256];
-static pid_t started[16];
+static const char *test_dir;
 
 static void setup(void)
 {
-    snprintf(test_dir, sizeof test_dir, "/tmp/grove-cfg-XXXXXX");
-    cr_assert_not_null(mkdtemp(test_dir));
+    test_dir = support_tmpdir_new("cfg");
 }
 
 static void teardown(void)
 {
-    for (size_t i = 0; i < sizeof started / sizeof started[0]; i++) {
-        if (started[i] > 0) {
-            kill(started[i], SIGKILL);
-            waitpid(started[i], NULL, 0);
-            started[i] = 0;
-        }
-    }
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", test_dir);
+    gd_kill_all(); /* before their directory goes */
+    support_tmpdir_remove(test_dir);
 }
 
 TestSuite(integration_config, .init = setup, .fini = teardown, .timeout = 120);
-
-static void track(pid_t pid, pid_t replace)
-{
-    for (size_t i = 0; i < sizeof started / sizeof started[0]; i++) {
-        if (started[i] == replace) {
-            started[i] = pid;
-            return;
-        }
-    }
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The whole file, or "" when it cannot be read (caller frees). */
 static char *slurp(const char *path)
@@ -102,93 +66,33 @@ __attribute__((format(printf, 3, 4))) static void write_conf(char *out, const ch
     fclose(f);
 }
 
-/* Runs groved with args (NULL-terminated) and only the GROVE_* variables of
- * env ("NAME=value", NULL-terminated), so the caller's environment cannot
- * leak in. stdout and stderr go to log. */
-static pid_t spawn(const char *log, const char *const *args, const char *const *env)
-{
-    const char *argv[32];
-    size_t a = 0;
-    argv[a++] = GROVED;
-    for (size_t i = 0; args && args[i] && a < 31; i++)
-        argv[a++] = args[i];
-    argv[a] = NULL;
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid != 0) {
-        track(pid, 0);
-        return pid;
-    }
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    for (bool again = true; again;) {
-        again = false;
-        for (char **e = environ; *e; e++) {
-            if (strncmp(*e, "GROVE_", 6) == 0) {
-                char name[128];
-                snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
-                unsetenv(name);
-                again = true;
-                break;
-            }
-        }
-    }
-    for (size_t i = 0; env && env[i]; i++)
-        putenv(strdup(env[i]));
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-    }
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
-/* Starts groved as node g (g's log; g->pid) and waits for its "ready" line. */
+/* Starts groved as node g (g's log; g->pid) with args and env (see gd_exec)
+ * and waits for its "ready" line. */
 static void start(struct gd *g, const char *const *args, const char *const *env)
 {
-    g->pid = spawn(g->log, args, env);
-    double deadline = now_s() + 30;
-    while (now_s() < deadline) {
-        if (file_has(g->log, " ready "))
-            return;
-        int status;
-        if (waitpid(g->pid, &status, WNOHANG) == g->pid) {
-            track(0, g->pid);
-            g->pid = 0;
-            char *log = slurp(g->log);
-            cr_assert_fail("groved %s exited before ready:\n%s", g->node, log);
-        }
-        usleep(10000);
-    }
-    cr_assert_fail("groved %s did not get ready; see %s", g->node, g->log);
+    g->pid = gd_exec(g->log, args, env);
+    cr_assert_gt(g->pid, 0, "cannot start groved");
+    enum gd_wait w = gd_wait_ready(g->pid, g->log, 0, 30);
+    if (w == GD_READY)
+        return;
+    g->pid = 0;
+    char *log = slurp(g->log);
+    cr_assert_fail("groved %s %s:\n%s", g->node,
+                   w == GD_EXITED ? "exited before ready" : "did not get ready", log);
 }
 
 static void stop(struct gd *g)
 {
-    pid_t pid = g->pid;
     cr_assert_eq(gd_stop(g), 0, "clean exit on SIGTERM");
-    track(0, pid);
 }
 
 /* Runs groved to its end (bounded); returns the exit code, -1 when it had to
  * be killed. Its output is in log. */
 static int run_to_exit(const char *log, const char *const *args, const char *const *env)
 {
-    pid_t pid = spawn(log, args, env);
-    double deadline = now_s() + 10;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            track(0, pid);
-            return -1;
-        }
-        usleep(10000);
-    }
-    track(0, pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    pid_t pid = gd_exec(log, args, env);
+    cr_assert_gt(pid, 0, "cannot start groved");
+    return gd_wait_exit(pid, 10);
 }
 
 /* n nodes (for their free port, URL, db and log), all on different ports. */

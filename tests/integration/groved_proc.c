@@ -1,34 +1,41 @@
 /* Running real groved processes (see groved_proc.h). No Criterion here, so
  * the benchmarks can use it too. */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "grove/json.h"
 #include "integration/groved_proc.h"
+#include "support/port.h"
 
 #ifndef GROVED_PATH
 #define GROVED_PATH GROVE_BINARY_DIR "/bin/groved"
 #endif
+
+extern char **environ;
 
 static pid_t gd_pids[64];
 static size_t gd_pid_count;
 
 static void gd_track(pid_t pid)
 {
-    if (gd_pid_count < sizeof gd_pids / sizeof gd_pids[0])
-        gd_pids[gd_pid_count++] = pid;
+    size_t i = 0;
+    while (i < gd_pid_count && gd_pids[i] > 0)
+        i++;
+    if (i < sizeof gd_pids / sizeof gd_pids[0]) {
+        gd_pids[i] = pid;
+        if (i == gd_pid_count)
+            gd_pid_count++;
+    }
     static bool hooked;
     if (!hooked) {
         hooked = true;
@@ -54,22 +61,6 @@ void gd_kill_all(void)
     }
 }
 
-static int gd_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return 20000 + (int)(getpid() % 20000);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 void gd_prepare(struct gd *g, const char *node, const char *dir)
 {
     memset(g, 0, sizeof *g);
@@ -77,17 +68,17 @@ void gd_prepare(struct gd *g, const char *node, const char *dir)
     snprintf(g->dir, sizeof g->dir, "%s", dir);
     snprintf(g->db, sizeof g->db, "%s/%s.db", dir, node);
     snprintf(g->log, sizeof g->log, "%s/%s.log", dir, node);
-    g->port = gd_free_port();
+    g->port = support_free_port();
     snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d/sync", g->port);
 }
 
-void gd_use_tls(struct gd *g, const char *cert, const char *key)
+void gd_use_tls(struct gd *g, const char *ca, const char *cert, const char *key)
 {
     snprintf(g->url, sizeof g->url, "https://127.0.0.1:%d/sync", g->port);
-    g->ca = cert;
+    g->ca = ca;
     gd_arg(g, "--tls-cert", cert);
     gd_arg(g, "--tls-key", key);
-    gd_arg(g, "--tls-ca", cert);
+    gd_arg(g, "--tls-ca", ca);
 }
 
 void gd_arg(struct gd *g, const char *flag, const char *value)
@@ -109,9 +100,9 @@ static double gd_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static bool gd_log_has(const struct gd *g, const char *needle, off_t from)
+static bool gd_log_has(const char *log, const char *needle, off_t from)
 {
-    FILE *f = fopen(g->log, "r");
+    FILE *f = fopen(log, "r");
     if (!f)
         return false;
     fseeko(f, from, SEEK_SET);
@@ -123,76 +114,119 @@ static bool gd_log_has(const struct gd *g, const char *needle, off_t from)
     return found;
 }
 
-static off_t gd_log_size(const struct gd *g)
+off_t gd_file_size(const char *path)
 {
-    FILE *f = fopen(g->log, "r");
-    if (!f)
-        return 0;
-    fseeko(f, 0, SEEK_END);
-    off_t n = ftello(f);
-    fclose(f);
-    return n;
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-static pid_t gd_spawn(struct gd *g)
+/* In the child: drops every GROVE_* variable, then sets env's. */
+static void gd_child_env(const char *const *env)
+{
+    for (bool again = true; again;) {
+        again = false;
+        for (char **e = environ; *e; e++) {
+            if (strncmp(*e, "GROVE_", 6) == 0) {
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
+                unsetenv(name);
+                again = true;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; env && env[i]; i++)
+        putenv(strdup(env[i]));
+}
+
+pid_t gd_exec(const char *log, const char *const *args, const char *const *env)
 {
     const char *argv[GD_MAX_ARGS + 16];
     size_t a = 0;
     argv[a++] = GROVED_PATH;
-    argv[a++] = "--node-id";
-    argv[a++] = g->node;
-    argv[a++] = "--db";
-    argv[a++] = g->db;
-    argv[a++] = "--listen";
-    argv[a++] = g->url;
-    argv[a++] = "--table";
-    argv[a++] = "docs:title=lww,views=counter,tags=set";
-    for (size_t i = 0; g->extra[i]; i++)
-        argv[a++] = g->extra[i];
+    for (size_t i = 0; args && args[i] && a + 1 < sizeof argv / sizeof argv[0]; i++)
+        argv[a++] = args[i];
     argv[a] = NULL;
     pid_t pid = fork();
-    if (pid != 0)
+    if (pid != 0) {
+        if (pid > 0)
+            gd_track(pid);
         return pid;
+    }
     /* Never outlive the test, even when it crashes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    gd_child_env(env);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
-        dup2(fd, 2);
         dup2(fd, 1);
+        dup2(fd, 2);
         close(fd);
     }
     execv(argv[0], (char *const *)argv);
     _exit(127);
 }
 
+enum gd_wait gd_wait_ready(pid_t pid, const char *log, off_t from, int timeout_s)
+{
+    double deadline = gd_now() + timeout_s;
+    while (gd_now() < deadline) {
+        if (gd_log_has(log, " ready ", from))
+            return GD_READY;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            gd_untrack(pid);
+            return GD_EXITED;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    gd_untrack(pid);
+    return GD_TIMEOUT;
+}
+
+int gd_wait_exit(pid_t pid, int timeout_s)
+{
+    double deadline = gd_now() + timeout_s;
+    int status = 0;
+    pid_t done;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0 && gd_now() < deadline)
+        usleep(10000);
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    gd_untrack(pid);
+    return done == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 bool gd_start(struct gd *g)
 {
     for (int attempt = 0; attempt < 10; attempt++) {
-        off_t from = gd_log_size(g);
-        g->pid = gd_spawn(g);
+        const char *args[GD_MAX_ARGS + 12];
+        size_t a = 0;
+        args[a++] = "--node-id";
+        args[a++] = g->node;
+        args[a++] = "--db";
+        args[a++] = g->db;
+        args[a++] = "--listen";
+        args[a++] = g->url;
+        args[a++] = "--table";
+        args[a++] = "docs:title=lww,views=counter,tags=set";
+        for (size_t i = 0; g->extra[i]; i++)
+            args[a++] = g->extra[i];
+        args[a] = NULL;
+        off_t from = gd_file_size(g->log);
+        g->pid = gd_exec(g->log, args, NULL);
         if (g->pid < 0)
             return false;
-        gd_track(g->pid);
-        double deadline = gd_now() + 30;
-        while (gd_now() < deadline) {
-            if (gd_log_has(g, " ready ", from))
-                return true;
-            int status;
-            if (waitpid(g->pid, &status, WNOHANG) == g->pid) {
-                gd_untrack(g->pid);
-                g->pid = 0;
-                break;
-            }
-            usleep(10000);
-        }
-        if (g->pid > 0) {
-            gd_kill(g);
-            return false;
-        }
-        if (!gd_log_has(g, "in use", from))
+        enum gd_wait w = gd_wait_ready(g->pid, g->log, from, 30);
+        if (w == GD_READY)
+            return true;
+        g->pid = 0;
+        if (w == GD_TIMEOUT || !gd_log_has(g->log, "in use", from))
             return false;
         /* Someone took the port between our probe and the bind: move. */
-        g->port = gd_free_port();
+        g->port = support_free_port();
         snprintf(g->url, sizeof g->url, "%s://127.0.0.1:%d/sync", g->ca ? "https" : "http",
                  g->port);
     }

@@ -1,5 +1,6 @@
 /* Running real groved processes from tests and benchmarks: start on a free
- * loopback port, wait for "ready", push and pull over HTTP, always kill. */
+ * loopback port, wait for "ready", push and pull over HTTP, always kill.
+ * Every groved started here is killed when this process exits (or dies). */
 #ifndef GROVE_TESTS_GROVED_PROC_H
 #define GROVE_TESTS_GROVED_PROC_H
 
@@ -24,13 +25,33 @@ struct gd {
 /* Names the node and picks a free port (the URL is known before it starts,
  * so peers can point at each other). dir must exist. */
 void gd_prepare(struct gd *g, const char *node, const char *dir);
-/* Serves https with cert/key (and trusts cert as the CA of its peers). */
-void gd_use_tls(struct gd *g, const char *cert, const char *key);
+/* Serves https with cert/key and trusts ca for its peers and our requests. */
+void gd_use_tls(struct gd *g, const char *ca, const char *cert, const char *key);
 /* Adds a flag and its value to the command line. */
 void gd_arg(struct gd *g, const char *flag, const char *value);
 /* Starts groved and waits (bounded) for its "ready" line; on "address in use"
  * retries on another port. Returns false when it never got ready. */
 bool gd_start(struct gd *g);
+
+/* Starts groved with args (after the program name; NULL-terminated) and its
+ * stdout and stderr appended to log. Its environment is this process's
+ * without any GROVE_* variable, plus env ("NAME=value", NULL-terminated;
+ * may be NULL), so a caller's settings cannot leak in. Returns the pid (to
+ * wait for with one of the two below), or -1. */
+pid_t gd_exec(const char *log, const char *const *args, const char *const *env);
+enum gd_wait {
+    GD_READY,   /* logged "ready" */
+    GD_EXITED,  /* exited first: its log says why */
+    GD_TIMEOUT, /* neither within the time: killed */
+};
+/* Waits at most timeout_s for pid (from gd_exec) to log " ready " after
+ * offset `from` of log. */
+enum gd_wait gd_wait_ready(pid_t pid, const char *log, off_t from, int timeout_s);
+/* Waits at most timeout_s for pid (from gd_exec) to exit; returns its exit
+ * code, or -1 when it was killed (by a signal, or by us after timeout_s). */
+int gd_wait_exit(pid_t pid, int timeout_s);
+/* The size of file path (0 when missing): an offset for gd_wait_ready. */
+off_t gd_file_size(const char *path);
 /* SIGTERM and wait: returns the exit status (or -1). */
 int gd_stop(struct gd *g);
 /* SIGKILL and wait. */

@@ -7,24 +7,22 @@
 #include <string.h>
 
 #include "integration/groved_proc.h"
+#include "support/certs.h"
+#include "support/tmpdir.h"
 
 #define SYNC_WAIT_S 60
 
-static char test_dir[256];
+static const char *test_dir;
 
 static void setup(void)
 {
-    snprintf(test_dir, sizeof test_dir, "/tmp/grove-it-XXXXXX");
-    cr_assert_not_null(mkdtemp(test_dir));
+    test_dir = support_tmpdir_new("it");
 }
 
 static void teardown(void)
 {
-    gd_kill_all();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", test_dir);
+    gd_kill_all(); /* before their directory goes */
+    support_tmpdir_remove(test_dir);
 }
 
 static void start(struct gd *g)
@@ -141,36 +139,14 @@ Test(integration_http, stream_propagates_without_waiting_for_the_interval)
     cr_assert_eq(gd_wait_count(&b, 20, 30), 20, "the stream did not deliver");
 }
 
-/* A self-signed certificate for 127.0.0.1, made with certtool. */
-static void make_cert(char *cert, char *key, size_t cap)
-{
-    char tmpl[300], cmd[2048];
-    snprintf(cert, cap, "%s/cert.pem", test_dir);
-    snprintf(key, cap, "%s/key.pem", test_dir);
-    snprintf(tmpl, sizeof tmpl, "%s/cert.cfg", test_dir);
-    FILE *t = fopen(tmpl, "w");
-    cr_assert_not_null(t);
-    fputs("cn = \"localhost\"\nip_address = \"127.0.0.1\"\nexpiration_days = 2\nca\n"
-          "signing_key\ncert_signing_key\ntls_www_server\n",
-          t);
-    fclose(t);
-    snprintf(cmd, sizeof cmd,
-             "certtool --generate-privkey --key-type=ecdsa --outfile %s >/dev/null 2>&1 && "
-             "certtool --generate-self-signed --load-privkey %s --template %s --outfile %s "
-             ">/dev/null 2>&1",
-             key, key, tmpl, cert);
-    cr_assert_eq(system(cmd), 0, "certtool failed");
-}
-
 Test(integration_http, https_with_tokens)
 {
-    char cert[300], key[300];
-    make_cert(cert, key, sizeof cert);
+    const struct support_certs *certs = support_certs();
     struct gd a, b;
     gd_prepare(&a, "ta", test_dir);
     gd_prepare(&b, "tb", test_dir);
-    gd_use_tls(&a, cert, key);
-    gd_use_tls(&b, cert, key);
+    gd_use_tls(&a, certs->ca, certs->cert, certs->key);
+    gd_use_tls(&b, certs->ca, certs->cert, certs->key);
     gd_arg(&a, "--token", "a-secret");
     gd_arg(&b, "--peer", a.url);
     gd_arg(&b, "--peer-token", "a-secret");

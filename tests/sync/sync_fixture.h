@@ -4,7 +4,6 @@
 #define GROVE_TESTS_SYNC_FIXTURE_H
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "grove/grove.h"
+#include "support/tmpdir.h"
 #include "transport_faults.h"
 
 #define FX_TABLES  "docs:title=lww,body=lww,views=counter,tags=set"
@@ -26,7 +26,7 @@ struct fx_node {
     struct grove_syncer_options opts;
 };
 
-static char fx_dir[256];
+static const char *fx_dir; /* this test's temporary directory */
 static struct grove_schema *fx_schema;
 
 #define fx_ok(expr)                                                                                \
@@ -38,9 +38,7 @@ static struct grove_schema *fx_schema;
 
 static inline void fx_setup(void)
 {
-    snprintf(fx_dir, sizeof fx_dir, "%s/grove-sync-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    cr_assert_not_null(mkdtemp(fx_dir));
+    fx_dir = support_tmpdir_new("sync");
     fx_ok(grove_schema_new(&fx_schema));
     fx_ok(grove_schema_parse(fx_schema, FX_TABLES));
     fx_ok(grove_schema_parse(fx_schema, FX_TABLES2));
@@ -50,18 +48,9 @@ static inline void fx_setup(void)
 
 static inline void fx_teardown(void)
 {
-    DIR *d = opendir(fx_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[PATH_MAX + 256];
-        snprintf(path, sizeof path, "%s/%s", fx_dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(fx_dir);
+    if (fx_dir)
+        support_tmpdir_remove(fx_dir);
+    fx_dir = NULL;
     grove_schema_free(fx_schema);
     fx_schema = NULL;
 }

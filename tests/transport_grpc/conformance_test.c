@@ -89,10 +89,10 @@ static struct grove_dial_options tls_dial;
 static void grpcs_setup(void)
 {
     grpc_fixture_register();
-    const struct grpc_fixture_tls *t = grpc_fixture_tls();
-    tls_listen.cert_file = t->cert;
-    tls_listen.key_file = t->key;
-    tls_dial.ca_file = t->ca;
+    const struct support_certs *certs = support_certs();
+    tls_listen.cert_file = certs->cert;
+    tls_listen.key_file = certs->key;
+    tls_dial.ca_file = certs->ca;
 }
 
 static const struct conformance_fixture grpc_conformance = {

@@ -1,22 +1,16 @@
 #include "grpc_fixture.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
-#include "grove/schema.h"
-#include "grove/store.h"
+#include "grove/sys/transport.h"
 #include "transport_grpc.h"
 
 static void fixture_register_once(void)
@@ -30,108 +24,37 @@ void grpc_fixture_register(void)
     pthread_once(&once, fixture_register_once);
 }
 
-static int bound_socket(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t n = sizeof a;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 int grpc_fixture_free_port(void)
 {
-    int port;
-    close(bound_socket(&port));
+    int port = support_free_port();
+    cr_assert_gt(port, 0, "no free loopback port");
     return port;
 }
 
 int grpc_fixture_silent_open(int *port)
 {
-    int fd = bound_socket(port);
-    cr_assert_eq(listen(fd, 16), 0);
+    int fd = support_silent_listener(port);
+    cr_assert_geq(fd, 0, "no silent listener");
     return fd;
-}
-
-void grpc_fixture_tmpdir(char *dir)
-{
-    strcpy(dir, "/tmp/grove-grpc-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static struct grpc_fixture_tls tls_files;
-
-static void tls_generate(void)
-{
-    char dir[64];
-    grpc_fixture_tmpdir(dir);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && "
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-             "-subj /CN=grove-test-ca 2>/dev/null && "
-             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
-             "-subj /CN=localhost 2>/dev/null && "
-             "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
-             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out server.pem -days 2 -extfile san.ext 2>/dev/null && "
-             "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
-             "-subj /CN=grove-client 2>/dev/null && "
-             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out client.pem -days 2 2>/dev/null",
-             dir);
-    cr_assert_eq(system(cmd), 0, "openssl failed");
-    snprintf(tls_files.ca, sizeof tls_files.ca, "%s/ca.pem", dir);
-    snprintf(tls_files.cert, sizeof tls_files.cert, "%s/server.pem", dir);
-    snprintf(tls_files.key, sizeof tls_files.key, "%s/server.key", dir);
-    snprintf(tls_files.client_cert, sizeof tls_files.client_cert, "%s/client.pem", dir);
-    snprintf(tls_files.client_key, sizeof tls_files.client_key, "%s/client.key", dir);
-}
-
-const struct grpc_fixture_tls *grpc_fixture_tls(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, tls_generate);
-    return &tls_files;
 }
 
 void grpc_node_start(struct grpc_node *n, const char *scheme,
                      const struct grove_listen_options *opts, const struct grove_hook_chain *hooks)
 {
-    memset(n, 0, sizeof *n);
     grpc_fixture_register();
-    grpc_fixture_tmpdir(n->dir);
-    char path[128];
-    snprintf(path, sizeof path, "%s/node.db", n->dir);
-    cr_assert_eq(grove_schema_new(&n->schema), GROVE_OK);
-    cr_assert_eq(
-        grove_schema_parse(n->schema, "documents:title=lww,meta=lww,views=counter,tags=set"),
-        GROVE_OK, "%s", grove_errmsg());
-    struct grove_store_options so = {.path = path, .node_id = "srv", .schema = n->schema};
-    cr_assert_eq(grove_store_open(&n->node.store, &so), GROVE_OK, "%s", grove_errmsg());
-    struct grove_server_options sv = {.hooks = hooks};
-    cr_assert_eq(grove_server_new(&n->node.server, n->node.store, &sv), GROVE_OK, "%s",
-                 grove_errmsg());
-    for (int attempt = 0;; attempt++) {
-        snprintf(n->url, sizeof n->url, "%s://127.0.0.1:%d", scheme, grpc_fixture_free_port());
-        grove_err err = grove_node_listen(&n->node, n->url, opts);
-        if (err == GROVE_OK)
-            break;
-        cr_assert(err == GROVE_EUNAVAIL && attempt < 5, "%s", grove_errmsg());
-    }
+    static const char *const tables[] = {"documents:title=lww,meta=lww,views=counter,tags=set",
+                                         NULL};
+    char url[64];
+    snprintf(url, sizeof url, "%s://127.0.0.1:%%d", scheme);
+    struct grove_server_options server = {.hooks = hooks};
+    support_node_start(
+        n, &(struct support_node_options){
+               .node_id = "srv", .tables = tables, .server = &server, .listen = opts, .url = url});
 }
 
 void grpc_node_stop(struct grpc_node *n)
 {
-    grove_node_close(&n->node);
-    grove_schema_free(n->schema);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
-    cr_assert_eq(system(cmd), 0);
+    support_node_stop(n);
 }
 
 int grpc_fixture_raw_call(const char *url, const char *method, const void *body, size_t len,

@@ -1,36 +1,30 @@
-/* Helpers for the gRPC transport tests: a node (store + server + listener)
- * on a free 127.0.0.1 port, TLS files, and raw gRPC calls that send bytes no
- * grove client would. */
+/* Helpers for the gRPC transport tests: a served node, raw gRPC calls that
+ * send bytes no grove client would, and the names these tests know the
+ * support library's ports and certificates by (tests/support). */
 #ifndef GROVE_TESTS_GRPC_FIXTURE_H
 #define GROVE_TESTS_GRPC_FIXTURE_H
 
+#include "grove/hook.h"
 #include "grove/node.h"
 #include "grove/server.h"
 #include "grove/transport.h"
+#include "support/certs.h"
+#include "support/node.h"
+#include "support/port.h"
 
 /* Registers the gRPC transport once. */
 void grpc_fixture_register(void);
-/* A port nothing listens on right now (bound and released). */
+/* A port nothing listens on right now (support_free_port; asserts one was found). */
 int grpc_fixture_free_port(void);
-/* A fresh temporary directory (mkdtemp) in dir[64]. */
-void grpc_fixture_tmpdir(char *dir);
 
-/* TLS files under dir: ca.pem, server.pem/server.key (for 127.0.0.1 and
- * localhost), client.pem/client.key, all signed by ca. Generated once per
- * process with openssl. */
-struct grpc_fixture_tls {
-    char ca[128], cert[128], key[128], client_cert[128], client_key[128];
-};
-const struct grpc_fixture_tls *grpc_fixture_tls(void);
+/* The test certificates: ca, cert/key (server, for 127.0.0.1 and
+ * localhost), client_cert/client_key, all signed by ca. */
+#define grpc_fixture_tls support_certs
 
-struct grpc_node {
-    char dir[64];
-    char url[96];
-    struct grove_schema *schema;
-    struct grove_node node; /* serves url */
-};
-/* Starts a node "srv" declaring documents:title=lww,views=counter,tags=set
- * listening on scheme://127.0.0.1:<free port>. opts may be NULL; hooks too. */
+/* A node "srv" declaring documents:title=lww,meta=lww,views=counter,tags=set
+ * listening on scheme://127.0.0.1:<free port>: the support fixture's node. */
+#define grpc_node support_node
+/* opts may be NULL; hooks too. */
 void grpc_node_start(struct grpc_node *n, const char *scheme,
                      const struct grove_listen_options *opts, const struct grove_hook_chain *hooks);
 void grpc_node_stop(struct grpc_node *n);

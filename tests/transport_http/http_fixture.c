@@ -1,15 +1,13 @@
 /* Helpers shared by the HTTP transport tests. */
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "support/certs.h"
+#include "support/port.h"
 #include "transport_http/http_fixture.h"
 #include "transport_http/transport_http.h"
 
@@ -21,62 +19,13 @@ void http_fixture_register(void)
     done = true;
     /* EINVAL when already registered in this process: fine. */
     (void)grove_transport_register(grove_transport_http());
-    srand((unsigned)getpid() ^ (unsigned)time(NULL));
-}
-
-void http_fixture_url(const char *scheme, char *url, size_t cap)
-{
-    http_fixture_register();
-    int port = 20000 + rand() % 40000;
-    snprintf(url, cap, "%s://127.0.0.1:%d/sync", scheme, port);
-}
-
-void http_fixture_certs(const char **cert, const char **key)
-{
-    static char dir[64], cert_path[128], key_path[128];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/grove-cert-XXXXXX");
-        cr_assert_not_null(mkdtemp(dir));
-        snprintf(cert_path, sizeof cert_path, "%s/cert.pem", dir);
-        snprintf(key_path, sizeof key_path, "%s/key.pem", dir);
-        char tmpl[128], cmd[1024];
-        snprintf(tmpl, sizeof tmpl, "%s/cert.cfg", dir);
-        FILE *t = fopen(tmpl, "w");
-        cr_assert_not_null(t);
-        fputs("cn = \"localhost\"\ndns_name = \"localhost\"\nip_address = \"127.0.0.1\"\n"
-              "expiration_days = 2\nca\nsigning_key\ncert_signing_key\ntls_www_server\n",
-              t);
-        fclose(t);
-        snprintf(cmd, sizeof cmd,
-                 "certtool --generate-privkey --key-type=ecdsa --outfile %s >/dev/null 2>&1 && "
-                 "certtool --generate-self-signed --load-privkey %s --template %s --outfile %s "
-                 ">/dev/null 2>&1",
-                 key_path, key_path, tmpl, cert_path);
-        cr_assert_eq(system(cmd), 0, "certtool failed: %s", cmd);
-    }
-    *cert = cert_path;
-    *key = key_path;
-}
-
-static int http_fixture_bound_socket(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 void http_fixture_refused_url(char *url, size_t cap)
 {
     http_fixture_register();
-    int port;
-    int fd = http_fixture_bound_socket(&port);
-    close(fd); /* bound, never listened: connections are refused */
+    int port = support_free_port();
+    cr_assert_gt(port, 0, "no free loopback port");
     snprintf(url, cap, "http://127.0.0.1:%d/sync", port);
 }
 
@@ -84,8 +33,8 @@ int http_fixture_silent_open(char *url, size_t cap)
 {
     http_fixture_register();
     int port;
-    int fd = http_fixture_bound_socket(&port);
-    cr_assert_eq(listen(fd, 16), 0);
+    int fd = support_silent_listener(&port);
+    cr_assert_geq(fd, 0, "no silent listener");
     snprintf(url, cap, "http://127.0.0.1:%d/sync", port);
     return fd;
 }
@@ -205,13 +154,15 @@ grove_err http_fixture_status_err(long status)
 static void http_listen_url(char *url, size_t cap, int attempt)
 {
     (void)attempt;
-    http_fixture_url("http", url, cap);
+    http_fixture_register();
+    snprintf(url, cap, "http://127.0.0.1:%d/sync", support_free_port());
 }
 
 static void https_listen_url(char *url, size_t cap, int attempt)
 {
     (void)attempt;
-    http_fixture_url("https", url, cap);
+    http_fixture_register();
+    snprintf(url, cap, "https://127.0.0.1:%d/sync", support_free_port());
 }
 
 static grove_err http_send_raw_push(const char *url, const char *body, size_t len)
@@ -233,11 +184,10 @@ static struct grove_dial_options https_dial;
 static void https_setup(void)
 {
     http_fixture_register();
-    const char *cert, *key;
-    http_fixture_certs(&cert, &key);
-    https_listen.cert_file = cert;
-    https_listen.key_file = key;
-    https_dial.ca_file = cert; /* self-signed: the certificate is its own CA */
+    const struct support_certs *certs = support_certs();
+    https_listen.cert_file = certs->cert;
+    https_listen.key_file = certs->key;
+    https_dial.ca_file = certs->ca;
 }
 
 const struct conformance_fixture http_conformance = {
@@ -261,20 +211,17 @@ const struct conformance_fixture https_conformance = {
 
 void http_node_start(struct http_node *n, const struct grove_listen_options *opts)
 {
-    memset(n, 0, sizeof *n);
     http_fixture_register();
     static const char *const tables[] = {
         "docs:title=lww,views=counter,tags=set", "notes", "documents", "comments", "stats", NULL};
-    conformance_node_open(n->dir, sizeof n->dir, tables, &n->schema, &n->node);
-    grove_err err = GROVE_EUNAVAIL;
-    for (int i = 0; i < 50 && err == GROVE_EUNAVAIL; i++) {
-        http_fixture_url("http", n->url, sizeof n->url);
-        err = grove_node_listen(&n->node, n->url, opts);
-    }
-    cr_assert_eq(err, GROVE_OK, "%s", grove_errmsg());
+    support_node_start(n, &(struct support_node_options){
+                              .tables = tables,
+                              .listen = opts,
+                              .url = "http://127.0.0.1:%d/sync",
+                          });
 }
 
 void http_node_stop(struct http_node *n)
 {
-    conformance_node_close(n->dir, &n->node, n->schema);
+    support_node_stop(n);
 }

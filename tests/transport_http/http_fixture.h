@@ -1,18 +1,16 @@
-/* Helpers shared by the HTTP transport tests: ports, certificates, raw requests. */
+/* Helpers shared by the HTTP transport tests: a served node, raw requests and
+ * the conformance fixtures (ports, certificates and temporary directories
+ * come from tests/support). */
 #ifndef GROVE_TESTS_HTTP_FIXTURE_H
 #define GROVE_TESTS_HTTP_FIXTURE_H
 
 #include <stddef.h>
 
 #include "conformance/conformance.h"
+#include "support/node.h"
 
 /* Registers the HTTP transport (once per process). */
 void http_fixture_register(void);
-/* http://127.0.0.1:<random high port>/sync (scheme "http" or "https"). */
-void http_fixture_url(const char *scheme, char *url, size_t cap);
-/* A self-signed certificate for 127.0.0.1/localhost, made once per process
- * with certtool; paths stay valid for the process. */
-void http_fixture_certs(const char **cert, const char **key);
 /* A loopback URL nobody listens on. */
 void http_fixture_refused_url(char *url, size_t cap);
 /* A socket that accepts connections (in the kernel) and never answers. */
@@ -35,13 +33,9 @@ void http_raw_free(struct http_raw_reply *r);
 grove_err http_fixture_status_err(long status);
 
 /* One HTTP-served node on a fresh store (tables docs, notes, documents,
- * comments, stats). */
-struct http_node {
-    char dir[256];
-    char url[256]; /* http://127.0.0.1:<port>/sync */
-    struct grove_schema *schema;
-    struct grove_node node; /* serves url */
-};
+ * comments, stats) at http://127.0.0.1:<free port>/sync: the support
+ * fixture's node, under the name the HTTP tests use. */
+#define http_node support_node
 void http_node_start(struct http_node *n, const struct grove_listen_options *opts);
 void http_node_stop(struct http_node *n);
 

@@ -1,13 +1,11 @@
 /* The shared conformance suite over nng+tcp:// and nng+ipc://. The silent
  * server is an nng rep socket that never answers; raw pushes go through a
  * plain req socket speaking the transport's framing. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -15,6 +13,8 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "conformance/conformance.h"
+#include "support/port.h"
+#include "support/tmpdir.h"
 #include "transport_nng/transport_nng.h"
 
 static void nng_fixture_register_once(void)
@@ -28,31 +28,21 @@ static void nng_fixture_setup(void)
     pthread_once(&once, nng_fixture_register_once);
 }
 
-/* A port nothing listens on right now (bound and released). */
-static int nng_fixture_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t n = sizeof a;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void tcp_url(char *url, size_t cap)
 {
-    snprintf(url, cap, "nng+tcp://127.0.0.1:%d", nng_fixture_free_port());
+    int port = support_free_port();
+    cr_assert_gt(port, 0, "no free loopback port");
+    snprintf(url, cap, "nng+tcp://127.0.0.1:%d", port);
 }
 
-/* A fresh ipc path under /tmp (nothing is created there). */
+/* A fresh socket path in this test's temporary directory. */
 static void ipc_url(char *url, size_t cap)
 {
+    static const char *dir;
     static atomic_int counter;
-    snprintf(url, cap, "nng+ipc:///tmp/grove-nng-%d-%d.sock", (int)getpid(),
-             atomic_fetch_add(&counter, 1));
+    if (!dir)
+        dir = support_tmpdir_new("nng");
+    snprintf(url, cap, "nng+ipc://%s/%d.sock", dir, atomic_fetch_add(&counter, 1));
 }
 
 static void tcp_listen_url(char *url, size_t cap, int attempt)

@@ -1,0 +1,78 @@
+/* Test certificates (see certs.h): ECDSA keys, quick to make; valid two days. */
+#include "support/certs.h"
+
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "support/tmpdir.h"
+
+static char support_cert_paths[5][PATH_MAX];
+static struct support_certs support_cert_files;
+
+/* Writes dir/name with text; returns the path in out. */
+static void support_cert_template(const char *dir, const char *name, const char *text, char *out)
+{
+    snprintf(out, PATH_MAX, "%s/%s", dir, name);
+    FILE *f = fopen(out, "w");
+    cr_assert_not_null(f, "cannot write %s", out);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void support_certs_make(void)
+{
+    const char *dir = support_tmpdir_new("certs");
+    char ca_cfg[PATH_MAX], server_cfg[PATH_MAX], client_cfg[PATH_MAX], ca_key[PATH_MAX];
+    support_cert_template(dir, "ca.cfg",
+                          "cn = \"grove-test-ca\"\nexpiration_days = 2\nca\ncert_signing_key\n",
+                          ca_cfg);
+    support_cert_template(dir, "server.cfg",
+                          "cn = \"localhost\"\ndns_name = \"localhost\"\n"
+                          "ip_address = \"127.0.0.1\"\nexpiration_days = 2\n"
+                          "signing_key\ntls_www_server\n",
+                          server_cfg);
+    support_cert_template(dir, "client.cfg",
+                          "cn = \"grove-client\"\nexpiration_days = 2\nsigning_key\n"
+                          "tls_www_client\n",
+                          client_cfg);
+    snprintf(ca_key, sizeof ca_key, "%s/ca.key", dir);
+    char *ca = support_cert_paths[0], *cert = support_cert_paths[1], *key = support_cert_paths[2],
+         *client_cert = support_cert_paths[3], *client_key = support_cert_paths[4];
+    snprintf(ca, PATH_MAX, "%s/ca.pem", dir);
+    snprintf(cert, PATH_MAX, "%s/server.pem", dir);
+    snprintf(key, PATH_MAX, "%s/server.key", dir);
+    snprintf(client_cert, PATH_MAX, "%s/client.pem", dir);
+    snprintf(client_key, PATH_MAX, "%s/client.key", dir);
+
+    char cmd[8 * PATH_MAX + 1024];
+    snprintf(cmd, sizeof cmd,
+             "exec >/dev/null 2>&1; set -e; "
+             "certtool --generate-privkey --key-type=ecdsa --outfile '%s'; "
+             "certtool --generate-self-signed --load-privkey '%s' --template '%s' --outfile '%s'",
+             ca_key, ca_key, ca_cfg, ca);
+    cr_assert_eq(system(cmd), 0, "certtool failed: %s", cmd);
+    const char *const signed_by_ca[][3] = {{key, server_cfg, cert},
+                                           {client_key, client_cfg, client_cert}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "exec >/dev/null 2>&1; set -e; "
+                 "certtool --generate-privkey --key-type=ecdsa --outfile '%s'; "
+                 "certtool --generate-certificate --load-privkey '%s' --template '%s' "
+                 "--load-ca-certificate '%s' --load-ca-privkey '%s' --outfile '%s'",
+                 signed_by_ca[i][0], signed_by_ca[i][0], signed_by_ca[i][1], ca, ca_key,
+                 signed_by_ca[i][2]);
+        cr_assert_eq(system(cmd), 0, "certtool failed: %s", cmd);
+    }
+    support_cert_files = (struct support_certs){
+        .ca = ca, .cert = cert, .key = key, .client_cert = client_cert, .client_key = client_key};
+}
+
+const struct support_certs *support_certs(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, support_certs_make);
+    return &support_cert_files;
+}
