@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 
@@ -86,7 +85,3 @@ class Groved:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.proc.returncode if self.proc else None
-
-
-def tempdir():
-    return tempfile.mkdtemp(prefix="grove-grpc-it-")

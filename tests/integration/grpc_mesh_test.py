@@ -10,8 +10,8 @@ usage: grpc_mesh_test.py --source-dir DIR --groved PATH
 import argparse
 import json
 import os
-import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -23,12 +23,8 @@ import grpc_common  # noqa: E402
 CONVERGE_S = 60
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--groved", required=True)
-    args = ap.parse_args()
-    work = grpc_common.tempdir()
+def mesh(args, work):
+    """Runs the mesh in work, the test's temporary directory."""
     nodes = []
     try:
         pb, pb_grpc = grpc_common.generate_stubs(args.source_dir, work)
@@ -160,7 +156,15 @@ def main():
                     sys.stderr.write("---- %s.log (tail)\n" % name)
                     with open(path, "rb") as f:
                         sys.stderr.write(f.read()[-3000:].decode(errors="replace"))
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source-dir", required=True)
+    ap.add_argument("--groved", required=True)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grove-grpc-it-") as work:
+        mesh(args, work)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ usage: grpc_python_test.py --source-dir DIR (--groved PATH | --target HOST:PORT 
 """
 import argparse
 import os
-import shutil
 import sys
+import tempfile
 import threading
 
 import grpc
@@ -129,14 +129,8 @@ def run(pb, pb_grpc, target, token):
     channel.close()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--source-dir", required=True)
-    ap.add_argument("--groved")
-    ap.add_argument("--target")
-    ap.add_argument("--token", default=None)
-    args = ap.parse_args()
-    work = grpc_common.tempdir()
+def serve_and_run(args, work):
+    """Runs the calls against --target, or a groved of our own in work."""
     node = None
     try:
         pb, pb_grpc = grpc_common.generate_stubs(args.source_dir, work)
@@ -157,7 +151,17 @@ def main():
             if rc not in (0, None):
                 print("groved exited with %s" % rc)
                 sys.exit(1)
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source-dir", required=True)
+    ap.add_argument("--groved")
+    ap.add_argument("--target")
+    ap.add_argument("--token", default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grove-grpc-it-") as work:
+        serve_and_run(args, work)
 
 
 if __name__ == "__main__":
