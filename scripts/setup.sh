@@ -3,8 +3,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format
+  clang libclang-rt-14-dev
   libsqlite3-dev sqlite3
-  libjsmn-dev
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libgrpc-dev protobuf-compiler-grpc python3-grpcio python3-protobuf
   libnng-dev

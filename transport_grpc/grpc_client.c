@@ -190,12 +190,12 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
     ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
     ops[5].data.recv_status_on_client.status = &status;
     ops[5].data.recv_status_on_client.status_details = &details;
-    grpc_call_error rc = grpc_call_start_batch(call, ops, 6, call, NULL);
+    grpc_call_error rc = gt_start_batch(call, ops, 6, call);
     if (rc != GRPC_CALL_OK) {
         err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
         goto done;
     }
-    grpc_event ev = grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_event ev = gt_cq_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME));
     if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
         goto done;
@@ -265,14 +265,14 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    if (grpc_call_start_batch(call, ops, 4, (void *)GCLI_TAG_START, NULL) == GRPC_CALL_OK)
+    if (gt_start_batch(call, ops, 4, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
         pending[GCLI_TAG_START] = true;
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
     ops[0].data.recv_status_on_client.trailing_metadata = &trailing;
     ops[0].data.recv_status_on_client.status = &status;
     ops[0].data.recv_status_on_client.status_details = &details;
-    if (grpc_call_start_batch(call, ops, 1, (void *)GCLI_TAG_STATUS, NULL) == GRPC_CALL_OK)
+    if (gt_start_batch(call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
         pending[GCLI_TAG_STATUS] = true;
     if (!pending[GCLI_TAG_START] || !pending[GCLI_TAG_STATUS]) {
         err = grove_error_set(GROVE_EPROTO, "cannot start the stream");
@@ -286,7 +286,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
             memset(ops, 0, sizeof ops);
             ops[0].op = GRPC_OP_RECV_MESSAGE;
             ops[0].data.recv_message.recv_message = &recv;
-            if (grpc_call_start_batch(call, ops, 1, (void *)GCLI_TAG_MESSAGE, NULL) == GRPC_CALL_OK)
+            if (gt_start_batch(call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
                 pending[GCLI_TAG_MESSAGE] = true;
             else
                 ended = true;
@@ -295,7 +295,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
             grpc_call_cancel(call, NULL);
             cancelled = true;
         }
-        grpc_event ev = grpc_completion_queue_next(cq, gt_deadline_ms(200), NULL);
+        grpc_event ev = gt_cq_next(cq, gt_deadline_ms(200));
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         intptr_t tag = (intptr_t)ev.tag;
@@ -334,8 +334,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     grpc_byte_buffer_destroy(send);
     grpc_call_unref(call);
     grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
+    while (gt_cq_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type != GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(cq);
     return err;

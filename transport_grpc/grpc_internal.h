@@ -25,6 +25,30 @@ gpr_timespec gt_deadline_ms(int ms);
 /* "host:port" for gRPC, with brackets back around an IPv6 literal. */
 void gt_target(const struct grove_url *u, char *out, size_t size);
 
+/* The completion queue hands a tag from the thread that started a batch to
+ * the thread that dequeues it. libgrpc is not built with ThreadSanitizer, so
+ * that hand-off is invisible to it; under TSan these say it explicitly. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(GT_TSAN)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define GT_TAG_SENT(tag)     __tsan_release(tag)
+#define GT_TAG_RECEIVED(tag) __tsan_acquire(tag)
+#else
+#define GT_TAG_SENT(tag)     ((void)(tag))
+#define GT_TAG_RECEIVED(tag) ((void)(tag))
+#endif
+
+/* grpc_call_start_batch and the completion-queue waits, with the hand-off
+ * of their tags made visible. */
+grpc_call_error gt_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag);
+grpc_event gt_cq_next(grpc_completion_queue *cq, gpr_timespec deadline);
+grpc_event gt_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline);
+
 extern const struct grove_dialer_ops gt_dialer_ops;
 extern const struct grove_listener_ops gt_listener_ops;
 

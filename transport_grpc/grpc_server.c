@@ -132,7 +132,7 @@ static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->finish_tag.done = gsrv_on_finish;
-    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL);
+    grpc_call_error rc = gt_start_batch(c->call, ops, n, &c->finish_tag);
     if (rc != GRPC_CALL_OK) {
         grove_log(GROVE_LOG_WARN, "grpc: cannot finish call: %s", grpc_call_error_to_string(rc));
         gsrv_call_free(c);
@@ -239,6 +239,7 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     grpc_call_error rc;
+    GT_TAG_SENT(&c->request_tag);
     if (method == GSRV_OTHER) {
         grpc_call_details_init(&c->call_details);
         rc = grpc_server_request_call(srv->server, &c->call, &c->call_details, &c->metadata,
@@ -283,7 +284,7 @@ static bool gsrv_stream_send(struct gsrv_call *c, const grpc_op *ops, size_t n)
     pthread_mutex_lock(&c->lock);
     c->send_done = false;
     pthread_mutex_unlock(&c->lock);
-    if (grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL) != GRPC_CALL_OK)
+    if (gt_start_batch(c->call, ops, n, &c->send_tag) != GRPC_CALL_OK)
         return false;
     pthread_mutex_lock(&c->lock);
     while (!c->send_done)
@@ -388,7 +389,7 @@ static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
     op.data.recv_close_on_server.cancelled = &c->cancelled;
     c->send_tag.done = gsrv_on_send;
     c->close_tag.done = gsrv_on_close;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
+    if (gt_start_batch(c->call, &op, 1, &c->close_tag) != GRPC_CALL_OK) {
         gsrv_call_free(c);
         return;
     }
@@ -416,8 +417,7 @@ static void *gsrv_worker(void *arg)
 {
     struct gsrv *srv = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -550,12 +550,12 @@ static void gsrv_close(void *self)
         return;
     atomic_store(&srv->stopping, true);
     if (srv->server) {
+        GT_TAG_SENT(&srv->shutdown_tag);
         grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
         grpc_server_cancel_all_calls(srv->server);
         if (srv->worker_count == 0) { /* failed open: drain the queue here */
             while (!srv->shutdown_done) {
-                grpc_event ev =
-                    grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                grpc_event ev = gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
                 if (ev.type == GRPC_OP_COMPLETE)
                     ((struct gsrv_tag *)ev.tag)->done(ev.tag, ev.success != 0);
             }
@@ -568,8 +568,8 @@ static void gsrv_close(void *self)
         for (size_t i = 0; i < srv->worker_count; i++)
             pthread_join(srv->workers[i], NULL);
         if (srv->worker_count == 0) {
-            while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN) {
+            while (gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
+                   GRPC_QUEUE_SHUTDOWN) {
             }
         }
         grpc_server_destroy(srv->server);

@@ -47,6 +47,28 @@ void gt_target(const struct grove_url *u, char *out, size_t size)
         snprintf(out, size, "%s:%d", u->host, u->port);
 }
 
+grpc_call_error gt_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag)
+{
+    GT_TAG_SENT(tag);
+    return grpc_call_start_batch(call, ops, n, tag, NULL);
+}
+
+grpc_event gt_cq_next(grpc_completion_queue *cq, gpr_timespec deadline)
+{
+    grpc_event ev = grpc_completion_queue_next(cq, deadline, NULL);
+    if (ev.type == GRPC_OP_COMPLETE)
+        GT_TAG_RECEIVED(ev.tag);
+    return ev;
+}
+
+grpc_event gt_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline)
+{
+    grpc_event ev = grpc_completion_queue_pluck(cq, tag, deadline, NULL);
+    if (ev.type == GRPC_OP_COMPLETE)
+        GT_TAG_RECEIVED(ev.tag);
+    return ev;
+}
+
 static const char *const gt_schemes[] = {"grpc", "grpcs", NULL};
 
 static const struct grove_transport gt_transport = {

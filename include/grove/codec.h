@@ -1,5 +1,5 @@
-/* Wire codecs: the two encodings of the sync messages (docs/protocol.md §2
- * for JSON, §9 for protobuf). A transport names the codec it speaks; the
+/* Wire codecs: the two encodings of the sync messages (docs/protocol.md §9
+ * for JSON, §11 for protobuf). A transport names the codec it speaks; the
  * core's exchange (grove/sys/transport.h) encodes, decodes and checks with it,
  * so no transport decodes a message itself.
  *
