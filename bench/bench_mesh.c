@@ -38,6 +38,9 @@ struct bench_mesh_ops;
 #ifdef GROVE_BENCH_GRPC
 #include "transport_grpc.h"
 #endif
+#ifdef GROVE_BENCH_NNG
+#include "transport_nng/transport_nng.h"
+#endif
 
 /* What differs between the transports; A is always loaded and counted over
  * groved's own HTTP listener (gd_push_lww, gd_count). */
@@ -382,6 +385,18 @@ static const struct bench_mesh_ops bench_mesh_grpc = {
 #define BENCH_MESH_GRPC (&bench_mesh_grpc)
 #endif
 
+#ifdef GROVE_BENCH_NNG
+static const struct bench_mesh_ops bench_mesh_nng = {
+    .name = "nng",
+    .label = "nng",
+    .scheme = "nng+tcp",
+    .transport = grove_transport_nng,
+    .codec = &grove_codec_json,
+    .push_one = NULL,
+};
+#define BENCH_MESH_NNG (&bench_mesh_nng)
+#endif
+
 #endif /* GROVE_BENCH_HTTP */
 
 #ifndef BENCH_MESH_HTTP
@@ -389,6 +404,9 @@ static const struct bench_mesh_ops bench_mesh_grpc = {
 #endif
 #ifndef BENCH_MESH_GRPC
 #define BENCH_MESH_GRPC NULL
+#endif
+#ifndef BENCH_MESH_NNG
+#define BENCH_MESH_NNG NULL
 #endif
 
 /* Runs the sync or the latency benchmark over ops; exit status 2 when this
@@ -427,4 +445,14 @@ int bench_grpc(int argc, char **argv)
 int bench_grpc_latency(int argc, char **argv)
 {
     return bench_mesh_run(BENCH_MESH_GRPC, "gRPC", true, argc, argv);
+}
+
+int bench_nng(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_NNG, "nng", false, argc, argv);
+}
+
+int bench_nng_latency(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_NNG, "nng", true, argc, argv);
 }

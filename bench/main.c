@@ -28,6 +28,9 @@ static const struct bench_cmd bench_cmds[] = {
      "sync N changes A->B between two groved over gRPC [--n N, default 1000000]"},
     {"grpc-latency", bench_grpc_latency,
      "gRPC stream propagation A->B of N single writes [--n N, default 1000]"},
+    {"nng", bench_nng, "sync N changes A->B between two groved over nng [--n N, default 1000000]"},
+    {"nng-latency", bench_nng_latency,
+     "nng stream propagation A->B of N single writes [--n N, default 1000]"},
 };
 
 double bench_now(void)
