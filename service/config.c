@@ -2,7 +2,8 @@
  * file. All three become calls of one handler, groved_apply_option, so a
  * config key, a GROVE_* variable and a flag accept exactly the same values
  * and fail with the same message; only the prefix naming the source differs
- * ("--interval", "GROVE_INTERVAL", "groved.conf:7: interval"). */
+ * ("--interval", "GROVE_INTERVAL", "groved.conf:7: interval"). Nothing here
+ * prints or exits: the message is grove_errmsg(), main decides. */
 #include "config.h"
 
 #include <ctype.h>
@@ -14,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/error.h"
 #include "grove/model.h"
 #include "grove/schema.h"
 #include "grove/transport.h"
 
 #define GROVED_FILE_MAX (1 << 20) /* a config file is a few dozen lines */
-#define GROVED_HELP     (-1)      /* groved_flags_scan: --help was given */
 
 enum {
     OPT_NODE = 256,
@@ -73,7 +74,7 @@ struct groved_flag {
     const char *value; /* NULL for a boolean given bare */
 };
 
-static void groved_usage(FILE *out)
+void groved_config_usage(FILE *out)
 {
     fprintf(out,
             "usage: groved --node-id ID --db PATH [options]\n"
@@ -103,19 +104,20 @@ static void groved_usage(FILE *out)
             GROVE_NODE_ID_MAX, grove_transport_schemes());
 }
 
-/* Prints "groved: WHERE: message" and returns the usage exit code. */
+/* Records "WHERE: message" (grove_errmsg) and returns GROVED_CONFIG_INVALID. */
 __attribute__((format(printf, 2, 3))) static int groved_fail(const char *where, const char *fmt,
                                                              ...)
 {
+    char message[1024];
     va_list ap;
-    fputs("groved: ", stderr);
-    if (where)
-        fprintf(stderr, "%s: ", where);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    fputs("\n(see groved --help)\n", stderr);
-    return GROVED_EXIT_USAGE;
+    if (where)
+        grove_error_set(GROVE_EINVAL, "%s: %s", where, message);
+    else
+        grove_error_set(GROVE_EINVAL, "%s", message);
+    return GROVED_CONFIG_INVALID;
 }
 
 /* cfg takes text (NULL is out of memory); returns it, or NULL after freeing it. */
@@ -308,11 +310,12 @@ static int groved_flags_scan(int argc, char **argv, struct groved_flag *flags, s
 {
     int opt, index = 0;
     opterr = 0;
+    optind = 0; /* getopt_long starts over: a process may load more than once */
     while ((opt = getopt_long(argc, argv, ":h", groved_options, &index)) != -1) {
         switch (opt) {
         case 'h':
         case OPT_HELP:
-            return GROVED_HELP;
+            return GROVED_CONFIG_HELP;
         case OPT_CONFIG:
             *config = optarg;
             break;
@@ -481,7 +484,7 @@ static int groved_config_check(const struct groved_config *cfg)
     return 0;
 }
 
-int groved_config_load(struct groved_config *cfg, int argc, char **argv)
+enum groved_config_status groved_config_load(struct groved_config *cfg, int argc, char **argv)
 {
     *cfg =
         (struct groved_config){.interval_ms = 30000, .stream = true, .log_level = GROVE_LOG_INFO};
@@ -491,10 +494,9 @@ int groved_config_load(struct groved_config *cfg, int argc, char **argv)
     size_t flag_count = 0;
     const char *file = NULL;
     int rc = groved_flags_scan(argc, argv, flags, &flag_count, &file);
-    if (rc == GROVED_HELP) {
+    if (rc == GROVED_CONFIG_HELP) {
         free(flags);
-        groved_usage(stdout);
-        exit(0);
+        return GROVED_CONFIG_HELP;
     }
     if (file) {
         cfg->file_origin = "--config";
@@ -515,7 +517,7 @@ int groved_config_load(struct groved_config *cfg, int argc, char **argv)
     free(flags);
     if (rc == 0)
         rc = groved_config_check(cfg);
-    return rc;
+    return rc ? GROVED_CONFIG_INVALID : GROVED_CONFIG_OK;
 }
 
 void groved_config_log_sources(const struct groved_config *cfg)

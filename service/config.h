@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "grove/log.h"
 
@@ -54,10 +55,19 @@ struct groved_config {
     size_t owned_count;
 };
 
-/* Fills cfg from every source. Returns 0, or the exit code after printing the
- * reason (naming the flag, variable or file:line) on stderr. --help prints the
- * usage and exits 0. Free cfg with groved_config_free in either case. */
-int groved_config_load(struct groved_config *cfg, int argc, char **argv);
+enum groved_config_status {
+    GROVED_CONFIG_OK = 0,
+    GROVED_CONFIG_HELP,    /* --help or -h: nothing else was read */
+    GROVED_CONFIG_INVALID, /* grove_errmsg() says why */
+};
+
+/* Fills cfg from every source. GROVED_CONFIG_INVALID leaves the reason in
+ * grove_errmsg(), prefixed with the flag, the variable or file:line that
+ * caused it, and never with a value given for a token. Nothing is printed.
+ * Free cfg with groved_config_free whatever the status. */
+enum groved_config_status groved_config_load(struct groved_config *cfg, int argc, char **argv);
+/* The --help text. */
+void groved_config_usage(FILE *out);
 /* Logs (info) the config file and the variables that were read; never values. */
 void groved_config_log_sources(const struct groved_config *cfg);
 void groved_config_free(struct groved_config *cfg);

@@ -41,8 +41,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "groved: cannot register transports: %s\n", grove_errmsg());
         return 1;
     }
-    if (groved_config_load(&cfg, argc, argv) != 0)
-        goto done; /* the usage exit code; the reason is printed */
+    switch (groved_config_load(&cfg, argc, argv)) {
+    case GROVED_CONFIG_OK:
+        break;
+    case GROVED_CONFIG_HELP:
+        groved_config_usage(stdout);
+        groved_config_free(&cfg);
+        return 0;
+    case GROVED_CONFIG_INVALID:
+        fprintf(stderr, "groved: %s\n(see groved --help)\n", grove_errmsg());
+        goto done;
+    }
     grove_log_set_level(cfg.log_level);
     groved_config_log_sources(&cfg);
 
