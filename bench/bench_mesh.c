@@ -32,14 +32,15 @@ struct bench_mesh_ops;
 #include "grove/codec.h"
 #include "grove/json.h"
 #include "grove/transport.h"
+#include "grove/transport_http.h"
 #include "integration/groved_proc.h"
-#include "transport_http/transport_http.h"
+#include "support/port.h"
 
 #ifdef GROVE_BENCH_GRPC
-#include "transport_grpc.h"
+#include "grove/transport_grpc.h"
 #endif
 #ifdef GROVE_BENCH_NNG
-#include "transport_nng/transport_nng.h"
+#include "grove/transport_nng.h"
 #endif
 
 /* What differs between the transports; A is always loaded and counted over

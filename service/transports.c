@@ -5,13 +5,13 @@
 #include "grove/transport.h"
 
 #ifdef GROVE_HAVE_HTTP
-#include "transport_http/transport_http.h"
+#include "grove/transport_http.h"
 #endif
 #ifdef GROVE_HAVE_GRPC
-#include "transport_grpc/transport_grpc.h"
+#include "grove/transport_grpc.h"
 #endif
 #ifdef GROVE_HAVE_NNG
-#include "transport_nng/transport_nng.h"
+#include "grove/transport_nng.h"
 #endif
 
 grove_err groved_register_transports(void)

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "grove/grove.h"
+#include "grove/transport_faults.h"
 #include "sim_model.h"
-#include "transport_faults.h"
 
 enum { SIM_NODES_MAX = 64 };
 

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "transport_faults.h"
+#include "grove/sys/transport.h"
+#include "grove/transport_faults.h"
 
 /* One link's settings, random state and counters, kept for the whole process
  * so that a redial (node restart) continues the same sequence. */

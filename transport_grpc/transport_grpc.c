@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "grpc_internal.h"
-#include "transport_grpc.h"
+#include "grove/transport_grpc.h"
 
 const char *const gt_method_paths[GT_METHODS] = {
     [GT_PULL] = "/grove.sync.v1.Sync/Pull",

@@ -2,6 +2,8 @@
 #ifndef GROVE_HTTP_INTERNAL_H
 #define GROVE_HTTP_INTERNAL_H
 
+#include <microhttpd.h>
+
 #include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
 #include "grove/sys/transport.h"
 
@@ -18,6 +20,18 @@ void http_dialer_close(void *self);
 grove_err http_listener_open(const struct grove_url *url, struct grove_server *server,
                              const struct grove_listen_options *opts, void **self_out);
 void http_listener_close(void *self);
+
+/* Request deadlines (http_deadline.c): a reaper that closes connections whose
+ * request head or body is late. Hooked into MHD as its notify-connection
+ * callback; enter when a request's head is in (stream: exempt from now on),
+ * leave when the request completes. */
+struct http_deadlines;
+grove_err http_deadlines_start(struct http_deadlines **out, int head_ms, int body_ms);
+void http_deadlines_stop(struct http_deadlines *d);
+void http_deadlines_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                  enum MHD_ConnectionNotificationCode code);
+void http_deadlines_enter(struct http_deadlines *d, struct MHD_Connection *conn, bool stream);
+void http_deadlines_leave(struct http_deadlines *d, struct MHD_Connection *conn);
 
 /* Stream event ids carry the batch's latest_hlc as "<ts>.<c>.<node>", so a
  * client can resume from the last id it saw. */

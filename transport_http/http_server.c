@@ -35,6 +35,7 @@ struct http_listener {
     int keepalive_ms;
     int fd;
     atomic_bool closing;
+    struct http_deadlines *deadlines;
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -408,6 +409,7 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
                                        const char *url, const char *method, void **con_cls)
 {
     enum http_route route = http_route_of(l, url);
+    http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
     if (route == ROUTE_NONE)
         return http_queue_error(conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
@@ -485,9 +487,9 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct http_listener *l = cls;
     (void)toe;
+    http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
         grove_buf_free(&call->body);
@@ -546,6 +548,7 @@ static void http_listener_free(struct http_listener *l)
 {
     if (!l)
         return;
+    http_deadlines_stop(l->deadlines);
     free(l->token);
     free(l->cert_pem);
     free(l->key_pem);
@@ -585,6 +588,9 @@ grove_err http_listener_open(const struct grove_url *u, struct grove_server *ser
             (opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &l->ca_pem, NULL))))
             goto fail;
     }
+    err = http_deadlines_start(&l->deadlines, opts->head_timeout_ms, opts->body_timeout_ms);
+    if (err)
+        goto fail;
     bool v6 = false;
     err = http_bind(u, &l->fd, &v6);
     if (err)
@@ -608,9 +614,11 @@ grove_err http_listener_open(const struct grove_url *u, struct grove_server *ser
     tls_opts[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
-        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)256 * 1024, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        http_deadlines_on_connection, l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        opts->max_connections_per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!l->daemon) {
         err = grove_error_set(tls ? GROVE_EINVAL : GROVE_EUNAVAIL,
                               "cannot start the HTTP server on %s%s", u->text,

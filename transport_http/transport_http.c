@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/transport_http.h"
 #include "http_internal.h"
-#include "transport_http.h"
 
 grove_err http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)
 {

@@ -5,7 +5,7 @@
 #include <nng/nng.h>
 
 #include "nng_internal.h"
-#include "transport_nng.h"
+#include "grove/transport_nng.h"
 
 grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap)
 {

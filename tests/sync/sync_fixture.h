@@ -13,7 +13,7 @@
 
 #include "grove/grove.h"
 #include "support/tmpdir.h"
-#include "transport_faults.h"
+#include "grove/transport_faults.h"
 
 #define FX_TABLES  "docs:title=lww,body=lww,views=counter,tags=set"
 #define FX_TABLES2 "notes:text=lww,likes=counter,labels=set"

@@ -11,7 +11,7 @@
 #include <grpc/support/time.h>
 
 #include "grove/sys/transport.h"
-#include "transport_grpc.h"
+#include "grove/transport_grpc.h"
 
 static void fixture_register_once(void)
 {

@@ -9,7 +9,7 @@
 #include "support/certs.h"
 #include "support/port.h"
 #include "transport_http/http_fixture.h"
-#include "transport_http/transport_http.h"
+#include "grove/transport_http.h"
 
 void http_fixture_register(void)
 {

@@ -15,7 +15,7 @@
 #include "conformance/conformance.h"
 #include "support/port.h"
 #include "support/tmpdir.h"
-#include "transport_nng/transport_nng.h"
+#include "grove/transport_nng.h"
 
 static void nng_fixture_register_once(void)
 {

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "grove/sys/transport.h"
+#include "grove/transport.h"
 
 #define GROVE_FAULTS_PREFIX "fault+"
 
