@@ -294,6 +294,14 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
         o.max_body = GROVE_LISTEN_MAX_BODY;
     if (o.keepalive_ms <= 0)
         o.keepalive_ms = GROVE_LISTEN_KEEPALIVE_MS;
+    if (o.head_timeout_ms <= 0)
+        o.head_timeout_ms = GROVE_LISTEN_HEAD_TIMEOUT_MS;
+    if (o.body_timeout_ms <= 0)
+        o.body_timeout_ms = GROVE_LISTEN_BODY_TIMEOUT_MS;
+    if (o.max_connections == 0)
+        o.max_connections = GROVE_LISTEN_MAX_CONNECTIONS;
+    if (o.max_connections_per_address == 0)
+        o.max_connections_per_address = GROVE_LISTEN_MAX_PER_ADDRESS;
     grove_err err = transport_resolve(url, &u, &t);
     if (!err && !t->listener)
         err = grove_error_set(GROVE_ENOTSUP, "transport %s cannot listen", t->name);

@@ -31,12 +31,24 @@ struct grove_listen_options {
     const char *ca_file; /* TLS: require client certificates signed by this CA */
     size_t max_body;     /* largest request; 0: 64 MiB */
     int keepalive_ms;    /* stream keep-alive interval; 0: 15000 */
+    /* HTTP: a request's head must arrive within head_timeout_ms of the
+     * connection (or of its previous request), its body within
+     * body_timeout_ms of the head; late ones are closed. 0: 10000, 60000. */
+    int head_timeout_ms;
+    int body_timeout_ms;
+    /* HTTP: open connections in all, and from one address. 0: 1000, 64. */
+    unsigned max_connections;
+    unsigned max_connections_per_address;
 };
 
 #define GROVE_DIAL_CONNECT_TIMEOUT_MS 5000
 #define GROVE_DIAL_TIMEOUT_MS         30000
 #define GROVE_LISTEN_MAX_BODY         ((size_t)64 << 20)
 #define GROVE_LISTEN_KEEPALIVE_MS     15000
+#define GROVE_LISTEN_HEAD_TIMEOUT_MS  10000
+#define GROVE_LISTEN_BODY_TIMEOUT_MS  60000
+#define GROVE_LISTEN_MAX_CONNECTIONS  1000
+#define GROVE_LISTEN_MAX_PER_ADDRESS  64
 
 struct grove_transport;
 
