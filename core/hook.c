@@ -33,11 +33,24 @@ void grove_hook_chain_free(struct grove_hook_chain *chain)
     chain->count = 0;
 }
 
+/* The two hooks that see one change at a time, as the same kind of function. */
+enum hook_per_change { HOOK_BEFORE_INBOUND, HOOK_BEFORE_OUTBOUND };
+
 typedef grove_err (*hook_change_fn)(void *user, struct grove_change *change, bool *skip);
 
+static hook_change_fn hook_select(const struct grove_hook *hook, enum hook_per_change kind)
+{
+    return kind == HOOK_BEFORE_INBOUND ? hook->before_inbound : hook->before_outbound;
+}
+
+static const char *const hook_names[] = {
+    [HOOK_BEFORE_INBOUND] = "before_inbound",
+    [HOOK_BEFORE_OUTBOUND] = "before_outbound",
+};
+
 /* Runs one per-change hook kind over the array, dropping skipped changes. */
-static grove_err hook_run_each(const struct grove_hook_chain *chain, size_t member_offset,
-                               const char *what, struct grove_change *changes, size_t *count)
+static grove_err hook_run_each(const struct grove_hook_chain *chain, enum hook_per_change kind,
+                               struct grove_change *changes, size_t *count)
 {
     if (!chain || !chain->count)
         return GROVE_OK;
@@ -45,13 +58,12 @@ static grove_err hook_run_each(const struct grove_hook_chain *chain, size_t memb
     for (size_t i = 0; i < *count; i++) {
         bool skip = false;
         for (size_t h = 0; h < chain->count && !skip; h++) {
-            hook_change_fn fn;
-            memcpy(&fn, (const char *)&chain->hooks[h] + member_offset, sizeof fn);
+            hook_change_fn fn = hook_select(&chain->hooks[h], kind);
             if (!fn)
                 continue;
             grove_err err = fn(chain->hooks[h].user, &changes[i], &skip);
             if (err)
-                return grove_error_prefix(err, "changes[%zu]: %s hook: ", i, what);
+                return grove_error_prefix(err, "changes[%zu]: %s hook: ", i, hook_names[kind]);
         }
         if (!skip)
             changes[kept++] = changes[i];
@@ -63,15 +75,13 @@ static grove_err hook_run_each(const struct grove_hook_chain *chain, size_t memb
 grove_err grove_hook_chain_before_inbound(const struct grove_hook_chain *chain,
                                           struct grove_change *changes, size_t *count)
 {
-    return hook_run_each(chain, offsetof(struct grove_hook, before_inbound), "before_inbound",
-                         changes, count);
+    return hook_run_each(chain, HOOK_BEFORE_INBOUND, changes, count);
 }
 
 grove_err grove_hook_chain_before_outbound(const struct grove_hook_chain *chain,
                                            struct grove_change *changes, size_t *count)
 {
-    return hook_run_each(chain, offsetof(struct grove_hook, before_outbound), "before_outbound",
-                         changes, count);
+    return hook_run_each(chain, HOOK_BEFORE_OUTBOUND, changes, count);
 }
 
 void grove_hook_chain_after_inbound(const struct grove_hook_chain *chain,

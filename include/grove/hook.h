@@ -7,10 +7,10 @@
 #include "grove/model.h"
 
 struct grove_hook {
-    /* Before a remote change is merged. May edit *change in place (strings
-     * must outlive the request, e.g. static or allocated in the message with
-     * grove_msg_alloc). Set *skip to drop it; an error aborts the whole
-     * request, nothing applied. */
+    /* Before a remote change is merged. May edit *change in place; a string
+     * it puts there must outlive the request (static, or kept by the hook in
+     * `user`): the change belongs to a message the hook cannot reach. Set
+     * *skip to drop it; an error aborts the whole request, nothing applied. */
     grove_err (*before_inbound)(void *user, struct grove_change *change, bool *skip);
     /* After a remote change is merged. Errors are logged, never abort. */
     grove_err (*after_inbound)(void *user, const struct grove_change *change);
