@@ -1,6 +1,10 @@
-/* A node's parts and the order they stop in (see grove/node.h). Only public
- * calls: the transports behind the listeners stay out of the core. */
+/* A node's parts, the order they open in and the order they stop in (see
+ * grove/node.h). Only public calls: the transports behind the listeners and
+ * peers stay out of the core. */
 #include "grove/node.h"
+
+#include <stdio.h>
+
 #include "grove/error.h"
 
 grove_err grove_node_listen(struct grove_node *node, const char *url,
@@ -17,6 +21,55 @@ grove_err grove_node_listen(struct grove_node *node, const char *url,
         return err;
     node->listener_count++;
     return GROVE_OK;
+}
+
+/* The syncer, its peers, and its background rounds when asked for. */
+static grove_err node_open_syncer(struct grove_node *node, const struct grove_node_options *opts)
+{
+    grove_err err = grove_syncer_new(&node->syncer, node->store, &opts->syncer);
+    for (size_t i = 0; !err && i < opts->peer_count; i++) {
+        const struct grove_node_peer *p = &opts->peers[i];
+        err = grove_syncer_add_peer(node->syncer, p->url, p->opts);
+        if (err)
+            grove_error_prefix(err, "peer %s: ", p->url);
+    }
+    if (!err && opts->start_syncer) {
+        err = grove_syncer_start(node->syncer, opts->report_fn, opts->report_user);
+        if (err)
+            grove_error_prefix(err, "cannot start the syncer: ");
+    }
+    return err;
+}
+
+grove_err grove_node_open(struct grove_node *node, const struct grove_node_options *opts)
+{
+    *node = (struct grove_node){0};
+    grove_err err = grove_store_open(&node->store, &opts->store);
+    if (err)
+        goto fail;
+    if (opts->serve || opts->listener_count > 0) {
+        err = grove_server_new(&node->server, node->store, &opts->server);
+        if (err)
+            goto fail;
+    }
+    for (size_t i = 0; i < opts->listener_count; i++) {
+        err = grove_node_listen(node, opts->listeners[i].url, opts->listeners[i].opts);
+        if (err)
+            goto fail;
+    }
+    if (opts->sync || opts->peer_count > 0) {
+        err = node_open_syncer(node, opts);
+        if (err)
+            goto fail;
+    }
+    return GROVE_OK;
+fail:;
+    /* Closing may set messages of its own: err's is the one to keep. */
+    char message[1024];
+    snprintf(message, sizeof message, "%s", grove_errmsg());
+    int native = grove_errnative();
+    grove_node_close(node);
+    return grove_error_set_native(err, native, "%s", message);
 }
 
 void grove_node_close(struct grove_node *node)

@@ -1,5 +1,7 @@
 /* grove_node_close: every part a node holds stops, in the one order, even
- * while its syncer runs and a stream is open; an empty node is a no-op. */
+ * while its syncer runs and a stream is open; an empty node is a no-op.
+ * grove_node_open: the parts open in order, and a failure closes what was
+ * opened before it. */
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,4 +131,174 @@ Test(core_node, a_failed_listen_leaves_the_node_unchanged)
     cr_expect_null(n.node.listeners[1]);
     grove_node_close(&n.node);
     cr_assert(node_is_empty(&n.node));
+}
+
+/* ---- grove_node_open ---------------------------------------------------- */
+
+/* Node "a"'s store in support_dir, for grove_node_open. */
+static struct grove_store_options node_store_a(char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/a.db", support_dir);
+    return (struct grove_store_options){
+        .path = path, .node_id = "a", .schema = support_docs_schema};
+}
+
+/* Whether the store's SQLite file is open: in WAL mode its -wal file exists
+ * exactly while a connection is open (the last close removes it). */
+static bool node_store_is_open(const char *path)
+{
+    char wal[PATH_MAX + 8];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return access(wal, F_OK) == 0;
+}
+
+/* Whether nothing listens at url: a listener can be opened there. */
+static bool node_url_is_free(const char *url)
+{
+    struct grove_node probe;
+    struct grove_node_listener l = {.url = url};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/probe.db", support_dir);
+    grove_err err = grove_node_open(
+        &probe, &(struct grove_node_options){
+                    .store = {.path = path, .node_id = "probe", .schema = support_docs_schema},
+                    .listeners = &l,
+                    .listener_count = 1});
+    grove_node_close(&probe);
+    return err == GROVE_OK;
+}
+
+Test(core_node, open_with_a_bad_listener_url_closes_what_it_opened)
+{
+    char path[PATH_MAX];
+    struct grove_store_options store = node_store_a(path, sizeof path);
+    struct grove_node n;
+    cr_assert_eq(grove_node_open(&n, &(struct grove_node_options){.store = store}), GROVE_OK, "%s",
+                 grove_errmsg());
+    cr_assert(node_store_is_open(path), "an open store has its -wal file");
+    grove_node_close(&n);
+    cr_assert_not(node_store_is_open(path));
+
+    struct grove_node_listener listeners[] = {{.url = "inproc://open-first"},
+                                              {.url = "carrier-pigeon://open-second"}};
+    struct grove_node_peer peer = {.url = "inproc://open-peer"};
+    grove_err err = grove_node_open(&n, &(struct grove_node_options){.store = store,
+                                                                     .listeners = listeners,
+                                                                     .listener_count = 2,
+                                                                     .peers = &peer,
+                                                                     .peer_count = 1});
+    cr_assert_eq(err, GROVE_ENOTSUP, "%s", grove_errmsg());
+    cr_expect(strstr(grove_errmsg(), "carrier-pigeon") != NULL, "names the URL: %s",
+              grove_errmsg());
+    cr_assert(node_is_empty(&n), "a failed open leaves the node empty");
+    cr_expect_not(node_store_is_open(path), "the store was closed");
+    cr_expect(node_url_is_free("inproc://open-first"), "the first listener was closed");
+}
+
+Test(core_node, open_with_a_bad_peer_or_store_closes_what_it_opened)
+{
+    char path[PATH_MAX];
+    struct grove_store_options store = node_store_a(path, sizeof path);
+    struct grove_node_listener listener = {.url = "inproc://open-served"};
+    struct grove_node_peer peers[] = {{.url = "inproc://open-fine"}, {.url = "nowhere://x"}};
+    struct grove_node n;
+    grove_err err = grove_node_open(&n, &(struct grove_node_options){.store = store,
+                                                                     .listeners = &listener,
+                                                                     .listener_count = 1,
+                                                                     .peers = peers,
+                                                                     .peer_count = 2,
+                                                                     .start_syncer = true});
+    cr_assert_eq(err, GROVE_ENOTSUP, "%s", grove_errmsg());
+    cr_expect(strstr(grove_errmsg(), "peer nowhere://x: ") == grove_errmsg(), "%s", grove_errmsg());
+    cr_assert(node_is_empty(&n));
+    cr_expect_not(node_store_is_open(path));
+    cr_expect(node_url_is_free("inproc://open-served"), "the listener was closed");
+
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/a.db", support_dir);
+    store.path = missing;
+    err = grove_node_open(&n, &(struct grove_node_options){
+                                  .store = store, .listeners = &listener, .listener_count = 1});
+    cr_assert_neq(err, GROVE_OK);
+    cr_expect(strstr(grove_errmsg(), missing) != NULL, "names the path: %s", grove_errmsg());
+    cr_assert(node_is_empty(&n));
+    cr_expect(node_url_is_free("inproc://open-served"), "nothing was opened after the store");
+}
+
+Test(core_node, open_keeps_listeners_and_peers_in_order, .timeout = 60)
+{
+    struct support_node b, c;
+    support_serve(&b, "b", "inproc://order-b");
+    support_serve(&c, "c", "inproc://order-c");
+    char path[PATH_MAX];
+    struct grove_node_listener listeners[] = {{.url = "inproc://order-a1"},
+                                              {.url = "inproc://order-a2"}};
+    struct grove_node_peer peers[] = {{.url = "inproc://order-c"}, {.url = "inproc://order-b"}};
+    struct grove_node a;
+    cr_assert_eq(grove_node_open(&a,
+                                 &(struct grove_node_options){
+                                     .store = node_store_a(path, sizeof path),
+                                     .listeners = listeners,
+                                     .listener_count = 2,
+                                     .peers = peers,
+                                     .peer_count = 2,
+                                 }),
+                 GROVE_OK, "%s", grove_errmsg());
+    cr_assert(a.store && a.server && a.syncer);
+    cr_assert_eq(a.listener_count, 2);
+    cr_assert_eq(grove_syncer_peer_count(a.syncer), 2);
+    /* Peers are synced in the order given. */
+    struct grove_sync_report reports[2];
+    cr_assert_eq(grove_syncer_sync(a.syncer, reports), GROVE_OK);
+    cr_expect_str_eq(reports[0].peer, "inproc://order-c");
+    cr_expect_str_eq(reports[1].peer, "inproc://order-b");
+    /* listeners[i] serves the i-th URL: closing the first frees only it. */
+    grove_listener_close(a.listeners[0]);
+    a.listeners[0] = NULL;
+    cr_expect(node_url_is_free("inproc://order-a1"));
+    cr_expect_not(node_url_is_free("inproc://order-a2"));
+    node_close_bounded(&a, "a");
+    cr_expect(node_url_is_free("inproc://order-a2"));
+    support_node_stop(&c);
+    support_node_stop(&b);
+}
+
+Test(core_node, open_makes_only_the_parts_asked_for, .timeout = 60)
+{
+    char path[PATH_MAX];
+    struct grove_store_options store = node_store_a(path, sizeof path);
+    struct grove_node n;
+    cr_assert_eq(grove_node_open(&n, &(struct grove_node_options){.store = store}), GROVE_OK);
+    cr_expect(n.store && !n.server && !n.syncer && n.listener_count == 0);
+    grove_node_close(&n);
+    /* serve and sync without listeners or peers: for grove_node_listen and
+     * grove_syncer_add_peer later. */
+    cr_assert_eq(grove_node_open(
+                     &n, &(struct grove_node_options){.store = store, .serve = true, .sync = true}),
+                 GROVE_OK, "%s", grove_errmsg());
+    cr_expect(n.store && n.server && n.syncer && n.listener_count == 0);
+    cr_expect_eq(grove_node_listen(&n, "inproc://later", NULL), GROVE_OK, "%s", grove_errmsg());
+    grove_node_close(&n);
+
+    /* start_syncer: the background rounds report through report_fn. */
+    static atomic_int rounds;
+    struct support_node b;
+    support_serve(&b, "b", "inproc://started-b");
+    struct grove_node_peer peer = {.url = "inproc://started-b"};
+    cr_assert_eq(grove_node_open(&n,
+                                 &(struct grove_node_options){
+                                     .store = store,
+                                     .syncer = {.interval_ms = 3600 * 1000},
+                                     .peers = &peer,
+                                     .peer_count = 1,
+                                     .start_syncer = true,
+                                     .report_fn = node_count_round,
+                                     .report_user = &rounds,
+                                 }),
+                 GROVE_OK, "%s", grove_errmsg());
+    for (int i = 0; i < 500 && atomic_load(&rounds) == 0; i++)
+        usleep(10000);
+    cr_expect_gt(atomic_load(&rounds), 0, "no background round was reported");
+    node_close_bounded(&n, "a");
+    support_node_stop(&b);
 }
