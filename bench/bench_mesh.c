@@ -12,14 +12,11 @@
  * single writes are pushed to A one at a time and each is timed until it
  * comes out of B's stream (so one extra loopback hop, B -> observer, is
  * included). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,17 +89,12 @@ static const char *bench_mesh_listen(const struct bench_mesh_ops *ops, struct gd
 {
     if (strcmp(ops->scheme, "http") == 0)
         return g->url;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    int port = support_free_port();
+    if (port < 0) {
         perror("free port");
         exit(1);
     }
-    close(fd);
-    snprintf(url, cap, "%s://127.0.0.1:%d", ops->scheme, ntohs(a.sin_port));
+    snprintf(url, cap, "%s://127.0.0.1:%d", ops->scheme, port);
     gd_arg(g, "--listen", url);
     return url;
 }

@@ -220,20 +220,32 @@ int bench_inproc(int argc, char **argv)
     /* The store's own speed on this machine, in the same run. */
     double apply = bench_apply_new(dir.path, "probe", schema, n).wall;
 
-    struct grove_store *a = bench_open(dir.path, "a", schema);
-    struct grove_store *b = bench_open(dir.path, "b", schema);
-    bench_apply(a, n); /* load A; not timed */
-    struct grove_server *server;
-    struct grove_listener *listener;
-    bench_check(grove_server_new(&server, a, NULL), "server");
-    bench_check(grove_listener_open(&listener, "inproc://bench-a", server, NULL), "listen");
-    struct grove_syncer_options so = {.page_limit = 10000, .mode = GROVE_SYNC_PULL_ONLY};
-    struct grove_syncer *syncer;
-    bench_check(grove_syncer_new(&syncer, b, &so), "syncer");
-    bench_check(grove_syncer_add_peer(syncer, "inproc://bench-a", NULL), "peer");
+    /* A serves what it holds; B pulls it through its syncer, one round at a
+     * time (driven below, so not started). */
+    char a_path[128], b_path[128];
+    snprintf(a_path, sizeof a_path, "%s/a.db", dir.path);
+    snprintf(b_path, sizeof b_path, "%s/b.db", dir.path);
+    struct grove_node a, b;
+    bench_check(
+        grove_node_open(&a,
+                        &(struct grove_node_options){
+                            .store = {.path = a_path, .node_id = "a", .schema = schema},
+                            .listeners = &(struct grove_node_listener){.url = "inproc://bench-a"},
+                            .listener_count = 1,
+                        }),
+        "node a");
+    bench_apply(a.store, n); /* load A; not timed */
+    bench_check(grove_node_open(&b,
+                                &(struct grove_node_options){
+                                    .store = {.path = b_path, .node_id = "b", .schema = schema},
+                                    .syncer = {.page_limit = 10000, .mode = GROVE_SYNC_PULL_ONLY},
+                                    .peers = &(struct grove_node_peer){.url = "inproc://bench-a"},
+                                    .peer_count = 1,
+                                }),
+                "node b");
     struct grove_sync_report report;
     double start = bench_now();
-    grove_syncer_sync_peer(syncer, 0, &report);
+    grove_syncer_sync_peer(b.syncer, 0, &report);
     double elapsed = bench_now() - start;
     if (report.err || report.merged != (uint64_t)n) {
         fprintf(stderr, "grove-bench: sync moved %llu of %ld: %s\n",
@@ -245,11 +257,8 @@ int bench_inproc(int argc, char **argv)
     printf("sync: %.0f changes/s; store apply alone: %.0f changes/s\n", synced, apply);
     printf("RESULT inproc changes_per_s=%.0f store_apply_per_s=%.0f ratio=%.2f\n", synced, apply,
            synced / apply);
-    grove_syncer_free(syncer);
-    grove_listener_close(listener);
-    grove_server_free(server);
-    grove_store_close(b);
-    grove_store_close(a);
+    grove_node_close(&b);
+    grove_node_close(&a);
     grove_schema_free(schema);
     bench_dir_remove(&dir);
     return 0;

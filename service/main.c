@@ -73,20 +73,6 @@ int main(int argc, char **argv)
     if (err)
         goto done;
 
-    struct grove_store_options store_opts = {
-        .path = cfg.db, .node_id = cfg.node_id, .schema = schema};
-    err = grove_store_open(&node.store, &store_opts);
-    if (err) {
-        fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the path */
-        goto done;
-    }
-    struct grove_server_options server_opts = {0};
-    err = grove_server_new(&node.server, node.store, &server_opts);
-    if (err) {
-        fprintf(stderr, "groved: %s\n", grove_errmsg());
-        goto done;
-    }
-
     struct grove_listen_options listen_opts = {
         .token = cfg.token,
         .cert_file = cfg.tls_cert,
@@ -94,42 +80,36 @@ int main(int argc, char **argv)
         .ca_file = cfg.tls_client_ca,
         .max_body = cfg.max_body,
     };
-    for (size_t i = 0; i < cfg.listen.count; i++) {
-        err = grove_node_listen(&node, cfg.listen.items[i], &listen_opts);
-        if (err) {
-            fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the URL */
-            goto done;
-        }
+    struct grove_dial_options dial_opts = {
+        .token = cfg.peer_token,
+        .ca_file = cfg.tls_ca,
+        .insecure = cfg.tls_insecure,
+    };
+    struct grove_node_listener listeners[GROVED_MAX_URLS];
+    struct grove_node_peer peers[GROVED_MAX_URLS];
+    for (size_t i = 0; i < cfg.listen.count; i++)
+        listeners[i] = (struct grove_node_listener){cfg.listen.items[i], &listen_opts};
+    for (size_t i = 0; i < cfg.peers.count; i++)
+        peers[i] = (struct grove_node_peer){cfg.peers.items[i], &dial_opts};
+    struct grove_node_options node_opts = {
+        .store = {.path = cfg.db, .node_id = cfg.node_id, .schema = schema},
+        .listeners = listeners,
+        .listener_count = cfg.listen.count,
+        .syncer = {.interval_ms = cfg.interval_ms, .stream = cfg.stream},
+        .peers = peers,
+        .peer_count = cfg.peers.count,
+        .start_syncer = true,
+        .report_fn = groved_report,
+    };
+    err = grove_node_open(&node, &node_opts);
+    if (err) {
+        fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the path or the URL */
+        goto done;
+    }
+    for (size_t i = 0; i < cfg.listen.count; i++)
         grove_log(GROVE_LOG_INFO, "listening on %s", cfg.listen.items[i]);
-    }
-
-    if (cfg.peers.count > 0) {
-        struct grove_syncer_options sync_opts = {.interval_ms = cfg.interval_ms,
-                                                 .stream = cfg.stream};
-        err = grove_syncer_new(&node.syncer, node.store, &sync_opts);
-        if (err) {
-            fprintf(stderr, "groved: %s\n", grove_errmsg());
-            goto done;
-        }
-        struct grove_dial_options dial_opts = {
-            .token = cfg.peer_token,
-            .ca_file = cfg.tls_ca,
-            .insecure = cfg.tls_insecure,
-        };
-        for (size_t i = 0; i < cfg.peers.count; i++) {
-            err = grove_syncer_add_peer(node.syncer, cfg.peers.items[i], &dial_opts);
-            if (err) {
-                fprintf(stderr, "groved: peer %s: %s\n", cfg.peers.items[i], grove_errmsg());
-                goto done;
-            }
-            grove_log(GROVE_LOG_INFO, "peer %s", cfg.peers.items[i]);
-        }
-        err = grove_syncer_start(node.syncer, groved_report, NULL);
-        if (err) {
-            fprintf(stderr, "groved: cannot start the syncer: %s\n", grove_errmsg());
-            goto done;
-        }
-    }
+    for (size_t i = 0; i < cfg.peers.count; i++)
+        grove_log(GROVE_LOG_INFO, "peer %s", cfg.peers.items[i]);
     grove_log(GROVE_LOG_INFO, "ready node=%s db=%s", cfg.node_id, cfg.db);
 
     int sig = 0;

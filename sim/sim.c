@@ -147,35 +147,27 @@ static void sim_on_report(void *user, const struct grove_sync_report *r)
 static grove_err sim_node_open(struct sim *s, int i)
 {
     struct sim_node *n = &s->node[i];
-    struct grove_store_options so = {.path = n->path, .node_id = n->name, .schema = s->schema};
-    grove_err err = grove_store_open(&n->node.store, &so);
-    if (err)
-        goto fail;
-    struct grove_server_options vo = {0};
-    err = grove_server_new(&n->node.server, n->node.store, &vo);
-    if (err)
-        goto fail;
-    err = grove_node_listen(&n->node, n->listen_url, NULL);
-    if (err)
-        goto fail;
-    err = grove_syncer_new(&n->node.syncer, n->node.store, &s->syncer_opts);
-    if (err)
-        goto fail;
     /* Peers in the same order every time: cursors are keyed by URL anyway. */
-    for (size_t l = 0; l < n->link_count; l++) {
-        struct grove_dial_options dopts = {.timeout_ms = 5000};
-        err = grove_syncer_add_peer(n->node.syncer, n->links[l].url, &dopts);
-        if (err)
-            goto fail;
-    }
-    if (s->loops_running) {
-        err = grove_syncer_start(n->node.syncer, sim_on_report, s);
-        if (err)
-            goto fail;
-    }
-    return GROVE_OK;
-fail:
-    grove_error_prefix(err, "node %s: ", n->name);
+    struct grove_dial_options dopts = {.timeout_ms = 5000};
+    struct grove_node_peer peers[SIM_NODES_MAX];
+    for (size_t l = 0; l < n->link_count; l++)
+        peers[l] = (struct grove_node_peer){n->links[l].url, &dopts};
+    struct grove_node_listener listener = {n->listen_url, NULL};
+    struct grove_node_options o = {
+        .store = {.path = n->path, .node_id = n->name, .schema = s->schema},
+        .listeners = &listener,
+        .listener_count = 1,
+        .sync = true, /* every node has a syncer, links or not: sim_heal stops each one */
+        .syncer = s->syncer_opts,
+        .peers = peers,
+        .peer_count = n->link_count,
+        .start_syncer = s->loops_running,
+        .report_fn = sim_on_report,
+        .report_user = s,
+    };
+    grove_err err = grove_node_open(&n->node, &o);
+    if (err)
+        grove_error_prefix(err, "node %s: ", n->name);
     return err;
 }
 

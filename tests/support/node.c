@@ -41,16 +41,22 @@ void support_node_start(struct support_node *n, const struct support_node_option
             cr_assert_eq(grove_schema_parse(n->schema, *t), GROVE_OK, "%s", grove_errmsg());
         schema = n->schema;
     }
-    struct grove_store_options so = {.path = n->path, .node_id = node_id, .schema = schema};
-    cr_assert_eq(grove_store_open(&n->node.store, &so), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_server_new(&n->node.server, n->node.store, opts->server), GROVE_OK, "%s",
-                 grove_errmsg());
+    /* A taken port fails the whole open (which closes what it opened), so
+     * each try opens the node afresh. */
+    struct grove_node_listener listener = {.url = n->url, .opts = opts->listen};
+    struct grove_node_options o = {
+        .store = {.path = n->path, .node_id = node_id, .schema = schema},
+        .listeners = &listener,
+        .listener_count = 1,
+    };
+    if (opts->server)
+        o.server = *opts->server;
     grove_err err = GROVE_EUNAVAIL;
     for (int attempt = 0; attempt < SUPPORT_NODE_TRIES && err == GROVE_EUNAVAIL; attempt++) {
         support_node_url(n, opts, attempt);
-        err = grove_node_listen(&n->node, n->url, opts->listen);
+        err = grove_node_open(&n->node, &o);
     }
-    cr_assert_eq(err, GROVE_OK, "listen on %s: %s", n->url, grove_errmsg());
+    cr_assert_eq(err, GROVE_OK, "serve on %s: %s", n->url, grove_errmsg());
 }
 
 void support_node_stop(struct support_node *n)
