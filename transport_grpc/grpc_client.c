@@ -150,61 +150,118 @@ static void gcli_slice_release(void *owner)
     free(slice);
 }
 
+/* What one call holds, unary or stream, from creation to release. */
+struct gcli_call {
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    grpc_byte_buffer *send; /* the request message */
+    grpc_byte_buffer *recv; /* the last message received */
+    grpc_metadata md;       /* the bearer token */
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    bool stream; /* a Stream call on a next queue, else unary on a pluck queue */
+};
+
+static void gcli_call_open(struct gcli_call *x, const struct gcli *c, enum gt_method method,
+                           gpr_timespec deadline, grpc_byte_buffer *send)
+{
+    memset(x, 0, sizeof *x);
+    x->stream = method == GT_STREAM;
+    grpc_completion_queue *cq = x->stream ? grpc_completion_queue_create_for_next(NULL)
+                                          : grpc_completion_queue_create_for_pluck(NULL);
+    x->cq = cq;
+    x->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                  c->methods[method], deadline, NULL);
+    x->send = send;
+    grpc_metadata_array_init(&x->initial);
+    grpc_metadata_array_init(&x->trailing);
+    x->status = GRPC_STATUS_UNKNOWN;
+    x->details = grpc_empty_slice();
+}
+
+/* Fills ops[0..3]: initial metadata with the token, the request, the close
+ * and the answer's initial metadata. Returns 4. */
+static size_t gcli_request_ops(struct gcli_call *x, const struct gcli *c, grpc_op *ops)
+{
+    memset(ops, 0, 4 * sizeof *ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = gcli_metadata(c, &x->md);
+    ops[0].data.send_initial_metadata.metadata = &x->md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = x->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &x->initial;
+    return 4;
+}
+
+static void gcli_recv_op(struct gcli_call *x, grpc_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_RECV_MESSAGE;
+    op->data.recv_message.recv_message = &x->recv;
+}
+
+static void gcli_status_op(struct gcli_call *x, grpc_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op->data.recv_status_on_client.trailing_metadata = &x->trailing;
+    op->data.recv_status_on_client.status = &x->status;
+    op->data.recv_status_on_client.status_details = &x->details;
+}
+
+/* Releases the call and its queue, once nothing of it is pending. */
+static void gcli_call_close(struct gcli_call *x)
+{
+    grpc_slice_unref(x->details);
+    grpc_metadata_array_destroy(&x->initial);
+    grpc_metadata_array_destroy(&x->trailing);
+    grpc_byte_buffer_destroy(x->send);
+    if (x->recv)
+        grpc_byte_buffer_destroy(x->recv);
+    grpc_call_unref(x->call);
+    grpc_completion_queue_shutdown(x->cq);
+    while (x->stream &&
+           gt_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(x->cq);
+}
+
 /* One unary call: the request's bytes out, the answer's slice back. */
 static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
                            struct grove_reply *reply)
 {
     struct gcli *c = self;
-    enum gt_method method = kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH;
     grpc_slice *answer = malloc(sizeof *answer);
     if (!answer)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
-    grove_err err = GROVE_OK;
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_call *call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                                          cq, c->methods[method],
-                                                          gt_deadline_ms(c->timeout_ms), NULL);
     grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
+    struct gcli_call x;
+    gcli_call_open(&x, c, kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH,
+                   gt_deadline_ms(c->timeout_ms), grpc_raw_byte_buffer_create(&payload, 1));
     grpc_slice_unref(payload);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata md;
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
+    grove_err err = GROVE_OK;
     grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = gcli_metadata(c, &md);
-    ops[0].data.send_initial_metadata.metadata = &md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    grpc_call_error rc = gt_start_batch(call, ops, 6, call);
+    size_t n = gcli_request_ops(&x, c, ops);
+    gcli_recv_op(&x, &ops[n++]);
+    gcli_status_op(&x, &ops[n++]);
+    grpc_call_error rc = gt_start_batch(x.call, ops, n, x.call);
     if (rc != GRPC_CALL_OK) {
         err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
         goto done;
     }
-    grpc_event ev = gt_cq_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_event ev = gt_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
     if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
         goto done;
     }
-    if (status != GRPC_STATUS_OK) {
-        err = gcli_status_error(status, &details);
+    if (x.status != GRPC_STATUS_OK) {
+        err = gcli_status_error(x.status, &x.details);
         goto done;
     }
-    if (!recv || !gt_buffer_slice(recv, answer)) {
+    if (!x.recv || !gt_buffer_slice(x.recv, answer)) {
         err = grove_error_set(GROVE_EPROTO, "OK without a response message");
         goto done;
     }
@@ -214,15 +271,7 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
                                   .owner = answer};
     answer = NULL;
 done:
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_byte_buffer_destroy(send);
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    grpc_completion_queue_destroy(cq);
+    gcli_call_close(&x);
     free(answer);
     return err;
 }
@@ -240,76 +289,51 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
         grove_buf_free(&buf);
         return err;
     }
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_call *call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                                          cq, c->methods[GT_STREAM],
-                                                          gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    grpc_byte_buffer *send = gt_buffer_take(&buf);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata md;
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
+    struct gcli_call x;
+    gcli_call_open(&x, c, GT_STREAM, gpr_inf_future(GPR_CLOCK_REALTIME), gt_buffer_take(&buf));
     bool pending[GCLI_TAGS] = {false};
     bool cancelled = false, ended = false;
-
     grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = gcli_metadata(c, &md);
-    ops[0].data.send_initial_metadata.metadata = &md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    if (gt_start_batch(call, ops, 4, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
+    size_t n = gcli_request_ops(&x, c, ops);
+    if (gt_start_batch(x.call, ops, n, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
         pending[GCLI_TAG_START] = true;
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.trailing_metadata = &trailing;
-    ops[0].data.recv_status_on_client.status = &status;
-    ops[0].data.recv_status_on_client.status_details = &details;
-    if (gt_start_batch(call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
+    gcli_status_op(&x, &ops[0]);
+    if (gt_start_batch(x.call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
         pending[GCLI_TAG_STATUS] = true;
     if (!pending[GCLI_TAG_START] || !pending[GCLI_TAG_STATUS]) {
         err = grove_error_set(GROVE_EPROTO, "cannot start the stream");
-        grpc_call_cancel(call, NULL);
+        grpc_call_cancel(x.call, NULL);
         cancelled = true;
     }
 
     /* Keep one RECV_MESSAGE outstanding; wake every 200 ms to honour *stop. */
     while (pending[GCLI_TAG_START] || pending[GCLI_TAG_STATUS] || pending[GCLI_TAG_MESSAGE]) {
         if (!cancelled && !ended && !pending[GCLI_TAG_MESSAGE]) {
-            memset(ops, 0, sizeof ops);
-            ops[0].op = GRPC_OP_RECV_MESSAGE;
-            ops[0].data.recv_message.recv_message = &recv;
-            if (gt_start_batch(call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
+            gcli_recv_op(&x, &ops[0]);
+            if (gt_start_batch(x.call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
                 pending[GCLI_TAG_MESSAGE] = true;
             else
                 ended = true;
         }
         if (!cancelled && atomic_load(stop)) {
-            grpc_call_cancel(call, NULL);
+            grpc_call_cancel(x.call, NULL);
             cancelled = true;
         }
-        grpc_event ev = gt_cq_next(cq, gt_deadline_ms(200));
+        grpc_event ev = gt_cq_next(x.cq, gt_deadline_ms(200));
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         intptr_t tag = (intptr_t)ev.tag;
         pending[tag] = false;
         if (tag != GCLI_TAG_MESSAGE)
             continue;
-        if (!recv) { /* the server ended the stream; the status follows */
+        if (!x.recv) { /* the server ended the stream; the status follows */
             ended = true;
             continue;
         }
         grpc_slice body;
-        bool have = gt_buffer_slice(recv, &body);
-        grpc_byte_buffer_destroy(recv);
-        recv = NULL;
+        bool have = gt_buffer_slice(x.recv, &body);
+        grpc_byte_buffer_destroy(x.recv);
+        x.recv = NULL;
         if (cancelled || !have)
             continue;
         grove_err e =
@@ -318,25 +342,17 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
         grpc_slice_unref(body);
         if (e) {
             err = e;
-            grpc_call_cancel(call, NULL);
+            grpc_call_cancel(x.call, NULL);
             cancelled = true;
         }
     }
     if (!err && !atomic_load(stop)) {
-        if (status != GRPC_STATUS_OK)
-            err = gcli_status_error(status, &details);
+        if (x.status != GRPC_STATUS_OK)
+            err = gcli_status_error(x.status, &x.details);
         else
             err = grove_error_set(GROVE_EUNAVAIL, "stream ended");
     }
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_byte_buffer_destroy(send);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (gt_cq_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    gcli_call_close(&x);
     return err;
 }
 
