@@ -40,7 +40,7 @@ static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
         if (!g)
             continue;
         struct state_row *r = state_rows_push(&g->units);
-        err = r ? store_read_unit(st, arena, r, NULL, NULL)
+        err = r ? store_read_unit(st, arena, r, NULL)
                 : grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     if (!err && rc != SQLITE_DONE)

@@ -90,11 +90,16 @@ enum {
 /* GROVE_ESTORE with SQLite's message for the connection's last error. */
 grove_err store_sqlite_error(struct grove_store *store, const char *what);
 grove_err store_exec(struct grove_store *store, const char *sql);
+/* A wire record's table and pk, read with its unit. */
+struct store_record_key {
+    const char *table, *pk;
+};
 /* Reads the unit at the statement's current row (STORE_UNIT_COLUMNS first),
- * copying its strings into the arena; its table and pk too when `table` and
- * `pk` are not NULL. */
-grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r, const char **table,
-                          const char **pk);
+ * copying its strings into the arena. For a wire record (`record` set) it
+ * copies the table and pk into *record too, and not src, which a record does
+ * not carry (r->src is ""). */
+grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
+                          struct store_record_key *record);
 
 /* ---- store_apply.c ------------------------------------------------------------ */
 

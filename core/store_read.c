@@ -126,11 +126,11 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
                                    struct grove_change *out)
 {
     struct state_row row = {0};
-    const char *table, *pk;
-    grove_err err = store_read_unit(st, resp, &row, &table, &pk);
+    struct store_record_key key;
+    grove_err err = store_read_unit(st, resp, &row, &key);
     if (err)
         return err;
-    state_row_to_change(&row, table, pk, out);
+    state_row_to_change(&row, key.table, key.pk, out);
     if (out->set_op != GROVE_SET_NONE) {
         out->elements = grove_msg_alloc(resp, sizeof *out->elements);
         if (!out->elements)
