@@ -3,14 +3,14 @@
 
 #include "clock.h"
 
-int64_t clock_wall_ns(void)
+int64_t grove_clock_wall_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int64_t clock_snap_us(int64_t ts)
+int64_t grove_clock_snap_us(int64_t ts)
 {
     int64_t rem = ts % 1000;
     if (rem >= 500 && ts <= INT64_MAX - 1000)
@@ -18,20 +18,20 @@ int64_t clock_snap_us(int64_t ts)
     return ts - rem;
 }
 
-void clock_init(struct clock *clock, const char *node, int64_t max_drift_ns)
+void grove_clock_init(struct grove_clock *clock, const char *node, int64_t max_drift_ns)
 {
     memset(clock, 0, sizeof *clock);
     pthread_mutex_init(&clock->lock, NULL);
-    clock->max_drift_ns = max_drift_ns > 0 ? max_drift_ns : CLOCK_DEFAULT_DRIFT_NS;
+    clock->max_drift_ns = max_drift_ns > 0 ? max_drift_ns : GROVE_CLOCK_DEFAULT_DRIFT_NS;
     strncpy(clock->node, node, GROVE_NODE_ID_MAX);
 }
 
-void clock_destroy(struct clock *clock)
+void grove_clock_destroy(struct grove_clock *clock)
 {
     pthread_mutex_destroy(&clock->lock);
 }
 
-static void clock_advance_locked(struct clock *clock, int64_t ts, uint32_t c)
+static void clock_advance_locked(struct grove_clock *clock, int64_t ts, uint32_t c)
 {
     if (ts > clock->last_ts || (ts == clock->last_ts && c > clock->last_c)) {
         clock->last_ts = ts;
@@ -39,16 +39,16 @@ static void clock_advance_locked(struct clock *clock, int64_t ts, uint32_t c)
     }
 }
 
-void clock_restore(struct clock *clock, int64_t ts, uint32_t c)
+void grove_clock_restore(struct grove_clock *clock, int64_t ts, uint32_t c)
 {
     pthread_mutex_lock(&clock->lock);
     clock_advance_locked(clock, ts, c);
     pthread_mutex_unlock(&clock->lock);
 }
 
-void clock_now(struct clock *clock, struct grove_hlc *out)
+void grove_clock_now(struct grove_clock *clock, struct grove_hlc *out)
 {
-    int64_t physical = clock_wall_ns() / 1000 * 1000;
+    int64_t physical = grove_clock_wall_ns() / 1000 * 1000;
     pthread_mutex_lock(&clock->lock);
     if (physical > clock->last_ts) {
         clock->last_ts = physical;
@@ -65,7 +65,7 @@ void clock_now(struct clock *clock, struct grove_hlc *out)
     memcpy(out->node, clock->node, sizeof out->node);
 }
 
-void clock_observe(struct clock *clock, const struct grove_hlc *remote)
+void grove_clock_observe(struct grove_clock *clock, const struct grove_hlc *remote)
 {
     /* Round up to our microsecond grid; a stamp strictly above the remote's
      * microsecond then starts its counter at 0. */
@@ -77,9 +77,9 @@ void clock_observe(struct clock *clock, const struct grove_hlc *remote)
     pthread_mutex_unlock(&clock->lock);
 }
 
-grove_err clock_check_drift(const struct clock *clock, const struct grove_hlc *remote)
+grove_err grove_clock_check_drift(const struct grove_clock *clock, const struct grove_hlc *remote)
 {
-    int64_t now = clock_wall_ns();
+    int64_t now = grove_clock_wall_ns();
     if (remote->ts > now && remote->ts - now > clock->max_drift_ns)
         return grove_error_set(GROVE_EINVAL,
                                "hlc.ts: stamped %.3f s ahead of this node's clock (limit %.3f s)",

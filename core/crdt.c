@@ -6,7 +6,7 @@
 #include "crdt.h"
 #include "grove/json.h"
 
-struct state_row *state_rows_push(struct state_rows *rows)
+struct state_row *grove_state_rows_push(struct state_rows *rows)
 {
     if (rows->count == rows->cap) {
         size_t cap = rows->cap ? rows->cap * 2 : 16;
@@ -21,7 +21,7 @@ struct state_row *state_rows_push(struct state_rows *rows)
     return r;
 }
 
-void state_rows_free(struct state_rows *rows)
+void grove_state_rows_free(struct state_rows *rows)
 {
     free(rows->items);
     memset(rows, 0, sizeof *rows);
@@ -53,7 +53,7 @@ static struct state_row *state_unit(struct state_rows *rows, const char *field, 
 {
     struct state_row *r = state_find(rows, field, kind, sub);
     *fresh = r == NULL;
-    if (!r && (r = state_rows_push(rows))) {
+    if (!r && (r = grove_state_rows_push(rows))) {
         r->field = field;
         r->kind = kind;
         r->sub = sub;
@@ -69,8 +69,8 @@ static void state_take(struct state_row *r, const struct grove_change *c, const 
     r->dirty = true;
 }
 
-grove_err state_rows_merge(struct state_rows *rows, const struct grove_change *c, const char *src,
-                           struct state_merge *out)
+grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_change *c,
+                                 const char *src, struct state_merge *out)
 {
     static const struct grove_slice none = {"", 0};
     bool fresh;
@@ -224,7 +224,7 @@ static grove_err resolve_field(const struct state_row *begin, const struct state
     }
 }
 
-grove_err state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible)
+grove_err grove_state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible)
 {
     qsort(rows->items, rows->count, sizeof *rows->items, state_row_order);
     const struct grove_hlc *tomb = NULL;
@@ -256,8 +256,8 @@ grove_err state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, boo
     return err;
 }
 
-void state_row_to_change(const struct state_row *row, const char *table, const char *pk,
-                         struct grove_change *out)
+void grove_state_row_to_change(const struct state_row *row, const char *table, const char *pk,
+                               struct grove_change *out)
 {
     memset(out, 0, sizeof *out);
     out->table = table;

@@ -41,23 +41,23 @@ struct state_merge {
 };
 
 /* A zeroed slot at the end; NULL when out of memory. */
-struct state_row *state_rows_push(struct state_rows *rows);
-void state_rows_free(struct state_rows *rows);
+struct state_row *grove_state_rows_push(struct state_rows *rows);
+void grove_state_rows_free(struct state_rows *rows);
 
 /* Merges one validated change into the row's units. Pointers of the change
  * are kept in the units: the change must outlive the units' use. */
-grove_err state_rows_merge(struct state_rows *rows, const struct grove_change *change,
-                           const char *src, struct state_merge *out);
+grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_change *change,
+                                 const char *src, struct state_merge *out);
 
 /* Builds the resolved document ({"field": value, ...}, fields by name, set
  * elements by bytes) into doc; *visible is false when the row is deleted.
  * Rules: a row is hidden iff its tombstone is newer than every write in it; a
  * field (a set element) whose newest write is not newer than the tombstone is
  * not shown. Sorts rows->items. */
-grove_err state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible);
+grove_err grove_state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible);
 
 /* Fills a wire record from a stored unit (strings borrowed from the unit). */
-void state_row_to_change(const struct state_row *row, const char *table, const char *pk,
-                         struct grove_change *out);
+void grove_state_row_to_change(const struct state_row *row, const char *table, const char *pk,
+                               struct grove_change *out);
 
 #endif

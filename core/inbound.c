@@ -11,9 +11,9 @@ static bool inbound_has_before_hooks(const struct grove_hook_chain *hooks)
     return false;
 }
 
-grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
-                        const struct grove_change *changes, size_t count,
-                        const struct inbound_source *from, struct grove_apply_report *report)
+grove_err grove_inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
+                              const struct grove_change *changes, size_t count,
+                              const struct inbound_source *from, struct grove_apply_report *report)
 {
     struct grove_change *edited = NULL;
     grove_err err = GROVE_OK;

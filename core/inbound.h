@@ -18,8 +18,8 @@ struct inbound_source {
 /* Runs before_inbound hooks (on a copy, and only when one is registered: the
  * caller's array is never edited), applies the survivors in one transaction,
  * then runs after_inbound hooks. */
-grove_err inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
-                        const struct grove_change *changes, size_t count,
-                        const struct inbound_source *from, struct grove_apply_report *report);
+grove_err grove_inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
+                              const struct grove_change *changes, size_t count,
+                              const struct inbound_source *from, struct grove_apply_report *report);
 
 #endif

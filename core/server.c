@@ -81,7 +81,7 @@ static void server_query(struct grove_server *server, const struct grove_pull_re
     q->since = *since;
     q->limit = req->limit ? (req->limit < server->max_page ? req->limit : server->max_page)
                           : server->default_page;
-    q->exclude_node = store_echo_pull_exclude(since, req->node_id);
+    q->exclude_node = grove_store_echo_pull_exclude(since, req->node_id);
 }
 
 static void server_snap_since(struct grove_server *server, const struct grove_hlc *in,
@@ -89,7 +89,7 @@ static void server_snap_since(struct grove_server *server, const struct grove_hl
 {
     *out = *in;
     if (strcmp(in->node, grove_store_node_id(server->store)) == 0)
-        out->ts = clock_snap_us(in->ts);
+        out->ts = grove_clock_snap_us(in->ts);
 }
 
 static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
@@ -128,8 +128,8 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     if (err)
         return err;
     struct grove_apply_report report;
-    err = inbound_apply(server->store, &server->hooks, req->changes, req->count,
-                        &(struct inbound_source){.node = req->node_id}, &report);
+    err = grove_inbound_apply(server->store, &server->hooks, req->changes, req->count,
+                              &(struct inbound_source){.node = req->node_id}, &report);
     struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);

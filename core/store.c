@@ -25,12 +25,12 @@ static const char store_schema_sql[] =
     " pull_c INTEGER NOT NULL, pull_node TEXT NOT NULL, push_ts INTEGER NOT NULL,"
     " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);";
 
-grove_err store_sqlite_error(struct grove_store *store, const char *what)
+grove_err grove_store_sqlite_error(struct grove_store *store, const char *what)
 {
     return grove_error_set(GROVE_ESTORE, "store: %s: %s", what, sqlite3_errmsg(store->db));
 }
 
-grove_err store_exec(struct grove_store *store, const char *sql)
+grove_err grove_store_exec(struct grove_store *store, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -44,7 +44,7 @@ grove_err store_exec(struct grove_store *store, const char *sql)
 static grove_err store_prepare(struct grove_store *store, sqlite3_stmt **out, const char *sql)
 {
     if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
-        return store_sqlite_error(store, "prepare");
+        return grove_store_sqlite_error(store, "prepare");
     return GROVE_OK;
 }
 
@@ -143,10 +143,10 @@ static grove_err store_claim_node(struct grove_store *store, const char *path)
         if (!err) {
             sqlite3_bind_text(st, 1, store->node_id, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE)
-                err = store_sqlite_error(store, "record node id");
+                err = grove_store_sqlite_error(store, "record node id");
         }
     } else {
-        err = store_sqlite_error(store, "read node id");
+        err = grove_store_sqlite_error(store, "read node id");
     }
     sqlite3_finalize(st);
     return err;
@@ -165,9 +165,9 @@ static grove_err store_restore_clock(struct grove_store *store)
         store->latest.ts = sqlite3_column_int64(st, 0);
         store->latest.c = (uint32_t)sqlite3_column_int64(st, 1);
         memcpy(store->latest.node, store->node_id, sizeof store->latest.node);
-        clock_restore(&store->clock, store->latest.ts, store->latest.c);
+        grove_clock_restore(&store->clock, store->latest.ts, store->latest.c);
     } else if (rc != SQLITE_DONE) {
-        err = store_sqlite_error(store, "read newest arrival");
+        err = grove_store_sqlite_error(store, "read newest arrival");
     }
     sqlite3_finalize(st);
     return err;
@@ -196,7 +196,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     pthread_cond_init(&store->committed, NULL);
     strcpy(store->node_id, opts->node_id);
     store->schema = opts->schema;
-    clock_init(&store->clock, opts->node_id, opts->max_drift_ns);
+    grove_clock_init(&store->clock, opts->node_id, opts->max_drift_ns);
     grove_err err;
     if (sqlite3_open_v2(opts->path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -211,11 +211,11 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
      * fifth cheaper than 4 KiB ones. A checkpoint copies each page once
      * however often the WAL rewrote it, so the rarer they are (here every
      * 128 MiB of WAL) the less a bulk sync copies, at the cost of disk. */
-    err = store_exec(store, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL;"
-                            "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
-                            "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
+    err = grove_store_exec(store, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL;"
+                                  "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
+                                  "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
     if (!err)
-        err = store_exec(store, store_schema_sql);
+        err = grove_store_exec(store, store_schema_sql);
     if (!err)
         err = store_claim_node(store, opts->path);
     if (!err)
@@ -248,10 +248,10 @@ void grove_store_close(struct grove_store *store)
     sqlite3_close(store->db);
     pthread_mutex_unlock(&store->lock);
     for (size_t i = 0; i < STORE_CHUNK; i++)
-        state_rows_free(&store->groups[i].units);
+        grove_state_rows_free(&store->groups[i].units);
     free(store->dirty);
     grove_buf_free(&store->doc);
-    clock_destroy(&store->clock);
+    grove_clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
     pthread_mutex_destroy(&store->lock);
     free(store);
@@ -269,7 +269,7 @@ const struct grove_schema *grove_store_schema(const struct grove_store *store)
 
 grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out)
 {
-    clock_now(&store->clock, out);
+    grove_clock_now(&store->clock, out);
     return GROVE_OK;
 }
 
@@ -295,8 +295,8 @@ static char *store_copy_column(sqlite3_stmt *st, int col, void *arena, size_t *l
     return grove_msg_strndup(arena, bytes, n);
 }
 
-grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
-                          struct store_record_key *record)
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
+                                struct store_record_key *record)
 {
     if (record) {
         record->table = store_copy_column(st, STORE_COL_TABLE, arena, NULL);

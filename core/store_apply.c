@@ -39,12 +39,12 @@ static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
                    : store_group_of(groups, n, (const char *)sqlite3_column_text(st, STORE_COL_PK));
         if (!g)
             continue;
-        struct state_row *r = state_rows_push(&g->units);
-        err = r ? store_read_unit(st, arena, r, NULL)
+        struct state_row *r = grove_state_rows_push(&g->units);
+        err = r ? grove_store_read_unit(st, arena, r, NULL)
                 : grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     if (!err && rc != SQLITE_DONE)
-        err = store_sqlite_error(store, "load rows");
+        err = grove_store_sqlite_error(store, "load rows");
     sqlite3_reset(st);
     return err;
 }
@@ -120,7 +120,7 @@ static grove_err store_write_all(struct grove_store *store, sqlite3_stmt *many, 
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return store_sqlite_error(store, what);
+            return grove_store_sqlite_error(store, what);
         i += take;
     }
     return GROVE_OK;
@@ -166,7 +166,7 @@ static grove_err store_delete_doc(struct grove_store *store, const char *table, 
     sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "delete row");
+    return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "delete row");
 }
 
 static int store_cmp_by_row(const void *a, const void *b, void *ctx)
@@ -194,7 +194,7 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
         if (!err && c->hlc.ts < 0)
             err = grove_error_set(GROVE_EINVAL, "hlc.ts: negative");
         if (!err && check_drift)
-            err = clock_check_drift(&store->clock, &c->hlc);
+            err = grove_clock_check_drift(&store->clock, &c->hlc);
         if (err)
             return grove_error_prefix(err, "changes[%zu]: ", i);
     }
@@ -213,7 +213,7 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
         struct store_group *group = &groups[g];
         for (size_t k = 0; !err && k < group->count; k++) {
             struct state_merge m = {0};
-            err = state_rows_merge(&group->units, &changes[group->idx[k]], src, &m);
+            err = grove_state_rows_merge(&group->units, &changes[group->idx[k]], src, &m);
             report->merged += m.changed;
             report->conflicts += m.conflicts;
             group->changed |= m.changed;
@@ -239,7 +239,7 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
             x->table = groups[g].table;
             x->pk = groups[g].pk;
             x->unit = &groups[g].units.items[i];
-            clock_now(&store->clock, &x->arrival);
+            grove_clock_now(&store->clock, &x->arrival);
             report->latest = x->arrival;
         }
     err = store_write_all(store, store->put_states, store->put_state, 15, store->dirty,
@@ -252,7 +252,7 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
             continue;
         size_t offset = store->doc.len;
         bool visible;
-        err = state_rows_resolve(&groups[g].units, &store->doc, &visible);
+        err = grove_state_rows_resolve(&groups[g].units, &store->doc, &visible);
         if (!err && visible)
             store->docs[docs++] =
                 (struct store_doc){groups[g].table, groups[g].pk, offset, store->doc.len - offset};
@@ -299,9 +299,10 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
     return err;
 }
 
-grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
-                             size_t count, const char *src, bool remote,
-                             const struct store_pulled *pulled, struct grove_apply_report *report)
+grove_err grove_store_apply_locked(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *src, bool remote,
+                                   const struct store_pulled *pulled,
+                                   struct grove_apply_report *report)
 {
     memset(report, 0, sizeof *report);
     grove_err err = store_validate(store, changes, count, remote);
@@ -317,19 +318,19 @@ grove_err store_apply_locked(struct grove_store *store, const struct grove_chang
             newest = &changes[i].hlc;
     }
     if (remote && newest) /* arrival stamps then order after everything in the batch */
-        clock_observe(&store->clock, newest);
+        grove_clock_observe(&store->clock, newest);
     qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
     struct grove_hlc before = store->latest;
     struct grove_peer_cursors cursors;
-    err = store_exec(store, "BEGIN IMMEDIATE");
+    err = grove_store_exec(store, "BEGIN IMMEDIATE");
     if (!err)
         err = store_apply_rows(store, changes, idx, count, src, report);
     if (!err && remote)
-        err = store_skip_echoes(store, src, &before, report);
+        err = grove_store_skip_echoes(store, src, &before, report);
     if (!err && pulled)
-        err = store_pulled_cursors(store, pulled, &before, report, &cursors);
+        err = grove_store_pulled_cursors(store, pulled, &before, report, &cursors);
     if (!err)
-        err = store_exec(store, "COMMIT");
+        err = grove_store_exec(store, "COMMIT");
     if (err) {
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         memset(report, 0, sizeof *report);
@@ -337,7 +338,7 @@ grove_err store_apply_locked(struct grove_store *store, const struct grove_chang
         if (pulled)
             *pulled->cursors = cursors;
         if (report->merged)
-            store_commit_notify(store, &report->latest);
+            grove_store_commit_notify(store, &report->latest);
     }
     free(idx);
     return err;
@@ -351,8 +352,8 @@ grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove
     struct grove_apply_report local;
     struct store_pulled pulled = {peer, cursors};
     pthread_mutex_lock(&store->lock);
-    grove_err err = store_apply_locked(store, changes, count, cursors->peer_node, true, &pulled,
-                                       report ? report : &local);
+    grove_err err = grove_store_apply_locked(store, changes, count, cursors->peer_node, true,
+                                             &pulled, report ? report : &local);
     pthread_mutex_unlock(&store->lock);
     return err;
 }
@@ -362,8 +363,8 @@ grove_err grove_store_apply(struct grove_store *store, const struct grove_change
 {
     struct grove_apply_report local;
     pthread_mutex_lock(&store->lock);
-    grove_err err = store_apply_locked(store, changes, count, from_node ? from_node : "", true,
-                                       NULL, report ? report : &local);
+    grove_err err = grove_store_apply_locked(store, changes, count, from_node ? from_node : "",
+                                             true, NULL, report ? report : &local);
     pthread_mutex_unlock(&store->lock);
     return err;
 }

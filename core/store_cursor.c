@@ -25,7 +25,7 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
         snprintf(out->peer_node, sizeof out->peer_node, "%s", sqlite3_column_text(st, 5));
         out->catching_up = sqlite3_column_int(st, 6) != 0;
     } else if (rc != SQLITE_DONE) {
-        err = store_sqlite_error(store, "read cursors");
+        err = grove_store_sqlite_error(store, "read cursors");
     }
     sqlite3_reset(st);
     pthread_mutex_unlock(&store->lock);
@@ -36,13 +36,13 @@ grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
                                   const struct grove_peer_cursors *cursors)
 {
     pthread_mutex_lock(&store->lock);
-    grove_err err = store_write_cursors(store, peer, cursors);
+    grove_err err = grove_store_write_cursors(store, peer, cursors);
     pthread_mutex_unlock(&store->lock);
     return err;
 }
 
-grove_err store_write_cursors(struct grove_store *store, const char *peer,
-                              const struct grove_peer_cursors *cursors)
+grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
+                                    const struct grove_peer_cursors *cursors)
 {
     sqlite3_stmt *st = store->cursor_put;
     sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
@@ -55,12 +55,12 @@ grove_err store_write_cursors(struct grove_store *store, const char *peer,
     sqlite3_bind_int(st, 8, cursors->catching_up);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "write cursors");
+    return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "write cursors");
 }
 
 /* ---- waiting ----------------------------------------------------------------- */
 
-void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest)
+void grove_store_commit_notify(struct grove_store *store, const struct grove_hlc *latest)
 {
     if (grove_hlc_compare(latest, &store->latest) > 0)
         store->latest = *latest;

@@ -5,14 +5,14 @@
 #include "store_echo.h"
 #include "store_internal.h"
 
-const char *store_echo_pull_exclude(const struct grove_hlc *since, const char *requester)
+const char *grove_store_echo_pull_exclude(const struct grove_hlc *since, const char *requester)
 {
     if (grove_hlc_is_zero(since) || !requester || !requester[0])
         return NULL;
     return requester;
 }
 
-const char *store_echo_pull_node(struct grove_store *store, struct grove_peer_cursors *c)
+const char *grove_store_echo_pull_node(struct grove_store *store, struct grove_peer_cursors *c)
 {
     struct grove_hlc own_latest;
     grove_store_latest(store, &own_latest);
@@ -21,12 +21,12 @@ const char *store_echo_pull_node(struct grove_store *store, struct grove_peer_cu
     return c->catching_up ? "" : store->node_id;
 }
 
-const char *store_echo_push_exclude(const struct grove_peer_cursors *c)
+const char *grove_store_echo_push_exclude(const struct grove_peer_cursors *c)
 {
     return c->peer_node[0] ? c->peer_node : NULL;
 }
 
-bool store_echo_is(const char *origin, const char *src, const char *exclude)
+bool grove_store_echo_is(const char *origin, const char *src, const char *exclude)
 {
     return exclude && (strcmp(origin, exclude) == 0 || strcmp(src, exclude) == 0);
 }
@@ -35,8 +35,9 @@ bool store_echo_is(const char *origin, const char *src, const char *exclude)
  * batch, had nothing left to send: for a peer known as `src` (the batch was
  * pushed by it or pulled from it) the batch is all echoes, so the cursor
  * moves past it. */
-grove_err store_skip_echoes(struct grove_store *store, const char *src,
-                            const struct grove_hlc *before, const struct grove_apply_report *report)
+grove_err grove_store_skip_echoes(struct grove_store *store, const char *src,
+                                  const struct grove_hlc *before,
+                                  const struct grove_apply_report *report)
 {
     if (!src[0] || !report->merged)
         return GROVE_OK;
@@ -48,18 +49,18 @@ grove_err store_skip_echoes(struct grove_store *store, const char *src,
     sqlite3_bind_int64(st, 5, before->c);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : store_sqlite_error(store, "move push cursors");
+    return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "move push cursors");
 }
 
 /* The pulled page's peer is caught up the same way, also while its node id
  * is not known yet. */
-grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
-                               const struct grove_hlc *before,
-                               const struct grove_apply_report *report,
-                               struct grove_peer_cursors *out)
+grove_err grove_store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
+                                     const struct grove_hlc *before,
+                                     const struct grove_apply_report *report,
+                                     struct grove_peer_cursors *out)
 {
     *out = *pulled->cursors;
     if (report->merged && out->push.ts == before->ts && out->push.c == before->c)
         out->push = report->latest;
-    return store_write_cursors(store, pulled->peer, out);
+    return grove_store_write_cursors(store, pulled->peer, out);
 }

@@ -19,19 +19,19 @@
 /* The node whose echoes a page for `requester` (a pull or a stream) leaves
  * out, reading after `since`: NULL, no filter, from the zero cursor or when
  * the requester names no node. */
-const char *store_echo_pull_exclude(const struct grove_hlc *since, const char *requester);
+const char *grove_store_echo_pull_exclude(const struct grove_hlc *since, const char *requester);
 
 /* The node id our pulls from the peer of `c` name: "" while catching up (a
  * zero c->pull into an empty store sets c->catching_up; the puller clears it
  * after the last page), our own otherwise. Takes the store's lock. */
-const char *store_echo_pull_node(struct grove_store *store, struct grove_peer_cursors *c);
+const char *grove_store_echo_pull_node(struct grove_store *store, struct grove_peer_cursors *c);
 
 /* The node whose echoes a push to the peer of `c` leaves out: the peer's once
  * learned, else NULL. */
-const char *store_echo_push_exclude(const struct grove_peer_cursors *c);
+const char *grove_store_echo_push_exclude(const struct grove_peer_cursors *c);
 
 /* Whether a stored change made by `origin` and received from `src` ("" when
  * local) is an echo for `exclude` (NULL: nothing is). */
-bool store_echo_is(const char *origin, const char *src, const char *exclude);
+bool grove_store_echo_is(const char *origin, const char *src, const char *exclude);
 
 #endif

@@ -47,7 +47,7 @@ struct grove_store {
     pthread_cond_t committed;
     uint64_t wake_generation;
     sqlite3 *db;
-    struct clock clock;
+    struct grove_clock clock;
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
     struct grove_hlc latest; /* newest arrival stamp */
@@ -88,8 +88,8 @@ enum {
 /* ---- store.c: SQLite plumbing and the unit reader ---------------------------- */
 
 /* GROVE_ESTORE with SQLite's message for the connection's last error. */
-grove_err store_sqlite_error(struct grove_store *store, const char *what);
-grove_err store_exec(struct grove_store *store, const char *sql);
+grove_err grove_store_sqlite_error(struct grove_store *store, const char *what);
+grove_err grove_store_exec(struct grove_store *store, const char *sql);
 /* A wire record's table and pk, read with its unit. */
 struct store_record_key {
     const char *table, *pk;
@@ -98,8 +98,8 @@ struct store_record_key {
  * copying its strings into the arena. For a wire record (`record` set) it
  * copies the table and pk into *record too, and not src, which a record does
  * not carry (r->src is ""). */
-grove_err store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
-                          struct store_record_key *record);
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
+                                struct store_record_key *record);
 
 /* ---- store_apply.c ------------------------------------------------------------ */
 
@@ -112,9 +112,10 @@ struct store_pulled {
 /* Validates and merges `count` changes from `src` ("" for local writes) in
  * one transaction, with a pulled page's cursors when `pulled` is set. Remote
  * changes are checked for drift and move the clock past their stamps. */
-grove_err store_apply_locked(struct grove_store *store, const struct grove_change *changes,
-                             size_t count, const char *src, bool remote,
-                             const struct store_pulled *pulled, struct grove_apply_report *report);
+grove_err grove_store_apply_locked(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *src, bool remote,
+                                   const struct store_pulled *pulled,
+                                   struct grove_apply_report *report);
 
 /* ---- store_read.c ------------------------------------------------------------- */
 
@@ -123,33 +124,34 @@ grove_err store_apply_locked(struct grove_store *store, const struct grove_chang
  * no lock needed), the statement prepared and bound, and the page read from
  * it into resp (made by the caller, since and latest_hlc set to q->since).
  * The caller finalizes the statement. */
-grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
-                            struct grove_buf *sql);
-grove_err store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
-                                const struct grove_buf *sql, sqlite3_stmt **out);
-grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
-                             const struct grove_store_query *q, struct grove_pull_response *resp);
+grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
+                                  struct grove_buf *sql);
+grove_err grove_store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+                                      const struct grove_buf *sql, sqlite3_stmt **out);
+grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
+                                   const struct grove_store_query *q,
+                                   struct grove_pull_response *resp);
 
 /* ---- store_echo.c: the cursor moves of the echo rules (store_echo.h) --------- */
 
 /* Inside an apply's transaction, `before` being the newest arrival stamp
  * before the batch: moves the caught-up push cursors of the peers known as
  * `src` past it. */
-grove_err store_skip_echoes(struct grove_store *store, const char *src,
-                            const struct grove_hlc *before,
-                            const struct grove_apply_report *report);
+grove_err grove_store_skip_echoes(struct grove_store *store, const char *src,
+                                  const struct grove_hlc *before,
+                                  const struct grove_apply_report *report);
 /* Inside a pulled page's transaction: stores its cursors (as *out), the push
  * cursor moved past the page when it was caught up. */
-grove_err store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
-                               const struct grove_hlc *before,
-                               const struct grove_apply_report *report,
-                               struct grove_peer_cursors *out);
+grove_err grove_store_pulled_cursors(struct grove_store *store, const struct store_pulled *pulled,
+                                     const struct grove_hlc *before,
+                                     const struct grove_apply_report *report,
+                                     struct grove_peer_cursors *out);
 
 /* ---- store_cursor.c ----------------------------------------------------------- */
 
-grove_err store_write_cursors(struct grove_store *store, const char *peer,
-                              const struct grove_peer_cursors *cursors);
+grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
+                                    const struct grove_peer_cursors *cursors);
 /* Publishes a committed arrival stamp and wakes grove_store_wait. */
-void store_commit_notify(struct grove_store *store, const struct grove_hlc *latest);
+void grove_store_commit_notify(struct grove_store *store, const struct grove_hlc *latest);
 
 #endif

@@ -10,8 +10,8 @@ static grove_err store_write_local(struct grove_store *store, struct grove_chang
 {
     change->node_id = store->node_id;
     struct grove_apply_report report;
-    clock_now(&store->clock, &change->hlc);
-    grove_err err = store_apply_locked(store, change, 1, "", false, NULL, &report);
+    grove_clock_now(&store->clock, &change->hlc);
+    grove_err err = grove_store_apply_locked(store, change, 1, "", false, NULL, &report);
     return err;
 }
 
@@ -56,7 +56,7 @@ grove_err grove_store_increment(struct grove_store *store, const char *table, co
     sqlite3_reset(st);
     grove_err err = GROVE_OK;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = store_sqlite_error(store, "read counter");
+        err = grove_store_sqlite_error(store, "read counter");
     else if (delta == INT64_MIN ||
              __builtin_add_overflow(delta >= 0 ? c.counter_inc : c.counter_dec,
                                     delta >= 0 ? delta : -delta,

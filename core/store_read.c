@@ -32,7 +32,7 @@ grove_err grove_store_get(struct grove_store *store, const char *table, const ch
     } else if (rc == SQLITE_DONE) {
         err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
     } else {
-        err = store_sqlite_error(store, "read row");
+        err = grove_store_sqlite_error(store, "read row");
     }
     sqlite3_reset(st);
     pthread_mutex_unlock(&store->lock);
@@ -79,7 +79,7 @@ grove_err grove_store_list(struct grove_store *store, const char *table, const c
             err = grove_buf_append(&buf, "}", 1);
     }
     if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = store_sqlite_error(store, "list rows");
+        err = grove_store_sqlite_error(store, "list rows");
     sqlite3_reset(st);
     pthread_mutex_unlock(&store->lock);
     if (!err)
@@ -92,8 +92,8 @@ grove_err grove_store_list(struct grove_store *store, const char *table, const c
     return GROVE_OK;
 }
 
-grove_err store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
-                            struct grove_buf *sql)
+grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
+                                  struct grove_buf *sql)
 {
     /* INDEXED BY: the page walks the arrival index from the cursor and stops
      * after what it may read, so it costs the rows it returns or passes over.
@@ -127,10 +127,10 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
 {
     struct state_row row = {0};
     struct store_record_key key;
-    grove_err err = store_read_unit(st, resp, &row, &key);
+    grove_err err = grove_store_read_unit(st, resp, &row, &key);
     if (err)
         return err;
-    state_row_to_change(&row, key.table, key.pk, out);
+    grove_state_row_to_change(&row, key.table, key.pk, out);
     if (out->set_op != GROVE_SET_NONE) {
         out->elements = grove_msg_alloc(resp, sizeof *out->elements);
         if (!out->elements)
@@ -143,8 +143,9 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
 
 static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
 {
-    return exclude && store_echo_is((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN),
-                                    (const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude);
+    return exclude &&
+           grove_store_echo_is((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN),
+                               (const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude);
 }
 
 /* Changes a page returns at most, and rows it may read: echoes are passed
@@ -157,12 +158,12 @@ static size_t store_page_limit(const struct grove_store_query *q, size_t *scan_m
     return limit;
 }
 
-grove_err store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
-                                const struct grove_buf *sql, sqlite3_stmt **out)
+grove_err grove_store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+                                      const struct grove_buf *sql, sqlite3_stmt **out)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store->db, sql->data, (int)sql->len, &st, NULL) != SQLITE_OK)
-        return store_sqlite_error(store, "prepare changes query");
+        return grove_store_sqlite_error(store, "prepare changes query");
     size_t scan_max;
     store_page_limit(q, &scan_max);
     sqlite3_bind_int64(st, 1, q->since.ts);
@@ -175,8 +176,9 @@ grove_err store_changes_prepare(struct grove_store *store, const struct grove_st
     return GROVE_OK;
 }
 
-grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
-                             const struct grove_store_query *q, struct grove_pull_response *resp)
+grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
+                                   const struct grove_store_query *q,
+                                   struct grove_pull_response *resp)
 {
     size_t scan_max, limit = store_page_limit(q, &scan_max);
     size_t cap = 0, scanned = 0;
@@ -202,7 +204,7 @@ grove_err store_changes_read(struct grove_store *store, sqlite3_stmt *st,
         resp->count++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = store_sqlite_error(store, "read changes");
+        err = grove_store_sqlite_error(store, "read changes");
     return err;
 }
 
@@ -213,7 +215,7 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     struct grove_buf sql = {0};
     struct grove_pull_response *resp = NULL;
     sqlite3_stmt *st = NULL;
-    grove_err err = store_changes_sql(store, q, &sql);
+    grove_err err = grove_store_changes_sql(store, q, &sql);
     if (!err)
         err = grove_pull_response_new(&resp);
     if (err)
@@ -221,9 +223,9 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     resp->since = q->since;
     resp->latest_hlc = q->since;
     pthread_mutex_lock(&store->lock);
-    err = store_changes_prepare(store, q, &sql, &st);
+    err = grove_store_changes_prepare(store, q, &sql, &st);
     if (!err)
-        err = store_changes_read(store, st, q, resp);
+        err = grove_store_changes_read(store, st, q, resp);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&store->lock);
 fail:

@@ -184,7 +184,7 @@ static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
     r->pulled += count;
     struct grove_apply_report applied = {0};
     struct inbound_source from = {.peer = p->url, .cursors = c};
-    grove_err err = inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
+    grove_err err = grove_inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
     if (err)
         return err;
     r->merged += applied.merged;
@@ -242,7 +242,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
                                          .table_count = s->table_count,
                                          .since = c.pull,
                                          .limit = s->opts.page_limit,
-                                         .node_id = store_echo_pull_node(s->store, &c)}};
+                                         .node_id = grove_store_echo_pull_node(s->store, &c)}};
     struct grove_pull_response *resp;
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
@@ -287,7 +287,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
                                       .table_count = s->table_count,
                                       .since = c.push,
                                       .limit = s->opts.push_batch,
-                                      .exclude_node = store_echo_push_exclude(&c)};
+                                      .exclude_node = grove_store_echo_push_exclude(&c)};
         struct grove_pull_response *batch;
         err = grove_store_changes(s->store, &q, &batch);
         if (err)

@@ -75,7 +75,7 @@ static grove_err gcli_open(const struct grove_url *url, const struct grove_dial_
         return grove_error_set(GROVE_EINVAL, "a gRPC peer needs a port");
     bool tls = strcmp(url->scheme, "grpcs") == 0;
     char target[300];
-    gt_target(url, target, sizeof target);
+    grove_grpc_target(url, target, sizeof target);
 
     grpc_init();
     struct gcli *c = calloc(1, sizeof *c);
@@ -117,7 +117,8 @@ static grove_err gcli_open(const struct grove_url *url, const struct grove_dial_
         goto fail;
     }
     for (int m = 0; m < GT_METHODS; m++)
-        c->methods[m] = grpc_channel_register_call(c->channel, gt_method_paths[m], NULL, NULL);
+        c->methods[m] =
+            grpc_channel_register_call(c->channel, grove_grpc_method_paths[m], NULL, NULL);
     *self_out = c;
     return GROVE_OK;
 fail:
@@ -223,8 +224,8 @@ static void gcli_call_close(struct gcli_call *x)
         grpc_byte_buffer_destroy(x->recv);
     grpc_call_unref(x->call);
     grpc_completion_queue_shutdown(x->cq);
-    while (x->stream &&
-           gt_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type != GRPC_QUEUE_SHUTDOWN) {
+    while (x->stream && grove_grpc_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
+                            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(x->cq);
 }
@@ -240,19 +241,19 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
     grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
     struct gcli_call x;
     gcli_call_open(&x, c, kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH,
-                   gt_deadline_ms(c->timeout_ms), grpc_raw_byte_buffer_create(&payload, 1));
+                   grove_grpc_deadline_ms(c->timeout_ms), grpc_raw_byte_buffer_create(&payload, 1));
     grpc_slice_unref(payload);
     grove_err err = GROVE_OK;
     grpc_op ops[6];
     size_t n = gcli_request_ops(&x, c, ops);
     gcli_recv_op(&x, &ops[n++]);
     gcli_status_op(&x, &ops[n++]);
-    grpc_call_error rc = gt_start_batch(x.call, ops, n, x.call);
+    grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
     if (rc != GRPC_CALL_OK) {
         err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
         goto done;
     }
-    grpc_event ev = gt_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_event ev = grove_grpc_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
     if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
         goto done;
@@ -261,7 +262,7 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
         err = gcli_status_error(x.status, &x.details);
         goto done;
     }
-    if (!x.recv || !gt_buffer_slice(x.recv, answer)) {
+    if (!x.recv || !grove_grpc_buffer_slice(x.recv, answer)) {
         err = grove_error_set(GROVE_EPROTO, "OK without a response message");
         goto done;
     }
@@ -290,15 +291,16 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
         return err;
     }
     struct gcli_call x;
-    gcli_call_open(&x, c, GT_STREAM, gpr_inf_future(GPR_CLOCK_REALTIME), gt_buffer_take(&buf));
+    gcli_call_open(&x, c, GT_STREAM, gpr_inf_future(GPR_CLOCK_REALTIME),
+                   grove_grpc_buffer_take(&buf));
     bool pending[GCLI_TAGS] = {false};
     bool cancelled = false, ended = false;
     grpc_op ops[4];
     size_t n = gcli_request_ops(&x, c, ops);
-    if (gt_start_batch(x.call, ops, n, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
+    if (grove_grpc_start_batch(x.call, ops, n, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
         pending[GCLI_TAG_START] = true;
     gcli_status_op(&x, &ops[0]);
-    if (gt_start_batch(x.call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
+    if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
         pending[GCLI_TAG_STATUS] = true;
     if (!pending[GCLI_TAG_START] || !pending[GCLI_TAG_STATUS]) {
         err = grove_error_set(GROVE_EPROTO, "cannot start the stream");
@@ -310,7 +312,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     while (pending[GCLI_TAG_START] || pending[GCLI_TAG_STATUS] || pending[GCLI_TAG_MESSAGE]) {
         if (!cancelled && !ended && !pending[GCLI_TAG_MESSAGE]) {
             gcli_recv_op(&x, &ops[0]);
-            if (gt_start_batch(x.call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
+            if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
                 pending[GCLI_TAG_MESSAGE] = true;
             else
                 ended = true;
@@ -319,7 +321,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
             grpc_call_cancel(x.call, NULL);
             cancelled = true;
         }
-        grpc_event ev = gt_cq_next(x.cq, gt_deadline_ms(200));
+        grpc_event ev = grove_grpc_cq_next(x.cq, grove_grpc_deadline_ms(200));
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         intptr_t tag = (intptr_t)ev.tag;
@@ -331,7 +333,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
             continue;
         }
         grpc_slice body;
-        bool have = gt_buffer_slice(x.recv, &body);
+        bool have = grove_grpc_buffer_slice(x.recv, &body);
         grpc_byte_buffer_destroy(x.recv);
         x.recv = NULL;
         if (cancelled || !have)
@@ -356,7 +358,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     return err;
 }
 
-const struct grove_dialer_ops gt_dialer_ops = {
+const struct grove_dialer_ops grove_grpc_dialer_ops = {
     .open = gcli_open,
     .call = gcli_call,
     .subscribe = gcli_subscribe,

@@ -11,19 +11,19 @@
 
 #include "grove/sys/transport.h"
 
-/* The methods of grove.sync.v1.Sync, indexing gt_method_paths. */
+/* The methods of grove.sync.v1.Sync, indexing grove_grpc_method_paths. */
 enum gt_method { GT_PULL, GT_PUSH, GT_STREAM, GT_METHODS };
-extern const char *const gt_method_paths[GT_METHODS];
+extern const char *const grove_grpc_method_paths[GT_METHODS];
 
 /* Hands a grove_buf's bytes to gRPC without a copy; buf is left empty. */
-grpc_byte_buffer *gt_buffer_take(struct grove_buf *buf);
+grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf);
 /* The received message as one slice (no copy when it arrived in one piece).
  * The caller unrefs the slice. */
-bool gt_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out);
+bool grove_grpc_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out);
 /* A monotonic deadline ms from now. */
-gpr_timespec gt_deadline_ms(int ms);
+gpr_timespec grove_grpc_deadline_ms(int ms);
 /* "host:port" for gRPC, with brackets back around an IPv6 literal. */
-void gt_target(const struct grove_url *u, char *out, size_t size);
+void grove_grpc_target(const struct grove_url *u, char *out, size_t size);
 
 /* The completion queue hands a tag from the thread that started a batch to
  * the thread that dequeues it. libgrpc is not built with ThreadSanitizer, so
@@ -45,11 +45,11 @@ void __tsan_release(void *addr);
 
 /* grpc_call_start_batch and the completion-queue waits, with the hand-off
  * of their tags made visible. */
-grpc_call_error gt_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag);
-grpc_event gt_cq_next(grpc_completion_queue *cq, gpr_timespec deadline);
-grpc_event gt_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline);
+grpc_call_error grove_grpc_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag);
+grpc_event grove_grpc_cq_next(grpc_completion_queue *cq, gpr_timespec deadline);
+grpc_event grove_grpc_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline);
 
-extern const struct grove_dialer_ops gt_dialer_ops;
-extern const struct grove_listener_ops gt_listener_ops;
+extern const struct grove_dialer_ops grove_grpc_dialer_ops;
+extern const struct grove_listener_ops grove_grpc_listener_ops;
 
 #endif

@@ -132,7 +132,7 @@ static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->finish_tag.done = gsrv_on_finish;
-    grpc_call_error rc = gt_start_batch(c->call, ops, n, &c->finish_tag);
+    grpc_call_error rc = grove_grpc_start_batch(c->call, ops, n, &c->finish_tag);
     if (rc != GRPC_CALL_OK) {
         grove_log(GROVE_LOG_WARN, "grpc: cannot finish call: %s", grpc_call_error_to_string(rc));
         gsrv_call_free(c);
@@ -165,7 +165,7 @@ static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t 
         grove_buf_free(&out);
         return err;
     }
-    c->reply = gt_buffer_take(&out);
+    c->reply = grove_grpc_buffer_take(&out);
     return GROVE_OK;
 }
 
@@ -200,7 +200,7 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
         return;
     }
     grpc_slice body;
-    if (!c->payload || !gt_buffer_slice(c->payload, &body)) {
+    if (!c->payload || !grove_grpc_buffer_slice(c->payload, &body)) {
         gsrv_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
         return;
     }
@@ -284,7 +284,7 @@ static bool gsrv_stream_send(struct gsrv_call *c, const grpc_op *ops, size_t n)
     pthread_mutex_lock(&c->lock);
     c->send_done = false;
     pthread_mutex_unlock(&c->lock);
-    if (gt_start_batch(c->call, ops, n, &c->send_tag) != GRPC_CALL_OK)
+    if (grove_grpc_start_batch(c->call, ops, n, &c->send_tag) != GRPC_CALL_OK)
         return false;
     pthread_mutex_lock(&c->lock);
     while (!c->send_done)
@@ -325,7 +325,7 @@ static void *gsrv_stream_main(void *arg)
             grove_buf_free(&out);
             break;
         }
-        grpc_byte_buffer *bb = gt_buffer_take(&out);
+        grpc_byte_buffer *bb = grove_grpc_buffer_take(&out);
         memset(&op, 0, sizeof op);
         op.op = GRPC_OP_SEND_MESSAGE;
         op.data.send_message.send_message = bb;
@@ -389,7 +389,7 @@ static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
     op.data.recv_close_on_server.cancelled = &c->cancelled;
     c->send_tag.done = gsrv_on_send;
     c->close_tag.done = gsrv_on_close;
-    if (gt_start_batch(c->call, &op, 1, &c->close_tag) != GRPC_CALL_OK) {
+    if (grove_grpc_start_batch(c->call, &op, 1, &c->close_tag) != GRPC_CALL_OK) {
         gsrv_call_free(c);
         return;
     }
@@ -417,7 +417,7 @@ static void *gsrv_worker(void *arg)
 {
     struct gsrv *srv = arg;
     for (;;) {
-        grpc_event ev = gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
+        grpc_event ev = grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -478,7 +478,7 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     grove_err err;
     bool tls = strcmp(url->scheme, "grpcs") == 0;
     char addr[300];
-    gt_target(url, addr, sizeof addr);
+    grove_grpc_target(url, addr, sizeof addr);
 
     grpc_init();
     struct gsrv *srv = calloc(1, sizeof *srv);
@@ -514,7 +514,7 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
     for (int m = 0; m < GT_METHODS; m++)
-        srv->methods[m] = grpc_server_register_method(srv->server, gt_method_paths[m], NULL,
+        srv->methods[m] = grpc_server_register_method(srv->server, grove_grpc_method_paths[m], NULL,
                                                       GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (!grpc_server_add_http2_port(srv->server, addr, srv->creds)) {
         err = grove_error_set(GROVE_EUNAVAIL, "cannot listen on %s (address in use or invalid)",
@@ -555,7 +555,7 @@ static void gsrv_close(void *self)
         grpc_server_cancel_all_calls(srv->server);
         if (srv->worker_count == 0) { /* failed open: drain the queue here */
             while (!srv->shutdown_done) {
-                grpc_event ev = gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
+                grpc_event ev = grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
                 if (ev.type == GRPC_OP_COMPLETE)
                     ((struct gsrv_tag *)ev.tag)->done(ev.tag, ev.success != 0);
             }
@@ -568,7 +568,7 @@ static void gsrv_close(void *self)
         for (size_t i = 0; i < srv->worker_count; i++)
             pthread_join(srv->workers[i], NULL);
         if (srv->worker_count == 0) {
-            while (gt_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
+            while (grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
                    GRPC_QUEUE_SHUTDOWN) {
             }
         }
@@ -584,7 +584,7 @@ static void gsrv_close(void *self)
     grpc_shutdown();
 }
 
-const struct grove_listener_ops gt_listener_ops = {
+const struct grove_listener_ops grove_grpc_listener_ops = {
     .open = gsrv_open,
     .close = gsrv_close,
 };

@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grpc_internal.h"
 #include "grove/transport_grpc.h"
+#include "grpc_internal.h"
 
-const char *const gt_method_paths[GT_METHODS] = {
+const char *const grove_grpc_method_paths[GT_METHODS] = {
     [GT_PULL] = "/grove.sync.v1.Sync/Pull",
     [GT_PUSH] = "/grove.sync.v1.Sync/Push",
     [GT_STREAM] = "/grove.sync.v1.Sync/Stream",
 };
 
-grpc_byte_buffer *gt_buffer_take(struct grove_buf *buf)
+grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf)
 {
     grpc_slice slice = grpc_slice_new(buf->data, buf->len, free);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
@@ -24,7 +24,7 @@ grpc_byte_buffer *gt_buffer_take(struct grove_buf *buf)
     return bb;
 }
 
-bool gt_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out)
+bool grove_grpc_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out)
 {
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, bb))
@@ -34,12 +34,12 @@ bool gt_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out)
     return true;
 }
 
-gpr_timespec gt_deadline_ms(int ms)
+gpr_timespec grove_grpc_deadline_ms(int ms)
 {
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-void gt_target(const struct grove_url *u, char *out, size_t size)
+void grove_grpc_target(const struct grove_url *u, char *out, size_t size)
 {
     if (strchr(u->host, ':'))
         snprintf(out, size, "[%s]:%d", u->host, u->port);
@@ -47,13 +47,13 @@ void gt_target(const struct grove_url *u, char *out, size_t size)
         snprintf(out, size, "%s:%d", u->host, u->port);
 }
 
-grpc_call_error gt_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag)
+grpc_call_error grove_grpc_start_batch(grpc_call *call, const grpc_op *ops, size_t n, void *tag)
 {
     GT_TAG_SENT(tag);
     return grpc_call_start_batch(call, ops, n, tag, NULL);
 }
 
-grpc_event gt_cq_next(grpc_completion_queue *cq, gpr_timespec deadline)
+grpc_event grove_grpc_cq_next(grpc_completion_queue *cq, gpr_timespec deadline)
 {
     grpc_event ev = grpc_completion_queue_next(cq, deadline, NULL);
     if (ev.type == GRPC_OP_COMPLETE)
@@ -61,7 +61,7 @@ grpc_event gt_cq_next(grpc_completion_queue *cq, gpr_timespec deadline)
     return ev;
 }
 
-grpc_event gt_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline)
+grpc_event grove_grpc_cq_pluck(grpc_completion_queue *cq, void *tag, gpr_timespec deadline)
 {
     grpc_event ev = grpc_completion_queue_pluck(cq, tag, deadline, NULL);
     if (ev.type == GRPC_OP_COMPLETE)
@@ -75,8 +75,8 @@ static const struct grove_transport gt_transport = {
     .name = "grpc",
     .schemes = gt_schemes,
     .codec = &grove_codec_protobuf,
-    .dialer = &gt_dialer_ops,
-    .listener = &gt_listener_ops,
+    .dialer = &grove_grpc_dialer_ops,
+    .listener = &grove_grpc_listener_ops,
 };
 
 const struct grove_transport *grove_transport_grpc(void)

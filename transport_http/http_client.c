@@ -30,7 +30,7 @@ static size_t http_collect(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-grove_err http_map_curl(CURLcode rc, const char *url, const char *detail)
+grove_err grove_http_map_curl(CURLcode rc, const char *url, const char *detail)
 {
     const char *msg = detail && *detail ? detail : curl_easy_strerror(rc);
     switch (rc) {
@@ -50,10 +50,10 @@ grove_err http_map_curl(CURLcode rc, const char *url, const char *detail)
     }
 }
 
-grove_err http_map_status(long status, const char *url, const char *body, size_t len)
+grove_err grove_http_map_status(long status, const char *url, const char *body, size_t len)
 {
     char text[512];
-    if (!http_error_text(body, len, text, sizeof text)) {
+    if (!grove_http_error_text(body, len, text, sizeof text)) {
         size_t n = len < sizeof text - 1 ? len : sizeof text - 1;
         memcpy(text, body ? body : "", n);
         text[n] = '\0';
@@ -62,7 +62,7 @@ grove_err http_map_status(long status, const char *url, const char *body, size_t
                                   url, status, text);
 }
 
-grove_err http_easy_setup(CURL *easy, const struct http_peer *p)
+grove_err grove_http_easy_setup(CURL *easy, const struct http_peer *p)
 {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
@@ -92,7 +92,7 @@ static char *http_strdup_opt(const char *s, bool *failed)
     return d;
 }
 
-void http_dialer_close(void *self)
+void grove_http_dialer_close(void *self)
 {
     struct http_peer *p = self;
     if (!p)
@@ -123,8 +123,8 @@ static grove_err http_join(char **out, const char *base, const char *suffix)
     return GROVE_OK;
 }
 
-grove_err http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
-                           const struct grove_codec **codec, void **self_out)
+grove_err grove_http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                                 const struct grove_codec **codec, void **self_out)
 {
     (void)codec;
     struct http_peer *p = NULL;
@@ -196,7 +196,7 @@ grove_err http_dialer_open(const struct grove_url *url, const struct grove_dial_
     *self_out = p;
     return GROVE_OK;
 fail:
-    http_dialer_close(p);
+    grove_http_dialer_close(p);
     return err;
 }
 
@@ -210,7 +210,7 @@ static grove_err http_post(struct http_peer *p, const char *url, const struct gr
     pthread_mutex_lock(&p->lock);
     CURL *e = p->easy;
     curl_easy_reset(e); /* keeps live connections and the TLS session cache */
-    http_easy_setup(e, p);
+    grove_http_easy_setup(e, p);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -227,14 +227,14 @@ static grove_err http_post(struct http_peer *p, const char *url, const struct gr
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
     pthread_mutex_unlock(&p->lock);
     if (rc != CURLE_OK && !(status >= 400 && resp->len > 0))
-        err = http_map_curl(rc, url, errbuf);
+        err = grove_http_map_curl(rc, url, errbuf);
     else if (status != 200)
-        err = http_map_status(status, url, resp->data, resp->len);
+        err = grove_http_map_status(status, url, resp->data, resp->len);
     return err;
 }
 
-grove_err http_dialer_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
-                           struct grove_reply *reply)
+grove_err grove_http_dialer_call(void *self, enum grove_call_kind kind,
+                                 const struct grove_buf *request, struct grove_reply *reply)
 {
     struct http_peer *p = self;
     struct grove_buf answer = {0};

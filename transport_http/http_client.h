@@ -26,10 +26,10 @@ struct http_peer {
 };
 
 /* Applies the options every request shares (timeouts, TLS). */
-grove_err http_easy_setup(CURL *easy, const struct http_peer *p);
+grove_err grove_http_easy_setup(CURL *easy, const struct http_peer *p);
 /* A curl failure as a grove_err: timeouts ETIMEOUT, TLS trust EAUTH, else EUNAVAIL. */
-grove_err http_map_curl(CURLcode rc, const char *url, const char *detail);
+grove_err grove_http_map_curl(CURLcode rc, const char *url, const char *detail);
 /* A non-200 answer as a grove_err with the status and the server's error text. */
-grove_err http_map_status(long status, const char *url, const char *body, size_t len);
+grove_err grove_http_map_status(long status, const char *url, const char *body, size_t len);
 
 #endif

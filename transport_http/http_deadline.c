@@ -29,7 +29,7 @@ struct http_conn {
     bool reaped;
 };
 
-struct http_deadlines {
+struct grove_http_deadlines {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t thread;
@@ -47,7 +47,7 @@ static int64_t http_deadline_now_ms(void)
 
 static void *http_deadline_reaper(void *arg)
 {
-    struct http_deadlines *d = arg;
+    struct grove_http_deadlines *d = arg;
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
         int64_t now = http_deadline_now_ms();
@@ -74,9 +74,9 @@ static void *http_deadline_reaper(void *arg)
     return NULL;
 }
 
-grove_err http_deadlines_start(struct http_deadlines **out, int head_ms, int body_ms)
+grove_err grove_http_deadlines_start(struct grove_http_deadlines **out, int head_ms, int body_ms)
 {
-    struct http_deadlines *d = calloc(1, sizeof *d);
+    struct grove_http_deadlines *d = calloc(1, sizeof *d);
     if (!d)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     pthread_mutex_init(&d->lock, NULL);
@@ -94,7 +94,7 @@ grove_err http_deadlines_start(struct http_deadlines **out, int head_ms, int bod
     return GROVE_OK;
 }
 
-void http_deadlines_stop(struct http_deadlines *d)
+void grove_http_deadlines_stop(struct grove_http_deadlines *d)
 {
     if (!d)
         return;
@@ -109,10 +109,11 @@ void http_deadlines_stop(struct http_deadlines *d)
     free(d);
 }
 
-void http_deadlines_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                                  enum MHD_ConnectionNotificationCode code)
+void grove_http_deadlines_on_connection(void *cls, struct MHD_Connection *conn,
+                                        void **socket_context,
+                                        enum MHD_ConnectionNotificationCode code)
 {
-    struct http_deadlines *d = cls;
+    struct grove_http_deadlines *d = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -141,7 +142,8 @@ void http_deadlines_on_connection(void *cls, struct MHD_Connection *conn, void *
     *socket_context = NULL;
 }
 
-void http_deadlines_enter(struct http_deadlines *d, struct MHD_Connection *conn, bool stream)
+void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
+                                bool stream)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -154,7 +156,7 @@ void http_deadlines_enter(struct http_deadlines *d, struct MHD_Connection *conn,
     pthread_mutex_unlock(&d->lock);
 }
 
-void http_deadlines_leave(struct http_deadlines *d, struct MHD_Connection *conn)
+void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);

@@ -8,38 +8,40 @@
 #include "grove/sys/transport.h"
 
 /* Dialer ops (http_client.c, http_sse_client.c). */
-grove_err http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
-                           const struct grove_codec **codec, void **self_out);
-grove_err http_dialer_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
-                           struct grove_reply *reply);
-grove_err http_dialer_subscribe(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
-                                void *user, const atomic_bool *stop);
-void http_dialer_close(void *self);
+grove_err grove_http_dialer_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                                 const struct grove_codec **codec, void **self_out);
+grove_err grove_http_dialer_call(void *self, enum grove_call_kind kind,
+                                 const struct grove_buf *request, struct grove_reply *reply);
+grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_request *req,
+                                      grove_batch_fn fn, void *user, const atomic_bool *stop);
+void grove_http_dialer_close(void *self);
 
 /* Listener ops (http_server.c). */
-grove_err http_listener_open(const struct grove_url *url, struct grove_server *server,
-                             const struct grove_listen_options *opts, void **self_out);
-void http_listener_close(void *self);
+grove_err grove_http_listener_open(const struct grove_url *url, struct grove_server *server,
+                                   const struct grove_listen_options *opts, void **self_out);
+void grove_http_listener_close(void *self);
 
 /* Request deadlines (http_deadline.c): a reaper that closes connections whose
  * request head or body is late. Hooked into MHD as its notify-connection
  * callback; enter when a request's head is in (stream: exempt from now on),
  * leave when the request completes. */
-struct http_deadlines;
-grove_err http_deadlines_start(struct http_deadlines **out, int head_ms, int body_ms);
-void http_deadlines_stop(struct http_deadlines *d);
-void http_deadlines_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                                  enum MHD_ConnectionNotificationCode code);
-void http_deadlines_enter(struct http_deadlines *d, struct MHD_Connection *conn, bool stream);
-void http_deadlines_leave(struct http_deadlines *d, struct MHD_Connection *conn);
+struct grove_http_deadlines;
+grove_err grove_http_deadlines_start(struct grove_http_deadlines **out, int head_ms, int body_ms);
+void grove_http_deadlines_stop(struct grove_http_deadlines *d);
+void grove_http_deadlines_on_connection(void *cls, struct MHD_Connection *conn,
+                                        void **socket_context,
+                                        enum MHD_ConnectionNotificationCode code);
+void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
+                                bool stream);
+void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn);
 
 /* Stream event ids carry the batch's latest_hlc as "<ts>.<c>.<node>", so a
  * client can resume from the last id it saw. */
-grove_err http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out);
-grove_err http_hlc_parse(const char *text, size_t len, struct grove_hlc *out);
+grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out);
+grove_err grove_http_hlc_parse(const char *text, size_t len, struct grove_hlc *out);
 
 /* The "error" string of a {"error":"..."} body, unescaped into out (always
  * NUL-terminated); false when the body has no such member. */
-bool http_error_text(const char *body, size_t len, char *out, size_t cap);
+bool grove_http_error_text(const char *body, size_t len, char *out, size_t cap);
 
 #endif

@@ -35,7 +35,7 @@ struct http_listener {
     int keepalive_ms;
     int fd;
     atomic_bool closing;
-    struct http_deadlines *deadlines;
+    struct grove_http_deadlines *deadlines;
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -185,7 +185,7 @@ static grove_err http_sse_format_batch(struct http_sse *s, const struct grove_pu
         goto fail;
     err = grove_buf_append(&s->pending, "event: changes\nid: ", 19);
     if (!err)
-        err = http_hlc_format(&b->latest_hlc, &s->pending);
+        err = grove_http_hlc_format(&b->latest_hlc, &s->pending);
     if (!err)
         err = grove_buf_append(&s->pending, "\n", 1);
     if (!err)
@@ -259,7 +259,7 @@ static grove_err http_sse_since(struct MHD_Connection *conn, struct grove_hlc *s
     const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
     memset(since, 0, sizeof *since);
     if (!ts && !c && !node && last && *last)
-        return http_hlc_parse(last, strlen(last), since);
+        return grove_http_hlc_parse(last, strlen(last), since);
     char *end;
     if (ts && *ts) {
         errno = 0;
@@ -409,7 +409,7 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
                                        const char *url, const char *method, void **con_cls)
 {
     enum http_route route = http_route_of(l, url);
-    http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
+    grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
     if (route == ROUTE_NONE)
         return http_queue_error(conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
@@ -489,7 +489,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 {
     struct http_listener *l = cls;
     (void)toe;
-    http_deadlines_leave(l->deadlines, conn);
+    grove_http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
         grove_buf_free(&call->body);
@@ -548,7 +548,7 @@ static void http_listener_free(struct http_listener *l)
 {
     if (!l)
         return;
-    http_deadlines_stop(l->deadlines);
+    grove_http_deadlines_stop(l->deadlines);
     free(l->token);
     free(l->cert_pem);
     free(l->key_pem);
@@ -556,8 +556,8 @@ static void http_listener_free(struct http_listener *l)
     free(l);
 }
 
-grove_err http_listener_open(const struct grove_url *u, struct grove_server *server,
-                             const struct grove_listen_options *opts, void **self_out)
+grove_err grove_http_listener_open(const struct grove_url *u, struct grove_server *server,
+                                   const struct grove_listen_options *opts, void **self_out)
 {
     struct http_listener *l = NULL;
     grove_err err;
@@ -588,7 +588,7 @@ grove_err http_listener_open(const struct grove_url *u, struct grove_server *ser
             (opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &l->ca_pem, NULL))))
             goto fail;
     }
-    err = http_deadlines_start(&l->deadlines, opts->head_timeout_ms, opts->body_timeout_ms);
+    err = grove_http_deadlines_start(&l->deadlines, opts->head_timeout_ms, opts->body_timeout_ms);
     if (err)
         goto fail;
     bool v6 = false;
@@ -615,7 +615,7 @@ grove_err http_listener_open(const struct grove_url *u, struct grove_server *ser
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
         MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
-        http_deadlines_on_connection, l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+        grove_http_deadlines_on_connection, l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         opts->max_connections_per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
@@ -634,7 +634,7 @@ fail:
     return err;
 }
 
-void http_listener_close(void *self)
+void grove_http_listener_close(void *self)
 {
     struct http_listener *l = self;
     if (!l)

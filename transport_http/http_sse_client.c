@@ -88,7 +88,7 @@ static grove_err http_sse_line(struct http_sse_client *c, const char *s, size_t 
             return err;
         c->has_data = true;
     } else if (name_len == 2 && memcmp(s, "id", 2) == 0) {
-        grove_err err = http_hlc_parse(value, value_len, &c->id);
+        grove_err err = grove_http_hlc_parse(value, value_len, &c->id);
         if (err)
             return grove_error_prefix(GROVE_EPROTO, "%s: ", c->peer->stream_url);
         c->has_id = true;
@@ -180,8 +180,8 @@ static grove_err http_sse_url(struct http_peer *p, CURL *e, const struct grove_p
     return err;
 }
 
-grove_err http_dialer_subscribe(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
-                                void *user, const atomic_bool *stop)
+grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_request *req,
+                                      grove_batch_fn fn, void *user, const atomic_bool *stop)
 {
     struct http_peer *p = self;
     struct http_sse_client c = {.peer = p, .fn = fn, .user = user, .since = req->since};
@@ -211,7 +211,7 @@ grove_err http_dialer_subscribe(void *self, const struct grove_pull_request *req
         }
         headers = t;
     }
-    http_easy_setup(c.easy, p);
+    grove_http_easy_setup(c.easy, p);
     curl_easy_setopt(c.easy, CURLOPT_URL, url.data);
     curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, http_sse_write);
@@ -245,9 +245,9 @@ grove_err http_dialer_subscribe(void *self, const struct grove_pull_request *req
     if (c.fn_err)
         err = c.fn_err; /* message already set by whoever failed */
     else if (c.status != 0 && c.status != 200)
-        err = http_map_status(c.status, p->stream_url, c.errbody.data, c.errbody.len);
+        err = grove_http_map_status(c.status, p->stream_url, c.errbody.data, c.errbody.len);
     else if (rc != CURLE_OK)
-        err = http_map_curl(rc, p->stream_url, errbuf);
+        err = grove_http_map_curl(rc, p->stream_url, errbuf);
     else
         err = grove_error_set(GROVE_EUNAVAIL, "%s: the server ended the stream", p->stream_url);
 fail:

@@ -8,7 +8,7 @@
 #include "grove/transport_http.h"
 #include "http_internal.h"
 
-grove_err http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)
+grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)
 {
     char num[48];
     int n = snprintf(num, sizeof num, "%" PRId64 ".%" PRIu32 ".", hlc->ts, hlc->c);
@@ -37,7 +37,7 @@ static bool http_parse_decimal(const char **p, const char *end, int64_t max, int
     return true;
 }
 
-grove_err http_hlc_parse(const char *text, size_t len, struct grove_hlc *out)
+grove_err grove_http_hlc_parse(const char *text, size_t len, struct grove_hlc *out)
 {
     const char *p = text, *end = text + len;
     int64_t ts, c;
@@ -59,7 +59,7 @@ grove_err http_hlc_parse(const char *text, size_t len, struct grove_hlc *out)
 
 /* Enough of a JSON string reader for {"error":"..."}: the server side is ours
  * or Grove's, both of which put the message in a top-level "error" member. */
-bool http_error_text(const char *body, size_t len, char *out, size_t cap)
+bool grove_http_error_text(const char *body, size_t len, char *out, size_t cap)
 {
     static const char key[] = "\"error\"";
     const char *end = body + len;
@@ -112,15 +112,15 @@ bool http_error_text(const char *body, size_t len, char *out, size_t cap)
 static const char *const http_schemes[] = {"http", "https", NULL};
 
 static const struct grove_dialer_ops http_dialer = {
-    .open = http_dialer_open,
-    .call = http_dialer_call,
-    .subscribe = http_dialer_subscribe,
-    .close = http_dialer_close,
+    .open = grove_http_dialer_open,
+    .call = grove_http_dialer_call,
+    .subscribe = grove_http_dialer_subscribe,
+    .close = grove_http_dialer_close,
 };
 
 static const struct grove_listener_ops http_listener = {
-    .open = http_listener_open,
-    .close = http_listener_close,
+    .open = grove_http_listener_open,
+    .close = grove_http_listener_close,
 };
 
 static const struct grove_transport http_transport = {

@@ -76,7 +76,7 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
     struct nngc_peer *p = calloc(1, sizeof *p);
     if (!p)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
-    grove_err err = nngt_url_address(url, p->address, sizeof p->address);
+    grove_err err = grove_nng_url_address(url, p->address, sizeof p->address);
     if (err)
         goto fail_free;
     snprintf(p->url, sizeof p->url, "%s", url->text);
@@ -87,7 +87,7 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
     }
     int rv = nng_req0_open(&p->sock);
     if (rv) {
-        err = nngt_error_map(rv, "nng req socket");
+        err = grove_nng_error_map(rv, "nng req socket");
         goto fail_free;
     }
     /* Calls carry their own deadlines; these are the socket-wide bounds. */
@@ -96,7 +96,7 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
         (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 100)) ||
         (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 2000)) ||
         (rv = nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, NNGT_CLIENT_RECV_MAX))) {
-        err = nngt_error_map(rv, "nng socket options");
+        err = grove_nng_error_map(rv, "nng socket options");
         goto fail_close;
     }
     pthread_mutex_init(&p->lock, NULL);
@@ -130,7 +130,7 @@ static grove_err nngc_peer_dial(struct nngc_peer *p)
     if (!p->dialed) {
         int rv = nng_dial(p->sock, p->address, NULL, 0);
         if (rv) {
-            err = nngt_error_map(rv, p->url);
+            err = grove_nng_error_map(rv, p->url);
             if (err == GROVE_ETIMEOUT || err == GROVE_EINVAL)
                 err = grove_error_prefix(err, "dial ");
             else
@@ -177,7 +177,7 @@ static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_b
     pthread_cond_init(&call.cond, NULL);
     int rv = nng_msg_alloc(&msg, 3 + token_len + json->len);
     if (rv) {
-        err = nngt_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, p->url);
         goto done;
     }
     char *body = nng_msg_body(msg);
@@ -188,7 +188,7 @@ static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_b
     if (json->len)
         memcpy(body + 3 + token_len, json->data, json->len);
     if ((rv = nng_aio_alloc(&aio, nngc_wait_done, &call)) || (rv = nng_ctx_open(&ctx, p->sock))) {
-        err = nngt_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, p->url);
         goto done;
     }
     ctx_open = true;
@@ -218,7 +218,7 @@ failed:
     if (rv == NNG_ECANCELED && stop && atomic_load(stop))
         err = grove_error_set(GROVE_ESHUTDOWN, "%s: stopped", p->url);
     else
-        err = nngt_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, p->url);
 done:
     if (ctx_open)
         nng_ctx_close(ctx);
@@ -334,7 +334,7 @@ static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request
     return err;
 }
 
-const struct grove_dialer_ops nngt_dialer_ops = {
+const struct grove_dialer_ops grove_nng_dialer_ops = {
     .open = nngc_peer_open,
     .call = nngc_call,
     .subscribe = nngc_peer_subscribe,

@@ -27,12 +27,12 @@
 
 /* The nng address for a grove URL ("nng+tcp://h:p" -> "tcp://h:p",
  * "nng+ipc:///p" -> "ipc:///p") into out; GROVE_EINVAL without a tcp port. */
-grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap);
+grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap);
 
 /* A grove_err for an nng error number, with `what` and nng's text. */
-grove_err nngt_error_map(int rv, const char *what);
+grove_err grove_nng_error_map(int rv, const char *what);
 
-extern const struct grove_dialer_ops nngt_dialer_ops;
-extern const struct grove_listener_ops nngt_listener_ops;
+extern const struct grove_dialer_ops grove_nng_dialer_ops;
+extern const struct grove_listener_ops grove_nng_listener_ops;
 
 #endif

@@ -170,7 +170,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
 {
     *self_out = NULL;
     char address[512];
-    grove_err err = nngt_url_address(url, address, sizeof address);
+    grove_err err = grove_nng_url_address(url, address, sizeof address);
     if (err)
         return err;
     if (opts->cert_file || opts->ca_file)
@@ -192,17 +192,17 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     if (rv) {
         free(l->token);
         free(l);
-        return nngt_error_map(rv, "nng rep socket");
+        return grove_nng_error_map(rv, "nng rep socket");
     }
     /* Requests somewhat over max_body still arrive, so the client hears
      * ETOOBIG; nng drops the connection of anything past this bound. */
     size_t recv_max = l->max_body > SIZE_MAX / 4 ? SIZE_MAX : 2 * l->max_body + (1u << 20);
     if ((rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, recv_max))) {
-        err = nngt_error_map(rv, "nng socket options");
+        err = grove_nng_error_map(rv, "nng socket options");
         goto fail;
     }
     if ((rv = nng_listen(l->sock, address, NULL, 0))) {
-        err = nngt_error_map(rv, "listen");
+        err = grove_nng_error_map(rv, "listen");
         if (rv == NNG_EADDRINUSE)
             err = grove_error_set(GROVE_EUNAVAIL, "listen: %s", nng_strerror(rv));
         goto fail;
@@ -211,7 +211,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
         struct nngs_worker *w = &l->workers[i];
         w->l = l;
         if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) || (rv = nng_ctx_open(&w->ctx, l->sock))) {
-            err = nngt_error_map(rv, "nng context");
+            err = grove_nng_error_map(rv, "nng context");
             goto fail;
         }
         if (pthread_create(&w->thread, NULL, nngs_worker_main, w) != 0) {
@@ -245,7 +245,7 @@ static void nngs_listener_close(void *self)
     free(l);
 }
 
-const struct grove_listener_ops nngt_listener_ops = {
+const struct grove_listener_ops grove_nng_listener_ops = {
     .open = nngs_listener_open,
     .close = nngs_listener_close,
 };

@@ -4,10 +4,10 @@
 
 #include <nng/nng.h>
 
-#include "nng_internal.h"
 #include "grove/transport_nng.h"
+#include "nng_internal.h"
 
-grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap)
+grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap)
 {
     int len;
     if (strcmp(url->scheme, "nng+ipc") == 0)
@@ -23,7 +23,7 @@ grove_err nngt_url_address(const struct grove_url *url, char *out, size_t cap)
     return GROVE_OK;
 }
 
-grove_err nngt_error_map(int rv, const char *what)
+grove_err grove_nng_error_map(int rv, const char *what)
 {
     grove_err err;
     switch (rv) {
@@ -61,8 +61,8 @@ static const struct grove_transport nngt_transport = {
     .schemes = nngt_schemes,
     .path_schemes = nngt_path_schemes,
     .codec = &grove_codec_json,
-    .dialer = &nngt_dialer_ops,
-    .listener = &nngt_listener_ops,
+    .dialer = &grove_nng_dialer_ops,
+    .listener = &grove_nng_listener_ops,
 };
 
 const struct grove_transport *grove_transport_nng(void)

@@ -380,7 +380,7 @@ static void expect_arrival_plans(struct grove_store *s)
             struct grove_store_query q = {
                 .tables = tables, .table_count = table_counts[t], .exclude_node = excludes[e]};
             struct grove_buf sql = {0};
-            cr_assert_eq(store_changes_sql(s, &q, &sql), GROVE_OK, "%s", grove_errmsg());
+            cr_assert_eq(grove_store_changes_sql(s, &q, &sql), GROVE_OK, "%s", grove_errmsg());
             char plan[1024];
             plan_of(s, sql.data, plan, sizeof plan);
             cr_expect(strstr(plan, "USE TEMP B-TREE") == NULL, "%zu tables: %s", table_counts[t],
@@ -432,12 +432,12 @@ static struct page_cost read_page(struct grove_store *s, const struct grove_stor
     struct page_cost cost = {0};
     struct grove_buf sql = {0};
     sqlite3_stmt *st;
-    cr_assert_eq(store_changes_sql(s, q, &sql), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_changes_sql(s, q, &sql), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(grove_pull_response_new(&cost.page), GROVE_OK);
     cost.page->since = cost.page->latest_hlc = q->since;
     pthread_mutex_lock(&s->lock);
-    cr_assert_eq(store_changes_prepare(s, q, &sql, &st), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(store_changes_read(s, st, q, cost.page), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_changes_prepare(s, q, &sql, &st), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_changes_read(s, st, q, cost.page), GROVE_OK, "%s", grove_errmsg());
     cost.vm_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
     cost.sorts = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 0);
     cost.fullscan_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
@@ -505,30 +505,30 @@ Test(core_store, echo_rules_name_who_a_page_or_push_leaves_out)
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     struct grove_hlc zero = {0}, later = {.ts = 5, .node = "a"};
     /* A pull from the zero cursor is not echo-filtered; nor one that names no node. */
-    cr_expect_null(store_echo_pull_exclude(&zero, "b"));
-    cr_expect_null(store_echo_pull_exclude(&later, ""));
-    cr_expect_null(store_echo_pull_exclude(&later, NULL));
-    cr_expect_str_eq(store_echo_pull_exclude(&later, "b"), "b");
+    cr_expect_null(grove_store_echo_pull_exclude(&zero, "b"));
+    cr_expect_null(grove_store_echo_pull_exclude(&later, ""));
+    cr_expect_null(grove_store_echo_pull_exclude(&later, NULL));
+    cr_expect_str_eq(grove_store_echo_pull_exclude(&later, "b"), "b");
     /* Made by b or received from b: an echo for b; a change c made travels on to b. */
-    cr_expect(store_echo_is("b", "c", "b"));
-    cr_expect(store_echo_is("c", "b", "b"));
-    cr_expect(!store_echo_is("c", "d", "b"));
-    cr_expect(!store_echo_is("b", "", NULL));
+    cr_expect(grove_store_echo_is("b", "c", "b"));
+    cr_expect(grove_store_echo_is("c", "b", "b"));
+    cr_expect(!grove_store_echo_is("c", "d", "b"));
+    cr_expect(!grove_store_echo_is("b", "", NULL));
     /* A push leaves out the peer's node once it is known. */
     struct grove_peer_cursors c = {0};
-    cr_expect_null(store_echo_push_exclude(&c));
+    cr_expect_null(grove_store_echo_push_exclude(&c));
     strcpy(c.peer_node, "b");
-    cr_expect_str_eq(store_echo_push_exclude(&c), "b");
+    cr_expect_str_eq(grove_store_echo_push_exclude(&c), "b");
     /* An empty store pulling from zero catches up naming no node, until cleared. */
-    cr_expect_str_eq(store_echo_pull_node(s, &c), "");
+    cr_expect_str_eq(grove_store_echo_pull_node(s, &c), "");
     cr_expect(c.catching_up);
     c.catching_up = false;
     c.pull = later;
-    cr_expect_str_eq(store_echo_pull_node(s, &c), "a");
+    cr_expect_str_eq(grove_store_echo_pull_node(s, &c), "a");
     /* A store with rows of its own pulling from zero is no rebuilt replica. */
     cr_assert_eq(grove_store_set(s, "docs", "d", "title", "1", 1), GROVE_OK);
     c.pull = zero;
-    cr_expect_str_eq(store_echo_pull_node(s, &c), "a");
+    cr_expect_str_eq(grove_store_echo_pull_node(s, &c), "a");
     cr_expect(!c.catching_up);
     grove_store_close(s);
 }
