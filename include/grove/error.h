@@ -1,5 +1,8 @@
 /* Error convention: every fallible function returns a grove_err (0 = OK) and
- * records a readable, thread-local message retrievable with grove_errmsg(). */
+ * records a readable, thread-local message retrievable with grove_errmsg().
+ * Names: grove_err_* take a code (grove_err_name, grove_err_retryable, and
+ * the status mapping of grove/sys/transport.h); grove_error_* write this
+ * thread's error record; grove_errmsg and grove_errnative read it. */
 #ifndef GROVE_ERROR_H
 #define GROVE_ERROR_H
 
