@@ -142,8 +142,9 @@ void grove_http_deadlines_on_connection(void *cls, struct MHD_Connection *conn,
     *socket_context = NULL;
 }
 
-void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
-                                bool stream)
+/* Starts the connection's current phase now. */
+static void http_deadline_phase(struct grove_http_deadlines *d, struct MHD_Connection *conn,
+                                enum http_phase phase)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -151,20 +152,18 @@ void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Conne
     if (!c)
         return;
     pthread_mutex_lock(&d->lock);
-    c->phase = stream ? PHASE_STREAM : PHASE_BODY;
+    c->phase = phase;
     c->since_ms = http_deadline_now_ms();
     pthread_mutex_unlock(&d->lock);
 }
 
+void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
+                                bool stream)
+{
+    http_deadline_phase(d, conn, stream ? PHASE_STREAM : PHASE_BODY);
+}
+
 void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct http_conn *c = info ? info->socket_context : NULL;
-    if (!c)
-        return;
-    pthread_mutex_lock(&d->lock);
-    c->phase = PHASE_HEAD; /* a kept-alive connection waits for its next head */
-    c->since_ms = http_deadline_now_ms();
-    pthread_mutex_unlock(&d->lock);
+    http_deadline_phase(d, conn, PHASE_HEAD); /* a kept-alive connection waits for its next head */
 }
