@@ -18,7 +18,8 @@ struct grove_server {
 struct grove_server_stream {
     struct grove_server *server;
     struct grove_pull_request *req; /* owned copy: tables and node id */
-    struct grove_hlc cursor;
+    struct grove_hlc cursor;        /* where the next read starts */
+    struct grove_hlc sent;          /* where the last batch returned ended */
 };
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
@@ -179,6 +180,7 @@ grove_err grove_server_stream_open(struct grove_server *server,
         return err;
     }
     server_snap_since(server, &req->since, &s->cursor);
+    s->sent = s->cursor;
     *out = s;
     return GROVE_OK;
 }
@@ -197,6 +199,11 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         bool moved = grove_hlc_compare(&batch->latest_hlc, &s->cursor) != 0;
         s->cursor = batch->latest_hlc;
         if (batch->count) {
+            /* What the cursor passed over since the last batch (echoes,
+             * hooks' drops) is nothing the subscriber needs: the batch
+             * follows on from the last one, so it sees no gap. */
+            batch->since = s->sent;
+            s->sent = batch->latest_hlc;
             *out = batch;
             return GROVE_OK;
         }
