@@ -35,6 +35,23 @@ void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Conne
                                 bool stream);
 void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn);
 
+/* The SSE parser (http_sse_parse.c). Zero-initialise with on_event and user
+ * set; feed it the stream's bytes in any pieces. on_event runs at each blank
+ * line with the event's fields (event "" when none was named); its error
+ * ends the feed. */
+struct grove_http_sse {
+    grove_err (*on_event)(void *user, const struct grove_http_sse *event);
+    void *user;
+    char event[32];
+    struct grove_buf data; /* the data lines, joined by LF */
+    bool has_data;
+    bool has_id;
+    struct grove_hlc id;
+    struct grove_buf line; /* the current, incomplete line */
+};
+grove_err grove_http_sse_feed(struct grove_http_sse *p, const char *bytes, size_t n);
+void grove_http_sse_free(struct grove_http_sse *p);
+
 /* Stream event ids carry the batch's latest_hlc as "<ts>.<c>.<node>", so a
  * client can resume from the last id it saw. */
 grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out);

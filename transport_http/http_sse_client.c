@@ -21,79 +21,31 @@ struct http_sse_client {
     void *user;
     long status;              /* 0 until the headers are in */
     struct grove_buf errbody; /* the body of a non-200 answer */
-    struct grove_buf line;    /* the current, incomplete line */
-    struct grove_buf data;    /* data lines of the current event, LF-joined */
-    char event[32];
-    bool has_data;
-    bool has_id;
-    struct grove_hlc id;    /* latest_hlc of the current event */
+    struct grove_http_sse sse;
     struct grove_hlc since; /* the cursor the next batch starts after */
     grove_err fn_err;       /* why we aborted from the write callback */
 };
 
-static grove_err http_sse_dispatch(struct http_sse_client *c)
+/* A `changes` (or Grove's `change`) event: its id is the batch's latest_hlc. */
+static grove_err http_sse_dispatch(void *user, const struct grove_http_sse *e)
 {
-    grove_err err = GROVE_OK;
+    struct http_sse_client *c = user;
+    bool is_changes = strcmp(e->event, "changes") == 0 || strcmp(e->event, "change") == 0;
+    if (!is_changes || !e->has_data)
+        return GROVE_OK;
     struct grove_pull_response *batch = NULL;
-    bool is_changes = strcmp(c->event, "changes") == 0 || strcmp(c->event, "change") == 0;
-    if (is_changes && c->has_data) {
-        err = grove_json_decode_changes(c->data.data, c->data.len, &batch);
-        if (err) {
-            err = grove_error_prefix(GROVE_EPROTO, "%s: bad stream event: ", c->peer->stream_url);
-            goto fail;
-        }
-        batch->since = c->since;
-        /* Without an id (a Grove server) we cannot tell where the batch ends:
-         * keep the cursor where it is and let the next pull move it. */
-        batch->latest_hlc = c->has_id ? c->id : c->since;
-        err = c->fn(c->user, batch);
-        if (err)
-            goto fail;
+    grove_err err = grove_json_decode_changes(e->data.data, e->data.len, &batch);
+    if (err)
+        return grove_error_prefix(GROVE_EPROTO, "bad stream event: ");
+    batch->since = c->since;
+    /* Without an id (a Grove server) we cannot tell where the batch ends:
+     * keep the cursor where it is and let the next pull move it. */
+    batch->latest_hlc = e->has_id ? e->id : c->since;
+    err = c->fn(c->user, batch);
+    if (!err)
         c->since = batch->latest_hlc;
-    }
-fail:
     grove_msg_free(batch);
-    c->event[0] = '\0';
-    c->data.len = 0;
-    c->has_data = false;
-    c->has_id = false;
     return err;
-}
-
-static grove_err http_sse_line(struct http_sse_client *c, const char *s, size_t n)
-{
-    if (n == 0)
-        return http_sse_dispatch(c);
-    if (s[0] == ':')
-        return GROVE_OK; /* comment: keep-alive */
-    const char *colon = memchr(s, ':', n);
-    size_t name_len = colon ? (size_t)(colon - s) : n;
-    const char *value = colon ? colon + 1 : s + n;
-    size_t value_len = (size_t)(s + n - value);
-    if (value_len > 0 && value[0] == ' ') {
-        value++;
-        value_len--;
-    }
-    if (name_len == 5 && memcmp(s, "event", 5) == 0) {
-        size_t k = value_len < sizeof c->event - 1 ? value_len : sizeof c->event - 1;
-        memcpy(c->event, value, k);
-        c->event[k] = '\0';
-    } else if (name_len == 4 && memcmp(s, "data", 4) == 0) {
-        grove_err err = GROVE_OK;
-        if (c->has_data)
-            err = grove_buf_append(&c->data, "\n", 1);
-        if (!err)
-            err = grove_buf_append(&c->data, value, value_len);
-        if (err)
-            return err;
-        c->has_data = true;
-    } else if (name_len == 2 && memcmp(s, "id", 2) == 0) {
-        grove_err err = grove_http_hlc_parse(value, value_len, &c->id);
-        if (err)
-            return grove_error_prefix(GROVE_EPROTO, "%s: ", c->peer->stream_url);
-        c->has_id = true;
-    }
-    return GROVE_OK; /* retry: and unknown fields are ignored, as SSE says */
 }
 
 static size_t http_sse_write(char *data, size_t size, size_t nmemb, void *user)
@@ -107,31 +59,10 @@ static size_t http_sse_write(char *data, size_t size, size_t nmemb, void *user)
             return 0;
         return n;
     }
-    const char *p = data, *end = data + n;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) {
-            if (grove_buf_append(&c->line, p, (size_t)(end - p))) {
-                c->fn_err = GROVE_ENOMEM;
-                return 0;
-            }
-            break;
-        }
-        grove_err err;
-        if (c->line.len > 0) {
-            /* A line split across reads: assemble it first. */
-            err = grove_buf_append(&c->line, p, (size_t)(nl - p));
-            if (!err)
-                err = http_sse_line(c, c->line.data, c->line.len);
-            c->line.len = 0;
-        } else {
-            err = http_sse_line(c, p, (size_t)(nl - p));
-        }
-        if (err) {
-            c->fn_err = err;
-            return 0;
-        }
-        p = nl + 1;
+    grove_err err = grove_http_sse_feed(&c->sse, data, n);
+    if (err) {
+        c->fn_err = err;
+        return 0;
     }
     return n;
 }
@@ -185,6 +116,8 @@ grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_reques
 {
     struct http_peer *p = self;
     struct http_sse_client c = {.peer = p, .fn = fn, .user = user, .since = req->since};
+    c.sse.on_event = http_sse_dispatch;
+    c.sse.user = &c;
     struct grove_buf url = {0};
     struct curl_slist *headers = NULL;
     CURLM *multi = NULL;
@@ -260,7 +193,6 @@ fail:
     curl_slist_free_all(headers);
     grove_buf_free(&url);
     grove_buf_free(&c.errbody);
-    grove_buf_free(&c.line);
-    grove_buf_free(&c.data);
+    grove_http_sse_free(&c.sse);
     return err;
 }

@@ -21,7 +21,6 @@ struct nngc_peer {
     nng_socket sock;
     pthread_mutex_t lock; /* guards dialed */
     bool dialed;
-    char url[512];
     char address[512];
     char *authorization; /* "Bearer <token>", sent in every frame; NULL: none */
     int timeout_ms;
@@ -79,7 +78,6 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
     grove_err err = grove_nng_url_address(url, p->address, sizeof p->address);
     if (err)
         goto fail_free;
-    snprintf(p->url, sizeof p->url, "%s", url->text);
     p->timeout_ms = opts->timeout_ms;
     if (opts->token && !(p->authorization = grove_bearer_value(opts->token))) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -130,31 +128,15 @@ static grove_err nngc_peer_dial(struct nngc_peer *p)
     if (!p->dialed) {
         int rv = nng_dial(p->sock, p->address, NULL, 0);
         if (rv) {
-            err = grove_nng_error_map(rv, p->url);
-            if (err == GROVE_ETIMEOUT || err == GROVE_EINVAL)
-                err = grove_error_prefix(err, "dial ");
-            else
-                err = grove_error_set(GROVE_EUNAVAIL, "dial %s: %s", p->url, nng_strerror(rv));
+            err = grove_nng_error_map(rv, "dial");
+            if (err != GROVE_ETIMEOUT && err != GROVE_EINVAL)
+                err = grove_error_set(GROVE_EUNAVAIL, "dial: %s", nng_strerror(rv));
         } else {
             p->dialed = true;
         }
     }
     pthread_mutex_unlock(&p->lock);
     return err;
-}
-
-/* Reads an error frame ('E' code '\n' message) into a grove_err. */
-static grove_err nngt_reply_error(const struct nngc_peer *p, const char *body, size_t len)
-{
-    size_t i = 1;
-    int code = 0;
-    while (i < len && body[i] >= '0' && body[i] <= '9' && code < 1000)
-        code = code * 10 + (body[i++] - '0');
-    if (i == 1 || i >= len || body[i] != '\n' || code <= GROVE_OK || code > GROVE_EPROTO)
-        return grove_error_set(GROVE_EPROTO, "%s: malformed error reply", p->url);
-    i++;
-    int msg_len = len - i > 1000 ? 1000 : (int)(len - i);
-    return grove_error_set_native((grove_err)code, code, "%s: %.*s", p->url, msg_len, body + i);
 }
 
 /* One request/reply exchange: sends op, the token and json; on success *reply
@@ -177,7 +159,7 @@ static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_b
     pthread_cond_init(&call.cond, NULL);
     int rv = nng_msg_alloc(&msg, 3 + token_len + json->len);
     if (rv) {
-        err = grove_nng_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, "nng");
         goto done;
     }
     char *body = nng_msg_body(msg);
@@ -188,7 +170,7 @@ static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_b
     if (json->len)
         memcpy(body + 3 + token_len, json->data, json->len);
     if ((rv = nng_aio_alloc(&aio, nngc_wait_done, &call)) || (rv = nng_ctx_open(&ctx, p->sock))) {
-        err = grove_nng_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, "nng");
         goto done;
     }
     ctx_open = true;
@@ -216,9 +198,9 @@ static grove_err nngc_request(struct nngc_peer *p, char op, const struct grove_b
     goto done;
 failed:
     if (rv == NNG_ECANCELED && stop && atomic_load(stop))
-        err = grove_error_set(GROVE_ESHUTDOWN, "%s: stopped", p->url);
+        err = grove_error_set(GROVE_ESHUTDOWN, "stopped");
     else
-        err = grove_nng_error_map(rv, p->url);
+        err = grove_nng_error_map(rv, "nng");
 done:
     if (ctx_open)
         nng_ctx_close(ctx);
@@ -229,29 +211,6 @@ done:
     pthread_cond_destroy(&call.cond);
     pthread_mutex_destroy(&call.lock);
     return err;
-}
-
-/* Checks a reply's first byte; *json and *len locate the JSON of an 'R'
- * reply. *idle is set for a stream's 'K' (when idle is not NULL). */
-static grove_err nngt_reply_parse(const struct nngc_peer *p, nng_msg *reply, const char **json,
-                                  size_t *len, bool *idle)
-{
-    const char *body = nng_msg_body(reply);
-    size_t n = nng_msg_len(reply);
-    if (idle)
-        *idle = false;
-    if (n >= 1 && body[0] == NNGT_REPLY_OK) {
-        *json = body + 1;
-        *len = n - 1;
-        return GROVE_OK;
-    }
-    if (n == 1 && body[0] == NNGT_REPLY_IDLE && idle) {
-        *idle = true;
-        return GROVE_OK;
-    }
-    if (n >= 1 && body[0] == NNGT_REPLY_ERROR)
-        return nngt_reply_error(p, body, n);
-    return grove_error_set(GROVE_EPROTO, "%s: unexpected reply (%zu bytes)", p->url, n);
 }
 
 static void nngc_msg_free(void *msg)
@@ -266,9 +225,14 @@ static grove_err nngc_exchange(struct nngc_peer *p, char op, const struct grove_
     nng_msg *msg = NULL;
     const char *body = NULL; /* stays NULL for an idle stream reply */
     size_t len = 0;
+    bool was_idle = false;
     grove_err err = nngc_request(p, op, request, timeout_ms, stop, &msg);
     if (!err)
-        err = nngt_reply_parse(p, msg, &body, &len, idle);
+        err = grove_nng_reply_parse(nng_msg_body(msg), nng_msg_len(msg), &body, &len, &was_idle);
+    if (!err && was_idle && !idle)
+        err = grove_error_set(GROVE_EPROTO, "an idle reply to a call that is no stream");
+    if (idle)
+        *idle = was_idle;
     if (err) {
         if (msg)
             nng_msg_free(msg);

@@ -25,6 +25,23 @@
 #define NNGT_REPLY_IDLE  'K'
 #define NNGT_REPLY_ERROR 'E'
 
+/* A request frame split into its parts (pointers into the frame). */
+struct grove_nng_request {
+    char op;
+    const char *auth; /* "Bearer <token>", auth_len bytes; auth_len 0: none */
+    size_t auth_len;
+    const char *json;
+    size_t json_len;
+};
+/* GROVE_EINVAL for a frame that is not <op> '\n' <auth> '\n' <json>. */
+grove_err grove_nng_request_parse(const char *frame, size_t len, struct grove_nng_request *out);
+/* Replaces out with the error frame of err and grove_errmsg(). */
+grove_err grove_nng_reply_error(grove_err err, struct grove_buf *out);
+/* A reply frame: 'R' (*json, *json_len: its JSON), 'K' (*idle set), or 'E'
+ * (returns the code it carries, with its message). GROVE_EPROTO otherwise. */
+grove_err grove_nng_reply_parse(const char *frame, size_t len, const char **json, size_t *json_len,
+                                bool *idle);
+
 /* The nng address for a grove URL ("nng+tcp://h:p" -> "tcp://h:p",
  * "nng+ipc:///p" -> "ipc:///p") into out; GROVE_EINVAL without a tcp port. */
 grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap);

@@ -41,18 +41,6 @@ struct nngs_listener {
     struct nngs_worker workers[NNGT_WORKERS];
 };
 
-static grove_err nngt_reply_error(grove_err err, struct grove_buf *out)
-{
-    if (err == GROVE_ESHUTDOWN)
-        err = GROVE_EUNAVAIL; /* for the client, a closing server is unavailable */
-    char head[32];
-    int n = snprintf(head, sizeof head, "%c%d\n", NNGT_REPLY_ERROR, (int)err);
-    const char *msg = grove_errmsg();
-    out->len = 0;
-    grove_err e = grove_buf_append(out, head, (size_t)n);
-    return e ? e : grove_buf_append(out, msg, strlen(msg));
-}
-
 /* Long-poll: answers with the next batch after the request's cursor, or 'K'
  * when the keep-alive interval passes without one. */
 static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, size_t len,
@@ -92,40 +80,33 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, si
 /* Answers one request (body, len) into out; errors become error frames. */
 static void nngs_serve(struct nngs_listener *l, const char *body, size_t len, struct grove_buf *out)
 {
-    grove_err err = GROVE_OK;
-    const char *auth = NULL, *json = NULL, *nl = NULL;
-    if (len < 3 || body[1] != '\n' || !(nl = memchr(body + 2, '\n', len - 2))) {
-        err = grove_error_set(GROVE_EINVAL, "malformed request frame");
+    struct grove_nng_request req;
+    grove_err err = grove_nng_request_parse(body, len, &req);
+    if (err)
         goto fail;
-    }
-    char op = body[0];
-    auth = body + 2;
-    size_t auth_len = (size_t)(nl - auth);
-    json = nl + 1;
-    size_t json_len = len - (size_t)(json - body);
-    if ((err = grove_bearer_check(l->token, auth_len ? auth : NULL, auth_len)))
+    if ((err = grove_bearer_check(l->token, req.auth_len ? req.auth : NULL, req.auth_len)))
         goto fail;
-    if (json_len > l->max_body) {
+    if (req.json_len > l->max_body) {
         err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
-                              json_len, l->max_body);
+                              req.json_len, l->max_body);
         goto fail;
     }
     char ok = NNGT_REPLY_OK;
-    if (op == NNGT_OP_STREAM) {
-        err = nngs_serve_stream(l, json, json_len, out);
-    } else if (op == NNGT_OP_PULL || op == NNGT_OP_PUSH) {
+    if (req.op == NNGT_OP_STREAM) {
+        err = nngs_serve_stream(l, req.json, req.json_len, out);
+    } else if (req.op == NNGT_OP_PULL || req.op == NNGT_OP_PUSH) {
         err = grove_buf_append(out, &ok, 1);
         if (!err)
             err = grove_serve(l->server, &grove_codec_json,
-                              op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, json,
-                              json_len, out);
+                              req.op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, req.json,
+                              req.json_len, out);
     } else {
-        err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", op);
+        err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", req.op);
     }
     if (!err)
         return;
 fail:
-    if (nngt_reply_error(err, out))
+    if (grove_nng_reply_error(err, out))
         out->len = 0; /* out of memory: an empty reply reads as a protocol error */
 }
 
