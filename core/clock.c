@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "grove/sys/error.h"
 
 int64_t grove_clock_wall_ns(void)
 {

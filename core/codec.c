@@ -4,6 +4,7 @@
 
 #include "grove/codec.h"
 #include "grove/json.h"
+#include "grove/sys/error.h"
 
 /* min 0 lets a puller name no node: nothing it pulls is then echo-filtered. */
 static grove_err check_node_id(const char *id, size_t min, const char *where)

@@ -10,6 +10,7 @@
 #include "grove/codec.h"
 #include "grove/json.h"
 #include "grove/sync/v1/sync.pb-c.h"
+#include "grove/sys/error.h"
 
 typedef Grove__Sync__V1__HLC pb_hlc;
 typedef Grove__Sync__V1__ChangeRecord pb_change;

@@ -5,6 +5,7 @@
 
 #include "crdt.h"
 #include "grove/json.h"
+#include "grove/sys/error.h"
 
 struct state_row *grove_state_rows_push(struct state_rows *rows)
 {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "grove/error.h"
+#include "grove/sys/error.h"
 
 static _Thread_local char error_message[1024];
 static _Thread_local int error_native;

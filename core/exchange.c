@@ -2,6 +2,7 @@
  * a dialer receives (grove/sys/transport.h): bytes in, decode, serve, encode,
  * bytes out, the same way for every transport. */
 #include "grove/sys/transport.h"
+#include "grove/sys/error.h"
 
 static grove_err exchange_pull(struct grove_server *server, const struct grove_codec *codec,
                                const char *data, size_t len, struct grove_buf *out)

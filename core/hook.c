@@ -4,6 +4,7 @@
 
 #include "grove/hook.h"
 #include "grove/log.h"
+#include "grove/sys/error.h"
 
 grove_err grove_hook_chain_add(struct grove_hook_chain *chain, const struct grove_hook *hook)
 {

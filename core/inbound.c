@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "inbound.h"
+#include "grove/sys/error.h"
 
 static bool inbound_has_before_hooks(const struct grove_hook_chain *hooks)
 {

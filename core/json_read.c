@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "grove/sys/error.h"
 #include "json_utf8.h"
 
 enum { JR_PATH_MAX = 16 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "grove/sys/error.h"
 #include "json_utf8.h"
 
 /* Worst case of an escaped string: every byte as \u00XX, plus quotes. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "grove/model.h"
+#include "grove/sys/error.h"
 
 int grove_hlc_compare(const struct grove_hlc *a, const struct grove_hlc *b)
 {

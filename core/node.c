@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "grove/error.h"
+#include "grove/sys/error.h"
 
 grove_err grove_node_listen(struct grove_node *node, const char *url,
                             const struct grove_listen_options *opts)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "grove/schema.h"
+#include "grove/sys/error.h"
 
 #define SCHEMA_NAME_MAX 128
 

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "grove/server.h"
+#include "grove/sys/error.h"
 #include "inbound.h"
 #include "store_echo.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "grove/sys/error.h"
 
 static const char store_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "grove/sys/error.h"
 
 /* The group of a loaded unit: groups are sorted by pk within one table. */
 static struct store_group *store_group_of(struct store_group *groups, size_t n, const char *pk)

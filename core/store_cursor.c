@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "store_internal.h"
+#include "grove/sys/error.h"
 
 grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
                                   struct grove_peer_cursors *out)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "grove/sys/error.h"
 #include "store_internal.h"
 
 static grove_err store_write_local(struct grove_store *store, struct grove_change *change)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "grove/json.h"
+#include "grove/sys/error.h"
 #include "store_echo.h"
 #include "store_internal.h"
 

@@ -10,6 +10,7 @@
 
 #include "grove/log.h"
 #include "grove/syncer.h"
+#include "grove/sys/error.h"
 #include "inbound.h"
 #include "store_echo.h"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "grove/sys/transport.h"
+#include "grove/sys/error.h"
 
 #define REGISTRY_MAX 16
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "grove/sys/transport.h"
+#include "grove/sys/error.h"
 
 grove_err grove_url_parse(const char *url, struct grove_url *out)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "grove/sys/transport.h"
+#include "grove/sys/error.h"
 
 struct inproc_listener {
     struct inproc_listener *next;

@@ -4,6 +4,7 @@
  * hand it on; an error reply read back is written again and reads the same. */
 #include "fuzz.h"
 #include "grove/codec.h"
+#include "grove/sys/error.h"
 #include "nng_internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -19,6 +19,7 @@
 #include "grove/model.h"
 #include "grove/schema.h"
 #include "grove/transport.h"
+#include "grove/sys/error.h"
 
 #define GROVED_FILE_MAX (1 << 20) /* a config file is a few dozen lines */
 

@@ -18,6 +18,7 @@
 
 #include "grove/grove.h"
 #include "grove/transport_faults.h"
+#include "grove/sys/error.h"
 #include "sim_model.h"
 
 enum { SIM_NODES_MAX = 64 };

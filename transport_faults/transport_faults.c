@@ -10,6 +10,7 @@
 
 #include "grove/sys/transport.h"
 #include "grove/transport_faults.h"
+#include "grove/sys/error.h"
 
 /* One link's settings, random state and counters, kept for the whole process
  * so that a redial (node restart) continues the same sequence. */

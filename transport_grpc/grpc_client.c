@@ -8,6 +8,7 @@
 #include <grpc/grpc_security.h>
 
 #include "grpc_internal.h"
+#include "grove/sys/error.h"
 
 struct gcli {
     grpc_channel *channel;

@@ -15,6 +15,7 @@
 #include <grpc/grpc_security.h>
 
 #include "grpc_internal.h"
+#include "grove/sys/error.h"
 
 enum { GSRV_WORKERS = 4, GSRV_SLOTS_UNARY = 8, GSRV_SLOTS_STREAM = 4 };
 

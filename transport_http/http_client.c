@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http_client.h"
+#include "grove/sys/error.h"
 
 /* Bodies above this go out with "Expect: 100-continue", so a server that
  * refuses them (413, 401) answers before we send megabytes it will not read. */

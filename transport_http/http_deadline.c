@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "http_internal.h"
+#include "grove/sys/error.h"
 
 #define HTTP_REAP_EVERY_MS 250
 

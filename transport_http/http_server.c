@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http_internal.h"
+#include "grove/sys/error.h"
 
 /* How often a blocked SSE reader looks at the listener's closing flag. Changes
  * themselves wake it at once; this only bounds how long a close waits. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http_client.h"
+#include "grove/sys/error.h"
 
 #define HTTP_STOP_CHECK_MS 100
 /* A stream that shows no byte (not even a keep-alive) for this long is dead. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http_internal.h"
+#include "grove/sys/error.h"
 
 static void http_sse_reset(struct grove_http_sse *p)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "grove/transport_http.h"
+#include "grove/sys/error.h"
 #include "http_internal.h"
 
 grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)

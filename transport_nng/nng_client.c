@@ -11,6 +11,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "nng_internal.h"
+#include "grove/sys/error.h"
 
 #define NNGT_CLIENT_RECV_MAX ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
 #define NNGT_STOP_CHECK_MS   200

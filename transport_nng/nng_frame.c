@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nng_internal.h"
+#include "grove/sys/error.h"
 
 grove_err grove_nng_request_parse(const char *frame, size_t len, struct grove_nng_request *out)
 {

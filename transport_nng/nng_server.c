@@ -10,6 +10,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "nng_internal.h"
+#include "grove/sys/error.h"
 
 #define NNGT_WORKERS         16
 #define NNGT_MAX_STREAMS     (NNGT_WORKERS / 2) /* the rest stay free for pull and push */

@@ -5,6 +5,7 @@
 #include <nng/nng.h>
 
 #include "grove/transport_nng.h"
+#include "grove/sys/error.h"
 #include "nng_internal.h"
 
 grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap)

@@ -2,7 +2,8 @@
  * records a readable, thread-local message retrievable with grove_errmsg().
  * Names: grove_err_* take a code (grove_err_name, grove_err_retryable, and
  * the status mapping of grove/sys/transport.h); grove_error_* write this
- * thread's error record; grove_errmsg and grove_errnative read it. */
+ * thread's error record (grove/sys/error.h: for code that extends groved);
+ * grove_errmsg and grove_errnative read it. */
 #ifndef GROVE_ERROR_H
 #define GROVE_ERROR_H
 
@@ -36,24 +37,9 @@ const char *grove_err_name(grove_err err);
  * bad input, auth and permission errors, which the syncer never retries. */
 bool grove_err_retryable(grove_err err);
 
-/* Records err with a printf-style message for grove_errmsg() and returns err,
- * so callers write `return grove_error_set(GROVE_EINVAL, "...", ...)`. */
-grove_err grove_error_set(grove_err err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* grove_error_set for an error that came with a native status: the HTTP
- * status or gRPC status code a transport received or answered. */
-grove_err grove_error_set_native(grove_err err, int native, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The native status recorded with the last error on this thread (0: none).
- * Lets callers and tests tell a 403 from a 401 without reading the text. */
+/* The native status recorded with the last error on this thread (0: none):
+ * the HTTP status or gRPC status code a transport received or answered, so
+ * callers and tests can tell a 403 from a 401 without reading the text. */
 int grove_errnative(void);
-
-/* Prefixes the current message with context ("peer http://b: " + message). */
-grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-void grove_error_clear(void);
 
 #endif

@@ -1,4 +1,5 @@
 #include "support.h"
+#include "grove/sys/error.h"
 
 TestSuite(core_hook, .init = support_setup, .fini = support_teardown);
 

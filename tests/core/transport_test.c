@@ -1,6 +1,7 @@
 /* The transport registry, the wrappers (strict URLs, defaults, the codec
  * exchange, error prefixes), the status table, bearer tokens. */
 #include "grove/sys/transport.h"
+#include "grove/sys/error.h"
 #include "support.h"
 
 TestSuite(core_transport);

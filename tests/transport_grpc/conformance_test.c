@@ -6,6 +6,7 @@
 
 #include "conformance/conformance.h"
 #include "grpc_fixture.h"
+#include "grove/sys/error.h"
 
 static void grpc_listen_url(char *url, size_t cap, int attempt)
 {

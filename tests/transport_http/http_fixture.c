@@ -10,6 +10,7 @@
 #include "support/port.h"
 #include "transport_http/http_fixture.h"
 #include "grove/transport_http.h"
+#include "grove/sys/error.h"
 
 void http_fixture_register(void)
 {

@@ -16,6 +16,7 @@
 #include "support/port.h"
 #include "support/tmpdir.h"
 #include "grove/transport_nng.h"
+#include "grove/sys/error.h"
 
 static void nng_fixture_register_once(void)
 {

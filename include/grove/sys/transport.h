@@ -18,6 +18,7 @@
 #include "grove/codec.h"
 #include "grove/log.h"
 #include "grove/transport.h"
+#include "grove/sys/error.h"
 
 /* A URL split once by the wrappers: "scheme://host:port/path#label". */
 struct grove_url {
