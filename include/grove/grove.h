@@ -2,6 +2,7 @@
 #ifndef GROVE_GROVE_H
 #define GROVE_GROVE_H
 
+#include "grove/codec.h"
 #include "grove/error.h"
 #include "grove/hook.h"
 #include "grove/json.h"
