@@ -10,11 +10,13 @@
 #include "grove/json.h"
 #include "support.h"
 
-/* The decoder is compiled into this test with its work counter, jr_steps
- * (GROVE_JSON_STEPS in core/json_read.c): the cost tests count steps rather
+/* The decoder is compiled into this test with its work counter, grove_jr_steps
+ * (GROVE_JSON_STEPS in core/json_scan.h): the cost tests count steps rather
  * than time them. libgrove's copy of the decoder is then not linked. */
 #define GROVE_JSON_STEPS
 #include "core/json_read.c"
+#include "core/json_scan.c"
+#include "core/json_fields.c"
 
 #define VECTORS GROVE_SOURCE_DIR "/tests/vectors/"
 
@@ -591,7 +593,7 @@ static grove_err decode_as(const char *entry, const struct grove_buf *json)
     struct grove_push_response *sr = NULL;
     struct grove_hlc h;
     grove_err err;
-    jr_steps = 0;
+    grove_jr_steps = 0;
     if (strcmp(entry, "validate") == 0)
         err = grove_json_validate(json->data, json->len);
     else if (strcmp(entry, "pull_request") == 0)
@@ -624,8 +626,8 @@ static void assert_stops_at_limit(const char *entry, const struct grove_buf *jso
     cr_assert_eq(decode_as(entry, json), GROVE_EINVAL, "%s accepted %zu deep bytes", entry,
                  json->len);
     cr_assert_str_eq(grove_errmsg(), message, "%s", entry);
-    cr_assert_leq(jr_steps, 3 * (limit_at + 1), "%s: %zu steps for a limit at byte %zu of %zu",
-                  entry, jr_steps, limit_at, json->len);
+    cr_assert_leq(grove_jr_steps, 3 * (limit_at + 1), "%s: %zu steps for a limit at byte %zu of %zu",
+                  entry, grove_jr_steps, limit_at, json->len);
 }
 
 Test(core_json, deep_objects_stop_every_entry_point_at_the_limit)
@@ -721,9 +723,9 @@ Test(core_json, accepted_bodies_cost_a_few_steps_per_byte)
     }
     cr_assert_eq(grove_buf_append(&b, "],\"node_id\":\"n\"}", 16), GROVE_OK);
     cr_assert_eq(decode_as("push_request", &b), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_leq(jr_steps, 2 * b.len, "%zu steps for %zu bytes", jr_steps, b.len);
+    cr_assert_leq(grove_jr_steps, 2 * b.len, "%zu steps for %zu bytes", grove_jr_steps, b.len);
     cr_assert_eq(decode_as("validate", &b), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_leq(jr_steps, 2 * b.len, "%zu steps for %zu bytes", jr_steps, b.len);
+    cr_assert_leq(grove_jr_steps, 2 * b.len, "%zu steps for %zu bytes", grove_jr_steps, b.len);
     grove_buf_free(&value);
     grove_buf_free(&b);
 }
