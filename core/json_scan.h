@@ -106,21 +106,4 @@ grove_err grove_jr_missing(struct jr *r, unsigned seen, unsigned required,
 grove_err grove_jr_members_required(struct jr *r, const char *const *names, int count,
                                     jr_member_fn fn, void *arg, unsigned required);
 
-/* Typed readers over the walker (json_fields.c): each consumes one value of
- * its kind at the cursor or fails with a located message. */
-typedef grove_err (*jr_member_fn)(struct jr *r, int key, void *arg);
-grove_err grove_jr_expect(struct jr *r, int c, const char *accept, const char *what);
-grove_err grove_jr_null(struct jr *r, bool *is_null);
-grove_err grove_jr_string(struct jr *r, const char **out, size_t *len);
-grove_err grove_jr_bool(struct jr *r, bool *out);
-grove_err grove_jr_uint(struct jr *r, uint64_t max, const char *negative, uint64_t *out);
-size_t grove_jr_hint(const struct jr *r, const struct jr_tok *t, size_t min_bytes);
-grove_err grove_jr_raw(struct jr *r, struct grove_slice *out);
-grove_err grove_jr_members(struct jr *r, const char *const *names, int count, jr_member_fn fn,
-                           void *arg, unsigned *seen);
-grove_err grove_jr_missing(struct jr *r, unsigned seen, unsigned required,
-                           const char *const *names);
-grove_err grove_jr_members_required(struct jr *r, const char *const *names, int count,
-                                    jr_member_fn fn, void *arg, unsigned required);
-
 #endif
