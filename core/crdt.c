@@ -7,25 +7,25 @@
 #include "grove/json.h"
 #include "grove/sys/error.h"
 
-struct state_row *grove_state_rows_push(struct state_rows *rows)
+struct state_unit *grove_state_units_push(struct state_units *units)
 {
-    if (rows->count == rows->cap) {
-        size_t cap = rows->cap ? rows->cap * 2 : 16;
-        struct state_row *grown = realloc(rows->items, cap * sizeof *grown);
+    if (units->count == units->cap) {
+        size_t cap = units->cap ? units->cap * 2 : 16;
+        struct state_unit *grown = realloc(units->items, cap * sizeof *grown);
         if (!grown)
             return NULL;
-        rows->items = grown;
-        rows->cap = cap;
+        units->items = grown;
+        units->cap = cap;
     }
-    struct state_row *r = &rows->items[rows->count++];
+    struct state_unit *r = &units->items[units->count++];
     memset(r, 0, sizeof *r);
     return r;
 }
 
-void grove_state_rows_free(struct state_rows *rows)
+void grove_state_units_free(struct state_units *units)
 {
-    free(rows->items);
-    memset(rows, 0, sizeof *rows);
+    free(units->items);
+    memset(units, 0, sizeof *units);
 }
 
 static int slice_compare(struct grove_slice a, struct grove_slice b)
@@ -37,11 +37,11 @@ static int slice_compare(struct grove_slice a, struct grove_slice b)
     return (a.len > b.len) - (a.len < b.len);
 }
 
-static struct state_row *state_find(struct state_rows *rows, const char *field, int kind,
-                                    struct grove_slice sub)
+static struct state_unit *state_find(struct state_units *units, const char *field, int kind,
+                                     struct grove_slice sub)
 {
-    for (size_t i = 0; i < rows->count; i++) {
-        struct state_row *r = &rows->items[i];
+    for (size_t i = 0; i < units->count; i++) {
+        struct state_unit *r = &units->items[i];
         if (r->kind == kind && strcmp(r->field, field) == 0 && slice_compare(r->sub, sub) == 0)
             return r;
     }
@@ -49,12 +49,12 @@ static struct state_row *state_find(struct state_rows *rows, const char *field, 
 }
 
 /* Finds the unit or adds an empty one (hlc zero, so any change wins). */
-static struct state_row *state_unit(struct state_rows *rows, const char *field, int kind,
-                                    struct grove_slice sub, bool *fresh)
+static struct state_unit *state_unit(struct state_units *units, const char *field, int kind,
+                                     struct grove_slice sub, bool *fresh)
 {
-    struct state_row *r = state_find(rows, field, kind, sub);
+    struct state_unit *r = state_find(units, field, kind, sub);
     *fresh = r == NULL;
-    if (!r && (r = grove_state_rows_push(rows))) {
+    if (!r && (r = grove_state_units_push(units))) {
         r->field = field;
         r->kind = kind;
         r->sub = sub;
@@ -62,7 +62,7 @@ static struct state_row *state_unit(struct state_rows *rows, const char *field, 
     return r;
 }
 
-static void state_take(struct state_row *r, const struct grove_change *c, const char *src)
+static void state_take(struct state_unit *r, const struct grove_change *c, const char *src)
 {
     r->hlc = c->hlc;
     r->origin = c->node_id;
@@ -70,14 +70,14 @@ static void state_take(struct state_row *r, const struct grove_change *c, const 
     r->dirty = true;
 }
 
-grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_change *c,
-                                 const char *src, struct state_merge *out)
+grove_err grove_state_units_merge(struct state_units *units, const struct grove_change *c,
+                                  const char *src, struct state_merge *out)
 {
     static const struct grove_slice none = {"", 0};
     bool fresh;
-    struct state_row *r;
+    struct state_unit *r;
     if (c->tombstone) {
-        if (!(r = state_unit(rows, "", STATE_TOMBSTONE, none, &fresh)))
+        if (!(r = state_unit(units, "", STATE_TOMBSTONE, none, &fresh)))
             goto nomem;
         if (fresh || grove_hlc_compare(&c->hlc, &r->hlc) > 0) {
             state_take(r, c, src);
@@ -87,7 +87,7 @@ grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_cha
     }
     switch (c->crdt) {
     case GROVE_CRDT_LWW: {
-        if (!(r = state_unit(rows, c->field, STATE_LWW, none, &fresh)))
+        if (!(r = state_unit(units, c->field, STATE_LWW, none, &fresh)))
             goto nomem;
         int order = grove_hlc_compare(&c->hlc, &r->hlc);
         int by_value = fresh ? 1 : slice_compare(c->value, r->value);
@@ -103,7 +103,7 @@ grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_cha
     }
     case GROVE_CRDT_COUNTER: {
         struct grove_slice origin = {c->node_id, strlen(c->node_id)};
-        if (!(r = state_unit(rows, c->field, STATE_COUNTER, origin, &fresh)))
+        if (!(r = state_unit(units, c->field, STATE_COUNTER, origin, &fresh)))
             goto nomem;
         /* State-based PN-counter: per origin the running totals only grow, so
          * max is the merge (of totals and of the stamp) and re-delivery
@@ -124,7 +124,7 @@ grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_cha
     case GROVE_CRDT_SET: {
         int kind = c->set_op == GROVE_SET_ADD ? STATE_SET_ADD : STATE_SET_REMOVE;
         for (size_t i = 0; i < c->element_count; i++) {
-            if (!(r = state_unit(rows, c->field, kind, c->elements[i], &fresh)))
+            if (!(r = state_unit(units, c->field, kind, c->elements[i], &fresh)))
                 goto nomem;
             if (fresh || grove_hlc_compare(&c->hlc, &r->hlc) > 0) {
                 state_take(r, c, src);
@@ -140,9 +140,9 @@ nomem:
     return grove_error_set(GROVE_ENOMEM, "out of memory");
 }
 
-static int state_row_order(const void *a, const void *b)
+static int state_unit_order(const void *a, const void *b)
 {
-    const struct state_row *x = a, *y = b;
+    const struct state_unit *x = a, *y = b;
     int n = strcmp(x->field, y->field);
     if (!n)
         n = x->kind - y->kind;
@@ -168,13 +168,13 @@ static grove_err resolve_key(struct grove_buf *doc, const char *name, bool *firs
 
 /* Writes one field's units [begin, end) if its newest write is after the
  * tombstone; *newest receives that write's stamp. */
-static grove_err resolve_field(const struct state_row *begin, const struct state_row *end,
+static grove_err resolve_field(const struct state_unit *begin, const struct state_unit *end,
                                const struct grove_hlc *tomb, struct grove_buf *doc, bool *first,
                                const struct grove_hlc **newest)
 {
     static const struct grove_hlc zero;
     const struct grove_hlc *top = &zero;
-    for (const struct state_row *r = begin; r < end; r++)
+    for (const struct state_unit *r = begin; r < end; r++)
         top = hlc_max(top, &r->hlc);
     *newest = top;
     if (tomb && grove_hlc_compare(top, tomb) <= 0)
@@ -187,7 +187,7 @@ static grove_err resolve_field(const struct state_row *begin, const struct state
         return grove_buf_append(doc, begin->value.ptr, begin->value.len);
     case STATE_COUNTER: {
         int64_t sum = 0;
-        for (const struct state_row *r = begin; r < end && r->kind == STATE_COUNTER; r++) {
+        for (const struct state_unit *r = begin; r < end && r->kind == STATE_COUNTER; r++) {
             if (__builtin_add_overflow(sum, r->inc, &sum))
                 sum = INT64_MAX;
             if (__builtin_sub_overflow(sum, r->dec, &sum))
@@ -198,15 +198,15 @@ static grove_err resolve_field(const struct state_row *begin, const struct state
         return grove_buf_append(doc, num, (size_t)n);
     }
     default: { /* set: adds sorted by element, then removes sorted by element */
-        const struct state_row *rm = begin;
+        const struct state_unit *rm = begin;
         while (rm < end && rm->kind == STATE_SET_ADD)
             rm++;
-        const struct state_row *rm_end = rm;
+        const struct state_unit *rm_end = rm;
         while (rm_end < end && rm_end->kind == STATE_SET_REMOVE)
             rm_end++;
         err = grove_buf_append(doc, "[", 1);
         bool first_el = true;
-        for (const struct state_row *add = begin; !err && add < end && add->kind == STATE_SET_ADD;
+        for (const struct state_unit *add = begin; !err && add < end && add->kind == STATE_SET_ADD;
              add++) {
             while (rm < rm_end && slice_compare(rm->sub, add->sub) < 0)
                 rm++;
@@ -225,27 +225,27 @@ static grove_err resolve_field(const struct state_row *begin, const struct state
     }
 }
 
-grove_err grove_state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible)
+grove_err grove_state_units_resolve(struct state_units *units, struct grove_buf *doc, bool *visible)
 {
-    qsort(rows->items, rows->count, sizeof *rows->items, state_row_order);
+    qsort(units->items, units->count, sizeof *units->items, state_unit_order);
     const struct grove_hlc *tomb = NULL;
-    for (size_t i = 0; i < rows->count; i++)
-        if (rows->items[i].kind == STATE_TOMBSTONE)
-            tomb = &rows->items[i].hlc;
+    for (size_t i = 0; i < units->count; i++)
+        if (units->items[i].kind == STATE_TOMBSTONE)
+            tomb = &units->items[i].hlc;
     bool first = true, any_after_tomb = false;
     grove_err err = grove_buf_append(doc, "{", 1);
-    for (size_t i = 0; !err && i < rows->count;) {
-        const struct state_row *begin = &rows->items[i];
+    for (size_t i = 0; !err && i < units->count;) {
+        const struct state_unit *begin = &units->items[i];
         size_t j = i + 1;
-        while (j < rows->count && strcmp(rows->items[j].field, begin->field) == 0 &&
-               (begin->kind == rows->items[j].kind ||
-                (begin->kind == STATE_SET_ADD && rows->items[j].kind == STATE_SET_REMOVE)))
+        while (j < units->count && strcmp(units->items[j].field, begin->field) == 0 &&
+               (begin->kind == units->items[j].kind ||
+                (begin->kind == STATE_SET_ADD && units->items[j].kind == STATE_SET_REMOVE)))
             j++;
         /* A loosely typed field stored under two kinds: only the first is shown. */
-        bool shadowed = i > 0 && strcmp(rows->items[i - 1].field, begin->field) == 0;
+        bool shadowed = i > 0 && strcmp(units->items[i - 1].field, begin->field) == 0;
         if (begin->kind != STATE_TOMBSTONE && !shadowed) {
             const struct grove_hlc *newest;
-            err = resolve_field(begin, &rows->items[j], tomb, doc, &first, &newest);
+            err = resolve_field(begin, &units->items[j], tomb, doc, &first, &newest);
             if (!tomb || grove_hlc_compare(newest, tomb) > 0)
                 any_after_tomb = true;
         }
@@ -257,8 +257,8 @@ grove_err grove_state_rows_resolve(struct state_rows *rows, struct grove_buf *do
     return err;
 }
 
-void grove_state_row_to_change(const struct state_row *row, const char *table, const char *pk,
-                               struct grove_change *out)
+void grove_state_unit_to_change(const struct state_unit *row, const char *table, const char *pk,
+                                struct grove_change *out)
 {
     memset(out, 0, sizeof *out);
     out->table = table;

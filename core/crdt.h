@@ -1,6 +1,10 @@
 /* CRDT state of one row and its merge rules (docs/design.md §2), free of storage:
  * the store loads a row's state units, merges changes into them here, writes
- * back the dirty ones and stores the resolved document built here. */
+ * back the dirty ones and stores the resolved document built here.
+ * Words, here and in the store: a row is one (table, pk); a unit is one piece
+ * of its state (a field's LWW value, one origin's counter totals, one set
+ * element's add or remove, the row's tombstone); a doc is the row's resolved
+ * JSON, as reads return it. */
 #ifndef GROVE_CORE_CRDT_H
 #define GROVE_CORE_CRDT_H
 
@@ -18,7 +22,7 @@ enum state_kind {
 };
 
 /* One unit of state: one wire record when read back. */
-struct state_row {
+struct state_unit {
     const char *field;
     int kind;
     struct grove_slice sub;
@@ -30,8 +34,8 @@ struct state_row {
     bool dirty;               /* changed by this merge: write it back */
 };
 
-struct state_rows {
-    struct state_row *items;
+struct state_units {
+    struct state_unit *items;
     size_t count, cap;
 };
 
@@ -41,23 +45,24 @@ struct state_merge {
 };
 
 /* A zeroed slot at the end; NULL when out of memory. */
-struct state_row *grove_state_rows_push(struct state_rows *rows);
-void grove_state_rows_free(struct state_rows *rows);
+struct state_unit *grove_state_units_push(struct state_units *units);
+void grove_state_units_free(struct state_units *units);
 
 /* Merges one validated change into the row's units. Pointers of the change
  * are kept in the units: the change must outlive the units' use. */
-grove_err grove_state_rows_merge(struct state_rows *rows, const struct grove_change *change,
-                                 const char *src, struct state_merge *out);
+grove_err grove_state_units_merge(struct state_units *units, const struct grove_change *change,
+                                  const char *src, struct state_merge *out);
 
 /* Builds the resolved document ({"field": value, ...}, fields by name, set
  * elements by bytes) into doc; *visible is false when the row is deleted.
  * Rules: a row is hidden iff its tombstone is newer than every write in it; a
  * field (a set element) whose newest write is not newer than the tombstone is
- * not shown. Sorts rows->items. */
-grove_err grove_state_rows_resolve(struct state_rows *rows, struct grove_buf *doc, bool *visible);
+ * not shown. Sorts units->items. */
+grove_err grove_state_units_resolve(struct state_units *units, struct grove_buf *doc,
+                                    bool *visible);
 
 /* Fills a wire record from a stored unit (strings borrowed from the unit). */
-void grove_state_row_to_change(const struct state_row *row, const char *table, const char *pk,
-                               struct grove_change *out);
+void grove_state_unit_to_change(const struct state_unit *row, const char *table, const char *pk,
+                                struct grove_change *out);
 
 #endif

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
 #include "grove/sys/error.h"
+#include "store_internal.h"
 
 static const char store_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -249,7 +249,7 @@ void grove_store_close(struct grove_store *store)
     sqlite3_close(store->db);
     pthread_mutex_unlock(&store->lock);
     for (size_t i = 0; i < STORE_CHUNK; i++)
-        grove_state_rows_free(&store->groups[i].units);
+        grove_state_units_free(&store->rows[i].units);
     free(store->dirty);
     grove_buf_free(&store->doc);
     grove_clock_destroy(&store->clock);
@@ -296,7 +296,7 @@ static char *store_copy_column(sqlite3_stmt *st, int col, void *arena, size_t *l
     return grove_msg_strndup(arena, bytes, n);
 }
 
-grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
                                 struct store_record_key *record)
 {
     if (record) {

@@ -4,18 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
 #include "grove/sys/error.h"
+#include "store_internal.h"
 
-/* The group of a loaded unit: groups are sorted by pk within one table. */
-static struct store_group *store_group_of(struct store_group *groups, size_t n, const char *pk)
+/* The row of a loaded unit: rows are sorted by pk within one table. */
+static struct store_row *store_row_of(struct store_row *rows, size_t n, const char *pk)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(groups[mid].pk, pk);
+        int c = strcmp(rows[mid].pk, pk);
         if (c == 0)
-            return &groups[mid];
+            return &rows[mid];
         if (c < 0)
             lo = mid + 1;
         else
@@ -24,23 +24,23 @@ static struct store_group *store_group_of(struct store_group *groups, size_t n, 
     return NULL;
 }
 
-/* Steps a loading statement, adding each unit to its group; units of rows
+/* Steps a loading statement, adding each unit to its row; units of rows
  * outside the chunk (a span's neighbours) are passed over. *read counts the
  * units stepped. */
 static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
-                                 struct store_group *groups, size_t n, void *arena, size_t *read)
+                                 struct store_row *rows, size_t n, void *arena, size_t *read)
 {
     int rc;
     grove_err err = GROVE_OK;
     *read = 0;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ++*read;
-        struct store_group *g =
-            n == 1 ? groups
-                   : store_group_of(groups, n, (const char *)sqlite3_column_text(st, STORE_COL_PK));
+        struct store_row *g =
+            n == 1 ? rows
+                   : store_row_of(rows, n, (const char *)sqlite3_column_text(st, STORE_COL_PK));
         if (!g)
             continue;
-        struct state_row *r = grove_state_rows_push(&g->units);
+        struct state_unit *r = grove_state_units_push(&g->units);
         err = r ? grove_store_read_unit(st, arena, r, NULL)
                 : grove_error_set(GROVE_ENOMEM, "out of memory");
     }
@@ -54,49 +54,49 @@ static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
  * where IN (...) makes one per row. New rows and keys that grow in order
  * leave the span nearly empty. *fits is false when the span holds more than
  * STORE_SPAN_MAX units, most of them other rows': the caller loads by IN. */
-static grove_err store_load_span(struct grove_store *store, struct store_group *groups, size_t n,
+static grove_err store_load_span(struct grove_store *store, struct store_row *rows, size_t n,
                                  void *arena, bool *fits)
 {
     sqlite3_stmt *st = store->load_span;
-    sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, groups[0].pk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, groups[n - 1].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, rows[0].table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rows[0].pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, rows[n - 1].pk, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, STORE_SPAN_MAX + 1);
     size_t read;
-    grove_err err = store_load_step(store, st, groups, n, arena, &read);
+    grove_err err = store_load_step(store, st, rows, n, arena, &read);
     *fits = read <= STORE_SPAN_MAX;
     for (size_t i = 0; !*fits && i < n; i++)
-        groups[i].units.count = 0;
+        rows[i].units.count = 0;
     return err;
 }
 
 /* Loads the stored units of n rows: a full chunk of one table by its span
  * (until a span overflows in this batch: *by_span) or in one IN statement,
  * else row by row. */
-static grove_err store_load_groups(struct grove_store *store, struct store_group *groups, size_t n,
-                                   bool *by_span, void *arena)
+static grove_err store_load_rows(struct grove_store *store, struct store_row *rows, size_t n,
+                                 bool *by_span, void *arena)
 {
     bool one_table = n == STORE_CHUNK;
     for (size_t i = 1; one_table && i < n; i++)
-        one_table = strcmp(groups[i].table, groups[0].table) == 0;
+        one_table = strcmp(rows[i].table, rows[0].table) == 0;
     size_t read;
     if (one_table && *by_span) {
-        grove_err err = store_load_span(store, groups, n, arena, by_span);
+        grove_err err = store_load_span(store, rows, n, arena, by_span);
         if (err || *by_span)
             return err;
     }
     if (one_table) {
         sqlite3_stmt *st = store->load_rows;
-        sqlite3_bind_text(st, 1, groups[0].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, rows[0].table, -1, SQLITE_STATIC);
         for (size_t i = 0; i < n; i++)
-            sqlite3_bind_text(st, 2 + (int)i, groups[i].pk, -1, SQLITE_STATIC);
-        return store_load_step(store, st, groups, n, arena, &read);
+            sqlite3_bind_text(st, 2 + (int)i, rows[i].pk, -1, SQLITE_STATIC);
+        return store_load_step(store, st, rows, n, arena, &read);
     }
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st = store->load_row;
-        sqlite3_bind_text(st, 1, groups[i].table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, groups[i].pk, -1, SQLITE_STATIC);
-        grove_err err = store_load_step(store, st, &groups[i], 1, arena, &read);
+        sqlite3_bind_text(st, 1, rows[i].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rows[i].pk, -1, SQLITE_STATIC);
+        grove_err err = store_load_step(store, st, &rows[i], 1, arena, &read);
         if (err)
             return err;
     }
@@ -131,7 +131,7 @@ static void store_bind_unit(struct grove_store *store, sqlite3_stmt *st, int bas
 {
     (void)store;
     const struct store_dirty *d = item;
-    const struct state_row *r = d->unit;
+    const struct state_unit *r = d->unit;
     sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, base + 3, r->field, -1, SQLITE_STATIC);
@@ -205,22 +205,22 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
 /* Merges a chunk of rows: loads their units, merges their changes, writes
  * the changed units with fresh arrival stamps, then their resolved rows. */
 static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
-                                   struct store_group *groups, size_t n, const char *src,
-                                   bool *by_span, void *arena, struct grove_apply_report *report)
+                                   struct store_row *rows, size_t n, const char *src, bool *by_span,
+                                   void *arena, struct grove_apply_report *report)
 {
-    grove_err err = store_load_groups(store, groups, n, by_span, arena);
+    grove_err err = store_load_rows(store, rows, n, by_span, arena);
     size_t dirty = 0;
     for (size_t g = 0; !err && g < n; g++) {
-        struct store_group *group = &groups[g];
-        for (size_t k = 0; !err && k < group->count; k++) {
+        struct store_row *row = &rows[g];
+        for (size_t k = 0; !err && k < row->count; k++) {
             struct state_merge m = {0};
-            err = grove_state_rows_merge(&group->units, &changes[group->idx[k]], src, &m);
+            err = grove_state_units_merge(&row->units, &changes[row->idx[k]], src, &m);
             report->merged += m.changed;
             report->conflicts += m.conflicts;
-            group->changed |= m.changed;
+            row->changed |= m.changed;
         }
-        for (size_t i = 0; !err && i < group->units.count; i++)
-            dirty += group->units.items[i].dirty;
+        for (size_t i = 0; !err && i < row->units.count; i++)
+            dirty += row->units.items[i].dirty;
     }
     if (err || dirty == 0)
         return err;
@@ -233,13 +233,13 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
     }
     size_t d = 0;
     for (size_t g = 0; g < n; g++)
-        for (size_t i = 0; i < groups[g].units.count; i++) {
-            if (!groups[g].units.items[i].dirty)
+        for (size_t i = 0; i < rows[g].units.count; i++) {
+            if (!rows[g].units.items[i].dirty)
                 continue;
             struct store_dirty *x = &store->dirty[d++];
-            x->table = groups[g].table;
-            x->pk = groups[g].pk;
-            x->unit = &groups[g].units.items[i];
+            x->table = rows[g].table;
+            x->pk = rows[g].pk;
+            x->unit = &rows[g].units.items[i];
             grove_clock_now(&store->clock, &x->arrival);
             report->latest = x->arrival;
         }
@@ -249,16 +249,16 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
     size_t docs = 0;
     store->doc.len = 0;
     for (size_t g = 0; !err && g < n; g++) {
-        if (!groups[g].changed)
+        if (!rows[g].changed)
             continue;
         size_t offset = store->doc.len;
         bool visible;
-        err = grove_state_rows_resolve(&groups[g].units, &store->doc, &visible);
+        err = grove_state_units_resolve(&rows[g].units, &store->doc, &visible);
         if (!err && visible)
             store->docs[docs++] =
-                (struct store_doc){groups[g].table, groups[g].pk, offset, store->doc.len - offset};
+                (struct store_doc){rows[g].table, rows[g].pk, offset, store->doc.len - offset};
         else if (!err)
-            err = store_delete_doc(store, groups[g].table, groups[g].pk);
+            err = store_delete_doc(store, rows[g].table, rows[g].pk);
     }
     if (!err)
         err = store_write_all(store, store->put_rows, store->put_row, 3, store->docs,
@@ -277,7 +277,7 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
     for (size_t start = 0; start < count && !err;) {
         size_t n = 0;
         while (start < count && n < STORE_CHUNK) {
-            struct store_group *g = &store->groups[n++];
+            struct store_row *g = &store->rows[n++];
             g->table = changes[idx[start]].table;
             g->pk = changes[idx[start]].pk;
             g->idx = idx + start;
@@ -294,7 +294,7 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
         struct grove_pull_response *arena = NULL;
         if (grove_pull_response_new(&arena))
             return grove_error_set(GROVE_ENOMEM, "out of memory");
-        err = store_apply_chunk(store, changes, store->groups, n, src, &by_span, arena, report);
+        err = store_apply_chunk(store, changes, store->rows, n, src, &by_span, arena, report);
         grove_msg_free(arena);
     }
     return err;

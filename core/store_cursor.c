@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "store_internal.h"
 #include "grove/sys/error.h"
+#include "store_internal.h"
 
 grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
                                   struct grove_peer_cursors *out)

@@ -21,18 +21,18 @@ enum {
 };
 
 /* One row of a batch being applied: its changes and its state units. */
-struct store_group {
+struct store_row {
     const char *table, *pk;
     const size_t *idx; /* its changes, as indices into the batch */
     size_t count;
-    struct state_rows units;
+    struct state_units units;
     bool changed;
 };
 
 /* A unit to write, with the arrival stamp it gets. */
 struct store_dirty {
     const char *table, *pk;
-    const struct state_row *unit;
+    const struct state_unit *unit;
     struct grove_hlc arrival;
 };
 
@@ -58,7 +58,7 @@ struct grove_store {
     sqlite3_stmt *load_rows, *put_states, *put_rows;
     sqlite3_stmt *load_span;
     /* Scratch reused by apply, under the lock. */
-    struct store_group groups[STORE_CHUNK];
+    struct store_row rows[STORE_CHUNK];
     struct store_dirty *dirty;
     size_t dirty_cap;
     struct store_doc docs[STORE_CHUNK];
@@ -98,7 +98,7 @@ struct store_record_key {
  * copying its strings into the arena. For a wire record (`record` set) it
  * copies the table and pk into *record too, and not src, which a record does
  * not carry (r->src is ""). */
-grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_row *r,
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
                                 struct store_record_key *record);
 
 /* ---- store_apply.c ------------------------------------------------------------ */

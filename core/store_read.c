@@ -126,12 +126,12 @@ enum { STORE_COL_ATS = STORE_UNIT_COLUMN_COUNT, STORE_COL_AC };
 static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response *resp,
                                    struct grove_change *out)
 {
-    struct state_row row = {0};
+    struct state_unit row = {0};
     struct store_record_key key;
     grove_err err = grove_store_read_unit(st, resp, &row, &key);
     if (err)
         return err;
-    grove_state_row_to_change(&row, key.table, key.pk, out);
+    grove_state_unit_to_change(&row, key.table, key.pk, out);
     if (out->set_op != GROVE_SET_NONE) {
         out->elements = grove_msg_alloc(resp, sizeof *out->elements);
         if (!out->elements)

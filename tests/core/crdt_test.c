@@ -67,14 +67,14 @@ static void random_changes(unsigned *rs, struct grove_change *out, int64_t count
 static void resolve(struct grove_change *changes, const int *order, int n, struct grove_buf *doc,
                     bool *visible)
 {
-    struct state_rows rows = {0};
+    struct state_units rows = {0};
     for (int i = 0; i < n; i++) {
         struct state_merge m = {0};
-        cr_assert_eq(grove_state_rows_merge(&rows, &changes[order[i]], "", &m), GROVE_OK);
+        cr_assert_eq(grove_state_units_merge(&rows, &changes[order[i]], "", &m), GROVE_OK);
     }
     doc->len = 0;
-    cr_assert_eq(grove_state_rows_resolve(&rows, doc, visible), GROVE_OK);
-    grove_state_rows_free(&rows);
+    cr_assert_eq(grove_state_units_resolve(&rows, doc, visible), GROVE_OK);
+    grove_state_units_free(&rows);
 }
 
 Test(core_crdt, merge_is_commutative_associative_idempotent)
