@@ -29,6 +29,7 @@ const char *grove_err_name(grove_err err)
         [GROVE_ETIMEOUT] = "ETIMEOUT",
         [GROVE_ESHUTDOWN] = "ESHUTDOWN",
         [GROVE_EPROTO] = "EPROTO",
+        [GROVE_ECONFLICT] = "ECONFLICT",
     };
     if ((unsigned)err < sizeof names / sizeof names[0] && names[err])
         return names[err];

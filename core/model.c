@@ -173,6 +173,12 @@ void grove_msg_free(void *msg)
         *out = msg_new(sizeof **out);                                                              \
         return *out ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");                   \
     }
+grove_err grove_msg_new(size_t size, void **out)
+{
+    *out = msg_new(size);
+    return *out ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
+}
+
 DEFINE_MSG_NEW(pull_request)
 DEFINE_MSG_NEW(pull_response)
 DEFINE_MSG_NEW(push_request)

@@ -92,6 +92,7 @@ static const struct status_row {
     {GROVE_ENOTFOUND, 404, 5, false},                                 /* NOT_FOUND */
     {GROVE_ETOOBIG, 413, 8, false},                                   /* RESOURCE_EXHAUSTED */
     {GROVE_ENOTSUP, 501, 12, false},                                  /* UNIMPLEMENTED */
+    {GROVE_ECONFLICT, 409, 6, false},                                 /* ALREADY_EXISTS */
     {GROVE_ESTORE, 500, 13, false},                                   /* INTERNAL */
     {GROVE_EUNAVAIL, 503, 14, false},                                 /* UNAVAILABLE */
     {GROVE_ESHUTDOWN, 503, 14, false}, /* a closing server is unavailable to its clients */

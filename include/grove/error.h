@@ -23,6 +23,7 @@ enum grove_err {
     GROVE_ETIMEOUT,   /* deadline passed (504, DEADLINE_EXCEEDED) */
     GROVE_ESHUTDOWN,  /* the object is closing; stop using it */
     GROVE_EPROTO,     /* the peer answered something we cannot understand */
+    GROVE_ECONFLICT,  /* the request contradicts an earlier one (409, ALREADY_EXISTS) */
 };
 typedef enum grove_err grove_err;
 

@@ -104,6 +104,8 @@ grove_err grove_pull_request_new(struct grove_pull_request **out);
 grove_err grove_pull_response_new(struct grove_pull_response **out);
 grove_err grove_push_request_new(struct grove_push_request **out);
 grove_err grove_push_response_new(struct grove_push_response **out);
+/* Any other message: `size` zeroed bytes heading an arena of their own. */
+grove_err grove_msg_new(size_t size, void **out);
 
 /* Allocates size zeroed bytes (8-aligned) owned by msg; NULL when out of memory. */
 void *grove_msg_alloc(void *msg, size_t size);
