@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec_protobuf.h"
 #include "grove/codec.h"
 #include "grove/json.h"
 #include "grove/sync/v1/sync.pb-c.h"
@@ -32,7 +33,7 @@ static void map_arena_free(void *msg, void *ptr)
     (void)ptr;
 }
 
-static ProtobufCAllocator map_allocator(void *msg)
+ProtobufCAllocator pb_allocator(void *msg)
 {
     return (ProtobufCAllocator){
         .alloc = map_arena_alloc, .free = map_arena_free, .allocator_data = msg};
@@ -217,7 +218,7 @@ enum { PB_FIELDS_MAX = 16 }; /* field numbers in sync.proto stay below this */
  * would cut it short without a word ("t\0x" would pass as table "t"). Such
  * strings are refused before unpacking, by walking the wire with the
  * message's descriptor; a malformed wire is left to the unpacker. */
-static grove_err pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len)
+grove_err pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len)
 {
     /* The wire of our messages seldom holds a zero byte at all (proto3 omits
      * zero values; a varint ends in a zero byte only when it is 0): then no
@@ -283,7 +284,7 @@ static grove_err pb_decode_pull_request(const char *data, size_t len,
     grove_err err = grove_pull_request_new(&req);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = map_allocator(req);
+    ProtobufCAllocator alloc = pb_allocator(req);
     if ((err =
              pb_refuse_nul(&grove__sync__v1__pull_request__descriptor, (const uint8_t *)data, len)))
         goto fail;
@@ -327,7 +328,7 @@ static grove_err map_decode_batch(const char *data, size_t len, bool stream,
     grove_err err = grove_pull_response_new(&resp);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = map_allocator(resp);
+    ProtobufCAllocator alloc = pb_allocator(resp);
     pb_change **changes;
     size_t n;
     const pb_hlc *latest;
@@ -390,7 +391,7 @@ static grove_err pb_decode_push_request(const char *data, size_t len,
     grove_err err = grove_push_request_new(&req);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = map_allocator(req);
+    ProtobufCAllocator alloc = pb_allocator(req);
     if ((err =
              pb_refuse_nul(&grove__sync__v1__push_request__descriptor, (const uint8_t *)data, len)))
         goto fail;
@@ -424,7 +425,7 @@ static grove_err pb_decode_push_response(const char *data, size_t len,
     grove_err err = grove_push_response_new(&resp);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = map_allocator(resp);
+    ProtobufCAllocator alloc = pb_allocator(resp);
     if ((err = pb_refuse_nul(&grove__sync__v1__push_response__descriptor, (const uint8_t *)data,
                              len)))
         goto fail;
