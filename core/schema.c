@@ -172,6 +172,12 @@ bool grove_schema_has_table(const struct grove_schema *schema, const char *table
     return schema_find(schema, table) != NULL;
 }
 
+bool grove_schema_has_fields(const struct grove_schema *schema, const char *table)
+{
+    const struct schema_table *t = schema_find(schema, table);
+    return t && t->field_count > 0;
+}
+
 enum grove_crdt grove_schema_field_type(const struct grove_schema *schema, const char *table,
                                         const char *field)
 {

@@ -24,7 +24,12 @@ static const char store_schema_sql[] =
     " PRIMARY KEY(tbl, pk)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS cursors(peer TEXT PRIMARY KEY, pull_ts INTEGER NOT NULL,"
     " pull_c INTEGER NOT NULL, pull_node TEXT NOT NULL, push_ts INTEGER NOT NULL,"
-    " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);";
+    " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);"
+    /* Data API writes by idempotency key (core/data.c): what the write was
+     * (a fingerprint) and the HLC it got, kept a day. */
+    "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, fingerprint INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, c INTEGER NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);";
 
 grove_err grove_store_sqlite_error(struct grove_store *store, const char *what)
 {
@@ -103,10 +108,19 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->put_row, "INSERT OR REPLACE INTO rows(tbl, pk, doc) VALUES(?1, ?2, ?3)"},
         {&store->del_row, "DELETE FROM rows WHERE tbl = ?1 AND pk = ?2"},
         {&store->get_row, "SELECT doc FROM rows WHERE tbl = ?1 AND pk = ?2"},
-        {&store->list_rows,
-         "SELECT pk, doc FROM rows WHERE tbl = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3"},
+        /* After ?2, from the prefix ?3, below its upper bound ?4 (a blob,
+         * above every text, when there is none): both bounds of one range. */
+        {&store->list_rows, "SELECT pk, doc FROM rows WHERE tbl = ?1 AND pk > ?2 AND pk >= ?3"
+                            " AND pk < ?4 ORDER BY pk LIMIT ?5"},
         {&store->own_counter, "SELECT inc, dec FROM state WHERE tbl = ?1 AND pk = ?2 AND"
                               " field = ?3 AND kind = 2 AND sub = ?4"},
+        /* A watch's scan (core/data_read.c): what changed, by arrival. */
+        {&store->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
+                             " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},
+        {&store->idem_get, "SELECT fingerprint, ts, c FROM idempotency WHERE key = ?1"},
+        {&store->idem_put, "INSERT INTO idempotency(key, fingerprint, ts, c, created)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {&store->idem_prune, "DELETE FROM idempotency WHERE created < ?1"},
         {&store->cursor_get, "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node,"
                              " catching_up FROM cursors WHERE peer = ?1"},
         {&store->cursor_put,
@@ -195,6 +209,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->committed, NULL);
+    pthread_mutex_init(&store->writes.lock, NULL);
+    pthread_cond_init(&store->writes.done, NULL);
     strcpy(store->node_id, opts->node_id);
     store->schema = opts->schema;
     grove_clock_init(&store->clock, opts->node_id, opts->max_drift_ns);
@@ -243,7 +259,8 @@ void grove_store_close(struct grove_store *store)
                            store->del_row,     store->get_row,    store->list_rows,
                            store->own_counter, store->cursor_get, store->cursor_put,
                            store->cursor_skip, store->load_rows,  store->put_states,
-                           store->put_rows,    store->load_span};
+                           store->put_rows,    store->load_span,  store->idem_get,
+                           store->idem_put,    store->idem_prune, store->watch_scan};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
@@ -255,6 +272,8 @@ void grove_store_close(struct grove_store *store)
     grove_clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
     pthread_mutex_destroy(&store->lock);
+    pthread_cond_destroy(&store->writes.done);
+    pthread_mutex_destroy(&store->writes.lock);
     free(store);
 }
 

@@ -300,6 +300,30 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
     return err;
 }
 
+grove_err grove_store_merge_locked(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *src, bool remote,
+                                   struct grove_apply_report *report)
+{
+    memset(report, 0, sizeof *report);
+    if (count == 0)
+        return GROVE_OK;
+    size_t *idx = malloc(count * sizeof *idx);
+    if (!idx)
+        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
+    const struct grove_hlc *newest = &changes[0].hlc;
+    for (size_t i = 0; i < count; i++) {
+        idx[i] = i;
+        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
+            newest = &changes[i].hlc;
+    }
+    if (remote) /* arrival stamps then order after everything in the batch */
+        grove_clock_observe(&store->clock, newest);
+    qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
+    grove_err err = store_apply_rows(store, changes, idx, count, src, report);
+    free(idx);
+    return err;
+}
+
 grove_err grove_store_apply_locked(struct grove_store *store, const struct grove_change *changes,
                                    size_t count, const char *src, bool remote,
                                    const struct store_pulled *pulled,
@@ -309,23 +333,11 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
     grove_err err = store_validate(store, changes, count, remote);
     if (err || (count == 0 && !pulled))
         return err;
-    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
-    if (!idx)
-        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
-    const struct grove_hlc *newest = count ? &changes[0].hlc : NULL;
-    for (size_t i = 0; i < count; i++) {
-        idx[i] = i;
-        if (grove_hlc_compare(&changes[i].hlc, newest) > 0)
-            newest = &changes[i].hlc;
-    }
-    if (remote && newest) /* arrival stamps then order after everything in the batch */
-        grove_clock_observe(&store->clock, newest);
-    qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
     struct grove_hlc before = store->latest;
     struct grove_peer_cursors cursors;
     err = grove_store_exec(store, "BEGIN IMMEDIATE");
     if (!err)
-        err = store_apply_rows(store, changes, idx, count, src, report);
+        err = grove_store_merge_locked(store, changes, count, src, remote, report);
     if (!err && remote)
         err = grove_store_skip_echoes(store, src, &before, report);
     if (!err && pulled)
@@ -341,7 +353,6 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
         if (report->merged)
             grove_store_commit_notify(store, &report->latest);
     }
-    free(idx);
     return err;
 }
 

@@ -88,10 +88,9 @@ grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *af
     }
     grove_err err = GROVE_OK;
     pthread_mutex_lock(&store->lock);
-    uint64_t generation = store->wake_generation;
     while ((store->latest.ts < after->ts ||
             (store->latest.ts == after->ts && store->latest.c <= after->c))) {
-        if (store->wake_generation != generation) {
+        if (store->waits_refused) {
             err = grove_error_set(GROVE_ESHUTDOWN, "store is shutting down");
             break;
         }
@@ -107,7 +106,7 @@ grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *af
 void grove_store_wake_all(struct grove_store *store)
 {
     pthread_mutex_lock(&store->lock);
-    store->wake_generation++;
+    store->waits_refused = true;
     pthread_cond_broadcast(&store->committed);
     pthread_mutex_unlock(&store->lock);
 }

@@ -42,10 +42,21 @@ struct store_doc {
     size_t offset, len; /* in grove_store.doc */
 };
 
+/* Group commit (core/data.c): writers queue their writes; one of them, the
+ * leader, commits everything queued in one transaction while the others
+ * wait, so concurrent writers share an fsync. */
+struct store_write_job;
+struct store_write_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    struct store_write_job *head, *tail;
+    bool leading; /* a leader is committing */
+};
+
 struct grove_store {
     pthread_mutex_t lock; /* one connection, one writer: every call holds it */
     pthread_cond_t committed;
-    uint64_t wake_generation;
+    bool waits_refused; /* grove_store_wake_all was called: waits end at once */
     sqlite3 *db;
     struct grove_clock clock;
     const struct grove_schema *schema;
@@ -53,6 +64,9 @@ struct grove_store {
     struct grove_hlc latest; /* newest arrival stamp */
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
     sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
+    sqlite3_stmt *idem_get, *idem_put, *idem_prune, *watch_scan;
+    struct store_write_queue writes;
+    int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
      * cost is about half of a small write, so big batches go in chunks. */
     sqlite3_stmt *load_rows, *put_states, *put_rows;
@@ -108,6 +122,13 @@ struct store_pulled {
     const char *peer;
     struct grove_peer_cursors *cursors;
 };
+
+/* Merges `count` changes (already valid) from `src` inside the caller's
+ * transaction: the part of grove_store_apply_locked that local writes share
+ * (core/data.c commits many writes in one transaction). */
+grove_err grove_store_merge_locked(struct grove_store *store, const struct grove_change *changes,
+                                   size_t count, const char *src, bool remote,
+                                   struct grove_apply_report *report);
 
 /* Validates and merges `count` changes from `src` ("" for local writes) in
  * one transaction, with a pulled page's cursors when `pulled` is set. Remote

@@ -1,5 +1,5 @@
-/* Reads: resolved rows by pk, and pages of changes by arrival stamp
- * (docs/design.md, "Arrival stamps and cursors"). */
+/* Reads of pages of changes by arrival stamp (docs/design.md, "Arrival
+ * stamps and cursors"); resolved rows are read in data_read.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,90 +8,6 @@
 #include "grove/sys/error.h"
 #include "store_echo.h"
 #include "store_internal.h"
-
-static grove_err store_check_table(struct grove_store *store, const char *table)
-{
-    if (!grove_schema_has_table(store->schema, table))
-        return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", table);
-    return GROVE_OK;
-}
-
-grove_err grove_store_get(struct grove_store *store, const char *table, const char *pk, char **out)
-{
-    *out = NULL;
-    grove_err err = store_check_table(store, table);
-    if (err)
-        return err;
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *st = store->get_row;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *out = strdup((const char *)sqlite3_column_text(st, 0));
-        err = *out ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
-    } else if (rc == SQLITE_DONE) {
-        err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
-    } else {
-        err = grove_store_sqlite_error(store, "read row");
-    }
-    sqlite3_reset(st);
-    pthread_mutex_unlock(&store->lock);
-    return err;
-}
-
-grove_err grove_store_list(struct grove_store *store, const char *table, const char *after_pk,
-                           size_t limit, char **out, bool *more)
-{
-    *out = NULL;
-    *more = false;
-    grove_err err = store_check_table(store, table);
-    if (err)
-        return err;
-    if (limit == 0)
-        limit = 100;
-    struct grove_buf buf = {0};
-    err = grove_buf_append(&buf, "[", 1);
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *st = store->list_rows;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, after_pk ? after_pk : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
-    size_t n = 0;
-    int rc;
-    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
-            *more = true;
-            break;
-        }
-        const char *pk = (const char *)sqlite3_column_text(st, 0);
-        const char *doc = (const char *)sqlite3_column_text(st, 1);
-        if (n++)
-            err = grove_buf_append(&buf, ",", 1);
-        if (!err)
-            err = grove_buf_append(&buf, "{\"pk\":", 6);
-        if (!err)
-            err = grove_json_encode_string(pk, strlen(pk), &buf);
-        if (!err)
-            err = grove_buf_append(&buf, ",\"fields\":", 10);
-        if (!err)
-            err = grove_buf_append(&buf, doc, strlen(doc));
-        if (!err)
-            err = grove_buf_append(&buf, "}", 1);
-    }
-    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = grove_store_sqlite_error(store, "list rows");
-    sqlite3_reset(st);
-    pthread_mutex_unlock(&store->lock);
-    if (!err)
-        err = grove_buf_append(&buf, "]", 1);
-    if (err) {
-        grove_buf_free(&buf);
-        return err;
-    }
-    *out = buf.data;
-    return GROVE_OK;
-}
 
 grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
                                   struct grove_buf *sql)

@@ -650,52 +650,37 @@ static bool sim_quiesce(struct sim *s)
 
 /* ---- checking --------------------------------------------------------- */
 
-/* The whole table through grove_store_list, paging with a small limit, as
- * the concatenation of the page arrays' contents. */
+/* The whole table through grove_data_list, paging with a small limit, as
+ * {"pk":..,"fields":..} objects joined by commas. */
 static char *sim_list_table(struct sim_node *n, const char *table)
 {
-    char *all = NULL, *page = NULL;
-    size_t len = 0;
-    char after[64] = "";
-    bool more = true;
-    all = calloc(1, 1);
-    while (all && more) {
-        if (grove_store_list(n->node.store, table, after[0] ? after : NULL, 2, &page, &more)) {
-            sim_fail("grove_store_list");
-            free(all);
-            return NULL;
+    struct grove_buf all = {0};
+    struct grove_list_query q = {.table = table, .limit = 2};
+    char *after = NULL;
+    for (;;) {
+        struct grove_row_page *page;
+        q.after = after;
+        if (grove_data_list(n->node.store, &q, &page)) {
+            sim_fail("grove_data_list");
+            break;
         }
-        /* Strip the array brackets; remember the last pk for the next page. */
-        size_t plen = strlen(page);
-        if (plen >= 2 && page[0] == '[' && page[plen - 1] == ']' && plen > 2) {
-            char *grown = realloc(all, len + plen + 1);
-            if (!grown)
+        for (size_t i = 0; i < page->count; i++) {
+            const struct grove_row_entry *e = &page->rows[i];
+            if ((all.len && grove_buf_append(&all, ",", 1)) ||
+                grove_buf_append(&all, "{\"pk\":", 6) ||
+                grove_json_encode_string(e->pk, strlen(e->pk), &all) ||
+                grove_buf_append(&all, ",\"fields\":", 10) ||
+                grove_buf_append(&all, e->row.ptr, e->row.len) || grove_buf_append(&all, "}", 1))
                 abort();
-            all = grown;
-            if (len)
-                all[len++] = ',';
-            memcpy(all + len, page + 1, plen - 2);
-            len += plen - 2;
-            all[len] = '\0';
-            const char *last = NULL;
-            for (const char *p = page; (p = strstr(p, "\"pk\":")) != NULL; p++)
-                last = p;
-            if (last) {
-                last += 5;
-                while (*last == ' ')
-                    last++;
-                if (*last == '"') {
-                    size_t k = strcspn(last + 1, "\"");
-                    snprintf(after, sizeof after, "%.*s", (int)k, last + 1);
-                }
-            }
-        } else if (more) {
-            more = false; /* an empty page that claims more: stop rather than spin */
         }
-        free(page);
-        page = NULL;
+        free(after);
+        after = page->next ? strdup(page->next) : NULL;
+        grove_msg_free(page);
+        if (!after)
+            break;
     }
-    return all;
+    free(after);
+    return all.data ? all.data : calloc(1, 1);
 }
 
 static bool sim_check(struct sim *s)
@@ -714,9 +699,9 @@ static bool sim_check(struct sim *s)
             s->st.rows_visible += want != NULL;
             for (int i = 0; i < s->nodes; i++) {
                 char *got = NULL;
-                grove_err err = grove_store_get(s->node[i].node.store, table, pk, &got);
+                grove_err err = grove_data_get(s->node[i].node.store, table, pk, &got);
                 if (err && err != GROVE_ENOTFOUND) {
-                    sim_fail("grove_store_get");
+                    sim_fail("grove_data_get");
                     got = NULL;
                 }
                 bool same = (!want && !got) || (want && got && strcmp(want, got) == 0);

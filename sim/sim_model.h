@@ -25,7 +25,7 @@ void sim_model_set_op(struct sim_model *m, int table, int pk, int field, int ele
                       const struct grove_hlc *hlc);
 void sim_model_delete(struct sim_model *m, int table, int pk, const struct grove_hlc *hlc);
 
-/* The expected resolved row as the store prints it (grove_store_get), or
+/* The expected resolved row as the store prints it (grove_data_get), or
  * NULL when the row must not be visible. malloc'ed. */
 char *sim_model_row(const struct sim_model *m, int table, int pk);
 

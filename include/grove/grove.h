@@ -3,6 +3,7 @@
 #define GROVE_GROVE_H
 
 #include "grove/codec.h"
+#include "grove/data.h"
 #include "grove/error.h"
 #include "grove/hook.h"
 #include "grove/json.h"

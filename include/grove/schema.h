@@ -22,6 +22,8 @@ grove_err grove_schema_add_field(struct grove_schema *schema, const char *table,
 grove_err grove_schema_parse(struct grove_schema *schema, const char *spec);
 
 bool grove_schema_has_table(const struct grove_schema *schema, const char *table);
+/* True when the table is declared with fields (then only those are taken). */
+bool grove_schema_has_fields(const struct grove_schema *schema, const char *table);
 /* The declared type of table.field; GROVE_CRDT_NONE when not declared. */
 enum grove_crdt grove_schema_field_type(const struct grove_schema *schema, const char *table,
                                         const char *field);

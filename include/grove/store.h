@@ -25,8 +25,9 @@ void grove_store_close(struct grove_store *store);
 const char *grove_store_node_id(const struct grove_store *store);
 const struct grove_schema *grove_store_schema(const struct grove_store *store);
 
-/* Local writes: each is one transaction stamped with one fresh HLC. `value`
- * and `element` are JSON text (validated). GROVE_EFORBIDDEN for an undeclared
+/* Local writes of one field (grove_data_write, grove/data.h, with one row
+ * of one field): each is committed stamped with one fresh HLC. `value` and
+ * `element` are JSON text (validated). GROVE_EFORBIDDEN for an undeclared
  * table, GROVE_EINVAL for a field declared with another CRDT type. */
 grove_err grove_store_set(struct grove_store *store, const char *table, const char *pk,
                           const char *field, const char *value, size_t value_len);
@@ -38,15 +39,7 @@ grove_err grove_store_set_remove(struct grove_store *store, const char *table, c
                                  const char *field, const char *element, size_t element_len);
 grove_err grove_store_delete(struct grove_store *store, const char *table, const char *pk);
 
-/* The resolved row as a JSON object of its fields ({"title":"x","views":3,
- * "tags":["a"]}). *out is malloc'ed, freed by the caller with free().
- * GROVE_ENOTFOUND when the row does not exist or is deleted. */
-grove_err grove_store_get(struct grove_store *store, const char *table, const char *pk, char **out);
-/* Visible rows of a table ordered by pk, after `after_pk` (NULL: from the
- * start), at most `limit` (0: 100): a JSON array [{"pk":..,"fields":{..}}].
- * *more tells whether rows remain. */
-grove_err grove_store_list(struct grove_store *store, const char *table, const char *after_pk,
-                           size_t limit, char **out, bool *more);
+/* Reading resolved rows, and writes of many fields at once: grove/data.h. */
 
 struct grove_apply_report {
     uint64_t merged;         /* changes that changed state */
@@ -84,6 +77,9 @@ grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
 
 /* Blocks until the newest arrival stamp is after *after, the timeout passes
  * (GROVE_ETIMEOUT) or grove_store_wake_all is called (GROVE_ESHUTDOWN).
+ * After grove_store_wake_all (the node is closing: its server shut down)
+ * every wait, present or later, ends with GROVE_ESHUTDOWN; writes and reads
+ * go on.
  * Commits signal waiters: no polling. */
 grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *after,
                            int timeout_ms);

@@ -155,26 +155,6 @@ Test(core_store, refuses_to_open_under_another_node_id)
     cr_expect(strstr(grove_errmsg(), "belongs to node \"a\"") != NULL, "%s", grove_errmsg());
 }
 
-Test(core_store, list_pages_by_pk)
-{
-    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
-    const char *pks[] = {"c", "a", "b"};
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(grove_store_set(s, "docs", pks[i], "title", "1", 1), GROVE_OK);
-    char *out;
-    bool more;
-    cr_assert_eq(grove_store_list(s, "docs", NULL, 2, &out, &more), GROVE_OK);
-    cr_expect_str_eq(
-        out, "[{\"pk\":\"a\",\"fields\":{\"title\":1}},{\"pk\":\"b\",\"fields\":{\"title\":1}}]");
-    cr_expect(more);
-    free(out);
-    cr_assert_eq(grove_store_list(s, "docs", "b", 2, &out, &more), GROVE_OK);
-    cr_expect_str_eq(out, "[{\"pk\":\"c\",\"fields\":{\"title\":1}}]");
-    cr_expect(!more);
-    free(out);
-    grove_store_close(s);
-}
-
 Test(core_store, echo_filter_leaves_out_origin_and_source_but_moves_cursor)
 {
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);

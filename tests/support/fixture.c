@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grove/data.h"
 #include "grove/error.h"
 #include "support/tmpdir.h"
 
@@ -52,7 +53,7 @@ struct grove_store *support_store(const char *dir, const char *node,
 char *support_get(struct grove_store *store, const char *table, const char *pk)
 {
     char *doc = NULL;
-    grove_err err = grove_store_get(store, table, pk, &doc);
+    grove_err err = grove_data_get(store, table, pk, &doc);
     if (err == GROVE_ENOTFOUND)
         return strdup("");
     cr_assert_eq(err, GROVE_OK, "get: %s", grove_errmsg());

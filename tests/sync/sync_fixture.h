@@ -136,7 +136,7 @@ static inline void fx_set(struct fx_node *n, const char *table, const char *pk, 
 static inline char *fx_get(struct fx_node *n, const char *table, const char *pk)
 {
     char *out = NULL;
-    grove_err err = grove_store_get(n->node.store, table, pk, &out);
+    grove_err err = grove_data_get(n->node.store, table, pk, &out);
     if (err == GROVE_ENOTFOUND)
         return strdup("(absent)");
     cr_assert_eq(err, GROVE_OK, "get %s/%s: %s", table, pk, grove_errmsg());
@@ -151,26 +151,20 @@ static inline char *fx_get(struct fx_node *n, const char *table, const char *pk)
         free(fx_got_);                                                                             \
     } while (0)
 
-/* Visible rows of a table, counted through grove_store_list pages. */
-static inline size_t fx_count_rows(struct fx_node *n, const char *table, size_t page)
+/* Visible rows of a table, counted through grove_data_list pages. */
+static inline size_t fx_count_rows(struct fx_node *n, const char *table, size_t page_size)
 {
     size_t count = 0;
-    char after[128] = "";
-    bool more = true;
-    while (more) {
-        char *out = NULL;
-        fx_ok(grove_store_list(n->node.store, table, after[0] ? after : NULL, page, &out, &more));
-        const char *last = NULL;
-        for (const char *p = out; (p = strstr(p, "{\"pk\":\"")) != NULL; p++) {
-            count++;
-            last = p + 7;
-        }
-        if (last)
-            snprintf(after, sizeof after, "%.*s", (int)strcspn(last, "\""), last);
-        free(out);
-        if (!last)
-            break;
-    }
+    char *after = NULL;
+    do {
+        struct grove_list_query q = {.table = table, .after = after, .limit = page_size};
+        struct grove_row_page *page;
+        fx_ok(grove_data_list(n->node.store, &q, &page));
+        count += page->count;
+        free(after);
+        after = page->next ? strdup(page->next) : NULL;
+        grove_msg_free(page);
+    } while (after);
     return count;
 }
 
