@@ -93,3 +93,38 @@ void grove_node_close(struct grove_node *node)
     grove_store_close(node->store);
     node->store = NULL;
 }
+
+static grove_err node_has_store(const struct grove_node *node)
+{
+    return node->store ? GROVE_OK : grove_error_set(GROVE_EINVAL, "the node has no store open");
+}
+
+grove_err grove_node_write(struct grove_node *node, const struct grove_write *write,
+                           struct grove_hlc *hlc)
+{
+    grove_err err = node_has_store(node);
+    return err ? err : grove_data_write(node->store, write, hlc);
+}
+
+grove_err grove_node_get(struct grove_node *node, const char *table, const char *pk, char **row)
+{
+    *row = NULL;
+    grove_err err = node_has_store(node);
+    return err ? err : grove_data_get(node->store, table, pk, row);
+}
+
+grove_err grove_node_list(struct grove_node *node, const struct grove_list_query *query,
+                          struct grove_row_page **page)
+{
+    *page = NULL;
+    grove_err err = node_has_store(node);
+    return err ? err : grove_data_list(node->store, query, page);
+}
+
+grove_err grove_node_watch_open(struct grove_node *node, const struct grove_watch_options *opts,
+                                struct grove_watch **out)
+{
+    *out = NULL;
+    grove_err err = node_has_store(node);
+    return err ? err : grove_data_watch_open(node->store, opts, out);
+}

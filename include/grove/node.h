@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "grove/data.h"
 #include "grove/server.h"
 #include "grove/store.h"
 #include "grove/syncer.h"
@@ -79,5 +80,17 @@ grove_err grove_node_listen(struct grove_node *node, const char *url,
  * calls), the server, and the store last. Leaves every part NULL and
  * listener_count 0, so closing twice is harmless. */
 void grove_node_close(struct grove_node *node);
+
+/* The Data API (grove/data.h) on the node's store, for a program that
+ * embeds groved: the node's syncer pushes each write to every peer as it
+ * commits, and its streams and watches wake. GROVE_EINVAL when the node has
+ * no store. */
+grove_err grove_node_write(struct grove_node *node, const struct grove_write *write,
+                           struct grove_hlc *hlc);
+grove_err grove_node_get(struct grove_node *node, const char *table, const char *pk, char **row);
+grove_err grove_node_list(struct grove_node *node, const struct grove_list_query *query,
+                          struct grove_row_page **page);
+grove_err grove_node_watch_open(struct grove_node *node, const struct grove_watch_options *opts,
+                                struct grove_watch **out);
 
 #endif
