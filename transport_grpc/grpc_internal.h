@@ -11,9 +11,39 @@
 
 #include "grove/sys/transport.h"
 
-/* The methods of grove.sync.v1.Sync, indexing grove_grpc_method_paths. */
-enum gt_method { GT_PULL, GT_PUSH, GT_STREAM, GT_METHODS };
+/* The methods of grove.sync.v1.Sync, then of grove.data.v1.Data, indexing
+ * grove_grpc_method_paths. */
+enum gt_method {
+    GT_PULL,
+    GT_PUSH,
+    GT_STREAM,
+    GT_DATA_WRITE,
+    GT_DATA_WRITE_MANY,
+    GT_DATA_DELETE,
+    GT_DATA_GET,
+    GT_DATA_LIST,
+    GT_DATA_WATCH,
+    GT_METHODS
+};
 extern const char *const grove_grpc_method_paths[GT_METHODS];
+
+/* The messages of one server stream: the sync service's Stream or the Data
+ * service's Watch. */
+struct gt_stream_ops {
+    /* Waits up to timeout_ms for the next message and appends it to out:
+     * GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN when the server closes. */
+    grove_err (*next)(void *self, int timeout_ms, struct grove_buf *out);
+    /* The value of the stream's "grove-cursor" initial metadata, or NULL. */
+    const char *(*cursor)(void *self);
+    void (*close)(void *self);
+};
+
+/* The Data service (grpc_data.c): a unary Data method served on the
+ * server's store, and a Watch opened for its stream. */
+grove_err grove_grpc_data_serve(struct grove_server *server, enum gt_method method,
+                                const char *data, size_t len, struct grove_buf *out);
+grove_err grove_grpc_watch_open(struct grove_server *server, const char *data, size_t len,
+                                const struct gt_stream_ops **ops, void **self);
 
 /* Hands a grove_buf's bytes to gRPC without a copy; buf is left empty. */
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf);

@@ -6,7 +6,9 @@
  * the thread hands its sends to the completion queue and waits for the worker
  * to report them. Close shuts the server down, cancels every call and joins
  * every thread before destroying anything, so no call outlives the listener.
- * The bytes are the protobuf codec's: grove_serve decodes, serves, encodes. */
+ * The bytes are the protobuf codec's: grove_serve decodes, serves, encodes.
+ * The Data service's calls run the same way (grpc_data.c gives their bytes
+ * meaning; a Watch is a stream). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +16,8 @@
 
 #include <grpc/grpc_security.h>
 
-#include "grpc_internal.h"
 #include "grove/sys/error.h"
+#include "grpc_internal.h"
 
 enum { GSRV_WORKERS = 4, GSRV_SLOTS_UNARY = 8, GSRV_SLOTS_STREAM = 4 };
 
@@ -25,7 +27,12 @@ enum { GSRV_STREAM_POLL_MS = 200 };
 
 /* GSRV_OTHER: any method we do not serve, answered UNIMPLEMENTED (left
  * unrequested, such calls would hang until their deadline). */
-enum gsrv_method { GSRV_PULL = GT_PULL, GSRV_PUSH = GT_PUSH, GSRV_STREAM = GT_STREAM, GSRV_OTHER };
+enum gsrv_method {
+    GSRV_PULL = GT_PULL,
+    GSRV_PUSH = GT_PUSH,
+    GSRV_STREAM = GT_STREAM,
+    GSRV_OTHER = GT_METHODS
+};
 
 struct gsrv_tag {
     void (*done)(struct gsrv_tag *tag, bool ok);
@@ -69,7 +76,9 @@ struct gsrv_call {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool send_done, send_ok, closed;
-    struct grove_server_stream *stream; /* GSRV_STREAM: opened before its thread starts */
+    /* GSRV_STREAM, GT_DATA_WATCH: opened before its thread starts */
+    const struct gt_stream_ops *stream_ops;
+    void *stream;
 };
 
 static void gsrv_arm(struct gsrv *srv, enum gsrv_method method);
@@ -92,7 +101,7 @@ static void gsrv_call_free(struct gsrv_call *c)
     if (c->has_details)
         grpc_slice_unref(c->details);
     if (c->stream)
-        grove_server_stream_close(c->stream);
+        c->stream_ops->close(c->stream);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -159,9 +168,13 @@ static bool gsrv_deadline_passed(const struct gsrv_call *c)
 static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t len)
 {
     struct grove_buf out = {0};
-    grove_err err =
-        grove_serve(c->srv->core, &grove_codec_protobuf,
-                    c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data, len, &out);
+    grove_err err;
+    if (c->method == GSRV_PULL || c->method == GSRV_PUSH)
+        err = grove_serve(c->srv->core, &grove_codec_protobuf,
+                          c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data, len,
+                          &out);
+    else
+        err = grove_grpc_data_serve(c->srv->core, (enum gt_method)c->method, data, len, &out);
     if (err) {
         grove_buf_free(&out);
         return err;
@@ -207,7 +220,7 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
     }
     const char *data = (const char *)GRPC_SLICE_START_PTR(body);
     size_t len = GRPC_SLICE_LENGTH(body);
-    if (c->method == GSRV_STREAM) {
+    if (c->method == GSRV_STREAM || (int)c->method == GT_DATA_WATCH) {
         gsrv_stream_start(c, data, len);
         grpc_slice_unref(body);
         return;
@@ -311,15 +324,27 @@ static void *gsrv_stream_main(void *arg)
     char message[512] = "";
     grpc_op op;
 
-    struct grove_server_stream *stream = c->stream;
     grove_err err = GROVE_OK;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (!gsrv_stream_send(c, &op, 1))
+    /* A watch says where it goes on from, so a client that saw no event yet
+     * can still resume without a gap. */
+    grpc_metadata cursor_md;
+    const char *cursor = c->stream_ops->cursor ? c->stream_ops->cursor(c->stream) : NULL;
+    if (cursor && *cursor) {
+        cursor_md.key = grpc_slice_from_static_string("grove-cursor");
+        cursor_md.value = grpc_slice_from_copied_string(cursor);
+        op.data.send_initial_metadata.count = 1;
+        op.data.send_initial_metadata.metadata = &cursor_md;
+    }
+    bool started = gsrv_stream_send(c, &op, 1);
+    if (op.data.send_initial_metadata.count)
+        grpc_slice_unref(cursor_md.value);
+    if (!started)
         goto status;
     while (!gsrv_stream_closed(c)) {
         struct grove_buf out = {0};
-        err = grove_serve_stream_next(stream, &grove_codec_protobuf, GSRV_STREAM_POLL_MS, &out);
+        err = c->stream_ops->next(c->stream, GSRV_STREAM_POLL_MS, &out);
         if (err == GROVE_ETIMEOUT)
             continue;
         if (err) {
@@ -343,7 +368,7 @@ status:
         status = GRPC_STATUS_UNAVAILABLE;
         snprintf(message, sizeof message, "server shutting down");
     }
-    grove_server_stream_close(stream);
+    c->stream_ops->close(c->stream);
     c->stream = NULL;
     if (!gsrv_stream_closed(c) || atomic_load(&srv->stopping)) {
         grpc_slice details = grpc_slice_from_copied_string(message);
@@ -375,11 +400,38 @@ static void gsrv_on_close_free(struct gsrv_tag *tag, bool ok)
     gsrv_call_free((struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, close_tag)));
 }
 
+/* The sync service's Stream as a gt_stream_ops source. */
+static grove_err gsrv_sync_next(void *self, int timeout_ms, struct grove_buf *out)
+{
+    return grove_serve_stream_next(self, &grove_codec_protobuf, timeout_ms, out);
+}
+
+static void gsrv_sync_close(void *self)
+{
+    grove_server_stream_close(self);
+}
+
+static const struct gt_stream_ops gsrv_sync_stream_ops = {
+    .next = gsrv_sync_next,
+    .close = gsrv_sync_close,
+};
+
+static grove_err gsrv_stream_open(struct gsrv_call *c, const char *data, size_t len)
+{
+    if ((int)c->method == GT_DATA_WATCH)
+        return grove_grpc_watch_open(c->srv->core, data, len, &c->stream_ops, &c->stream);
+    c->stream_ops = &gsrv_sync_stream_ops;
+    struct grove_server_stream *stream;
+    grove_err err =
+        grove_serve_stream_open(c->srv->core, &grove_codec_protobuf, data, len, &stream);
+    c->stream = err ? NULL : stream;
+    return err;
+}
+
 static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
 {
     struct gsrv *srv = c->srv;
-    grove_err err =
-        grove_serve_stream_open(srv->core, &grove_codec_protobuf, data, len, &c->stream);
+    grove_err err = gsrv_stream_open(c, data, len);
     if (err) {
         gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
         return;
@@ -523,14 +575,13 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
         goto fail;
     }
     grpc_server_start(srv->server);
-    for (int i = 0; i < GSRV_SLOTS_UNARY; i++) {
-        gsrv_arm(srv, GSRV_PULL);
-        gsrv_arm(srv, GSRV_PUSH);
+    for (int m = 0; m < GT_METHODS; m++) {
+        bool stream = m == GT_STREAM || m == GT_DATA_WATCH;
+        for (int i = 0; i < (stream ? GSRV_SLOTS_STREAM : GSRV_SLOTS_UNARY); i++)
+            gsrv_arm(srv, (enum gsrv_method)m);
     }
-    for (int i = 0; i < GSRV_SLOTS_STREAM; i++) {
-        gsrv_arm(srv, GSRV_STREAM);
+    for (int i = 0; i < GSRV_SLOTS_STREAM; i++)
         gsrv_arm(srv, GSRV_OTHER);
-    }
     for (; srv->worker_count < GSRV_WORKERS; srv->worker_count++) {
         if (pthread_create(&srv->workers[srv->worker_count], NULL, gsrv_worker, srv) != 0) {
             err = grove_error_set(GROVE_ENOMEM, "cannot start gRPC worker threads");

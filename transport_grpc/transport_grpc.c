@@ -12,6 +12,12 @@ const char *const grove_grpc_method_paths[GT_METHODS] = {
     [GT_PULL] = "/grove.sync.v1.Sync/Pull",
     [GT_PUSH] = "/grove.sync.v1.Sync/Push",
     [GT_STREAM] = "/grove.sync.v1.Sync/Stream",
+    [GT_DATA_WRITE] = "/grove.data.v1.Data/Write",
+    [GT_DATA_WRITE_MANY] = "/grove.data.v1.Data/WriteMany",
+    [GT_DATA_DELETE] = "/grove.data.v1.Data/Delete",
+    [GT_DATA_GET] = "/grove.data.v1.Data/Get",
+    [GT_DATA_LIST] = "/grove.data.v1.Data/List",
+    [GT_DATA_WATCH] = "/grove.data.v1.Data/Watch",
 };
 
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf)
