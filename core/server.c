@@ -13,6 +13,7 @@ struct grove_server {
     struct grove_store *store;
     struct grove_hook_chain hooks;
     uint32_t max_page, default_page;
+    size_t page_bytes;
     atomic_bool closing;
 };
 
@@ -34,9 +35,8 @@ grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     server->store = store;
     server->max_page = opts->max_page ? opts->max_page : 10000;
-    server->default_page = opts->default_page ? opts->default_page : 1000;
-    if (server->default_page > server->max_page)
-        server->default_page = server->max_page;
+    server->default_page = opts->default_page ? opts->default_page : 100000;
+    server->page_bytes = opts->page_bytes ? opts->page_bytes : (size_t)8 << 20;
     grove_err err = grove_hook_chain_extend(&server->hooks, opts->hooks);
     if (err) {
         grove_server_free(server);
@@ -83,6 +83,7 @@ static void server_query(struct grove_server *server, const struct grove_pull_re
     q->since = *since;
     q->limit = req->limit ? (req->limit < server->max_page ? req->limit : server->max_page)
                           : server->default_page;
+    q->max_bytes = server->page_bytes;
     q->exclude_node = grove_store_echo_pull_exclude(since, req->node_id);
 }
 

@@ -58,6 +58,18 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
     return GROVE_OK;
 }
 
+/* What a record weighs against a page's byte bound: its variable parts and
+ * about what its JSON form spends on names, stamps and punctuation. */
+static size_t store_record_bytes(sqlite3_stmt *st)
+{
+    static const int parts[] = {STORE_COL_TABLE, STORE_COL_PK, STORE_COL_FIELD, STORE_COL_SUB,
+                                STORE_COL_VALUE};
+    size_t n = 160;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        n += (size_t)sqlite3_column_bytes(st, parts[i]);
+    return n;
+}
+
 static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
 {
     return exclude &&
@@ -98,7 +110,7 @@ grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
                                    struct grove_pull_response *resp)
 {
     size_t scan_max, limit = store_page_limit(q, &scan_max);
-    size_t cap = 0, scanned = 0;
+    size_t cap = 0, scanned = 0, bytes = 0;
     grove_err err = GROVE_OK;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -119,6 +131,12 @@ grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
         if (err)
             return err;
         resp->count++;
+        if (q->max_bytes && (bytes += store_record_bytes(st)) >= q->max_bytes) {
+            /* Full by size: more remain when the statement has another row. */
+            rc = sqlite3_step(st);
+            resp->has_more = rc == SQLITE_ROW;
+            break;
+        }
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = grove_store_sqlite_error(store, "read changes");

@@ -10,8 +10,13 @@
 struct grove_server;
 
 struct grove_server_options {
-    uint32_t max_page;     /* largest pull page; 0: 10000. Requests asking more get this */
-    uint32_t default_page; /* page size when a request gives no limit; 0: 1000 */
+    uint32_t max_page; /* largest pull page; 0: 10000. Requests asking more get this */
+    /* Changes in a page when a request gives no limit; 0: 100000. Grove's
+     * own clients never send one, ignore has_more and may pull from the
+     * start on every sync, so such a pull is bounded by size instead:
+     * every row of a store of ordinary size comes in one response. */
+    uint32_t default_page;
+    size_t page_bytes; /* bytes of records in any page (store.h max_bytes); 0: 8 MiB */
     const struct grove_hook_chain
         *hooks; /* node-level then server-only hooks; copied; may be NULL */
 };

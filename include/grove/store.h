@@ -59,6 +59,10 @@ struct grove_store_query {
     size_t table_count;
     struct grove_hlc since; /* arrival stamp to read after */
     size_t limit;           /* changes at most; 0: 1000 */
+    /* Bytes of records a page holds at most (table, pk, field, value and
+     * elements, plus a record's fixed share); the first record always fits.
+     * 0: no bound. */
+    size_t max_bytes;
     /* Changes made by, or received from, this node are left out (echoes:
      * docs/design.md, "Echo rules"). NULL: none. */
     const char *exclude_node;

@@ -51,3 +51,84 @@ Test(core_server, a_batch_after_skipped_echoes_starts_at_the_previous_cursor)
     grove_server_free(server);
     grove_store_close(store);
 }
+
+/* Writes n rows (pk "r00000"...) with a value of value_len bytes each. */
+static void write_rows(struct grove_store *store, size_t n, size_t value_len)
+{
+    char *value = malloc(value_len + 1);
+    cr_assert_not_null(value);
+    memset(value, 'x', value_len);
+    value[0] = value[value_len - 1] = '"';
+    struct grove_field_write field = {.field = "title", .value = {value, value_len}};
+    struct grove_row_write *rows = calloc(n, sizeof *rows);
+    char (*pks)[16] = calloc(n, sizeof *pks);
+    cr_assert(rows && pks);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(pks[i], sizeof pks[i], "r%05zu", i);
+        rows[i] = (struct grove_row_write){
+            .table = "docs", .pk = pks[i], .fields = &field, .field_count = 1};
+    }
+    struct grove_write w = {.rows = rows, .row_count = n};
+    cr_assert_eq(grove_data_write(store, &w, NULL), GROVE_OK, "%s", grove_errmsg());
+    free(pks);
+    free(rows);
+    free(value);
+}
+
+/* Grove's clients send no limit, ignore has_more and pull from the start on
+ * every sync: a pull without a limit brings every row of an ordinary store. */
+Test(core_server, a_pull_without_limit_brings_twelve_thousand_rows_at_once)
+{
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
+    write_rows(store, 12000, 24);
+    struct grove_pull_request req = {.node_id = "ts-client"};
+    struct grove_pull_response *resp;
+    cr_assert_eq(grove_server_pull(server, &req, &resp), GROVE_OK);
+    cr_expect_eq(resp->count, 12000);
+    cr_expect(!resp->has_more);
+    grove_msg_free(resp);
+    req.limit = 500; /* a limit asked for is kept */
+    cr_assert_eq(grove_server_pull(server, &req, &resp), GROVE_OK);
+    cr_expect_eq(resp->count, 500);
+    cr_expect(resp->has_more);
+    grove_msg_free(resp);
+    grove_server_free(server);
+    grove_store_close(store);
+}
+
+/* Big values end a page by size, limit or not; the pages still bring all. */
+Test(core_server, pages_are_bounded_by_size)
+{
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    struct grove_server_options opts = {.page_bytes = 1 << 20};
+    cr_assert_eq(grove_server_new(&server, store, &opts), GROVE_OK);
+    write_rows(store, 40, 100 << 10); /* 4 MB */
+    struct grove_pull_request req = {.node_id = "ts-client", .limit = 1000};
+    size_t total = 0, pages = 0;
+    bool more = true;
+    while (more) {
+        struct grove_pull_response *resp;
+        cr_assert_eq(grove_server_pull(server, &req, &resp), GROVE_OK);
+        cr_assert_leq(resp->count, 11, "page %zu holds %zu records of 100 KiB", pages, resp->count);
+        cr_assert_gt(resp->count, 0);
+        total += resp->count;
+        pages++;
+        more = resp->has_more;
+        req.since = resp->latest_hlc;
+        grove_msg_free(resp);
+    }
+    cr_expect_eq(total, 40);
+    cr_expect_geq(pages, 4);
+    /* A record bigger than the bound still goes, alone. */
+    write_rows(store, 1, 2 << 20);
+    req = (struct grove_pull_request){.node_id = "ts-client", .since = req.since};
+    struct grove_pull_response *resp;
+    cr_assert_eq(grove_server_pull(server, &req, &resp), GROVE_OK);
+    cr_expect_eq(resp->count, 1);
+    grove_msg_free(resp);
+    grove_server_free(server);
+    grove_store_close(store);
+}
