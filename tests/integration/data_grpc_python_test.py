@@ -321,8 +321,8 @@ def test_peer_watch(pb, pb_grpc, groved, work):
         stream.cancel()
         check(ev.pk == "link/1" and json.loads(ev.row) == {"views": 3}, "B saw %s" % ev)
     finally:
-        a.stop()
-        b.stop()
+        codes = (a.stop(), b.stop())
+    check(codes == (0, 0), "linked groved exited with %s" % (codes,))
 
 
 def main():
