@@ -27,6 +27,8 @@ grove_err grove_inbound_apply(struct grove_store *store, const struct grove_hook
     }
     if (!err && from->cursors)
         err = grove_store_apply_pulled(store, changes, count, from->peer, from->cursors, report);
+    else if (!err && from->counter_operations)
+        err = grove_store_apply_operations(store, changes, count, from->node, report);
     else if (!err)
         err = grove_store_apply(store, changes, count, from->node, report);
     if (!err)

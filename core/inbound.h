@@ -13,6 +13,7 @@ struct inbound_source {
     const char *node;
     const char *peer;
     struct grove_peer_cursors *cursors;
+    bool counter_operations; /* a push whose counter records are operations (store.h) */
 };
 
 /* Runs before_inbound hooks (on a copy, and only when one is registered: the

@@ -14,6 +14,7 @@ struct grove_server {
     struct grove_hook_chain hooks;
     uint32_t max_page, default_page;
     size_t page_bytes;
+    enum grove_counter_deltas counter_deltas;
     atomic_bool closing;
 };
 
@@ -37,6 +38,7 @@ grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
     server->max_page = opts->max_page ? opts->max_page : 10000;
     server->default_page = opts->default_page ? opts->default_page : 100000;
     server->page_bytes = opts->page_bytes ? opts->page_bytes : (size_t)8 << 20;
+    server->counter_deltas = opts->counter_deltas;
     grove_err err = grove_hook_chain_extend(&server->hooks, opts->hooks);
     if (err) {
         grove_server_free(server);
@@ -132,7 +134,11 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
         return err;
     struct grove_apply_report report;
     err = grove_inbound_apply(server->store, &server->hooks, req->changes, req->count,
-                              &(struct inbound_source){.node = req->node_id}, &report);
+                              &(struct inbound_source){
+                                  .node = req->node_id,
+                                  .counter_operations =
+                                      server->counter_deltas == GROVE_COUNTER_DELTAS_OPERATIONS},
+                              &report);
     struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);

@@ -29,7 +29,11 @@ static const char store_schema_sql[] =
      * (a fingerprint) and the HLC it got, kept a day. */
     "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, fingerprint INTEGER NOT NULL,"
     " ts INTEGER NOT NULL, c INTEGER NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);";
+    "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);"
+    /* Counter operations applied once each (core/store_counter_ops.c). */
+    "CREATE TABLE IF NOT EXISTS counter_ops(tbl TEXT NOT NULL, pk TEXT NOT NULL,"
+    " field TEXT NOT NULL, origin TEXT NOT NULL, ts INTEGER NOT NULL, c INTEGER NOT NULL,"
+    " PRIMARY KEY(tbl, pk, field, origin, ts, c)) WITHOUT ROWID;";
 
 grove_err grove_store_sqlite_error(struct grove_store *store, const char *what)
 {
@@ -117,6 +121,8 @@ static grove_err store_prepare_all(struct grove_store *store)
         /* A watch's scan (core/data_read.c): what changed, by arrival. */
         {&store->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
                              " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},
+        {&store->counter_op_put, "INSERT OR IGNORE INTO counter_ops(tbl, pk, field, origin, ts, c)"
+                                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
         {&store->idem_get, "SELECT fingerprint, ts, c FROM idempotency WHERE key = ?1"},
         {&store->idem_put, "INSERT INTO idempotency(key, fingerprint, ts, c, created)"
                            " VALUES(?1, ?2, ?3, ?4, ?5)"},
@@ -260,7 +266,8 @@ void grove_store_close(struct grove_store *store)
                            store->own_counter, store->cursor_get, store->cursor_put,
                            store->cursor_skip, store->load_rows,  store->put_states,
                            store->put_rows,    store->load_span,  store->idem_get,
-                           store->idem_put,    store->idem_prune, store->watch_scan};
+                           store->idem_put,    store->idem_prune, store->watch_scan,
+                           store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);

@@ -326,7 +326,7 @@ grove_err grove_store_merge_locked(struct grove_store *store, const struct grove
 
 grove_err grove_store_apply_locked(struct grove_store *store, const struct grove_change *changes,
                                    size_t count, const char *src, bool remote,
-                                   const struct store_pulled *pulled,
+                                   const struct store_pulled *pulled, bool counter_ops,
                                    struct grove_apply_report *report)
 {
     memset(report, 0, sizeof *report);
@@ -335,9 +335,13 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
         return err;
     struct grove_hlc before = store->latest;
     struct grove_peer_cursors cursors;
+    struct grove_change *folded = NULL;
     err = grove_store_exec(store, "BEGIN IMMEDIATE");
+    if (!err && counter_ops)
+        err = grove_store_fold_counter_ops(store, changes, &count, &folded);
     if (!err)
-        err = grove_store_merge_locked(store, changes, count, src, remote, report);
+        err = grove_store_merge_locked(store, folded ? folded : changes, count, src, remote,
+                                       report);
     if (!err && remote)
         err = grove_store_skip_echoes(store, src, &before, report);
     if (!err && pulled)
@@ -353,6 +357,7 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
         if (report->merged)
             grove_store_commit_notify(store, &report->latest);
     }
+    free(folded);
     return err;
 }
 
@@ -365,7 +370,20 @@ grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove
     struct store_pulled pulled = {peer, cursors};
     pthread_mutex_lock(&store->lock);
     grove_err err = grove_store_apply_locked(store, changes, count, cursors->peer_node, true,
-                                             &pulled, report ? report : &local);
+                                             &pulled, false, report ? report : &local);
+    pthread_mutex_unlock(&store->lock);
+    return err;
+}
+
+/* A push's batch, its counter records read as totals or as operations. */
+static grove_err store_apply_pushed(struct grove_store *store, const struct grove_change *changes,
+                                    size_t count, const char *from_node, bool counter_ops,
+                                    struct grove_apply_report *report)
+{
+    struct grove_apply_report local;
+    pthread_mutex_lock(&store->lock);
+    grove_err err = grove_store_apply_locked(store, changes, count, from_node ? from_node : "",
+                                             true, NULL, counter_ops, report ? report : &local);
     pthread_mutex_unlock(&store->lock);
     return err;
 }
@@ -373,10 +391,12 @@ grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove
 grove_err grove_store_apply(struct grove_store *store, const struct grove_change *changes,
                             size_t count, const char *from_node, struct grove_apply_report *report)
 {
-    struct grove_apply_report local;
-    pthread_mutex_lock(&store->lock);
-    grove_err err = grove_store_apply_locked(store, changes, count, from_node ? from_node : "",
-                                             true, NULL, report ? report : &local);
-    pthread_mutex_unlock(&store->lock);
-    return err;
+    return store_apply_pushed(store, changes, count, from_node, false, report);
+}
+
+grove_err grove_store_apply_operations(struct grove_store *store,
+                                       const struct grove_change *changes, size_t count,
+                                       const char *from_node, struct grove_apply_report *report)
+{
+    return store_apply_pushed(store, changes, count, from_node, true, report);
 }

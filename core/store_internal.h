@@ -64,7 +64,7 @@ struct grove_store {
     struct grove_hlc latest; /* newest arrival stamp */
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
     sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
-    sqlite3_stmt *idem_get, *idem_put, *idem_prune, *watch_scan;
+    sqlite3_stmt *idem_get, *idem_put, *idem_prune, *watch_scan, *counter_op_put;
     struct store_write_queue writes;
     int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
@@ -135,8 +135,17 @@ grove_err grove_store_merge_locked(struct grove_store *store, const struct grove
  * changes are checked for drift and move the clock past their stamps. */
 grove_err grove_store_apply_locked(struct grove_store *store, const struct grove_change *changes,
                                    size_t count, const char *src, bool remote,
-                                   const struct store_pulled *pulled,
+                                   const struct store_pulled *pulled, bool counter_ops,
                                    struct grove_apply_report *report);
+
+/* ---- store_counter_ops.c ------------------------------------------------------ */
+
+/* Inside an apply's transaction: the batch with its counter records read as
+ * operations, in *folded (malloc'ed; NULL when the batch has no counter
+ * record, the batch then stands as it is): each applied before dropped, the
+ * others carrying their origin's running totals. *count is updated. */
+grove_err grove_store_fold_counter_ops(struct grove_store *store, const struct grove_change *changes,
+                                       size_t *count, struct grove_change **folded);
 
 /* ---- store_read.c ------------------------------------------------------------- */
 

@@ -40,6 +40,7 @@ enum {
     OPT_TLS_INSECURE,
     OPT_NO_STREAM,
     OPT_MAX_BODY,
+    OPT_COUNTER_DELTAS,
     OPT_CONFIG,
     OPT_HELP,
 };
@@ -64,6 +65,7 @@ static const struct option groved_options[] = {
     {"tls-insecure", optional_argument, NULL, OPT_TLS_INSECURE},
     {"no-stream", optional_argument, NULL, OPT_NO_STREAM},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"counter-deltas", required_argument, NULL, OPT_COUNTER_DELTAS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -96,6 +98,9 @@ void groved_config_usage(FILE *out)
             "  --tls-insecure[=BOOL]    do not verify peers' certificates (development only)\n"
             "  --no-stream[=BOOL]       only pull/push every interval, no live stream\n"
             "  --max-body BYTES         largest request accepted (default 64 MiB)\n"
+            "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
+            "                           running totals, default) or operations (each record\n"
+            "                           one increment, as Grove's TypeScript client sends)\n"
             "environment: GROVE_<FLAG> (upper case, '-' as '_'), e.g. GROVE_NODE_ID,\n"
             "  GROVE_PEER=URL,URL (lists split on ','), GROVE_TABLE=a:f=lww;b (split on ';'),\n"
             "  GROVE_NO_STREAM=true; GROVE_CONFIG=FILE when --config is not given.\n"
@@ -290,6 +295,14 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         if ((rc = groved_parse_bool(where, value, &flag)))
             return rc;
         cfg->stream = !flag;
+        return 0;
+    case OPT_COUNTER_DELTAS:
+        if (strcmp(value, "totals") == 0)
+            cfg->counter_deltas = GROVE_COUNTER_DELTAS_TOTALS;
+        else if (strcmp(value, "operations") == 0)
+            cfg->counter_deltas = GROVE_COUNTER_DELTAS_OPERATIONS;
+        else
+            return groved_fail(where, "expected totals or operations, got \"%s\"", value);
         return 0;
     case OPT_MAX_BODY: {
         errno = 0;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "grove/log.h"
+#include "grove/server.h"
 
 #define GROVED_EXIT_USAGE 2 /* bad flags, bad config, cannot start */
 #define GROVED_MAX_URLS   64
@@ -45,6 +46,7 @@ struct groved_config {
     bool tls_insecure;
     bool stream;
     size_t max_body;
+    enum grove_counter_deltas counter_deltas;
     /* Where the settings came from, for the start-up log. */
     const char *file;        /* the config file read, or NULL */
     const char *file_origin; /* "--config" or "GROVE_CONFIG" */

@@ -95,6 +95,7 @@ int main(int argc, char **argv)
         .store = {.path = cfg.db, .node_id = cfg.node_id, .schema = schema},
         .listeners = listeners,
         .listener_count = cfg.listen.count,
+        .server = {.counter_deltas = cfg.counter_deltas},
         .syncer = {.interval_ms = cfg.interval_ms, .stream = cfg.stream},
         .peers = peers,
         .peer_count = cfg.peers.count,

@@ -9,6 +9,16 @@
 
 struct grove_server;
 
+/* What a pushed counter record's counter_delta means. */
+enum grove_counter_deltas {
+    /* The origin's running totals, the wire's meaning and Grove's Go
+     * server's: the highest wins. */
+    GROVE_COUNTER_DELTAS_TOTALS = 0,
+    /* One operation's own delta, as Grove's TypeScript client sends them:
+     * each applied once (grove_store_apply_operations). */
+    GROVE_COUNTER_DELTAS_OPERATIONS,
+};
+
 struct grove_server_options {
     uint32_t max_page; /* largest pull page; 0: 10000. Requests asking more get this */
     /* Changes in a page when a request gives no limit; 0: 100000. Grove's
@@ -17,6 +27,7 @@ struct grove_server_options {
      * every row of a store of ordinary size comes in one response. */
     uint32_t default_page;
     size_t page_bytes; /* bytes of records in any page (store.h max_bytes); 0: 8 MiB */
+    enum grove_counter_deltas counter_deltas; /* of pushes this server takes */
     const struct grove_hook_chain
         *hooks; /* node-level then server-only hooks; copied; may be NULL */
 };

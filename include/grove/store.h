@@ -89,6 +89,15 @@ grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *af
                            int timeout_ms);
 void grove_store_wake_all(struct grove_store *store);
 
+/* grove_store_apply for a client that sends counter records as operations
+ * (Grove's TypeScript client: each record one increment's own delta, sent
+ * again until acknowledged): each counter record is applied once by its
+ * (origin, HLC), added to the origin's running totals, and stored, so
+ * relayed, in the state-based form. Other records merge as they are. */
+grove_err grove_store_apply_operations(struct grove_store *store,
+                                       const struct grove_change *changes, size_t count,
+                                       const char *from_node, struct grove_apply_report *report);
+
 /* Persistent per-peer sync state, keyed by the peer's URL. */
 struct grove_peer_cursors {
     struct grove_hlc pull;                 /* the peer's latest_hlc we have merged up to */

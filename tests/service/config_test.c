@@ -137,6 +137,8 @@ Test(service_config, file_errors_name_the_file_and_line)
         {"listen = htp://127.0.0.1:1/sync\n", 1,
          "listen: no transport for scheme \"htp\" (built in: inproc)"},
         {"no-stream = yes\n", 1, "no-stream: expected true or false, got \"yes\""},
+        {"counter-deltas = sums\n", 1,
+         "counter-deltas: expected totals or operations, got \"sums\""},
         {"peer =\n", 1, "peer: missing value"},
         {"config = other.conf\n", 1, "a config file cannot name another one (\"config\")"},
     };
@@ -197,6 +199,7 @@ Test(service_config, flags_beat_environment_beat_file)
                                              "listen = inproc://f\n"
                                              "interval = 5\n"
                                              "log-level = debug\n"
+                                             "counter-deltas = operations\n"
                                              "no-stream = true\n");
     setenv("GROVE_CONFIG", path, 1);
     setenv("GROVE_NODE_ID", "env-node", 1);
@@ -208,6 +211,7 @@ Test(service_config, flags_beat_environment_beat_file)
     cr_expect_str_eq(config_cfg.file_origin, "GROVE_CONFIG");
     cr_expect_str_eq(config_cfg.db, "file.db", "only the file sets db");
     cr_expect_eq(config_cfg.log_level, GROVE_LOG_DEBUG, "only the file sets log-level");
+    cr_expect_eq(config_cfg.counter_deltas, GROVE_COUNTER_DELTAS_OPERATIONS);
     cr_expect_str_eq(config_cfg.node_id, "env-node", "the environment beats the file");
     cr_expect(config_cfg.stream, "GROVE_NO_STREAM=false undoes the file's no-stream");
     cr_expect_eq(config_cfg.interval_ms, 2000, "a flag beats the environment and the file");
