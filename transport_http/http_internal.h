@@ -47,6 +47,10 @@ struct grove_http_sse {
     bool has_data;
     bool has_id;
     struct grove_hlc id;
+    /* Set by the user: ids are opaque cursors, kept as text in id_text
+     * (at most 63 bytes) instead of being read as HLCs. */
+    bool id_opaque;
+    char id_text[64];
     struct grove_buf line; /* the current, incomplete line */
 };
 grove_err grove_http_sse_feed(struct grove_http_sse *p, const char *bytes, size_t n);

@@ -45,6 +45,13 @@ static grove_err http_sse_line(struct grove_http_sse *p, const char *s, size_t n
         if (err)
             return err;
         p->has_data = true;
+    } else if (name_len == 2 && memcmp(s, "id", 2) == 0 && p->id_opaque) {
+        if (value_len >= sizeof p->id_text)
+            return grove_error_set(GROVE_EPROTO, "bad stream event id: longer than %zu bytes",
+                                   sizeof p->id_text - 1);
+        memcpy(p->id_text, value, value_len);
+        p->id_text[value_len] = '\0';
+        p->has_id = true;
     } else if (name_len == 2 && memcmp(s, "id", 2) == 0) {
         grove_err err = grove_http_hlc_parse(value, value_len, &p->id);
         if (err)

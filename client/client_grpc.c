@@ -1,0 +1,495 @@
+/* The client over gRPC (proto/grove/data/v1/data.proto): the Data service's
+ * messages packed and unpacked with protobuf-c, moved by the gRPC C core.
+ * One channel per client; each unary call has its own pluck queue and a
+ * deadline; Watch is read with short cq_next waits so *stop is honoured
+ * within 100 ms. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc_security.h>
+
+#include "client_internal.h"
+#include "grove/data/v1/data.pb-c.h"
+#include "grpc_internal.h" /* byte buffers, deadlines, the target, batches */
+
+typedef Grove__Data__V1__FieldWrite pb_field_write;
+typedef Grove__Data__V1__SetOps pb_set_ops;
+
+enum cgrpc_method { CG_WRITE, CG_DELETE, CG_GET, CG_LIST, CG_WATCH, CG_METHODS };
+static const char *const cgrpc_paths[CG_METHODS] = {
+    [CG_WRITE] = "/grove.data.v1.Data/Write",
+    [CG_DELETE] = "/grove.data.v1.Data/Delete",
+    [CG_GET] = "/grove.data.v1.Data/Get",
+    [CG_LIST] = "/grove.data.v1.Data/List",
+    [CG_WATCH] = "/grove.data.v1.Data/Watch",
+};
+
+struct cgrpc {
+    grpc_channel *channel;
+    void *methods[CG_METHODS];
+    char *authorization; /* "Bearer <token>" or NULL */
+};
+
+static void cgrpc_close(void *self)
+{
+    struct cgrpc *c = self;
+    if (!c)
+        return;
+    if (c->channel)
+        grpc_channel_destroy(c->channel);
+    free(c->authorization);
+    free(c);
+    grpc_shutdown();
+}
+
+static grove_err cgrpc_open(const struct grove_url *url, const char *token, void **self_out)
+{
+    if (url->port == 0)
+        return grove_error_set(GROVE_EINVAL, "a gRPC node needs a port");
+    char target[300];
+    grove_grpc_target(url, target, sizeof target);
+    grpc_init();
+    struct cgrpc *c = calloc(1, sizeof *c);
+    if (!c || (token && !(c->authorization = grove_bearer_value(token)))) {
+        free(c);
+        grpc_shutdown();
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    /* grpcs:// trusts the system's roots, as curl does for https://. */
+    grpc_channel_credentials *creds = strcmp(url->scheme, "grpcs") == 0
+                                          ? grpc_ssl_credentials_create_ex(NULL, NULL, NULL, NULL)
+                                          : grpc_insecure_credentials_create();
+    grpc_arg arg_list[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = CLIENT_CONNECT_TIMEOUT_MS},
+    };
+    grpc_channel_args args = {.num_args = sizeof arg_list / sizeof arg_list[0], .args = arg_list};
+    c->channel = creds ? grpc_channel_create(target, creds, &args) : NULL;
+    if (creds)
+        grpc_channel_credentials_release(creds);
+    if (!c->channel) {
+        cgrpc_close(c);
+        return grove_error_set(GROVE_EUNAVAIL, "cannot create a gRPC channel to %s", target);
+    }
+    for (int m = 0; m < CG_METHODS; m++)
+        c->methods[m] = grpc_channel_register_call(c->channel, cgrpc_paths[m], NULL, NULL);
+    *self_out = c;
+    return GROVE_OK;
+}
+
+/* Packs a request into bytes gRPC takes over. */
+static grove_err cgrpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **out)
+{
+    struct grove_buf buf = {0};
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    grove_err err = grove_buf_reserve(&buf, n ? n : 1);
+    if (err)
+        return err;
+    buf.len = protobuf_c_message_pack(msg, (uint8_t *)buf.data);
+    *out = grove_grpc_buffer_take(&buf);
+    return GROVE_OK;
+}
+
+/* Unpacks an answer; *out is freed with protobuf_c_message_free_unpacked. */
+static grove_err cgrpc_unpack(const ProtobufCMessageDescriptor *desc, const grpc_slice *body,
+                              ProtobufCMessage **out)
+{
+    *out = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(*body),
+                                     GRPC_SLICE_START_PTR(*body));
+    if (!*out)
+        return grove_error_set(GROVE_EPROTO, "unexpected answer: not a %s", desc->short_name);
+    return GROVE_OK;
+}
+
+static grove_err cgrpc_status_error(grpc_status_code status, const grpc_slice *details)
+{
+    return grove_error_set_native(grove_err_from_grpc(status), status, "%s: %.*s",
+                                  grove_grpc_status_name(status), (int)GRPC_SLICE_LENGTH(*details),
+                                  (const char *)GRPC_SLICE_START_PTR(*details));
+}
+
+/* What one call holds, unary or stream, from creation to release. */
+struct cgrpc_call {
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    grpc_byte_buffer *send; /* the request message */
+    grpc_byte_buffer *recv; /* the last message received */
+    grpc_metadata md;       /* the bearer token */
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    bool stream;
+};
+
+static void cgrpc_call_open(struct cgrpc_call *x, const struct cgrpc *c, enum cgrpc_method m,
+                            grpc_byte_buffer *send)
+{
+    memset(x, 0, sizeof *x);
+    x->stream = m == CG_WATCH;
+    x->cq = x->stream ? grpc_completion_queue_create_for_next(NULL)
+                      : grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline = x->stream ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                      : grove_grpc_deadline_ms(CLIENT_CALL_TIMEOUT_MS);
+    x->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, x->cq,
+                                                  c->methods[m], deadline, NULL);
+    x->send = send;
+    grpc_metadata_array_init(&x->initial);
+    grpc_metadata_array_init(&x->trailing);
+    x->status = GRPC_STATUS_UNKNOWN;
+    x->details = grpc_empty_slice();
+    if (c->authorization) {
+        x->md.key = grpc_slice_from_static_string("authorization");
+        x->md.value = grpc_slice_from_static_string(c->authorization);
+    }
+}
+
+/* ops[0..3]: the token, the request, the close and the answer's initial
+ * metadata. */
+static size_t cgrpc_request_ops(struct cgrpc_call *x, const struct cgrpc *c, grpc_op *ops)
+{
+    memset(ops, 0, 4 * sizeof *ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = c->authorization ? 1 : 0;
+    ops[0].data.send_initial_metadata.metadata = &x->md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = x->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &x->initial;
+    return 4;
+}
+
+static void cgrpc_recv_op(struct cgrpc_call *x, grpc_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_RECV_MESSAGE;
+    op->data.recv_message.recv_message = &x->recv;
+}
+
+static void cgrpc_status_op(struct cgrpc_call *x, grpc_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op->data.recv_status_on_client.trailing_metadata = &x->trailing;
+    op->data.recv_status_on_client.status = &x->status;
+    op->data.recv_status_on_client.status_details = &x->details;
+}
+
+static void cgrpc_call_close(struct cgrpc_call *x)
+{
+    grpc_slice_unref(x->details);
+    grpc_metadata_array_destroy(&x->initial);
+    grpc_metadata_array_destroy(&x->trailing);
+    grpc_byte_buffer_destroy(x->send);
+    if (x->recv)
+        grpc_byte_buffer_destroy(x->recv);
+    grpc_call_unref(x->call);
+    grpc_completion_queue_shutdown(x->cq);
+    while (x->stream && grove_grpc_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
+                            GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(x->cq);
+}
+
+/* One unary call: request packed out, the answer unpacked with desc. */
+static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const ProtobufCMessage *request,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer)
+{
+    grpc_byte_buffer *send;
+    grove_err err = cgrpc_pack(request, &send);
+    if (err)
+        return err;
+    struct cgrpc_call x;
+    cgrpc_call_open(&x, c, m, send);
+    grpc_op ops[6];
+    size_t n = cgrpc_request_ops(&x, c, ops);
+    cgrpc_recv_op(&x, &ops[n++]);
+    cgrpc_status_op(&x, &ops[n++]);
+    grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
+    grpc_slice body;
+    grpc_event ev = {.type = GRPC_QUEUE_TIMEOUT};
+    if (rc == GRPC_CALL_OK)
+        ev = grove_grpc_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
+    if (rc != GRPC_CALL_OK) {
+        err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
+    } else if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+        err = grove_error_set(GROVE_EUNAVAIL, "call failed");
+    } else if (x.status != GRPC_STATUS_OK) {
+        err = cgrpc_status_error(x.status, &x.details);
+    } else if (!x.recv || !grove_grpc_buffer_slice(x.recv, &body)) {
+        err = grove_error_set(GROVE_EPROTO, "OK without a response message");
+    } else {
+        err = cgrpc_unpack(desc, &body, answer);
+        grpc_slice_unref(body);
+    }
+    cgrpc_call_close(&x);
+    return err;
+}
+
+static void cgrpc_hlc(const Grove__Sync__V1__HLC *in, struct grove_hlc *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!in)
+        return;
+    out->ts = in->ts;
+    out->c = in->c;
+    if (grove_hlc_set_node(out, in->node ? in->node : ""))
+        out->node[0] = '\0'; /* a longer node id is no HLC of ours: keep ts and c */
+}
+
+static grove_err cgrpc_row_copy(const ProtobufCBinaryData *row, char **out)
+{
+    if (!row->len)
+        return grove_error_set(GROVE_EPROTO, "unexpected answer: no row");
+    return grove_client_strndup((const char *)row->data, row->len, out);
+}
+
+/* ---- unary calls ---- */
+
+static grove_err cgrpc_write(void *self, const char *table, const char *pk,
+                             const struct grove_field_write *fields, size_t field_count,
+                             const char *idempotency_key, char **row, struct grove_hlc *hlc)
+{
+    pb_field_write *pb = calloc(field_count, sizeof *pb);
+    pb_field_write **ptrs = calloc(field_count, sizeof *ptrs);
+    pb_set_ops *sets = calloc(field_count, sizeof *sets);
+    /* ProtobufCBinaryData and grove_slice differ in layout: copy each element. */
+    size_t elements = 0;
+    for (size_t i = 0; i < field_count; i++)
+        elements += fields[i].add_count + fields[i].remove_count;
+    ProtobufCBinaryData *bins = calloc(elements ? elements : 1, sizeof *bins);
+    grove_err err = GROVE_OK;
+    if (!pb || !ptrs || !sets || !bins) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto done;
+    }
+    ProtobufCBinaryData *next = bins;
+    for (size_t i = 0; i < field_count; i++) {
+        const struct grove_field_write *f = &fields[i];
+        grove__data__v1__field_write__init(&pb[i]);
+        ptrs[i] = &pb[i];
+        pb[i].field = (char *)f->field;
+        switch (f->crdt) {
+        case GROVE_CRDT_COUNTER:
+            pb[i].op_case = GROVE__DATA__V1__FIELD_WRITE__OP_DELTA;
+            pb[i].delta = f->delta;
+            break;
+        case GROVE_CRDT_SET:
+            grove__data__v1__set_ops__init(&sets[i]);
+            sets[i].add = next;
+            sets[i].n_add = f->add_count;
+            for (size_t k = 0; k < f->add_count; k++)
+                *next++ = (ProtobufCBinaryData){f->add[k].len, (uint8_t *)f->add[k].ptr};
+            sets[i].remove = next;
+            sets[i].n_remove = f->remove_count;
+            for (size_t k = 0; k < f->remove_count; k++)
+                *next++ = (ProtobufCBinaryData){f->remove[k].len, (uint8_t *)f->remove[k].ptr};
+            pb[i].op_case = GROVE__DATA__V1__FIELD_WRITE__OP_SET;
+            pb[i].set = &sets[i];
+            break;
+        default:
+            pb[i].op_case = GROVE__DATA__V1__FIELD_WRITE__OP_VALUE;
+            pb[i].value = (ProtobufCBinaryData){f->value.len, (uint8_t *)f->value.ptr};
+        }
+    }
+    Grove__Data__V1__WriteRequest req = GROVE__DATA__V1__WRITE_REQUEST__INIT;
+    req.table = (char *)table;
+    req.pk = (char *)pk;
+    req.fields = ptrs;
+    req.n_fields = field_count;
+    if (idempotency_key)
+        req.idempotency_key = (char *)idempotency_key;
+    ProtobufCMessage *answer;
+    err = cgrpc_unary(self, CG_WRITE, &req.base, &grove__data__v1__write_response__descriptor,
+                      &answer);
+    if (!err) {
+        Grove__Data__V1__WriteResponse *resp = (Grove__Data__V1__WriteResponse *)answer;
+        if (row)
+            err = cgrpc_row_copy(&resp->row, row);
+        cgrpc_hlc(resp->hlc, hlc);
+        protobuf_c_message_free_unpacked(answer, NULL);
+    }
+done:
+    free(pb);
+    free(ptrs);
+    free(sets);
+    free(bins);
+    return err;
+}
+
+static grove_err cgrpc_delete(void *self, const char *table, const char *pk,
+                              struct grove_hlc *hlc)
+{
+    Grove__Data__V1__DeleteRequest req = GROVE__DATA__V1__DELETE_REQUEST__INIT;
+    req.table = (char *)table;
+    req.pk = (char *)pk;
+    ProtobufCMessage *answer;
+    grove_err err = cgrpc_unary(self, CG_DELETE, &req.base,
+                                &grove__data__v1__delete_response__descriptor, &answer);
+    if (!err) {
+        cgrpc_hlc(((Grove__Data__V1__DeleteResponse *)answer)->hlc, hlc);
+        protobuf_c_message_free_unpacked(answer, NULL);
+    }
+    return err;
+}
+
+static grove_err cgrpc_get(void *self, const char *table, const char *pk, char **row)
+{
+    Grove__Data__V1__GetRequest req = GROVE__DATA__V1__GET_REQUEST__INIT;
+    req.table = (char *)table;
+    req.pk = (char *)pk;
+    ProtobufCMessage *answer;
+    grove_err err = cgrpc_unary(self, CG_GET, &req.base,
+                                &grove__data__v1__get_response__descriptor, &answer);
+    if (!err) {
+        err = cgrpc_row_copy(&((Grove__Data__V1__GetResponse *)answer)->row, row);
+        protobuf_c_message_free_unpacked(answer, NULL);
+    }
+    return err;
+}
+
+static grove_err cgrpc_list(void *self, const struct grove_list_query *query,
+                            struct grove_row_page **page)
+{
+    Grove__Data__V1__ListRequest req = GROVE__DATA__V1__LIST_REQUEST__INIT;
+    req.table = (char *)query->table;
+    if (query->prefix)
+        req.prefix = (char *)query->prefix;
+    if (query->after)
+        req.after = (char *)query->after;
+    req.limit = (uint32_t)query->limit;
+    ProtobufCMessage *answer;
+    grove_err err = cgrpc_unary(self, CG_LIST, &req.base,
+                                &grove__data__v1__list_response__descriptor, &answer);
+    if (err)
+        return err;
+    Grove__Data__V1__ListResponse *resp = (Grove__Data__V1__ListResponse *)answer;
+    struct client_page_builder b;
+    err = grove_client_page_start(&b);
+    for (size_t i = 0; !err && i < resp->n_rows; i++) {
+        const Grove__Data__V1__Row *r = resp->rows[i];
+        err = grove_client_page_add(&b, r->pk, strlen(r->pk), (const char *)r->row.data,
+                                    r->row.len);
+    }
+    if (!err && resp->has_next)
+        err = grove_client_page_next(&b, resp->next, strlen(resp->next));
+    protobuf_c_message_free_unpacked(answer, NULL);
+    return grove_client_page_finish(&b, err, page);
+}
+
+/* ---- Watch: a server stream of RowEvents ---- */
+
+enum { CG_TAG_START = 1, CG_TAG_STATUS, CG_TAG_MESSAGE, CG_TAGS };
+
+/* Hands one received RowEvent to fn; *go_on false when fn says stop. */
+static grove_err cgrpc_deliver(grpc_byte_buffer *bb, grove_client_event_fn fn, void *user,
+                               bool *go_on)
+{
+    grpc_slice body;
+    ProtobufCMessage *msg;
+    if (!grove_grpc_buffer_slice(bb, &body))
+        return grove_error_set(GROVE_EPROTO, "unreadable stream message");
+    grove_err err = cgrpc_unpack(&grove__data__v1__row_event__descriptor, &body, &msg);
+    grpc_slice_unref(body);
+    if (err)
+        return err;
+    const Grove__Data__V1__RowEvent *pb = (const Grove__Data__V1__RowEvent *)msg;
+    struct grove_row_event event = {.pk = pb->pk, .deleted = pb->deleted || pb->row.len == 0};
+    if (!event.deleted)
+        event.row = (struct grove_slice){(const char *)pb->row.data, pb->row.len};
+    if (strlen(pb->cursor) >= sizeof event.cursor)
+        err = grove_error_set(GROVE_EPROTO, "event cursor: longer than %zu bytes",
+                              sizeof event.cursor - 1);
+    else
+        strcpy(event.cursor, pb->cursor);
+    if (!err)
+        *go_on = fn(user, &event);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return err;
+}
+
+static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
+                             grove_client_event_fn fn, void *user, const atomic_bool *stop)
+{
+    struct cgrpc *c = self;
+    Grove__Data__V1__WatchRequest req = GROVE__DATA__V1__WATCH_REQUEST__INIT;
+    req.table = (char *)opts->table;
+    if (opts->prefix)
+        req.prefix = (char *)opts->prefix;
+    if (opts->since)
+        req.since = (char *)opts->since;
+    req.snapshot = opts->snapshot;
+    grpc_byte_buffer *send;
+    grove_err err = cgrpc_pack(&req.base, &send);
+    if (err)
+        return err;
+    struct cgrpc_call x;
+    cgrpc_call_open(&x, c, CG_WATCH, send);
+    bool pending[CG_TAGS] = {false};
+    bool cancelled = false, ended = false, done = false;
+    grpc_op ops[4];
+    size_t n = cgrpc_request_ops(&x, c, ops);
+    if (grove_grpc_start_batch(x.call, ops, n, (void *)CG_TAG_START) == GRPC_CALL_OK)
+        pending[CG_TAG_START] = true;
+    cgrpc_status_op(&x, &ops[0]);
+    if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_STATUS) == GRPC_CALL_OK)
+        pending[CG_TAG_STATUS] = true;
+    if (!pending[CG_TAG_START] || !pending[CG_TAG_STATUS]) {
+        err = grove_error_set(GROVE_EPROTO, "cannot start the watch");
+        grpc_call_cancel(x.call, NULL);
+        cancelled = true;
+    }
+    /* One RECV_MESSAGE outstanding at a time; wake every 100 ms for *stop. */
+    while (pending[CG_TAG_START] || pending[CG_TAG_STATUS] || pending[CG_TAG_MESSAGE]) {
+        if (!cancelled && !ended && !pending[CG_TAG_MESSAGE]) {
+            cgrpc_recv_op(&x, &ops[0]);
+            if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_MESSAGE) == GRPC_CALL_OK)
+                pending[CG_TAG_MESSAGE] = true;
+            else
+                ended = true;
+        }
+        if (!cancelled && (done || atomic_load(stop))) {
+            grpc_call_cancel(x.call, NULL);
+            cancelled = true;
+        }
+        grpc_event ev = grove_grpc_cq_next(x.cq, grove_grpc_deadline_ms(CLIENT_STOP_CHECK_MS));
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        intptr_t tag = (intptr_t)ev.tag;
+        pending[tag] = false;
+        if (tag != CG_TAG_MESSAGE)
+            continue;
+        if (!x.recv) { /* the server ended the stream; the status follows */
+            ended = true;
+            continue;
+        }
+        bool go_on = true;
+        if (!cancelled && (err = cgrpc_deliver(x.recv, fn, user, &go_on)))
+            done = true;
+        if (!go_on)
+            done = true;
+        grpc_byte_buffer_destroy(x.recv);
+        x.recv = NULL;
+    }
+    if (!err && !done && !atomic_load(stop)) {
+        if (x.status != GRPC_STATUS_OK)
+            err = cgrpc_status_error(x.status, &x.details);
+        else
+            err = grove_error_set(GROVE_EUNAVAIL, "the server ended the watch");
+    }
+    cgrpc_call_close(&x);
+    return err;
+}
+
+const struct client_ops grove_client_grpc_ops = {
+    .open = cgrpc_open,
+    .write = cgrpc_write,
+    .delete_row = cgrpc_delete,
+    .get = cgrpc_get,
+    .list = cgrpc_list,
+    .watch = cgrpc_watch,
+    .close = cgrpc_close,
+};
