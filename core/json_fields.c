@@ -210,6 +210,67 @@ grove_err grove_jr_raw(struct jr *r, struct grove_slice *out)
     return GROVE_OK;
 }
 
+/* Reads an array of raw values (set elements) into the arena; null reads as
+ * empty. */
+grove_err grove_jr_raw_array(struct jr *r, struct grove_slice **out, size_t *count)
+{
+    struct jr_tok t;
+    bool first = true, more, is_null;
+    size_t cap = 0, n = 0;
+    struct grove_slice *items = NULL;
+    grove_err err = grove_jr_null(r, &is_null);
+    if (err || is_null)
+        return err;
+    if ((err = grove_jr_expect(r, grove_jr_peek(r), "[", "an array")) ||
+        (err = grove_jr_take(r, &t)))
+        return err;
+    for (;;) {
+        if ((err = grove_jr_element(r, &first, &more)))
+            return err;
+        if (!more)
+            break;
+        if (n == cap) {
+            size_t hint = grove_jr_hint(r, &t, 2);
+            size_t grown = cap ? cap * 2 : hint ? hint : 4;
+            struct grove_slice *fresh = grove_msg_alloc(r->msg, grown * sizeof *fresh);
+            if (!fresh)
+                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu elements", grown);
+            if (n)
+                memcpy(fresh, items, n * sizeof *items);
+            items = fresh;
+            cap = grown;
+        }
+        grove_jr_push_index(r, n);
+        err = grove_jr_raw(r, &items[n]);
+        if (err)
+            return err;
+        grove_jr_pop(r);
+        n++;
+    }
+    *out = items;
+    *count = n;
+    return GROVE_OK;
+}
+
+/* An object key consumed by grove_jr_member, unescaped in place and
+ * NUL-terminated like grove_jr_string (the walker has passed its closing
+ * quote). */
+grove_err grove_jr_key(struct jr *r, const struct jr_tok *key, const char **out, size_t *len)
+{
+    char *p = r->text + key->start;
+    size_t n = key->end - key->start;
+    if (key->escaped) {
+        n = jr_unescape(p, n);
+        if (memchr(p, '\0', n))
+            return grove_jr_fail(r, "NUL character not allowed in a key");
+    }
+    p[n] = '\0';
+    *out = p;
+    if (len)
+        *len = n;
+    return GROVE_OK;
+}
+
 /* Looks a key up in names[]; -1 when unknown. Escaped keys are compared
  * after unescaping into a small buffer. */
 static int jr_key_find(struct jr *r, const struct jr_tok *key, const char *const *names, int count)

@@ -91,47 +91,6 @@ static grove_err jr_counter_member(struct jr *r, int key, void *arg)
     return GROVE_OK;
 }
 
-/* Reads an array of raw values (set elements) into the arena. */
-static grove_err jr_raw_array(struct jr *r, struct grove_slice **out, size_t *count)
-{
-    struct jr_tok t;
-    bool first = true, more, is_null;
-    size_t cap = 0, n = 0;
-    struct grove_slice *items = NULL;
-    grove_err err = grove_jr_null(r, &is_null);
-    if (err || is_null)
-        return err;
-    if ((err = grove_jr_expect(r, grove_jr_peek(r), "[", "an array")) ||
-        (err = grove_jr_take(r, &t)))
-        return err;
-    for (;;) {
-        if ((err = grove_jr_element(r, &first, &more)))
-            return err;
-        if (!more)
-            break;
-        if (n == cap) {
-            size_t hint = grove_jr_hint(r, &t, 2);
-            size_t grown = cap ? cap * 2 : hint ? hint : 4;
-            struct grove_slice *fresh = grove_msg_alloc(r->msg, grown * sizeof *fresh);
-            if (!fresh)
-                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu elements", grown);
-            if (n)
-                memcpy(fresh, items, n * sizeof *items);
-            items = fresh;
-            cap = grown;
-        }
-        grove_jr_push_index(r, n);
-        err = grove_jr_raw(r, &items[n]);
-        if (err)
-            return err;
-        grove_jr_pop(r);
-        n++;
-    }
-    *out = items;
-    *count = n;
-    return GROVE_OK;
-}
-
 static const char *const jr_set_keys[] = {"op", "elements"};
 
 static grove_err jr_set_member(struct jr *r, int key, void *arg)
@@ -141,7 +100,7 @@ static grove_err jr_set_member(struct jr *r, int key, void *arg)
     size_t n;
     grove_err err;
     if (key == 1)
-        return jr_raw_array(r, &c->elements, &c->element_count);
+        return grove_jr_raw_array(r, &c->elements, &c->element_count);
     if ((err = grove_jr_string(r, &s, &n)))
         return err;
     if (strcmp(s, "add") == 0)

@@ -99,6 +99,9 @@ grove_err grove_jr_bool(struct jr *r, bool *out);
 grove_err grove_jr_uint(struct jr *r, uint64_t max, const char *negative, uint64_t *out);
 size_t grove_jr_hint(const struct jr *r, const struct jr_tok *t, size_t min_bytes);
 grove_err grove_jr_raw(struct jr *r, struct grove_slice *out);
+grove_err grove_jr_raw_array(struct jr *r, struct grove_slice **out, size_t *count);
+/* A key from grove_jr_member as a string (arena copy, unescaped in place). */
+grove_err grove_jr_key(struct jr *r, const struct jr_tok *key, const char **out, size_t *len);
 grove_err grove_jr_members(struct jr *r, const char *const *names, int count, jr_member_fn fn,
                            void *arg, unsigned *seen);
 grove_err grove_jr_missing(struct jr *r, unsigned seen, unsigned required,
