@@ -23,6 +23,7 @@ struct grove_server_stream {
     struct grove_pull_request *req; /* owned copy: tables and node id */
     struct grove_hlc cursor;        /* where the next read starts */
     struct grove_hlc sent;          /* where the last batch returned ended */
+    size_t batch_bytes;             /* bound of a batch's records; 0: the server's page bound */
 };
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
@@ -97,11 +98,16 @@ static void server_snap_since(struct grove_server *server, const struct grove_hl
         out->ts = grove_clock_snap_us(in->ts);
 }
 
+/* A page after since; max_bytes bounds it more tightly than the server's
+ * page bound (0: no tighter). */
 static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
-                             const struct grove_hlc *since, struct grove_pull_response **out)
+                             const struct grove_hlc *since, size_t max_bytes,
+                             struct grove_pull_response **out)
 {
     struct grove_store_query q;
     server_query(server, req, since, &q);
+    if (max_bytes && max_bytes < q.max_bytes)
+        q.max_bytes = max_bytes;
     grove_err err = grove_store_changes(server->store, &q, out);
     if (!err)
         err =
@@ -122,7 +128,7 @@ grove_err grove_server_pull(struct grove_server *server, const struct grove_pull
         return err;
     struct grove_hlc since;
     server_snap_since(server, &req->since, &since);
-    return server_read(server, req, &since, out);
+    return server_read(server, req, &since, 0, out);
 }
 
 grove_err grove_server_push(struct grove_server *server, const struct grove_push_request *req,
@@ -201,7 +207,7 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         if (atomic_load(&s->server->closing))
             return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
         struct grove_pull_response *batch;
-        grove_err err = server_read(s->server, s->req, &s->cursor, &batch);
+        grove_err err = server_read(s->server, s->req, &s->cursor, s->batch_bytes, &batch);
         if (err)
             return err;
         bool moved = grove_hlc_compare(&batch->latest_hlc, &s->cursor) != 0;
@@ -230,4 +236,9 @@ void grove_server_stream_close(struct grove_server_stream *s)
         return;
     grove_msg_free(s->req);
     free(s);
+}
+
+void grove_server_stream_set_batch_bytes(struct grove_server_stream *s, size_t bytes)
+{
+    s->batch_bytes = bytes;
 }

@@ -58,15 +58,19 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
     return GROVE_OK;
 }
 
-/* What a record weighs against a page's byte bound: its variable parts and
- * about what its JSON form spends on names, stamps and punctuation. */
+/* What a record weighs against a page's byte bound: at least its JSON
+ * form's length, so a bound holds for the encoded page (an SSE line under
+ * a client's limit). Strings count six bytes a byte (the most escaping
+ * makes of one: \u00XX), raw JSON (value, element) as it is, and names,
+ * numbers and punctuation at their longest. */
 static size_t store_record_bytes(sqlite3_stmt *st)
 {
-    static const int parts[] = {STORE_COL_TABLE, STORE_COL_PK, STORE_COL_FIELD, STORE_COL_SUB,
-                                STORE_COL_VALUE};
-    size_t n = 160;
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        n += (size_t)sqlite3_column_bytes(st, parts[i]);
+    static const int strings[] = {STORE_COL_TABLE, STORE_COL_PK, STORE_COL_FIELD, STORE_COL_NODE,
+                                  STORE_COL_ORIGIN};
+    size_t n = 320 + (size_t)sqlite3_column_bytes(st, STORE_COL_SUB) +
+               (size_t)sqlite3_column_bytes(st, STORE_COL_VALUE);
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        n += 6 * (size_t)sqlite3_column_bytes(st, strings[i]);
     return n;
 }
 

@@ -51,6 +51,10 @@ struct http_call {
     bool too_big;
 };
 
+/* Records in one SSE event at most, in bytes of their JSON (the rest of the
+ * line: the array's brackets and commas). */
+enum { HTTP_SSE_BATCH_BYTES = 60 << 10 };
+
 /* One open SSE response. */
 struct http_sse {
     struct http_listener *listener;
@@ -354,6 +358,9 @@ static enum MHD_Result http_stream_start(struct http_listener *l, struct MHD_Con
     err = grove_server_stream_open(l->server, req, &s->stream);
     if (err)
         goto fail;
+    /* Every event's data line under 64 KiB, Grove's Go client's line limit:
+     * a big batch goes as several events, each with its own cursor. */
+    grove_server_stream_set_batch_bytes(s->stream, HTTP_SSE_BATCH_BYTES);
     grove_msg_free(req);
     req = NULL;
     /* A first comment flushes the headers at once, so the client knows the

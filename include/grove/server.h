@@ -61,5 +61,9 @@ grove_err grove_server_stream_open(struct grove_server *server,
 grove_err grove_server_stream_next(struct grove_server_stream *stream, int timeout_ms,
                                    struct grove_pull_response **out);
 void grove_server_stream_close(struct grove_server_stream *stream);
+/* Bounds the stream's batches to `bytes` of encoded records (a record
+ * bigger than that still goes, alone), for a framing whose readers limit
+ * line length: Grove's Go client reads SSE lines of at most 64 KiB. */
+void grove_server_stream_set_batch_bytes(struct grove_server_stream *stream, size_t bytes);
 
 #endif
