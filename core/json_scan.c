@@ -27,7 +27,7 @@ static void jr_where(const struct jr *r, char *out, size_t cap)
     size_t n = 0;
     out[0] = '\0';
     if (r->npath == 0) {
-        snprintf(out, cap, "body");
+        snprintf(out, cap, "%s", r->root);
         return;
     }
     for (int i = 0; i < r->npath && i < JR_PATH_MAX && n < cap; i++) {
@@ -53,7 +53,7 @@ grove_err grove_jr_fail(struct jr *r, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     jr_where(r, where, sizeof where);
-    return grove_error_set(GROVE_EINVAL, "%s: %s", where, what);
+    return grove_error_set(GROVE_EINVAL, "%s%s%s", where, where[0] ? ": " : "", what);
 }
 
 void grove_jr_push_key(struct jr *r, const char *key, size_t len)
@@ -520,19 +520,22 @@ static grove_err jr_scan(struct jr *r)
 
 /* Prepares a walk over json. With msg, the text is copied into its arena
  * first so that slices and unescaped strings can live there. */
-grove_err grove_jr_begin(struct jr *r, const char *json, size_t len, void *msg)
+static grove_err jr_begin(struct jr *r, const char *json, size_t len, void *msg, const char *root)
 {
     memset(r, 0, sizeof *r);
     r->len = len;
     r->js = json;
     r->msg = msg;
+    r->root = root;
+    const char *sep = root[0] ? ": " : "";
     if (len > (size_t)INT_MAX / 2)
-        return grove_error_set(GROVE_ETOOBIG, "body: %zu bytes is too large to decode", len);
+        return grove_error_set(GROVE_ETOOBIG, "%s%s%zu bytes is too large to decode", root, sep,
+                               len);
     if (len == 0)
-        return grove_error_set(GROVE_EINVAL, "body: empty");
+        return grove_error_set(GROVE_EINVAL, "%s%sempty", root, sep);
     size_t bad = json_utf8_check((const unsigned char *)json, len);
     if (bad != len)
-        return grove_error_set(GROVE_EINVAL, "body: invalid UTF-8 at byte %zu", bad);
+        return grove_error_set(GROVE_EINVAL, "%s%sinvalid UTF-8 at byte %zu", root, sep, bad);
     if (msg) {
         r->text = grove_msg_alloc(msg, len + 1);
         if (!r->text)
@@ -542,6 +545,11 @@ grove_err grove_jr_begin(struct jr *r, const char *json, size_t len, void *msg)
         r->js = r->text;
     }
     return jr_scan(r);
+}
+
+grove_err grove_jr_begin(struct jr *r, const char *json, size_t len, void *msg)
+{
+    return jr_begin(r, json, len, msg, "body");
 }
 
 /* After the root value only whitespace may follow. */
@@ -565,7 +573,8 @@ void grove_jr_release(struct jr *r)
 grove_err grove_json_validate(const char *json, size_t len)
 {
     struct jr r;
-    grove_err err = grove_jr_begin(&r, json, len, NULL);
+    /* Unnamed: callers say which value it is ("field \"title\": ..."). */
+    grove_err err = jr_begin(&r, json, len, NULL, "");
     if (!err)
         err = grove_jr_value(&r, NULL, NULL);
     if (!err)

@@ -47,7 +47,8 @@ struct jr {
     int depth;
     int npath;
     struct jr_seg path[JR_PATH_MAX];
-    void *msg; /* arena owner, NULL when only validating */
+    void *msg;        /* arena owner, NULL when only validating */
+    const char *root; /* the whole text's name in messages ("body"; "" unnamed) */
 };
 
 enum jr_kind { JR_OBJECT, JR_ARRAY, JR_STRING, JR_NUMBER, JR_TRUE, JR_FALSE, JR_NULL };
