@@ -21,6 +21,66 @@ grove_err grove_http_listener_open(const struct grove_url *url, struct grove_ser
                                    const struct grove_listen_options *opts, void **self_out);
 void grove_http_listener_close(void *self);
 
+/* A listener (http_server.c), as its request handlers see it. */
+struct http_listener {
+    struct MHD_Daemon *daemon;
+    struct grove_server *server;
+    char base[512]; /* path prefix of the sync endpoints, no trailing slash ("" or "/sync") */
+    char *token;
+    size_t max_body;
+    int keepalive_ms;
+    int fd;
+    atomic_bool closing;
+    struct grove_http_deadlines *deadlines;
+    char *cert_pem;
+    char *key_pem;
+    char *ca_pem;
+};
+
+/* Answers (http_server.c): a JSON body (MHD takes its bytes, *body is left
+ * empty), or {"error":"..."} with the status (and an Allow header when allow
+ * is set), or a grove_err as its status with grove_errmsg(). */
+enum MHD_Result grove_http_queue_json(struct MHD_Connection *conn, int status,
+                                      struct grove_buf *body);
+enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, const char *message,
+                                       const char *allow);
+enum MHD_Result grove_http_queue_grove_error(struct MHD_Connection *conn, grove_err err);
+
+/* A server-sent event stream's source: next waits up to timeout_ms and
+ * appends whole events to out (GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN
+ * when the stream is over); close frees self. */
+struct grove_http_sse_source {
+    grove_err (*next)(void *self, int timeout_ms, struct grove_buf *out);
+    void (*close)(void *self);
+    void *self;
+};
+/* Answers with a text/event-stream fed by src: `first` (a comment or whole
+ * events) at once, so the client knows the stream is live, then src's
+ * events, with a keep-alive comment after keepalive_ms of silence, until src
+ * ends, the client goes or the listener closes. The response owns src from
+ * the call on, also when it fails. */
+enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Connection *conn,
+                                       const struct grove_http_sse_source *src, const char *first,
+                                       size_t first_len);
+/* Appends "data: ..." lines holding data (a value's raw newlines split it
+ * over several lines, which SSE joins back with LF). */
+grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, size_t len);
+
+/* The Data API under /v1/ (http_data.c, docs/data-api.md "HTTP"), dispatched
+ * by the listener: route parses the raw request target (path segments and
+ * query values are percent-decoded here) and refuses an unknown path (404),
+ * a wrong method (405 with Allow) or a bad escape (400), queuing the answer
+ * itself with *out NULL; the listener then checks the token, and serve
+ * answers the request (with its body, when takes_body). */
+struct http_data_request;
+bool grove_http_data_is_path(const char *target);
+enum MHD_Result grove_http_data_route(struct MHD_Connection *conn, const char *method,
+                                      const char *target, struct http_data_request **out);
+bool grove_http_data_takes_body(const struct http_data_request *req);
+enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connection *conn,
+                                      struct http_data_request *req, const char *body, size_t len);
+void grove_http_data_free(struct http_data_request *req);
+
 /* Request deadlines (http_deadline.c): a reaper that closes connections whose
  * request head or body is late. Hooked into MHD as its notify-connection
  * callback; enter when a request's head is in (stream: exempt from now on),

@@ -1,8 +1,9 @@
 /* The HTTP listener: libmicrohttpd serving POST {base}/pull, POST {base}/push
- * and GET {base}/stream (SSE) for a grove_server (docs/protocol.md).
+ * and GET {base}/stream (SSE) for a grove_server (docs/protocol.md), and the
+ * Data API under /v1/ at the root of the address (http_data.c).
  *
  * One thread per connection: an SSE response blocks in its content reader on
- * grove_server_stream_next (a condvar woken by commits), which would stall
+ * the source's wait (a condvar woken by commits: http_sse_server.c), which would stall
  * every other connection of a shared polling thread. Nothing is locked across
  * network I/O: each connection only touches its own state and the
  * thread-safe grove_server. */
@@ -20,33 +21,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http_internal.h"
 #include "grove/sys/error.h"
+#include "http_internal.h"
 
-/* How often a blocked SSE reader looks at the listener's closing flag. Changes
- * themselves wake it at once; this only bounds how long a close waits. */
-#define HTTP_CLOSE_CHECK_MS 200
+enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
 
-struct http_listener {
-    struct MHD_Daemon *daemon;
-    struct grove_server *server;
-    char base[512]; /* path prefix, no trailing slash ("" or "/sync") */
-    char *token;
-    size_t max_body;
-    int keepalive_ms;
-    int fd;
-    atomic_bool closing;
-    struct grove_http_deadlines *deadlines;
-    char *cert_pem;
-    char *key_pem;
-    char *ca_pem;
-};
-
-enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM };
-
-/* Per-request state while a POST body arrives. */
+/* Per-request state, from the request line (http_on_uri) to its end. */
 struct http_call {
+    char *target;    /* the request target as sent: path and query, not decoded */
+    bool started;    /* the headers have been seen */
+    bool collecting; /* the body is wanted and arriving */
     enum http_route route;
+    struct http_data_request *data; /* ROUTE_DATA */
     struct grove_buf body;
     bool too_big;
 };
@@ -55,24 +41,8 @@ struct http_call {
  * line: the array's brackets and commas). */
 enum { HTTP_SSE_BATCH_BYTES = 60 << 10 };
 
-/* One open SSE response. */
-struct http_sse {
-    struct http_listener *listener;
-    struct grove_server_stream *stream;
-    struct grove_buf pending; /* encoded bytes not yet handed to MHD: one batch at most */
-    size_t pending_off;
-    int64_t next_keepalive_ms;
-};
-
-static int64_t http_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static enum MHD_Result http_queue_json(struct MHD_Connection *conn, int status,
-                                       struct grove_buf *body)
+enum MHD_Result grove_http_queue_json(struct MHD_Connection *conn, int status,
+                                      struct grove_buf *body)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
@@ -91,8 +61,8 @@ static enum MHD_Result http_queue_json(struct MHD_Connection *conn, int status,
     return ret;
 }
 
-static enum MHD_Result http_queue_error(struct MHD_Connection *conn, int status,
-                                        const char *message, const char *allow)
+enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, const char *message,
+                                       const char *allow)
 {
     struct grove_buf body = {0};
     if (grove_json_encode_error(message, &body) != GROVE_OK) {
@@ -115,9 +85,9 @@ static enum MHD_Result http_queue_error(struct MHD_Connection *conn, int status,
     return ret;
 }
 
-static enum MHD_Result http_queue_grove_error(struct MHD_Connection *conn, grove_err err)
+enum MHD_Result grove_http_queue_grove_error(struct MHD_Connection *conn, grove_err err)
 {
-    return http_queue_error(conn, grove_err_to_http(err), grove_errmsg(), NULL);
+    return grove_http_queue_error(conn, grove_err_to_http(err), grove_errmsg(), NULL);
 }
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
@@ -161,97 +131,42 @@ static bool http_content_type_ok(struct MHD_Connection *conn)
 
 /* ---- SSE ---------------------------------------------------------------- */
 
-/* Appends the data lines of one event: a value may hold raw newlines (JSON
- * whitespace), and SSE joins consecutive data lines back with LF. */
-static grove_err http_sse_append_data(struct grove_buf *out, const char *data, size_t len)
-{
-    grove_err err = GROVE_OK;
-    const char *p = data, *end = data + len;
-    while (!err) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        err = grove_buf_append(out, "data: ", 6);
-        if (!err)
-            err = grove_buf_append(out, p, n);
-        if (!err)
-            err = grove_buf_append(out, "\n", 1);
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return err;
-}
-
-static grove_err http_sse_format_batch(struct http_sse *s, const struct grove_pull_response *b)
+/* The sync stream as a source of SSE events: `event: changes`, its id the
+ * batch's latest_hlc. */
+static grove_err http_sync_format_batch(const struct grove_pull_response *b, struct grove_buf *out)
 {
     struct grove_buf json = {0};
     grove_err err = grove_json_encode_changes(b->changes, b->count, &json);
     if (err)
         goto fail;
-    err = grove_buf_append(&s->pending, "event: changes\nid: ", 19);
+    err = grove_buf_append(out, "event: changes\nid: ", 19);
     if (!err)
-        err = grove_http_hlc_format(&b->latest_hlc, &s->pending);
+        err = grove_http_hlc_format(&b->latest_hlc, out);
     if (!err)
-        err = grove_buf_append(&s->pending, "\n", 1);
+        err = grove_buf_append(out, "\n", 1);
     if (!err)
-        err = http_sse_append_data(&s->pending, json.data, json.len);
+        err = grove_http_sse_append_data(out, json.data, json.len);
     if (!err)
-        err = grove_buf_append(&s->pending, "\n", 1);
+        err = grove_buf_append(out, "\n", 1);
 fail:
     grove_buf_free(&json);
     return err;
 }
 
-static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
+static grove_err http_sync_next(void *self, int timeout_ms, struct grove_buf *out)
 {
-    (void)pos;
-    struct http_sse *s = cls;
-    while (s->pending_off == s->pending.len) {
-        s->pending.len = s->pending_off = 0;
-        if (atomic_load(&s->listener->closing))
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        int64_t now = http_now_ms();
-        if (now >= s->next_keepalive_ms) {
-            s->next_keepalive_ms = now + s->listener->keepalive_ms;
-            if (grove_buf_append(&s->pending, ": keep-alive\n\n", 14))
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            break;
-        }
-        int64_t wait = s->next_keepalive_ms - now;
-        if (wait > HTTP_CLOSE_CHECK_MS)
-            wait = HTTP_CLOSE_CHECK_MS;
-        struct grove_pull_response *batch = NULL;
-        grove_err err = grove_server_stream_next(s->stream, (int)wait, &batch);
-        if (err == GROVE_ETIMEOUT)
-            continue;
-        if (err == GROVE_ESHUTDOWN)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (err)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (batch->count == 0) {
-            grove_msg_free(batch);
-            continue;
-        }
-        err = http_sse_format_batch(s, batch);
-        grove_msg_free(batch);
-        if (err)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        s->next_keepalive_ms = http_now_ms() + s->listener->keepalive_ms;
-    }
-    size_t n = s->pending.len - s->pending_off;
-    if (n > max)
-        n = max;
-    memcpy(out, s->pending.data + s->pending_off, n);
-    s->pending_off += n;
-    return (ssize_t)n;
+    struct grove_pull_response *batch = NULL;
+    grove_err err = grove_server_stream_next(self, timeout_ms, &batch);
+    if (err)
+        return err;
+    err = batch->count ? http_sync_format_batch(batch, out) : GROVE_ETIMEOUT;
+    grove_msg_free(batch);
+    return err;
 }
 
-static void http_sse_free(void *cls)
+static void http_sync_close(void *self)
 {
-    struct http_sse *s = cls;
-    grove_server_stream_close(s->stream);
-    grove_buf_free(&s->pending);
-    free(s);
+    grove_server_stream_close(self);
 }
 
 /* since from since_ts/since_count/since_node, or from Last-Event-ID when a
@@ -345,53 +260,21 @@ fail:
 static enum MHD_Result http_stream_start(struct http_listener *l, struct MHD_Connection *conn)
 {
     struct grove_pull_request *req = NULL;
-    struct http_sse *s = NULL;
+    struct grove_server_stream *stream = NULL;
     grove_err err = http_sse_request(conn, &req);
+    if (!err)
+        err = grove_server_stream_open(l->server, req, &stream);
+    grove_msg_free(req);
     if (err)
-        goto fail;
-    s = calloc(1, sizeof *s);
-    if (!s) {
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-        goto fail;
-    }
-    s->listener = l;
-    err = grove_server_stream_open(l->server, req, &s->stream);
-    if (err)
-        goto fail;
+        return grove_http_queue_grove_error(conn, err);
     /* Every event's data line under 64 KiB, Grove's Go client's line limit:
      * a big batch goes as several events, each with its own cursor. */
-    grove_server_stream_set_batch_bytes(s->stream, HTTP_SSE_BATCH_BYTES);
-    grove_msg_free(req);
-    req = NULL;
+    grove_server_stream_set_batch_bytes(stream, HTTP_SSE_BATCH_BYTES);
     /* A first comment flushes the headers at once, so the client knows the
      * subscription is live before any change arrives. */
-    if (grove_buf_append(&s->pending, ": ok\n\n", 6)) {
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-        goto fail;
-    }
-    s->next_keepalive_ms = http_now_ms() + l->keepalive_ms;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
-                                                                  http_sse_read, s, http_sse_free);
-    if (!resp) {
-        err = grove_error_set(GROVE_ENOMEM, "cannot create stream response");
-        goto fail;
-    }
-    s = NULL; /* the response frees it */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return ret;
-fail:
-    if (s) {
-        if (s->stream)
-            grove_server_stream_close(s->stream);
-        grove_buf_free(&s->pending);
-        free(s);
-    }
-    grove_msg_free(req);
-    return http_queue_grove_error(conn, err);
+    struct grove_http_sse_source src = {
+        .next = http_sync_next, .close = http_sync_close, .self = stream};
+    return grove_http_sse_respond(l, conn, &src, ": ok\n\n", 6);
 }
 
 /* ---- pull / push --------------------------------------------------------- */
@@ -406,57 +289,80 @@ static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Con
                                 call->body.data, call->body.len, &out);
     if (err) {
         grove_buf_free(&out);
-        return http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(conn, err);
     }
-    return http_queue_json(conn, MHD_HTTP_OK, &out);
+    return grove_http_queue_json(conn, MHD_HTTP_OK, &out);
+}
+
+/* The request line is in: the call's state starts here, with the request
+ * target as sent (MHD hands the handler a decoded path, in which a pk's %2F
+ * could not be told from a '/'). NULL when out of memory: the request is
+ * then refused. */
+static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct http_call *call = calloc(1, sizeof *call);
+    if (call && !(call->target = strdup(uri))) {
+        free(call);
+        call = NULL;
+    }
+    return call;
 }
 
 /* First call for a request: headers only. Everything that can be refused
- * without reading the body is refused here. */
+ * without reading the body is refused here; call->collecting when the body
+ * is wanted. */
 static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Connection *conn,
-                                       const char *url, const char *method, void **con_cls)
+                                       const char *url, const char *method, struct http_call *call)
 {
+    call->started = true;
     enum http_route route = http_route_of(l, url);
+    if (route == ROUTE_NONE && grove_http_data_is_path(call->target))
+        route = ROUTE_DATA;
+    call->route = route;
     grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
     if (route == ROUTE_NONE)
-        return http_queue_error(conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    if (route == ROUTE_STREAM && !is_get)
-        return http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for the stream", "GET");
-    if (route != ROUTE_STREAM && !is_post)
-        return http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+    if (route == ROUTE_DATA) {
+        enum MHD_Result ret = grove_http_data_route(conn, method, call->target, &call->data);
+        if (!call->data)
+            return ret;
+    } else if (route == ROUTE_STREAM && !is_get) {
+        return grove_http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for the stream",
+                                      "GET");
+    } else if (route != ROUTE_STREAM && !is_post) {
+        return grove_http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+    }
     if (atomic_load(&l->closing))
-        return http_queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     grove_err err = http_authorize(l, conn);
     if (err)
-        return http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(conn, err);
     if (route == ROUTE_STREAM)
         return http_stream_start(l, conn);
+    if (route == ROUTE_DATA && !grove_http_data_takes_body(call->data))
+        return grove_http_data_serve(l, conn, call->data, NULL, 0);
     if (!http_content_type_ok(conn))
-        return http_queue_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                "Content-Type must be application/json", NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "Content-Type must be application/json", NULL);
     const char *length =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length && strtoull(length, NULL, 10) > l->max_body) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body of %s bytes exceeds the limit of %zu", length,
                  l->max_body);
-        return http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
     }
-    struct http_call *call = calloc(1, sizeof *call);
-    if (!call)
-        return MHD_NO;
-    call->route = route;
     if (length) {
         /* Size the buffer once: big pushes otherwise realloc their way up. */
         unsigned long long want = strtoull(length, NULL, 10);
-        if (want > 0 && grove_buf_reserve(&call->body, (size_t)want + 1)) {
-            free(call);
+        if (want > 0 && grove_buf_reserve(&call->body, (size_t)want + 1))
             return MHD_NO;
-        }
     }
-    *con_cls = call;
+    call->collecting = true;
     return MHD_YES;
 }
 
@@ -469,7 +375,13 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
     struct http_listener *l = cls;
     struct http_call *call = *con_cls;
     if (!call)
-        return http_on_headers(l, conn, url, method, con_cls);
+        return MHD_NO; /* out of memory at the request line */
+    if (!call->started)
+        return http_on_headers(l, conn, url, method, call);
+    if (!call->collecting) {
+        *upload_data_size = 0; /* answered already: the body is not read */
+        return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         /* Chunked bodies have no Content-Length: count as they come, keep
          * reading (so the client sees the answer) but stop storing. */
@@ -482,13 +394,16 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
         *upload_data_size = 0;
         return MHD_YES;
     }
+    call->collecting = false;
     if (call->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", l->max_body);
-        return http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
     }
     if (call->body.len == 0)
-        return http_queue_error(conn, MHD_HTTP_BAD_REQUEST, "empty request body", NULL);
+        return grove_http_queue_error(conn, MHD_HTTP_BAD_REQUEST, "empty request body", NULL);
+    if (call->route == ROUTE_DATA)
+        return grove_http_data_serve(l, conn, call->data, call->body.data, call->body.len);
     return http_handle_unary(l, conn, call);
 }
 
@@ -500,7 +415,9 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
     grove_http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
+        grove_http_data_free(call->data);
         grove_buf_free(&call->body);
+        free(call->target);
         free(call);
         *con_cls = NULL;
     }
@@ -622,9 +539,10 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     tls_opts[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
-        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
-        grove_http_deadlines_on_connection, l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, grove_http_deadlines_on_connection,
+        l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         opts->max_connections_per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!l->daemon) {

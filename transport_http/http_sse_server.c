@@ -1,0 +1,126 @@
+/* Server-sent event responses of the HTTP listener, for any source of events:
+ * the sync stream (GET {base}/stream, http_server.c) and the Data API's watch
+ * (GET /v1/tables/{table}/watch, http_data.c). The content reader runs on the
+ * connection's own thread (one per connection): it blocks in the source's
+ * next, which is woken by commits, and looks at the listener's closing flag
+ * in between. It holds at most one wait's events that the client has not
+ * read yet. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "grove/sys/error.h"
+#include "http_internal.h"
+
+/* How often a blocked reader looks at the listener's closing flag. Changes
+ * themselves wake it at once; this only bounds how long a close waits. */
+#define HTTP_CLOSE_CHECK_MS 200
+
+/* One open SSE response. */
+struct http_sse {
+    struct http_listener *listener;
+    struct grove_http_sse_source src;
+    struct grove_buf pending; /* bytes not yet handed to MHD: one wait's events at most */
+    size_t pending_off;
+    int64_t next_keepalive_ms;
+};
+
+static int64_t http_sse_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, size_t len)
+{
+    grove_err err = GROVE_OK;
+    const char *p = data, *end = data + len;
+    while (!err) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        err = grove_buf_append(out, "data: ", 6);
+        if (!err)
+            err = grove_buf_append(out, p, n);
+        if (!err)
+            err = grove_buf_append(out, "\n", 1);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return err;
+}
+
+static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    struct http_sse *s = cls;
+    while (s->pending_off == s->pending.len) {
+        s->pending.len = s->pending_off = 0;
+        if (atomic_load(&s->listener->closing))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        int64_t now = http_sse_now_ms();
+        if (now >= s->next_keepalive_ms) {
+            s->next_keepalive_ms = now + s->listener->keepalive_ms;
+            if (grove_buf_append(&s->pending, ": keep-alive\n\n", 14))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            break;
+        }
+        int64_t wait = s->next_keepalive_ms - now;
+        if (wait > HTTP_CLOSE_CHECK_MS)
+            wait = HTTP_CLOSE_CHECK_MS;
+        grove_err err = s->src.next(s->src.self, (int)wait, &s->pending);
+        if (err == GROVE_ETIMEOUT)
+            continue;
+        if (err == GROVE_ESHUTDOWN)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (err)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        s->next_keepalive_ms = http_sse_now_ms() + s->listener->keepalive_ms;
+    }
+    size_t n = s->pending.len - s->pending_off;
+    if (n > max)
+        n = max;
+    memcpy(out, s->pending.data + s->pending_off, n);
+    s->pending_off += n;
+    return (ssize_t)n;
+}
+
+static void http_sse_free(void *cls)
+{
+    struct http_sse *s = cls;
+    s->src.close(s->src.self);
+    grove_buf_free(&s->pending);
+    free(s);
+}
+
+enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Connection *conn,
+                                       const struct grove_http_sse_source *src, const char *first,
+                                       size_t first_len)
+{
+    struct http_sse *s = calloc(1, sizeof *s);
+    if (!s) {
+        src->close(src->self);
+        return grove_http_queue_grove_error(conn, grove_error_set(GROVE_ENOMEM, "out of memory"));
+    }
+    s->listener = l;
+    s->src = *src;
+    if (grove_buf_append(&s->pending, first, first_len)) {
+        http_sse_free(s);
+        return grove_http_queue_grove_error(conn, GROVE_ENOMEM);
+    }
+    s->next_keepalive_ms = http_sse_now_ms() + l->keepalive_ms;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                                                  http_sse_read, s, http_sse_free);
+    if (!resp) {
+        http_sse_free(s);
+        return grove_http_queue_grove_error(
+            conn, grove_error_set(GROVE_ENOMEM, "cannot create stream response"));
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
