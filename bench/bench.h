@@ -15,6 +15,8 @@ int bench_grpc(int argc, char **argv);
 int bench_grpc_latency(int argc, char **argv);
 int bench_nng(int argc, char **argv);
 int bench_nng_latency(int argc, char **argv);
+int bench_write(int argc, char **argv);
+int bench_watch(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);

@@ -31,6 +31,10 @@ static const struct bench_cmd bench_cmds[] = {
     {"nng", bench_nng, "sync N changes A->B between two groved over nng [--n N, default 1000000]"},
     {"nng-latency", bench_nng_latency,
      "nng stream propagation A->B of N single writes [--n N, default 1000]"},
+    {"write", bench_write,
+     "Data API writes to groved: 1 and 16 clients over HTTP and gRPC, bulk [--n N, default 8000]"},
+    {"watch", bench_watch,
+     "a write on A -> B's watch [--n N, default 200] [--via http|grpc|nng+tcp]"},
 };
 
 double bench_now(void)
