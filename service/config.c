@@ -43,6 +43,7 @@ enum {
     OPT_COUNTER_DELTAS,
     OPT_CONFIG,
     OPT_HELP,
+    OPT_VERSION,
 };
 
 /* The one table of settings: flag names, config keys and GROVE_* variable
@@ -68,6 +69,7 @@ static const struct option groved_options[] = {
     {"counter-deltas", required_argument, NULL, OPT_COUNTER_DELTAS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -81,6 +83,7 @@ void groved_config_usage(FILE *out)
 {
     fprintf(out,
             "usage: groved --node-id ID --db PATH [options]\n"
+            "       groved --help | --version\n"
             "  --config FILE            read settings from FILE: one \"key = value\" per line,\n"
             "                           keys are the flag names below without \"--\"\n"
             "  --node-id ID             this node's id (at most %d bytes)\n"
@@ -158,10 +161,10 @@ static const struct option *groved_option_find(const char *name)
     return NULL;
 }
 
-/* Only the command line chooses the config file or asks for help. */
+/* Only the command line chooses the config file or asks for help or the version. */
 static bool groved_option_settable(const struct option *o)
 {
-    return o->val != OPT_CONFIG && o->val != OPT_HELP;
+    return o->val != OPT_CONFIG && o->val != OPT_HELP && o->val != OPT_VERSION;
 }
 
 static struct groved_list *groved_list_of(struct groved_config *cfg, int opt)
@@ -330,6 +333,8 @@ static int groved_flags_scan(int argc, char **argv, struct groved_flag *flags, s
         case 'h':
         case OPT_HELP:
             return GROVED_CONFIG_HELP;
+        case OPT_VERSION:
+            return GROVED_CONFIG_VERSION;
         case OPT_CONFIG:
             *config = optarg;
             break;
@@ -508,9 +513,9 @@ enum groved_config_status groved_config_load(struct groved_config *cfg, int argc
     size_t flag_count = 0;
     const char *file = NULL;
     int rc = groved_flags_scan(argc, argv, flags, &flag_count, &file);
-    if (rc == GROVED_CONFIG_HELP) {
+    if (rc == GROVED_CONFIG_HELP || rc == GROVED_CONFIG_VERSION) {
         free(flags);
-        return GROVED_CONFIG_HELP;
+        return rc;
     }
     if (file) {
         cfg->file_origin = "--config";

@@ -61,6 +61,7 @@ enum groved_config_status {
     GROVED_CONFIG_OK = 0,
     GROVED_CONFIG_HELP,    /* --help or -h: nothing else was read */
     GROVED_CONFIG_INVALID, /* grove_errmsg() says why */
+    GROVED_CONFIG_VERSION, /* --version: nothing else was read */
 };
 
 /* Fills cfg from every source. GROVED_CONFIG_INVALID leaves the reason in
@@ -68,7 +69,7 @@ enum groved_config_status {
  * caused it, and never with a value given for a token. Nothing is printed.
  * Free cfg with groved_config_free whatever the status. */
 enum groved_config_status groved_config_load(struct groved_config *cfg, int argc, char **argv);
-/* The --help text. */
+/* The --help text (--version prints "groved GROVE_VERSION", grove/version.h). */
 void groved_config_usage(FILE *out);
 /* Logs (info) the config file and the variables that were read; never values. */
 void groved_config_log_sources(const struct groved_config *cfg);

@@ -11,6 +11,7 @@
 #include "grove/log.h"
 #include "grove/node.h"
 #include "grove/transport.h"
+#include "grove/version.h"
 #include "transports.h"
 
 _Static_assert(GROVED_MAX_URLS <= GROVE_NODE_LISTENERS_MAX, "every --listen fits in a grove_node");
@@ -46,6 +47,10 @@ int main(int argc, char **argv)
         break;
     case GROVED_CONFIG_HELP:
         groved_config_usage(stdout);
+        groved_config_free(&cfg);
+        return 0;
+    case GROVED_CONFIG_VERSION:
+        printf("groved %s\n", GROVE_VERSION);
         groved_config_free(&cfg);
         return 0;
     case GROVED_CONFIG_INVALID:
