@@ -10,6 +10,7 @@ packages=(
   libnng-dev
   libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
   libcriterion-dev libjansson-dev
+  libsystemd-dev
   python3-yaml gnutls-bin curl iproute2 procps
 )
 missing=()

@@ -14,6 +14,10 @@
 #include "grove/version.h"
 #include "transports.h"
 
+#ifdef GROVED_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 _Static_assert(GROVED_MAX_URLS <= GROVE_NODE_LISTENERS_MAX, "every --listen fits in a grove_node");
 
 static void groved_report(void *user, const struct grove_sync_report *r)
@@ -26,6 +30,17 @@ static void groved_report(void *user, const struct grove_sync_report *r)
               r->peer, r->pulled, r->pushed, r->merged, r->conflicts,
               r->err ? grove_err_name(r->err) : "none", r->err ? " message=" : "",
               r->err ? r->error : "", (double)r->duration_us / 1000.0);
+}
+
+/* Tells systemd how start-up and shutdown go (groved.service is Type=notify);
+ * nothing happens when NOTIFY_SOCKET is unset, as outside systemd. */
+static void groved_notify(const char *state)
+{
+#ifdef GROVED_HAVE_SYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
 }
 
 int main(int argc, char **argv)
@@ -117,11 +132,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.peers.count; i++)
         grove_log(GROVE_LOG_INFO, "peer %s", cfg.peers.items[i]);
     grove_log(GROVE_LOG_INFO, "ready node=%s db=%s", cfg.node_id, cfg.db);
+    groved_notify("READY=1");
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0)
         ;
     grove_log(GROVE_LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    groved_notify("STOPPING=1");
     exit_code = 0;
 
 done:
