@@ -247,10 +247,12 @@ static grove_err chttp_write_body(const struct grove_field_write *fields, size_t
             snprintf(num, sizeof num, "%" PRId64, f->delta);
             err = chttp_append(b, num);
             break;
-        case GROVE_CRDT_SET:
-            err = chttp_elements(b, "{\"add\":[", f->add, f->add_count);
-            if (!err)
-                err = chttp_elements(b, ",\"remove\":[", f->remove, f->remove_count);
+        case GROVE_CRDT_SET: /* the empty side left out */
+            if (f->add_count)
+                err = chttp_elements(b, "{\"add\":[", f->add, f->add_count);
+            if (!err && f->remove_count)
+                err = chttp_elements(b, f->add_count ? ",\"remove\":[" : "{\"remove\":[",
+                                     f->remove, f->remove_count);
             if (!err)
                 err = chttp_append(b, "}");
             break;
