@@ -7,6 +7,7 @@
 
 static _Thread_local char error_message[1024];
 static _Thread_local int error_native;
+static _Thread_local unsigned error_retry;
 
 const char *grove_errmsg(void)
 {
@@ -30,6 +31,7 @@ const char *grove_err_name(grove_err err)
         [GROVE_ESHUTDOWN] = "ESHUTDOWN",
         [GROVE_EPROTO] = "EPROTO",
         [GROVE_ECONFLICT] = "ECONFLICT",
+        [GROVE_ERATELIMIT] = "ERATELIMIT",
     };
     if ((unsigned)err < sizeof names / sizeof names[0] && names[err])
         return names[err];
@@ -45,6 +47,7 @@ bool grove_err_retryable(grove_err err)
     case GROVE_ESHUTDOWN:
     case GROVE_EPROTO:
     case GROVE_ENOMEM:
+    case GROVE_ERATELIMIT:
         return true;
     default:
         return false;
@@ -67,6 +70,7 @@ grove_err grove_error_set(grove_err err, const char *fmt, ...)
     error_format(fmt, ap);
     va_end(ap);
     error_native = 0;
+    error_retry = 0;
     return err;
 }
 
@@ -77,12 +81,24 @@ grove_err grove_error_set_native(grove_err err, int native, const char *fmt, ...
     error_format(fmt, ap);
     va_end(ap);
     error_native = native;
+    error_retry = 0;
     return err;
 }
 
 int grove_errnative(void)
 {
     return error_native;
+}
+
+grove_err grove_error_set_retry(grove_err err, unsigned seconds)
+{
+    error_retry = seconds;
+    return err;
+}
+
+unsigned grove_errretry(void)
+{
+    return error_retry;
 }
 
 grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
@@ -110,4 +126,5 @@ void grove_error_clear(void)
 {
     error_message[0] = '\0';
     error_native = 0;
+    error_retry = 0;
 }

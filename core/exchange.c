@@ -4,14 +4,17 @@
 #include "grove/sys/transport.h"
 #include "grove/sys/error.h"
 
-static grove_err exchange_pull(struct grove_server *server, const struct grove_codec *codec,
-                               const char *data, size_t len, struct grove_buf *out)
+static grove_err exchange_pull(struct grove_server *server, const char *peer_addr,
+                               const struct grove_codec *codec, const char *data, size_t len,
+                               struct grove_buf *out)
 {
     struct grove_pull_request *req = NULL;
     struct grove_pull_response *resp = NULL;
     grove_err err = codec->decode_pull_request(data, len, &req);
-    if (!err)
+    if (!err) {
+        req->peer_addr = peer_addr;
         err = grove_server_pull(server, req, &resp);
+    }
     if (!err)
         err = codec->encode_pull_response(resp, out);
     grove_msg_free(req);
@@ -19,14 +22,17 @@ static grove_err exchange_pull(struct grove_server *server, const struct grove_c
     return err;
 }
 
-static grove_err exchange_push(struct grove_server *server, const struct grove_codec *codec,
-                               const char *data, size_t len, struct grove_buf *out)
+static grove_err exchange_push(struct grove_server *server, const char *peer_addr,
+                               const struct grove_codec *codec, const char *data, size_t len,
+                               struct grove_buf *out)
 {
     struct grove_push_request *req = NULL;
     struct grove_push_response *resp = NULL;
     grove_err err = codec->decode_push_request(data, len, &req);
-    if (!err)
+    if (!err) {
+        req->peer_addr = peer_addr;
         err = grove_server_push(server, req, &resp);
+    }
     if (!err)
         err = codec->encode_push_response(resp, out);
     grove_msg_free(req);
@@ -34,16 +40,24 @@ static grove_err exchange_push(struct grove_server *server, const struct grove_c
     return err;
 }
 
+grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
+                           const struct grove_codec *codec, enum grove_call_kind kind,
+                           const char *data, size_t len, struct grove_buf *out)
+{
+    size_t had = out->len;
+    grove_err err = kind == GROVE_CALL_PULL
+                        ? exchange_pull(server, peer_addr, codec, data, len, out)
+                        : exchange_push(server, peer_addr, codec, data, len, out);
+    if (err)
+        out->len = had; /* nothing half-encoded goes out */
+    return err;
+}
+
 grove_err grove_serve(struct grove_server *server, const struct grove_codec *codec,
                       enum grove_call_kind kind, const char *data, size_t len,
                       struct grove_buf *out)
 {
-    size_t had = out->len;
-    grove_err err = kind == GROVE_CALL_PULL ? exchange_pull(server, codec, data, len, out)
-                                            : exchange_push(server, codec, data, len, out);
-    if (err)
-        out->len = had; /* nothing half-encoded goes out */
-    return err;
+    return grove_serve_from(server, NULL, codec, kind, data, len, out);
 }
 
 grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,

@@ -4,25 +4,22 @@
 #include "inbound.h"
 #include "grove/sys/error.h"
 
-static bool inbound_has_before_hooks(const struct grove_hook_chain *hooks)
-{
-    for (size_t i = 0; hooks && i < hooks->count; i++)
-        if (hooks->hooks[i].before_inbound)
-            return true;
-    return false;
-}
-
 grove_err grove_inbound_apply(struct grove_store *store, const struct grove_hook_chain *hooks,
                               const struct grove_change *changes, size_t count,
                               const struct inbound_source *from, struct grove_apply_report *report)
 {
     struct grove_change *edited = NULL;
     grove_err err = GROVE_OK;
-    if (count && inbound_has_before_hooks(hooks)) {
+    struct grove_hook_context ctx = {.path = from->path,
+                                     .peer_addr = from->peer_addr,
+                                     .node = from->node,
+                                     .peer_url = from->peer,
+                                     .count = count};
+    if (count && grove_hook_chain_screens_inbound(hooks)) {
         if (!(edited = malloc(count * sizeof *edited)))
             return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
         memcpy(edited, changes, count * sizeof *edited);
-        err = grove_hook_chain_before_inbound(hooks, edited, &count);
+        err = grove_hook_chain_before_inbound(hooks, &ctx, edited, &count);
         changes = edited;
     }
     if (!err && from->cursors)
@@ -32,7 +29,7 @@ grove_err grove_inbound_apply(struct grove_store *store, const struct grove_hook
     else if (!err)
         err = grove_store_apply(store, changes, count, from->node, report);
     if (!err)
-        grove_hook_chain_after_inbound(hooks, changes, count);
+        grove_hook_chain_after_inbound(hooks, &ctx, changes, count);
     free(edited);
     return err;
 }

@@ -6,11 +6,14 @@
 #include "grove/hook.h"
 #include "grove/store.h"
 
-/* Where a batch comes from: a client's push names its node; a page pulled or
- * streamed from a peer names the peer and carries its cursors, which are
- * stored with the page (grove_store_apply_pulled). */
+/* Where a batch comes from: a client's push names its node (and its address,
+ * when the transport told it); a page pulled or streamed from a peer names
+ * the peer and carries its cursors, which are stored with the page
+ * (grove_store_apply_pulled). The hooks are told all of it. */
 struct inbound_source {
+    enum grove_hook_path path;
     const char *node;
+    const char *peer_addr;
     const char *peer;
     struct grove_peer_cursors *cursors;
     bool counter_operations; /* a push whose counter records are operations (store.h) */

@@ -98,20 +98,24 @@ static void server_snap_since(struct grove_server *server, const struct grove_hl
         out->ts = grove_clock_snap_us(in->ts);
 }
 
-/* A page after since; max_bytes bounds it more tightly than the server's
- * page bound (0: no tighter). */
+/* A page after since, for a pull or a stream (path); max_bytes bounds it
+ * more tightly than the server's page bound (0: no tighter). */
 static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
-                             const struct grove_hlc *since, size_t max_bytes,
-                             struct grove_pull_response **out)
+                             enum grove_hook_path path, const struct grove_hlc *since,
+                             size_t max_bytes, struct grove_pull_response **out)
 {
     struct grove_store_query q;
     server_query(server, req, since, &q);
     if (max_bytes && max_bytes < q.max_bytes)
         q.max_bytes = max_bytes;
     grove_err err = grove_store_changes(server->store, &q, out);
-    if (!err)
-        err =
-            grove_hook_chain_before_outbound_read(&server->hooks, (*out)->changes, &(*out)->count);
+    struct grove_hook_context ctx = {
+        .path = path, .peer_addr = req->peer_addr, .node = req->node_id};
+    if (!err) {
+        ctx.count = (*out)->count;
+        err = grove_hook_chain_before_outbound_read(&server->hooks, &ctx, (*out)->changes,
+                                                    &(*out)->count);
+    }
     if (err) {
         grove_msg_free(*out);
         *out = NULL;
@@ -128,7 +132,7 @@ grove_err grove_server_pull(struct grove_server *server, const struct grove_pull
         return err;
     struct grove_hlc since;
     server_snap_since(server, &req->since, &since);
-    return server_read(server, req, &since, 0, out);
+    return server_read(server, req, GROVE_HOOK_PULL_SERVED, &since, 0, out);
 }
 
 grove_err grove_server_push(struct grove_server *server, const struct grove_push_request *req,
@@ -139,12 +143,14 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     if (err)
         return err;
     struct grove_apply_report report;
-    err = grove_inbound_apply(server->store, &server->hooks, req->changes, req->count,
-                              &(struct inbound_source){
-                                  .node = req->node_id,
-                                  .counter_operations =
-                                      server->counter_deltas == GROVE_COUNTER_DELTAS_OPERATIONS},
-                              &report);
+    err = grove_inbound_apply(
+        server->store, &server->hooks, req->changes, req->count,
+        &(struct inbound_source){.path = GROVE_HOOK_PUSH_SERVED,
+                                 .node = req->node_id,
+                                 .peer_addr = req->peer_addr,
+                                 .counter_operations =
+                                     server->counter_deltas == GROVE_COUNTER_DELTAS_OPERATIONS},
+        &report);
     struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);
@@ -207,7 +213,8 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         if (atomic_load(&s->server->closing))
             return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
         struct grove_pull_response *batch;
-        grove_err err = server_read(s->server, s->req, &s->cursor, s->batch_bytes, &batch);
+        grove_err err = server_read(s->server, s->req, GROVE_HOOK_STREAM_SERVED, &s->cursor,
+                                    s->batch_bytes, &batch);
         if (err)
             return err;
         bool moved = grove_hlc_compare(&batch->latest_hlc, &s->cursor) != 0;

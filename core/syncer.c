@@ -179,12 +179,13 @@ static void syncer_learn_peer_from_pull(struct grove_syncer *s, struct grove_pee
 /* Merges changes from the peer (hooks around the apply) and stores *c, the
  * cursors past them, in the same transaction; counts go to r. */
 static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
-                              struct grove_peer_cursors *c, const struct grove_change *changes,
-                              size_t count, struct grove_sync_report *r)
+                              enum grove_hook_path path, struct grove_peer_cursors *c,
+                              const struct grove_change *changes, size_t count,
+                              struct grove_sync_report *r)
 {
     r->pulled += count;
     struct grove_apply_report applied = {0};
-    struct inbound_source from = {.peer = p->url, .cursors = c};
+    struct inbound_source from = {.path = path, .peer = p->url, .cursors = c};
     grove_err err = grove_inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
     if (err)
         return err;
@@ -261,7 +262,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
         if (!more) /* the last page: later pulls are echo-filtered (store_echo.h) */
             c.catching_up = false;
         /* Stored with the page, or (on failure) neither is. */
-        err = syncer_merge(s, p, &c, resp->changes, resp->count, r);
+        err = syncer_merge(s, p, GROVE_HOOK_PULL_MADE, &c, resp->changes, resp->count, r);
         grove_msg_free(resp);
         resp = NULL;
         if (!more)
@@ -294,7 +295,9 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
         if (err)
             return err;
         size_t count = batch->count;
-        err = grove_hook_chain_before_outbound(&s->hooks, batch->changes, &count);
+        struct grove_hook_context ctx = {
+            .path = GROVE_HOOK_PUSH_MADE, .peer_url = p->url, .count = count};
+        err = grove_hook_chain_before_outbound(&s->hooks, &ctx, batch->changes, &count);
         if (!err && count) {
             struct grove_push_request req = {.changes = batch->changes,
                                              .count = count,
@@ -387,7 +390,7 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
         if (grove_hlc_compare(&batch->since, &c.pull) == 0 &&
             grove_hlc_compare(&batch->latest_hlc, &c.pull) > 0)
             c.pull = batch->latest_hlc;
-        err = syncer_merge(s, p, &c, batch->changes, batch->count, &r);
+        err = syncer_merge(s, p, GROVE_HOOK_STREAM_APPLIED, &c, batch->changes, batch->count, &r);
     }
     pthread_mutex_unlock(&p->lock);
     return err;

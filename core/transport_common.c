@@ -1,5 +1,7 @@
 /* What every transport needs the same way (grove/sys/transport.h): URL
- * parsing, the status mapping, bearer tokens, reading certificate files. */
+ * parsing, the status mapping, bearer tokens, reading certificate files,
+ * clients' addresses. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +81,10 @@ grove_err grove_url_parse(const char *url, struct grove_url *out)
 }
 
 /* One row per code: the status a server answers for it, and the statuses a
- * client reads back as it. Rows marked `reverse` only map back. */
+ * client reads back as it (the first row with the status). Rows marked
+ * `reverse` only map back. A gRPC RESOURCE_EXHAUSTED reads back as ETOOBIG,
+ * even when a rate limit answered it: gRPC answers it for an oversized
+ * message too, which no retry cures. */
 static const struct status_row {
     grove_err err;
     int http;
@@ -93,6 +98,7 @@ static const struct status_row {
     {GROVE_ETOOBIG, 413, 8, false},                                   /* RESOURCE_EXHAUSTED */
     {GROVE_ENOTSUP, 501, 12, false},                                  /* UNIMPLEMENTED */
     {GROVE_ECONFLICT, 409, 6, false},                                 /* ALREADY_EXISTS */
+    {GROVE_ERATELIMIT, 429, 8, false},                                /* RESOURCE_EXHAUSTED */
     {GROVE_ESTORE, 500, 13, false},                                   /* INTERNAL */
     {GROVE_EUNAVAIL, 503, 14, false},                                 /* UNAVAILABLE */
     {GROVE_ESHUTDOWN, 503, 14, false}, /* a closing server is unavailable to its clients */
@@ -228,4 +234,43 @@ grove_err grove_file_read(const char *path, const char *what, char **out, size_t
     if (len)
         *len = b.len;
     return GROVE_OK;
+}
+
+void grove_peer_addr_format(char *out, size_t size, const void *addr, size_t addr_len,
+                            unsigned port)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    if (size)
+        out[0] = '\0';
+    if (addr_len == 4 && inet_ntop(AF_INET, addr, host, sizeof host))
+        snprintf(out, size, "%s:%u", host, port);
+    else if (addr_len == 16 && inet_ntop(AF_INET6, addr, host, sizeof host))
+        snprintf(out, size, "[%s]:%u", host, port);
+}
+
+static int peer_addr_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void grove_peer_addr_from_uri(char *out, size_t size, const char *uri)
+{
+    if (!size)
+        return;
+    const char *rest = uri;
+    if (strncmp(uri, "ipv4:", 5) == 0 || strncmp(uri, "ipv6:", 5) == 0)
+        rest = uri + 5;
+    size_t n = 0;
+    for (const char *c = rest; *c && n + 1 < size; c++) {
+        if (c[0] == '%' && peer_addr_hex(c[1]) >= 0 && peer_addr_hex(c[2]) >= 0) {
+            out[n++] = (char)(peer_addr_hex(c[1]) * 16 + peer_addr_hex(c[2]));
+            c += 2;
+        } else {
+            out[n++] = *c;
+        }
+    }
+    out[n] = '\0';
 }

@@ -3,7 +3,7 @@
  * Names: grove_err_* take a code (grove_err_name, grove_err_retryable, and
  * the status mapping of grove/sys/transport.h); grove_error_* write this
  * thread's error record (grove/sys/error.h: for code that extends groved);
- * grove_errmsg and grove_errnative read it. */
+ * grove_errmsg, grove_errnative and grove_errretry read it. */
 #ifndef GROVE_ERROR_H
 #define GROVE_ERROR_H
 
@@ -24,6 +24,9 @@ enum grove_err {
     GROVE_ESHUTDOWN,  /* the object is closing; stop using it */
     GROVE_EPROTO,     /* the peer answered something we cannot understand */
     GROVE_ECONFLICT,  /* the request contradicts an earlier one (409, ALREADY_EXISTS) */
+    /* too many requests from this client; retry after grove_errretry()
+     * seconds (429 with Retry-After, RESOURCE_EXHAUSTED) */
+    GROVE_ERATELIMIT,
 };
 typedef enum grove_err grove_err;
 
@@ -42,5 +45,9 @@ bool grove_err_retryable(grove_err err);
  * the HTTP status or gRPC status code a transport received or answered, so
  * callers and tests can tell a 403 from a 401 without reading the text. */
 int grove_errnative(void);
+
+/* Seconds after which the request that failed with the last error may
+ * succeed when retried (0: not known): a rate limit's Retry-After. */
+unsigned grove_errretry(void);
 
 #endif

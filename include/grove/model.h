@@ -74,6 +74,9 @@ struct grove_pull_request {
     struct grove_hlc since;
     const char *node_id;
     uint32_t limit; /* 0: the server's default page size */
+    /* Not on the wire: the client's address, as the serving transport told
+     * grove_serve_from ("127.0.0.1:40112"); NULL when unknown. Borrowed. */
+    const char *peer_addr;
 };
 
 /* A pull response, and also a streamed batch: `since` is the cursor the batch
@@ -90,6 +93,7 @@ struct grove_push_request {
     struct grove_change *changes;
     size_t count;
     const char *node_id;
+    const char *peer_addr; /* not on the wire: as in grove_pull_request */
 };
 
 struct grove_push_response {

@@ -171,8 +171,10 @@ Test(transport_grpc_status, oversize_is_resource_exhausted)
     grpc_node_stop(&n);
 }
 
-static grove_err slow_hook(void *user, struct grove_change *change, bool *skip)
+static grove_err slow_hook(void *user, const struct grove_hook_context *ctx,
+                           struct grove_change *change, bool *skip)
 {
+    (void)ctx;
     (void)change;
     (void)skip;
     usleep((useconds_t)(intptr_t)user * 1000);

@@ -19,6 +19,10 @@ grove_err grove_error_set_native(grove_err err, int native, const char *fmt, ...
 grove_err grove_error_prefix(grove_err err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Records with the current error the seconds after which a retry may
+ * succeed (grove_errretry); any grove_error_set clears them. Returns err. */
+grove_err grove_error_set_retry(grove_err err, unsigned seconds);
+
 void grove_error_clear(void);
 
 #endif

@@ -111,6 +111,12 @@ void grove_reply_release(struct grove_reply *reply);
 grove_err grove_serve(struct grove_server *server, const struct grove_codec *codec,
                       enum grove_call_kind kind, const char *data, size_t len,
                       struct grove_buf *out);
+/* grove_serve for a request from peer_addr, the client's address in the one
+ * form every transport gives (grove_peer_addr_format; NULL: unknown), which
+ * the server's hooks are told (grove/hook.h). Borrowed for the call. */
+grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
+                           const struct grove_codec *codec, enum grove_call_kind kind,
+                           const char *data, size_t len, struct grove_buf *out);
 /* Opens a stream for an encoded pull request. */
 grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
                                   const char *data, size_t len, struct grove_server_stream **out);
@@ -149,6 +155,16 @@ grove_err grove_bearer_check(const char *expected, const char *value, size_t len
 
 /* Constant-time comparison of a presented token with the expected one. */
 bool grove_token_equal(const char *expected, const char *presented, size_t presented_len);
+
+/* A client's address as every transport hands it to grove_serve_from:
+ * "127.0.0.1:40112" or "[::1]:40112", from an IPv4 (addr_len 4) or IPv6
+ * (16) address in network byte order and a port. Another addr_len gives "". */
+#define GROVE_PEER_ADDR_MAX 64
+void grove_peer_addr_format(char *out, size_t size, const void *addr, size_t addr_len,
+                            unsigned port);
+/* The same form from a gRPC peer string ("ipv4:127.0.0.1:40112",
+ * "ipv6:[::1]:40112", percent-encoded or not); other schemes are kept whole. */
+void grove_peer_addr_from_uri(char *out, size_t size, const char *uri);
 
 /* Reads a whole file (a PEM certificate or key) into a NUL-terminated
  * buffer the caller frees. GROVE_EINVAL naming `what` and the path. */
