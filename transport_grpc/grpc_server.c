@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 
 #include "grove/sys/error.h"
 #include "grpc_internal.h"
@@ -168,15 +169,25 @@ static bool gsrv_deadline_passed(const struct gsrv_call *c)
     return gpr_time_cmp(c->deadline, gpr_now(c->deadline.clock_type)) < 0;
 }
 
+/* The client's address, for the server's hooks (grove_serve_from). */
+static void gsrv_peer_addr(struct gsrv_call *c, char *out, size_t size)
+{
+    char *uri = grpc_call_get_peer(c->call);
+    grove_peer_addr_from_uri(out, size, uri ? uri : "");
+    gpr_free(uri);
+}
+
 static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t len)
 {
     struct grove_buf out = {0};
     grove_err err;
-    if (c->method == GSRV_PULL || c->method == GSRV_PUSH)
-        err = grove_serve(c->srv->core, &grove_codec_protobuf,
-                          c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data, len,
-                          &out);
-    else
+    char peer[GROVE_PEER_ADDR_MAX];
+    if (c->method == GSRV_PULL || c->method == GSRV_PUSH) {
+        gsrv_peer_addr(c, peer, sizeof peer);
+        err = grove_serve_from(c->srv->core, peer[0] ? peer : NULL, &grove_codec_protobuf,
+                               c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data,
+                               len, &out);
+    } else
         err = grove_grpc_data_serve(c->srv->core, (enum gt_method)c->method, data, len, &out);
     if (err) {
         grove_buf_free(&out);

@@ -78,6 +78,11 @@ enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    char retry[16];
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS && grove_errretry()) { /* GROVE_ERATELIMIT */
+        snprintf(retry, sizeof retry, "%u", grove_errretry());
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
@@ -279,14 +284,33 @@ static enum MHD_Result http_stream_start(struct http_listener *l, struct MHD_Con
 
 /* ---- pull / push --------------------------------------------------------- */
 
+/* The client's address, for the server's hooks (grove_serve_from). */
+static void http_peer_addr(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        grove_peer_addr_format(out, size, &in->sin_addr, 4, ntohs(in->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        grove_peer_addr_format(out, size, &in6->sin6_addr, 16, ntohs(in6->sin6_port));
+    } else if (size) {
+        out[0] = '\0';
+    }
+}
+
 /* A pull or push (call->route) with its whole body. */
 static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Connection *conn,
                                          struct http_call *call)
 {
     struct grove_buf out = {0};
-    grove_err err = grove_serve(l->server, &grove_codec_json,
-                                call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
-                                call->body.data, call->body.len, &out);
+    char peer[GROVE_PEER_ADDR_MAX];
+    http_peer_addr(conn, peer, sizeof peer);
+    grove_err err = grove_serve_from(l->server, peer[0] ? peer : NULL, &grove_codec_json,
+                                     call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
+                                     call->body.data, call->body.len, &out);
     if (err) {
         grove_buf_free(&out);
         return grove_http_queue_grove_error(conn, err);

@@ -39,7 +39,8 @@ static grove_err nng_reply_error_read(const char *frame, size_t len)
     int code = 0;
     while (i < len && frame[i] >= '0' && frame[i] <= '9' && code < 1000)
         code = code * 10 + (frame[i++] - '0');
-    if (i == 1 || i >= len || frame[i] != '\n' || code <= GROVE_OK || code > GROVE_EPROTO)
+    if (i == 1 || i >= len || frame[i] != '\n' || code <= GROVE_OK ||
+        code > GROVE_ERATELIMIT /* the last code */)
         return grove_error_set(GROVE_EPROTO, "malformed error reply");
     i++;
     int msg_len = len - i > 1000 ? 1000 : (int)(len - i);

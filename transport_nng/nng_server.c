@@ -1,6 +1,7 @@
 /* The nng listener: one rep socket served by a pool of worker threads, each
  * with its own nng context, so several requests are in flight at once and a
  * long-polling stream holds up only its own worker. */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +79,24 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, si
     return err;
 }
 
-/* Answers one request (body, len) into out; errors become error frames. */
-static void nngs_serve(struct nngs_listener *l, const char *body, size_t len, struct grove_buf *out)
+/* The address of the client that sent msg, for the server's hooks (grove_serve_from). */
+static void nngs_peer_addr(nng_msg *msg, char *out, size_t size)
+{
+    nng_sockaddr sa;
+    if (size)
+        out[0] = '\0';
+    if (nng_pipe_get_addr(nng_msg_get_pipe(msg), NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    if (sa.s_family == NNG_AF_INET)
+        grove_peer_addr_format(out, size, &sa.s_in.sa_addr, 4, ntohs(sa.s_in.sa_port));
+    else if (sa.s_family == NNG_AF_INET6)
+        grove_peer_addr_format(out, size, sa.s_in6.sa_addr, 16, ntohs(sa.s_in6.sa_port));
+}
+
+/* Answers one request (body, len) from peer (may be NULL) into out; errors
+ * become error frames. */
+static void nngs_serve(struct nngs_listener *l, const char *peer, const char *body, size_t len,
+                       struct grove_buf *out)
 {
     struct grove_nng_request req;
     grove_err err = grove_nng_request_parse(body, len, &req);
@@ -98,9 +115,9 @@ static void nngs_serve(struct nngs_listener *l, const char *body, size_t len, st
     } else if (req.op == NNGT_OP_PULL || req.op == NNGT_OP_PUSH) {
         err = grove_buf_append(out, &ok, 1);
         if (!err)
-            err = grove_serve(l->server, &grove_codec_json,
-                              req.op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, req.json,
-                              req.json_len, out);
+            err = grove_serve_from(l->server, peer, &grove_codec_json,
+                                   req.op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
+                                   req.json, req.json_len, out);
     } else {
         err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", req.op);
     }
@@ -126,7 +143,9 @@ static void *nngs_worker_main(void *arg)
             continue; /* NNG_ETIMEDOUT: look at closing again */
         nng_msg *msg = nng_aio_get_msg(w->aio);
         struct grove_buf out = {0};
-        nngs_serve(l, nng_msg_body(msg), nng_msg_len(msg), &out);
+        char peer[GROVE_PEER_ADDR_MAX];
+        nngs_peer_addr(msg, peer, sizeof peer);
+        nngs_serve(l, peer[0] ? peer : NULL, nng_msg_body(msg), nng_msg_len(msg), &out);
         /* Reuse the request message for the reply. */
         nng_msg_clear(msg);
         if (nng_msg_append(msg, out.data, out.len) != 0) {
