@@ -41,6 +41,10 @@ enum {
     OPT_NO_STREAM,
     OPT_MAX_BODY,
     OPT_COUNTER_DELTAS,
+    OPT_HOOK,
+    OPT_SERVER_HOOK,
+    OPT_AUDIT_LOG,
+    OPT_RATE_LIMIT,
     OPT_CONFIG,
     OPT_HELP,
     OPT_VERSION,
@@ -67,6 +71,10 @@ static const struct option groved_options[] = {
     {"no-stream", optional_argument, NULL, OPT_NO_STREAM},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"counter-deltas", required_argument, NULL, OPT_COUNTER_DELTAS},
+    {"hook", required_argument, NULL, OPT_HOOK},
+    {"server-hook", required_argument, NULL, OPT_SERVER_HOOK},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -104,11 +112,19 @@ void groved_config_usage(FILE *out)
             "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
             "                           running totals, default) or operations (each record\n"
             "                           one increment, as Grove's TypeScript client sends)\n"
+            "  --hook PATH[:ARG]        load a hook plugin for the server and the syncer\n"
+            "                           (repeatable, run in order; docs/hooks.md)\n"
+            "  --server-hook PATH[:ARG] a hook plugin for the server only (repeatable)\n"
+            "  --audit-log FILE         append one JSON line per merged change (reopened on\n"
+            "                           SIGHUP, for log rotation)\n"
+            "  --rate-limit N           changes per second a client address may push; more\n"
+            "                           is refused with 429 / RESOURCE_EXHAUSTED\n"
             "environment: GROVE_<FLAG> (upper case, '-' as '_'), e.g. GROVE_NODE_ID,\n"
             "  GROVE_PEER=URL,URL (lists split on ','), GROVE_TABLE=a:f=lww;b (split on ';'),\n"
+            "  GROVE_HOOK=a.so:x;b.so (split on ';'),\n"
             "  GROVE_NO_STREAM=true; GROVE_CONFIG=FILE when --config is not given.\n"
             "precedence: flags > environment > config file > defaults; a list (listen, peer,\n"
-            "  table) from a higher source replaces the lower one's.\n"
+            "  table, hook, server-hook) from a higher source replaces the lower one's.\n"
             "transports: %s\n",
             GROVE_NODE_ID_MAX, grove_transport_schemes());
 }
@@ -176,6 +192,10 @@ static struct groved_list *groved_list_of(struct groved_config *cfg, int opt)
         return &cfg->peers;
     case OPT_TABLE:
         return &cfg->tables;
+    case OPT_HOOK:
+        return &cfg->hooks.specs;
+    case OPT_SERVER_HOOK:
+        return &cfg->server_hooks.specs;
     default:
         return NULL;
     }
@@ -215,6 +235,21 @@ static int groved_check_table(const char *where, const char *spec)
     grove_schema_free(schema);
     if (err)
         return groved_fail(where, "%s", grove_errmsg()); /* names the spec */
+    return 0;
+}
+
+/* A plugin setting, PATH[:ARG], kept with where it was given: the plugin is
+ * loaded at start (service/hooks.c), whose messages name the setting. */
+static int groved_hook_add(struct groved_config *cfg, struct groved_hook_list *hooks,
+                           enum groved_source source, const char *where, const char *value)
+{
+    if (*value == ':')
+        return groved_fail(where, "expected PATH[:ARG], got \"%s\" (no path)", value);
+    int rc = groved_list_add(&hooks->specs, source, where, value);
+    if (rc)
+        return rc;
+    if (!(hooks->where[hooks->specs.count - 1] = groved_own(cfg, strdup(where))))
+        return groved_fail(NULL, "out of memory");
     return 0;
 }
 
@@ -313,6 +348,23 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         if (errno || *end || end == value || v == 0 || value[0] == '-')
             return groved_fail(where, "expected a positive byte count, got \"%s\"", value);
         cfg->max_body = (size_t)v;
+        return 0;
+    }
+    case OPT_HOOK:
+        return groved_hook_add(cfg, &cfg->hooks, source, where, value);
+    case OPT_SERVER_HOOK:
+        return groved_hook_add(cfg, &cfg->server_hooks, source, where, value);
+    case OPT_AUDIT_LOG:
+        cfg->audit_log = value;
+        if (!(cfg->audit_log_where = groved_own(cfg, strdup(where))))
+            return groved_fail(NULL, "out of memory");
+        return 0;
+    case OPT_RATE_LIMIT: {
+        errno = 0;
+        double n = strtod(value, &end);
+        if (errno || *end || end == value || !(n > 0) || n > 1e9)
+            return groved_fail(where, "expected changes per second in (0, 1e9], got \"%s\"", value);
+        cfg->rate_limit = n;
         return 0;
     }
     default:
@@ -435,11 +487,12 @@ static void groved_env_name(const char *option, char *out, size_t size)
 }
 
 /* A list variable replaces the lower sources' list, even when it only holds
- * separators. Tables are split on ';' because a table spec holds commas. */
+ * separators. Tables and hooks are split on ';' because a table spec holds
+ * commas, and a hook's ARG may. */
 static int groved_env_list(struct groved_config *cfg, int opt, char *value, const char *name)
 {
     struct groved_list *list = groved_list_of(cfg, opt);
-    char sep = opt == OPT_TABLE ? ';' : ',';
+    char sep = opt == OPT_TABLE || opt == OPT_HOOK || opt == OPT_SERVER_HOOK ? ';' : ',';
     int rc = 0;
     list->count = 0;
     list->source = GROVED_SOURCE_ENV;

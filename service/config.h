@@ -29,6 +29,13 @@ struct groved_list {
     enum groved_source source;
 };
 
+/* Hook plugins, "PATH[:ARG]" each, with where each was given ("--hook",
+ * "GROVE_HOOK", "groved.conf:7: hook") for the messages of loading them. */
+struct groved_hook_list {
+    struct groved_list specs;
+    const char *where[GROVED_MAX_URLS];
+};
+
 struct groved_config {
     const char *node_id;
     const char *db;
@@ -47,6 +54,11 @@ struct groved_config {
     bool stream;
     size_t max_body;
     enum grove_counter_deltas counter_deltas;
+    struct groved_hook_list hooks;        /* node-level: the server's and the syncer's */
+    struct groved_hook_list server_hooks; /* the server's only */
+    const char *audit_log;                /* NULL: none */
+    const char *audit_log_where;
+    double rate_limit; /* changes per second per client address; 0: no limit */
     /* Where the settings came from, for the start-up log. */
     const char *file;        /* the config file read, or NULL */
     const char *file_origin; /* "--config" or "GROVE_CONFIG" */

@@ -1,7 +1,8 @@
 /* groved: runs one sync node in the foreground. It serves the sync protocol
  * on every --listen URL and syncs with every --peer URL, until SIGTERM or
  * SIGINT, then shuts down without losing acknowledged writes (a push is only
- * answered after its transaction committed). */
+ * answered after its transaction committed). SIGHUP reopens the audit log
+ * (docs/hooks.md); the settings are read only at start. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include "grove/node.h"
 #include "grove/transport.h"
 #include "grove/version.h"
+#include "hooks.h"
 #include "transports.h"
 
 #ifdef GROVED_HAVE_SYSTEMD
@@ -43,11 +45,26 @@ static void groved_notify(const char *state)
 #endif
 }
 
+/* SIGHUP: logrotate renamed the audit log; write on in a new file at its path. */
+static void groved_reopen(struct groved_hooks *hooks)
+{
+    const char *path = groved_hooks_audit_path(hooks);
+    if (!path)
+        grove_log(GROVE_LOG_INFO, "received SIGHUP: no audit log to reopen (settings are read "
+                                  "only at start)");
+    else if (groved_hooks_reopen(hooks) != GROVE_OK)
+        grove_log(GROVE_LOG_ERROR, "received SIGHUP: %s; still writing to the old file",
+                  grove_errmsg());
+    else
+        grove_log(GROVE_LOG_INFO, "received SIGHUP: reopened the audit log %s", path);
+}
+
 int main(int argc, char **argv)
 {
     struct groved_config cfg = {0};
     struct grove_schema *schema = NULL;
     struct grove_node node = {0};
+    struct groved_hooks *hooks = NULL;
     int exit_code = GROVED_EXIT_USAGE;
     grove_err err;
 
@@ -76,12 +93,14 @@ int main(int argc, char **argv)
     groved_config_log_sources(&cfg);
 
     /* Signals are taken by sigwait in this thread only: every thread started
-     * below inherits the mask. A peer closing a socket must not kill us. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+     * below (a plugin's too) inherits the mask. A peer closing a socket must
+     * not kill us. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     err = grove_schema_new(&schema);
@@ -92,6 +111,17 @@ int main(int argc, char **argv)
     }
     if (err)
         goto done;
+    err = groved_hooks_open(&hooks, &(struct groved_hooks_options){
+                                        .hooks = &cfg.hooks,
+                                        .server_hooks = &cfg.server_hooks,
+                                        .audit_log = cfg.audit_log,
+                                        .audit_log_where = cfg.audit_log_where,
+                                        .rate_limit = cfg.rate_limit,
+                                    });
+    if (err) {
+        fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the setting and the plugin */
+        goto done;
+    }
 
     struct grove_listen_options listen_opts = {
         .token = cfg.token,
@@ -115,8 +145,10 @@ int main(int argc, char **argv)
         .store = {.path = cfg.db, .node_id = cfg.node_id, .schema = schema},
         .listeners = listeners,
         .listener_count = cfg.listen.count,
-        .server = {.counter_deltas = cfg.counter_deltas},
-        .syncer = {.interval_ms = cfg.interval_ms, .stream = cfg.stream},
+        .server = {.counter_deltas = cfg.counter_deltas, .hooks = groved_hooks_server(hooks)},
+        .syncer = {.interval_ms = cfg.interval_ms,
+                   .stream = cfg.stream,
+                   .hooks = groved_hooks_node(hooks)},
         .peers = peers,
         .peer_count = cfg.peers.count,
         .start_syncer = true,
@@ -135,14 +167,20 @@ int main(int argc, char **argv)
     groved_notify("READY=1");
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        groved_reopen(hooks);
+    }
     grove_log(GROVE_LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     groved_notify("STOPPING=1");
     exit_code = 0;
 
 done:
-    grove_node_close(&node); /* syncer, server, listeners, store: nothing acknowledged is lost */
+    grove_node_close(&node);   /* syncer, server, listeners, store: nothing acknowledged is lost */
+    groved_hooks_close(hooks); /* after the node: no hook runs any more */
     grove_schema_free(schema);
     groved_config_free(&cfg);
     if (exit_code == 0)
