@@ -23,8 +23,7 @@ static grove_err audit_fopen(const char *path, FILE **out)
 {
     *out = fopen(path, "ae"); /* O_APPEND: every line lands whole at the end */
     if (!*out)
-        return grove_error_set(GROVE_EINVAL, "cannot open audit log %s: %s", path,
-                               strerror(errno));
+        return grove_error_set(GROVE_EINVAL, "cannot open audit log %s: %s", path, strerror(errno));
     return GROVE_OK;
 }
 

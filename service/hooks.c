@@ -50,8 +50,8 @@ static grove_err hooks_split(const char *where, const char *spec, char **path, c
 }
 
 /* dlopen, the ABI check, dlsym and init, each failure named with its cause. */
-static grove_err hooks_plugin_load(struct hooks_plugin *plugin, const char *where,
-                                   const char *path, const char *arg, struct grove_hook *hook)
+static grove_err hooks_plugin_load(struct hooks_plugin *plugin, const char *where, const char *path,
+                                   const char *arg, struct grove_hook *hook)
 {
     memset(hook, 0, sizeof *hook);
     dlerror();
@@ -123,8 +123,8 @@ static grove_err hooks_build(struct groved_hooks *hooks, const struct groved_hoo
     if (!err && o->audit_log) {
         err = groved_audit_log_open(&hooks->audit, o->audit_log);
         if (err)
-            return grove_error_prefix(err, "%s: ", o->audit_log_where ? o->audit_log_where
-                                                                      : "audit-log");
+            return grove_error_prefix(
+                err, "%s: ", o->audit_log_where ? o->audit_log_where : "audit-log");
         hooks->audit_path = o->audit_log;
         struct grove_hook audit = groved_audit_log_hook(hooks->audit);
         err = grove_hook_chain_add(&hooks->node, &audit);
