@@ -5,8 +5,11 @@
  * row carries the arrival stamp of its last change, and pulls read by arrival
  * ("Arrival stamps and cursors"). Resolved rows are kept in `rows`, rebuilt
  * inside the write transaction, so reads never merge. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grove/sys/error.h"
 #include "store_internal.h"
@@ -194,6 +197,32 @@ static grove_err store_restore_clock(struct grove_store *store)
     return err;
 }
 
+/* SQLite says only "unable to open database file"; at start-up the cause is
+ * most often the directory, so name it when it is missing or no directory,
+ * and add the system's reason otherwise. */
+static grove_err store_open_failed(sqlite3 *db, const char *path)
+{
+    if (!db)
+        return grove_error_set(GROVE_ESTORE, "cannot open store %s: out of memory", path);
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    char dir[4096];
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int dir_errno = slash && stat(dir, &st) != 0 ? errno : 0;
+    if (dir_errno == ENOENT)
+        return grove_error_set(
+            GROVE_ESTORE, "cannot open store %s: store directory %s does not exist", path, dir);
+    if (slash && !dir_errno && !S_ISDIR(st.st_mode))
+        return grove_error_set(GROVE_ESTORE, "cannot open store %s: %s is not a directory", path,
+                               dir);
+    int os_errno = sqlite3_system_errno(db);
+    if (os_errno)
+        return grove_error_set(GROVE_ESTORE, "cannot open store %s: %s (%s)", path,
+                               sqlite3_errmsg(db), strerror(os_errno));
+    return grove_error_set(GROVE_ESTORE, "cannot open store %s: %s", path, sqlite3_errmsg(db));
+}
+
 /* Before SQLite's first use in the process: without memory statistics its
  * allocator takes no global mutex (a few percent of a bulk apply). */
 static void store_configure_sqlite(void)
@@ -224,8 +253,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     if (sqlite3_open_v2(opts->path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        err = grove_error_set(GROVE_ESTORE, "cannot open store %s: %s", opts->path,
-                              store->db ? sqlite3_errmsg(store->db) : "out of memory");
+        err = store_open_failed(store->db, opts->path);
         goto fail;
     }
     sqlite3_busy_timeout(store->db, 5000);

@@ -155,6 +155,34 @@ Test(core_store, refuses_to_open_under_another_node_id)
     cr_expect(strstr(grove_errmsg(), "belongs to node \"a\"") != NULL, "%s", grove_errmsg());
 }
 
+/* SQLite alone says "unable to open database file" for both. */
+Test(core_store, a_store_in_a_missing_directory_names_the_directory)
+{
+    char path[512], want[600];
+    snprintf(path, sizeof path, "%s/missing/sub/a.db", support_dir);
+    struct grove_store *s = (struct grove_store *)1;
+    struct grove_store_options o = {.path = path, .node_id = "a", .schema = support_docs_schema};
+    cr_assert_eq(grove_store_open(&s, &o), GROVE_ESTORE);
+    cr_expect_null(s);
+    snprintf(want, sizeof want,
+             "cannot open store %s: store directory %s/missing/sub does not exist", path,
+             support_dir);
+    cr_expect_str_eq(grove_errmsg(), want);
+    snprintf(path, sizeof path, "%s/missing", support_dir);
+    cr_expect_neq(access(path, F_OK), 0, "opening created %s", path);
+
+    /* A file where the directory should be. */
+    snprintf(path, sizeof path, "%s/file", support_dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/file/a.db", support_dir);
+    cr_assert_eq(grove_store_open(&s, &o), GROVE_ESTORE);
+    snprintf(want, sizeof want, "cannot open store %s: %s/file is not a directory", path,
+             support_dir);
+    cr_expect_str_eq(grove_errmsg(), want);
+}
+
 Test(core_store, echo_filter_leaves_out_origin_and_source_but_moves_cursor)
 {
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
