@@ -27,7 +27,10 @@ void grove_client_close(struct grove_client *client);
 
 /* Writes fields of one row atomically (grove_data_write). Every field must
  * name its crdt (the client does not know the schema): LWW takes value, a
- * counter delta, a set add/remove. idempotency_key may be NULL. On success
+ * counter delta, a set add/remove. gRPC sends that kind and the node checks
+ * it against the schema; HTTP's JSON body cannot tell an LWW number from a
+ * delta, so there the node reads each value by the declared type.
+ * idempotency_key may be NULL. On success
  * *row (may be NULL) gets the resolved row after the write, malloc'ed and
  * NUL-terminated (free() it), and *hlc (may be NULL) the write's HLC. */
 grove_err grove_client_write(struct grove_client *client, const char *table, const char *pk,
