@@ -95,8 +95,7 @@ static grove_err client_check_fields(const struct grove_field_write *fields, siz
             break;
         case GROVE_CRDT_SET:
             if (f->add_count + f->remove_count == 0)
-                return grove_error_set(GROVE_EINVAL, "%s: no element to add or remove",
-                                       f->field);
+                return grove_error_set(GROVE_EINVAL, "%s: no element to add or remove", f->field);
             break;
         default:
             return grove_error_set(GROVE_EINVAL,

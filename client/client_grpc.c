@@ -16,13 +16,11 @@
 typedef Grove__Data__V1__FieldWrite pb_field_write;
 typedef Grove__Data__V1__SetOps pb_set_ops;
 
+/* The Data methods a client calls, and their paths in the transport's table. */
 enum cgrpc_method { CG_WRITE, CG_DELETE, CG_GET, CG_LIST, CG_WATCH, CG_METHODS };
-static const char *const cgrpc_paths[CG_METHODS] = {
-    [CG_WRITE] = "/grove.data.v1.Data/Write",
-    [CG_DELETE] = "/grove.data.v1.Data/Delete",
-    [CG_GET] = "/grove.data.v1.Data/Get",
-    [CG_LIST] = "/grove.data.v1.Data/List",
-    [CG_WATCH] = "/grove.data.v1.Data/Watch",
+static const enum gt_method cgrpc_methods[CG_METHODS] = {
+    [CG_WRITE] = GT_DATA_WRITE, [CG_DELETE] = GT_DATA_DELETE, [CG_GET] = GT_DATA_GET,
+    [CG_LIST] = GT_DATA_LIST,   [CG_WATCH] = GT_DATA_WATCH,
 };
 
 struct cgrpc {
@@ -75,7 +73,8 @@ static grove_err cgrpc_open(const struct grove_url *url, const char *token, void
         return grove_error_set(GROVE_EUNAVAIL, "cannot create a gRPC channel to %s", target);
     }
     for (int m = 0; m < CG_METHODS; m++)
-        c->methods[m] = grpc_channel_register_call(c->channel, cgrpc_paths[m], NULL, NULL);
+        c->methods[m] = grpc_channel_register_call(
+            c->channel, grove_grpc_method_paths[cgrpc_methods[m]], NULL, NULL);
     *self_out = c;
     return GROVE_OK;
 }
@@ -320,8 +319,7 @@ done:
     return err;
 }
 
-static grove_err cgrpc_delete(void *self, const char *table, const char *pk,
-                              struct grove_hlc *hlc)
+static grove_err cgrpc_delete(void *self, const char *table, const char *pk, struct grove_hlc *hlc)
 {
     Grove__Data__V1__DeleteRequest req = GROVE__DATA__V1__DELETE_REQUEST__INIT;
     req.table = (char *)table;
@@ -342,8 +340,8 @@ static grove_err cgrpc_get(void *self, const char *table, const char *pk, char *
     req.table = (char *)table;
     req.pk = (char *)pk;
     ProtobufCMessage *answer;
-    grove_err err = cgrpc_unary(self, CG_GET, &req.base,
-                                &grove__data__v1__get_response__descriptor, &answer);
+    grove_err err =
+        cgrpc_unary(self, CG_GET, &req.base, &grove__data__v1__get_response__descriptor, &answer);
     if (!err) {
         err = cgrpc_row_copy(&((Grove__Data__V1__GetResponse *)answer)->row, row);
         protobuf_c_message_free_unpacked(answer, NULL);
@@ -362,8 +360,8 @@ static grove_err cgrpc_list(void *self, const struct grove_list_query *query,
         req.after = (char *)query->after;
     req.limit = (uint32_t)query->limit;
     ProtobufCMessage *answer;
-    grove_err err = cgrpc_unary(self, CG_LIST, &req.base,
-                                &grove__data__v1__list_response__descriptor, &answer);
+    grove_err err =
+        cgrpc_unary(self, CG_LIST, &req.base, &grove__data__v1__list_response__descriptor, &answer);
     if (err)
         return err;
     Grove__Data__V1__ListResponse *resp = (Grove__Data__V1__ListResponse *)answer;
@@ -371,8 +369,8 @@ static grove_err cgrpc_list(void *self, const struct grove_list_query *query,
     err = grove_client_page_start(&b);
     for (size_t i = 0; !err && i < resp->n_rows; i++) {
         const Grove__Data__V1__Row *r = resp->rows[i];
-        err = grove_client_page_add(&b, r->pk, strlen(r->pk), (const char *)r->row.data,
-                                    r->row.len);
+        err =
+            grove_client_page_add(&b, r->pk, strlen(r->pk), (const char *)r->row.data, r->row.len);
     }
     if (!err && resp->has_next)
         err = grove_client_page_next(&b, resp->next, strlen(resp->next));

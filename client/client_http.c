@@ -18,7 +18,7 @@
 #define CHTTP_STREAM_IDLE_S 60
 
 struct chttp {
-    char *base; /* "scheme://host:port": the root of the listener's address */
+    char *base;           /* "scheme://host:port": the root of the listener's address */
     pthread_mutex_t lock; /* guards easy */
     CURL *easy;
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
@@ -251,8 +251,8 @@ static grove_err chttp_write_body(const struct grove_field_write *fields, size_t
             if (f->add_count)
                 err = chttp_elements(b, "{\"add\":[", f->add, f->add_count);
             if (!err && f->remove_count)
-                err = chttp_elements(b, f->add_count ? ",\"remove\":[" : "{\"remove\":[",
-                                     f->remove, f->remove_count);
+                err = chttp_elements(b, f->add_count ? ",\"remove\":[" : "{\"remove\":[", f->remove,
+                                     f->remove_count);
             if (!err)
                 err = chttp_append(b, "}");
             break;
@@ -291,8 +291,7 @@ static grove_err chttp_write(void *self, const char *table, const char *pk,
     return err;
 }
 
-static grove_err chttp_delete(void *self, const char *table, const char *pk,
-                              struct grove_hlc *hlc)
+static grove_err chttp_delete(void *self, const char *table, const char *pk, struct grove_hlc *hlc)
 {
     struct chttp *h = self;
     struct grove_buf path = {0}, answer = {0};
@@ -354,8 +353,8 @@ struct chttp_watch {
     long status;              /* 0 until the headers are in */
     struct grove_buf errbody; /* the body of a non-200 answer */
     struct grove_http_sse sse;
-    grove_err err;  /* why the write callback aborted */
-    bool done;      /* fn asked to stop */
+    grove_err err; /* why the write callback aborted */
+    bool done;     /* fn asked to stop */
 };
 
 static grove_err chttp_watch_event(void *user, const struct grove_http_sse *sse)

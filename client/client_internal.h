@@ -20,8 +20,8 @@ struct client_ops {
     grove_err (*get)(void *self, const char *table, const char *pk, char **row);
     grove_err (*list)(void *self, const struct grove_list_query *query,
                       struct grove_row_page **page);
-    grove_err (*watch)(void *self, const struct grove_watch_options *opts,
-                       grove_client_event_fn fn, void *user, const atomic_bool *stop);
+    grove_err (*watch)(void *self, const struct grove_watch_options *opts, grove_client_event_fn fn,
+                       void *user, const atomic_bool *stop);
     void (*close)(void *self);
 };
 

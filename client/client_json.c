@@ -9,8 +9,8 @@
 #include "json_scan.h"
 
 /* Runs fn over json, in a scratch message whose arena holds the copy. */
-static grove_err client_json_walk(const char *json, size_t len, grove_err (*fn)(struct jr *, void *),
-                                  void *arg, void **scratch)
+static grove_err client_json_walk(const char *json, size_t len,
+                                  grove_err (*fn)(struct jr *, void *), void *arg, void **scratch)
 {
     struct jr r;
     void *msg;

@@ -34,9 +34,9 @@ struct ctl {
 
 struct ctl_command {
     const char *name;
-    const char *args;    /* the usage line after the name */
-    const char *summary; /* one line, for grovectl --help */
-    const char *help;    /* the rest of `grovectl NAME --help` */
+    const char *args;     /* the usage line after the name */
+    const char *summary;  /* one line, for grovectl --help */
+    const char *help;     /* the rest of `grovectl NAME --help` */
     int min_pos, max_pos; /* positional arguments (-1: any number) */
     unsigned options;     /* CTL_OPT_* accepted */
     int (*run)(struct ctl *ctl);
