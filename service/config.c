@@ -41,6 +41,7 @@ enum {
     OPT_NO_STREAM,
     OPT_MAX_BODY,
     OPT_COUNTER_DELTAS,
+    OPT_CORS_ORIGIN,
     OPT_HOOK,
     OPT_SERVER_HOOK,
     OPT_AUDIT_LOG,
@@ -71,6 +72,7 @@ static const struct option groved_options[] = {
     {"no-stream", optional_argument, NULL, OPT_NO_STREAM},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"counter-deltas", required_argument, NULL, OPT_COUNTER_DELTAS},
+    {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"hook", required_argument, NULL, OPT_HOOK},
     {"server-hook", required_argument, NULL, OPT_SERVER_HOOK},
     {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
@@ -109,6 +111,8 @@ void groved_config_usage(FILE *out)
             "  --tls-insecure[=BOOL]    do not verify peers' certificates (development only)\n"
             "  --no-stream[=BOOL]       only pull/push every interval, no live stream\n"
             "  --max-body BYTES         largest request accepted (default 64 MiB)\n"
+            "  --cors-origin ORIGIN     pages from ORIGIN (or * for any) may call the HTTP\n"
+            "                           listeners from a browser (repeatable; default off)\n"
             "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
             "                           running totals, default) or operations (each record\n"
             "                           one increment, as Grove's TypeScript client sends)\n"
@@ -192,6 +196,8 @@ static struct groved_list *groved_list_of(struct groved_config *cfg, int opt)
         return &cfg->peers;
     case OPT_TABLE:
         return &cfg->tables;
+    case OPT_CORS_ORIGIN:
+        return &cfg->cors_origins;
     case OPT_HOOK:
         return &cfg->hooks.specs;
     case OPT_SERVER_HOOK:
@@ -290,6 +296,13 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         if ((rc = groved_check_table(where, value)))
             return rc;
         return groved_list_add(&cfg->tables, source, where, value);
+    case OPT_CORS_ORIGIN:
+        /* An origin is scheme://host[:port], with no path: what browsers send. */
+        if (strcmp(value, "*") != 0 &&
+            (!strstr(value, "://") || strchr(strstr(value, "://") + 3, '/')))
+            return groved_fail(where, "expected * or an origin like https://app.example.com,"
+                                      " got \"%s\"", value);
+        return groved_list_add(&cfg->cors_origins, source, where, value);
     case OPT_INTERVAL: {
         errno = 0;
         double s = strtod(value, &end);

@@ -42,6 +42,7 @@ struct groved_config {
     struct groved_list listen;
     struct groved_list peers;
     struct groved_list tables;
+    struct groved_list cors_origins;
     int interval_ms;
     const char *token;
     const char *peer_token;

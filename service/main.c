@@ -129,6 +129,8 @@ int main(int argc, char **argv)
         .key_file = cfg.tls_key,
         .ca_file = cfg.tls_client_ca,
         .max_body = cfg.max_body,
+        .cors_origins = cfg.cors_origins.items,
+        .cors_origin_count = cfg.cors_origins.count,
     };
     struct grove_dial_options dial_opts = {
         .token = cfg.peer_token,

@@ -166,8 +166,9 @@ static grove_err http_data_parse(const char *method, const char *target,
     return err;
 }
 
-enum MHD_Result grove_http_data_route(struct MHD_Connection *conn, const char *method,
-                                      const char *target, struct http_data_request **out)
+enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_Connection *conn,
+                                      const char *method, const char *target,
+                                      struct http_data_request **out)
 {
     const char *allow = NULL;
     int status;
@@ -179,8 +180,8 @@ enum MHD_Result grove_http_data_route(struct MHD_Connection *conn, const char *m
     if (err) {
         grove_http_data_free(req);
         if (err == GROVE_ENOMEM)
-            return grove_http_queue_grove_error(conn, err);
-        return grove_http_queue_error(conn, status, grove_errmsg(), status == 405 ? allow : NULL);
+            return grove_http_queue_grove_error(l, conn, err);
+        return grove_http_queue_error(l, conn, status, grove_errmsg(), status == 405 ? allow : NULL);
     }
     *out = req;
     return MHD_YES;
@@ -432,7 +433,7 @@ static enum MHD_Result http_data_watch(struct http_listener *l, struct MHD_Conne
     }
     http_data_query_free(values, 3);
     if (err)
-        return grove_http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(l, conn, err);
     /* The first block names where the watch goes on from (an id with no
      * data is no event, but EventSource keeps the id), so that a client cut
      * before its first event still resumes without a gap. */
@@ -470,7 +471,7 @@ enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connec
     }
     if (err) {
         grove_buf_free(&out);
-        return grove_http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(l, conn, err);
     }
-    return grove_http_queue_json(conn, MHD_HTTP_OK, &out);
+    return grove_http_queue_json(l, conn, MHD_HTTP_OK, &out);
 }

@@ -35,16 +35,25 @@ struct http_listener {
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
+    /* Origins whose pages may call this listener (CORS); none: CORS off. */
+    char **cors_origins;
+    size_t cors_origin_count;
 };
 
-/* Answers (http_server.c): a JSON body (MHD takes its bytes, *body is left
- * empty), or {"error":"..."} with the status (and an Allow header when allow
- * is set), or a grove_err as its status with grove_errmsg(). */
-enum MHD_Result grove_http_queue_json(struct MHD_Connection *conn, int status,
-                                      struct grove_buf *body);
-enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, const char *message,
-                                       const char *allow);
-enum MHD_Result grove_http_queue_grove_error(struct MHD_Connection *conn, grove_err err);
+/* Answers (http_server.c), every one through grove_http_queue_response,
+ * which adds the listener's CORS headers and frees resp: a JSON body (MHD
+ * takes its bytes, *body is left empty), or {"error":"..."} with the status
+ * (and an Allow header when allow is set), or a grove_err as its status with
+ * grove_errmsg(). */
+enum MHD_Result grove_http_queue_response(const struct http_listener *l,
+                                          struct MHD_Connection *conn, int status,
+                                          struct MHD_Response *resp);
+enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_Connection *conn,
+                                      int status, struct grove_buf *body);
+enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
+                                       int status, const char *message, const char *allow);
+enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
+                                             struct MHD_Connection *conn, grove_err err);
 
 /* A server-sent event stream's source: next waits up to timeout_ms and
  * appends whole events to out (GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN
@@ -74,8 +83,9 @@ grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, si
  * answers the request (with its body, when takes_body). */
 struct http_data_request;
 bool grove_http_data_is_path(const char *target);
-enum MHD_Result grove_http_data_route(struct MHD_Connection *conn, const char *method,
-                                      const char *target, struct http_data_request **out);
+enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_Connection *conn,
+                                      const char *method, const char *target,
+                                      struct http_data_request **out);
 bool grove_http_data_takes_body(const struct http_data_request *req);
 enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connection *conn,
                                       struct http_data_request *req, const char *body, size_t len);

@@ -41,8 +41,62 @@ struct http_call {
  * line: the array's brackets and commas). */
 enum { HTTP_SSE_BATCH_BYTES = 60 << 10 };
 
-enum MHD_Result grove_http_queue_json(struct MHD_Connection *conn, int status,
-                                      struct grove_buf *body)
+/* The origin of this request when the listener lets it call (CORS), else
+ * NULL: "*" lets every origin. */
+static const char *http_cors_origin(const struct http_listener *l, struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    for (size_t i = 0; origin && i < l->cors_origin_count; i++)
+        if (strcmp(l->cors_origins[i], "*") == 0 || strcmp(l->cors_origins[i], origin) == 0)
+            return origin;
+    return NULL;
+}
+
+enum MHD_Result grove_http_queue_response(const struct http_listener *l,
+                                          struct MHD_Connection *conn, int status,
+                                          struct MHD_Response *resp)
+{
+    const char *origin = http_cors_origin(l, conn);
+    if (origin) {
+        /* The origin itself, not "*": a page's fetch may send its token. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A CORS preflight (OPTIONS with Access-Control-Request-Method): allowed
+ * origins get what they may send, others 403; with CORS off, 405 as for any
+ * method a path does not take. Answered before the token is checked:
+ * browsers send none on a preflight. */
+static enum MHD_Result http_preflight(const struct http_listener *l, struct MHD_Connection *conn)
+{
+    if (l->cors_origin_count == 0)
+        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                      "OPTIONS: CORS is off on this listener", NULL);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!http_cors_origin(l, conn)) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "origin \"%.256s\" may not call this listener",
+                 origin ? origin : "");
+        return grove_http_queue_error(l, conn, MHD_HTTP_FORBIDDEN, msg, NULL);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS,
+                            "GET, POST, PATCH, DELETE, OPTIONS");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Idempotency-Key, Last-Event-ID");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
+    return grove_http_queue_response(l, conn, MHD_HTTP_NO_CONTENT, resp);
+}
+
+enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_Connection *conn,
+                                      int status, struct grove_buf *body)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
@@ -56,13 +110,11 @@ enum MHD_Result grove_http_queue_json(struct MHD_Connection *conn, int status,
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return grove_http_queue_response(l, conn, status, resp);
 }
 
-enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, const char *message,
-                                       const char *allow)
+enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
+                                       int status, const char *message, const char *allow)
 {
     struct grove_buf body = {0};
     if (grove_json_encode_error(message, &body) != GROVE_OK) {
@@ -85,14 +137,13 @@ enum MHD_Result grove_http_queue_error(struct MHD_Connection *conn, int status, 
     }
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return grove_http_queue_response(l, conn, status, resp);
 }
 
-enum MHD_Result grove_http_queue_grove_error(struct MHD_Connection *conn, grove_err err)
+enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
+                                             struct MHD_Connection *conn, grove_err err)
 {
-    return grove_http_queue_error(conn, grove_err_to_http(err), grove_errmsg(), NULL);
+    return grove_http_queue_error(l, conn, grove_err_to_http(err), grove_errmsg(), NULL);
 }
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
@@ -271,7 +322,7 @@ static enum MHD_Result http_stream_start(struct http_listener *l, struct MHD_Con
         err = grove_server_stream_open(l->server, req, &stream);
     grove_msg_free(req);
     if (err)
-        return grove_http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(l, conn, err);
     /* Every event's data line under 64 KiB, Grove's Go client's line limit:
      * a big batch goes as several events, each with its own cursor. */
     grove_server_stream_set_batch_bytes(stream, HTTP_SSE_BATCH_BYTES);
@@ -313,9 +364,9 @@ static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Con
                                      call->body.data, call->body.len, &out);
     if (err) {
         grove_buf_free(&out);
-        return grove_http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(l, conn, err);
     }
-    return grove_http_queue_json(conn, MHD_HTTP_OK, &out);
+    return grove_http_queue_json(l, conn, MHD_HTTP_OK, &out);
 }
 
 /* The request line is in: the call's state starts here, with the request
@@ -347,30 +398,33 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
     call->route = route;
     grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
     if (route == ROUTE_NONE)
-        return grove_http_queue_error(conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
+        return grove_http_queue_error(l, conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 &&
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
+        return http_preflight(l, conn);
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     if (route == ROUTE_DATA) {
-        enum MHD_Result ret = grove_http_data_route(conn, method, call->target, &call->data);
+        enum MHD_Result ret = grove_http_data_route(l, conn, method, call->target, &call->data);
         if (!call->data)
             return ret;
     } else if (route == ROUTE_STREAM && !is_get) {
-        return grove_http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for the stream",
+        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for the stream",
                                       "GET");
     } else if (route != ROUTE_STREAM && !is_post) {
-        return grove_http_queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
     }
     if (atomic_load(&l->closing))
-        return grove_http_queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     grove_err err = http_authorize(l, conn);
     if (err)
-        return grove_http_queue_grove_error(conn, err);
+        return grove_http_queue_grove_error(l, conn, err);
     if (route == ROUTE_STREAM)
         return http_stream_start(l, conn);
     if (route == ROUTE_DATA && !grove_http_data_takes_body(call->data))
         return grove_http_data_serve(l, conn, call->data, NULL, 0);
     if (!http_content_type_ok(conn))
-        return grove_http_queue_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+        return grove_http_queue_error(l, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                       "Content-Type must be application/json", NULL);
     const char *length =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -378,7 +432,7 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         char msg[128];
         snprintf(msg, sizeof msg, "request body of %s bytes exceeds the limit of %zu", length,
                  l->max_body);
-        return grove_http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
+        return grove_http_queue_error(l, conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
     }
     if (length) {
         /* Size the buffer once: big pushes otherwise realloc their way up. */
@@ -422,10 +476,10 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
     if (call->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", l->max_body);
-        return grove_http_queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
+        return grove_http_queue_error(l, conn, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
     }
     if (call->body.len == 0)
-        return grove_http_queue_error(conn, MHD_HTTP_BAD_REQUEST, "empty request body", NULL);
+        return grove_http_queue_error(l, conn, MHD_HTTP_BAD_REQUEST, "empty request body", NULL);
     if (call->route == ROUTE_DATA)
         return grove_http_data_serve(l, conn, call->data, call->body.data, call->body.len);
     return http_handle_unary(l, conn, call);
@@ -499,6 +553,9 @@ static void http_listener_free(struct http_listener *l)
         return;
     grove_http_deadlines_stop(l->deadlines);
     free(l->token);
+    for (size_t i = 0; i < l->cors_origin_count; i++)
+        free(l->cors_origins[i]);
+    free(l->cors_origins);
     free(l->cert_pem);
     free(l->key_pem);
     free(l->ca_pem);
@@ -531,6 +588,17 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
         goto fail;
     }
+    if (opts->cors_origin_count &&
+        !(l->cors_origins = calloc(opts->cors_origin_count, sizeof *l->cors_origins))) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (; l->cors_origin_count < opts->cors_origin_count; l->cors_origin_count++)
+        if (!(l->cors_origins[l->cors_origin_count] =
+                  strdup(opts->cors_origins[l->cors_origin_count]))) {
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+            goto fail;
+        }
     if (tls) {
         if ((err = grove_file_read(opts->cert_file, "certificate", &l->cert_pem, NULL)) ||
             (err = grove_file_read(opts->key_file, "key", &l->key_pem, NULL)) ||

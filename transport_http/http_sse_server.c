@@ -101,13 +101,13 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
     struct http_sse *s = calloc(1, sizeof *s);
     if (!s) {
         src->close(src->self);
-        return grove_http_queue_grove_error(conn, grove_error_set(GROVE_ENOMEM, "out of memory"));
+        return grove_http_queue_grove_error(l, conn, grove_error_set(GROVE_ENOMEM, "out of memory"));
     }
     s->listener = l;
     s->src = *src;
     if (grove_buf_append(&s->pending, first, first_len)) {
         http_sse_free(s);
-        return grove_http_queue_grove_error(conn, GROVE_ENOMEM);
+        return grove_http_queue_grove_error(l, conn, GROVE_ENOMEM);
     }
     s->next_keepalive_ms = http_sse_now_ms() + l->keepalive_ms;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
@@ -115,12 +115,10 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
     if (!resp) {
         http_sse_free(s);
         return grove_http_queue_grove_error(
-            conn, grove_error_set(GROVE_ENOMEM, "cannot create stream response"));
+            l, conn, grove_error_set(GROVE_ENOMEM, "cannot create stream response"));
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return grove_http_queue_response(l, conn, MHD_HTTP_OK, resp);
 }

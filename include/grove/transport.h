@@ -39,6 +39,11 @@ struct grove_listen_options {
     /* HTTP: open connections in all, and from one address. 0: 1000, 64. */
     unsigned max_connections;
     unsigned max_connections_per_address;
+    /* HTTP: origins ("https://app.example.com", or "*" for any) whose pages
+     * may call this listener: their preflights are answered and every
+     * answer to them carries CORS headers. None: CORS off. */
+    const char *const *cors_origins;
+    size_t cors_origin_count;
 };
 
 #define GROVE_DIAL_CONNECT_TIMEOUT_MS 5000

@@ -137,6 +137,9 @@ Test(service_config, file_errors_name_the_file_and_line)
         {"listen = htp://127.0.0.1:1/sync\n", 1,
          "listen: no transport for scheme \"htp\" (built in: inproc)"},
         {"no-stream = yes\n", 1, "no-stream: expected true or false, got \"yes\""},
+        {"cors-origin = https://app.example.com/page\n", 1,
+         "cors-origin: expected * or an origin like https://app.example.com, got "
+         "\"https://app.example.com/page\""},
         {"counter-deltas = sums\n", 1,
          "counter-deltas: expected totals or operations, got \"sums\""},
         {"peer =\n", 1, "peer: missing value"},
