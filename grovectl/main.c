@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "grove/json.h"
+#include "grove/version.h"
 #include "grovectl.h"
 
 #define CTL_DEFAULT_NODE "http://127.0.0.1:8080"
@@ -52,6 +53,7 @@ static const char ctl_global_help[] =
     "  --node URL   the node's http(s):// or grpc(s):// listener\n"
     "               (default: $GROVE_NODE, else " CTL_DEFAULT_NODE ")\n"
     "  --token T    the listener's bearer token (default: $GROVE_TOKEN)\n"
+    "  --version    print grovectl's version\n"
     "\n"
     "Commands:\n";
 
@@ -426,6 +428,10 @@ static int ctl_parse_global(struct ctl *ctl, int argc, char **argv, int *first)
         int rc;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             ctl_print_global_help();
+            return -1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("grovectl %s\n", GROVE_VERSION);
             return -1;
         }
         if ((rc = ctl_option(ctl, argc, argv, &i, "--node", &value)))

@@ -92,6 +92,8 @@ def expect_groved(prefix, tmp, args):
     groved = os.path.join(prefix, "bin/groved")
     out = run([groved, "--version"], "groved --version")
     check(out == f"groved {args.version}\n", f"groved --version printed {out!r}")
+    out = run([os.path.join(prefix, "bin/grovectl"), "--version"], "grovectl --version")
+    check(out == f"grovectl {args.version}\n", f"grovectl --version printed {out!r}")
     if not args.systemd:
         return
     # The installed daemon under a NOTIFY_SOCKET, as systemd runs Type=notify.
