@@ -360,7 +360,7 @@ Test(core_data, watch_sends_each_changed_row_once_and_resumes_without_gap_or_rep
 Test(core_data, watch_snapshot_then_changes_and_shutdown_wakes_it)
 {
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
-    char pk[16];
+    char pk[32];
     for (int i = 0; i < 1200; i++) {
         snprintf(pk, sizeof pk, "r%04d", i);
         put(s, pk);

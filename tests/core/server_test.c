@@ -61,7 +61,7 @@ static void write_rows(struct grove_store *store, size_t n, size_t value_len)
     value[0] = value[value_len - 1] = '"';
     struct grove_field_write field = {.field = "title", .value = {value, value_len}};
     struct grove_row_write *rows = calloc(n, sizeof *rows);
-    char (*pks)[16] = calloc(n, sizeof *pks);
+    char (*pks)[32] = calloc(n, sizeof *pks);
     cr_assert(rows && pks);
     for (size_t i = 0; i < n; i++) {
         snprintf(pks[i], sizeof pks[i], "r%05zu", i);

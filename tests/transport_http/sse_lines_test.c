@@ -48,7 +48,7 @@ Test(transport_http_sse, a_megabyte_batch_goes_in_lines_under_64k)
     value[0] = value[VALUE_BYTES - 1] = '"';
     struct grove_field_write field = {.field = "title", .value = {value, VALUE_BYTES}};
     static struct grove_row_write rows[ROWS];
-    static char pks[ROWS][16];
+    static char pks[ROWS][32];
     for (int i = 0; i < ROWS; i++) {
         snprintf(pks[i], sizeof pks[i], "row-%04d", i);
         rows[i] = (struct grove_row_write){
