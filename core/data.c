@@ -70,6 +70,48 @@ static grove_err data_field_type(const struct grove_schema *schema, const char *
     return GROVE_OK;
 }
 
+/* One element of a set write: where it is, for sorting by its bytes. */
+struct data_element {
+    const struct grove_slice *text;
+    bool add;
+    size_t index;
+};
+
+static int data_cmp_element(const void *a, const void *b)
+{
+    const struct data_element *x = a, *y = b;
+    size_t n = x->text->len < y->text->len ? x->text->len : y->text->len;
+    int c = memcmp(x->text->ptr, y->text->ptr, n);
+    if (!c)
+        c = (x->text->len > y->text->len) - (x->text->len < y->text->len);
+    return c ? c : (int)y->add - (int)x->add; /* equal: adds first */
+}
+
+/* No element both added and removed: sorted, so big writes cost n log n. */
+static grove_err data_check_add_remove(const struct grove_field_write *f)
+{
+    if (!f->add_count || !f->remove_count)
+        return GROVE_OK;
+    size_t n = f->add_count + f->remove_count;
+    struct data_element *all = malloc(n * sizeof *all);
+    if (!all)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        bool add = i < f->add_count;
+        size_t index = add ? i : i - f->add_count;
+        all[i] = (struct data_element){add ? &f->add[index] : &f->remove[index], add, index};
+    }
+    qsort(all, n, sizeof *all, data_cmp_element);
+    grove_err err = GROVE_OK;
+    for (size_t i = 1; !err && i < n; i++)
+        if (all[i - 1].add && !all[i].add && data_slice_eq(all[i - 1].text, all[i].text))
+            err = grove_error_set(GROVE_EINVAL,
+                                  "field \"%s\": remove[%zu] is also added (add[%zu])", f->field,
+                                  all[i].index, all[i - 1].index);
+    free(all);
+    return err;
+}
+
 static grove_err data_check_set(const struct grove_field_write *f)
 {
     if (f->add_count + f->remove_count == 0)
@@ -87,13 +129,8 @@ static grove_err data_check_set(const struct grove_field_write *f)
         grove_err err = data_check_json(&f->remove[i], what);
         if (err)
             return err;
-        for (size_t k = 0; k < f->add_count; k++)
-            if (data_slice_eq(&f->remove[i], &f->add[k]))
-                return grove_error_set(GROVE_EINVAL,
-                                       "field \"%s\": remove[%zu] is also added (add[%zu])",
-                                       f->field, i, k);
     }
-    return GROVE_OK;
+    return data_check_add_remove(f);
 }
 
 static grove_err data_check_field(const struct grove_schema *schema, const char *table,
@@ -149,6 +186,31 @@ static grove_err data_check_unique_rows(const struct grove_write *w)
     return err;
 }
 
+static int data_cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A field may be written once per row; sorted, so a loosely typed table's
+ * thousands of fields cost n log n. Names were checked non-NULL. */
+static grove_err data_check_unique_fields(const struct grove_row_write *r)
+{
+    if (r->field_count < 2)
+        return GROVE_OK;
+    const char **names = malloc(r->field_count * sizeof *names);
+    if (!names)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->field_count; i++)
+        names[i] = r->fields[i].field;
+    qsort(names, r->field_count, sizeof *names, data_cmp_name);
+    grove_err err = GROVE_OK;
+    for (size_t i = 1; !err && i < r->field_count; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            err = grove_error_set(GROVE_EINVAL, "field \"%s\": written twice", names[i]);
+    free(names);
+    return err;
+}
+
 static grove_err data_check_row(const struct grove_schema *schema, const struct grove_row_write *r,
                                 size_t *changes)
 {
@@ -171,14 +233,11 @@ static grove_err data_check_row(const struct grove_schema *schema, const struct 
         const struct grove_field_write *f = &r->fields[i];
         enum grove_crdt type;
         grove_err err = data_check_field(schema, r->table, f, &type);
-        for (size_t k = 0; !err && k < i; k++)
-            if (strcmp(r->fields[k].field, f->field) == 0)
-                err = grove_error_set(GROVE_EINVAL, "field \"%s\": written twice", f->field);
         if (err)
             return err;
         *changes += type == GROVE_CRDT_SET ? f->add_count + f->remove_count : 1;
     }
-    return GROVE_OK;
+    return data_check_unique_fields(r);
 }
 
 /* Checks the whole write; *changes gets the number of records it makes. */

@@ -95,8 +95,8 @@ static grove_err dj_set_op(struct jr *r, struct grove_field_write *f)
             return err;
         if (!more)
             return GROVE_OK;
-        const char *name;
-        size_t n;
+        const char *name = NULL; /* set by grove_jr_key: GCC at -O3 cannot tell */
+        size_t n = 0;
         if ((err = grove_jr_key(r, &key, &name, &n)))
             return err;
         bool is_add = strcmp(name, "add") == 0;
@@ -189,7 +189,7 @@ static grove_err dj_fields(struct jr *r, const struct dj_table *t, struct grove_
             cap = grown;
         }
         struct grove_field_write *f = &fields[n];
-        size_t len;
+        size_t len = 0;
         if ((err = grove_jr_key(r, &key, &f->field, &len)))
             return err;
         grove_jr_push_key(r, f->field, len);

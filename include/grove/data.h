@@ -153,7 +153,8 @@ grove_err grove_data_json_decode_row(const struct grove_schema *schema, const ch
 grove_err grove_data_json_decode_rows(const struct grove_schema *schema, const char *table,
                                       const char *json, size_t len, struct grove_write_msg **out);
 
-/* {"table":..,"pk":..,"row":ROW} and, when hlc is not NULL, "hlc":{HLC}. */
+/* {"table":..,"pk":..,"row":ROW}, "row" left out when row is NULL (a
+ * delete's answer), and "hlc":{HLC} when hlc is not NULL. */
 grove_err grove_data_json_encode_row(const char *table, const char *pk, const char *row,
                                      const struct grove_hlc *hlc, struct grove_buf *out);
 /* {"rows":[{"pk":..,"row":..},...],"next":"PK"|null} */

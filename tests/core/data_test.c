@@ -391,3 +391,43 @@ Test(core_data, watch_snapshot_then_changes_and_shutdown_wakes_it)
     grove_data_watch_close(w);
     grove_store_close(s);
 }
+
+/* Duplicates are found however far apart, in big writes too (sorted checks:
+ * a loosely typed table takes any number of fields). */
+Test(core_data, big_writes_find_duplicate_fields_and_elements_anywhere)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    enum { N = 5000 };
+    struct grove_field_write *f = calloc(N, sizeof *f);
+    char (*names)[16] = calloc(N, sizeof *names);
+    struct grove_slice *adds = calloc(N, sizeof *adds), *removes = calloc(N, sizeof *removes);
+    char (*texts)[16] = calloc(2 * N, sizeof *texts);
+    cr_assert(f && names && adds && removes && texts);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "f%d", i);
+        f[i] = (struct grove_field_write){.field = names[i], .value = S("1")};
+        snprintf(texts[i], sizeof texts[i], "%d", i);
+        snprintf(texts[N + i], sizeof texts[N + i], "%d", N + i);
+        adds[i] = (struct grove_slice){texts[i], strlen(texts[i])};
+        removes[i] = (struct grove_slice){texts[N + i], strlen(texts[N + i])};
+    }
+    f[N - 1].field = "f0";
+    struct grove_row_write row = {.table = "notes", .pk = "n", .fields = f, .field_count = N};
+    struct grove_write w = {.rows = &row, .row_count = 1};
+    cr_expect_eq(grove_data_write(s, &w, NULL), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "field \"f0\": written twice") != NULL, "%s", grove_errmsg());
+
+    struct grove_field_write tags = {
+        .field = "tags", .add = adds, .add_count = N, .remove = removes, .remove_count = N};
+    cr_assert_eq(write_row(s, "t", &tags, 1, NULL, NULL), GROVE_OK, "%s", grove_errmsg());
+    removes[N - 1] = adds[7];
+    cr_expect_eq(write_row(s, "t", &tags, 1, NULL, NULL), GROVE_EINVAL);
+    cr_expect(strstr(grove_errmsg(), "remove[4999] is also added (add[7])") != NULL, "%s",
+              grove_errmsg());
+    free(texts);
+    free(removes);
+    free(adds);
+    free(names);
+    free(f);
+    grove_store_close(s);
+}
