@@ -12,6 +12,8 @@
 
 #include "client_internal.h"
 #include "grove/json.h"
+#include "grove/schema.h"
+#include "grove/sys/error.h"
 #include "http_client.h" /* grove_http_map_curl, grove_http_map_status, the SSE parser */
 
 /* A stream that shows no byte (not even a keep-alive) for this long is dead. */
@@ -22,6 +24,9 @@ struct chttp {
     pthread_mutex_t lock; /* guards easy */
     CURL *easy;
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
+    /* The last table whose declaration was read (chttp_check_kinds). */
+    char *schema_table;
+    struct grove_schema *schema;
 };
 
 static pthread_once_t chttp_curl_once = PTHREAD_ONCE_INIT;
@@ -42,6 +47,8 @@ static void chttp_close(void *self)
     pthread_mutex_destroy(&h->lock);
     free(h->base);
     free(h->auth_header);
+    free(h->schema_table);
+    grove_schema_free(h->schema);
     free(h);
 }
 
@@ -94,17 +101,15 @@ static grove_err chttp_append(struct grove_buf *b, const char *s)
     return grove_buf_append(b, s, strlen(s));
 }
 
-/* "/v1/tables/{table}/<what>[/{pk}]", NUL-terminated; <what> is "rows" or
- * "watch". */
+/* "/v1/tables/{table}[/<what>[/{pk}]]", NUL-terminated; <what> is "rows" or
+ * "watch", NULL for the table itself. */
 static grove_err chttp_path(struct grove_buf *path, const char *table, const char *what,
                             const char *pk)
 {
     grove_err err = chttp_append(path, "/v1/tables/");
     if (!err)
         err = chttp_escape(path, table);
-    if (!err)
-        err = chttp_append(path, "/");
-    if (!err)
+    if (!err && what && !(err = chttp_append(path, "/")))
         err = chttp_append(path, what);
     if (!err && pk && !(err = chttp_append(path, "/")))
         err = chttp_escape(path, pk);
@@ -263,6 +268,67 @@ static grove_err chttp_write_body(const struct grove_field_write *fields, size_t
     return err ? err : chttp_append(b, "}");
 }
 
+/* Reads table's declaration (GET /v1/tables/{table}) into h->schema, unless
+ * it is the one read last. */
+static grove_err chttp_read_schema(struct chttp *h, const char *table)
+{
+    if (h->schema_table && strcmp(h->schema_table, table) == 0)
+        return GROVE_OK;
+    struct grove_buf path = {0}, answer = {0};
+    char *spec = NULL;
+    struct grove_schema *schema = NULL;
+    grove_err err = chttp_path(&path, table, NULL, NULL);
+    if (!err)
+        err = chttp_request(h, "GET", &path, NULL, NULL, &answer);
+    if (!err)
+        err = grove_client_json_table_spec(answer.data, answer.len, &spec);
+    if (!err)
+        err = grove_schema_new(&schema);
+    if (!err && (err = grove_schema_parse(schema, spec)))
+        err = grove_error_prefix(GROVE_EPROTO, "unexpected table declaration: ");
+    if (!err) {
+        char *name = strdup(table);
+        if (name) {
+            free(h->schema_table);
+            grove_schema_free(h->schema);
+            h->schema_table = name;
+            h->schema = schema;
+            schema = NULL;
+        } else {
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        }
+    }
+    grove_schema_free(schema);
+    free(spec);
+    grove_buf_free(&path);
+    grove_buf_free(&answer);
+    return err;
+}
+
+/* The HTTP body says no kind of write (an integer is an LWW value or a
+ * counter's delta, as the table declares the field), so the kinds asked for
+ * are checked against the declaration here, and a write the node would
+ * refuse over gRPC is refused alike: incr on an LWW field does not set it. */
+static grove_err chttp_check_kinds(struct chttp *h, const char *table,
+                                   const struct grove_field_write *fields, size_t count)
+{
+    grove_err err = chttp_read_schema(h, table);
+    for (size_t i = 0; !err && i < count; i++) {
+        const struct grove_field_write *f = &fields[i];
+        enum grove_crdt declared = grove_schema_field_type(h->schema, table, f->field);
+        if (!grove_schema_has_fields(h->schema, table) && f->crdt != GROVE_CRDT_LWW)
+            err = grove_error_set_native(GROVE_EINVAL, 400,
+                                         "field \"%s\": table \"%s\" is declared without "
+                                         "fields, which HTTP writes as lww (gRPC writes %s)",
+                                         f->field, table, grove_crdt_name(f->crdt));
+        else if (declared != GROVE_CRDT_NONE && declared != f->crdt)
+            err = grove_error_set_native(GROVE_EINVAL, 400,
+                                         "field \"%s\": declared %s, written as %s", f->field,
+                                         grove_crdt_name(declared), grove_crdt_name(f->crdt));
+    }
+    return err;
+}
+
 static grove_err chttp_write(void *self, const char *table, const char *pk,
                              const struct grove_field_write *fields, size_t field_count,
                              const char *idempotency_key, char **row, struct grove_hlc *hlc)
@@ -270,7 +336,9 @@ static grove_err chttp_write(void *self, const char *table, const char *pk,
     struct chttp *h = self;
     struct grove_buf path = {0}, body = {0}, answer = {0};
     char *header = NULL;
-    grove_err err = chttp_path(&path, table, "rows", pk);
+    grove_err err = chttp_check_kinds(h, table, fields, field_count);
+    if (!err)
+        err = chttp_path(&path, table, "rows", pk);
     if (!err)
         err = chttp_write_body(fields, field_count, &body);
     if (!err && idempotency_key) {

@@ -59,6 +59,8 @@ grove_err grove_client_strndup(const char *s, size_t n, char **out);
 /* {"table","pk","row","hlc"}: *row (may be NULL) a malloc'ed copy of the
  * row, *hlc (may be NULL) the HLC (zero when absent). */
 grove_err grove_client_json_row(const char *json, size_t len, char **row, struct grove_hlc *hlc);
+/* {"table","fields","spec"}: *spec a malloc'ed copy of the declaration. */
+grove_err grove_client_json_table_spec(const char *json, size_t len, char **spec);
 /* {"rows":[{"pk","row"}...],"next":"PK"|null} */
 grove_err grove_client_json_page(const char *json, size_t len, struct grove_row_page **out);
 /* {"pk","row"|null,"deleted"} into *event, whose strings are slices of a

@@ -91,6 +91,34 @@ grove_err grove_client_json_row(const char *json, size_t len, char **row, struct
     return err;
 }
 
+/* ---- {"table","fields","spec"} ---- */
+
+static const char *const client_table_keys[] = {"spec"};
+
+static grove_err client_table_member(struct jr *r, int key, void *arg)
+{
+    (void)key;
+    struct grove_slice *spec = arg;
+    return grove_jr_string(r, &spec->ptr, &spec->len);
+}
+
+static grove_err client_table_walk(struct jr *r, void *arg)
+{
+    return grove_jr_members_required(r, client_table_keys, 1, client_table_member, arg, 1u);
+}
+
+grove_err grove_client_json_table_spec(const char *json, size_t len, char **spec)
+{
+    struct grove_slice s = {0};
+    void *scratch;
+    grove_err err = client_json_walk(json, len, client_table_walk, &s, &scratch);
+    if (err)
+        return err;
+    err = grove_client_strndup(s.ptr, s.len, spec);
+    grove_msg_free(scratch);
+    return err;
+}
+
 /* ---- {"rows":[{"pk","row"}...],"next":"PK"|null} ---- */
 
 enum { PAGE_ROWS, PAGE_NEXT };

@@ -394,6 +394,40 @@ grove_err grove_data_json_encode_row(const char *table, const char *pk, const ch
     return err ? err : dj_put(out, "}");
 }
 
+grove_err grove_data_json_encode_table(const struct grove_schema *schema, const char *table,
+                                       struct grove_buf *out)
+{
+    if (!grove_schema_has_table(schema, table))
+        return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", table);
+    struct grove_buf spec = {0};
+    grove_err err = grove_buf_append(&spec, table, strlen(table));
+    if (!err)
+        err = dj_put(out, "{\"table\":");
+    if (!err)
+        err = dj_put_string(out, table);
+    if (!err)
+        err = dj_put(out, ",\"fields\":{");
+    enum grove_crdt crdt;
+    const char *name;
+    for (size_t i = 0; !err && (name = grove_schema_field_at(schema, table, i, &crdt)); i++) {
+        const char *type = grove_crdt_name(crdt);
+        if (!(err = dj_put(out, i ? "," : "")) && !(err = dj_put_string(out, name)) &&
+            !(err = dj_put(out, ":")))
+            err = dj_put_string(out, type);
+        if (!err)
+            err = grove_buf_append(&spec, i ? "," : ":", 1);
+        if (!err && !(err = grove_buf_append(&spec, name, strlen(name))) &&
+            !(err = grove_buf_append(&spec, "=", 1)))
+            err = grove_buf_append(&spec, type, strlen(type));
+    }
+    if (!err)
+        err = dj_put(out, "},\"spec\":");
+    if (!err)
+        err = dj_put_string(out, spec.data);
+    grove_buf_free(&spec);
+    return err ? err : dj_put(out, "}");
+}
+
 grove_err grove_data_json_encode_page(const struct grove_row_page *page, struct grove_buf *out)
 {
     grove_err err = dj_put(out, "{\"rows\":[");

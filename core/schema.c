@@ -189,6 +189,16 @@ enum grove_crdt grove_schema_field_type(const struct grove_schema *schema, const
     return GROVE_CRDT_NONE;
 }
 
+const char *grove_schema_field_at(const struct grove_schema *schema, const char *table, size_t i,
+                                  enum grove_crdt *crdt)
+{
+    const struct schema_table *t = schema_find(schema, table);
+    if (!t || i >= t->field_count)
+        return NULL;
+    *crdt = t->fields[i].crdt;
+    return t->fields[i].name;
+}
+
 size_t grove_schema_table_count(const struct grove_schema *schema)
 {
     return schema->table_count;

@@ -7,6 +7,7 @@
  *   POST   /v1/tables/{table}/rows        write many rows, all or nothing
  *   GET    /v1/tables/{table}/rows        list rows (?limit=&after=&prefix=)
  *   GET    /v1/tables/{table}/watch       watch rows, SSE (?prefix=&since=&snapshot=)
+ *   GET    /v1/tables/{table}             the table's declared fields
  *
  * The listener (http_server.c) hands over the request target as the client
  * sent it, so that a pk holding '/' (sent as %2F) stays one segment; this
@@ -22,6 +23,7 @@
 #include "http_internal.h"
 
 enum http_data_op {
+    DATA_TABLE,
     DATA_GET_ROW,
     DATA_PATCH_ROW,
     DATA_DELETE_ROW,
@@ -105,6 +107,10 @@ void grove_http_data_free(struct http_data_request *req)
 static int http_data_op_of(const char *method, const char *what, bool has_pk, const char **allow)
 {
     bool get = strcmp(method, "GET") == 0;
+    if (!what[0]) {
+        *allow = "GET";
+        return get ? DATA_TABLE : -1;
+    }
     if (strcmp(what, "watch") == 0) {
         *allow = "GET";
         return has_pk ? -2 : get ? DATA_WATCH : -1;
@@ -139,13 +145,16 @@ static grove_err http_data_parse(const char *method, const char *target,
             break;
         p = slash + 1;
     }
-    bool has_pk = count == 5;
-    if ((count != 4 && !has_pk) || len[1] != 6 || memcmp(seg[1], "tables", 6) != 0 || len[2] == 0 ||
-        len[3] > 5 || (has_pk && seg[4] + len[4] != target + path_len))
+    bool has_pk = count == 5, is_table = count == 3;
+    if ((count != 4 && !has_pk && !is_table) || len[1] != 6 || memcmp(seg[1], "tables", 6) != 0 ||
+        len[2] == 0 || (!is_table && len[3] > 5) ||
+        (has_pk && seg[4] + len[4] != target + path_len))
         return grove_error_set(GROVE_ENOTFOUND, "no such path: %.*s", (int)path_len, target);
-    char what[8];
-    memcpy(what, seg[3], len[3]);
-    what[len[3]] = '\0';
+    char what[8] = "";
+    if (!is_table) {
+        memcpy(what, seg[3], len[3]);
+        what[len[3]] = '\0';
+    }
     int op = http_data_op_of(method, what, has_pk, allow);
     if (op == -2)
         return grove_error_set(GROVE_ENOTFOUND, "no such path: %.*s", (int)path_len, target);
@@ -451,6 +460,10 @@ enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connec
     struct grove_buf out = {0};
     grove_err err;
     switch (req->op) {
+    case DATA_TABLE:
+        err = grove_data_json_encode_table(grove_store_schema(http_data_store(l)), req->table,
+                                           &out);
+        break;
     case DATA_GET_ROW:
         err = http_data_get(l, req, &out);
         break;

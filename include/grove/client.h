@@ -26,10 +26,11 @@ grove_err grove_client_open(struct grove_client **out, const char *url, const ch
 void grove_client_close(struct grove_client *client);
 
 /* Writes fields of one row atomically (grove_data_write). Every field must
- * name its crdt (the client does not know the schema): LWW takes value, a
- * counter delta, a set add/remove. gRPC sends that kind and the node checks
- * it against the schema; HTTP's JSON body cannot tell an LWW number from a
- * delta, so there the node reads each value by the declared type.
+ * name its crdt: LWW takes value, a counter delta, a set add/remove. A kind
+ * the table's declaration contradicts is refused alike on both: gRPC sends
+ * the kind and the node checks it; HTTP's JSON body cannot tell an LWW
+ * number from a delta, so the client reads the declaration (GET
+ * /v1/tables/{table}, once per table) and checks it before sending.
  * idempotency_key may be NULL. On success
  * *row (may be NULL) gets the resolved row after the write, malloc'ed and
  * NUL-terminated (free() it), and *hlc (may be NULL) the write's HLC. */

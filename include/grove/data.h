@@ -157,6 +157,11 @@ grove_err grove_data_json_decode_rows(const struct grove_schema *schema, const c
  * delete's answer), and "hlc":{HLC} when hlc is not NULL. */
 grove_err grove_data_json_encode_row(const char *table, const char *pk, const char *row,
                                      const struct grove_hlc *hlc, struct grove_buf *out);
+/* A declared table: {"table":..,"fields":{"title":"lww",...},"spec":SPEC},
+ * SPEC as --table takes it ("documents:title=lww,views=counter"); fields {}
+ * for a table declared without fields. GROVE_EFORBIDDEN when undeclared. */
+grove_err grove_data_json_encode_table(const struct grove_schema *schema, const char *table,
+                                       struct grove_buf *out);
 /* {"rows":[{"pk":..,"row":..},...],"next":"PK"|null} */
 grove_err grove_data_json_encode_page(const struct grove_row_page *page, struct grove_buf *out);
 /* {"pk":..,"row":ROW|null,"deleted":bool} */

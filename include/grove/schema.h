@@ -27,6 +27,10 @@ bool grove_schema_has_fields(const struct grove_schema *schema, const char *tabl
 /* The declared type of table.field; GROVE_CRDT_NONE when not declared. */
 enum grove_crdt grove_schema_field_type(const struct grove_schema *schema, const char *table,
                                         const char *field);
+/* The i-th declared field of table, in declaration order (borrowed name;
+ * *crdt its type), or NULL past the last. */
+const char *grove_schema_field_at(const struct grove_schema *schema, const char *table, size_t i,
+                                  enum grove_crdt *crdt);
 size_t grove_schema_table_count(const struct grove_schema *schema);
 /* Borrowed name of the i-th table, in declaration order. */
 const char *grove_schema_table_name(const struct grove_schema *schema, size_t i);

@@ -141,11 +141,17 @@ Test(transport_http_data, bad_requests)
     /* Paths and methods. */
     expect_error(&n, "GET", "/v1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables", NULL, NULL, 404, "no such path");
-    expect_error(&n, "GET", "/v1/tables/docs", NULL, NULL, 404, "no such path");
+    expect_error(&n, "GET", "/v1/tables/docs/rows/a/b", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables/docs/rowz/d1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables/docs/watch/d1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables//rows", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v2/tables/docs/rows", NULL, NULL, 404, "no such path");
+    /* A table's declaration, for clients that must know a field's kind. */
+    expect_ok(&n, "GET", "/v1/tables/docs", NULL,
+              "{\"table\":\"docs\",\"fields\":{\"title\":\"lww\",\"views\":\"counter\","
+              "\"tags\":\"set\"},\"spec\":\"docs:title=lww,views=counter,tags=set\"}");
+    expect_error(&n, "GET", "/v1/tables/secrets", NULL, NULL, 403, "not declared");
+    expect_error(&n, "POST", "/v1/tables/docs", NULL, NULL, 405, "use GET");
     struct reply r;
     request(&n, "PUT", p, "{}", NULL, &r);
     cr_assert_eq(r.status, 405, "%s", r.body);
