@@ -103,94 +103,16 @@ static grove_err cgrpc_unpack(const ProtobufCMessageDescriptor *desc, const grpc
     return GROVE_OK;
 }
 
-static grove_err cgrpc_status_error(grpc_status_code status, const grpc_slice *details)
-{
-    return grove_error_set_native(grove_err_from_grpc(status), status, "%s: %.*s",
-                                  grove_grpc_status_name(status), (int)GRPC_SLICE_LENGTH(*details),
-                                  (const char *)GRPC_SLICE_START_PTR(*details));
-}
-
-/* What one call holds, unary or stream, from creation to release. */
-struct cgrpc_call {
-    grpc_completion_queue *cq;
-    grpc_call *call;
-    grpc_byte_buffer *send; /* the request message */
-    grpc_byte_buffer *recv; /* the last message received */
-    grpc_metadata md;       /* the bearer token */
-    grpc_metadata_array initial, trailing;
-    grpc_status_code status;
-    grpc_slice details;
-    bool stream;
-};
-
-static void cgrpc_call_open(struct cgrpc_call *x, const struct cgrpc *c, enum cgrpc_method m,
+/* A call to method m of the client's channel, its deadline the client's
+ * (none for Watch). */
+static void cgrpc_call_open(struct grove_grpc_call *x, const struct cgrpc *c, enum cgrpc_method m,
                             grpc_byte_buffer *send)
 {
-    memset(x, 0, sizeof *x);
-    x->stream = m == CG_WATCH;
-    x->cq = x->stream ? grpc_completion_queue_create_for_next(NULL)
-                      : grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec deadline = x->stream ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                                      : grove_grpc_deadline_ms(CLIENT_CALL_TIMEOUT_MS);
-    x->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, x->cq,
-                                                  c->methods[m], deadline, NULL);
-    x->send = send;
-    grpc_metadata_array_init(&x->initial);
-    grpc_metadata_array_init(&x->trailing);
-    x->status = GRPC_STATUS_UNKNOWN;
-    x->details = grpc_empty_slice();
-    if (c->authorization) {
-        x->md.key = grpc_slice_from_static_string("authorization");
-        x->md.value = grpc_slice_from_static_string(c->authorization);
-    }
-}
-
-/* ops[0..3]: the token, the request, the close and the answer's initial
- * metadata. */
-static size_t cgrpc_request_ops(struct cgrpc_call *x, const struct cgrpc *c, grpc_op *ops)
-{
-    memset(ops, 0, 4 * sizeof *ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = c->authorization ? 1 : 0;
-    ops[0].data.send_initial_metadata.metadata = &x->md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = x->send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &x->initial;
-    return 4;
-}
-
-static void cgrpc_recv_op(struct cgrpc_call *x, grpc_op *op)
-{
-    memset(op, 0, sizeof *op);
-    op->op = GRPC_OP_RECV_MESSAGE;
-    op->data.recv_message.recv_message = &x->recv;
-}
-
-static void cgrpc_status_op(struct cgrpc_call *x, grpc_op *op)
-{
-    memset(op, 0, sizeof *op);
-    op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op->data.recv_status_on_client.trailing_metadata = &x->trailing;
-    op->data.recv_status_on_client.status = &x->status;
-    op->data.recv_status_on_client.status_details = &x->details;
-}
-
-static void cgrpc_call_close(struct cgrpc_call *x)
-{
-    grpc_slice_unref(x->details);
-    grpc_metadata_array_destroy(&x->initial);
-    grpc_metadata_array_destroy(&x->trailing);
-    grpc_byte_buffer_destroy(x->send);
-    if (x->recv)
-        grpc_byte_buffer_destroy(x->recv);
-    grpc_call_unref(x->call);
-    grpc_completion_queue_shutdown(x->cq);
-    while (x->stream && grove_grpc_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
-                            GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(x->cq);
+    bool stream = m == CG_WATCH;
+    grove_grpc_call_open(x, c->channel, c->methods[m], stream,
+                         stream ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                : grove_grpc_deadline_ms(CLIENT_CALL_TIMEOUT_MS),
+                         c->authorization, send);
 }
 
 /* One unary call: request packed out, the answer unpacked with desc. */
@@ -201,12 +123,12 @@ static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const Protobu
     grove_err err = cgrpc_pack(request, &send);
     if (err)
         return err;
-    struct cgrpc_call x;
+    struct grove_grpc_call x;
     cgrpc_call_open(&x, c, m, send);
     grpc_op ops[6];
-    size_t n = cgrpc_request_ops(&x, c, ops);
-    cgrpc_recv_op(&x, &ops[n++]);
-    cgrpc_status_op(&x, &ops[n++]);
+    size_t n = grove_grpc_call_request_ops(&x, ops);
+    grove_grpc_call_recv_op(&x, &ops[n++]);
+    grove_grpc_call_status_op(&x, &ops[n++]);
     grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
     grpc_slice body;
     grpc_event ev = {.type = GRPC_QUEUE_TIMEOUT};
@@ -217,14 +139,14 @@ static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const Protobu
     } else if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
     } else if (x.status != GRPC_STATUS_OK) {
-        err = cgrpc_status_error(x.status, &x.details);
+        err = grove_grpc_call_error(&x);
     } else if (!x.recv || !grove_grpc_buffer_slice(x.recv, &body)) {
         err = grove_error_set(GROVE_EPROTO, "OK without a response message");
     } else {
         err = cgrpc_unpack(desc, &body, answer);
         grpc_slice_unref(body);
     }
-    cgrpc_call_close(&x);
+    grove_grpc_call_close(&x);
     return err;
 }
 
@@ -424,15 +346,15 @@ static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
     grove_err err = cgrpc_pack(&req.base, &send);
     if (err)
         return err;
-    struct cgrpc_call x;
+    struct grove_grpc_call x;
     cgrpc_call_open(&x, c, CG_WATCH, send);
     bool pending[CG_TAGS] = {false};
     bool cancelled = false, ended = false, done = false;
     grpc_op ops[4];
-    size_t n = cgrpc_request_ops(&x, c, ops);
+    size_t n = grove_grpc_call_request_ops(&x, ops);
     if (grove_grpc_start_batch(x.call, ops, n, (void *)CG_TAG_START) == GRPC_CALL_OK)
         pending[CG_TAG_START] = true;
-    cgrpc_status_op(&x, &ops[0]);
+    grove_grpc_call_status_op(&x, &ops[0]);
     if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_STATUS) == GRPC_CALL_OK)
         pending[CG_TAG_STATUS] = true;
     if (!pending[CG_TAG_START] || !pending[CG_TAG_STATUS]) {
@@ -443,7 +365,7 @@ static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
     /* One RECV_MESSAGE outstanding at a time; wake every 100 ms for *stop. */
     while (pending[CG_TAG_START] || pending[CG_TAG_STATUS] || pending[CG_TAG_MESSAGE]) {
         if (!cancelled && !ended && !pending[CG_TAG_MESSAGE]) {
-            cgrpc_recv_op(&x, &ops[0]);
+            grove_grpc_call_recv_op(&x, &ops[0]);
             if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_MESSAGE) == GRPC_CALL_OK)
                 pending[CG_TAG_MESSAGE] = true;
             else
@@ -474,11 +396,11 @@ static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
     }
     if (!err && !done && !atomic_load(stop)) {
         if (x.status != GRPC_STATUS_OK)
-            err = cgrpc_status_error(x.status, &x.details);
+            err = grove_grpc_call_error(&x);
         else
             err = grove_error_set(GROVE_EUNAVAIL, "the server ended the watch");
     }
-    cgrpc_call_close(&x);
+    grove_grpc_call_close(&x);
     return err;
 }
 

@@ -127,24 +127,6 @@ fail:
     return err;
 }
 
-/* Initial metadata carrying the bearer token, if any. */
-static size_t gcli_metadata(const struct gcli *c, grpc_metadata *md)
-{
-    if (!c->authorization)
-        return 0;
-    memset(md, 0, sizeof *md);
-    md->key = grpc_slice_from_static_string("authorization");
-    md->value = grpc_slice_from_static_string(c->authorization);
-    return 1;
-}
-
-static grove_err gcli_status_error(grpc_status_code status, const grpc_slice *details)
-{
-    return grove_error_set_native(grove_err_from_grpc(status), status, "%s: %.*s",
-                                  grove_grpc_status_name(status), (int)GRPC_SLICE_LENGTH(*details),
-                                  (const char *)GRPC_SLICE_START_PTR(*details));
-}
-
 static void gcli_slice_release(void *owner)
 {
     grpc_slice *slice = owner;
@@ -152,86 +134,6 @@ static void gcli_slice_release(void *owner)
     free(slice);
 }
 
-/* What one call holds, unary or stream, from creation to release. */
-struct gcli_call {
-    grpc_completion_queue *cq;
-    grpc_call *call;
-    grpc_byte_buffer *send; /* the request message */
-    grpc_byte_buffer *recv; /* the last message received */
-    grpc_metadata md;       /* the bearer token */
-    grpc_metadata_array initial, trailing;
-    grpc_status_code status;
-    grpc_slice details;
-    bool stream; /* a Stream call on a next queue, else unary on a pluck queue */
-};
-
-static void gcli_call_open(struct gcli_call *x, const struct gcli *c, enum gt_method method,
-                           gpr_timespec deadline, grpc_byte_buffer *send)
-{
-    memset(x, 0, sizeof *x);
-    x->stream = method == GT_STREAM;
-    grpc_completion_queue *cq = x->stream ? grpc_completion_queue_create_for_next(NULL)
-                                          : grpc_completion_queue_create_for_pluck(NULL);
-    x->cq = cq;
-    x->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                                  c->methods[method], deadline, NULL);
-    x->send = send;
-    grpc_metadata_array_init(&x->initial);
-    grpc_metadata_array_init(&x->trailing);
-    x->status = GRPC_STATUS_UNKNOWN;
-    x->details = grpc_empty_slice();
-}
-
-/* Fills ops[0..3]: initial metadata with the token, the request, the close
- * and the answer's initial metadata. Returns 4. */
-static size_t gcli_request_ops(struct gcli_call *x, const struct gcli *c, grpc_op *ops)
-{
-    memset(ops, 0, 4 * sizeof *ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = gcli_metadata(c, &x->md);
-    ops[0].data.send_initial_metadata.metadata = &x->md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = x->send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &x->initial;
-    return 4;
-}
-
-static void gcli_recv_op(struct gcli_call *x, grpc_op *op)
-{
-    memset(op, 0, sizeof *op);
-    op->op = GRPC_OP_RECV_MESSAGE;
-    op->data.recv_message.recv_message = &x->recv;
-}
-
-static void gcli_status_op(struct gcli_call *x, grpc_op *op)
-{
-    memset(op, 0, sizeof *op);
-    op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op->data.recv_status_on_client.trailing_metadata = &x->trailing;
-    op->data.recv_status_on_client.status = &x->status;
-    op->data.recv_status_on_client.status_details = &x->details;
-}
-
-/* Releases the call and its queue, once nothing of it is pending. */
-static void gcli_call_close(struct gcli_call *x)
-{
-    grpc_slice_unref(x->details);
-    grpc_metadata_array_destroy(&x->initial);
-    grpc_metadata_array_destroy(&x->trailing);
-    grpc_byte_buffer_destroy(x->send);
-    if (x->recv)
-        grpc_byte_buffer_destroy(x->recv);
-    grpc_call_unref(x->call);
-    grpc_completion_queue_shutdown(x->cq);
-    while (x->stream && grove_grpc_cq_next(x->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
-                            GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(x->cq);
-}
-
-/* One unary call: the request's bytes out, the answer's slice back. */
 static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
                            struct grove_reply *reply)
 {
@@ -240,15 +142,16 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
     if (!answer)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
-    struct gcli_call x;
-    gcli_call_open(&x, c, kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH,
-                   grove_grpc_deadline_ms(c->timeout_ms), grpc_raw_byte_buffer_create(&payload, 1));
+    struct grove_grpc_call x;
+    grove_grpc_call_open(&x, c->channel, c->methods[kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH],
+                         false, grove_grpc_deadline_ms(c->timeout_ms), c->authorization,
+                         grpc_raw_byte_buffer_create(&payload, 1));
     grpc_slice_unref(payload);
     grove_err err = GROVE_OK;
     grpc_op ops[6];
-    size_t n = gcli_request_ops(&x, c, ops);
-    gcli_recv_op(&x, &ops[n++]);
-    gcli_status_op(&x, &ops[n++]);
+    size_t n = grove_grpc_call_request_ops(&x, ops);
+    grove_grpc_call_recv_op(&x, &ops[n++]);
+    grove_grpc_call_status_op(&x, &ops[n++]);
     grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
     if (rc != GRPC_CALL_OK) {
         err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
@@ -260,7 +163,7 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
         goto done;
     }
     if (x.status != GRPC_STATUS_OK) {
-        err = gcli_status_error(x.status, &x.details);
+        err = grove_grpc_call_error(&x);
         goto done;
     }
     if (!x.recv || !grove_grpc_buffer_slice(x.recv, answer)) {
@@ -273,7 +176,7 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
                                   .owner = answer};
     answer = NULL;
 done:
-    gcli_call_close(&x);
+    grove_grpc_call_close(&x);
     free(answer);
     return err;
 }
@@ -291,16 +194,17 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
         grove_buf_free(&buf);
         return err;
     }
-    struct gcli_call x;
-    gcli_call_open(&x, c, GT_STREAM, gpr_inf_future(GPR_CLOCK_REALTIME),
-                   grove_grpc_buffer_take(&buf));
+    struct grove_grpc_call x;
+    grove_grpc_call_open(&x, c->channel, c->methods[GT_STREAM], true,
+                         gpr_inf_future(GPR_CLOCK_REALTIME), c->authorization,
+                         grove_grpc_buffer_take(&buf));
     bool pending[GCLI_TAGS] = {false};
     bool cancelled = false, ended = false;
     grpc_op ops[4];
-    size_t n = gcli_request_ops(&x, c, ops);
+    size_t n = grove_grpc_call_request_ops(&x, ops);
     if (grove_grpc_start_batch(x.call, ops, n, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
         pending[GCLI_TAG_START] = true;
-    gcli_status_op(&x, &ops[0]);
+    grove_grpc_call_status_op(&x, &ops[0]);
     if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
         pending[GCLI_TAG_STATUS] = true;
     if (!pending[GCLI_TAG_START] || !pending[GCLI_TAG_STATUS]) {
@@ -312,7 +216,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     /* Keep one RECV_MESSAGE outstanding; wake every 200 ms to honour *stop. */
     while (pending[GCLI_TAG_START] || pending[GCLI_TAG_STATUS] || pending[GCLI_TAG_MESSAGE]) {
         if (!cancelled && !ended && !pending[GCLI_TAG_MESSAGE]) {
-            gcli_recv_op(&x, &ops[0]);
+            grove_grpc_call_recv_op(&x, &ops[0]);
             if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
                 pending[GCLI_TAG_MESSAGE] = true;
             else
@@ -351,11 +255,11 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     }
     if (!err && !atomic_load(stop)) {
         if (x.status != GRPC_STATUS_OK)
-            err = gcli_status_error(x.status, &x.details);
+            err = grove_grpc_call_error(&x);
         else
             err = grove_error_set(GROVE_EUNAVAIL, "stream ended");
     }
-    gcli_call_close(&x);
+    grove_grpc_call_close(&x);
     return err;
 }
 

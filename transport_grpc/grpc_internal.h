@@ -45,6 +45,36 @@ grove_err grove_grpc_data_serve(struct grove_server *server, enum gt_method meth
 grove_err grove_grpc_watch_open(struct grove_server *server, const char *data, size_t len,
                                 const struct gt_stream_ops **ops, void **self);
 
+/* One client call, unary (a pluck queue) or a server stream (a next queue),
+ * from creation to release (grpc_call.c): the sync dialer's and the Data
+ * API client's. */
+struct grove_grpc_call {
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    grpc_byte_buffer *send; /* the request message */
+    grpc_byte_buffer *recv; /* the last message received */
+    grpc_metadata md;       /* the bearer token, when md_count is 1 */
+    size_t md_count;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    bool stream;
+};
+/* authorization ("Bearer ...", or NULL) is borrowed for the call's life;
+ * the call owns send. */
+void grove_grpc_call_open(struct grove_grpc_call *x, grpc_channel *channel, void *method,
+                          bool stream, gpr_timespec deadline, const char *authorization,
+                          grpc_byte_buffer *send);
+/* Fills ops[0..3]: initial metadata with the token, the request, the close
+ * and the answer's initial metadata. Returns 4. */
+size_t grove_grpc_call_request_ops(struct grove_grpc_call *x, grpc_op *ops);
+void grove_grpc_call_recv_op(struct grove_grpc_call *x, grpc_op *op);
+void grove_grpc_call_status_op(struct grove_grpc_call *x, grpc_op *op);
+/* The call's status as a grove_err, with the status name and details. */
+grove_err grove_grpc_call_error(const struct grove_grpc_call *x);
+/* Releases the call and its queue, once nothing of it is pending. */
+void grove_grpc_call_close(struct grove_grpc_call *x);
+
 /* Hands a grove_buf's bytes to gRPC without a copy; buf is left empty. */
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf);
 /* The received message as one slice (no copy when it arrived in one piece).
