@@ -358,20 +358,10 @@ static grove_err data_fold_counters(struct grove_store *store, struct data_recor
         if (!c->has_counter)
             continue;
         int64_t delta = c->counter_inc;
-        c->counter_inc = c->counter_dec = 0;
-        sqlite3_stmt *st = store->own_counter;
-        sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->pk, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, c->field, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 4, store->node_id, (int)strlen(store->node_id), SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            c->counter_inc = sqlite3_column_int64(st, 0);
-            c->counter_dec = sqlite3_column_int64(st, 1);
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return grove_store_sqlite_error(store, "read counter");
+        grove_err err =
+            grove_store_counter_totals(store, c, store->node_id, &c->counter_inc, &c->counter_dec);
+        if (err)
+            return err;
         int64_t *total = delta >= 0 ? &c->counter_inc : &c->counter_dec;
         if (delta == INT64_MIN || __builtin_add_overflow(*total, delta >= 0 ? delta : -delta, total))
             return grove_error_set(GROVE_EINVAL, "field \"%s\": the counter's total would overflow",

@@ -34,14 +34,14 @@ static bool ops_same_counter(const struct grove_change *a, const struct grove_ch
            strcmp(a->field, b->field) == 0 && strcmp(a->node_id, b->node_id) == 0;
 }
 
-static grove_err ops_read_totals(struct grove_store *store, const struct grove_change *c,
-                                 int64_t *inc, int64_t *dec)
+grove_err grove_store_counter_totals(struct grove_store *store, const struct grove_change *c,
+                                     const char *origin, int64_t *inc, int64_t *dec)
 {
     sqlite3_stmt *st = store->own_counter;
     sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->pk, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, c->field, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, c->node_id, (int)strlen(c->node_id), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, origin, (int)strlen(origin), SQLITE_STATIC);
     int rc = sqlite3_step(st);
     *inc = *dec = 0;
     if (rc == SQLITE_ROW) {
@@ -103,7 +103,7 @@ grove_err grove_store_fold_counter_ops(struct grove_store *store, const struct g
     for (size_t j = 0; !err && j < ops; j++) {
         const struct grove_change *c = &changes[idx[j]];
         if (j == 0 || !ops_same_counter(c, &changes[idx[j - 1]]))
-            err = ops_read_totals(store, c, &inc, &dec);
+            err = grove_store_counter_totals(store, c, c->node_id, &inc, &dec);
         bool fresh = false;
         if (!err)
             err = ops_mark_applied(store, c, &fresh);

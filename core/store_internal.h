@@ -140,6 +140,11 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
 
 /* ---- store_counter_ops.c ------------------------------------------------------ */
 
+/* The running totals origin holds for c's counter (table, pk, field); 0 and
+ * 0 when none is stored. */
+grove_err grove_store_counter_totals(struct grove_store *store, const struct grove_change *c,
+                                     const char *origin, int64_t *inc, int64_t *dec);
+
 /* Inside an apply's transaction: the batch with its counter records read as
  * operations, in *folded (malloc'ed; NULL when the batch has no counter
  * record, the batch then stands as it is): each applied before dropped, the
