@@ -176,18 +176,10 @@ static grove_err dj_fields(struct jr *r, const struct dj_table *t, struct grove_
             return err;
         if (!more)
             break;
-        if (n == cap) {
-            /* "a":1 is the shortest member: at most one per 5 bytes left. */
-            size_t hint = grove_jr_hint(r, &open, 5);
-            size_t grown = cap ? cap * 2 : hint ? hint : 4;
-            struct grove_field_write *fresh = grove_msg_alloc(r->msg, grown * sizeof *fresh);
-            if (!fresh)
-                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu fields", grown);
-            if (n)
-                memcpy(fresh, fields, n * sizeof *fields);
-            fields = fresh;
-            cap = grown;
-        }
+        /* "a":1 is the shortest member: at most one per 5 bytes left. */
+        if (n == cap && (err = grove_jr_grow(r, &open, 5, 0, sizeof *fields, "fields",
+                                             (void **)&fields, &cap)))
+            return err;
         struct grove_field_write *f = &fields[n];
         size_t len = 0;
         if ((err = grove_jr_key(r, &key, &f->field, &len)))
@@ -247,20 +239,10 @@ static grove_err dj_rows(struct jr *r, int key, void *arg)
             grove_jr_fail(r, "more than %d rows in one write", GROVE_DATA_ROWS_MAX);
             return GROVE_ETOOBIG;
         }
-        if (n == cap) {
-            /* {"pk":"","fields":{}} is the shortest row. */
-            size_t hint = grove_jr_hint(r, &open, 22);
-            size_t grown = cap ? cap * 2 : hint ? hint : 4;
-            if (grown > GROVE_DATA_ROWS_MAX)
-                grown = GROVE_DATA_ROWS_MAX;
-            struct grove_row_write *fresh = grove_msg_alloc(d->msg, grown * sizeof *fresh);
-            if (!fresh)
-                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu rows", grown);
-            if (n)
-                memcpy(fresh, rows, n * sizeof *rows);
-            rows = fresh;
-            cap = grown;
-        }
+        /* {"pk":"","fields":{}} is the shortest row. */
+        if (n == cap && (err = grove_jr_grow(r, &open, 22, GROVE_DATA_ROWS_MAX, sizeof *rows,
+                                             "rows", (void **)&rows, &cap)))
+            return err;
         d->row = &rows[n];
         d->row->table = d->table_name;
         grove_jr_push_index(r, n);

@@ -198,6 +198,23 @@ size_t grove_jr_hint(const struct jr *r, const struct jr_tok *t, size_t min_byte
     return t->size < most ? t->size : most;
 }
 
+grove_err grove_jr_grow(struct jr *r, const struct jr_tok *open, size_t min_bytes, size_t max,
+                        size_t size, const char *what, void **items, size_t *cap)
+{
+    size_t hint = grove_jr_hint(r, open, min_bytes);
+    size_t grown = *cap ? *cap * 2 : hint ? hint : 4;
+    if (max && grown > max)
+        grown = max;
+    void *fresh = grove_msg_alloc(r->msg, grown * size);
+    if (!fresh)
+        return grove_error_set(GROVE_ENOMEM, "out of memory for %zu %s", grown, what);
+    if (*cap)
+        memcpy(fresh, *items, *cap * size);
+    *items = fresh;
+    *cap = grown;
+    return GROVE_OK;
+}
+
 /* Copies nothing: the raw value is a slice of the arena copy. */
 grove_err grove_jr_raw(struct jr *r, struct grove_slice *out)
 {
@@ -229,17 +246,9 @@ grove_err grove_jr_raw_array(struct jr *r, struct grove_slice **out, size_t *cou
             return err;
         if (!more)
             break;
-        if (n == cap) {
-            size_t hint = grove_jr_hint(r, &t, 2);
-            size_t grown = cap ? cap * 2 : hint ? hint : 4;
-            struct grove_slice *fresh = grove_msg_alloc(r->msg, grown * sizeof *fresh);
-            if (!fresh)
-                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu elements", grown);
-            if (n)
-                memcpy(fresh, items, n * sizeof *items);
-            items = fresh;
-            cap = grown;
-        }
+        if (n == cap && (err = grove_jr_grow(r, &t, 2, 0, sizeof *items, "elements",
+                                             (void **)&items, &cap)))
+            return err;
         grove_jr_push_index(r, n);
         err = grove_jr_raw(r, &items[n]);
         if (err)

@@ -237,17 +237,10 @@ static grove_err jr_tables(struct jr *r, struct grove_pull_request *req)
             return err;
         if (!more)
             return GROVE_OK;
-        if (req->table_count == cap) {
-            size_t hint = grove_jr_hint(r, &t, 3);
-            size_t grown = cap ? cap * 2 : hint ? hint : 4;
-            const char **fresh = grove_msg_alloc(req, grown * sizeof *fresh);
-            if (!fresh)
-                return grove_error_set(GROVE_ENOMEM, "out of memory for %zu tables", grown);
-            if (cap)
-                memcpy(fresh, req->tables, cap * sizeof *fresh);
-            req->tables = fresh;
-            cap = grown;
-        }
+        if (req->table_count == cap &&
+            (err = grove_jr_grow(r, &t, 3, 0, sizeof *req->tables, "tables",
+                                 (void **)&req->tables, &cap)))
+            return err;
         grove_jr_push_index(r, req->table_count);
         if ((err = grove_jr_string(r, &req->tables[req->table_count], NULL)))
             return err;

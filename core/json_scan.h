@@ -99,6 +99,12 @@ grove_err grove_jr_string(struct jr *r, const char **out, size_t *len);
 grove_err grove_jr_bool(struct jr *r, bool *out);
 grove_err grove_jr_uint(struct jr *r, uint64_t max, const char *negative, uint64_t *out);
 size_t grove_jr_hint(const struct jr *r, const struct jr_tok *t, size_t min_bytes);
+/* Grows *items (*cap of them, `size` bytes each) in r's arena when full:
+ * first to grove_jr_hint's count for the container `open` opened, then
+ * doubling, never above max (0: no bound). `what` names the items in an
+ * out-of-memory message. */
+grove_err grove_jr_grow(struct jr *r, const struct jr_tok *open, size_t min_bytes, size_t max,
+                        size_t size, const char *what, void **items, size_t *cap);
 grove_err grove_jr_raw(struct jr *r, struct grove_slice *out);
 grove_err grove_jr_raw_array(struct jr *r, struct grove_slice **out, size_t *count);
 /* A key from grove_jr_member as a string (arena copy, unescaped in place). */
