@@ -10,6 +10,7 @@
 #include <grpc/grpc_security.h>
 
 #include "client_internal.h"
+#include "codec_protobuf.h" /* grove_pb_pack */
 #include "grove/data/v1/data.pb-c.h"
 #include "grpc_internal.h" /* byte buffers, deadlines, the target, batches */
 
@@ -83,13 +84,10 @@ static grove_err cgrpc_open(const struct grove_url *url, const char *token, void
 static grove_err cgrpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **out)
 {
     struct grove_buf buf = {0};
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    grove_err err = grove_buf_reserve(&buf, n ? n : 1);
-    if (err)
-        return err;
-    buf.len = protobuf_c_message_pack(msg, (uint8_t *)buf.data);
-    *out = grove_grpc_buffer_take(&buf);
-    return GROVE_OK;
+    grove_err err = grove_pb_pack(msg, &buf);
+    if (!err)
+        *out = grove_grpc_buffer_take(&buf);
+    return err;
 }
 
 /* Unpacks an answer; *out is freed with protobuf_c_message_free_unpacked. */

@@ -33,7 +33,7 @@ static void map_arena_free(void *msg, void *ptr)
     (void)ptr;
 }
 
-ProtobufCAllocator pb_allocator(void *msg)
+ProtobufCAllocator grove_pb_allocator(void *msg)
 {
     return (ProtobufCAllocator){
         .alloc = map_arena_alloc, .free = map_arena_free, .allocator_data = msg};
@@ -218,7 +218,19 @@ enum { PB_FIELDS_MAX = 16 }; /* field numbers in sync.proto stay below this */
  * would cut it short without a word ("t\0x" would pass as table "t"). Such
  * strings are refused before unpacking, by walking the wire with the
  * message's descriptor; a malformed wire is left to the unpacker. */
-grove_err pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len)
+grove_err grove_pb_pack(const ProtobufCMessage *pb, struct grove_buf *out)
+{
+    size_t size = protobuf_c_message_get_packed_size(pb);
+    grove_err err = grove_buf_reserve(out, size);
+    if (err)
+        return err;
+    protobuf_c_message_pack(pb, (uint8_t *)out->data + out->len);
+    out->len += size;
+    out->data[out->len] = '\0'; /* grove_buf keeps data a C string */
+    return GROVE_OK;
+}
+
+grove_err grove_pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len)
 {
     /* The wire of our messages seldom holds a zero byte at all (proto3 omits
      * zero values; a varint ends in a zero byte only when it is 0): then no
@@ -261,7 +273,7 @@ grove_err pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *p
         if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + i, '\0', n))
             err = grove_error_set(GROVE_EINVAL, "%s: contains a NUL byte", f->name);
         else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
-            err = pb_refuse_nul(f->descriptor, p + i, n);
+            err = grove_pb_refuse_nul(f->descriptor, p + i, n);
         if (err && f->label == PROTOBUF_C_LABEL_REPEATED)
             return grove_error_prefix(err, "%s[%zu].", f->name, index);
         if (err)
@@ -284,9 +296,9 @@ static grove_err pb_decode_pull_request(const char *data, size_t len,
     grove_err err = grove_pull_request_new(&req);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = pb_allocator(req);
+    ProtobufCAllocator alloc = grove_pb_allocator(req);
     if ((err =
-             pb_refuse_nul(&grove__sync__v1__pull_request__descriptor, (const uint8_t *)data, len)))
+             grove_pb_refuse_nul(&grove__sync__v1__pull_request__descriptor, (const uint8_t *)data, len)))
         goto fail;
     Grove__Sync__V1__PullRequest *pb =
         grove__sync__v1__pull_request__unpack(&alloc, len, (const uint8_t *)data);
@@ -328,12 +340,12 @@ static grove_err map_decode_batch(const char *data, size_t len, bool stream,
     grove_err err = grove_pull_response_new(&resp);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = pb_allocator(resp);
+    ProtobufCAllocator alloc = grove_pb_allocator(resp);
     pb_change **changes;
     size_t n;
     const pb_hlc *latest;
     if (stream) {
-        if ((err = pb_refuse_nul(&grove__sync__v1__stream_batch__descriptor, (const uint8_t *)data,
+        if ((err = grove_pb_refuse_nul(&grove__sync__v1__stream_batch__descriptor, (const uint8_t *)data,
                                  len)))
             goto fail;
         Grove__Sync__V1__StreamBatch *pb =
@@ -346,7 +358,7 @@ static grove_err map_decode_batch(const char *data, size_t len, bool stream,
             goto fail;
         changes = pb->changes, n = pb->n_changes, latest = pb->latest_hlc;
     } else {
-        if ((err = pb_refuse_nul(&grove__sync__v1__pull_response__descriptor, (const uint8_t *)data,
+        if ((err = grove_pb_refuse_nul(&grove__sync__v1__pull_response__descriptor, (const uint8_t *)data,
                                  len)))
             goto fail;
         Grove__Sync__V1__PullResponse *pb =
@@ -391,9 +403,9 @@ static grove_err pb_decode_push_request(const char *data, size_t len,
     grove_err err = grove_push_request_new(&req);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = pb_allocator(req);
+    ProtobufCAllocator alloc = grove_pb_allocator(req);
     if ((err =
-             pb_refuse_nul(&grove__sync__v1__push_request__descriptor, (const uint8_t *)data, len)))
+             grove_pb_refuse_nul(&grove__sync__v1__push_request__descriptor, (const uint8_t *)data, len)))
         goto fail;
     Grove__Sync__V1__PushRequest *pb =
         grove__sync__v1__push_request__unpack(&alloc, len, (const uint8_t *)data);
@@ -425,8 +437,8 @@ static grove_err pb_decode_push_response(const char *data, size_t len,
     grove_err err = grove_push_response_new(&resp);
     if (err)
         goto fail;
-    ProtobufCAllocator alloc = pb_allocator(resp);
-    if ((err = pb_refuse_nul(&grove__sync__v1__push_response__descriptor, (const uint8_t *)data,
+    ProtobufCAllocator alloc = grove_pb_allocator(resp);
+    if ((err = grove_pb_refuse_nul(&grove__sync__v1__push_response__descriptor, (const uint8_t *)data,
                              len)))
         goto fail;
     Grove__Sync__V1__PushResponse *pb =
@@ -532,18 +544,6 @@ static grove_err map_changes_to_pb(struct map_scratch *s, const struct grove_cha
     return GROVE_OK;
 }
 
-static grove_err map_pack(const ProtobufCMessage *pb, struct grove_buf *out)
-{
-    size_t size = protobuf_c_message_get_packed_size(pb);
-    grove_err err = grove_buf_reserve(out, size);
-    if (err)
-        return err;
-    protobuf_c_message_pack(pb, (uint8_t *)out->data + out->len);
-    out->len += size;
-    out->data[out->len] = '\0'; /* grove_buf keeps data a C string */
-    return GROVE_OK;
-}
-
 static grove_err map_scratch_open(struct map_scratch *s)
 {
     return grove_pull_request_new(&s->arena);
@@ -563,7 +563,7 @@ static grove_err pb_encode_pull_request(const struct grove_pull_request *req, st
     pb.since = &since;
     pb.node_id = map_str(req->node_id);
     pb.limit = req->limit;
-    err = map_pack(&pb.base, out);
+    err = grove_pb_pack(&pb.base, out);
     grove_msg_free(s.arena);
     return err;
 }
@@ -587,14 +587,14 @@ static grove_err map_encode_batch(const struct grove_pull_response *resp, bool s
         pb.changes = changes;
         pb.n_changes = resp->count;
         pb.latest_hlc = &latest;
-        err = map_pack(&pb.base, out);
+        err = grove_pb_pack(&pb.base, out);
     } else {
         Grove__Sync__V1__PullResponse pb = GROVE__SYNC__V1__PULL_RESPONSE__INIT;
         pb.changes = changes;
         pb.n_changes = resp->count;
         pb.latest_hlc = &latest;
         pb.has_more = resp->has_more;
-        err = map_pack(&pb.base, out);
+        err = grove_pb_pack(&pb.base, out);
     }
 done:
     grove_msg_free(s.arena);
@@ -624,7 +624,7 @@ static grove_err pb_encode_push_request(const struct grove_push_request *req, st
         goto done;
     pb.n_changes = req->count;
     pb.node_id = map_str(req->node_id);
-    err = map_pack(&pb.base, out);
+    err = grove_pb_pack(&pb.base, out);
 done:
     grove_msg_free(s.arena);
     return err;
@@ -638,7 +638,7 @@ static grove_err pb_encode_push_response(const struct grove_push_response *resp,
     pb.merged = resp->merged;
     map_hlc_to_pb(&resp->latest_hlc, &latest);
     pb.latest_hlc = &latest;
-    return map_pack(&pb.base, out);
+    return grove_pb_pack(&pb.base, out);
 }
 
 const struct grove_codec grove_codec_protobuf = {

@@ -22,9 +22,9 @@ static void *dpb_unpack(void *msg, const ProtobufCMessageDescriptor *desc, const
                         size_t len, grove_err *err)
 {
     const uint8_t *p = (const uint8_t *)data;
-    if ((*err = pb_refuse_nul(desc, p, len)))
+    if ((*err = grove_pb_refuse_nul(desc, p, len)))
         return NULL;
-    ProtobufCAllocator alloc = pb_allocator(msg);
+    ProtobufCAllocator alloc = grove_pb_allocator(msg);
     ProtobufCMessage *pb = protobuf_c_message_unpack(desc, &alloc, len, p);
     if (!pb)
         *err = grove_error_set(GROVE_EINVAL, "malformed protobuf %s", desc->short_name);
@@ -183,18 +183,6 @@ grove_err grove_data_pb_decode_write(enum grove_data_call call, const char *data
 
 /* ---- responses ------------------------------------------------------------ */
 
-static grove_err dpb_pack(const ProtobufCMessage *pb, struct grove_buf *out)
-{
-    size_t size = protobuf_c_message_get_packed_size(pb);
-    grove_err err = grove_buf_reserve(out, size);
-    if (err)
-        return err;
-    protobuf_c_message_pack(pb, (uint8_t *)out->data + out->len);
-    out->len += size;
-    out->data[out->len] = '\0'; /* grove_buf keeps data a C string */
-    return GROVE_OK;
-}
-
 /* protobuf-c's structs take non-const pointers but packing never writes. */
 static ProtobufCBinaryData dpb_bytes(const char *data, size_t len)
 {
@@ -229,13 +217,13 @@ static grove_err dpb_serve_write(struct grove_store *store, enum grove_data_call
         Grove__Data__V1__WriteManyResponse pb = GROVE__DATA__V1__WRITE_MANY_RESPONSE__INIT;
         pb.rows = msg->write.row_count;
         pb.hlc = &pb_hlc;
-        err = dpb_pack(&pb.base, out);
+        err = grove_pb_pack(&pb.base, out);
     } else if (call == GROVE_DATA_CALL_DELETE) {
         Grove__Data__V1__DeleteResponse pb = GROVE__DATA__V1__DELETE_RESPONSE__INIT;
         pb.table = (char *)r->table;
         pb.pk = (char *)r->pk;
         pb.hlc = &pb_hlc;
-        err = dpb_pack(&pb.base, out);
+        err = grove_pb_pack(&pb.base, out);
     } else {
         /* The row as it stands after the write; a delete that committed
          * right after it leaves it empty rather than failing a done write. */
@@ -247,7 +235,7 @@ static grove_err dpb_serve_write(struct grove_store *store, enum grove_data_call
         pb.pk = (char *)r->pk;
         pb.row = dpb_bytes(row, row ? strlen(row) : 0);
         pb.hlc = &pb_hlc;
-        err = dpb_pack(&pb.base, out);
+        err = grove_pb_pack(&pb.base, out);
     }
 done:
     free(row);
@@ -271,7 +259,7 @@ static grove_err dpb_serve_get(struct grove_store *store, const char *data, size
     pb.table = req->table;
     pb.pk = req->pk;
     pb.row = dpb_bytes(row, strlen(row));
-    err = dpb_pack(&pb.base, out);
+    err = grove_pb_pack(&pb.base, out);
 done:
     free(row);
     grove_msg_free(arena);
@@ -311,7 +299,7 @@ static grove_err dpb_serve_list(struct grove_store *store, const char *data, siz
     pb.n_rows = page->count;
     pb.next = (char *)(page->next ? page->next : "");
     pb.has_next = page->next != NULL;
-    err = dpb_pack(&pb.base, out);
+    err = grove_pb_pack(&pb.base, out);
 done:
     grove_msg_free(page);
     grove_msg_free(arena);
@@ -363,5 +351,5 @@ grove_err grove_data_pb_encode_event(const struct grove_row_event *event, struct
         pb.row = dpb_bytes(event->row.ptr, event->row.len);
     pb.deleted = event->deleted;
     pb.cursor = (char *)event->cursor;
-    return dpb_pack(&pb.base, out);
+    return grove_pb_pack(&pb.base, out);
 }
