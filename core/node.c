@@ -63,6 +63,8 @@ grove_err grove_node_open(struct grove_node *node, const struct grove_node_optio
         if (err)
             goto fail;
     }
+    if (node->server)
+        grove_server_set_ready(node->server, true);
     return GROVE_OK;
 fail:;
     /* Closing may set messages of its own: err's is the one to keep. */

@@ -16,6 +16,7 @@ struct grove_server {
     size_t page_bytes;
     enum grove_counter_deltas counter_deltas;
     atomic_bool closing;
+    atomic_bool ready;
 };
 
 struct grove_server_stream {
@@ -248,4 +249,14 @@ void grove_server_stream_close(struct grove_server_stream *s)
 void grove_server_stream_set_batch_bytes(struct grove_server_stream *s, size_t bytes)
 {
     s->batch_bytes = bytes;
+}
+
+void grove_server_set_ready(struct grove_server *server, bool ready)
+{
+    atomic_store(&server->ready, ready);
+}
+
+bool grove_server_ready(struct grove_server *server)
+{
+    return atomic_load(&server->ready) && !atomic_load(&server->closing);
 }

@@ -23,6 +23,7 @@ enum gt_method {
     GT_DATA_GET,
     GT_DATA_LIST,
     GT_DATA_WATCH,
+    GT_HEALTH_CHECK, /* grpc.health.v1.Health/Check (grpc_health.c) */
     GT_METHODS
 };
 extern const char *const grove_grpc_method_paths[GT_METHODS];
@@ -74,6 +75,13 @@ void grove_grpc_call_status_op(struct grove_grpc_call *x, grpc_op *op);
 grove_err grove_grpc_call_error(const struct grove_grpc_call *x);
 /* Releases the call and its queue, once nothing of it is pending. */
 void grove_grpc_call_close(struct grove_grpc_call *x);
+
+/* grpc.health.v1.Health/Check (grpc_health.c): SERVING while the server is
+ * ready (grove_server_ready), NOT_SERVING while it starts or shuts down, for
+ * the whole server ("") or one of its services; GROVE_ENOTFOUND for another
+ * service. The request's bytes, possibly none; the answer appended to out. */
+grove_err grove_grpc_health_check(struct grove_server *server, const char *data, size_t len,
+                                  struct grove_buf *out);
 
 /* Hands a grove_buf's bytes to gRPC without a copy; buf is left empty. */
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf);

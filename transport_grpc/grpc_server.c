@@ -187,8 +187,11 @@ static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t 
         err = grove_serve_from(c->srv->core, peer[0] ? peer : NULL, &grove_codec_protobuf,
                                c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data,
                                len, &out);
-    } else
+    } else if ((int)c->method == GT_HEALTH_CHECK) {
+        err = grove_grpc_health_check(c->srv->core, data, len, &out);
+    } else {
         err = grove_grpc_data_serve(c->srv->core, (enum gt_method)c->method, data, len, &out);
+    }
     if (err) {
         grove_buf_free(&out);
         return err;
@@ -218,7 +221,8 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
         return;
     }
 
-    grove_err err = gsrv_check_auth(srv, &c->metadata);
+    /* Health probes carry no token. */
+    grove_err err = (int)c->method == GT_HEALTH_CHECK ? GROVE_OK : gsrv_check_auth(srv, &c->metadata);
     if (err) {
         gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
         return;
@@ -228,7 +232,10 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
         return;
     }
     grpc_slice body;
-    if (!c->payload || !grove_grpc_buffer_slice(c->payload, &body)) {
+    if ((int)c->method == GT_HEALTH_CHECK && c->payload &&
+        grpc_byte_buffer_length(c->payload) == 0) /* an empty message: the whole server */
+        body = grpc_empty_slice();
+    else if (!c->payload || !grove_grpc_buffer_slice(c->payload, &body)) {
         gsrv_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
         return;
     }

@@ -18,6 +18,7 @@ const char *const grove_grpc_method_paths[GT_METHODS] = {
     [GT_DATA_GET] = "/grove.data.v1.Data/Get",
     [GT_DATA_LIST] = "/grove.data.v1.Data/List",
     [GT_DATA_WATCH] = "/grove.data.v1.Data/Watch",
+    [GT_HEALTH_CHECK] = "/grpc.health.v1.Health/Check",
 };
 
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf)

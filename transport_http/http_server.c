@@ -385,6 +385,24 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
     return call;
 }
 
+/* Liveness and readiness probes at the root of the address, answered
+ * without a token (probes carry none) and before anything else: /healthz is
+ * 200 while the listener serves, /readyz 200 once the node is ready (every
+ * part open, grove_server_ready) and 503 while it starts or shuts down. */
+static enum MHD_Result http_health(const struct http_listener *l, struct MHD_Connection *conn,
+                                   const char *method, bool readiness)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", "GET, HEAD");
+    if (readiness && (atomic_load(&l->closing) || !grove_server_ready(l->server)))
+        return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                      "not ready: starting or shutting down", NULL);
+    struct grove_buf body = {0};
+    if (grove_buf_append(&body, "{\"status\":\"ok\"}", 15))
+        return MHD_NO;
+    return grove_http_queue_json(l, conn, MHD_HTTP_OK, &body);
+}
+
 /* First call for a request: headers only. Everything that can be refused
  * without reading the body is refused here; call->collecting when the body
  * is wanted. */
@@ -397,6 +415,8 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         route = ROUTE_DATA;
     call->route = route;
     grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
+    if (route == ROUTE_NONE && (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0))
+        return http_health(l, conn, method, url[1] == 'r');
     if (route == ROUTE_NONE)
         return grove_http_queue_error(l, conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 &&

@@ -39,6 +39,11 @@ void grove_server_free(struct grove_server *server);
 /* Wakes every open stream with GROVE_ESHUTDOWN and refuses new calls. */
 void grove_server_shutdown(struct grove_server *server);
 struct grove_store *grove_server_store(struct grove_server *server);
+/* Readiness, which listeners report (/readyz, gRPC health): grove_node_open
+ * sets it once the store, every listener and the syncer are open. A server
+ * shutting down is not ready, whatever was set. */
+void grove_server_set_ready(struct grove_server *server, bool ready);
+bool grove_server_ready(struct grove_server *server);
 
 /* Changes after req->since for the requested (declared) tables; GROVE_EFORBIDDEN
  * names an undeclared table. A `since` stamped by this node is snapped to the
