@@ -1,0 +1,572 @@
+/* Admission of plain-HTTP connections: the listener accepts them itself and
+ * looks at each connection's first request head before libmicrohttpd does.
+ *
+ * libmicrohttpd answers a request it cannot parse (a Content-Length that is
+ * not a number or overflows, a request line without an HTTP version, a header
+ * line without a colon, a head too big for its memory) with an HTML page of
+ * its own, and offers no hook to replace it. So a connection is only peeked
+ * at here (MSG_PEEK, nothing consumed) until its head is in: a head that
+ * libmicrohttpd would refuse is answered with {"error":"..."} and the status
+ * it would have sent, and closed; a good one goes to libmicrohttpd with every
+ * byte still queued (MHD_add_connection).
+ *
+ * Limits, said in docs/protocol.md: only the first head of a connection is
+ * checked. Later requests on a kept-alive connection, a chunked body's framing
+ * and TLS connections (encrypted here) still meet libmicrohttpd's own answers.
+ *
+ * One thread waits on every connection whose head is not in yet (poll): a
+ * slow client costs a socket and a few bytes, not a thread, and cannot stall
+ * the accept loop. The head deadline holds here as it does in MHD
+ * (http_deadline.c). The connection caps (in total and per client address)
+ * are counted here from accept until MHD reports the connection closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grove/sys/error.h"
+#include "http_internal.h"
+
+#define HTTP_ADMIT_TICK_MS 250
+/* After a refusal the client's unread request is read and dropped for this
+ * long (or this much) before the close, so the close does not reset the
+ * connection before the client has read the answer. */
+#define HTTP_ADMIT_DRAIN_MS    1000
+#define HTTP_ADMIT_DRAIN_BYTES ((size_t)1 << 20)
+
+/* ---- the head check -------------------------------------------------------- */
+
+/* Lines end at LF, with one CR before it dropped, as libmicrohttpd reads them. */
+static size_t http_line_len(const char *line, size_t to_lf)
+{
+    return to_lf > 0 && line[to_lf - 1] == '\r' ? to_lf - 1 : to_lf;
+}
+
+static int http_head_refuse(struct grove_http_head *h, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int http_head_refuse(struct grove_http_head *h, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->message, sizeof h->message, fmt, ap);
+    va_end(ap);
+    /* The quoted bytes may be anything: the message stays printable ASCII. */
+    for (char *c = h->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+    return status;
+}
+
+/* At most this much of what the client sent is quoted back. */
+#define QUOTE(n) (int)((n) > 64 ? 64 : (n))
+
+/* The request line as libmicrohttpd splits it: the method up to the first
+ * space, the HTTP version after the last one (spaces inside the target are
+ * tolerated), the version exactly HTTP/<digit>.<digit> of major 1. */
+static int http_head_request_line(struct grove_http_head *h, const char *line, size_t len)
+{
+    const char *sp = memchr(line, ' ', len);
+    if (!sp || sp == line)
+        return http_head_refuse(h, 400, "request line \"%.*s\": expected METHOD TARGET HTTP/1.1",
+                                QUOTE(len), line);
+    const char *end = line + len;
+    while (end > sp && end[-1] == ' ')
+        end--;
+    const char *version = end;
+    while (version > sp && version[-1] != ' ')
+        version--;
+    const char *target = sp;
+    while (target < end && *target == ' ')
+        target++;
+    if (target >= end || version <= target)
+        return http_head_refuse(h, 400, "request line \"%.*s\": no HTTP version", QUOTE(len), line);
+    size_t vlen = (size_t)(end - version);
+    bool shape = vlen == 8 && memcmp(version, "HTTP/", 5) == 0 && version[5] >= '0' &&
+                 version[5] <= '9' && version[6] == '.' && version[7] >= '0' && version[7] <= '9';
+    if (!shape)
+        return http_head_refuse(h, 400, "HTTP version \"%.*s\": expected HTTP/1.1", QUOTE(vlen),
+                                version);
+    if (version[5] != '1')
+        return http_head_refuse(h, 505, "HTTP version \"%.*s\" is not supported: use HTTP/1.1",
+                                QUOTE(vlen), version);
+    return 0;
+}
+
+static bool http_name_is(const char *line, size_t name_len, const char *name)
+{
+    return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
+}
+
+/* One header line (not a continuation): its name must end at a colon. */
+static int http_head_header(struct grove_http_head *h, const char *line, size_t len)
+{
+    /* libmicrohttpd looks for the colon as in a C string. */
+    size_t text_len = strnlen(line, len);
+    const char *colon = memchr(line, ':', text_len);
+    h->continues = HEAD_CONTINUES_OTHER;
+    if (!colon)
+        return http_head_refuse(h, 400, "header line \"%.*s\": no colon", QUOTE(len), line);
+    size_t name_len = (size_t)(colon - line);
+    const char *value = colon + 1;
+    while (value < line + text_len && (*value == ' ' || *value == '\t'))
+        value++;
+    size_t value_off = (size_t)(value - h->buf);
+    size_t value_len = (size_t)(line + text_len - value);
+    if (http_name_is(line, name_len, "Content-Length")) {
+        bool same = h->cl_len == value_len && memcmp(h->buf + h->cl_off, value, value_len) == 0;
+        if (h->has_cl && !same)
+            return http_head_refuse(h, 400, "two different Content-Length headers");
+        h->has_cl = true;
+        h->cl_off = value_off;
+        h->cl_len = value_len;
+        h->continues = HEAD_CONTINUES_LENGTH;
+    } else if (http_name_is(line, name_len, "Transfer-Encoding") && !h->has_te) {
+        h->has_te = true;
+        h->te_off = value_off;
+        h->te_len = value_len;
+    }
+    return 0;
+}
+
+/* The whole head is in: the body's framing, as libmicrohttpd would read it. */
+static int http_head_framing(struct grove_http_head *h)
+{
+    const char *te = h->buf + h->te_off, *cl = h->buf + h->cl_off;
+    if (h->has_te) {
+        if (h->te_len != 7 || strncasecmp(te, "chunked", 7) != 0)
+            return http_head_refuse(h, 501,
+                                    "Transfer-Encoding \"%.*s\" is not supported: only chunked",
+                                    QUOTE(h->te_len), te);
+        if (h->has_cl)
+            return http_head_refuse(h, 400, "both Transfer-Encoding and Content-Length");
+        return 0;
+    }
+    if (!h->has_cl)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < h->cl_len; i++) {
+        unsigned d = (unsigned)(cl[i] - '0');
+        if (d > 9)
+            return http_head_refuse(h, 400, "Content-Length \"%.*s\": expected a number of bytes",
+                                    QUOTE(h->cl_len), cl);
+        if (v > (UINT64_MAX - d) / 10)
+            return http_head_refuse(h, 413, "Content-Length %.*s is too large", QUOTE(h->cl_len),
+                                    cl);
+        v = v * 10 + d;
+    }
+    if (h->cl_len == 0)
+        return http_head_refuse(h, 400, "Content-Length: empty, expected a number of bytes");
+    return 0;
+}
+
+int grove_http_head_scan(struct grove_http_head *h, size_t limit)
+{
+    for (;;) {
+        const char *line = h->buf + h->parsed;
+        size_t avail = h->len - h->parsed;
+        const char *lf = memchr(line, '\n', avail);
+        if (!lf) {
+            if (h->len <= limit)
+                return -1;
+            if (!h->have_request_line)
+                return http_head_refuse(h, 414, "request line longer than %zu bytes", limit);
+            return http_head_refuse(h, 431, "request head longer than %zu bytes", limit);
+        }
+        size_t to_lf = (size_t)(lf - line);
+        size_t len = http_line_len(line, to_lf);
+        h->parsed += to_lf + 1;
+        int status = 0;
+        if (!h->have_request_line) {
+            if (len == 0)
+                continue; /* empty lines before a request are skipped */
+            h->have_request_line = true;
+            status = http_head_request_line(h, line, len);
+        } else if (len == 0) {
+            return http_head_framing(h);
+        } else if (h->continues != HEAD_CONTINUES_NONE && (line[0] == ' ' || line[0] == '\t')) {
+            /* Folded onto the header before: a folded length is no number. */
+            if (h->continues == HEAD_CONTINUES_LENGTH)
+                return http_head_refuse(h, 400, "Content-Length folded over two lines");
+        } else {
+            status = http_head_header(h, line, len);
+        }
+        if (status)
+            return status;
+    }
+}
+
+/* ---- admission --------------------------------------------------------------- */
+
+struct http_addr_count {
+    struct http_addr_key {
+        sa_family_t family;
+        unsigned char bytes[16];
+    } key;
+    unsigned count;
+};
+
+/* A connection whose first head is not in yet, or that was refused and is
+ * being drained before its close. */
+struct http_pending {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int64_t since_ms;
+    struct grove_http_head head;
+    bool draining;
+};
+
+struct grove_http_admit {
+    int listen_fd;
+    struct MHD_Daemon *daemon;
+    unsigned max_total, max_per_address;
+    int head_ms;
+    int wake[2]; /* a pipe: a byte written asks the thread to stop */
+    pthread_t thread;
+    /* The counts, also released from MHD's threads (grove_http_admit_release). */
+    pthread_mutex_t lock;
+    unsigned total;
+    struct http_addr_count *addrs;
+    size_t addr_count, addr_cap;
+    /* The admission thread's own. */
+    struct http_pending *pending;
+    size_t pending_count, pending_cap;
+};
+
+static int64_t http_admit_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool http_addr_key(const struct sockaddr *sa, struct http_addr_key *key)
+{
+    memset(key, 0, sizeof *key);
+    if (!sa)
+        return false;
+    key->family = sa->sa_family;
+    if (sa->sa_family == AF_INET)
+        memcpy(key->bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    else if (sa->sa_family == AF_INET6)
+        memcpy(key->bytes, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    else
+        return false;
+    return true;
+}
+
+static struct http_addr_count *http_addr_find(struct grove_http_admit *a,
+                                              const struct http_addr_key *key)
+{
+    for (size_t i = 0; i < a->addr_count; i++)
+        if (memcmp(&a->addrs[i].key, key, sizeof *key) == 0)
+            return &a->addrs[i];
+    return NULL;
+}
+
+/* Counts a new connection in, or false when it would pass a cap. */
+static bool http_admit_take(struct grove_http_admit *a, const struct sockaddr *sa)
+{
+    struct http_addr_key key;
+    bool keyed = http_addr_key(sa, &key);
+    bool ok = false;
+    pthread_mutex_lock(&a->lock);
+    struct http_addr_count *c = keyed ? http_addr_find(a, &key) : NULL;
+    if (a->total >= a->max_total || (c && c->count >= a->max_per_address))
+        goto done;
+    if (keyed && !c) {
+        if (a->addr_count == a->addr_cap) {
+            size_t cap = a->addr_cap ? 2 * a->addr_cap : 16;
+            struct http_addr_count *grown = realloc(a->addrs, cap * sizeof *grown);
+            if (!grown)
+                goto done;
+            a->addrs = grown;
+            a->addr_cap = cap;
+        }
+        c = &a->addrs[a->addr_count++];
+        c->key = key;
+        c->count = 0;
+    }
+    if (c)
+        c->count++;
+    a->total++;
+    ok = true;
+done:
+    pthread_mutex_unlock(&a->lock);
+    return ok;
+}
+
+void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *sa)
+{
+    struct http_addr_key key;
+    bool keyed = http_addr_key(sa, &key);
+    pthread_mutex_lock(&a->lock);
+    if (a->total > 0)
+        a->total--;
+    struct http_addr_count *c = keyed ? http_addr_find(a, &key) : NULL;
+    if (c && --c->count == 0)
+        *c = a->addrs[--a->addr_count];
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Stops tracking p (the fd is closed or MHD's now). */
+static void http_pending_drop(struct grove_http_admit *a, size_t i, bool close_fd)
+{
+    struct http_pending *p = &a->pending[i];
+    if (close_fd) {
+        close(p->fd);
+        grove_http_admit_release(a, (struct sockaddr *)&p->addr);
+    }
+    free(p->head.buf);
+    a->pending[i] = a->pending[--a->pending_count];
+}
+
+static void http_admit_accept(struct grove_http_admit *a)
+{
+    for (int round = 0; round < 64; round++) {
+        struct http_pending p = {.addr_len = sizeof p.addr};
+        p.fd = accept4(a->listen_fd, (struct sockaddr *)&p.addr, &p.addr_len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (p.fd < 0)
+            return; /* EAGAIN, or out of descriptors: poll says when to retry */
+        if (!http_admit_take(a, (struct sockaddr *)&p.addr)) {
+            close(p.fd); /* over a cap: closed at once, as MHD does */
+            continue;
+        }
+        /* Peeks go on from the last one (SO_PEEK_OFF), and poll says
+         * readable only when more than what was peeked is queued
+         * (SO_RCVLOWAT): without either the head cannot be watched cheaply,
+         * and the connection goes to MHD unchecked. */
+        int zero = 0, one = 1;
+        bool peekable = setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
+                        setsockopt(p.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) == 0;
+        if (a->pending_count == a->pending_cap) {
+            size_t cap = a->pending_cap ? 2 * a->pending_cap : 64;
+            struct http_pending *grown = realloc(a->pending, cap * sizeof *grown);
+            if (!grown) {
+                close(p.fd);
+                grove_http_admit_release(a, (struct sockaddr *)&p.addr);
+                continue;
+            }
+            a->pending = grown;
+            a->pending_cap = cap;
+        }
+        p.since_ms = http_admit_now_ms();
+        if (!peekable)
+            p.head.parsed = SIZE_MAX; /* marks it for handing over at once */
+        a->pending[a->pending_count++] = p;
+    }
+}
+
+/* Hands p to MHD with every byte still queued. */
+static void http_admit_hand_over(struct grove_http_admit *a, size_t i)
+{
+    struct http_pending *p = &a->pending[i];
+    int off = -1, one = 1;
+    setsockopt(p->fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    struct sockaddr_storage addr = p->addr;
+    if (MHD_add_connection(a->daemon, p->fd, (struct sockaddr *)&p->addr, p->addr_len) != MHD_YES)
+        grove_http_admit_release(a, (struct sockaddr *)&addr); /* MHD closed the fd */
+    http_pending_drop(a, i, false);
+}
+
+static const char *http_reason(int status)
+{
+    switch (status) {
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* Answers a refused head with {"error":"..."}, then drains the connection
+ * until the client closes or the drain time is up. */
+static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status)
+{
+    struct http_pending *p = &a->pending[i];
+    struct grove_buf body = {0}, reply = {0};
+    char head[256];
+    if (grove_json_encode_error(p->head.message, &body) == GROVE_OK) {
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json"
+                         "\r\nContent-Length: %zu\r\n\r\n",
+                         status, http_reason(status), body.len);
+        if (grove_buf_append(&reply, head, (size_t)n) == GROVE_OK &&
+            grove_buf_append(&reply, body.data, body.len) == GROVE_OK)
+            /* A few hundred bytes into an empty socket buffer: they fit. */
+            (void)!send(p->fd, reply.data, reply.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    grove_buf_free(&body);
+    grove_buf_free(&reply);
+    shutdown(p->fd, SHUT_WR);
+    int one = 1;
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    p->draining = true;
+    p->since_ms = http_admit_now_ms();
+    p->head.len = 0; /* counts the bytes drained from now on */
+}
+
+/* p's socket is readable: more of the head, or the end of a drain. */
+static void http_admit_step(struct grove_http_admit *a, size_t i)
+{
+    struct http_pending *p = &a->pending[i];
+    if (p->draining) {
+        char sink[4096];
+        ssize_t n;
+        while ((n = recv(p->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+            p->head.len += (size_t)n;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+            p->head.len > HTTP_ADMIT_DRAIN_BYTES)
+            http_pending_drop(a, i, true);
+        return;
+    }
+    struct grove_http_head *h = &p->head;
+    size_t want = GROVE_HTTP_HEAD_MAX + 1;
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 2048;
+        cap = cap < want ? cap : want;
+        char *grown = realloc(h->buf, cap);
+        if (!grown) {
+            http_pending_drop(a, i, true);
+            return;
+        }
+        h->buf = grown;
+        h->cap = cap;
+    }
+    ssize_t n = recv(p->fd, h->buf + h->len, h->cap - h->len, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        http_pending_drop(a, i, true); /* gone before its head was in */
+        return;
+    }
+    if (n < 0)
+        return;
+    h->len += (size_t)n;
+    int status = grove_http_head_scan(h, GROVE_HTTP_HEAD_MAX);
+    if (status == 0) {
+        http_admit_hand_over(a, i);
+    } else if (status > 0) {
+        http_admit_refuse(a, i, status);
+    } else {
+        int lowat = (int)h->len + 1;
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+    }
+}
+
+static void *http_admit_loop(void *arg)
+{
+    struct grove_http_admit *a = arg;
+    struct pollfd *fds = NULL;
+    size_t fds_cap = 0;
+    for (;;) {
+        size_t n = a->pending_count;
+        if (fds_cap < n + 2) {
+            size_t cap = 2 * (n + 2);
+            struct pollfd *grown = realloc(fds, cap * sizeof *grown);
+            if (!grown) {
+                usleep(HTTP_ADMIT_TICK_MS * 1000); /* out of memory: try again later */
+                continue;
+            }
+            fds = grown;
+            fds_cap = cap;
+        }
+        fds[0] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
+        fds[1] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+        for (size_t i = 0; i < n; i++)
+            fds[i + 2] = (struct pollfd){.fd = a->pending[i].fd, .events = POLLIN};
+        if (poll(fds, n + 2, HTTP_ADMIT_TICK_MS) < 0 && errno != EINTR)
+            break;
+        if (fds[0].revents)
+            break;
+        /* Backwards: a dropped entry is replaced by the last one, which has
+         * been seen already. */
+        int64_t now = http_admit_now_ms();
+        for (size_t i = n; i-- > 0;) {
+            struct http_pending *p = &a->pending[i];
+            int64_t limit = p->draining ? HTTP_ADMIT_DRAIN_MS : a->head_ms;
+            if (p->head.parsed == SIZE_MAX)
+                http_admit_hand_over(a, i);
+            else if (now - p->since_ms > limit)
+                http_pending_drop(a, i, true); /* late: closed, as MHD's reaper would */
+            else if (fds[i + 2].revents)
+                http_admit_step(a, i);
+        }
+        if (fds[1].revents)
+            http_admit_accept(a);
+    }
+    free(fds);
+    return NULL;
+}
+
+grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
+                                 struct MHD_Daemon *daemon, unsigned max_total,
+                                 unsigned max_per_address, int head_ms)
+{
+    struct grove_http_admit *a = calloc(1, sizeof *a);
+    if (!a)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    a->listen_fd = listen_fd;
+    a->daemon = daemon;
+    a->max_total = max_total;
+    a->max_per_address = max_per_address;
+    a->head_ms = head_ms;
+    int flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        pipe2(a->wake, O_CLOEXEC) < 0) {
+        free(a);
+        return grove_error_set(GROVE_EUNAVAIL, "cannot set up the HTTP listener: %s",
+                               strerror(errno));
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    if (pthread_create(&a->thread, NULL, http_admit_loop, a) != 0) {
+        close(a->wake[0]);
+        close(a->wake[1]);
+        pthread_mutex_destroy(&a->lock);
+        free(a);
+        return grove_error_set(GROVE_ENOMEM, "cannot start the HTTP admission thread");
+    }
+    *out = a;
+    return GROVE_OK;
+}
+
+void grove_http_admit_stop(struct grove_http_admit *a)
+{
+    if (!a || a->wake[1] < 0)
+        return;
+    (void)!write(a->wake[1], "x", 1);
+    pthread_join(a->thread, NULL);
+    close(a->wake[0]);
+    close(a->wake[1]);
+    a->wake[0] = a->wake[1] = -1;
+    while (a->pending_count > 0)
+        http_pending_drop(a, a->pending_count - 1, true);
+}
+
+void grove_http_admit_free(struct grove_http_admit *a)
+{
+    if (!a)
+        return;
+    grove_http_admit_stop(a);
+    pthread_mutex_destroy(&a->lock);
+    free(a->pending);
+    free(a->addrs);
+    free(a);
+}
