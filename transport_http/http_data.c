@@ -22,23 +22,6 @@
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
-enum http_data_op {
-    DATA_TABLE,
-    DATA_GET_ROW,
-    DATA_PATCH_ROW,
-    DATA_DELETE_ROW,
-    DATA_LIST,
-    DATA_WRITE_MANY,
-    DATA_WATCH,
-};
-
-struct http_data_request {
-    enum http_data_op op;
-    char *table;
-    char *pk;    /* the row ops only */
-    char *query; /* after '?', not decoded; NULL when none */
-};
-
 /* ---- request targets ------------------------------------------------------- */
 
 static int http_data_hex(char c)
@@ -107,9 +90,9 @@ void grove_http_data_free(struct http_data_request *req)
 static int http_data_op_of(const char *method, const char *what, bool has_pk, const char **allow)
 {
     bool get = strcmp(method, "GET") == 0;
-    if (!what[0]) {
+    if (!what[0]) { /* "/v1/tables/t" or ".../t/", not ".../t//x" */
         *allow = "GET";
-        return get ? DATA_TABLE : -1;
+        return has_pk ? -2 : get ? DATA_TABLE : -1;
     }
     if (strcmp(what, "watch") == 0) {
         *allow = "GET";
@@ -129,8 +112,9 @@ static int http_data_op_of(const char *method, const char *what, bool has_pk, co
 }
 
 /* "/v1/tables/{table}/{rows|watch}[/{pk}]": the segments between slashes. */
-static grove_err http_data_parse(const char *method, const char *target,
-                                 struct http_data_request *req, const char **allow, int *status)
+grove_err grove_http_data_parse_target(const char *method, const char *target,
+                                       struct http_data_request *req, const char **allow,
+                                       int *status)
 {
     const char *q = strchr(target, '?');
     size_t path_len = q ? (size_t)(q - target) : strlen(target);
@@ -185,7 +169,7 @@ enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_
     struct http_data_request *req = calloc(1, sizeof *req);
     if (!req)
         return MHD_NO;
-    grove_err err = http_data_parse(method, target, req, &allow, &status);
+    grove_err err = grove_http_data_parse_target(method, target, req, &allow, &status);
     if (err) {
         grove_http_data_free(req);
         if (err == GROVE_ENOMEM)
@@ -205,8 +189,8 @@ bool grove_http_data_takes_body(const struct http_data_request *req)
 
 /* The decoded values of the query parameters named in names[] (NULL when
  * absent); others are ignored, one given twice is refused. */
-static grove_err http_data_query(const char *query, const char *const *names, char **values,
-                                 size_t count)
+grove_err grove_http_data_query(const char *query, const char *const *names, char **values,
+                                size_t count)
 {
     for (const char *p = query; p && *p;) {
         const char *amp = strchr(p, '&');
@@ -369,7 +353,7 @@ static grove_err http_data_list(struct http_listener *l, const struct http_data_
     char *values[3] = {0};
     struct grove_row_page *page = NULL;
     struct grove_list_query query = {.table = req->table};
-    grove_err err = http_data_query(req->query, names, values, 3);
+    grove_err err = grove_http_data_query(req->query, names, values, 3);
     if (!err)
         err = http_data_limit(values[0], &query.limit);
     if (!err) {
@@ -431,7 +415,7 @@ static enum MHD_Result http_data_watch(struct http_listener *l, struct MHD_Conne
     char *values[3] = {0};
     struct grove_watch *watch = NULL;
     struct grove_watch_options opts = {.table = req->table};
-    grove_err err = http_data_query(req->query, names, values, 3);
+    grove_err err = grove_http_data_query(req->query, names, values, 3);
     if (!err)
         err = http_data_bool("snapshot", values[2], &opts.snapshot);
     if (!err) {

@@ -32,7 +32,6 @@ struct http_listener {
     int fd;
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
-    struct grove_http_admit *admit; /* plain HTTP: the connections' first heads; TLS: NULL */
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -82,7 +81,21 @@ grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, si
  * a wrong method (405 with Allow) or a bad escape (400), queuing the answer
  * itself with *out NULL; the listener then checks the token, and serve
  * answers the request (with its body, when takes_body). */
-struct http_data_request;
+enum http_data_op {
+    DATA_TABLE,
+    DATA_GET_ROW,
+    DATA_PATCH_ROW,
+    DATA_DELETE_ROW,
+    DATA_LIST,
+    DATA_WRITE_MANY,
+    DATA_WATCH,
+};
+struct http_data_request {
+    enum http_data_op op;
+    char *table;
+    char *pk;    /* the row ops only */
+    char *query; /* after '?', not decoded; NULL when none */
+};
 bool grove_http_data_is_path(const char *target);
 enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_Connection *conn,
                                       const char *method, const char *target,
@@ -91,6 +104,16 @@ bool grove_http_data_takes_body(const struct http_data_request *req);
 enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connection *conn,
                                       struct http_data_request *req, const char *body, size_t len);
 void grove_http_data_free(struct http_data_request *req);
+/* What route does below libmicrohttpd, without a connection (fuzz/ calls
+ * them too): parse_target fills a zeroed *req from a target grove_http_data_is_path
+ * took, or fails with the status to answer (404, 405 with *allow, 400), req
+ * then freed by the caller; query sets values[i] (malloc'ed, NULL when absent)
+ * to the percent-decoded value of names[i], refusing one given twice. */
+grove_err grove_http_data_parse_target(const char *method, const char *target,
+                                       struct http_data_request *req, const char **allow,
+                                       int *status);
+grove_err grove_http_data_query(const char *query, const char *const *names, char **values,
+                                size_t count);
 
 /* Request deadlines (http_deadline.c): a reaper that closes connections whose
  * request head or body is late. Hooked into MHD as its notify-connection
@@ -105,40 +128,6 @@ void grove_http_deadlines_on_connection(void *cls, struct MHD_Connection *conn,
 void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
                                 bool stream);
 void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn);
-
-/* A request head as it arrives (http_admit.c): zero-initialise, append
- * bytes to buf (len, cap) and scan after each append. Returns -1 while the
- * head is incomplete, 0 when it is whole and libmicrohttpd will parse it,
- * or the status to refuse it with (400, 413, 414, 431, 501, 505), with a
- * message in `message`; more than `limit` bytes without the head's end is
- * 414 or 431. Only the first head of a connection is seen this way. */
-#define GROVE_HTTP_HEAD_MAX ((size_t)32 << 10)
-struct grove_http_head {
-    char *buf;
-    size_t len, cap;
-    size_t parsed; /* the lines before this offset are checked */
-    bool have_request_line;
-    enum { HEAD_CONTINUES_NONE, HEAD_CONTINUES_LENGTH, HEAD_CONTINUES_OTHER } continues;
-    bool has_cl, has_te;
-    size_t cl_off, cl_len, te_off, te_len; /* the values, in buf */
-    char message[192];
-};
-int grove_http_head_scan(struct grove_http_head *h, size_t limit);
-
-/* Admission of plain-HTTP connections (http_admit.c): a thread accepts on
- * listen_fd, checks each connection's first head (grove_http_head_scan),
- * answers a bad one with {"error":"..."} and hands the others to daemon
- * (MHD_add_connection). It holds the caps, in total and per client address,
- * from accept until release (MHD's NOTIFY_CLOSED); a head not in within
- * head_ms is closed. stop ends the thread and closes the connections not
- * handed over; free (after MHD has stopped) frees a. */
-struct grove_http_admit;
-grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
-                                 struct MHD_Daemon *daemon, unsigned max_total,
-                                 unsigned max_per_address, int head_ms);
-void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *addr);
-void grove_http_admit_stop(struct grove_http_admit *a);
-void grove_http_admit_free(struct grove_http_admit *a);
 
 /* The SSE parser (http_sse_parse.c). Zero-initialise with on_event and user
  * set; feed it the stream's bytes in any pieces. on_event runs at each blank
@@ -165,6 +154,11 @@ void grove_http_sse_free(struct grove_http_sse *p);
  * client can resume from the last id it saw. */
 grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out);
 grove_err grove_http_hlc_parse(const char *text, size_t len, struct grove_hlc *out);
+/* The sync stream's start (http_server.c) from its query values since_ts,
+ * since_count and since_node as libmicrohttpd decoded them, or from a
+ * Last-Event-ID header when none is given (each NULL when absent). */
+grove_err grove_http_sse_since_parse(const char *ts, const char *c, const char *node,
+                                     const char *last, struct grove_hlc *since);
 
 /* The "error" string of a {"error":"..."} body, unescaped into out (always
  * NUL-terminated); false when the body has no such member. */
