@@ -32,6 +32,7 @@ struct http_listener {
     int fd;
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
+    struct grove_http_admit *admit; /* plain HTTP: the connections' first heads; TLS: NULL */
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -128,6 +129,40 @@ void grove_http_deadlines_on_connection(void *cls, struct MHD_Connection *conn,
 void grove_http_deadlines_enter(struct grove_http_deadlines *d, struct MHD_Connection *conn,
                                 bool stream);
 void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Connection *conn);
+
+/* A request head as it arrives (http_admit.c): zero-initialise, append
+ * bytes to buf (len, cap) and scan after each append. Returns -1 while the
+ * head is incomplete, 0 when it is whole and libmicrohttpd will parse it,
+ * or the status to refuse it with (400, 413, 414, 431, 501, 505), with a
+ * message in `message`; more than `limit` bytes without the head's end is
+ * 414 or 431. Only the first head of a connection is seen this way. */
+#define GROVE_HTTP_HEAD_MAX ((size_t)32 << 10)
+struct grove_http_head {
+    char *buf;
+    size_t len, cap;
+    size_t parsed; /* the lines before this offset are checked */
+    bool have_request_line;
+    enum { HEAD_CONTINUES_NONE, HEAD_CONTINUES_LENGTH, HEAD_CONTINUES_OTHER } continues;
+    bool has_cl, has_te;
+    size_t cl_off, cl_len, te_off, te_len; /* the values, in buf */
+    char message[192];
+};
+int grove_http_head_scan(struct grove_http_head *h, size_t limit);
+
+/* Admission of plain-HTTP connections (http_admit.c): a thread accepts on
+ * listen_fd, checks each connection's first head (grove_http_head_scan),
+ * answers a bad one with {"error":"..."} and hands the others to daemon
+ * (MHD_add_connection). It holds the caps, in total and per client address,
+ * from accept until release (MHD's NOTIFY_CLOSED); a head not in within
+ * head_ms is closed. stop ends the thread and closes the connections not
+ * handed over; free (after MHD has stopped) frees a. */
+struct grove_http_admit;
+grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
+                                 struct MHD_Daemon *daemon, unsigned max_total,
+                                 unsigned max_per_address, int head_ms);
+void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *addr);
+void grove_http_admit_stop(struct grove_http_admit *a);
+void grove_http_admit_free(struct grove_http_admit *a);
 
 /* The SSE parser (http_sse_parse.c). Zero-initialise with on_event and user
  * set; feed it the stream's bytes in any pieces. on_event runs at each blank

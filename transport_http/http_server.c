@@ -529,6 +529,20 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 
 /* ---- open / close -------------------------------------------------------- */
 
+/* MHD's connection notifications: the deadlines' list, and admission's
+ * counts, which end when MHD closes the connection. */
+static void http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                               enum MHD_ConnectionNotificationCode code)
+{
+    struct http_listener *l = cls;
+    grove_http_deadlines_on_connection(l->deadlines, conn, socket_context, code);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED && l->admit) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        grove_http_admit_release(l->admit, info ? info->client_addr : NULL);
+    }
+}
+
 /* Binds the socket ourselves: a clear "address in use" message, and a host
  * given by name or as [v6]. */
 static grove_err http_bind(const struct grove_url *u, int *fd_out, bool *v6)
@@ -578,6 +592,7 @@ static void http_listener_free(struct http_listener *l)
     if (!l)
         return;
     grove_http_deadlines_stop(l->deadlines);
+    grove_http_admit_free(l->admit);
     free(l->token);
     for (size_t i = 0; i < l->cors_origin_count; i++)
         free(l->cors_origins[i]);
@@ -643,31 +658,52 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
+    else
+        flags |= MHD_USE_NO_LISTEN_SOCKET; /* http_admit.c accepts, then MHD_add_connection */
     /* Idle connections (and SSE clients that stopped reading: the socket
      * buffer plus one batch is all we hold for them) are dropped after this. */
     unsigned timeout_s = (unsigned)(2 * l->keepalive_ms / 1000 + 5);
-    struct MHD_OptionItem tls_opts[4];
+    struct MHD_OptionItem extra[8];
     size_t t = 0;
     if (tls) {
-        tls_opts[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert_pem};
-        tls_opts[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem};
+        /* TLS: MHD accepts and holds the caps itself (nothing to peek at). */
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->fd, NULL};
+        extra[t++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL};
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                             opts->max_connections_per_address, NULL};
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert_pem};
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem};
         if (l->ca_pem)
-            tls_opts[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem};
+            extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem};
+    } else {
+        /* The caps are admission's; MHD counts a connection until its own
+         * cleanup, a little after NOTIFY_CLOSED, so at the same limit it
+         * would drop a client admission has just let in: its limit is only
+         * a backstop. */
+        extra[t++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, NULL};
     }
-    tls_opts[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    extra[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
-        MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, grove_http_deadlines_on_connection,
-        l->deadlines, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        opts->max_connections_per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        http_on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_ARRAY, extra,
+        MHD_OPTION_END);
     if (!l->daemon) {
         err = grove_error_set(tls ? GROVE_EINVAL : GROVE_EUNAVAIL,
                               "cannot start the HTTP server on %s%s", u->text,
                               tls ? " (check the certificate and key)" : "");
         goto fail;
+    }
+    if (!tls) {
+        err = grove_http_admit_start(&l->admit, l->fd, l->daemon, opts->max_connections,
+                                     opts->max_connections_per_address, opts->head_timeout_ms);
+        if (err) {
+            MHD_stop_daemon(l->daemon);
+            goto fail;
+        }
     }
     *self_out = l;
     return GROVE_OK;
@@ -684,10 +720,16 @@ void grove_http_listener_close(void *self)
     if (!l)
         return;
     atomic_store(&l->closing, true);
-    /* Stop accepting first; MHD then hands the listen socket back to us. */
-    MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* Stop accepting first: our admission thread (plain HTTP), or MHD,
+     * which then hands the listen socket back to us (TLS). */
+    if (l->admit) {
+        grove_http_admit_stop(l->admit);
+        close(l->fd);
+    } else {
+        MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
     /* Joins every connection thread: calls in flight finish, streams see
      * `closing` within HTTP_CLOSE_CHECK_MS and end. */
     MHD_stop_daemon(l->daemon);
