@@ -66,8 +66,9 @@ static grove_err dpb_field_from_pb(void *msg, const pb_field_write *in,
         if (n && !slices)
             return grove_error_set(GROVE_ENOMEM, "out of memory");
         dpb_slices(in->set->add, in->set->n_add, &out->add, &out->add_count, slices);
+        /* No elements: no slices, and no offset from NULL (undefined). */
         dpb_slices(in->set->remove, in->set->n_remove, &out->remove, &out->remove_count,
-                   slices + in->set->n_add);
+                   slices ? slices + in->set->n_add : NULL);
         return GROVE_OK;
     }
     default:
