@@ -404,12 +404,15 @@ static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status)
 {
     struct http_pending *p = &a->pending[i];
     struct grove_buf body = {0}, reply = {0};
-    char head[256];
+    char head[320], date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     if (grove_json_encode_error(p->head.message, &body) == GROVE_OK) {
         int n = snprintf(head, sizeof head,
-                         "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json"
-                         "\r\nContent-Length: %zu\r\n\r\n",
-                         status, http_reason(status), body.len);
+                         "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                         status, http_reason(status), date, body.len);
         if (grove_buf_append(&reply, head, (size_t)n) == GROVE_OK &&
             grove_buf_append(&reply, body.data, body.len) == GROVE_OK)
             /* A few hundred bytes into an empty socket buffer: they fit. */
