@@ -135,10 +135,11 @@ static char *filler(size_t count, char c)
 
 static void pull_request(const char *path, char *out, size_t cap)
 {
-    snprintf(out, cap,
-             "POST %s/pull HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\n\r\n%s",
-             path, sizeof pull_body - 1, pull_body);
+    int n = snprintf(out, cap,
+                     "POST %s/pull HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     path, sizeof pull_body - 1, pull_body);
+    cr_assert(n > 0 && (size_t)n < cap, "request of %d bytes", n);
 }
 
 static int count_status(const char *reply, const char *status_line)
