@@ -1,8 +1,12 @@
 /* The client's front: picks the protocol by the URL's scheme, checks the
  * arguments once for both protocols, and prefixes the node's URL to every
  * error (the native status stays as the back end recorded it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_internal.h"
 
@@ -243,5 +247,77 @@ grove_err grove_client_page_finish(struct client_page_builder *b, grove_err err,
     }
     *out = b->page;
     b->page = NULL;
+    return GROVE_OK;
+}
+
+/* ---- the admin API ---- */
+
+static grove_err client_admin_ops(const struct grove_client *c)
+{
+    if (c->ops->admin)
+        return GROVE_OK;
+    return grove_error_set(GROVE_ENOTSUP,
+                           "%s: the admin API (status, sync, backup) is served over HTTP only: "
+                           "use the node's http:// listener or its --admin-listen URL",
+                           c->url);
+}
+
+static grove_err client_admin_json(struct grove_client *c, const char *method, const char *path,
+                                   const char *peer, char **json)
+{
+    *json = NULL;
+    grove_err err = client_admin_ops(c);
+    if (err)
+        return err;
+    struct grove_buf answer = {0};
+    err = client_fail(c, c->ops->admin(c->self, method, path, peer, NULL, &answer, NULL));
+    if (err)
+        grove_buf_free(&answer);
+    else
+        *json = (char *)answer.data;
+    return err;
+}
+
+grove_err grove_client_status(struct grove_client *client, char **json)
+{
+    return client_admin_json(client, "GET", "/v1/status", NULL, json);
+}
+
+grove_err grove_client_sync(struct grove_client *client, const char *peer, char **json)
+{
+    return client_admin_json(client, "POST", "/v1/sync", peer && *peer ? peer : NULL, json);
+}
+
+grove_err grove_client_backup(struct grove_client *client, const char *file, int64_t *bytes)
+{
+    grove_err err = client_admin_ops(client);
+    if (err)
+        return err;
+    if (!file || !*file)
+        return grove_error_set(GROVE_EINVAL, "backup: no file given");
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *sink = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!sink) {
+        err = grove_error_set(GROVE_EINVAL, "backup to %s: %s", file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    struct grove_buf answer = {0};
+    int64_t written = 0;
+    err = client->ops->admin(client->self, "POST", "/v1/backup", NULL, sink, &answer, &written);
+    /* The copy is on disk before we say so. */
+    if (fflush(sink) != 0 || fsync(fileno(sink)) != 0) {
+        if (!err)
+            err = grove_error_set(GROVE_ESTORE, "backup to %s: %s", file, strerror(errno));
+    }
+    fclose(sink);
+    grove_buf_free(&answer);
+    if (err) {
+        unlink(file);
+        return client_fail(client, err);
+    }
+    if (bytes)
+        *bytes = written;
     return GROVE_OK;
 }

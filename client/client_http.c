@@ -4,6 +4,7 @@
  * them); a watch runs an SSE stream on a handle of its own, on the multi
  * interface so that *stop is seen every 100 ms even when nothing arrives. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -559,6 +560,97 @@ done:
     return err;
 }
 
+/* ---- the admin API (docs/operations.md) ---------------------------------- */
+
+/* Where an admin answer goes: a 200's body to sink when set (a backup),
+ * anything else (and a 200 without sink) to body. */
+struct chttp_admin_out {
+    CURL *easy;
+    FILE *sink;
+    struct grove_buf *body;
+    int64_t written;
+    bool sink_failed;
+};
+
+static size_t chttp_admin_collect(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct chttp_admin_out *o = user;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(o->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (!o->sink || status != 200)
+        return grove_buf_append(o->body, data, n) ? 0 : n;
+    if (fwrite(data, 1, n, o->sink) != n) {
+        o->sink_failed = true;
+        return 0;
+    }
+    o->written += (int64_t)n;
+    return n;
+}
+
+/* An admin call has no deadline of its own: a sync round or a backup takes
+ * as long as it takes (connecting is still bounded). */
+static grove_err chttp_admin(void *self, const char *method, const char *path, const char *peer,
+                             FILE *sink, struct grove_buf *answer, int64_t *written)
+{
+    struct chttp *h = self;
+    struct grove_buf url = {0};
+    struct curl_slist *headers = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char what[160];
+    snprintf(what, sizeof what, "%s %s", method, path);
+    grove_err err = chttp_append(&url, h->base);
+    if (!err)
+        err = chttp_append(&url, path);
+    if (!err && peer)
+        err = chttp_query(&url, "peer", peer);
+    if (!err)
+        err = grove_buf_append(&url, "", 1);
+    const char *lines[] = {sink ? "Accept: application/vnd.sqlite3" : "Accept: application/json",
+                           "Expect:"};
+    if (!err)
+        err = chttp_headers(h, lines, 2, &headers);
+    if (err)
+        goto done;
+    struct chttp_admin_out out = {.sink = sink, .body = answer};
+    pthread_mutex_lock(&h->lock);
+    CURL *e = out.easy = h->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, url.data);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)CLIENT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, chttp_admin_collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(e);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    pthread_mutex_unlock(&h->lock);
+    if (out.sink_failed)
+        err = grove_error_set(GROVE_ESTORE, "writing the backup: %s", strerror(errno));
+    else if (rc != CURLE_OK && !(status >= 400 && answer->len > 0))
+        err = grove_http_map_curl(rc, what, errbuf);
+    else if (status != 200)
+        err = grove_http_map_status(status, what, answer->data, answer->len);
+    if (!err && written)
+        *written = out.written;
+    if (!err && !sink)
+        err = grove_buf_append(answer, "", 1); /* NUL-terminated for the caller */
+done:
+    curl_slist_free_all(headers);
+    grove_buf_free(&url);
+    return err;
+}
+
 const struct client_ops grove_client_http_ops = {
     .open = chttp_open,
     .write = chttp_write,
@@ -566,5 +658,6 @@ const struct client_ops grove_client_http_ops = {
     .get = chttp_get,
     .list = chttp_list,
     .watch = chttp_watch,
+    .admin = chttp_admin,
     .close = chttp_close,
 };

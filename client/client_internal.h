@@ -4,6 +4,8 @@
 #ifndef GROVE_CLIENT_INTERNAL_H
 #define GROVE_CLIENT_INTERNAL_H
 
+#include <stdio.h>
+
 #include "grove/client.h"
 #include "grove/sys/transport.h" /* struct grove_url */
 
@@ -22,6 +24,12 @@ struct client_ops {
                       struct grove_row_page **page);
     grove_err (*watch)(void *self, const struct grove_watch_options *opts, grove_client_event_fn fn,
                        void *user, const atomic_bool *stop);
+    /* The admin API, NULL where the protocol has none (grove_client_status):
+     * method and path ("/v1/status"), peer as ?peer= when set; a 200's body
+     * goes to sink when set (*written its size), else into *answer with a
+     * NUL after it. */
+    grove_err (*admin)(void *self, const char *method, const char *path, const char *peer,
+                       FILE *sink, struct grove_buf *answer, int64_t *written);
     void (*close)(void *self);
 };
 

@@ -2,6 +2,7 @@
  * the peer has not seen; cursors persist in the store. Background mode runs
  * one thread per peer (so a slow peer delays no other), wakes on local
  * commits for real-time push, and optionally consumes the peer's stream. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,14 @@ struct syncer_peer {
     pthread_t thread, stream_thread;
     bool has_thread, has_stream_thread;
     unsigned rand_state;
+    /* What grove_syncer_peer_status reports, under its own lock: `lock`
+     * is held for a whole round, which a status call must not wait for. */
+    pthread_mutex_t status_lock;
+    bool tried, up;
+    int64_t last_success_ms, last_error_ms;
+    grove_err last_err;
+    char last_error[256];
+    enum grove_stream_state stream;
 };
 
 struct grove_syncer {
@@ -35,6 +44,7 @@ struct grove_syncer {
     struct syncer_peer **peers;
     size_t peer_count;
     atomic_bool stop;
+    atomic_int interval_ms; /* opts.interval_ms, changed by grove_syncer_set_interval */
     bool running;
     grove_report_fn report_fn;
     void *report_user;
@@ -45,6 +55,13 @@ static int64_t syncer_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t syncer_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
@@ -61,6 +78,7 @@ grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
     s->opts = *opts;
     s->opts.hooks = NULL;
     s->opts.interval_ms = opts->interval_ms > 0 ? opts->interval_ms : 30000;
+    atomic_store(&s->interval_ms, s->opts.interval_ms);
     s->opts.page_limit = opts->page_limit ? opts->page_limit : 5000;
     s->opts.push_batch = opts->push_batch ? opts->push_batch : 1000;
     s->opts.backoff_min_ms = opts->backoff_min_ms > 0 ? opts->backoff_min_ms : 500;
@@ -97,6 +115,7 @@ void grove_syncer_free(struct grove_syncer *s)
         grove_peer_close(p->conn);
         grove_peer_close(p->stream_conn);
         pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->status_lock);
         free(p->url);
         free(p);
     }
@@ -135,6 +154,8 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
     p->index = s->peer_count;
     p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->status_lock, NULL);
+    p->stream = p->stream_conn ? GROVE_STREAM_CONNECTING : GROVE_STREAM_OFF;
     s->peers[s->peer_count++] = p;
     return GROVE_OK;
 }
@@ -142,6 +163,96 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
 size_t grove_syncer_peer_count(const struct grove_syncer *s)
 {
     return s->peer_count;
+}
+
+long grove_syncer_peer_find(const struct grove_syncer *s, const char *url)
+{
+    for (size_t i = 0; i < s->peer_count; i++)
+        if (strcmp(s->peers[i]->url, url) == 0)
+            return (long)i;
+    return -1;
+}
+
+const char *grove_stream_state_name(enum grove_stream_state state)
+{
+    switch (state) {
+    case GROVE_STREAM_CONNECTING:
+        return "connecting";
+    case GROVE_STREAM_OPEN:
+        return "open";
+    default:
+        return "off";
+    }
+}
+
+/* Pending changes are counted up to this many: a status call must stay cheap. */
+#define SYNCER_PENDING_CAP 10000
+
+grove_err grove_syncer_peer_status(struct grove_syncer *s, size_t i, struct grove_peer_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (i >= s->peer_count)
+        return grove_error_set(GROVE_EINVAL, "no peer %zu", i);
+    struct syncer_peer *p = s->peers[i];
+    out->url = p->url;
+    pthread_mutex_lock(&p->status_lock);
+    out->tried = p->tried;
+    out->up = p->up;
+    out->last_success_ms = p->last_success_ms;
+    out->last_error_ms = p->last_error_ms;
+    out->last_err = p->last_err;
+    memcpy(out->last_error, p->last_error, sizeof out->last_error);
+    out->stream = p->stream;
+    pthread_mutex_unlock(&p->status_lock);
+    struct grove_peer_cursors c;
+    grove_err err = grove_store_cursors_get(s->store, p->url, &c);
+    if (err)
+        return err;
+    memcpy(out->node_id, c.peer_node, sizeof out->node_id);
+    if (s->opts.mode == GROVE_SYNC_PULL_ONLY)
+        return GROVE_OK;
+    struct grove_store_query q = {.tables = s->tables,
+                                  .table_count = s->table_count,
+                                  .since = c.push,
+                                  .limit = SYNCER_PENDING_CAP,
+                                  .exclude_node = grove_store_echo_push_exclude(&c)};
+    struct grove_pull_response *batch;
+    err = grove_store_changes(s->store, &q, &batch);
+    if (err)
+        return err;
+    out->pending = batch->count;
+    out->pending_more = batch->has_more;
+    grove_msg_free(batch);
+    return GROVE_OK;
+}
+
+/* Records a round's outcome; an up/down transition is logged once. */
+static void syncer_note_round(struct syncer_peer *p, const struct grove_sync_report *r)
+{
+    pthread_mutex_lock(&p->status_lock);
+    bool was_up = p->up, was_tried = p->tried;
+    p->tried = true;
+    p->up = r->err == GROVE_OK;
+    if (p->up) {
+        p->last_success_ms = syncer_wall_ms();
+    } else {
+        p->last_error_ms = syncer_wall_ms();
+        p->last_err = r->err;
+        snprintf(p->last_error, sizeof p->last_error, "%s", r->error);
+    }
+    pthread_mutex_unlock(&p->status_lock);
+    if (p->up && (!was_up || !was_tried))
+        grove_log_kv(GROVE_LOG_INFO, "peer up", "peer=%s", p->url);
+    else if (!p->up && (was_up || !was_tried))
+        grove_log_kv(GROVE_LOG_WARN, "peer down", "peer=%s error=%s", p->url,
+                     grove_err_name(r->err));
+}
+
+static void syncer_note_stream(struct syncer_peer *p, enum grove_stream_state state)
+{
+    pthread_mutex_lock(&p->status_lock);
+    p->stream = state;
+    pthread_mutex_unlock(&p->status_lock);
 }
 
 static void syncer_report_error(struct grove_sync_report *r, grove_err err)
@@ -232,6 +343,9 @@ static grove_err syncer_fetch_finish(struct syncer_fetch *f, bool threaded,
     return f->err ? grove_error_set(f->err, "%s", f->errmsg) : GROVE_OK;
 }
 
+/* A pull running this long logs its progress, and again every as long. */
+#define SYNCER_PROGRESS_US (5 * 1000000LL)
+
 static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *p,
                                     struct grove_sync_report *r)
 {
@@ -246,6 +360,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
                                          .limit = s->opts.page_limit,
                                          .node_id = grove_store_echo_pull_node(s->store, &c)}};
     struct grove_pull_response *resp;
+    int64_t started = syncer_now_us(), progress_at = started;
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
         struct grove_hlc since = fetch.req.since;
@@ -265,6 +380,14 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
         err = syncer_merge(s, p, GROVE_HOOK_PULL_MADE, &c, resp->changes, resp->count, r);
         grove_msg_free(resp);
         resp = NULL;
+        int64_t now = syncer_now_us();
+        if (now - progress_at >= SYNCER_PROGRESS_US) { /* a long pull says how it goes */
+            progress_at = now;
+            grove_log_kv(GROVE_LOG_INFO, "sync progress",
+                         "peer=%s pulled=%" PRIu64 " rate_per_s=%.0f more=%s", p->url, r->pulled,
+                         (double)r->pulled * 1e6 / (double)(now - started),
+                         more ? "true" : "false");
+        }
         if (!more)
             break;
         grove_err fetched = syncer_fetch_finish(&fetch, threaded, &resp);
@@ -346,6 +469,8 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
     }
     pthread_mutex_unlock(&p->lock);
     r.duration_us = syncer_now_us() - start;
+    if ((halves & SYNCER_PULL) || r.err || r.pushed)
+        syncer_note_round(p, &r);
     if (out)
         *out = r;
     return GROVE_OK;
@@ -384,6 +509,7 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     struct grove_peer_cursors c;
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (!err) {
+        syncer_note_stream(p, GROVE_STREAM_OPEN);
         syncer_learn_peer_from_pull(s, &c, batch);
         /* Only a batch that follows on from the cursor may move it: after a
          * gap the next pull fetches what the stream lost. */
@@ -403,8 +529,11 @@ static void *syncer_push_one(void *arg)
     struct syncer_peer *p = arg;
     struct grove_sync_report r;
     syncer_exchange(p->syncer, p->index, SYNCER_PUSH, &r);
-    if (r.err)
-        grove_log(GROVE_LOG_WARN, "push to %s failed: %s", p->url, r.error);
+    if (r.err) {
+        char why[300];
+        grove_log_kv(GROVE_LOG_WARN, "push failed", "peer=%s error=%s", p->url,
+                     grove_log_quote(why, sizeof why, r.error));
+    }
     return NULL;
 }
 
@@ -468,7 +597,7 @@ static void *syncer_peer_main(void *arg)
                 next_round = now + (int64_t)syncer_backoff_ms(p, attempt++) * 1000;
             } else {
                 attempt = 0;
-                next_round = now + (int64_t)s->opts.interval_ms * 1000;
+                next_round = now + (int64_t)atomic_load(&s->interval_ms) * 1000;
             }
             continue;
         }
@@ -513,11 +642,13 @@ static void *syncer_stream_main(void *arg)
             err = grove_peer_subscribe(p->stream_conn, &req, syncer_on_batch, p, &s->stop);
         if (atomic_load(&s->stop))
             break;
+        syncer_note_stream(p, GROVE_STREAM_CONNECTING);
         if (syncer_now_us() - started > 10 * 1000000LL)
             attempt = 0; /* it ran a while: a fresh failure, not a flapping one */
         int delay = syncer_backoff_ms(p, attempt++);
-        grove_log(GROVE_LOG_WARN, "stream from %s ended: %s; reconnecting in %d ms", p->url,
-                  err ? grove_errmsg() : "closed", delay);
+        char why[300];
+        grove_log_kv(GROVE_LOG_WARN, "stream ended", "peer=%s reason=%s reconnect_ms=%d", p->url,
+                     grove_log_quote(why, sizeof why, err ? grove_errmsg() : "closed"), delay);
         for (int waited = 0; waited < delay && !atomic_load(&s->stop); waited += 50)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     }
@@ -544,6 +675,12 @@ grove_err grove_syncer_start(struct grove_syncer *s, grove_report_fn report_fn, 
         }
     }
     return GROVE_OK;
+}
+
+void grove_syncer_set_interval(struct grove_syncer *s, int ms)
+{
+    if (ms > 0)
+        atomic_store(&s->interval_ms, ms);
 }
 
 void grove_syncer_stop(struct grove_syncer *s)

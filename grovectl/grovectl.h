@@ -27,4 +27,8 @@ void ctl_print_page(const struct ctl_out *out, const struct grove_row_page *page
  * "PK  ROW" ("PK  (deleted)"). Flushed at once. */
 void ctl_print_event(const struct ctl_out *out, const struct grove_row_event *event);
 
+/* An admin answer (status, sync): the JSON as it came, or nested
+ * "key: value" lines with "- " before each array element (text). */
+void ctl_print_tree(const struct ctl_out *out, const char *json, size_t len);
+
 #endif

@@ -292,6 +292,42 @@ static int ctl_watch(struct ctl *ctl)
     return ferror(ctl->out.f) ? CTL_FAILED : CTL_OK;
 }
 
+/* ---- the admin API (docs/operations.md) ---- */
+
+static int ctl_status(struct ctl *ctl)
+{
+    char *json = NULL;
+    if (grove_client_status(ctl->client, &json))
+        return ctl_fail();
+    ctl_print_tree(&ctl->out, json, strlen(json));
+    free(json);
+    return ferror(ctl->out.f) ? CTL_FAILED : CTL_OK;
+}
+
+/* Exits 1 when a peer's round failed: scripts can tell. */
+static int ctl_sync(struct ctl *ctl)
+{
+    char *json = NULL;
+    if (grove_client_sync(ctl->client, ctl->npos ? ctl->pos[0] : NULL, &json))
+        return ctl_fail();
+    ctl_print_tree(&ctl->out, json, strlen(json));
+    bool failed = strstr(json, "\"error\":\"") != NULL;
+    free(json);
+    return failed || ferror(ctl->out.f) ? CTL_FAILED : CTL_OK;
+}
+
+static int ctl_backup(struct ctl *ctl)
+{
+    int64_t bytes = 0;
+    if (grove_client_backup(ctl->client, ctl->pos[0], &bytes))
+        return ctl_fail();
+    if (ctl->out.text)
+        fprintf(ctl->out.f, "backup written to %s (%lld bytes)\n", ctl->pos[0], (long long)bytes);
+    else
+        fprintf(ctl->out.f, "{\"file\":\"%s\",\"bytes\":%lld}\n", ctl->pos[0], (long long)bytes);
+    return ferror(ctl->out.f) ? CTL_FAILED : CTL_OK;
+}
+
 /* ---- the command table ---- */
 
 static const struct ctl_command ctl_commands[] = {
@@ -330,6 +366,23 @@ static const struct ctl_command ctl_commands[] = {
      "  --prefix P       only pks that start with P\n"
      "  --since CURSOR   resume after an event's cursor, with no gap and no repeat\n",
      1, 1, CTL_OPT_PREFIX | CTL_OPT_SINCE, ctl_watch},
+    {"status", "", "print the node's status",
+     "Prints the node id, version, uptime, tables and their fields, listeners, and\n"
+     "per peer: URL, node id, transport, up/down, last success, last error, pending\n"
+     "changes, stream state. One JSON object when piped. HTTP only; --token is the\n"
+     "node's admin token when it has one.\n",
+     0, 0, 0, ctl_status},
+    {"sync", "[PEER]", "run a sync round now",
+     "Runs one sync round with every peer (or only PEER, its URL as the node knows it)\n"
+     "and prints each report: pulled, pushed, merged, conflicts, error, duration.\n"
+     "Exits 1 when a round failed.\n",
+     0, 1, 0, ctl_sync},
+    {"backup", "FILE", "write an online copy of the node's store to FILE",
+     "Copies the node's store while writes go on (SQLite's backup API; the copy is\n"
+     "checked with PRAGMA integrity_check) into FILE, which must not exist. Restore\n"
+     "with groved --db FILE: the node catches up from its peers before serving\n"
+     "(docs/operations.md).\n",
+     1, 1, 0, ctl_backup},
 };
 #define CTL_COMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
 

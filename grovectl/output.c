@@ -150,3 +150,97 @@ void ctl_print_event(const struct ctl_out *out, const struct grove_row_event *e)
     }
     fflush(out->f);
 }
+
+/* ---- admin answers on a terminal: nested "key: value" lines ---- */
+
+struct ctl_tree {
+    FILE *f;
+    bool dash; /* the next line opens an array element: "- " in place of its indent's end */
+};
+
+static void ctl_tree_indent(struct ctl_tree *t, int indent)
+{
+    for (int i = 0; i < indent - (t->dash ? 2 : 0); i++)
+        fputc(' ', t->f);
+    if (t->dash)
+        fputs("- ", t->f);
+    t->dash = false;
+}
+
+/* A scalar as people read it: strings without quotes, null as "-". */
+static void ctl_tree_scalar(struct ctl_tree *t, const struct grove_slice *v)
+{
+    if (v->len >= 2 && v->ptr[0] == '"')
+        fprintf(t->f, "%.*s\n", (int)(v->len - 2), v->ptr + 1);
+    else if (v->len == 4 && memcmp(v->ptr, "null", 4) == 0)
+        fputs("-\n", t->f);
+    else
+        fprintf(t->f, "%.*s\n", (int)v->len, v->ptr);
+}
+
+static grove_err ctl_tree_value(struct ctl_tree *t, struct jr *r, int indent, const char *key,
+                                size_t key_len);
+
+static grove_err ctl_tree_container(struct ctl_tree *t, struct jr *r, int indent, bool object)
+{
+    struct jr_tok tok, key;
+    bool first = true, more = true;
+    grove_err err = grove_jr_take(r, &tok);
+    size_t n = 0;
+    while (!err) {
+        if (object)
+            err = grove_jr_member(r, &first, &key, &more);
+        else
+            err = grove_jr_element(r, &first, &more);
+        if (err || !more)
+            break;
+        if (!object)
+            t->dash = true;
+        err = ctl_tree_value(t, r, object ? indent : indent + 2, object ? r->js + key.start : NULL,
+                             object ? key.end - key.start : 0);
+        n++;
+    }
+    if (!err && n == 0) {
+        ctl_tree_indent(t, indent);
+        fputs(object ? "(none)\n" : "(none)\n", t->f);
+    }
+    return err;
+}
+
+static grove_err ctl_tree_value(struct ctl_tree *t, struct jr *r, int indent, const char *key,
+                                size_t key_len)
+{
+    int c = grove_jr_peek(r);
+    if (c == '{' || c == '[') {
+        if (key) {
+            ctl_tree_indent(t, indent);
+            fprintf(t->f, "%.*s:\n", (int)key_len, key);
+            indent += 2;
+        } else if (!t->dash) {
+            /* the top level */
+        }
+        return ctl_tree_container(t, r, indent, c == '{');
+    }
+    struct grove_slice v;
+    grove_err err = grove_jr_raw(r, &v);
+    if (err)
+        return err;
+    ctl_tree_indent(t, indent);
+    if (key)
+        fprintf(t->f, "%.*s: ", (int)key_len, key);
+    ctl_tree_scalar(t, &v);
+    return GROVE_OK;
+}
+
+void ctl_print_tree(const struct ctl_out *out, const char *json, size_t len)
+{
+    struct jr r;
+    if (!out->text || grove_jr_begin(&r, json, len, NULL) != GROVE_OK) {
+        fprintf(out->f, "%.*s\n", (int)len, json);
+        return;
+    }
+    struct ctl_tree t = {.f = out->f};
+    if (ctl_tree_value(&t, &r, 0, NULL, 0) != GROVE_OK)
+        fprintf(out->f, "%.*s\n", (int)len, json);
+    grove_jr_release(&r);
+}

@@ -33,6 +33,9 @@ enum {
     OPT_TOKEN,
     OPT_PEER_TOKEN,
     OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_ADMIN_LISTEN,
+    OPT_ADMIN_TOKEN,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_CA,
@@ -64,6 +67,9 @@ static const struct option groved_options[] = {
     {"token", required_argument, NULL, OPT_TOKEN},
     {"peer-token", required_argument, NULL, OPT_PEER_TOKEN},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+    {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -105,6 +111,10 @@ void groved_config_usage(FILE *out)
             "  --token TOKEN            bearer token clients must present\n"
             "  --peer-token TOKEN       bearer token sent to peers\n"
             "  --log-level LEVEL        debug, info, warn, error, off (default info)\n"
+            "  --log-format FORMAT      logfmt (default) or json, one event per line\n"
+            "  --admin-listen URL       an http:// listener for health and the admin API\n"
+            "                           only (status, sync, backup; docs/operations.md)\n"
+            "  --admin-token TOKEN      bearer token the admin API needs (default: --token)\n"
             "  --tls-cert F --tls-key F certificate and key of https listeners\n"
             "  --tls-ca F               CA that signs the peers' certificates\n"
             "  --tls-client-ca F        require client certificates signed by this CA\n"
@@ -325,6 +335,24 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         cfg->log_level = (enum grove_log_level)level;
         return 0;
     }
+    case OPT_LOG_FORMAT: {
+        int format = grove_log_format_parse(value);
+        if (format < 0)
+            return groved_fail(where, "expected logfmt or json, got \"%s\"", value);
+        cfg->log_format = (enum grove_log_format)format;
+        return 0;
+    }
+    case OPT_ADMIN_LISTEN:
+        if ((rc = groved_check_url(where, value)))
+            return rc;
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            return groved_fail(where, "the admin listener is http:// or https://, got \"%s\"",
+                               value);
+        cfg->admin_listen = value;
+        return 0;
+    case OPT_ADMIN_TOKEN:
+        cfg->admin_token = value;
+        return 0;
     case OPT_TLS_CERT:
         cfg->tls_cert = value;
         return 0;

@@ -47,6 +47,9 @@ struct groved_config {
     const char *token;
     const char *peer_token;
     enum grove_log_level log_level;
+    enum grove_log_format log_format;
+    const char *admin_listen; /* NULL: no admin-only listener */
+    const char *admin_token;  /* NULL: admin calls take the token */
     const char *tls_cert;
     const char *tls_key;
     const char *tls_ca;

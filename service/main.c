@@ -2,15 +2,20 @@
  * on every --listen URL and syncs with every --peer URL, until SIGTERM or
  * SIGINT, then shuts down without losing acknowledged writes (a push is only
  * answered after its transaction committed). SIGHUP reopens the audit log
- * (docs/hooks.md); the settings are read only at start. */
+ * (docs/hooks.md) and reloads the config file (docs/operations.md). A node
+ * opened on a backup catches up from its peers before it listens. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "config.h"
+#include "grove/admin.h"
 #include "grove/log.h"
 #include "grove/node.h"
+#include "grove/sys/error.h"
 #include "grove/transport.h"
 #include "grove/version.h"
 #include "hooks.h"
@@ -26,12 +31,18 @@ static void groved_report(void *user, const struct grove_sync_report *r)
 {
     (void)user;
     enum grove_log_level level = r->err ? GROVE_LOG_WARN : GROVE_LOG_INFO;
-    grove_log(level,
-              "sync peer=%s pulled=%" PRIu64 " pushed=%" PRIu64 " merged=%" PRIu64
-              " conflicts=%" PRIu64 " error=%s%s%s duration_ms=%.1f",
-              r->peer, r->pulled, r->pushed, r->merged, r->conflicts,
-              r->err ? grove_err_name(r->err) : "none", r->err ? " message=" : "",
-              r->err ? r->error : "", (double)r->duration_us / 1000.0);
+    char message[300] = "";
+    if (r->err) {
+        char quoted[290];
+        snprintf(message, sizeof message, " message=%s",
+                 grove_log_quote(quoted, sizeof quoted, r->error));
+    }
+    grove_log_kv(level, "sync",
+                 "peer=%s pulled=%" PRIu64 " pushed=%" PRIu64 " merged=%" PRIu64
+                 " conflicts=%" PRIu64 " error=%s duration_ms=%.1f%s",
+                 r->peer, r->pulled, r->pushed, r->merged, r->conflicts,
+                 r->err ? grove_err_name(r->err) : "none", (double)r->duration_us / 1000.0,
+                 message);
 }
 
 /* Tells systemd how start-up and shutdown go (groved.service is Type=notify);
@@ -50,13 +61,118 @@ static void groved_reopen(struct groved_hooks *hooks)
 {
     const char *path = groved_hooks_audit_path(hooks);
     if (!path)
-        grove_log(GROVE_LOG_INFO, "received SIGHUP: no audit log to reopen (settings are read "
-                                  "only at start)");
-    else if (groved_hooks_reopen(hooks) != GROVE_OK)
+        return;
+    if (groved_hooks_reopen(hooks) != GROVE_OK)
         grove_log(GROVE_LOG_ERROR, "received SIGHUP: %s; still writing to the old file",
                   grove_errmsg());
     else
         grove_log(GROVE_LOG_INFO, "received SIGHUP: reopened the audit log %s", path);
+}
+
+static bool groved_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool groved_same_list(const struct groved_list *a, const struct groved_list *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
+/* SIGHUP: reads every source again (the same flags and environment, the
+ * file anew). A bad file is refused with its located error and nothing
+ * changes; a good one applies the log level and format and the interval at
+ * once. Peers and tokens are kept until a restart (logged when they differ). */
+static void groved_reload(const struct groved_config *cfg, int argc, char **argv,
+                          struct grove_node *node)
+{
+    struct groved_config fresh = {0};
+    if (groved_config_load(&fresh, argc, argv) != GROVED_CONFIG_OK) {
+        char quoted[1100];
+        grove_log_kv(GROVE_LOG_ERROR, "reload refused: the old settings stay", "error=%s",
+                     grove_log_quote(quoted, sizeof quoted, grove_errmsg()));
+        groved_config_free(&fresh);
+        return;
+    }
+    grove_log_set_level(fresh.log_level);
+    grove_log_set_format(fresh.log_format);
+    if (node->syncer)
+        grove_syncer_set_interval(node->syncer, fresh.interval_ms);
+    const char *later[4];
+    size_t n = 0;
+    if (!groved_same_list(&cfg->peers, &fresh.peers))
+        later[n++] = "peer";
+    if (!groved_same(cfg->token, fresh.token))
+        later[n++] = "token";
+    if (!groved_same(cfg->peer_token, fresh.peer_token))
+        later[n++] = "peer-token";
+    if (!groved_same(cfg->admin_token, fresh.admin_token))
+        later[n++] = "admin-token";
+    grove_log_kv(GROVE_LOG_INFO, "reloaded", "file=%s log_level=%d interval_ms=%d",
+                 fresh.file ? fresh.file : "none", (int)fresh.log_level, fresh.interval_ms);
+    for (size_t i = 0; i < n; i++)
+        grove_log_kv(GROVE_LOG_WARN, "setting changed in the file takes effect at restart",
+                     "key=%s", later[i]);
+    groved_config_free(&fresh);
+}
+
+/* A store opened on a backup (grove_store_backup) lacks what the node did
+ * after the copy; its peers have it. Pull it back from every peer before
+ * serving, for at most GROVED_CATCH_UP_S; the mark stays for the next
+ * start when a peer could not be reached. */
+#define GROVED_CATCH_UP_S 60
+
+static void groved_catch_up(struct grove_node *node)
+{
+    char when[40] = "";
+    if (!grove_store_restored(node->store, when, sizeof when))
+        return;
+    size_t count = node->syncer ? grove_syncer_peer_count(node->syncer) : 0;
+    grove_log_kv(GROVE_LOG_INFO, "restored from a backup: catching up before serving",
+                 "backup_time=%s peers=%zu", when, count);
+    bool done[GROVED_MAX_URLS] = {0};
+    size_t left = count;
+    time_t deadline = time(NULL) + GROVED_CATCH_UP_S;
+    while (left > 0 && time(NULL) < deadline) {
+        for (size_t i = 0; i < count; i++) {
+            struct grove_sync_report r;
+            if (done[i] || grove_syncer_sync_peer(node->syncer, i, &r) != GROVE_OK)
+                continue;
+            groved_report(NULL, &r);
+            if (!r.err) {
+                done[i] = true;
+                left--;
+            }
+        }
+        if (left > 0)
+            nanosleep(&(struct timespec){1, 0}, NULL);
+    }
+    if (left == 0 && grove_store_clear_restored(node->store) == GROVE_OK)
+        grove_log_kv(GROVE_LOG_INFO, "caught up", "peers=%zu", count);
+    else
+        grove_log_kv(GROVE_LOG_WARN,
+                     "serving before every peer was reached; a write the old "
+                     "node made may come back only when they are",
+                     "peers_left=%zu", left);
+}
+
+/* Whether the store at path is a backup not yet caught up: read from a
+ * store opened and closed here (false when it cannot be opened: the node's
+ * own open then says why). */
+static bool groved_store_restored(const char *path, const char *node_id,
+                                  const struct grove_schema *schema)
+{
+    struct grove_store *store = NULL;
+    struct grove_store_options opts = {.path = path, .node_id = node_id, .schema = schema};
+    bool restored =
+        grove_store_open(&store, &opts) == GROVE_OK && grove_store_restored(store, NULL, 0);
+    grove_store_close(store);
+    return restored;
 }
 
 int main(int argc, char **argv)
@@ -65,6 +181,7 @@ int main(int argc, char **argv)
     struct grove_schema *schema = NULL;
     struct grove_node node = {0};
     struct groved_hooks *hooks = NULL;
+    struct grove_admin *admin = NULL;
     int exit_code = GROVED_EXIT_USAGE;
     grove_err err;
 
@@ -90,6 +207,7 @@ int main(int argc, char **argv)
         goto done;
     }
     grove_log_set_level(cfg.log_level);
+    grove_log_set_format(cfg.log_format);
     groved_config_log_sources(&cfg);
 
     /* Signals are taken by sigwait in this thread only: every thread started
@@ -123,7 +241,18 @@ int main(int argc, char **argv)
         goto done;
     }
 
+    err = grove_admin_new(&admin, &node,
+                          &(struct grove_admin_options){.version = GROVE_VERSION,
+                                                        .listeners = cfg.listen.items,
+                                                        .listener_count = cfg.listen.count,
+                                                        .admin_listener = cfg.admin_listen});
+    if (err) {
+        fprintf(stderr, "groved: %s\n", grove_errmsg());
+        goto done;
+    }
     struct grove_listen_options listen_opts = {
+        .admin = admin,
+        .admin_token = cfg.admin_token,
         .token = cfg.token,
         .cert_file = cfg.tls_cert,
         .key_file = cfg.tls_key,
@@ -143,29 +272,50 @@ int main(int argc, char **argv)
         listeners[i] = (struct grove_node_listener){cfg.listen.items[i], &listen_opts};
     for (size_t i = 0; i < cfg.peers.count; i++)
         peers[i] = (struct grove_node_peer){cfg.peers.items[i], &dial_opts};
+    /* Listeners open after the catch-up of a restored store: until then it
+     * takes no write. Its mark is read from the store before the node opens. */
+    bool restored = groved_store_restored(cfg.db, cfg.node_id, schema);
     struct grove_node_options node_opts = {
         .store = {.path = cfg.db, .node_id = cfg.node_id, .schema = schema},
+        .serve = true,
         .listeners = listeners,
-        .listener_count = cfg.listen.count,
+        .listener_count = restored ? 0 : cfg.listen.count,
         .server = {.counter_deltas = cfg.counter_deltas, .hooks = groved_hooks_server(hooks)},
         .syncer = {.interval_ms = cfg.interval_ms,
                    .stream = cfg.stream,
                    .hooks = groved_hooks_node(hooks)},
         .peers = peers,
         .peer_count = cfg.peers.count,
-        .start_syncer = true,
+        .start_syncer = !restored,
         .report_fn = groved_report,
     };
     err = grove_node_open(&node, &node_opts);
+    if (!err && restored) {
+        groved_catch_up(&node);
+        for (size_t i = 0; !err && i < cfg.listen.count; i++)
+            err = grove_node_listen(&node, cfg.listen.items[i], &listen_opts);
+        if (!err && node.syncer)
+            err = grove_syncer_start(node.syncer, groved_report, NULL);
+    }
+    if (!err && cfg.admin_listen) {
+        struct grove_listen_options admin_opts = listen_opts;
+        admin_opts.admin_only = true;
+        admin_opts.cors_origin_count = 0;
+        err = grove_node_listen(&node, cfg.admin_listen, &admin_opts);
+        if (err)
+            grove_error_prefix(err, "admin-listen %s: ", cfg.admin_listen);
+    }
     if (err) {
         fprintf(stderr, "groved: %s\n", grove_errmsg()); /* names the path or the URL */
         goto done;
     }
     for (size_t i = 0; i < cfg.listen.count; i++)
-        grove_log(GROVE_LOG_INFO, "listening on %s", cfg.listen.items[i]);
+        grove_log_kv(GROVE_LOG_INFO, "listening", "url=%s", cfg.listen.items[i]);
+    if (cfg.admin_listen)
+        grove_log_kv(GROVE_LOG_INFO, "listening", "url=%s admin=true", cfg.admin_listen);
     for (size_t i = 0; i < cfg.peers.count; i++)
-        grove_log(GROVE_LOG_INFO, "peer %s", cfg.peers.items[i]);
-    grove_log(GROVE_LOG_INFO, "ready node=%s db=%s", cfg.node_id, cfg.db);
+        grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s", cfg.peers.items[i]);
+    grove_log_kv(GROVE_LOG_INFO, "ready", "node=%s db=%s", cfg.node_id, cfg.db);
     groved_notify("READY=1");
 
     int sig = 0;
@@ -174,15 +324,20 @@ int main(int argc, char **argv)
             continue;
         if (sig != SIGHUP)
             break;
+        groved_notify("RELOADING=1");
         groved_reopen(hooks);
+        groved_reload(&cfg, argc, argv, &node);
+        groved_notify("READY=1");
     }
-    grove_log(GROVE_LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    grove_log_kv(GROVE_LOG_INFO, "shutting down", "signal=%s",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
     groved_notify("STOPPING=1");
     exit_code = 0;
 
 done:
     grove_node_close(&node);   /* syncer, server, listeners, store: nothing acknowledged is lost */
     groved_hooks_close(hooks); /* after the node: no hook runs any more */
+    grove_admin_free(admin);
     grove_schema_free(schema);
     groved_config_free(&cfg);
     if (exit_code == 0)

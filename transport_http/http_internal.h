@@ -39,6 +39,9 @@ struct http_listener {
     /* Origins whose pages may call this listener (CORS); none: CORS off. */
     char **cors_origins;
     size_t cors_origin_count;
+    struct grove_admin *admin; /* the admin API (http_admin.c); NULL: none */
+    char *admin_token;
+    bool admin_only;
 };
 
 /* Answers (http_server.c), every one through grove_http_queue_response,
@@ -75,6 +78,13 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
 /* Appends "data: ..." lines holding data (a value's raw newlines split it
  * over several lines, which SSE joins back with LF). */
 grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, size_t len);
+
+/* The admin API (http_admin.c, docs/operations.md): /v1/status, /v1/sync
+ * and /v1/backup, answered from the request head (none takes a body) with
+ * the admin token checked there. */
+bool grove_http_admin_is_path(const struct http_listener *l, const char *target);
+enum MHD_Result grove_http_admin_serve(struct http_listener *l, struct MHD_Connection *conn,
+                                       const char *method, const char *target);
 
 /* The Data API under /v1/ (http_data.c, docs/data-api.md "HTTP"), dispatched
  * by the listener: route parses the raw request target (path segments and

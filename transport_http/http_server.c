@@ -417,10 +417,16 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
 {
     call->started = true;
     enum http_route route = http_route_of(l, url);
-    if (route == ROUTE_NONE && grove_http_data_is_path(call->target))
+    bool admin = route == ROUTE_NONE && grove_http_admin_is_path(l, call->target);
+    if (route == ROUTE_NONE && !admin && grove_http_data_is_path(call->target))
         route = ROUTE_DATA;
+    if (l->admin_only)
+        route = ROUTE_NONE;
     call->route = route;
-    grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM);
+    /* An admin call (a sync round, a backup) may take long: no deadline. */
+    grove_http_deadlines_enter(l->deadlines, conn, route == ROUTE_STREAM || admin);
+    if (admin)
+        return grove_http_admin_serve(l, conn, method, call->target);
     if (route == ROUTE_NONE && (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0))
         return http_health(l, conn, method, url[1] == 'r');
     if (route == ROUTE_NONE)
@@ -594,6 +600,7 @@ static void http_listener_free(struct http_listener *l)
     grove_http_deadlines_stop(l->deadlines);
     grove_http_admit_free(l->admit);
     free(l->token);
+    free(l->admin_token);
     for (size_t i = 0; i < l->cors_origin_count; i++)
         free(l->cors_origins[i]);
     free(l->cors_origins);
@@ -625,7 +632,10 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     size_t n = strlen(l->base);
     while (n > 0 && l->base[n - 1] == '/')
         l->base[--n] = '\0';
-    if (opts->token && !(l->token = strdup(opts->token))) {
+    l->admin = opts->admin;
+    l->admin_only = opts->admin_only;
+    if ((opts->token && !(l->token = strdup(opts->token))) ||
+        (opts->admin_token && !(l->admin_token = strdup(opts->admin_token)))) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
         goto fail;
     }

@@ -65,4 +65,15 @@ typedef bool (*grove_client_event_fn)(void *user, const struct grove_row_event *
 grove_err grove_client_watch(struct grove_client *client, const struct grove_watch_options *opts,
                              grove_client_event_fn fn, void *user, const atomic_bool *stop);
 
+/* The admin API (docs/operations.md), over HTTP only: gRPC answers
+ * GROVE_ENOTSUP. The token must be the node's admin token when it has one.
+ * status and sync set *json to the node's JSON answer (malloc'ed,
+ * NUL-terminated: free() it); sync runs one round with every peer, or with
+ * the one whose URL is peer (NULL: all). backup writes an online copy of
+ * the node's store to `file`, created (an existing file is refused), and
+ * removed again when the backup fails; *bytes (may be NULL) its size. */
+grove_err grove_client_status(struct grove_client *client, char **json);
+grove_err grove_client_sync(struct grove_client *client, const char *peer, char **json);
+grove_err grove_client_backup(struct grove_client *client, const char *file, int64_t *bytes);
+
 #endif

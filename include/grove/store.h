@@ -22,6 +22,21 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
 /* Waits for in-flight calls, checkpoints and closes. NULL is a no-op. */
 void grove_store_close(struct grove_store *store);
 
+/* An online, consistent copy of the store into a new file at path (refused
+ * when it exists), with SQLite's backup API in small steps from a read
+ * snapshot of its own: writes go on meanwhile, and the copy holds every
+ * change committed before the call began. The copy passes PRAGMA
+ * integrity_check (checked here) and is marked restored: a node opened on
+ * it pulls its own changes back from its peers (echo filter off) and
+ * grove_store_restored says so until grove_store_clear_restored.
+ * *bytes (may be NULL) gets the copy's size. */
+grove_err grove_store_backup(struct grove_store *store, const char *path, int64_t *bytes);
+/* True when the store was opened on a copy made by grove_store_backup and
+ * has not caught up since; *when (may be NULL, size > 0) gets when the copy
+ * was made (ISO 8601 UTC). */
+bool grove_store_restored(struct grove_store *store, char *when, size_t size);
+grove_err grove_store_clear_restored(struct grove_store *store);
+
 const char *grove_store_node_id(const struct grove_store *store);
 const struct grove_schema *grove_store_schema(const struct grove_store *store);
 

@@ -49,6 +49,34 @@ grove_err grove_syncer_add_peer(struct grove_syncer *syncer, const char *url,
                                 const struct grove_dial_options *opts);
 size_t grove_syncer_peer_count(const struct grove_syncer *syncer);
 
+enum grove_stream_state {
+    GROVE_STREAM_OFF = 0,    /* not streaming from this peer (off, or it cannot) */
+    GROVE_STREAM_CONNECTING, /* subscribing, or between two attempts */
+    GROVE_STREAM_OPEN,       /* a batch or the subscription's start came in */
+};
+
+/* What the syncer knows of peer i, for an operator (grovectl status). */
+struct grove_peer_status {
+    const char *url;                     /* borrowed */
+    char node_id[GROVE_NODE_ID_MAX + 1]; /* the peer's, once learned; else "" */
+    bool up;                             /* the last round succeeded */
+    bool tried;                          /* a round has run at all */
+    int64_t last_success_ms;             /* Unix ms of the last good round; 0: none */
+    int64_t last_error_ms;               /* Unix ms of the last failed round; 0: none */
+    grove_err last_err;                  /* of the last failed round */
+    char last_error[256];
+    uint64_t pending;  /* local changes not yet pushed to it (counted up to pending_cap) */
+    bool pending_more; /* more than pending */
+    enum grove_stream_state stream;
+};
+/* Fills *out for peer i; GROVE_EINVAL past the last peer. Never waits for a
+ * round in flight. */
+grove_err grove_syncer_peer_status(struct grove_syncer *syncer, size_t i,
+                                   struct grove_peer_status *out);
+const char *grove_stream_state_name(enum grove_stream_state state);
+/* The index of the peer added with url, or -1. */
+long grove_syncer_peer_find(const struct grove_syncer *syncer, const char *url);
+
 /* One sync round with every peer, one after another. reports[i] is for peer i;
  * `reports` must hold grove_syncer_peer_count() entries (NULL: not wanted).
  * Returns GROVE_OK even when a peer failed: see the reports. */
@@ -80,6 +108,10 @@ grove_err grove_syncer_push_now(struct grove_syncer *syncer);
  * report_fn, when not NULL, is called after every round (from peer threads). */
 typedef void (*grove_report_fn)(void *user, const struct grove_sync_report *report);
 grove_err grove_syncer_start(struct grove_syncer *syncer, grove_report_fn report_fn, void *user);
+/* Changes the background period (a config reload): the next wait of each
+ * peer's loop takes it. ms <= 0 is ignored. */
+void grove_syncer_set_interval(struct grove_syncer *syncer, int ms);
+
 /* Stops and joins the background threads (in-flight calls finish or time out). */
 void grove_syncer_stop(struct grove_syncer *syncer);
 

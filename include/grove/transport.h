@@ -44,6 +44,13 @@ struct grove_listen_options {
      * answer to them carries CORS headers. None: CORS off. */
     const char *const *cors_origins;
     size_t cors_origin_count;
+    /* HTTP: the admin API (grove/admin.h, docs/operations.md) at /v1/status,
+     * /v1/sync and /v1/backup; NULL: not served. Its calls need admin_token
+     * when that is set, else token. admin_only: nothing but the probes,
+     * the admin API (and metrics) on this listener. */
+    struct grove_admin *admin;
+    const char *admin_token;
+    bool admin_only;
 };
 
 #define GROVE_DIAL_CONNECT_TIMEOUT_MS 5000

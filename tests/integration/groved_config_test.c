@@ -194,7 +194,7 @@ Test(integration_config, environment_beats_file_and_replaces_its_lists)
     cr_assert(file_has(node->log, "ready node=env-node "));
     /* An empty variable counts as unset, so GROVE_TOKEN is not listed. */
     cr_assert(file_has(node->log,
-                       "environment overrides: GROVE_NODE_ID GROVE_DB GROVE_LISTEN GROVE_TABLE\n"));
+                       "environment overrides: GROVE_NODE_ID GROVE_DB GROVE_LISTEN GROVE_TABLE\"\n"));
     stop(node);
     cr_assert_not(file_has(node->log, SECRET), "a token reached the log");
 }

@@ -170,7 +170,7 @@ enum gd_wait gd_wait_ready(pid_t pid, const char *log, off_t from, int timeout_s
 {
     double deadline = gd_now() + timeout_s;
     while (gd_now() < deadline) {
-        if (gd_log_has(log, " ready ", from))
+        if (gd_log_has(log, " msg=ready ", from))
             return GD_READY;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
             gd_untrack(pid);

@@ -44,7 +44,7 @@ enum gd_wait {
     GD_EXITED,  /* exited first: its log says why */
     GD_TIMEOUT, /* neither within the time: killed */
 };
-/* Waits at most timeout_s for pid (from gd_exec) to log " ready " after
+/* Waits at most timeout_s for pid (from gd_exec) to log " msg=ready " after
  * offset `from` of log. */
 enum gd_wait gd_wait_ready(pid_t pid, const char *log, off_t from, int timeout_s);
 /* Waits at most timeout_s for pid (from gd_exec) to exit; returns its exit

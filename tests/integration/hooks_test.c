@@ -218,7 +218,7 @@ static void hooks_fails_to_start(const char *flag, const char *value, const char
     size_t len;
     char *text = support_read_file(log, &len);
     cr_expect(strstr(text, want), "want \"%s\" in:\n%s", want, text);
-    cr_expect(!strstr(text, " ready "), "%s", text);
+    cr_expect(!strstr(text, " msg=ready "), "%s", text);
     free(text);
 }
 
