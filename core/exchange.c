@@ -1,12 +1,16 @@
 /* The serving half of the codec exchange, and the decoding of stream frames
  * a dialer receives (grove/sys/transport.h): bytes in, decode, serve, encode,
  * bytes out, the same way for every transport. */
-#include "grove/sys/transport.h"
+#include <inttypes.h>
+#include <time.h>
+
+#include "grove/log.h"
 #include "grove/sys/error.h"
+#include "grove/sys/transport.h"
 
 static grove_err exchange_pull(struct grove_server *server, const char *peer_addr,
                                const struct grove_codec *codec, const char *data, size_t len,
-                               struct grove_buf *out)
+                               struct grove_buf *out, uint64_t *changes)
 {
     struct grove_pull_request *req = NULL;
     struct grove_pull_response *resp = NULL;
@@ -15,8 +19,10 @@ static grove_err exchange_pull(struct grove_server *server, const char *peer_add
         req->peer_addr = peer_addr;
         err = grove_server_pull(server, req, &resp);
     }
-    if (!err)
+    if (!err) {
+        *changes = resp->count;
         err = codec->encode_pull_response(resp, out);
+    }
     grove_msg_free(req);
     grove_msg_free(resp);
     return err;
@@ -24,13 +30,14 @@ static grove_err exchange_pull(struct grove_server *server, const char *peer_add
 
 static grove_err exchange_push(struct grove_server *server, const char *peer_addr,
                                const struct grove_codec *codec, const char *data, size_t len,
-                               struct grove_buf *out)
+                               struct grove_buf *out, uint64_t *changes)
 {
     struct grove_push_request *req = NULL;
     struct grove_push_response *resp = NULL;
     grove_err err = codec->decode_push_request(data, len, &req);
     if (!err) {
         req->peer_addr = peer_addr;
+        *changes = req->count;
         err = grove_server_push(server, req, &resp);
     }
     if (!err)
@@ -40,16 +47,34 @@ static grove_err exchange_push(struct grove_server *server, const char *peer_add
     return err;
 }
 
+static int64_t exchange_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
                            const struct grove_codec *codec, enum grove_call_kind kind,
                            const char *data, size_t len, struct grove_buf *out)
 {
     size_t had = out->len;
+    int64_t started = exchange_now_us();
+    uint64_t changes = 0;
     grove_err err = kind == GROVE_CALL_PULL
-                        ? exchange_pull(server, peer_addr, codec, data, len, out)
-                        : exchange_push(server, peer_addr, codec, data, len, out);
-    if (err)
+                        ? exchange_pull(server, peer_addr, codec, data, len, out, &changes)
+                        : exchange_push(server, peer_addr, codec, data, len, out, &changes);
+    const char *op = kind == GROVE_CALL_PULL ? "pull" : "push";
+    if (err) {
         out->len = had; /* nothing half-encoded goes out */
+        grove_log_refused(codec->name, op, peer_addr, grove_err_name(err), grove_errmsg());
+    } else if (grove_log_enabled(GROVE_LOG_DEBUG)) {
+        grove_log_kv(GROVE_LOG_DEBUG, "served",
+                     "codec=%s op=%s peer=%s changes=%" PRIu64 " bytes_in=%zu bytes_out=%zu"
+                     " duration_ms=%.2f",
+                     codec->name, op, peer_addr && *peer_addr ? peer_addr : "-", changes, len,
+                     out->len - had, (double)(exchange_now_us() - started) / 1000.0);
+    }
     return err;
 }
 

@@ -1,5 +1,6 @@
 /* One event per line on stderr, logfmt or JSON (grove/log.h). The line is
  * built whole and written with one call, so threads never interleave. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -262,4 +263,41 @@ void grove_log_kv(enum grove_log_level level, const char *msg, const char *kv_fm
     vsnprintf(kv, sizeof kv, kv_fmt, ap);
     va_end(ap);
     log_emit(level, msg, kv);
+}
+
+void grove_log_refused(const char *transport, const char *op, const char *peer,
+                       const char *reason, const char *message)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static time_t window;
+    static unsigned in_window, suppressed;
+    if (!grove_log_enabled(GROVE_LOG_INFO))
+        return;
+    time_t now = time(NULL);
+    unsigned dropped = 0;
+    pthread_mutex_lock(&lock);
+    if (now != window) {
+        window = now;
+        in_window = 0;
+    }
+    bool logged = in_window < GROVE_LOG_REFUSED_PER_S;
+    if (logged) {
+        in_window++;
+        dropped = suppressed;
+        suppressed = 0;
+    } else {
+        suppressed++;
+    }
+    pthread_mutex_unlock(&lock);
+    if (!logged)
+        return;
+    char quoted_peer[128], quoted_message[600], extra[40] = "";
+    if (dropped)
+        snprintf(extra, sizeof extra, " suppressed=%u", dropped);
+    grove_log_kv(GROVE_LOG_INFO, "refused", "transport=%s op=%s peer=%s reason=%s message=%s%s",
+                 transport ? transport : "-", op ? op : "-",
+                 grove_log_quote(quoted_peer, sizeof quoted_peer, peer && *peer ? peer : "-"),
+                 reason ? reason : "-",
+                 grove_log_quote(quoted_message, sizeof quoted_message, message ? message : ""),
+                 extra);
 }

@@ -518,6 +518,8 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
             c.pull = batch->latest_hlc;
         err = syncer_merge(s, p, GROVE_HOOK_STREAM_APPLIED, &c, batch->changes, batch->count, &r);
     }
+    grove_log_kv(GROVE_LOG_DEBUG, "stream batch", "peer=%s changes=%zu merged=%" PRIu64 " error=%s",
+                 p->url, batch->count, r.merged, err ? grove_err_name(err) : "none");
     pthread_mutex_unlock(&p->lock);
     return err;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "grove/sys/error.h"
+#include "grove/log.h"
 #include "http_internal.h"
 
 enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
@@ -113,9 +114,18 @@ enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_
     return grove_http_queue_response(l, conn, status, resp);
 }
 
+static void http_peer_addr(struct MHD_Connection *conn, char *out, size_t size);
+
 enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
                                        int status, const char *message, const char *allow)
 {
+    if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN ||
+        status == MHD_HTTP_TOO_MANY_REQUESTS) { /* refusals an operator wants to see */
+        char peer[GROVE_PEER_ADDR_MAX], code[8];
+        http_peer_addr(conn, peer, sizeof peer);
+        snprintf(code, sizeof code, "%d", status);
+        grove_log_refused("http", "request", peer, code, message);
+    }
     struct grove_buf body = {0};
     if (grove_json_encode_error(message, &body) != GROVE_OK) {
         grove_buf_free(&body);

@@ -36,6 +36,13 @@ void grove_log(enum grove_log_level level, const char *fmt, ...)
  * holding spaces, quotes or '=' must come through grove_log_quote. */
 void grove_log_kv(enum grove_log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A refused request, at info: "refused transport=.. op=.. peer=.. reason=..
+ * message=..". At most GROVE_LOG_REFUSED_PER_S such lines a second (a flood
+ * of bad requests must not flood the log); the next line logged says how
+ * many were dropped (suppressed=N). Never pass a token in message. */
+#define GROVE_LOG_REFUSED_PER_S 10
+void grove_log_refused(const char *transport, const char *op, const char *peer,
+                       const char *reason, const char *message);
 /* s as one logfmt value in out (quoted and escaped when it needs it;
  * truncated to size); returns out. */
 const char *grove_log_quote(char *out, size_t size, const char *s);

@@ -367,13 +367,16 @@ def check_log_lines(path, json_format):
 def test_log_formats(args, workdir):
     for fmt in ("logfmt", "json"):
         pa, pb = grpc_common.free_port(), grpc_common.free_port()
-        a = node(args, workdir, "log-%s-a" % fmt, pa, pb, ["--log-format", fmt])
+        a = node(args, workdir, "log-%s-a" % fmt, pa, pb, ["--log-format", fmt,
+                                                           "--log-level", "debug"])
         b = node(args, workdir, "log-%s-b" % fmt, pb, pa, ["--log-format", fmt])
         try:
             a.start([pa])
             b.start([pb])
             wait_ready(pa, a.proc)
             write_row(pa, "l1", 'quoted "title" with spaces = and \\ slash')
+            check(http(pa, "GET", "/v1/tables/documents/rows/l1", "wrong-" + TOKEN)[0] == 401,
+                  "a wrong token is refused")
             wait_for("l1 on b", lambda: get_row(pb, "l1") is not None)
             log_a = os.path.join(workdir, "log-%s-a.log" % fmt)
             wait_for("a's peer up", lambda: "peer up" in open(log_a, errors="replace").read())
@@ -384,6 +387,12 @@ def test_log_formats(args, workdir):
             b.stop()
         lines = check_log_lines(os.path.join(workdir, "log-%s-a.log" % fmt), fmt == "json")
         joined = "\n".join(lines)
+        check(TOKEN not in joined, "a token reached the log")
+        refused = [l for l in lines if ("msg=refused" in l or '"msg":"refused"' in l)]
+        check(refused and "401" in refused[0] and "127.0.0.1:" in refused[0],
+              "the refusal with its reason and peer: %r" % refused)
+        check(any(("msg=served" in l or '"msg":"served"' in l) and "changes" in l for l in lines),
+              "debug: requests served")
         for msg in ("listening", "ready", "peer up", "sync", "peer down", "shutting down"):
             bare = 'msg=%s' if " " not in msg else 'msg="%s"'
             check(('"msg":"%s"' if fmt == "json" else bare) % msg in joined,
