@@ -3,6 +3,7 @@
 #include "grove/admin.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ struct grove_admin {
     size_t listener_count;
     char *admin_listener;
     int64_t started_us; /* monotonic */
+    /* Held (read) by every call that uses node->syncer, (write) to swap it. */
+    pthread_rwlock_t syncer_lock;
 };
 
 static int64_t admin_now_us(void)
@@ -47,6 +50,7 @@ grove_err grove_admin_new(struct grove_admin **out, struct grove_node *node,
     bool failed = false;
     a->node = node;
     a->started_us = admin_now_us();
+    pthread_rwlock_init(&a->syncer_lock, NULL);
     a->version = admin_strdup(opts->version ? opts->version : "", &failed);
     a->admin_listener = admin_strdup(opts->admin_listener, &failed);
     if (opts->listener_count && !(a->listeners = calloc(opts->listener_count, sizeof(char *))))
@@ -70,7 +74,17 @@ void grove_admin_free(struct grove_admin *a)
     free(a->listeners);
     free(a->admin_listener);
     free(a->version);
+    pthread_rwlock_destroy(&a->syncer_lock);
     free(a);
+}
+
+struct grove_syncer *grove_admin_swap_syncer(struct grove_admin *a, struct grove_syncer *syncer)
+{
+    pthread_rwlock_wrlock(&a->syncer_lock);
+    struct grove_syncer *old = a->node->syncer;
+    a->node->syncer = syncer;
+    pthread_rwlock_unlock(&a->syncer_lock);
+    return old;
 }
 
 /* ---- JSON building: the first failure sticks, later appends do nothing ---- */
@@ -217,18 +231,21 @@ grove_err grove_admin_status(struct grove_admin *a, struct grove_buf *out)
     aj_string(&j, a->admin_listener);
     aj_key(&j, "peers", false);
     aj_raw(&j, "[");
+    pthread_rwlock_rdlock(&a->syncer_lock);
     size_t peers = node->syncer ? grove_syncer_peer_count(node->syncer) : 0;
-    for (size_t i = 0; !j.err && i < peers; i++) {
+    grove_err err = GROVE_OK;
+    for (size_t i = 0; !j.err && !err && i < peers; i++) {
         struct grove_peer_status p;
-        grove_err err = grove_syncer_peer_status(node->syncer, i, &p);
+        err = grove_syncer_peer_status(node->syncer, i, &p);
         if (err)
-            return err;
+            break;
         aj_raw(&j, i ? ",{" : "{");
-        admin_peer(&j, &p);
+        admin_peer(&j, &p); /* p.url is the syncer's: used before the unlock */
         aj_raw(&j, "}");
     }
+    pthread_rwlock_unlock(&a->syncer_lock);
     aj_raw(&j, "]}");
-    return j.err;
+    return err ? err : j.err;
 }
 
 static void admin_report(struct admin_json *j, const struct grove_sync_report *r, bool first)
@@ -253,7 +270,7 @@ static void admin_report(struct admin_json *j, const struct grove_sync_report *r
     aj_raw(j, "}");
 }
 
-grove_err grove_admin_sync(struct grove_admin *a, const char *peer, struct grove_buf *out)
+static grove_err admin_sync_locked(struct grove_admin *a, const char *peer, struct grove_buf *out)
 {
     struct grove_syncer *syncer = a->node->syncer;
     size_t count = syncer ? grove_syncer_peer_count(syncer) : 0;
@@ -276,6 +293,14 @@ grove_err grove_admin_sync(struct grove_admin *a, const char *peer, struct grove
     }
     aj_raw(&j, "]}");
     return j.err;
+}
+
+grove_err grove_admin_sync(struct grove_admin *a, const char *peer, struct grove_buf *out)
+{
+    pthread_rwlock_rdlock(&a->syncer_lock);
+    grove_err err = admin_sync_locked(a, peer, out);
+    pthread_rwlock_unlock(&a->syncer_lock);
+    return err;
 }
 
 grove_err grove_admin_backup(struct grove_admin *a, const char *path, int64_t *bytes)

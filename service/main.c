@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -84,41 +85,105 @@ static bool groved_same_list(const struct groved_list *a, const struct groved_li
     return true;
 }
 
+/* What a reload needs: the command line to read again, the parts it
+ * changes, and every config read so far (hooks and the syncer point into
+ * their strings, so they live until exit). */
+struct groved_kept {
+    struct groved_config cfg;
+    struct groved_kept *next;
+};
+
+struct groved_reload {
+    int argc;
+    char **argv;
+    struct grove_node *node;
+    struct grove_admin *admin;
+    const struct grove_hook_chain *node_hooks;
+    const struct groved_config *current;
+    struct groved_kept *kept;
+};
+
+/* A syncer with cfg's peers, peer token and interval, not started. */
+static grove_err groved_syncer_open(const struct groved_config *cfg, struct grove_store *store,
+                                    const struct grove_hook_chain *hooks, struct grove_syncer **out)
+{
+    struct grove_syncer_options opts = {
+        .interval_ms = cfg->interval_ms, .stream = cfg->stream, .hooks = hooks};
+    struct grove_dial_options dial = {
+        .token = cfg->peer_token, .ca_file = cfg->tls_ca, .insecure = cfg->tls_insecure};
+    grove_err err = grove_syncer_new(out, store, &opts);
+    for (size_t i = 0; !err && i < cfg->peers.count; i++)
+        if ((err = grove_syncer_add_peer(*out, cfg->peers.items[i], &dial)))
+            grove_error_prefix(err, "peer %s: ", cfg->peers.items[i]);
+    if (err) {
+        grove_syncer_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+static void groved_reload_refused(void)
+{
+    char quoted[1100];
+    grove_log_kv(GROVE_LOG_ERROR, "reload refused: the old settings stay", "error=%s",
+                 grove_log_quote(quoted, sizeof quoted, grove_errmsg()));
+}
+
 /* SIGHUP: reads every source again (the same flags and environment, the
  * file anew). A bad file is refused with its located error and nothing
- * changes; a good one applies the log level and format and the interval at
- * once. Peers and tokens are kept until a restart (logged when they differ). */
-static void groved_reload(const struct groved_config *cfg, int argc, char **argv,
-                          struct grove_node *node)
+ * changes. A good one applies the log level and format and the interval at
+ * once; changed peers or peer token replace the syncer (its rounds stop
+ * and the new one starts from the cursors in the store; listeners and the
+ * streams they serve stay). The listeners' tokens take a restart. */
+static void groved_reload(struct groved_reload *st)
 {
-    struct groved_config fresh = {0};
-    if (groved_config_load(&fresh, argc, argv) != GROVED_CONFIG_OK) {
-        char quoted[1100];
-        grove_log_kv(GROVE_LOG_ERROR, "reload refused: the old settings stay", "error=%s",
-                     grove_log_quote(quoted, sizeof quoted, grove_errmsg()));
-        groved_config_free(&fresh);
+    struct groved_kept *kept = calloc(1, sizeof *kept);
+    if (!kept) {
+        grove_log(GROVE_LOG_ERROR, "reload refused: out of memory");
         return;
     }
-    grove_log_set_level(fresh.log_level);
-    grove_log_set_format(fresh.log_format);
-    if (node->syncer)
-        grove_syncer_set_interval(node->syncer, fresh.interval_ms);
-    const char *later[4];
-    size_t n = 0;
-    if (!groved_same_list(&cfg->peers, &fresh.peers))
-        later[n++] = "peer";
-    if (!groved_same(cfg->token, fresh.token))
-        later[n++] = "token";
-    if (!groved_same(cfg->peer_token, fresh.peer_token))
-        later[n++] = "peer-token";
-    if (!groved_same(cfg->admin_token, fresh.admin_token))
-        later[n++] = "admin-token";
-    grove_log_kv(GROVE_LOG_INFO, "reloaded", "file=%s log_level=%d interval_ms=%d",
-                 fresh.file ? fresh.file : "none", (int)fresh.log_level, fresh.interval_ms);
-    for (size_t i = 0; i < n; i++)
+    struct groved_config *fresh = &kept->cfg;
+    const struct groved_config *cur = st->current;
+    struct grove_node *node = st->node;
+    if (groved_config_load(fresh, st->argc, st->argv) != GROVED_CONFIG_OK) {
+        groved_reload_refused();
+        groved_config_free(fresh);
+        free(kept);
+        return;
+    }
+    bool new_peers = !groved_same_list(&cur->peers, &fresh->peers) ||
+                     !groved_same(cur->peer_token, fresh->peer_token);
+    struct grove_syncer *syncer = NULL;
+    if (new_peers && groved_syncer_open(fresh, node->store, st->node_hooks, &syncer)) {
+        groved_reload_refused();
+        groved_config_free(fresh);
+        free(kept);
+        return;
+    }
+    grove_log_set_level(fresh->log_level);
+    grove_log_set_format(fresh->log_format);
+    if (new_peers) {
+        grove_syncer_free(grove_admin_swap_syncer(st->admin, syncer)); /* stops its rounds */
+        if (grove_syncer_start(syncer, groved_report, NULL))
+            grove_log(GROVE_LOG_ERROR, "reload: cannot start the syncer: %s", grove_errmsg());
+        for (size_t i = 0; i < fresh->peers.count; i++)
+            grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s", fresh->peers.items[i]);
+    } else if (node->syncer) {
+        grove_syncer_set_interval(node->syncer, fresh->interval_ms);
+    }
+    grove_log_kv(GROVE_LOG_INFO, "reloaded",
+                 "file=%s log_level=%d interval_ms=%d peers=%zu peers_changed=%s",
+                 fresh->file ? fresh->file : "none", (int)fresh->log_level, fresh->interval_ms,
+                 fresh->peers.count, new_peers ? "true" : "false");
+    if (!groved_same(cur->token, fresh->token))
         grove_log_kv(GROVE_LOG_WARN, "setting changed in the file takes effect at restart",
-                     "key=%s", later[i]);
-    groved_config_free(&fresh);
+                     "key=token");
+    if (!groved_same(cur->admin_token, fresh->admin_token))
+        grove_log_kv(GROVE_LOG_WARN, "setting changed in the file takes effect at restart",
+                     "key=admin-token");
+    kept->next = st->kept;
+    st->kept = kept;
+    st->current = fresh;
 }
 
 /* A store opened on a backup (grove_store_backup) lacks what the node did
@@ -318,6 +383,12 @@ int main(int argc, char **argv)
     grove_log_kv(GROVE_LOG_INFO, "ready", "node=%s db=%s", cfg.node_id, cfg.db);
     groved_notify("READY=1");
 
+    struct groved_reload reload = {.argc = argc,
+                                   .argv = argv,
+                                   .node = &node,
+                                   .admin = admin,
+                                   .node_hooks = groved_hooks_node(hooks),
+                                   .current = &cfg};
     int sig = 0;
     for (;;) {
         if (sigwait(&signals, &sig) != 0)
@@ -326,13 +397,19 @@ int main(int argc, char **argv)
             break;
         groved_notify("RELOADING=1");
         groved_reopen(hooks);
-        groved_reload(&cfg, argc, argv, &node);
+        groved_reload(&reload);
         groved_notify("READY=1");
     }
     grove_log_kv(GROVE_LOG_INFO, "shutting down", "signal=%s",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
     groved_notify("STOPPING=1");
     exit_code = 0;
+    grove_node_close(&node); /* before the configs the syncer points into */
+    for (struct groved_kept *k = reload.kept, *next; k; k = next) {
+        next = k->next;
+        groved_config_free(&k->cfg);
+        free(k);
+    }
 
 done:
     grove_node_close(&node);   /* syncer, server, listeners, store: nothing acknowledged is lost */

@@ -32,6 +32,10 @@ grove_err grove_admin_status(struct grove_admin *admin, struct grove_buf *out);
  * "conflicts","error","message","duration_ms"}]}. Waits for a round in
  * flight with that peer first (rounds with one peer never overlap). */
 grove_err grove_admin_sync(struct grove_admin *admin, const char *peer, struct grove_buf *out);
+/* Puts syncer in node->syncer (a reload's new peers) once no admin call
+ * uses the old one, and returns the old one, for the caller to free. */
+struct grove_syncer *grove_admin_swap_syncer(struct grove_admin *admin,
+                                             struct grove_syncer *syncer);
 /* grove_store_backup into path; *bytes gets the copy's size. */
 grove_err grove_admin_backup(struct grove_admin *admin, const char *path, int64_t *bytes);
 

@@ -314,13 +314,30 @@ def test_reload(args, workdir):
         watch.add_header("Authorization", "Bearer " + TOKEN)
         stream = urllib.request.urlopen(watch, timeout=30)
 
-        write_conf(base + ["log-level = debug", "interval = 5"])
+        # The good file adds a peer (a live node) and a peer token: the syncer
+        # is replaced, the listener and the watch stay.
+        other_port = grpc_common.free_port()
+        other = grpc_common.Groved(args.groved, workdir, "reload-peer",
+                                   ["http://127.0.0.1:%d/sync" % other_port], [],
+                                   ["--token", TOKEN, "--log-level", "info"])
+        other.start([other_port])
+        wait_ready(other_port, other.proc)
+        write_conf(base + ["log-level = debug", "interval = 5",
+                           "peer = http://127.0.0.1:%d/sync" % other_port,
+                           "peer-token = " + TOKEN])
         proc.send_signal(signal.SIGHUP)
         wait_for("the reload", lambda: 'msg=reloaded' in open(log_path).read())
         text = open(log_path).read()
-        check("log_level=0 interval_ms=5000" in text, "reloaded values:\n" + text)
+        check("log_level=0 interval_ms=5000 peers=1 peers_changed=true" in text,
+              "reloaded values:\n" + text)
+        write_row(port, "to-new-peer", "synced")
+        wait_for("the write on the new peer", lambda: get_row(other_port, "to-new-peer") is not None)
+        st = json.loads(http(port, "GET", "/v1/status", TOKEN)[1])
+        check(st["peers"][0]["url"] == "http://127.0.0.1:%d/sync" % other_port and
+              st["peers"][0]["node_id"] == "reload-peer", "status after the reload: %r" % st)
+        other.stop()
 
-        write_conf(base + ["log-level = loud"])
+        write_conf(base + ["log-level = loud", "peer = http://127.0.0.1:1/sync"])
         proc.send_signal(signal.SIGHUP)
         wait_for("the refusal", lambda: "reload refused" in open(log_path).read())
         text = open(log_path).read()
