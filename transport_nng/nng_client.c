@@ -9,6 +9,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "nng_internal.h"
 #include "grove/sys/error.h"
@@ -23,7 +24,8 @@ struct nngc_peer {
     pthread_mutex_t lock; /* guards dialed */
     bool dialed;
     char address[512];
-    char *authorization; /* "Bearer <token>", sent in every frame; NULL: none */
+    nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
+    char *authorization;        /* "Bearer <token>", sent in every frame; NULL: none */
     int timeout_ms;
 };
 
@@ -79,6 +81,8 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
     grove_err err = grove_nng_url_address(url, p->address, sizeof p->address);
     if (err)
         goto fail_free;
+    if (grove_nng_url_is_tls(url) && (err = grove_nng_tls_client_config(url, opts, &p->tls_config)))
+        goto fail_free;
     p->timeout_ms = opts->timeout_ms;
     if (opts->token && !(p->authorization = grove_bearer_value(opts->token))) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -104,6 +108,8 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
 fail_close:
     nng_close(p->sock);
 fail_free:
+    if (p->tls_config)
+        nng_tls_config_free(p->tls_config);
     free(p->authorization);
     free(p);
     return err;
@@ -116,8 +122,24 @@ static void nngc_peer_close(void *self)
         return;
     nng_close(p->sock);
     pthread_mutex_destroy(&p->lock);
+    if (p->tls_config)
+        nng_tls_config_free(p->tls_config);
     free(p->authorization);
     free(p);
+}
+
+/* nng_dial, with the TLS configuration set first when there is one. */
+static int nngc_dial(struct nngc_peer *p)
+{
+    if (!p->tls_config)
+        return nng_dial(p->sock, p->address, NULL, 0);
+    nng_dialer dialer;
+    int rv = nng_dialer_create(&dialer, p->sock, p->address);
+    if (!rv && (rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, p->tls_config)))
+        nng_dialer_close(dialer);
+    if (!rv && (rv = nng_dialer_start(dialer, 0)))
+        nng_dialer_close(dialer);
+    return rv;
 }
 
 /* Connects once, synchronously, so a refused or unreachable peer is an
@@ -127,7 +149,7 @@ static grove_err nngc_peer_dial(struct nngc_peer *p)
     grove_err err = GROVE_OK;
     pthread_mutex_lock(&p->lock);
     if (!p->dialed) {
-        int rv = nng_dial(p->sock, p->address, NULL, 0);
+        int rv = nngc_dial(p);
         if (rv) {
             err = grove_nng_error_map(rv, "dial");
             if (err != GROVE_ETIMEOUT && err != GROVE_EINVAL)

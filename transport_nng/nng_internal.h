@@ -43,8 +43,19 @@ grove_err grove_nng_reply_parse(const char *frame, size_t len, const char **json
                                 bool *idle);
 
 /* The nng address for a grove URL ("nng+tcp://h:p" -> "tcp://h:p",
- * "nng+ipc:///p" -> "ipc:///p") into out; GROVE_EINVAL without a tcp port. */
+ * "nng+tls+tcp://h:p" -> "tls+tcp://h:p", "nng+ipc:///p" -> "ipc:///p") into
+ * out; GROVE_EINVAL without a tcp port. */
 grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap);
+
+/* TLS (nng_tls.c): whether url is nng+tls+tcp, and the nng TLS
+ * configurations made from the options https and grpcs take (caller frees
+ * with nng_tls_config_free). */
+typedef struct nng_tls_config nng_tls_config;
+bool grove_nng_url_is_tls(const struct grove_url *url);
+grove_err grove_nng_tls_server_config(const struct grove_listen_options *opts,
+                                      nng_tls_config **out);
+grove_err grove_nng_tls_client_config(const struct grove_url *url,
+                                      const struct grove_dial_options *opts, nng_tls_config **out);
 
 /* A grove_err for an nng error number, with `what` and nng's text. */
 grove_err grove_nng_error_map(int rv, const char *what);

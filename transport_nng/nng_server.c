@@ -9,6 +9,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "nng_internal.h"
 #include "grove/sys/error.h"
@@ -33,6 +34,7 @@ struct nngs_worker {
 
 struct nngs_listener {
     nng_socket sock;
+    nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
     struct grove_server *server;
     char url[512];
     char *token;
@@ -166,6 +168,28 @@ static void *nngs_worker_main(void *arg)
 
 static void nngs_listener_close(void *self);
 
+static void nngs_listener_free(struct nngs_listener *l)
+{
+    if (l->tls_config)
+        nng_tls_config_free(l->tls_config);
+    free(l->token);
+    free(l);
+}
+
+/* nng_listen, with the TLS configuration set first when there is one. */
+static int nngs_listen(struct nngs_listener *l, const char *address)
+{
+    if (!l->tls_config)
+        return nng_listen(l->sock, address, NULL, 0);
+    nng_listener listener;
+    int rv = nng_listener_create(&listener, l->sock, address);
+    if (!rv && (rv = nng_listener_set_ptr(listener, NNG_OPT_TLS_CONFIG, l->tls_config)))
+        nng_listener_close(listener);
+    if (!rv && (rv = nng_listener_start(listener, 0)))
+        nng_listener_close(listener);
+    return rv;
+}
+
 static grove_err nngs_listener_open(const struct grove_url *url, struct grove_server *server,
                                     const struct grove_listen_options *opts, void **self_out)
 {
@@ -174,11 +198,18 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     grove_err err = grove_nng_url_address(url, address, sizeof address);
     if (err)
         return err;
-    if (opts->cert_file || opts->ca_file)
-        return grove_error_set(GROVE_ENOTSUP, "TLS is not supported by this transport yet");
+    /* Plain nng+tcp and nng+ipc ignore TLS files, as http:// and grpc:// do
+     * (groved gives every listener the same options). */
+    nng_tls_config *tls_config = NULL;
+    if (grove_nng_url_is_tls(url) && (err = grove_nng_tls_server_config(opts, &tls_config)))
+        return err;
     struct nngs_listener *l = calloc(1, sizeof *l);
-    if (!l)
+    if (!l) {
+        if (tls_config)
+            nng_tls_config_free(tls_config);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    l->tls_config = tls_config;
     l->server = server;
     snprintf(l->url, sizeof l->url, "%s", url->text);
     l->max_body = opts->max_body;
@@ -186,13 +217,12 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     atomic_init(&l->closing, false);
     atomic_init(&l->streams, 0);
     if (opts->token && !(l->token = strdup(opts->token))) {
-        free(l);
+        nngs_listener_free(l);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     int rv = nng_rep0_open(&l->sock);
     if (rv) {
-        free(l->token);
-        free(l);
+        nngs_listener_free(l);
         return grove_nng_error_map(rv, "nng rep socket");
     }
     /* Requests somewhat over max_body still arrive, so the client hears
@@ -202,7 +232,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
         err = grove_nng_error_map(rv, "nng socket options");
         goto fail;
     }
-    if ((rv = nng_listen(l->sock, address, NULL, 0))) {
+    if ((rv = nngs_listen(l, address))) {
         err = grove_nng_error_map(rv, "listen");
         if (rv == NNG_EADDRINUSE)
             err = grove_error_set(GROVE_EUNAVAIL, "listen: %s", nng_strerror(rv));
@@ -242,8 +272,7 @@ static void nngs_listener_close(void *self)
     for (size_t i = 0; i < NNGT_WORKERS; i++)
         if (l->workers[i].aio)
             nng_aio_free(l->workers[i].aio);
-    free(l->token);
-    free(l);
+    nngs_listener_free(l);
 }
 
 const struct grove_listener_ops grove_nng_listener_ops = {

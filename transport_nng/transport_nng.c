@@ -11,14 +11,16 @@
 grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t cap)
 {
     int len;
+    const char *tcp = grove_nng_url_is_tls(url) ? "tls+tcp" : "tcp";
     if (strcmp(url->scheme, "nng+ipc") == 0)
         len = snprintf(out, cap, "ipc://%s", url->path);
     else if (url->port == 0)
-        return grove_error_set(GROVE_EINVAL, "nng+tcp needs a port (nng+tcp://host:port)");
+        return grove_error_set(GROVE_EINVAL, "%s needs a port (%s://host:port)", url->scheme,
+                               url->scheme);
     else if (strchr(url->host, ':'))
-        len = snprintf(out, cap, "tcp://[%s]:%d", url->host, url->port);
+        len = snprintf(out, cap, "%s://[%s]:%d", tcp, url->host, url->port);
     else
-        len = snprintf(out, cap, "tcp://%s:%d", url->host, url->port);
+        len = snprintf(out, cap, "%s://%s:%d", tcp, url->host, url->port);
     if (len < 0 || (size_t)len >= cap)
         return grove_error_set(GROVE_EINVAL, "address too long");
     return GROVE_OK;
@@ -54,7 +56,7 @@ grove_err grove_nng_error_map(int rv, const char *what)
     return grove_error_set(err, "%s: %s", what, nng_strerror(rv));
 }
 
-static const char *const nngt_schemes[] = {"nng+tcp", "nng+ipc", NULL};
+static const char *const nngt_schemes[] = {"nng+tcp", "nng+tls+tcp", "nng+ipc", NULL};
 static const char *const nngt_path_schemes[] = {"nng+ipc", NULL};
 
 static const struct grove_transport nngt_transport = {

@@ -1,4 +1,5 @@
-/* The shared conformance suite over nng+tcp:// and nng+ipc://. The silent
+/* The shared conformance suite over nng+tcp://, nng+tls+tcp:// (certificates
+ * made at test time, verified against their CA) and nng+ipc://. The silent
  * server is an nng rep socket that never answers; raw pushes go through a
  * plain req socket speaking the transport's framing. */
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "conformance/conformance.h"
+#include "support/certs.h"
 #include "support/port.h"
 #include "support/tmpdir.h"
 #include "grove/transport_nng.h"
@@ -34,6 +36,31 @@ static void tcp_url(char *url, size_t cap)
     int port = support_free_port();
     cr_assert_gt(port, 0, "no free loopback port");
     snprintf(url, cap, "nng+tcp://127.0.0.1:%d", port);
+}
+
+static void tls_url(char *url, size_t cap)
+{
+    int port = support_free_port();
+    cr_assert_gt(port, 0, "no free loopback port");
+    snprintf(url, cap, "nng+tls+tcp://127.0.0.1:%d", port);
+}
+
+static void tls_listen_url(char *url, size_t cap, int attempt)
+{
+    (void)attempt;
+    tls_url(url, cap);
+}
+
+static struct grove_listen_options tls_listen;
+static struct grove_dial_options tls_dial;
+
+static void nng_tls_fixture_setup(void)
+{
+    nng_fixture_setup();
+    const struct support_certs *certs = support_certs();
+    tls_listen.cert_file = certs->cert;
+    tls_listen.key_file = certs->key;
+    tls_dial.ca_file = certs->ca;
 }
 
 /* A fresh socket path in this test's temporary directory. */
@@ -131,5 +158,15 @@ static const struct conformance_fixture nng_ipc_conformance = {
     .send_raw_push = nng_fixture_send_raw_push,
 };
 
+/* No silent server or raw push: both would need a TLS client of their own. */
+static const struct conformance_fixture nng_tls_conformance = {
+    .setup = nng_tls_fixture_setup,
+    .listen_url = tls_listen_url,
+    .listen = &tls_listen,
+    .dial = &tls_dial,
+    .refused_url = tls_url,
+};
+
 GROVE_CONFORMANCE_SUITE(transport_nng_conformance, nng_tcp_conformance)
+GROVE_CONFORMANCE_SUITE(transport_nng_conformance_tls, nng_tls_conformance)
 GROVE_CONFORMANCE_SUITE(transport_nng_conformance_ipc, nng_ipc_conformance)
