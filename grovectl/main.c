@@ -321,10 +321,16 @@ static int ctl_backup(struct ctl *ctl)
     int64_t bytes = 0;
     if (grove_client_backup(ctl->client, ctl->pos[0], &bytes))
         return ctl_fail();
-    if (ctl->out.text)
+    if (ctl->out.text) {
         fprintf(ctl->out.f, "backup written to %s (%lld bytes)\n", ctl->pos[0], (long long)bytes);
-    else
-        fprintf(ctl->out.f, "{\"file\":\"%s\",\"bytes\":%lld}\n", ctl->pos[0], (long long)bytes);
+    } else {
+        struct grove_buf file = {0};
+        if (grove_json_encode_string(ctl->pos[0], strlen(ctl->pos[0]), &file))
+            return ctl_fail();
+        fprintf(ctl->out.f, "{\"file\":%.*s,\"bytes\":%lld}\n", (int)file.len, file.data,
+                (long long)bytes);
+        grove_buf_free(&file);
+    }
     return ferror(ctl->out.f) ? CTL_FAILED : CTL_OK;
 }
 
