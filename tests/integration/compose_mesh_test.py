@@ -4,8 +4,9 @@
 No Docker engine is needed: each service's command line is taken from the
 compose file as written, and the config file it names is the one the service
 mounts (deploy/<node>.conf), with service host names mapped to 127.0.0.1 and
-the container ports mapped to free local ports. A write on every node must
-reach every other node, whatever transport each link uses.
+the container ports mapped to free local ports; its env_file is its
+environment, as Docker would give it. A write on every node must reach every
+other node, whatever transport each link uses.
 """
 import argparse
 import json
@@ -16,9 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import yaml
+
+CONTAINER_PORTS = (8080, 50051, 7070)  # HTTP, gRPC, nng
 
 
 def free_port():
@@ -51,19 +55,49 @@ def local_config(name, svc, argv, ports, data_dir, source_dir):
     with open(mounted[container_path]) as f:
         text = rewrite(f.read(), ports, data_dir)
     # A listener binds its own free port instead of the container's.
-    text = (text.replace("0.0.0.0:8080", f"127.0.0.1:{ports[(name, 8080)]}")
-                .replace("0.0.0.0:50051", f"127.0.0.1:{ports[(name, 50051)]}"))
+    for port in CONTAINER_PORTS:
+        text = text.replace(f"0.0.0.0:{port}", f"127.0.0.1:{ports[(name, port)]}")
     path = os.path.join(data_dir, name + ".conf")
     with open(path, "w") as f:
         f.write(text)
     return path
 
 
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+def env_file(svc, source_dir):
+    """The variables of the service's env_file (KEY=VALUE lines, # comments)."""
+    env = {}
+    if "env_file" in svc:
+        with open(os.path.join(source_dir, svc["env_file"])) as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    key, _, value = line.partition("=")
+                    env[key.strip()] = value.strip()
+    return env
+
+
+def post(url, body, token):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
+
+
+def refused_without_token(services, ports, tokens):
+    """The env_file's token is the one each node asks for: a pull without it is a 401."""
+    for name in services:
+        if not tokens[name]:
+            continue
+        url = f"http://127.0.0.1:{ports[(name, 8080)]}/sync/pull"
+        try:
+            post(url, {"tables": ["documents"], "node_id": "reader"}, None)
+        except urllib.error.HTTPError as e:
+            if e.code == 401:
+                continue
+            raise
+        raise SystemExit(f"{name} answered a pull without its token")
 
 
 def main():
@@ -76,9 +110,10 @@ def main():
     services = compose["services"]
     ports = {}
     for name in services:
-        for port in (8080, 50051):
+        for port in CONTAINER_PORTS:
             ports[(name, port)] = free_port()
     procs = {}
+    tokens = {}
     with tempfile.TemporaryDirectory() as data_dir:
         try:
             for name, svc in services.items():
@@ -86,7 +121,8 @@ def main():
                 argv[argv.index("--config") + 1] = local_config(
                     name, svc, argv, ports, data_dir, args.source_dir)
                 # The environment overrides the file, as a deployment would.
-                env = dict(os.environ, GROVE_INTERVAL="1")
+                env = dict(os.environ, **env_file(svc, args.source_dir), GROVE_INTERVAL="1")
+                tokens[name] = env.get("GROVE_TOKEN")
                 log = open(os.path.join(data_dir, name + ".log"), "w")
                 procs[name] = subprocess.Popen([args.groved] + argv, stderr=log, env=env)
             time.sleep(1.0)
@@ -98,7 +134,7 @@ def main():
                           "node_id": "client", "value": {"written_on": name}}
                 for attempt in range(50):
                     try:
-                        post(url, {"node_id": "client", "changes": [change]})
+                        post(url, {"node_id": "client", "changes": [change]}, tokens[name])
                         break
                     except OSError:
                         time.sleep(0.1)
@@ -111,11 +147,12 @@ def main():
                 missing = {}
                 for name in services:
                     url = f"http://127.0.0.1:{ports[(name, 8080)]}/sync/pull"
-                    got = post(url, {"tables": ["documents"], "node_id": "reader"})
+                    got = post(url, {"tables": ["documents"], "node_id": "reader"}, tokens[name])
                     have = {c["pk"] for c in got["changes"]}
                     if want - have:
                         missing[name] = sorted(want - have)
                 if not missing:
+                    refused_without_token(services, ports, tokens)
                     print(f"compose mesh converged: {len(services)} nodes, "
                           f"{len(want)} writes on every node")
                     return 0
