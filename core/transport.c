@@ -321,6 +321,15 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
     return GROVE_OK;
 }
 
+grove_err grove_listener_set_tokens(struct grove_listener *l, const char *token,
+                                    const char *admin_token)
+{
+    if (!l->transport->listener->set_tokens)
+        return grove_error_set(GROVE_ENOTSUP, "the %s transport cannot change its tokens live",
+                               l->transport->name);
+    return l->transport->listener->set_tokens(l->self, token, admin_token);
+}
+
 void grove_listener_close(struct grove_listener *l)
 {
     if (!l)

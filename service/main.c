@@ -122,6 +122,26 @@ static grove_err groved_syncer_open(const struct groved_config *cfg, struct grov
     return err;
 }
 
+/* The listeners' tokens, for requests from now on; a transport that cannot
+ * swap them live (gRPC, nng) keeps the old ones until a restart. */
+static void groved_reload_tokens(struct grove_node *node, const struct groved_config *cfg)
+{
+    size_t swapped = 0, kept = 0;
+    for (size_t i = 0; i < node->listener_count; i++) {
+        if (!node->listeners[i])
+            continue;
+        if (grove_listener_set_tokens(node->listeners[i], cfg->token, cfg->admin_token) == GROVE_OK)
+            swapped++;
+        else
+            kept++;
+    }
+    grove_log_kv(kept ? GROVE_LOG_WARN : GROVE_LOG_INFO, "tokens reloaded",
+                 "listeners=%zu kept_old=%zu", swapped, kept);
+    if (kept)
+        grove_log_kv(GROVE_LOG_WARN, "some listeners keep their old tokens until a restart",
+                     "reason=%s", "their transport cannot change them live (HTTP can)");
+}
+
 static void groved_reload_refused(void)
 {
     char quoted[1100];
@@ -134,7 +154,8 @@ static void groved_reload_refused(void)
  * changes. A good one applies the log level and format and the interval at
  * once; changed peers or peer token replace the syncer (its rounds stop
  * and the new one starts from the cursors in the store; listeners and the
- * streams they serve stay). The listeners' tokens take a restart. */
+ * streams they serve stay). New tokens go to every listener that can take
+ * them live (HTTP); the others keep theirs until a restart. */
 static void groved_reload(struct groved_reload *st)
 {
     struct groved_kept *kept = calloc(1, sizeof *kept);
@@ -175,12 +196,9 @@ static void groved_reload(struct groved_reload *st)
                  "file=%s log_level=%d interval_ms=%d peers=%zu peers_changed=%s",
                  fresh->file ? fresh->file : "none", (int)fresh->log_level, fresh->interval_ms,
                  fresh->peers.count, new_peers ? "true" : "false");
-    if (!groved_same(cur->token, fresh->token))
-        grove_log_kv(GROVE_LOG_WARN, "setting changed in the file takes effect at restart",
-                     "key=token");
-    if (!groved_same(cur->admin_token, fresh->admin_token))
-        grove_log_kv(GROVE_LOG_WARN, "setting changed in the file takes effect at restart",
-                     "key=admin-token");
+    if (!groved_same(cur->token, fresh->token) ||
+        !groved_same(cur->admin_token, fresh->admin_token))
+        groved_reload_tokens(node, fresh);
     kept->next = st->kept;
     st->kept = kept;
     st->current = fresh;

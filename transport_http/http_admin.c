@@ -82,10 +82,7 @@ enum MHD_Result grove_http_admin_serve(struct http_listener *l, struct MHD_Conne
         return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
     if (atomic_load(&l->closing))
         return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    grove_err err = grove_bearer_check(l->admin_token ? l->admin_token : l->token, auth,
-                                       auth ? strlen(auth) : 0);
+    grove_err err = grove_http_authorize(l, conn, true);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
     if (op == ADMIN_BACKUP)

@@ -3,6 +3,7 @@
 #define GROVE_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
 #include "grove/sys/transport.h"
@@ -20,6 +21,7 @@ void grove_http_dialer_close(void *self);
 grove_err grove_http_listener_open(const struct grove_url *url, struct grove_server *server,
                                    const struct grove_listen_options *opts, void **self_out);
 void grove_http_listener_close(void *self);
+grove_err grove_http_listener_set_tokens(void *self, const char *token, const char *admin_token);
 
 /* A listener (http_server.c), as its request handlers see it. */
 struct http_listener {
@@ -41,6 +43,7 @@ struct http_listener {
     size_t cors_origin_count;
     struct grove_admin *admin; /* the admin API (http_admin.c); NULL: none */
     char *admin_token;
+    pthread_mutex_t token_lock; /* token and admin_token change on a reload */
     bool admin_only;
 };
 
@@ -82,6 +85,9 @@ grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, si
 /* The admin API (http_admin.c, docs/operations.md): /v1/status, /v1/sync
  * and /v1/backup, answered from the request head (none takes a body) with
  * the admin token checked there. */
+/* Checks the request's bearer token against the listener's (admin: the
+ * admin token when there is one), under the lock a reload takes. */
+grove_err grove_http_authorize(struct http_listener *l, struct MHD_Connection *conn, bool admin);
 bool grove_http_admin_is_path(const struct http_listener *l, const char *target);
 enum MHD_Result grove_http_admin_serve(struct http_listener *l, struct MHD_Connection *conn,
                                        const char *method, const char *target);

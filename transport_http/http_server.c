@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "grove/sys/error.h"
 #include "grove/log.h"
+#include "grove/sys/error.h"
 #include "http_internal.h"
 
 enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
@@ -171,11 +171,33 @@ static enum http_route http_route_of(const struct http_listener *l, const char *
     return ROUTE_NONE;
 }
 
-static grove_err http_authorize(const struct http_listener *l, struct MHD_Connection *conn)
+grove_err grove_http_authorize(struct http_listener *l, struct MHD_Connection *conn, bool admin)
 {
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    return grove_bearer_check(l->token, auth, auth ? strlen(auth) : 0);
+    pthread_mutex_lock(&l->token_lock);
+    const char *want = admin && l->admin_token ? l->admin_token : l->token;
+    grove_err err = grove_bearer_check(want, auth, auth ? strlen(auth) : 0);
+    pthread_mutex_unlock(&l->token_lock);
+    return err;
+}
+
+grove_err grove_http_listener_set_tokens(void *self, const char *token, const char *admin_token)
+{
+    struct http_listener *l = self;
+    char *t = token ? strdup(token) : NULL, *a = admin_token ? strdup(admin_token) : NULL;
+    if ((token && !t) || (admin_token && !a)) {
+        free(t);
+        free(a);
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&l->token_lock);
+    free(l->token);
+    free(l->admin_token);
+    l->token = t;
+    l->admin_token = a;
+    pthread_mutex_unlock(&l->token_lock);
+    return GROVE_OK;
 }
 
 /* Absent Content-Type is accepted (curl -d sends a form type, Grove's clients
@@ -451,14 +473,14 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         if (!call->data)
             return ret;
     } else if (route == ROUTE_STREAM && !is_get) {
-        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for the stream",
-                                      "GET");
+        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                      "use GET for the stream", "GET");
     } else if (route != ROUTE_STREAM && !is_post) {
         return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
     }
     if (atomic_load(&l->closing))
         return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    grove_err err = http_authorize(l, conn);
+    grove_err err = grove_http_authorize(l, conn, false);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
     if (route == ROUTE_STREAM)
@@ -611,6 +633,7 @@ static void http_listener_free(struct http_listener *l)
     grove_http_admit_free(l->admit);
     free(l->token);
     free(l->admin_token);
+    pthread_mutex_destroy(&l->token_lock);
     for (size_t i = 0; i < l->cors_origin_count; i++)
         free(l->cors_origins[i]);
     free(l->cors_origins);
@@ -642,6 +665,7 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     size_t n = strlen(l->base);
     while (n > 0 && l->base[n - 1] == '/')
         l->base[--n] = '\0';
+    pthread_mutex_init(&l->token_lock, NULL);
     l->admin = opts->admin;
     l->admin_only = opts->admin_only;
     if ((opts->token && !(l->token = strdup(opts->token))) ||

@@ -122,6 +122,7 @@ static const struct grove_dialer_ops http_dialer = {
 static const struct grove_listener_ops http_listener = {
     .open = grove_http_listener_open,
     .close = grove_http_listener_close,
+    .set_tokens = grove_http_listener_set_tokens,
 };
 
 static const struct grove_transport http_transport = {

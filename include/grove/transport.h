@@ -111,5 +111,10 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
                               struct grove_server *server, const struct grove_listen_options *opts);
 /* Stops accepting, ends streams, joins in-flight calls. NULL is a no-op. */
 void grove_listener_close(struct grove_listener *listener);
+/* New tokens (as grove_listen_options' token and admin_token; NULL: none)
+ * for the requests that arrive from now on; open streams go on. A config
+ * reload. GROVE_ENOTSUP when the transport cannot (HTTP can). */
+grove_err grove_listener_set_tokens(struct grove_listener *listener, const char *token,
+                                    const char *admin_token);
 
 #endif

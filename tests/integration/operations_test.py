@@ -359,6 +359,16 @@ def test_reload(args, workdir):
         check(b"r1" in line, "the watch opened before the reloads sees r1")
         stream.close()
         check(proc.poll() is None, "groved still runs")
+
+        # A new token: from the reload on, the old one is refused, the new one taken.
+        new_token = "rotated-" + TOKEN
+        write_conf([l for l in base if not l.startswith("token")] + ["token = " + new_token])
+        proc.send_signal(signal.SIGHUP)
+        wait_for("the token reload", lambda: "tokens reloaded" in open(log_path).read())
+        path = "/v1/tables/documents/rows/r1"
+        check(http(port, "GET", path, TOKEN)[0] == 401, "the old token still works")
+        check(http(port, "GET", path, new_token)[0] == 200, "the new token is refused")
+        check(new_token not in open(log_path).read(), "a token reached the log")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)

@@ -80,6 +80,9 @@ struct grove_listener_ops {
     /* Stops accepting, ends streams and in-flight calls, and frees self;
      * nothing of the listener runs after it returns. Mandatory. */
     void (*close)(void *self);
+    /* Replaces the tokens requests need (grove_listener_set_tokens), for
+     * requests that arrive from now on. NULL: not supported. */
+    grove_err (*set_tokens)(void *self, const char *token, const char *admin_token);
 };
 
 struct grove_transport {
