@@ -28,6 +28,15 @@ static const char store_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS cursors(peer TEXT PRIMARY KEY, pull_ts INTEGER NOT NULL,"
     " pull_c INTEGER NOT NULL, pull_node TEXT NOT NULL, push_ts INTEGER NOT NULL,"
     " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);"
+    /* Cursors belong to the peer's node id once it is known (core/store_cursor.c):
+     * peer_urls says which node a URL answered as; a row keyed by a URL is a
+     * peer not identified yet. Rows of older files, keyed by URL with a known
+     * node, move to their node's key (one URL's row per node survives). */
+    "CREATE TABLE IF NOT EXISTS peer_urls(url TEXT PRIMARY KEY, node TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO peer_urls(url, node) SELECT peer, peer_node FROM cursors"
+    " WHERE peer_node != '' AND peer != peer_node;"
+    "UPDATE OR IGNORE cursors SET peer = peer_node WHERE peer_node != '' AND peer != peer_node;"
+    "DELETE FROM cursors WHERE peer_node != '' AND peer != peer_node;"
     /* Data API writes by idempotency key (core/data.c): what the write was
      * (a fingerprint) and the HLC it got, kept a day. */
     "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, fingerprint INTEGER NOT NULL,"
@@ -130,8 +139,9 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->idem_put, "INSERT INTO idempotency(key, fingerprint, ts, c, created)"
                            " VALUES(?1, ?2, ?3, ?4, ?5)"},
         {&store->idem_prune, "DELETE FROM idempotency WHERE created < ?1"},
-        {&store->cursor_get, "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node,"
-                             " catching_up FROM cursors WHERE peer = ?1"},
+        {&store->cursor_get,
+         "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node, catching_up FROM cursors"
+         " WHERE peer = coalesce((SELECT node FROM peer_urls WHERE url = ?1), ?1)"},
         {&store->cursor_put,
          "INSERT OR REPLACE INTO cursors(peer, pull_ts, pull_c, pull_node,"
          " push_ts, push_c, peer_node, catching_up) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"},

@@ -42,11 +42,32 @@ grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
     return err;
 }
 
-grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
-                                    const struct grove_peer_cursors *cursors)
+/* Runs one statement with up to two text parameters; a row's first column
+ * (text) goes to out when given. */
+static grove_err cursor_sql(struct grove_store *store, const char *sql, const char *a,
+                            const char *b, char *out, size_t out_size)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return grove_store_sqlite_error(store, "prepare cursor statement");
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    if (out)
+        out[0] = '\0';
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out)
+        snprintf(out, out_size, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? GROVE_OK
+                                                 : grove_store_sqlite_error(store, "cursors");
+}
+
+static grove_err cursor_put(struct grove_store *store, const char *key,
+                            const struct grove_peer_cursors *cursors)
 {
     sqlite3_stmt *st = store->cursor_put;
-    sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, cursors->pull.ts);
     sqlite3_bind_int64(st, 3, cursors->pull.c);
     sqlite3_bind_text(st, 4, cursors->pull.node, -1, SQLITE_STATIC);
@@ -57,6 +78,124 @@ grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "write cursors");
+}
+
+/* The row stored under key (URL or node id), zero when none; the caller
+ * holds the lock. */
+static grove_err cursor_row(struct grove_store *store, const char *key,
+                            struct grove_peer_cursors *out, bool *found)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node,"
+                           " catching_up FROM cursors WHERE peer = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return grove_store_sqlite_error(store, "prepare cursor statement");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        out->pull.ts = sqlite3_column_int64(st, 0);
+        out->pull.c = (uint32_t)sqlite3_column_int64(st, 1);
+        snprintf(out->pull.node, sizeof out->pull.node, "%s", sqlite3_column_text(st, 2));
+        out->push.ts = sqlite3_column_int64(st, 3);
+        out->push.c = (uint32_t)sqlite3_column_int64(st, 4);
+        snprintf(out->peer_node, sizeof out->peer_node, "%s", sqlite3_column_text(st, 5));
+        out->catching_up = sqlite3_column_int(st, 6) != 0;
+    }
+    sqlite3_finalize(st);
+    snprintf(out->push.node, sizeof out->push.node, "%s", store->node_id);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? GROVE_OK
+                                                 : grove_store_sqlite_error(store, "read cursors");
+}
+
+static void cursor_take_later(struct grove_hlc *into, const struct grove_hlc *other)
+{
+    if (grove_hlc_compare(other, into) > 0)
+        *into = *other;
+}
+
+/* Binds url to node (the caller holds the lock and runs the transaction):
+ * a URL seen for the first time brings its row, which is merged into the
+ * node's (each cursor the later one: both count on the same clocks); a URL
+ * that answered as another node before leaves that node's row alone. *out
+ * becomes the node's state. */
+static grove_err cursor_bind(struct grove_store *store, const char *url, const char *node,
+                             struct grove_peer_cursors *out)
+{
+    char bound[GROVE_NODE_ID_MAX + 1];
+    struct grove_peer_cursors by_url, by_node;
+    bool url_found, node_found;
+    grove_err err = cursor_sql(store, "SELECT node FROM peer_urls WHERE url = ?1", url, NULL,
+                               bound, sizeof bound);
+    if (!err)
+        err = cursor_row(store, url, &by_url, &url_found);
+    if (!err)
+        err = cursor_row(store, node, &by_node, &node_found);
+    if (err)
+        return err;
+    if (!bound[0] && url_found && node_found) {
+        cursor_take_later(&by_node.pull, &by_url.pull);
+        cursor_take_later(&by_node.push, &by_url.push);
+        by_node.catching_up = by_node.catching_up && by_url.catching_up;
+    } else if (!bound[0] && url_found) {
+        by_node = by_url;
+    }
+    snprintf(by_node.peer_node, sizeof by_node.peer_node, "%s", node);
+    err = cursor_sql(store, "INSERT OR REPLACE INTO peer_urls(url, node) VALUES(?1, ?2)", url,
+                     node, NULL, 0);
+    if (!err && url_found)
+        err = cursor_sql(store, "DELETE FROM cursors WHERE peer = ?1", url, NULL, NULL, 0);
+    if (!err)
+        err = cursor_put(store, node, &by_node);
+    if (!err)
+        *out = by_node;
+    return err;
+}
+
+grove_err grove_store_cursors_bind(struct grove_store *store, const char *url, const char *node,
+                                   struct grove_peer_cursors *out)
+{
+    pthread_mutex_lock(&store->lock);
+    grove_err err = grove_store_exec(store, "SAVEPOINT cursor_bind");
+    if (!err) {
+        err = cursor_bind(store, url, node, out);
+        grove_store_exec(store, err ? "ROLLBACK TO cursor_bind; RELEASE cursor_bind"
+                                    : "RELEASE cursor_bind");
+    }
+    pthread_mutex_unlock(&store->lock);
+    return err;
+}
+
+/* Cursors naming a node the URL is not bound to yet bind it first, inside
+ * the caller's transaction: the page that taught the node id and the move of
+ * the row to that id commit together. */
+grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
+                                    const struct grove_peer_cursors *cursors)
+{
+    char bound[GROVE_NODE_ID_MAX + 1];
+    grove_err err = cursor_sql(store, "SELECT node FROM peer_urls WHERE url = ?1", peer, NULL,
+                               bound, sizeof bound);
+    if (err)
+        return err;
+    struct grove_peer_cursors put = *cursors;
+    if (!put.peer_node[0] && !bound[0])
+        return cursor_put(store, peer, &put);
+    if (!put.peer_node[0]) /* a URL bound already keeps its node */
+        snprintf(put.peer_node, sizeof put.peer_node, "%s", bound);
+    if (strcmp(bound, put.peer_node) != 0) {
+        struct grove_peer_cursors known;
+        err = cursor_bind(store, peer, put.peer_node, &known);
+        if (err)
+            return err;
+        if (!bound[0]) { /* the node's state from another URL is kept as well */
+            cursor_take_later(&put.pull, &known.pull);
+            cursor_take_later(&put.push, &known.push);
+            put.catching_up = put.catching_up && known.catching_up;
+        }
+    }
+    return cursor_put(store, put.peer_node, &put);
 }
 
 /* ---- waiting ----------------------------------------------------------------- */

@@ -22,6 +22,9 @@ struct syncer_peer {
     struct grove_peer *conn;        /* pulls and pushes */
     struct grove_peer *stream_conn; /* the stream, on its own connection */
     pthread_mutex_t lock;           /* one exchange with this peer at a time */
+    /* Under lock: the node behind the URL was checked this round and not
+     * failed since (syncer_identify), so its cursors are the ones in use. */
+    bool identified;
     pthread_t thread, stream_thread;
     bool has_thread, has_stream_thread;
     unsigned rand_state;
@@ -263,28 +266,96 @@ static void syncer_report_error(struct grove_sync_report *r, grove_err err)
     snprintf(r->error, sizeof r->error, "%s", grove_errmsg());
 }
 
-/* Learns the peer's node id from a stamp of its own clock. */
-static void syncer_learn_peer(struct grove_syncer *s, struct grove_peer_cursors *c,
-                              const struct grove_hlc *stamp)
+/* Learns the peer's node id from a stamp of its own clock. A stamp naming
+ * another node than the one learned means the URL now reaches another node:
+ * the cursors in hand are not that node's, so nothing is learned and the
+ * next exchange identifies the peer again (syncer_identify). */
+static bool syncer_learn_peer(struct grove_syncer *s, struct syncer_peer *p,
+                              struct grove_peer_cursors *c, const struct grove_hlc *stamp)
 {
-    if (stamp->node[0] && strcmp(stamp->node, grove_store_node_id(s->store)) != 0)
-        memcpy(c->peer_node, stamp->node, sizeof c->peer_node);
+    if (!stamp->node[0] || strcmp(stamp->node, grove_store_node_id(s->store)) == 0)
+        return true;
+    if (c->peer_node[0] && strcmp(c->peer_node, stamp->node) != 0) {
+        p->identified = false;
+        return false;
+    }
+    memcpy(c->peer_node, stamp->node, sizeof c->peer_node);
+    return true;
 }
 
-/* A pull's latest_hlc names the peer when it is an arrival stamp (groved).
- * Grove's Go server puts the last change's own stamp there instead, whose node
- * is that change's origin: trusting it would filter the wrong changes out of
- * our pushes, so a latest_hlc equal to a returned change's stamp is ignored
- * (an arrival stamp never equals a change's: they are different ticks). */
-static void syncer_learn_peer_from_pull(struct grove_syncer *s, struct grove_peer_cursors *c,
-                                        const struct grove_pull_response *resp)
+/* The node id a pull's latest_hlc names when it is an arrival stamp
+ * (groved), else NULL. Grove's Go server puts the last change's own stamp
+ * there instead, whose node is that change's origin: trusting it would filter
+ * the wrong changes out of our pushes, so a latest_hlc equal to a returned
+ * change's stamp is ignored (an arrival stamp never equals a change's: they
+ * are different ticks). */
+static const struct grove_hlc *syncer_pull_stamp(const struct grove_pull_response *resp)
 {
     if (resp->count == 0)
-        return;
+        return NULL;
     for (size_t i = 0; i < resp->count; i++)
         if (grove_hlc_compare(&resp->changes[i].hlc, &resp->latest_hlc) == 0)
-            return;
-    syncer_learn_peer(s, c, &resp->latest_hlc);
+            return NULL;
+    return &resp->latest_hlc;
+}
+
+static bool syncer_learn_peer_from_pull(struct grove_syncer *s, struct syncer_peer *p,
+                                        struct grove_peer_cursors *c,
+                                        const struct grove_pull_response *resp)
+{
+    const struct grove_hlc *stamp = syncer_pull_stamp(resp);
+    return stamp ? syncer_learn_peer(s, p, c, stamp) : true;
+}
+
+/* Which node answers at the URL, asked with a one-change pull from the zero
+ * cursor (never echo-filtered) before the cursors are used: a link whose
+ * URL changed (another transport to the same node) takes that node's state,
+ * and a URL that now reaches another node gets that node's own, reported in
+ * r->notice. An empty peer names no node; it is asked again next round, and
+ * its first page or push answer binds it. Failures are left to the halves. */
+static void syncer_identify(struct grove_syncer *s, struct syncer_peer *p,
+                            struct grove_sync_report *r)
+{
+    if (p->identified || s->opts.mode == GROVE_SYNC_PUSH_ONLY)
+        return;
+    struct grove_pull_request req = {
+        .tables = s->tables, .table_count = s->table_count, .limit = 1, .node_id = ""};
+    struct grove_pull_response *resp;
+    if (grove_peer_pull(p->conn, &req, &resp) != GROVE_OK)
+        return;
+    const struct grove_hlc *stamp = syncer_pull_stamp(resp);
+    char node[GROVE_NODE_ID_MAX + 1] = "";
+    if (stamp && strcmp(stamp->node, grove_store_node_id(s->store)) != 0)
+        snprintf(node, sizeof node, "%s", stamp->node);
+    bool named_nobody = resp->count == 0;
+    grove_msg_free(resp);
+    if (!node[0]) {
+        p->identified = !named_nobody; /* Grove's Go server never names itself */
+        return;
+    }
+    struct grove_peer_cursors c, bound;
+    if (grove_store_cursors_get(s->store, p->url, &c) != GROVE_OK)
+        return;
+    if (strcmp(c.peer_node, node) == 0) {
+        p->identified = true;
+        return;
+    }
+    if (grove_store_cursors_bind(s->store, p->url, node, &bound) != GROVE_OK) {
+        char why[300];
+        grove_log_kv(GROVE_LOG_WARN, "peer not bound", "peer=%s node=%s error=%s", p->url, node,
+                     grove_log_quote(why, sizeof why, grove_errmsg()));
+        return;
+    }
+    p->identified = true;
+    if (c.peer_node[0]) {
+        snprintf(r->notice, sizeof r->notice, "%s answers as node %s, no longer %s", p->url,
+                 node, c.peer_node);
+        grove_log_kv(GROVE_LOG_WARN, "peer node changed", "peer=%s node=%s was=%s", p->url, node,
+                     c.peer_node);
+    } else {
+        grove_log_kv(GROVE_LOG_INFO, "peer identified", "peer=%s node=%s resumed=%s", p->url,
+                     node, grove_hlc_is_zero(&bound.pull) ? "false" : "true");
+    }
 }
 
 /* Merges changes from the peer (hooks around the apply) and stores *c, the
@@ -364,7 +435,11 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
         struct grove_hlc since = fetch.req.since;
-        syncer_learn_peer_from_pull(s, &c, resp);
+        if (!syncer_learn_peer_from_pull(s, p, &c, resp)) {
+            /* Another node answers: its page is not merged under these cursors. */
+            grove_msg_free(resp);
+            break;
+        }
         /* !moved: a peer that says more but moves nowhere is not asked again. */
         bool moved = grove_hlc_compare(&resp->latest_hlc, &since) > 0;
         bool more = resp->has_more && moved, threaded = false;
@@ -428,7 +503,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
             struct grove_push_response *resp;
             err = grove_peer_push(p->conn, &req, &resp);
             if (!err) {
-                syncer_learn_peer(s, &c, &resp->latest_hlc);
+                syncer_learn_peer(s, p, &c, &resp->latest_hlc);
                 r->pushed += count;
                 grove_msg_free(resp);
             }
@@ -457,6 +532,9 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
     int64_t start = syncer_now_us();
     pthread_mutex_lock(&p->lock);
     grove_err err = GROVE_OK;
+    if (halves & SYNCER_PULL) /* a round checks who answers: a pushed commit need not */
+        p->identified = false;
+    syncer_identify(s, p, &r);
     if ((halves & SYNCER_PULL) && s->opts.mode != GROVE_SYNC_PUSH_ONLY)
         err = syncer_pull_locked(s, p, &r);
     /* Push even when the pull failed: the two directions fail independently. */
@@ -467,6 +545,8 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
         if (push_err)
             syncer_report_error(&r, push_err);
     }
+    if (r.err && grove_err_retryable(r.err))
+        p->identified = false; /* it may come back as another node */
     pthread_mutex_unlock(&p->lock);
     r.duration_us = syncer_now_us() - start;
     if ((halves & SYNCER_PULL) || r.err || r.pushed)
@@ -510,7 +590,10 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (!err) {
         syncer_note_stream(p, GROVE_STREAM_OPEN);
-        syncer_learn_peer_from_pull(s, &c, batch);
+        if (!syncer_learn_peer_from_pull(s, p, &c, batch))
+            err = grove_error_set(GROVE_EPROTO, "%s: the stream answers as another node", p->url);
+    }
+    if (!err) {
         /* Only a batch that follows on from the cursor may move it: after a
          * gap the next pull fetches what the stream lost. */
         if (grove_hlc_compare(&batch->since, &c.pull) == 0 &&

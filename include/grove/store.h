@@ -113,7 +113,10 @@ grove_err grove_store_apply_operations(struct grove_store *store,
                                        const struct grove_change *changes, size_t count,
                                        const char *from_node, struct grove_apply_report *report);
 
-/* Persistent per-peer sync state, keyed by the peer's URL. */
+/* Persistent per-peer sync state. It belongs to the peer's node id once that
+ * is known (a URL is bound to the node it answered as), so the same peer
+ * behind another URL (another transport) resumes where it was; a peer not
+ * identified yet keeps its state under its URL. Calls name the URL. */
 struct grove_peer_cursors {
     struct grove_hlc pull;                 /* the peer's latest_hlc we have merged up to */
     struct grove_hlc push;                 /* our arrival stamp we have pushed up to */
@@ -128,6 +131,14 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
                                   struct grove_peer_cursors *out);
 grove_err grove_store_cursors_set(struct grove_store *store, const char *peer,
                                   const struct grove_peer_cursors *cursors);
+/* Binds url to node, the node id it answered as, and sets *out to that node's
+ * state: the URL's own state moves to the node the first time (merged with
+ * what the node has from another URL: the later cursors); a URL bound to
+ * another node before leaves that state to its node, and the new node's is
+ * zero unless known. Writing cursors whose peer_node differs from the URL's
+ * binding binds it the same way, in the writer's transaction. */
+grove_err grove_store_cursors_bind(struct grove_store *store, const char *url, const char *node,
+                                   struct grove_peer_cursors *out);
 
 /* Applies a page pulled or streamed from `peer` (from node
  * cursors->peer_node) and stores *cursors in the same transaction, so the page

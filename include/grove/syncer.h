@@ -36,6 +36,9 @@ struct grove_sync_report {
     uint64_t conflicts;
     grove_err err;   /* GROVE_OK or what failed */
     char error[256]; /* message when err != GROVE_OK */
+    /* Said once, not an error: e.g. the URL now answers as another node id
+     * (it gets its own cursors); "" when nothing. */
+    char notice[192];
     int64_t duration_us;
 };
 

@@ -62,8 +62,9 @@ Test(sync_restart, restart_mid_sync_resumes)
                  (unsigned long long)r.pushed);
     cr_assert_eq(fx_count_rows(&a, "docs", 1000), A_ROWS + 1 + B_ROWS);
 
-    /* Pull: four pages get through, the fifth call fails. */
-    cut.fail_after = 4;
+    /* Pull: the round's first call asks who answers (a one-change pull), then
+     * four pages get through and the next call fails. */
+    cut.fail_after = 5;
     fx_ok(grove_faults_set(link, &cut));
     memset(&r, 0, sizeof r);
     grove_syncer_pull_peer(b.node.syncer, 0, &r);
