@@ -307,7 +307,7 @@ Test(service_config, token_values_reach_no_message_and_no_log)
     cr_expect_str_eq(config_cfg.peer_token, SECRET "-peer");
     char *log = config_logged_sources();
     cr_expect(strstr(log, "read config file ") && strstr(log, "(named by --config)"), "%s", log);
-    cr_expect(strstr(log, "environment overrides: GROVE_PEER_TOKEN\n"), "%s", log);
+    cr_expect(strstr(log, "environment overrides: GROVE_PEER_TOKEN\"\n"), "%s", log);
     cr_expect_null(strstr(log, SECRET), "a token was logged:\n%s", log);
     free(log);
 
