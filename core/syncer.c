@@ -307,46 +307,41 @@ static bool syncer_learn_peer_from_pull(struct grove_syncer *s, struct syncer_pe
     return stamp ? syncer_learn_peer(s, p, c, stamp) : true;
 }
 
-/* Which node answers at the URL, asked with a one-change pull from the zero
- * cursor (never echo-filtered) before the cursors are used: a link whose
- * URL changed (another transport to the same node) takes that node's state,
- * and a URL that now reaches another node gets that node's own, reported in
- * r->notice. An empty peer names no node; it is asked again next round, and
- * its first page or push answer binds it. Failures are left to the halves. */
+/* Which node answers at the URL, asked with an empty push (its answer's
+ * latest_hlc names the peer; no change moves, no cursor is read) before the
+ * cursors are used: a link whose URL changed (another transport to the same
+ * node) takes that node's state, and a URL that now reaches another node gets
+ * that node's own, reported in r->notice. A peer whose answer names no node
+ * keeps its state under its URL until a page or push answer names it.
+ * Failures are left to the halves. */
 static void syncer_identify(struct grove_syncer *s, struct syncer_peer *p,
                             struct grove_sync_report *r)
 {
-    if (p->identified || s->opts.mode == GROVE_SYNC_PUSH_ONLY)
+    if (p->identified)
         return;
-    struct grove_pull_request req = {
-        .tables = s->tables, .table_count = s->table_count, .limit = 1, .node_id = ""};
-    struct grove_pull_response *resp;
-    if (grove_peer_pull(p->conn, &req, &resp) != GROVE_OK)
+    struct grove_push_request req = {.node_id = grove_store_node_id(s->store)};
+    struct grove_push_response *resp;
+    if (grove_peer_push(p->conn, &req, &resp) != GROVE_OK)
         return;
-    const struct grove_hlc *stamp = syncer_pull_stamp(resp);
     char node[GROVE_NODE_ID_MAX + 1] = "";
-    if (stamp && strcmp(stamp->node, grove_store_node_id(s->store)) != 0)
-        snprintf(node, sizeof node, "%s", stamp->node);
-    bool named_nobody = resp->count == 0;
+    if (strcmp(resp->latest_hlc.node, grove_store_node_id(s->store)) != 0)
+        snprintf(node, sizeof node, "%s", resp->latest_hlc.node);
     grove_msg_free(resp);
-    if (!node[0]) {
-        p->identified = !named_nobody; /* Grove's Go server never names itself */
+    p->identified = true;
+    if (!node[0])
         return;
-    }
     struct grove_peer_cursors c, bound;
     if (grove_store_cursors_get(s->store, p->url, &c) != GROVE_OK)
         return;
-    if (strcmp(c.peer_node, node) == 0) {
-        p->identified = true;
+    if (strcmp(c.peer_node, node) == 0)
         return;
-    }
     if (grove_store_cursors_bind(s->store, p->url, node, &bound) != GROVE_OK) {
         char why[300];
         grove_log_kv(GROVE_LOG_WARN, "peer not bound", "peer=%s node=%s error=%s", p->url, node,
                      grove_log_quote(why, sizeof why, grove_errmsg()));
+        p->identified = false;
         return;
     }
-    p->identified = true;
     if (c.peer_node[0]) {
         snprintf(r->notice, sizeof r->notice, "%s answers as node %s, no longer %s", p->url,
                  node, c.peer_node);
@@ -644,15 +639,24 @@ grove_err grove_syncer_push_now(struct grove_syncer *s)
     return GROVE_OK;
 }
 
-/* Exponential backoff with jitter: half to all of min * 2^attempt, capped. */
-static int syncer_backoff_ms(struct syncer_peer *p, int attempt)
+/* An unreachable peer is tried again at least this often: trying costs a
+ * refused connect, and a returning peer is used again within it. */
+#define SYNCER_UNREACHABLE_RETRY_MS 2000
+
+/* Exponential backoff with jitter: half to all of min * 2^attempt, capped at
+ * backoff_max_ms, and at SYNCER_UNREACHABLE_RETRY_MS when the peer could not
+ * be reached (err: what failed). */
+static int syncer_backoff_ms(struct syncer_peer *p, int attempt, grove_err err)
 {
     const struct grove_syncer_options *o = &p->syncer->opts;
+    int64_t cap = o->backoff_max_ms;
+    if ((err == GROVE_EUNAVAIL || err == GROVE_ETIMEOUT) && cap > SYNCER_UNREACHABLE_RETRY_MS)
+        cap = SYNCER_UNREACHABLE_RETRY_MS;
     int64_t delay = o->backoff_min_ms;
-    for (int i = 0; i < attempt && delay < o->backoff_max_ms; i++)
+    for (int i = 0; i < attempt && delay < cap; i++)
         delay *= 2;
-    if (delay > o->backoff_max_ms)
-        delay = o->backoff_max_ms;
+    if (delay > cap)
+        delay = cap;
     return (int)(delay / 2 + rand_r(&p->rand_state) % (delay / 2 + 1));
 }
 
@@ -679,7 +683,7 @@ static void *syncer_peer_main(void *arg)
             syncer_exchange(s, index, SYNCER_PULL | SYNCER_PUSH, &r);
             syncer_report(s, &r);
             if (r.err && grove_err_retryable(r.err)) {
-                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++) * 1000;
+                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++, r.err) * 1000;
             } else {
                 attempt = 0;
                 next_round = now + (int64_t)atomic_load(&s->interval_ms) * 1000;
@@ -697,7 +701,7 @@ static void *syncer_peer_main(void *arg)
             if (r.pushed || r.err)
                 syncer_report(s, &r);
             if (r.err && grove_err_retryable(r.err))
-                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++) * 1000;
+                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++, r.err) * 1000;
         }
     }
     return NULL;
@@ -714,6 +718,7 @@ static void *syncer_stream_main(void *arg)
     struct syncer_peer *p = arg;
     struct grove_syncer *s = p->syncer;
     int attempt = 0;
+    grove_err refused = GROVE_OK; /* the refusal last reported, so it is reported once */
     while (!atomic_load(&s->stop)) {
         struct grove_peer_cursors c;
         grove_err err = grove_store_cursors_get(s->store, p->url, &c);
@@ -730,10 +735,23 @@ static void *syncer_stream_main(void *arg)
         syncer_note_stream(p, GROVE_STREAM_CONNECTING);
         if (syncer_now_us() - started > 10 * 1000000LL)
             attempt = 0; /* it ran a while: a fresh failure, not a flapping one */
-        int delay = syncer_backoff_ms(p, attempt++);
         char why[300];
-        grove_log_kv(GROVE_LOG_WARN, "stream ended", "peer=%s reason=%s reconnect_ms=%d", p->url,
-                     grove_log_quote(why, sizeof why, err ? grove_errmsg() : "closed"), delay);
+        int delay;
+        if (err && !grove_err_retryable(err)) {
+            /* Refused (a bad token, no permission...): asking again at once
+             * cannot help, so it is asked again at the sync interval. */
+            delay = atomic_load(&s->interval_ms);
+            grove_log_kv(err == refused ? GROVE_LOG_DEBUG : GROVE_LOG_WARN, "stream refused",
+                         "peer=%s error=%s reason=%s retry_ms=%d", p->url, grove_err_name(err),
+                         grove_log_quote(why, sizeof why, grove_errmsg()), delay);
+            refused = err;
+        } else {
+            delay = syncer_backoff_ms(p, attempt++, err);
+            refused = GROVE_OK;
+            grove_log_kv(GROVE_LOG_WARN, "stream ended", "peer=%s reason=%s reconnect_ms=%d",
+                         p->url, grove_log_quote(why, sizeof why, err ? grove_errmsg() : "closed"),
+                         delay);
+        }
         for (int waited = 0; waited < delay && !atomic_load(&s->stop); waited += 50)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     }

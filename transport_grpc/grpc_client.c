@@ -100,13 +100,20 @@ static grove_err gcli_open(const struct grove_url *url, const struct grove_dial_
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
          .value.integer = 200},
-        /* gRPC uses the minimum backoff as the connect timeout as well. */
+        /* The minimum time between connection attempts, which gRPC takes
+         * as the connect timeout as well: at most a second, so a returning
+         * peer does not wait out the 5 s connect timeout between attempts.
+         * The cost: a link whose TCP and TLS setup takes over a second
+         * (gRPC's jitter aside) cannot connect over gRPC. */
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-         .value.integer = connect_ms},
+         .value.integer = connect_ms < 1000 ? connect_ms : 1000},
+        /* At most a second (gRPC adds 20% jitter) between connection
+         * attempts: a returning peer is used again within about 2 s, with
+         * the syncer's own retry (core/syncer.c). */
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-         .value.integer = connect_ms > 2000 ? connect_ms : 2000},
+         .value.integer = 1000},
         /* Each peer gets its own connection even when two point at one host. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
     };

@@ -62,7 +62,7 @@ Test(sync_restart, restart_mid_sync_resumes)
                  (unsigned long long)r.pushed);
     cr_assert_eq(fx_count_rows(&a, "docs", 1000), A_ROWS + 1 + B_ROWS);
 
-    /* Pull: the round's first call asks who answers (a one-change pull), then
+    /* Pull: the round's first call asks who answers (an empty push), then
      * four pages get through and the next call fails. */
     cut.fail_after = 5;
     fx_ok(grove_faults_set(link, &cut));
