@@ -539,14 +539,16 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
                                strerror(errno));
     }
     pthread_mutex_init(&a->lock, NULL);
+    /* Set before the thread starts: MHD's threads read it for the connections it admits. */
+    *out = a;
     if (pthread_create(&a->thread, NULL, http_admit_loop, a) != 0) {
+        *out = NULL;
         close(a->wake[0]);
         close(a->wake[1]);
         pthread_mutex_destroy(&a->lock);
         free(a);
         return grove_error_set(GROVE_ENOMEM, "cannot start the HTTP admission thread");
     }
-    *out = a;
     return GROVE_OK;
 }
 
