@@ -152,7 +152,7 @@ class Node:
 
     def _call(self, fn, args):
         if self.client is None:
-            self.client = TokenClient(8080, self.env.get("GROVE_TOKEN"), timeout=5.0)
+            self.client = TokenClient(8080, self.env.get("GROVE_TOKEN"), timeout=10.0)
         try:
             return fn(self.client, *args)
         except OSError:
@@ -161,17 +161,20 @@ class Node:
 
     def wait_ready(self, limit=30):
         deadline = time.monotonic() + limit
+        answer = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n"
                                      + tail(self.log_path))
             try:
-                if self.call(lambda c: c.request("GET", "/readyz")[0]) == 200:
+                answer = "HTTP %d" % self.call(lambda c: c.request("GET", "/readyz")[0])
+                if answer == "HTTP 200":
                     return
-            except OSError:
-                pass
+            except OSError as e:
+                answer = str(e)
             time.sleep(0.1)
-        raise AssertionError(f"{self.name} not ready in {limit} s:\n" + tail(self.log_path))
+        raise AssertionError(f"{self.name}'s /readyz: {answer} after {limit} s:\n"
+                             + tail(self.log_path))
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
