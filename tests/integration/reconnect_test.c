@@ -103,6 +103,9 @@ Test(integration_reconnect, a_returning_nng_peer_is_used_again_within_seconds)
 
 struct refuser {
     int fd, port;
+    bool silent; /* accept and hold every connection, answering nothing */
+    int held[64];
+    size_t held_count;
     pthread_t thread;
     atomic_bool stop;
     atomic_int streams, others; /* requests refused, by kind */
@@ -118,6 +121,13 @@ static void *refuser_main(void *arg)
         int c = accept(r->fd, NULL, NULL);
         if (c < 0)
             continue;
+        if (r->silent) {
+            if (r->held_count < sizeof r->held / sizeof r->held[0])
+                r->held[r->held_count++] = c;
+            else
+                close(c);
+            continue;
+        }
         char head[4096] = "";
         size_t len = 0;
         while (len < sizeof head - 1 && !strstr(head, "\r\n\r\n")) {
@@ -146,9 +156,10 @@ static void *refuser_main(void *arg)
     return NULL;
 }
 
-static void refuser_start(struct refuser *r)
+static void refuser_start(struct refuser *r, bool silent)
 {
     memset(r, 0, sizeof *r);
+    r->silent = silent;
     r->fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_geq(r->fd, 0);
     int one = 1;
@@ -166,13 +177,15 @@ static void refuser_stop(struct refuser *r)
 {
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
+    for (size_t i = 0; i < r->held_count; i++)
+        close(r->held[i]);
     close(r->fd);
 }
 
 Test(integration_reconnect, a_stream_refused_with_401_is_asked_again_at_the_interval)
 {
     struct refuser r;
-    refuser_start(&r);
+    refuser_start(&r, false);
     char peer_url[96];
     snprintf(peer_url, sizeof peer_url, "http://127.0.0.1:%d/sync", r.port);
     struct gd a;
@@ -197,4 +210,27 @@ Test(integration_reconnect, a_stream_refused_with_401_is_asked_again_at_the_inte
     if (log)
         fclose(log);
     cr_expect_leq(refusals, 1, "the refusal was logged %ld times", refusals);
+}
+
+/* A gRPC peer that takes connections and never answers: calls waiting for a
+ * connection must not hold up shutdown. */
+Test(integration_reconnect, shutdown_is_prompt_while_a_grpc_peer_never_answers)
+{
+    struct refuser r;
+    refuser_start(&r, true);
+    char peer_url[96];
+    snprintf(peer_url, sizeof peer_url, "grpc://127.0.0.1:%d", r.port);
+    struct gd a;
+    gd_prepare(&a, "a-silent", test_dir);
+    gd_arg(&a, "--peer", peer_url);
+    cr_assert(gd_start(&a), "A did not start; see %s", a.log);
+    cr_assert(gd_push_lww(&a, "app", "w", 0, 1, 1)); /* a push waits for the peer too */
+    sleep(3);
+    double asked = now_s();
+    cr_assert_eq(gd_stop(&a), 0, "A's clean exit on SIGTERM");
+    double took = now_s() - asked;
+    printf("RESULT shutdown_silent_grpc_peer_s=%.2f\n", took);
+    fflush(stdout);
+    refuser_stop(&r);
+    cr_expect_lt(took, 5.0, "shutdown took %.1f s", took);
 }
