@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "store_internal.h"
 
@@ -258,8 +259,15 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     pthread_cond_init(&store->writes.done, NULL);
     strcpy(store->node_id, opts->node_id);
     store->schema = opts->schema;
+    store->metrics = grove_metrics_new(opts->schema);
+    store->table_counts =
+        calloc(grove_schema_table_count(opts->schema) + 1, sizeof *store->table_counts);
     grove_clock_init(&store->clock, opts->node_id, opts->max_drift_ns);
     grove_err err;
+    if (!store->metrics || !store->table_counts) {
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (sqlite3_open_v2(opts->path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -313,6 +321,8 @@ void grove_store_close(struct grove_store *store)
     for (size_t i = 0; i < STORE_CHUNK; i++)
         grove_state_units_free(&store->rows[i].units);
     free(store->dirty);
+    free(store->table_counts);
+    grove_metrics_free(store->metrics);
     grove_buf_free(&store->doc);
     grove_clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
@@ -330,6 +340,11 @@ const char *grove_store_node_id(const struct grove_store *store)
 const struct grove_schema *grove_store_schema(const struct grove_store *store)
 {
     return store->schema;
+}
+
+struct grove_metrics *grove_store_metrics(struct grove_store *store)
+{
+    return store->metrics;
 }
 
 grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out)

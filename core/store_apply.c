@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "store_internal.h"
 
@@ -202,6 +203,20 @@ static grove_err store_validate(struct grove_store *store, const struct grove_ch
     return GROVE_OK;
 }
 
+/* Adds a row's merges and conflicts to its table's counts for the metrics
+ * (store->table_counts, handed over once the apply commits). */
+static void store_count_table(struct grove_store *store, const char *table, uint64_t merged,
+                              uint64_t conflicts)
+{
+    size_t n = grove_schema_table_count(store->schema);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(grove_schema_table_name(store->schema, i), table) == 0) {
+            store->table_counts[i].merged += merged;
+            store->table_counts[i].conflicts += conflicts;
+            return;
+        }
+}
+
 /* Merges a chunk of rows: loads their units, merges their changes, writes
  * the changed units with fresh arrival stamps, then their resolved rows. */
 static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
@@ -212,6 +227,7 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
     size_t dirty = 0;
     for (size_t g = 0; !err && g < n; g++) {
         struct store_row *row = &rows[g];
+        uint64_t merged = report->merged, conflicts = report->conflicts;
         for (size_t k = 0; !err && k < row->count; k++) {
             struct state_merge m = {0};
             err = grove_state_units_merge(&row->units, &changes[row->idx[k]], src, &m);
@@ -219,6 +235,9 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
             report->conflicts += m.conflicts;
             row->changed |= m.changed;
         }
+        if (report->merged != merged || report->conflicts != conflicts)
+            store_count_table(store, row->table, report->merged - merged,
+                              report->conflicts - conflicts);
         for (size_t i = 0; !err && i < row->units.count; i++)
             dirty += row->units.items[i].dirty;
     }
@@ -330,6 +349,8 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
                                    struct grove_apply_report *report)
 {
     memset(report, 0, sizeof *report);
+    size_t tables = grove_schema_table_count(store->schema);
+    memset(store->table_counts, 0, tables * sizeof *store->table_counts);
     grove_err err = store_validate(store, changes, count, remote);
     if (err || (count == 0 && !pulled))
         return err;
@@ -356,6 +377,9 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
             *pulled->cursors = cursors;
         if (report->merged)
             grove_store_commit_notify(store, &report->latest);
+        for (size_t i = 0; remote && i < tables; i++)
+            grove_metrics_table_merged(store->metrics, i, store->table_counts[i].merged,
+                                       store->table_counts[i].conflicts);
     }
     free(folded);
     return err;

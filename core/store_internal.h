@@ -53,6 +53,11 @@ struct store_write_queue {
     bool leading; /* a leader is committing */
 };
 
+/* Remote changes merged, and conflicts, in one table. */
+struct store_table_counts {
+    uint64_t merged, conflicts;
+};
+
 struct grove_store {
     pthread_mutex_t lock; /* one connection, one writer: every call holds it */
     pthread_cond_t committed;
@@ -77,6 +82,10 @@ struct grove_store {
     size_t dirty_cap;
     struct store_doc docs[STORE_CHUNK];
     struct grove_buf doc;
+    /* Per declared table, the apply under way's remote merges, handed to
+     * the metrics once it commits. */
+    struct store_table_counts *table_counts;
+    struct grove_metrics *metrics; /* grove/metrics.h */
 };
 
 /* The columns of a state unit, as every statement that reads units selects

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grove/metrics.h"
 #include "grove/sys/transport.h"
 #include "grove/sys/error.h"
 
@@ -95,12 +96,18 @@ static grove_err inproc_call(void *self, enum grove_call_kind kind, const struct
 {
     struct inproc_listener *l = NULL;
     struct grove_buf answer = {0};
+    int64_t started_us = grove_metrics_now_us();
     grove_err err = inproc_acquire(self, &l);
     if (!err && request->len > l->max_body)
         err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
                               request->len, l->max_body);
     if (!err)
         err = grove_serve(l->server, &grove_codec_json, kind, request->data, request->len, &answer);
+    if (l)
+        grove_metrics_request(grove_store_metrics(grove_server_store(l->server)),
+                              GROVE_METRICS_INPROC,
+                              kind == GROVE_CALL_PULL ? GROVE_METRICS_OP_PULL : GROVE_METRICS_OP_PUSH,
+                              err, started_us);
     inproc_release(l);
     if (err) {
         grove_buf_free(&answer);
@@ -120,6 +127,11 @@ static grove_err inproc_subscribe(void *self, const struct grove_pull_request *r
     grove_err err = inproc_acquire(self, &l);
     if (!err)
         err = grove_server_stream_open(l->server, req, &stream);
+    struct grove_metrics *metrics = l ? grove_store_metrics(grove_server_store(l->server)) : NULL;
+    if (metrics)
+        grove_metrics_request(metrics, GROVE_METRICS_INPROC, GROVE_METRICS_OP_STREAM, err, 0);
+    if (stream)
+        grove_metrics_subscribers_add(metrics, GROVE_METRICS_INPROC, 1);
     while (!err && !atomic_load(stop)) {
         pthread_mutex_lock(&inproc.lock);
         bool closed = l->closed;
@@ -138,6 +150,8 @@ static grove_err inproc_subscribe(void *self, const struct grove_pull_request *r
             err = grove_stream_deliver(&grove_codec_json, frame.data, frame.len, fn, user);
     }
     grove_buf_free(&frame);
+    if (stream)
+        grove_metrics_subscribers_add(metrics, GROVE_METRICS_INPROC, -1);
     grove_server_stream_close(stream);
     inproc_release(l);
     return err;

@@ -17,6 +17,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
+#include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "grpc_internal.h"
 
@@ -83,7 +84,29 @@ struct gsrv_call {
     /* GSRV_STREAM, GT_DATA_WATCH: opened before its thread starts */
     const struct gt_stream_ops *stream_ops;
     void *stream;
+    int64_t started_us; /* when the call matched (grove_metrics_now_us) */
 };
+
+/* Counts a call in the node's metrics (health checks and unknown methods
+ * are not); a stream is counted once it starts, untimed. */
+static void gsrv_count(const struct gsrv_call *c, grove_err err)
+{
+    if ((int)c->method >= GT_HEALTH_CHECK)
+        return;
+    bool stream = c->method == GSRV_STREAM || (int)c->method == GT_DATA_WATCH;
+    enum grove_metrics_op op = c->method == GSRV_PULL     ? GROVE_METRICS_OP_PULL
+                               : c->method == GSRV_PUSH   ? GROVE_METRICS_OP_PUSH
+                               : c->method == GSRV_STREAM ? GROVE_METRICS_OP_STREAM
+                                                          : GROVE_METRICS_OP_DATA;
+    grove_metrics_request(grove_store_metrics(grove_server_store(c->srv->core)), GROVE_METRICS_GRPC,
+                          op, err, stream ? 0 : c->started_us);
+}
+
+static void gsrv_count_subscriber(const struct gsrv_call *c, int delta)
+{
+    grove_metrics_subscribers_add(grove_store_metrics(grove_server_store(c->srv->core)),
+                                  GROVE_METRICS_GRPC, delta);
+}
 
 static void gsrv_arm(struct gsrv *srv, enum gsrv_method method);
 
@@ -127,6 +150,7 @@ static void gsrv_on_finish(struct gsrv_tag *tag, bool ok)
  * freed when the batch completes. */
 static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char *message)
 {
+    gsrv_count(c, grove_err_from_grpc(status));
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
@@ -212,6 +236,7 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
         return;
     }
     gsrv_arm(srv, c->method); /* keep the slot count while this call runs */
+    c->started_us = grove_metrics_now_us();
     if (c->method == GSRV_OTHER) {
         char message[300];
         snprintf(message, sizeof message, "unknown method %.*s",
@@ -358,6 +383,8 @@ static void *gsrv_stream_main(void *arg)
         op.data.send_initial_metadata.count = 1;
         op.data.send_initial_metadata.metadata = &cursor_md;
     }
+    gsrv_count(c, GROVE_OK);
+    gsrv_count_subscriber(c, 1);
     bool started = gsrv_stream_send(c, &op, 1);
     if (op.data.send_initial_metadata.count)
         grpc_slice_unref(cursor_md.value);
@@ -391,6 +418,7 @@ status:
     }
     c->stream_ops->close(c->stream);
     c->stream = NULL;
+    gsrv_count_subscriber(c, -1);
     if (!gsrv_stream_closed(c) || atomic_load(&srv->stopping)) {
         grpc_slice details = grpc_slice_from_copied_string(message);
         memset(&op, 0, sizeof op);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
+#include "grove/metrics.h"
 #include "grove/sys/transport.h"
 
 /* Dialer ops (http_client.c, http_sse_client.c). */
@@ -61,6 +62,17 @@ enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD
                                        int status, const char *message, const char *allow);
 enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
                                              struct MHD_Connection *conn, grove_err err);
+
+/* GET /metrics (http_metrics.c): the node's metrics, behind the token. */
+enum MHD_Result grove_http_metrics_serve(const struct http_listener *l, struct MHD_Connection *conn,
+                                         const char *method);
+/* Counts an answered request (at its completion, with the status it got):
+ * op is its sync route's op, or -1 to tell it by its target (/metrics, the
+ * Data API; others are not counted). Streams and watches are not timed. */
+void grove_http_metrics_count(const struct http_listener *l, struct MHD_Connection *conn,
+                              const char *target, int op, int64_t started_us);
+/* An SSE response opened (+1) or ended (-1). */
+void grove_http_metrics_subscribers_add(const struct http_listener *l, int delta);
 
 /* A server-sent event stream's source: next waits up to timeout_ms and
  * appends whole events to out (GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN

@@ -26,6 +26,9 @@
 #include "http_internal.h"
 
 enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
+/* Each route's op in the metrics (-1: told by the path, grove_http_metrics_count). */
+static const int http_route_ops[] = {-1, GROVE_METRICS_OP_PULL, GROVE_METRICS_OP_PUSH,
+                                     GROVE_METRICS_OP_STREAM, GROVE_METRICS_OP_DATA};
 
 /* Per-request state, from the request line (http_on_uri) to its end. */
 struct http_call {
@@ -36,6 +39,7 @@ struct http_call {
     struct http_data_request *data; /* ROUTE_DATA */
     struct grove_buf body;
     bool too_big;
+    int64_t started_us; /* at the request line (grove_metrics_now_us) */
 };
 
 /* Records in one SSE event at most, in bytes of their JSON (the rest of the
@@ -420,6 +424,8 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
         free(call);
         call = NULL;
     }
+    if (call)
+        call->started_us = grove_metrics_now_us();
     return call;
 }
 
@@ -461,6 +467,8 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         return grove_http_admin_serve(l, conn, method, call->target);
     if (route == ROUTE_NONE && (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0))
         return http_health(l, conn, method, url[1] == 'r');
+    if (route == ROUTE_NONE && strcmp(url, "/metrics") == 0)
+        return grove_http_metrics_serve(l, conn, method);
     if (route == ROUTE_NONE)
         return grove_http_queue_error(l, conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 &&
@@ -557,6 +565,8 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
     grove_http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
+        grove_http_metrics_count(l, conn, call->target, http_route_ops[call->route],
+                                 call->started_us);
         grove_http_data_free(call->data);
         grove_buf_free(&call->body);
         free(call->target);

@@ -23,6 +23,7 @@ struct http_sse {
     struct grove_buf pending; /* bytes not yet handed to MHD: one wait's events at most */
     size_t pending_off;
     int64_t next_keepalive_ms;
+    bool counted; /* in the listener's subscribers (grove_stream_subscribers) */
 };
 
 static int64_t http_sse_now_ms(void)
@@ -89,6 +90,8 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 static void http_sse_free(void *cls)
 {
     struct http_sse *s = cls;
+    if (s->counted)
+        grove_http_metrics_subscribers_add(s->listener, -1);
     s->src.close(s->src.self);
     grove_buf_free(&s->pending);
     free(s);
@@ -117,6 +120,8 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
         return grove_http_queue_grove_error(
             l, conn, grove_error_set(GROVE_ENOMEM, "cannot create stream response"));
     }
+    s->counted = true;
+    grove_http_metrics_subscribers_add(l, 1);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");

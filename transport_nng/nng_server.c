@@ -12,6 +12,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "nng_internal.h"
+#include "grove/metrics.h"
 #include "grove/sys/error.h"
 
 #define NNGT_WORKERS         16
@@ -54,6 +55,8 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, si
         atomic_fetch_sub(&l->streams, 1);
         return grove_error_set(GROVE_EUNAVAIL, "too many open streams");
     }
+    struct grove_metrics *metrics = grove_store_metrics(grove_server_store(l->server));
+    grove_metrics_subscribers_add(metrics, GROVE_METRICS_NNG, 1);
     struct grove_server_stream *s = NULL;
     char reply = NNGT_REPLY_OK;
     grove_err err = grove_serve_stream_open(l->server, &grove_codec_json, json, len, &s);
@@ -77,6 +80,7 @@ static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, si
         err = GROVE_OK;
     }
     grove_server_stream_close(s);
+    grove_metrics_subscribers_add(metrics, GROVE_METRICS_NNG, -1);
     atomic_fetch_sub(&l->streams, 1);
     return err;
 }
@@ -100,7 +104,8 @@ static void nngs_peer_addr(nng_msg *msg, char *out, size_t size)
 static void nngs_serve(struct nngs_listener *l, const char *peer, const char *body, size_t len,
                        struct grove_buf *out)
 {
-    struct grove_nng_request req;
+    int64_t started_us = grove_metrics_now_us();
+    struct grove_nng_request req = {0};
     grove_err err = grove_nng_request_parse(body, len, &req);
     if (err)
         goto fail;
@@ -123,11 +128,15 @@ static void nngs_serve(struct nngs_listener *l, const char *peer, const char *bo
     } else {
         err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", req.op);
     }
-    if (!err)
-        return;
 fail:
-    if (grove_nng_reply_error(err, out))
+    if (err && grove_nng_reply_error(err, out))
         out->len = 0; /* out of memory: an empty reply reads as a protocol error */
+    /* A request that did not parse counts as a pull: it names no op. */
+    grove_metrics_request(grove_store_metrics(grove_server_store(l->server)), GROVE_METRICS_NNG,
+                          req.op == NNGT_OP_STREAM ? GROVE_METRICS_OP_STREAM
+                          : req.op == NNGT_OP_PUSH ? GROVE_METRICS_OP_PUSH
+                                                   : GROVE_METRICS_OP_PULL,
+                          err, req.op == NNGT_OP_STREAM ? 0 : started_us);
 }
 
 static void *nngs_worker_main(void *arg)

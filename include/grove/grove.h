@@ -8,6 +8,7 @@
 #include "grove/hook.h"
 #include "grove/json.h"
 #include "grove/log.h"
+#include "grove/metrics.h"
 #include "grove/model.h"
 #include "grove/node.h"
 #include "grove/schema.h"
