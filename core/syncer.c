@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "grove/log.h"
-#include "grove/metrics.h"
 #include "grove/syncer.h"
 #include "grove/sys/error.h"
 #include "inbound.h"
@@ -20,8 +19,6 @@ struct syncer_peer {
     struct grove_syncer *syncer;
     size_t index; /* in syncer->peers */
     char *url;
-    /* Its slot in the store's metrics registry. */
-    struct grove_metrics_peer *metrics;
     struct grove_peer *conn;        /* pulls and pushes */
     struct grove_peer *stream_conn; /* the stream, on its own connection */
     pthread_mutex_t lock;           /* one exchange with this peer at a time */
@@ -157,7 +154,6 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
         return err;
     }
     p->syncer = s;
-    p->metrics = grove_metrics_peer_add(grove_store_metrics(s->store), url);
     p->index = s->peer_count;
     p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
     pthread_mutex_init(&p->lock, NULL);
@@ -458,8 +454,8 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
         if (now - progress_at >= SYNCER_PROGRESS_US) { /* a long pull says how it goes */
             progress_at = now;
             grove_log_kv(GROVE_LOG_INFO, "sync progress",
-                         "peer=%s pulled=%" PRIu64 " rate_per_s=%.0f more=%s", p->url, r->pulled,
-                         (double)r->pulled * 1e6 / (double)(now - started),
+                         "peer=%s direction=pull pulled=%" PRIu64 " rate_per_s=%.0f more=%s",
+                         p->url, r->pulled, (double)r->pulled * 1e6 / (double)(now - started),
                          more ? "true" : "false");
         }
         if (!more)
@@ -481,6 +477,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (err)
         return err;
+    int64_t started = syncer_now_us(), progress_at = started;
     for (;;) {
         struct grove_store_query q = {.tables = s->tables,
                                       .table_count = s->table_count,
@@ -516,6 +513,13 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
         grove_msg_free(batch);
         if (err || !more || !moved)
             return err;
+        int64_t now = syncer_now_us();
+        if (now - progress_at >= SYNCER_PROGRESS_US) { /* a long push says how it goes */
+            progress_at = now;
+            grove_log_kv(GROVE_LOG_INFO, "sync progress",
+                         "peer=%s direction=push pushed=%" PRIu64 " rate_per_s=%.0f more=true",
+                         p->url, r->pushed, (double)r->pushed * 1e6 / (double)(now - started));
+        }
     }
 }
 
@@ -548,7 +552,6 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
         p->identified = false; /* it may come back as another node */
     pthread_mutex_unlock(&p->lock);
     r.duration_us = syncer_now_us() - start;
-    grove_metrics_peer_exchange(p->metrics, &r, halves == (SYNCER_PULL | SYNCER_PUSH));
     if ((halves & SYNCER_PULL) || r.err || r.pushed)
         syncer_note_round(p, &r);
     if (out)
@@ -604,8 +607,6 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     grove_log_kv(GROVE_LOG_DEBUG, "stream batch", "peer=%s changes=%zu merged=%" PRIu64 " error=%s",
                  p->url, batch->count, r.merged, err ? grove_err_name(err) : "none");
     pthread_mutex_unlock(&p->lock);
-    if (!err)
-        grove_metrics_peer_streamed(p->metrics, r.pulled);
     return err;
 }
 
