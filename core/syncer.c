@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "grove/log.h"
+#include "grove/metrics.h"
 #include "grove/syncer.h"
 #include "grove/sys/error.h"
 #include "inbound.h"
@@ -19,6 +20,8 @@ struct syncer_peer {
     struct grove_syncer *syncer;
     size_t index; /* in syncer->peers */
     char *url;
+    /* Its slot in the store's metrics registry. */
+    struct grove_metrics_peer *metrics;
     struct grove_peer *conn;        /* pulls and pushes */
     struct grove_peer *stream_conn; /* the stream, on its own connection */
     pthread_mutex_t lock;           /* one exchange with this peer at a time */
@@ -154,6 +157,7 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
         return err;
     }
     p->syncer = s;
+    p->metrics = grove_metrics_peer_add(grove_store_metrics(s->store), url);
     p->index = s->peer_count;
     p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
     pthread_mutex_init(&p->lock, NULL);
@@ -552,6 +556,7 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
         p->identified = false; /* it may come back as another node */
     pthread_mutex_unlock(&p->lock);
     r.duration_us = syncer_now_us() - start;
+    grove_metrics_peer_exchange(p->metrics, &r, halves == (SYNCER_PULL | SYNCER_PUSH));
     if ((halves & SYNCER_PULL) || r.err || r.pushed)
         syncer_note_round(p, &r);
     if (out)
@@ -607,6 +612,8 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     grove_log_kv(GROVE_LOG_DEBUG, "stream batch", "peer=%s changes=%zu merged=%" PRIu64 " error=%s",
                  p->url, batch->count, r.merged, err ? grove_err_name(err) : "none");
     pthread_mutex_unlock(&p->lock);
+    if (!err)
+        grove_metrics_peer_streamed(p->metrics, r.pulled);
     return err;
 }
 
