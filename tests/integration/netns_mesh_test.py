@@ -231,7 +231,10 @@ class Writers:
     node acknowledged. Failures (a node cut off from the test never fails: it is written
     from inside its namespace; a killed one does) are counted, not raised."""
 
+    running = []  # stopped by the test's cleanup too
+
     def __init__(self, nodes, phase, count):
+        Writers.running.append(self)
         self.stop_flag = threading.Event()
         self.acked = {node.name: [] for node in nodes}
         self.failed = {node.name: 0 for node in nodes}
@@ -249,6 +252,8 @@ class Writers:
             try:
                 node.call(write, node.name, pk, self.count)
                 self.acked[node.name].append(pk)
+            except RuntimeError:  # the node's thread is gone: the test is ending
+                return
             except (OSError, DataError):
                 self.failed[node.name] += 1
                 time.sleep(0.05)
@@ -405,6 +410,8 @@ def main():
         if done:
             return
         done.append(True)
+        for writers in Writers.running:
+            writers.stop_flag.set()
         for node in nodes:
             node.stop()
             node.agent.shutdown(wait=False)
@@ -412,7 +419,9 @@ def main():
         shutil.rmtree(data_dir, ignore_errors=True)
 
     def give_up(signum, frame):
-        raise SystemExit(f"stopped by signal {signum} (SIGALRM: over {TIME_LIMIT} s)")
+        if signum == signal.SIGALRM:
+            raise SystemExit(f"FAILED: over the time limit of {TIME_LIMIT} s")
+        raise SystemExit(f"stopped by {signal.Signals(signum).name}")
 
     atexit.register(cleanup)
     for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
