@@ -24,5 +24,5 @@ COPY --from=build /src/build/plugins/ /usr/local/lib/groved/plugins/
 USER groved:groved
 WORKDIR /data
 VOLUME /data
-EXPOSE 8080 50051
+EXPOSE 8080 50051 7070
 ENTRYPOINT ["groved"]
