@@ -1,5 +1,5 @@
 /* The nng dialer: one req socket per peer, one nng context per call (so a
- * peer may pull while it streams), and a long-poll loop for subscribe. */
+ * peer may pull while it streams), and a sub socket per subscription. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -16,14 +17,13 @@
 
 #define NNGT_CLIENT_RECV_MAX ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
 #define NNGT_STOP_CHECK_MS   200
-/* A stream request waits for the server's keep-alive (15 s by default) plus slack. */
-#define NNGT_STREAM_WAIT_MS 120000
 
 struct nngc_peer {
     nng_socket sock;
     pthread_mutex_t lock; /* guards dialed */
     bool dialed;
     char address[512];
+    char pub_address[512];      /* the listener's pub socket (nng_internal.h) */
     nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
     char *authorization;        /* "Bearer <token>", sent in every frame; NULL: none */
     int timeout_ms;
@@ -79,6 +79,8 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
     if (!p)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     grove_err err = grove_nng_url_address(url, p->address, sizeof p->address);
+    if (!err)
+        err = grove_nng_pub_address(url, p->pub_address, sizeof p->pub_address);
     if (err)
         goto fail_free;
     if (grove_nng_url_is_tls(url) && (err = grove_nng_tls_client_config(url, opts, &p->tls_config)))
@@ -241,21 +243,20 @@ static void nngc_msg_free(void *msg)
     nng_msg_free(msg);
 }
 
+/* One call: its 'R' reply's JSON in *reply, or the error its 'E' frame
+ * carries. */
 static grove_err nngc_exchange(struct nngc_peer *p, char op, const struct grove_buf *request,
-                               int timeout_ms, const atomic_bool *stop, struct grove_reply *reply,
-                               bool *idle)
+                               int timeout_ms, const atomic_bool *stop, struct grove_reply *reply)
 {
     nng_msg *msg = NULL;
-    const char *body = NULL; /* stays NULL for an idle stream reply */
+    const char *body = NULL;
     size_t len = 0;
-    bool was_idle = false;
+    bool idle = false;
     grove_err err = nngc_request(p, op, request, timeout_ms, stop, &msg);
     if (!err)
-        err = grove_nng_reply_parse(nng_msg_body(msg), nng_msg_len(msg), &body, &len, &was_idle);
-    if (!err && was_idle && !idle)
-        err = grove_error_set(GROVE_EPROTO, "an idle reply to a call that is no stream");
-    if (idle)
-        *idle = was_idle;
+        err = grove_nng_reply_parse(nng_msg_body(msg), nng_msg_len(msg), &body, &len, &idle);
+    if (!err && idle)
+        err = grove_error_set(GROVE_EPROTO, "an idle reply ('K') to a %c call", op);
     if (err) {
         if (msg)
             nng_msg_free(msg);
@@ -270,50 +271,185 @@ static grove_err nngc_call(void *self, enum grove_call_kind kind, const struct g
 {
     struct nngc_peer *p = self;
     char op = kind == GROVE_CALL_PULL ? NNGT_OP_PULL : NNGT_OP_PUSH;
-    return nngc_exchange(p, op, request, p->timeout_ms, NULL, reply, NULL);
+    return nngc_exchange(p, op, request, p->timeout_ms, NULL, reply);
 }
 
-/* Passes non-empty batches on and remembers where the last one ended. */
-struct nngc_stream {
+/* A subscription: batches from the listener's pub socket, filtered to the
+ * subscriber's tables, gaps repaired with pulls over req/rep. */
+struct nngc_sub {
+    struct nngc_peer *p;
+    const struct grove_pull_request *req;
     grove_batch_fn fn;
     void *user;
-    struct grove_hlc latest;
+    const atomic_bool *stop;
+    /* What the caller has: the latest stamp of the last batch handed on
+     * (every batch handed on starts from it, so the caller sees no gap). */
+    struct grove_hlc cursor;
+    /* Every change of the subscriber's tables up to here was handed on. */
+    struct grove_hlc covered;
+    char kind; /* of the publish frame being delivered */
 };
 
-static grove_err nngc_stream_batch(void *user, const struct grove_pull_response *batch)
+atomic_uint grove_nng_sub_drop_every;
+atomic_uint grove_nng_sub_repairs;
+
+static void nngc_hlc_raise(struct grove_hlc *to, const struct grove_hlc *from)
 {
-    struct nngc_stream *s = user;
-    s->latest = batch->latest_hlc;
-    return batch->count > 0 ? s->fn(s->user, batch) : GROVE_OK;
+    if (grove_hlc_compare(from, to) > 0)
+        *to = *from;
 }
 
-/* Long-poll: each 'S' request carries the cursor; the server answers with the
- * next batch or 'K' after its keep-alive interval. A server restart is just a
- * slower answer, since nng reconnects and resends. */
+/* Hands batch on as following from the cursor, when it has changes. */
+static grove_err nngc_sub_hand_on(struct nngc_sub *s, struct grove_pull_response *batch)
+{
+    grove_err err = GROVE_OK;
+    if (batch->count > 0 && grove_hlc_compare(&batch->latest_hlc, &s->cursor) > 0) {
+        batch->since = s->cursor;
+        if (!(err = s->fn(s->user, batch)))
+            s->cursor = batch->latest_hlc;
+    }
+    if (!err)
+        nngc_hlc_raise(&s->covered, &batch->latest_hlc);
+    return err;
+}
+
+/* Pulls everything after the cursor, page by page, and hands it on; then
+ * everything published up to seen (received before the pull) is covered. */
+static grove_err nngc_sub_repair(struct nngc_sub *s, const struct grove_hlc *seen)
+{
+    bool has_more = true;
+    grove_err err = GROVE_OK;
+    while (!err && has_more && !atomic_load(s->stop)) {
+        struct grove_pull_request page = *s->req;
+        page.since = s->cursor;
+        struct grove_buf request = {0};
+        struct grove_reply reply = {0};
+        struct grove_pull_response *resp = NULL;
+        err = grove_codec_json.encode_pull_request(&page, &request);
+        if (!err)
+            err = nngc_exchange(s->p, NNGT_OP_PULL, &request, s->p->timeout_ms, s->stop, &reply);
+        if (!err)
+            err = grove_codec_json.decode_pull_response(reply.data, reply.len, &resp);
+        if (!err) {
+            has_more = resp->has_more && grove_hlc_compare(&resp->latest_hlc, &s->cursor) > 0;
+            err = nngc_sub_hand_on(s, resp);
+        }
+        grove_msg_free(resp);
+        grove_reply_release(&reply);
+        grove_buf_free(&request);
+    }
+    if (!err)
+        nngc_hlc_raise(&s->covered, seen);
+    return err;
+}
+
+/* No tables asked for: every table (as a pull takes it). */
+static bool nngc_sub_wants(const struct nngc_sub *s, const char *table)
+{
+    if (s->req->table_count == 0)
+        return true;
+    for (size_t i = 0; i < s->req->table_count; i++)
+        if (strcmp(s->req->tables[i], table) == 0)
+            return true;
+    return false;
+}
+
+/* One published batch: handed on when it follows on from what is covered,
+ * ignored when it is covered already, a gap to repair otherwise. */
+static grove_err nngc_sub_frame(void *user, const struct grove_pull_response *batch)
+{
+    struct nngc_sub *s = user;
+    if (grove_hlc_compare(&batch->latest_hlc, &s->covered) <= 0)
+        return GROVE_OK;
+    if (s->kind != NNGT_PUB_BATCH || grove_hlc_compare(&batch->since, &s->covered) != 0) {
+        atomic_fetch_add(&grove_nng_sub_repairs, 1);
+        return nngc_sub_repair(s, &batch->latest_hlc);
+    }
+    struct grove_pull_response mine = {.latest_hlc = batch->latest_hlc};
+    mine.changes = malloc((batch->count + 1) * sizeof *mine.changes);
+    if (!mine.changes)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < batch->count; i++)
+        if (nngc_sub_wants(s, batch->changes[i].table))
+            mine.changes[mine.count++] = batch->changes[i];
+    grove_err err = nngc_sub_hand_on(s, &mine);
+    free(mine.changes);
+    return err;
+}
+
+/* A sub socket dialed to the listener's pub address (TLS alike). */
+static grove_err nngc_sub_open(struct nngc_peer *p, nng_socket *sock)
+{
+    int rv = nng_sub0_open(sock);
+    if (rv)
+        return grove_nng_error_map(rv, "nng sub socket");
+    nng_dialer dialer;
+    if ((rv = nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) ||
+        (rv = nng_socket_set_ms(*sock, NNG_OPT_RECVTIMEO, NNGT_STOP_CHECK_MS)) ||
+        (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMINT, 100)) ||
+        (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMAXT, 2000)) ||
+        (rv = nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, NNGT_CLIENT_RECV_MAX))) {
+        nng_close(*sock);
+        return grove_nng_error_map(rv, "nng socket options");
+    }
+    if (!(rv = nng_dialer_create(&dialer, *sock, p->pub_address)) && p->tls_config)
+        rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, p->tls_config);
+    if (!rv)
+        rv = nng_dialer_start(dialer, 0);
+    if (rv) {
+        nng_close(*sock);
+        grove_nng_error_map(rv, "subscribe");
+        return grove_error_set(GROVE_EUNAVAIL, "subscribe to %s: %s", p->pub_address,
+                               nng_strerror(rv));
+    }
+    return GROVE_OK;
+}
+
+/* Subscribes first, then pulls what came before, so nothing falls between;
+ * afterwards every publish frame is checked against the stamps. Silence
+ * (no heartbeat) for NNGT_SUB_SILENCE_MS ends the stream, for the caller to
+ * reconnect. */
 static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request *req,
                                      grove_batch_fn fn, void *user, const atomic_bool *stop)
 {
     struct nngc_peer *p = self;
-    struct grove_pull_request cur = *req;
-    struct nngc_stream stream = {.fn = fn, .user = user};
-    grove_err err = GROVE_OK;
+    struct nngc_sub s = {
+        .p = p, .req = req, .fn = fn, .user = user, .stop = stop, .cursor = req->since};
+    s.covered = s.cursor;
+    nng_socket sock;
+    grove_err err = nngc_peer_dial(p);
+    if (!err)
+        err = nngc_sub_open(p, &sock);
+    if (err)
+        return err;
+    err = nngc_sub_repair(&s, &s.cursor);
+    unsigned received = 0;
+    int silent_ms = 0;
     while (!err && !atomic_load(stop)) {
-        struct grove_buf request = {0};
-        struct grove_reply reply = {0};
-        bool idle = false;
-        err = grove_codec_json.encode_pull_request(&cur, &request);
-        if (!err)
-            err = nngc_exchange(p, NNGT_OP_STREAM, &request, NNGT_STREAM_WAIT_MS, stop, &reply,
-                                &idle);
-        stream.latest = cur.since;
-        if (!err && !idle)
-            err = grove_stream_deliver(&grove_codec_json, reply.data, reply.len, nngc_stream_batch,
-                                       &stream);
-        if (grove_hlc_compare(&stream.latest, &cur.since) > 0)
-            cur.since = stream.latest;
-        grove_reply_release(&reply);
-        grove_buf_free(&request);
+        char *frame = NULL;
+        size_t len = 0;
+        int rv = nng_recv(sock, &frame, &len, NNG_FLAG_ALLOC);
+        if (rv == NNG_ETIMEDOUT) {
+            if ((silent_ms += NNGT_STOP_CHECK_MS) >= NNGT_SUB_SILENCE_MS)
+                err = grove_error_set(GROVE_EUNAVAIL, "no word from %s for %d ms", p->pub_address,
+                                      silent_ms);
+            continue;
+        }
+        if (rv) {
+            err = grove_nng_error_map(rv, "subscription");
+            break;
+        }
+        silent_ms = 0;
+        unsigned drop = atomic_load(&grove_nng_sub_drop_every);
+        if (len < 1 || (drop && ++received % drop == 0)) {
+            nng_free(frame, len);
+            continue;
+        }
+        s.kind = frame[0];
+        err = grove_stream_deliver(&grove_codec_json, frame + 1, len - 1, nngc_sub_frame, &s);
+        nng_free(frame, len);
     }
+    nng_close(sock);
     if (atomic_load(stop) && (!err || err == GROVE_ESHUTDOWN)) {
         grove_error_clear();
         return GROVE_OK;

@@ -1,6 +1,6 @@
 /* The nng listener: one rep socket served by a pool of worker threads, each
- * with its own nng context, so several requests are in flight at once and a
- * long-polling stream holds up only its own worker. */
+ * with its own nng context, so several requests are in flight at once; and
+ * a publisher (nng_pub.c) for the streams. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,9 +15,7 @@
 #include "grove/metrics.h"
 #include "grove/sys/error.h"
 
-#define NNGT_WORKERS         16
-#define NNGT_MAX_STREAMS     (NNGT_WORKERS / 2) /* the rest stay free for pull and push */
-#define NNGT_STREAM_SLICE_MS 250                /* how often a waiting stream checks for close */
+#define NNGT_WORKERS 16
 /* How often an idle worker checks for close. Workers end on their own before
  * the socket closes: closing it under a context that is mid-call crashes nng. */
 #define NNGT_IDLE_SLICE_MS   200
@@ -36,54 +34,14 @@ struct nngs_worker {
 struct nngs_listener {
     nng_socket sock;
     nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
+    struct grove_nng_publisher *publisher;
     struct grove_server *server;
     char url[512];
     char *token;
     size_t max_body;
-    int keepalive_ms;
     atomic_bool closing;
-    atomic_int streams;
     struct nngs_worker workers[NNGT_WORKERS];
 };
-
-/* Long-poll: answers with the next batch after the request's cursor, or 'K'
- * when the keep-alive interval passes without one. */
-static grove_err nngs_serve_stream(struct nngs_listener *l, const char *json, size_t len,
-                                   struct grove_buf *out)
-{
-    if (atomic_fetch_add(&l->streams, 1) >= NNGT_MAX_STREAMS) {
-        atomic_fetch_sub(&l->streams, 1);
-        return grove_error_set(GROVE_EUNAVAIL, "too many open streams");
-    }
-    struct grove_metrics *metrics = grove_store_metrics(grove_server_store(l->server));
-    grove_metrics_subscribers_add(metrics, GROVE_METRICS_NNG, 1);
-    struct grove_server_stream *s = NULL;
-    char reply = NNGT_REPLY_OK;
-    grove_err err = grove_serve_stream_open(l->server, &grove_codec_json, json, len, &s);
-    if (!err)
-        err = grove_buf_append(out, &reply, 1);
-    /* Slices, so closing the listener ends a waiting stream promptly. */
-    err = err ? err : GROVE_ETIMEOUT;
-    for (int waited = 0; err == GROVE_ETIMEOUT && waited < l->keepalive_ms;
-         waited += NNGT_STREAM_SLICE_MS) {
-        if (atomic_load(&l->closing)) {
-            err = grove_error_set(GROVE_ESHUTDOWN, "listener is closing");
-            break;
-        }
-        int slice = l->keepalive_ms - waited;
-        err = grove_serve_stream_next(
-            s, &grove_codec_json, slice < NNGT_STREAM_SLICE_MS ? slice : NNGT_STREAM_SLICE_MS, out);
-    }
-    if (err == GROVE_ETIMEOUT) {
-        out->data[0] = NNGT_REPLY_IDLE;
-        out->len = 1;
-        err = GROVE_OK;
-    }
-    grove_server_stream_close(s);
-    grove_metrics_subscribers_add(metrics, GROVE_METRICS_NNG, -1);
-    atomic_fetch_sub(&l->streams, 1);
-    return err;
-}
 
 /* The address of the client that sent msg, for the server's hooks (grove_serve_from). */
 static void nngs_peer_addr(nng_msg *msg, char *out, size_t size)
@@ -118,7 +76,7 @@ static void nngs_serve(struct nngs_listener *l, const char *peer, const char *bo
     }
     char ok = NNGT_REPLY_OK;
     if (req.op == NNGT_OP_STREAM) {
-        err = nngs_serve_stream(l, req.json, req.json_len, out);
+        err = grove_error_set(GROVE_ENOTSUP, "streams are on the pub socket (docs/protocol.md)");
     } else if (req.op == NNGT_OP_PULL || req.op == NNGT_OP_PUSH) {
         err = grove_buf_append(out, &ok, 1);
         if (!err)
@@ -222,9 +180,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     l->server = server;
     snprintf(l->url, sizeof l->url, "%s", url->text);
     l->max_body = opts->max_body;
-    l->keepalive_ms = opts->keepalive_ms;
     atomic_init(&l->closing, false);
-    atomic_init(&l->streams, 0);
     if (opts->token && !(l->token = strdup(opts->token))) {
         nngs_listener_free(l);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -247,6 +203,11 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
             err = grove_error_set(GROVE_EUNAVAIL, "listen: %s", nng_strerror(rv));
         goto fail;
     }
+    char pub_address[512];
+    if ((err = grove_nng_pub_address(url, pub_address, sizeof pub_address)) ||
+        (err = grove_nng_publisher_open(server, pub_address, l->tls_config, l->token != NULL,
+                                        &l->publisher)))
+        goto fail;
     for (size_t i = 0; i < NNGT_WORKERS; i++) {
         struct nngs_worker *w = &l->workers[i];
         w->l = l;
@@ -274,6 +235,7 @@ static void nngs_listener_close(void *self)
     if (!l)
         return;
     atomic_store(&l->closing, true);
+    grove_nng_publisher_close(l->publisher);
     for (size_t i = 0; i < NNGT_WORKERS; i++)
         if (l->workers[i].started)
             pthread_join(l->workers[i].thread, NULL);

@@ -26,6 +26,22 @@ grove_err grove_nng_url_address(const struct grove_url *url, char *out, size_t c
     return GROVE_OK;
 }
 
+grove_err grove_nng_pub_address(const struct grove_url *url, char *out, size_t cap)
+{
+    struct grove_url pub = *url;
+    if (strcmp(url->scheme, "nng+ipc") == 0) {
+        int len = snprintf(pub.path, sizeof pub.path, "%s.pub", url->path);
+        if (len < 0 || (size_t)len >= sizeof pub.path)
+            return grove_error_set(GROVE_EINVAL, "ipc path too long");
+    } else if (url->port >= 65535) {
+        return grove_error_set(GROVE_EINVAL, "%s publishes on the next port: port %d has none",
+                               url->scheme, url->port);
+    } else if (url->port > 0) {
+        pub.port = url->port + 1;
+    }
+    return grove_nng_url_address(&pub, out, cap);
+}
+
 grove_err grove_nng_error_map(int rv, const char *what)
 {
     grove_err err;
