@@ -62,6 +62,13 @@ enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD
                                        int status, const char *message, const char *allow);
 enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
                                              struct MHD_Connection *conn, grove_err err);
+/* A CORS preflight (OPTIONS with Access-Control-Request-Method), answered
+ * before any token check (http_reply.c). */
+enum MHD_Result grove_http_preflight(const struct http_listener *l, struct MHD_Connection *conn);
+/* The client's address ("127.0.0.1:40112", "[::1]:40112"; "" unknown). */
+void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size);
+/* GET {base}/stream, its token already checked (http_sync_stream.c). */
+enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn);
 
 /* GET /metrics (http_metrics.c): the node's metrics, behind the token. */
 enum MHD_Result grove_http_metrics_serve(const struct http_listener *l, struct MHD_Connection *conn,
@@ -217,7 +224,7 @@ void grove_http_sse_free(struct grove_http_sse *p);
  * client can resume from the last id it saw. */
 grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out);
 grove_err grove_http_hlc_parse(const char *text, size_t len, struct grove_hlc *out);
-/* The sync stream's start (http_server.c) from its query values since_ts,
+/* The sync stream's start (http_sync_stream.c) from its query values since_ts,
  * since_count and since_node as libmicrohttpd decoded them, or from a
  * Last-Event-ID header when none is given (each NULL when absent). */
 grove_err grove_http_sse_since_parse(const char *ts, const char *c, const char *node,

@@ -1,6 +1,9 @@
 /* The HTTP listener: libmicrohttpd serving POST {base}/pull, POST {base}/push
- * and GET {base}/stream (SSE) for a grove_server (docs/protocol.md), and the
- * Data API under /v1/ at the root of the address (http_data.c).
+ * and GET {base}/stream (SSE, http_sync_stream.c) for a grove_server
+ * (docs/protocol.md), and at the root of the address the Data API under /v1/
+ * (http_data.c), the admin API (http_admin.c), /metrics (http_metrics.c)
+ * and the health probes. Connections are admitted by http_admit.c; every
+ * answer is queued through http_reply.c.
  *
  * One thread per connection: an SSE response blocks in its content reader on
  * the source's wait (a condvar woken by commits: http_sse_server.c), which would stall
@@ -41,124 +44,6 @@ struct http_call {
     bool too_big;
     int64_t started_us; /* at the request line (grove_metrics_now_us) */
 };
-
-/* Records in one SSE event at most, in bytes of their JSON (the rest of the
- * line: the array's brackets and commas). */
-enum { HTTP_SSE_BATCH_BYTES = 60 << 10 };
-
-/* The origin of this request when the listener lets it call (CORS), else
- * NULL: "*" lets every origin. */
-static const char *http_cors_origin(const struct http_listener *l, struct MHD_Connection *conn)
-{
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    for (size_t i = 0; origin && i < l->cors_origin_count; i++)
-        if (strcmp(l->cors_origins[i], "*") == 0 || strcmp(l->cors_origins[i], origin) == 0)
-            return origin;
-    return NULL;
-}
-
-enum MHD_Result grove_http_queue_response(const struct http_listener *l,
-                                          struct MHD_Connection *conn, int status,
-                                          struct MHD_Response *resp)
-{
-    const char *origin = http_cors_origin(l, conn);
-    if (origin) {
-        /* The origin itself, not "*": a page's fetch may send its token. */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
-    }
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-/* A CORS preflight (OPTIONS with Access-Control-Request-Method): allowed
- * origins get what they may send, others 403; with CORS off, 405 as for any
- * method a path does not take. Answered before the token is checked:
- * browsers send none on a preflight. */
-static enum MHD_Result http_preflight(const struct http_listener *l, struct MHD_Connection *conn)
-{
-    if (l->cors_origin_count == 0)
-        return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                      "OPTIONS: CORS is off on this listener", NULL);
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (!http_cors_origin(l, conn)) {
-        char msg[320];
-        snprintf(msg, sizeof msg, "origin \"%.256s\" may not call this listener",
-                 origin ? origin : "");
-        return grove_http_queue_error(l, conn, MHD_HTTP_FORBIDDEN, msg, NULL);
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS,
-                            "GET, POST, PATCH, DELETE, OPTIONS");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Authorization, Content-Type, Idempotency-Key, Last-Event-ID");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
-    return grove_http_queue_response(l, conn, MHD_HTTP_NO_CONTENT, resp);
-}
-
-enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_Connection *conn,
-                                      int status, struct grove_buf *body)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        grove_buf_free(body);
-        return MHD_NO;
-    }
-    /* MHD owns the bytes now. */
-    body->data = NULL;
-    body->len = body->cap = 0;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    return grove_http_queue_response(l, conn, status, resp);
-}
-
-static void http_peer_addr(struct MHD_Connection *conn, char *out, size_t size);
-
-enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
-                                       int status, const char *message, const char *allow)
-{
-    if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN ||
-        status == MHD_HTTP_TOO_MANY_REQUESTS) { /* refusals an operator wants to see */
-        char peer[GROVE_PEER_ADDR_MAX], code[8];
-        http_peer_addr(conn, peer, sizeof peer);
-        snprintf(code, sizeof code, "%d", status);
-        grove_log_refused("http", "request", peer, code, message);
-    }
-    struct grove_buf body = {0};
-    if (grove_json_encode_error(message, &body) != GROVE_OK) {
-        grove_buf_free(&body);
-        return MHD_NO;
-    }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(body.len, body.data, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        grove_buf_free(&body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    char retry[16];
-    if (status == MHD_HTTP_TOO_MANY_REQUESTS && grove_errretry()) { /* GROVE_ERATELIMIT */
-        snprintf(retry, sizeof retry, "%u", grove_errretry());
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
-    }
-    if (allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    return grove_http_queue_response(l, conn, status, resp);
-}
-
-enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
-                                             struct MHD_Connection *conn, grove_err err)
-{
-    return grove_http_queue_error(l, conn, grove_err_to_http(err), grove_errmsg(), NULL);
-}
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
 {
@@ -221,178 +106,7 @@ static bool http_content_type_ok(struct MHD_Connection *conn)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-/* ---- SSE ---------------------------------------------------------------- */
-
-/* The sync stream as a source of SSE events: `event: changes`, its id the
- * batch's latest_hlc. */
-static grove_err http_sync_format_batch(const struct grove_pull_response *b, struct grove_buf *out)
-{
-    struct grove_buf json = {0};
-    grove_err err = grove_json_encode_changes(b->changes, b->count, &json);
-    if (err)
-        goto fail;
-    err = grove_buf_append(out, "event: changes\nid: ", 19);
-    if (!err)
-        err = grove_http_hlc_format(&b->latest_hlc, out);
-    if (!err)
-        err = grove_buf_append(out, "\n", 1);
-    if (!err)
-        err = grove_http_sse_append_data(out, json.data, json.len);
-    if (!err)
-        err = grove_buf_append(out, "\n", 1);
-fail:
-    grove_buf_free(&json);
-    return err;
-}
-
-static grove_err http_sync_next(void *self, int timeout_ms, struct grove_buf *out)
-{
-    struct grove_pull_response *batch = NULL;
-    grove_err err = grove_server_stream_next(self, timeout_ms, &batch);
-    if (err)
-        return err;
-    err = batch->count ? http_sync_format_batch(batch, out) : GROVE_ETIMEOUT;
-    grove_msg_free(batch);
-    return err;
-}
-
-static void http_sync_close(void *self)
-{
-    grove_server_stream_close(self);
-}
-
-/* since from since_ts/since_count/since_node, or from Last-Event-ID when a
- * browser-style client reconnects on its own. */
-grove_err grove_http_sse_since_parse(const char *ts, const char *c, const char *node,
-                                     const char *last, struct grove_hlc *since)
-{
-    memset(since, 0, sizeof *since);
-    if (!ts && !c && !node && last && *last)
-        return grove_http_hlc_parse(last, strlen(last), since);
-    char *end;
-    if (ts && *ts) {
-        errno = 0;
-        long long v = strtoll(ts, &end, 10);
-        if (errno || *end || v < 0)
-            return grove_error_set(GROVE_EINVAL,
-                                   "since_ts: expected a non-negative integer, got \"%.40s\"", ts);
-        since->ts = v;
-    }
-    if (c && *c) {
-        errno = 0;
-        unsigned long long v = strtoull(c, &end, 10);
-        if (errno || *end || v > UINT32_MAX || c[0] == '-')
-            return grove_error_set(
-                GROVE_EINVAL, "since_count: expected unsigned 32-bit integer, got \"%.40s\"", c);
-        since->c = (uint32_t)v;
-    }
-    if (node)
-        return grove_hlc_set_node(since, node);
-    return GROVE_OK;
-}
-
-static grove_err http_sse_since(struct MHD_Connection *conn, struct grove_hlc *since)
-{
-    const char *ts = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since_ts");
-    const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since_count");
-    const char *node = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since_node");
-    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
-    return grove_http_sse_since_parse(ts, c, node, last, since);
-}
-
-static grove_err http_sse_request(struct MHD_Connection *conn, struct grove_pull_request **out)
-{
-    struct grove_pull_request *req = NULL;
-    grove_err err = grove_pull_request_new(&req);
-    if (err)
-        goto fail;
-    err = http_sse_since(conn, &req->since);
-    if (err)
-        goto fail;
-    const char *tables = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tables");
-    if (tables && *tables) {
-        size_t n = 1;
-        for (const char *p = tables; *p; p++)
-            n += *p == ',';
-        req->tables = grove_msg_alloc(req, n * sizeof *req->tables);
-        if (!req->tables) {
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
-            goto fail;
-        }
-        const char *p = tables;
-        for (;;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            if (len > 0) {
-                char *name = grove_msg_strndup(req, p, len);
-                if (!name) {
-                    err = grove_error_set(GROVE_ENOMEM, "out of memory");
-                    goto fail;
-                }
-                req->tables[req->table_count++] = name;
-            }
-            if (!comma)
-                break;
-            p = comma + 1;
-        }
-    }
-    const char *node_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "node_id");
-    if (node_id && strlen(node_id) > GROVE_NODE_ID_MAX) {
-        err = grove_error_set(GROVE_EINVAL, "node_id: longer than %d bytes", GROVE_NODE_ID_MAX);
-        goto fail;
-    }
-    if (node_id) {
-        req->node_id = grove_msg_strndup(req, node_id, strlen(node_id));
-        if (!req->node_id) {
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    *out = req;
-    return GROVE_OK;
-fail:
-    grove_msg_free(req);
-    return err;
-}
-
-static enum MHD_Result http_stream_start(struct http_listener *l, struct MHD_Connection *conn)
-{
-    struct grove_pull_request *req = NULL;
-    struct grove_server_stream *stream = NULL;
-    grove_err err = http_sse_request(conn, &req);
-    if (!err)
-        err = grove_server_stream_open(l->server, req, &stream);
-    grove_msg_free(req);
-    if (err)
-        return grove_http_queue_grove_error(l, conn, err);
-    /* Every event's data line under 64 KiB, Grove's Go client's line limit:
-     * a big batch goes as several events, each with its own cursor. */
-    grove_server_stream_set_batch_bytes(stream, HTTP_SSE_BATCH_BYTES);
-    /* A first comment flushes the headers at once, so the client knows the
-     * subscription is live before any change arrives. */
-    struct grove_http_sse_source src = {
-        .next = http_sync_next, .close = http_sync_close, .self = stream};
-    return grove_http_sse_respond(l, conn, &src, ": ok\n\n", 6);
-}
-
 /* ---- pull / push --------------------------------------------------------- */
-
-/* The client's address, for the server's hooks (grove_serve_from). */
-static void http_peer_addr(struct MHD_Connection *conn, char *out, size_t size)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        grove_peer_addr_format(out, size, &in->sin_addr, 4, ntohs(in->sin_port));
-    } else if (sa && sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        grove_peer_addr_format(out, size, &in6->sin6_addr, 16, ntohs(in6->sin6_port));
-    } else if (size) {
-        out[0] = '\0';
-    }
-}
 
 /* A pull or push (call->route) with its whole body. */
 static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Connection *conn,
@@ -400,7 +114,7 @@ static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Con
 {
     struct grove_buf out = {0};
     char peer[GROVE_PEER_ADDR_MAX];
-    http_peer_addr(conn, peer, sizeof peer);
+    grove_http_peer_addr(conn, peer, sizeof peer);
     grove_err err = grove_serve_from(l->server, peer[0] ? peer : NULL, &grove_codec_json,
                                      call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
                                      call->body.data, call->body.len, &out);
@@ -473,7 +187,7 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
         return grove_http_queue_error(l, conn, MHD_HTTP_NOT_FOUND, "no such path", NULL);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 &&
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
-        return http_preflight(l, conn);
+        return grove_http_preflight(l, conn);
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     if (route == ROUTE_DATA) {
@@ -492,7 +206,7 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
     if (route == ROUTE_STREAM)
-        return http_stream_start(l, conn);
+        return grove_http_sync_stream_start(l, conn);
     if (route == ROUTE_DATA && !grove_http_data_takes_body(call->data))
         return grove_http_data_serve(l, conn, call->data, NULL, 0);
     if (!http_content_type_ok(conn))
