@@ -15,53 +15,7 @@
 #include "grove/sys/error.h"
 #include "inbound.h"
 #include "store_echo.h"
-
-struct syncer_peer {
-    struct grove_syncer *syncer;
-    size_t index; /* in syncer->peers */
-    char *url;
-    /* Its slot in the store's metrics registry. */
-    struct grove_metrics_peer *metrics;
-    struct grove_peer *conn;        /* pulls and pushes */
-    struct grove_peer *stream_conn; /* the stream, on its own connection */
-    pthread_mutex_t lock;           /* one exchange with this peer at a time */
-    /* Under lock: the node behind the URL was checked this round and not
-     * failed since (syncer_identify), so its cursors are the ones in use. */
-    bool identified;
-    pthread_t thread, stream_thread;
-    bool has_thread, has_stream_thread;
-    unsigned rand_state;
-    /* What grove_syncer_peer_status reports, under its own lock: `lock`
-     * is held for a whole round, which a status call must not wait for. */
-    pthread_mutex_t status_lock;
-    bool tried, up;
-    int64_t last_success_ms, last_error_ms;
-    grove_err last_err;
-    char last_error[256];
-    enum grove_stream_state stream;
-};
-
-struct grove_syncer {
-    struct grove_store *store;
-    struct grove_syncer_options opts;
-    const char **tables;
-    size_t table_count;
-    struct grove_hook_chain hooks;
-    struct syncer_peer **peers;
-    size_t peer_count;
-    atomic_bool stop;
-    atomic_int interval_ms; /* opts.interval_ms, changed by grove_syncer_set_interval */
-    bool running;
-    grove_report_fn report_fn;
-    void *report_user;
-};
-
-static int64_t syncer_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "syncer_internal.h"
 
 static int64_t syncer_wall_ms(void)
 {
@@ -159,7 +113,7 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
     p->syncer = s;
     p->metrics = grove_metrics_peer_add(grove_store_metrics(s->store), url);
     p->index = s->peer_count;
-    p->rand_state = (unsigned)syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
+    p->rand_state = (unsigned)grove_syncer_now_us() ^ (unsigned)(s->peer_count * 2654435761u);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->status_lock, NULL);
     p->stream = p->stream_conn ? GROVE_STREAM_CONNECTING : GROVE_STREAM_OFF;
@@ -255,7 +209,7 @@ static void syncer_note_round(struct syncer_peer *p, const struct grove_sync_rep
                      grove_err_name(r->err));
 }
 
-static void syncer_note_stream(struct syncer_peer *p, enum grove_stream_state state)
+void grove_syncer_note_stream(struct syncer_peer *p, enum grove_stream_state state)
 {
     pthread_mutex_lock(&p->status_lock);
     p->stream = state;
@@ -430,7 +384,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
                                          .limit = s->opts.page_limit,
                                          .node_id = grove_store_echo_pull_node(s->store, &c)}};
     struct grove_pull_response *resp;
-    int64_t started = syncer_now_us(), progress_at = started;
+    int64_t started = grove_syncer_now_us(), progress_at = started;
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
     while (!err) {
         struct grove_hlc since = fetch.req.since;
@@ -454,7 +408,7 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
         err = syncer_merge(s, p, GROVE_HOOK_PULL_MADE, &c, resp->changes, resp->count, r);
         grove_msg_free(resp);
         resp = NULL;
-        int64_t now = syncer_now_us();
+        int64_t now = grove_syncer_now_us();
         if (now - progress_at >= SYNCER_PROGRESS_US) { /* a long pull says how it goes */
             progress_at = now;
             grove_log_kv(GROVE_LOG_INFO, "sync progress",
@@ -481,7 +435,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (err)
         return err;
-    int64_t started = syncer_now_us(), progress_at = started;
+    int64_t started = grove_syncer_now_us(), progress_at = started;
     for (;;) {
         struct grove_store_query q = {.tables = s->tables,
                                       .table_count = s->table_count,
@@ -517,7 +471,7 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
         grove_msg_free(batch);
         if (err || !more || !moved)
             return err;
-        int64_t now = syncer_now_us();
+        int64_t now = grove_syncer_now_us();
         if (now - progress_at >= SYNCER_PROGRESS_US) { /* a long push says how it goes */
             progress_at = now;
             grove_log_kv(GROVE_LOG_INFO, "sync progress",
@@ -527,16 +481,14 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
     }
 }
 
-enum syncer_half { SYNCER_PULL = 1, SYNCER_PUSH = 2 };
-
-static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
-                                 struct grove_sync_report *out)
+grove_err grove_syncer_exchange(struct grove_syncer *s, size_t i, int halves,
+                                struct grove_sync_report *out)
 {
     if (i >= s->peer_count)
         return grove_error_set(GROVE_EINVAL, "no peer %zu", i);
     struct syncer_peer *p = s->peers[i];
     struct grove_sync_report r = {.peer = p->url};
-    int64_t start = syncer_now_us();
+    int64_t start = grove_syncer_now_us();
     pthread_mutex_lock(&p->lock);
     grove_err err = GROVE_OK;
     if (halves & SYNCER_PULL) /* a round checks who answers: a pushed commit need not */
@@ -555,7 +507,7 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
     if (r.err && grove_err_retryable(r.err))
         p->identified = false; /* it may come back as another node */
     pthread_mutex_unlock(&p->lock);
-    r.duration_us = syncer_now_us() - start;
+    r.duration_us = grove_syncer_now_us() - start;
     grove_metrics_peer_exchange(p->metrics, &r, halves == (SYNCER_PULL | SYNCER_PUSH));
     if ((halves & SYNCER_PULL) || r.err || r.pushed)
         syncer_note_round(p, &r);
@@ -566,23 +518,23 @@ static grove_err syncer_exchange(struct grove_syncer *s, size_t i, int halves,
 
 grove_err grove_syncer_sync_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
 {
-    return syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, r);
+    return grove_syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, r);
 }
 
 grove_err grove_syncer_pull_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
 {
-    return syncer_exchange(s, i, SYNCER_PULL, r);
+    return grove_syncer_exchange(s, i, SYNCER_PULL, r);
 }
 
 grove_err grove_syncer_push_peer(struct grove_syncer *s, size_t i, struct grove_sync_report *r)
 {
-    return syncer_exchange(s, i, SYNCER_PUSH, r);
+    return grove_syncer_exchange(s, i, SYNCER_PUSH, r);
 }
 
 grove_err grove_syncer_sync(struct grove_syncer *s, struct grove_sync_report *reports)
 {
     for (size_t i = 0; i < s->peer_count; i++)
-        syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, reports ? &reports[i] : NULL);
+        grove_syncer_exchange(s, i, SYNCER_PULL | SYNCER_PUSH, reports ? &reports[i] : NULL);
     return GROVE_OK;
 }
 
@@ -597,7 +549,7 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     struct grove_peer_cursors c;
     grove_err err = grove_store_cursors_get(s->store, p->url, &c);
     if (!err) {
-        syncer_note_stream(p, GROVE_STREAM_OPEN);
+        grove_syncer_note_stream(p, GROVE_STREAM_OPEN);
         if (!syncer_learn_peer_from_pull(s, p, &c, batch))
             err = grove_error_set(GROVE_EPROTO, "%s: the stream answers as another node", p->url);
     }
@@ -615,204 +567,4 @@ grove_err grove_syncer_apply_stream_batch(struct grove_syncer *s, size_t i,
     if (!err)
         grove_metrics_peer_streamed(p->metrics, r.pulled);
     return err;
-}
-
-/* ---- background ------------------------------------------------------------ */
-
-static void *syncer_push_one(void *arg)
-{
-    struct syncer_peer *p = arg;
-    struct grove_sync_report r;
-    syncer_exchange(p->syncer, p->index, SYNCER_PUSH, &r);
-    if (r.err) {
-        char why[300];
-        grove_log_kv(GROVE_LOG_WARN, "push failed", "peer=%s error=%s", p->url,
-                     grove_log_quote(why, sizeof why, r.error));
-    }
-    return NULL;
-}
-
-grove_err grove_syncer_push_now(struct grove_syncer *s)
-{
-    if (s->running)
-        return GROVE_OK; /* peer threads wake on every commit and push already */
-    pthread_t *threads = calloc(s->peer_count, sizeof *threads);
-    if (!threads)
-        return grove_error_set(GROVE_ENOMEM, "out of memory");
-    /* All peers at once: a dead peer must not hold up the others. */
-    bool *started = calloc(s->peer_count, sizeof *started);
-    for (size_t i = 0; started && i < s->peer_count; i++)
-        started[i] = pthread_create(&threads[i], NULL, syncer_push_one, s->peers[i]) == 0;
-    for (size_t i = 0; i < s->peer_count; i++) {
-        if (started && started[i])
-            pthread_join(threads[i], NULL);
-        else /* no thread to be had: push from here */
-            syncer_push_one(s->peers[i]);
-    }
-    free(started);
-    free(threads);
-    return GROVE_OK;
-}
-
-/* An unreachable peer is tried again at least this often: trying costs a
- * refused connect, and a returning peer is used again within it. */
-#define SYNCER_UNREACHABLE_RETRY_MS 2000
-
-/* Exponential backoff with jitter: half to all of min * 2^attempt, capped at
- * backoff_max_ms, and at SYNCER_UNREACHABLE_RETRY_MS when the peer could not
- * be reached (err: what failed). */
-static int syncer_backoff_ms(struct syncer_peer *p, int attempt, grove_err err)
-{
-    const struct grove_syncer_options *o = &p->syncer->opts;
-    int64_t cap = o->backoff_max_ms;
-    if ((err == GROVE_EUNAVAIL || err == GROVE_ETIMEOUT) && cap > SYNCER_UNREACHABLE_RETRY_MS)
-        cap = SYNCER_UNREACHABLE_RETRY_MS;
-    int64_t delay = o->backoff_min_ms;
-    for (int i = 0; i < attempt && delay < cap; i++)
-        delay *= 2;
-    if (delay > cap)
-        delay = cap;
-    return (int)(delay / 2 + rand_r(&p->rand_state) % (delay / 2 + 1));
-}
-
-static void syncer_report(struct grove_syncer *s, const struct grove_sync_report *r)
-{
-    if (s->report_fn)
-        s->report_fn(s->report_user, r);
-}
-
-static void *syncer_peer_main(void *arg)
-{
-    struct syncer_peer *p = arg;
-    struct grove_syncer *s = p->syncer;
-    size_t index = p->index;
-    int attempt = 0;
-    int64_t next_round = 0; /* sync at start */
-    struct grove_hlc pushed_upto;
-    grove_store_latest(s->store, &pushed_upto);
-    while (!atomic_load(&s->stop)) {
-        int64_t now = syncer_now_us();
-        struct grove_sync_report r;
-        if (now >= next_round) {
-            grove_store_latest(s->store, &pushed_upto);
-            syncer_exchange(s, index, SYNCER_PULL | SYNCER_PUSH, &r);
-            syncer_report(s, &r);
-            if (r.err && grove_err_retryable(r.err)) {
-                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++, r.err) * 1000;
-            } else {
-                attempt = 0;
-                next_round = now + (int64_t)atomic_load(&s->interval_ms) * 1000;
-            }
-            continue;
-        }
-        /* Sleep in short slices until the round is due, a local commit wants
-         * pushing, or stop. */
-        int64_t left_ms = (next_round - now) / 1000 + 1;
-        grove_err err =
-            grove_store_wait(s->store, &pushed_upto, left_ms < 200 ? (int)left_ms : 200);
-        if (err == GROVE_OK && !atomic_load(&s->stop) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
-            grove_store_latest(s->store, &pushed_upto);
-            syncer_exchange(s, index, SYNCER_PUSH, &r);
-            if (r.pushed || r.err)
-                syncer_report(s, &r);
-            if (r.err && grove_err_retryable(r.err))
-                next_round = now + (int64_t)syncer_backoff_ms(p, attempt++, r.err) * 1000;
-        }
-    }
-    return NULL;
-}
-
-static grove_err syncer_on_batch(void *user, const struct grove_pull_response *batch)
-{
-    struct syncer_peer *p = user;
-    return grove_syncer_apply_stream_batch(p->syncer, p->index, batch);
-}
-
-static void *syncer_stream_main(void *arg)
-{
-    struct syncer_peer *p = arg;
-    struct grove_syncer *s = p->syncer;
-    int attempt = 0;
-    grove_err refused = GROVE_OK; /* the refusal last reported, so it is reported once */
-    while (!atomic_load(&s->stop)) {
-        struct grove_peer_cursors c;
-        grove_err err = grove_store_cursors_get(s->store, p->url, &c);
-        struct grove_pull_request req = {.tables = s->tables,
-                                         .table_count = s->table_count,
-                                         .since = c.pull,
-                                         .node_id = grove_store_node_id(s->store),
-                                         .limit = s->opts.page_limit};
-        int64_t started = syncer_now_us();
-        if (!err)
-            err = grove_peer_subscribe(p->stream_conn, &req, syncer_on_batch, p, &s->stop);
-        if (atomic_load(&s->stop))
-            break;
-        syncer_note_stream(p, GROVE_STREAM_CONNECTING);
-        if (syncer_now_us() - started > 10 * 1000000LL)
-            attempt = 0; /* it ran a while: a fresh failure, not a flapping one */
-        char why[300];
-        int delay;
-        if (err && !grove_err_retryable(err)) {
-            /* Refused (a bad token, no permission...): asking again at once
-             * cannot help, so it is asked again at the sync interval. */
-            delay = atomic_load(&s->interval_ms);
-            grove_log_kv(err == refused ? GROVE_LOG_DEBUG : GROVE_LOG_WARN, "stream refused",
-                         "peer=%s error=%s reason=%s retry_ms=%d", p->url, grove_err_name(err),
-                         grove_log_quote(why, sizeof why, grove_errmsg()), delay);
-            refused = err;
-        } else {
-            delay = syncer_backoff_ms(p, attempt++, err);
-            refused = GROVE_OK;
-            grove_log_kv(GROVE_LOG_WARN, "stream ended", "peer=%s reason=%s reconnect_ms=%d",
-                         p->url, grove_log_quote(why, sizeof why, err ? grove_errmsg() : "closed"),
-                         delay);
-        }
-        for (int waited = 0; waited < delay && !atomic_load(&s->stop); waited += 50)
-            nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
-    }
-    return NULL;
-}
-
-grove_err grove_syncer_start(struct grove_syncer *s, grove_report_fn report_fn, void *user)
-{
-    if (s->running)
-        return grove_error_set(GROVE_EINVAL, "syncer already started");
-    s->report_fn = report_fn;
-    s->report_user = user;
-    atomic_store(&s->stop, false);
-    s->running = true;
-    for (size_t i = 0; i < s->peer_count; i++) {
-        struct syncer_peer *p = s->peers[i];
-        if (pthread_create(&p->thread, NULL, syncer_peer_main, p) == 0)
-            p->has_thread = true;
-        if (p->stream_conn && pthread_create(&p->stream_thread, NULL, syncer_stream_main, p) == 0)
-            p->has_stream_thread = true;
-        if (!p->has_thread || (p->stream_conn && !p->has_stream_thread)) {
-            grove_syncer_stop(s);
-            return grove_error_set(GROVE_ENOMEM, "cannot start sync threads");
-        }
-    }
-    return GROVE_OK;
-}
-
-void grove_syncer_set_interval(struct grove_syncer *s, int ms)
-{
-    if (ms > 0)
-        atomic_store(&s->interval_ms, ms);
-}
-
-void grove_syncer_stop(struct grove_syncer *s)
-{
-    if (!s->running)
-        return;
-    atomic_store(&s->stop, true);
-    for (size_t i = 0; i < s->peer_count; i++) {
-        struct syncer_peer *p = s->peers[i];
-        if (p->has_thread)
-            pthread_join(p->thread, NULL);
-        if (p->has_stream_thread)
-            pthread_join(p->stream_thread, NULL);
-        p->has_thread = p->has_stream_thread = false;
-    }
-    s->running = false;
 }
