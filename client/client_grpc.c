@@ -300,20 +300,20 @@ static grove_err cgrpc_list(void *self, const struct grove_list_query *query,
 
 /* ---- Watch: a server stream of RowEvents ---- */
 
-enum { CG_TAG_START = 1, CG_TAG_STATUS, CG_TAG_MESSAGE, CG_TAGS };
+/* The watcher's event fn, for each RowEvent of the stream. */
+struct cgrpc_watch {
+    grove_client_event_fn fn;
+    void *user;
+};
 
-/* Hands one received RowEvent to fn; *go_on false when fn says stop. */
-static grove_err cgrpc_deliver(grpc_byte_buffer *bb, grove_client_event_fn fn, void *user,
-                               bool *go_on)
+static grove_err cgrpc_deliver(void *user, const char *data, size_t len, bool *go_on)
 {
-    grpc_slice body;
-    ProtobufCMessage *msg;
-    if (!grove_grpc_buffer_slice(bb, &body))
-        return grove_error_set(GROVE_EPROTO, "unreadable stream message");
-    grove_err err = cgrpc_unpack(&grove__data__v1__row_event__descriptor, &body, &msg);
-    grpc_slice_unref(body);
-    if (err)
-        return err;
+    const struct cgrpc_watch *w = user;
+    ProtobufCMessage *msg = protobuf_c_message_unpack(&grove__data__v1__row_event__descriptor,
+                                                      NULL, len, (const uint8_t *)data);
+    if (!msg)
+        return grove_error_set(GROVE_EPROTO, "unexpected answer: not a RowEvent");
+    grove_err err = GROVE_OK;
     const Grove__Data__V1__RowEvent *pb = (const Grove__Data__V1__RowEvent *)msg;
     struct grove_row_event event = {.pk = pb->pk, .deleted = pb->deleted || pb->row.len == 0};
     if (!event.deleted)
@@ -324,7 +324,7 @@ static grove_err cgrpc_deliver(grpc_byte_buffer *bb, grove_client_event_fn fn, v
     else
         strcpy(event.cursor, pb->cursor);
     if (!err)
-        *go_on = fn(user, &event);
+        *go_on = w->fn(w->user, &event);
     protobuf_c_message_free_unpacked(msg, NULL);
     return err;
 }
@@ -346,58 +346,8 @@ static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
         return err;
     struct grove_grpc_call x;
     cgrpc_call_open(&x, c, CG_WATCH, send);
-    bool pending[CG_TAGS] = {false};
-    bool cancelled = false, ended = false, done = false;
-    grpc_op ops[4];
-    size_t n = grove_grpc_call_request_ops(&x, ops);
-    if (grove_grpc_start_batch(x.call, ops, n, (void *)CG_TAG_START) == GRPC_CALL_OK)
-        pending[CG_TAG_START] = true;
-    grove_grpc_call_status_op(&x, &ops[0]);
-    if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_STATUS) == GRPC_CALL_OK)
-        pending[CG_TAG_STATUS] = true;
-    if (!pending[CG_TAG_START] || !pending[CG_TAG_STATUS]) {
-        err = grove_error_set(GROVE_EPROTO, "cannot start the watch");
-        grpc_call_cancel(x.call, NULL);
-        cancelled = true;
-    }
-    /* One RECV_MESSAGE outstanding at a time; wake every 100 ms for *stop. */
-    while (pending[CG_TAG_START] || pending[CG_TAG_STATUS] || pending[CG_TAG_MESSAGE]) {
-        if (!cancelled && !ended && !pending[CG_TAG_MESSAGE]) {
-            grove_grpc_call_recv_op(&x, &ops[0]);
-            if (grove_grpc_start_batch(x.call, ops, 1, (void *)CG_TAG_MESSAGE) == GRPC_CALL_OK)
-                pending[CG_TAG_MESSAGE] = true;
-            else
-                ended = true;
-        }
-        if (!cancelled && (done || atomic_load(stop))) {
-            grpc_call_cancel(x.call, NULL);
-            cancelled = true;
-        }
-        grpc_event ev = grove_grpc_cq_next(x.cq, grove_grpc_deadline_ms(CLIENT_STOP_CHECK_MS));
-        if (ev.type != GRPC_OP_COMPLETE)
-            continue;
-        intptr_t tag = (intptr_t)ev.tag;
-        pending[tag] = false;
-        if (tag != CG_TAG_MESSAGE)
-            continue;
-        if (!x.recv) { /* the server ended the stream; the status follows */
-            ended = true;
-            continue;
-        }
-        bool go_on = true;
-        if (!cancelled && (err = cgrpc_deliver(x.recv, fn, user, &go_on)))
-            done = true;
-        if (!go_on)
-            done = true;
-        grpc_byte_buffer_destroy(x.recv);
-        x.recv = NULL;
-    }
-    if (!err && !done && !atomic_load(stop)) {
-        if (x.status != GRPC_STATUS_OK)
-            err = grove_grpc_call_error(&x);
-        else
-            err = grove_error_set(GROVE_EUNAVAIL, "the server ended the watch");
-    }
+    struct cgrpc_watch w = {fn, user};
+    err = grove_grpc_call_read_stream(&x, CLIENT_STOP_CHECK_MS, stop, cgrpc_deliver, &w, "watch");
     grove_grpc_call_close(&x);
     return err;
 }

@@ -82,3 +82,75 @@ void grove_grpc_call_close(struct grove_grpc_call *x)
     }
     grpc_completion_queue_destroy(x->cq);
 }
+
+/* Tags of a stream's batches. */
+enum { CALL_TAG_START = 1, CALL_TAG_STATUS, CALL_TAG_MESSAGE, CALL_TAGS };
+
+grove_err grove_grpc_call_read_stream(struct grove_grpc_call *x, int poll_ms,
+                                      const atomic_bool *stop, grove_grpc_message_fn fn,
+                                      void *user, const char *what)
+{
+    bool pending[CALL_TAGS] = {false};
+    bool cancelled = false, ended = false, done = false;
+    grove_err err = GROVE_OK;
+    grpc_op ops[4];
+    size_t n = grove_grpc_call_request_ops(x, ops);
+    if (grove_grpc_start_batch(x->call, ops, n, (void *)CALL_TAG_START) == GRPC_CALL_OK)
+        pending[CALL_TAG_START] = true;
+    grove_grpc_call_status_op(x, &ops[0]);
+    if (grove_grpc_start_batch(x->call, ops, 1, (void *)CALL_TAG_STATUS) == GRPC_CALL_OK)
+        pending[CALL_TAG_STATUS] = true;
+    if (!pending[CALL_TAG_START] || !pending[CALL_TAG_STATUS]) {
+        err = grove_error_set(GROVE_EPROTO, "cannot start the %s", what);
+        grpc_call_cancel(x->call, NULL);
+        cancelled = true;
+    }
+    /* One RECV_MESSAGE outstanding at a time; wake every poll_ms for *stop. */
+    while (pending[CALL_TAG_START] || pending[CALL_TAG_STATUS] || pending[CALL_TAG_MESSAGE]) {
+        if (!cancelled && !ended && !pending[CALL_TAG_MESSAGE]) {
+            grove_grpc_call_recv_op(x, &ops[0]);
+            if (grove_grpc_start_batch(x->call, ops, 1, (void *)CALL_TAG_MESSAGE) == GRPC_CALL_OK)
+                pending[CALL_TAG_MESSAGE] = true;
+            else
+                ended = true;
+        }
+        if (!cancelled && (done || atomic_load(stop))) {
+            grpc_call_cancel(x->call, NULL);
+            cancelled = true;
+        }
+        grpc_event ev = grove_grpc_cq_next(x->cq, grove_grpc_deadline_ms(poll_ms));
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        intptr_t tag = (intptr_t)ev.tag;
+        pending[tag] = false;
+        if (tag != CALL_TAG_MESSAGE)
+            continue;
+        if (!x->recv) { /* the server ended the stream; the status follows */
+            ended = true;
+            continue;
+        }
+        grpc_slice body;
+        bool have = grove_grpc_buffer_slice(x->recv, &body);
+        grpc_byte_buffer_destroy(x->recv);
+        x->recv = NULL;
+        if (cancelled)
+            continue;
+        bool more = true;
+        grove_err e = have ? fn(user, (const char *)GRPC_SLICE_START_PTR(body),
+                                GRPC_SLICE_LENGTH(body), &more)
+                           : grove_error_set(GROVE_EPROTO, "unreadable %s message", what);
+        if (have)
+            grpc_slice_unref(body);
+        if (e)
+            err = e;
+        if (e || !more)
+            done = true;
+    }
+    if (!err && !done && !atomic_load(stop)) {
+        if (x->status != GRPC_STATUS_OK)
+            err = grove_grpc_call_error(x);
+        else
+            err = grove_error_set(GROVE_EUNAVAIL, "the server ended the %s", what);
+    }
+    return err;
+}

@@ -188,8 +188,18 @@ done:
     return err;
 }
 
-/* Tags of the stream consumer's batches. */
-enum { GCLI_TAG_START = 1, GCLI_TAG_STATUS, GCLI_TAG_MESSAGE, GCLI_TAGS };
+/* The subscriber's batch fn, for each message of the stream. */
+struct gcli_stream {
+    grove_batch_fn fn;
+    void *user;
+};
+
+static grove_err gcli_on_message(void *user, const char *data, size_t len, bool *more)
+{
+    const struct gcli_stream *st = user;
+    (void)more;
+    return grove_stream_deliver(&grove_codec_protobuf, data, len, st->fn, st->user);
+}
 
 static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
                                 void *user, const atomic_bool *stop)
@@ -205,67 +215,8 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
     grove_grpc_call_open(&x, c->channel, c->methods[GT_STREAM], true,
                          gpr_inf_future(GPR_CLOCK_REALTIME), c->authorization,
                          grove_grpc_buffer_take(&buf));
-    bool pending[GCLI_TAGS] = {false};
-    bool cancelled = false, ended = false;
-    grpc_op ops[4];
-    size_t n = grove_grpc_call_request_ops(&x, ops);
-    if (grove_grpc_start_batch(x.call, ops, n, (void *)GCLI_TAG_START) == GRPC_CALL_OK)
-        pending[GCLI_TAG_START] = true;
-    grove_grpc_call_status_op(&x, &ops[0]);
-    if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_STATUS) == GRPC_CALL_OK)
-        pending[GCLI_TAG_STATUS] = true;
-    if (!pending[GCLI_TAG_START] || !pending[GCLI_TAG_STATUS]) {
-        err = grove_error_set(GROVE_EPROTO, "cannot start the stream");
-        grpc_call_cancel(x.call, NULL);
-        cancelled = true;
-    }
-
-    /* Keep one RECV_MESSAGE outstanding; wake every 200 ms to honour *stop. */
-    while (pending[GCLI_TAG_START] || pending[GCLI_TAG_STATUS] || pending[GCLI_TAG_MESSAGE]) {
-        if (!cancelled && !ended && !pending[GCLI_TAG_MESSAGE]) {
-            grove_grpc_call_recv_op(&x, &ops[0]);
-            if (grove_grpc_start_batch(x.call, ops, 1, (void *)GCLI_TAG_MESSAGE) == GRPC_CALL_OK)
-                pending[GCLI_TAG_MESSAGE] = true;
-            else
-                ended = true;
-        }
-        if (!cancelled && atomic_load(stop)) {
-            grpc_call_cancel(x.call, NULL);
-            cancelled = true;
-        }
-        grpc_event ev = grove_grpc_cq_next(x.cq, grove_grpc_deadline_ms(200));
-        if (ev.type != GRPC_OP_COMPLETE)
-            continue;
-        intptr_t tag = (intptr_t)ev.tag;
-        pending[tag] = false;
-        if (tag != GCLI_TAG_MESSAGE)
-            continue;
-        if (!x.recv) { /* the server ended the stream; the status follows */
-            ended = true;
-            continue;
-        }
-        grpc_slice body;
-        bool have = grove_grpc_buffer_slice(x.recv, &body);
-        grpc_byte_buffer_destroy(x.recv);
-        x.recv = NULL;
-        if (cancelled || !have)
-            continue;
-        grove_err e =
-            grove_stream_deliver(&grove_codec_protobuf, (const char *)GRPC_SLICE_START_PTR(body),
-                                 GRPC_SLICE_LENGTH(body), fn, user);
-        grpc_slice_unref(body);
-        if (e) {
-            err = e;
-            grpc_call_cancel(x.call, NULL);
-            cancelled = true;
-        }
-    }
-    if (!err && !atomic_load(stop)) {
-        if (x.status != GRPC_STATUS_OK)
-            err = grove_grpc_call_error(&x);
-        else
-            err = grove_error_set(GROVE_EUNAVAIL, "stream ended");
-    }
+    struct gcli_stream st = {fn, user};
+    err = grove_grpc_call_read_stream(&x, 200, stop, gcli_on_message, &st, "stream");
     grove_grpc_call_close(&x);
     return err;
 }

@@ -8,6 +8,7 @@
 #include <grpc/grpc.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <stdatomic.h>
 
 #include "grove/sys/transport.h"
 
@@ -75,6 +76,16 @@ void grove_grpc_call_status_op(struct grove_grpc_call *x, grpc_op *op);
 grove_err grove_grpc_call_error(const struct grove_grpc_call *x);
 /* Releases the call and its queue, once nothing of it is pending. */
 void grove_grpc_call_close(struct grove_grpc_call *x);
+/* One message of a server stream; *more = false ends the stream. */
+typedef grove_err (*grove_grpc_message_fn)(void *user, const char *data, size_t len, bool *more);
+/* Runs a stream call (grove_grpc_call_open with stream set): sends the
+ * request and hands each message to fn, looking at *stop every poll_ms.
+ * GROVE_OK once *stop is set or fn ends it; fn's error; else the status the
+ * server ended it with (GROVE_EUNAVAIL "the server ended the <what>" when
+ * that was OK). The caller closes the call. */
+grove_err grove_grpc_call_read_stream(struct grove_grpc_call *x, int poll_ms,
+                                      const atomic_bool *stop, grove_grpc_message_fn fn,
+                                      void *user, const char *what);
 
 /* grpc.health.v1.Health/Check (grpc_health.c): SERVING while the server is
  * ready (grove_server_ready), NOT_SERVING while it starts or shuts down, for
