@@ -22,13 +22,15 @@ import urllib.request
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc_common  # noqa: E402
+
 CONTAINER_PORTS = (8080, 50051, 7070)  # HTTP, gRPC, nng
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port with its neighbour free too (nng publishes there)."""
+    return grpc_common.free_port()
 
 
 def rewrite(arg, ports, data_dir):

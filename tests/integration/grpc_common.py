@@ -31,10 +31,29 @@ def generate_stubs(source_dir, out_dir):
     return sync_pb2, sync_pb2_grpc
 
 
-def free_port():
+_given = set()  # ports handed out by this process, and their neighbours
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    """A free loopback port whose next port is free too (an nng listener
+    publishes its stream there), neither handed out before by this process."""
+    for _ in range(64):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65535 and not ({port - 1, port, port + 1} & _given) and _bindable(port + 1):
+            _given.update((port, port + 1))
+            return port
+    raise RuntimeError("no free pair of loopback ports")
 
 
 def wait_port(port, proc, timeout=20.0):

@@ -4,7 +4,9 @@
 #define GROVE_TESTS_SUPPORT_PORT_H
 
 /* A 127.0.0.1 port nothing listens on right now (bound, then released), or
- * -1. Someone may take it before the caller binds: retry on "in use". */
+ * -1; the next port is free too (an nng listener publishes its stream
+ * there), and neither was handed out lately by this process. Someone may
+ * take it before the caller binds: retry on "in use". */
 int support_free_port(void);
 
 /* A socket bound to a free 127.0.0.1 port (*port) that accepts connections
