@@ -145,6 +145,7 @@ Test(transport_http_data, bad_requests)
     expect_error(&n, "GET", "/v1/tables/docs/rowz/d1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables/docs/watch/d1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v1/tables//rows", NULL, NULL, 404, "no such path");
+    expect_error(&n, "GET", "/v1/tables/docs//d1", NULL, NULL, 404, "no such path");
     expect_error(&n, "GET", "/v2/tables/docs/rows", NULL, NULL, 404, "no such path");
     /* A table's declaration, for clients that must know a field's kind. */
     expect_ok(&n, "GET", "/v1/tables/docs", NULL,
