@@ -11,7 +11,7 @@ packages=(
   libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
   libcriterion-dev libjansson-dev
   libsystemd-dev
-  python3-yaml gnutls-bin curl iproute2 procps
+  python3-yaml gnutls-bin curl iproute2 procps groff-base
 )
 missing=()
 for p in "${packages[@]}"; do
