@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/grpc_security.h>
-
 #include "client_internal.h"
 #include "codec_protobuf.h" /* grove_pb_pack */
 #include "grove/data/v1/data.pb-c.h"
@@ -46,8 +44,6 @@ static grove_err cgrpc_open(const struct grove_url *url, const char *token, void
 {
     if (url->port == 0)
         return grove_error_set(GROVE_EINVAL, "a gRPC node needs a port");
-    char target[300];
-    grove_grpc_target(url, target, sizeof target);
     grpc_init();
     struct cgrpc *c = calloc(1, sizeof *c);
     if (!c || (token && !(c->authorization = grove_bearer_value(token)))) {
@@ -56,22 +52,11 @@ static grove_err cgrpc_open(const struct grove_url *url, const char *token, void
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     /* grpcs:// trusts the system's roots, as curl does for https://. */
-    grpc_channel_credentials *creds = strcmp(url->scheme, "grpcs") == 0
-                                          ? grpc_ssl_credentials_create_ex(NULL, NULL, NULL, NULL)
-                                          : grpc_insecure_credentials_create();
-    grpc_arg arg_list[] = {
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-         .value.integer = CLIENT_CONNECT_TIMEOUT_MS},
-    };
-    grpc_channel_args args = {.num_args = sizeof arg_list / sizeof arg_list[0], .args = arg_list};
-    c->channel = creds ? grpc_channel_create(target, creds, &args) : NULL;
-    if (creds)
-        grpc_channel_credentials_release(creds);
-    if (!c->channel) {
+    const struct grove_dial_options opts = {.connect_timeout_ms = CLIENT_CONNECT_TIMEOUT_MS};
+    grove_err err = grove_grpc_channel_open(url, &opts, &c->channel);
+    if (err) {
         cgrpc_close(c);
-        return grove_error_set(GROVE_EUNAVAIL, "cannot create a gRPC channel to %s", target);
+        return err;
     }
     for (int m = 0; m < CG_METHODS; m++)
         c->methods[m] = grpc_channel_register_call(

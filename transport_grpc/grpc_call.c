@@ -1,7 +1,10 @@
 /* One client call's state, from creation to release, for the sync dialer
  * (grpc_client.c) and the Data API client (client/client_grpc.c): a unary
  * call on a pluck queue, or a server stream on a next queue. */
+#include <stdlib.h>
 #include <string.h>
+
+#include <grpc/grpc_security.h>
 
 #include "grove/sys/error.h"
 #include "grpc_internal.h"
@@ -81,6 +84,86 @@ void grove_grpc_call_close(struct grove_grpc_call *x)
                             GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(x->cq);
+}
+
+static grove_err grpc_channel_credentials_for(const struct grove_dial_options *opts, bool tls,
+                                  grpc_channel_credentials **out)
+{
+    *out = NULL;
+    if (!tls) {
+        *out = grpc_insecure_credentials_create();
+        return GROVE_OK;
+    }
+    if (opts->insecure) {
+        /* Development only: encrypt, but accept any server certificate. */
+        grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
+        grpc_tls_credentials_options_set_verify_server_cert(o, 0);
+        grpc_tls_certificate_verifier *verifier = grpc_tls_certificate_verifier_no_op_create();
+        grpc_tls_credentials_options_set_certificate_verifier(o, verifier);
+        grpc_tls_certificate_verifier_release(verifier); /* the options hold their own ref */
+        grpc_tls_credentials_options_set_check_call_host(o, 0);
+        *out = grpc_tls_credentials_create(o);
+        return *out ? GROVE_OK : grove_error_set(GROVE_EINVAL, "cannot create TLS credentials");
+    }
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    grove_err err;
+    if ((opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &ca, NULL))) ||
+        (opts->cert_file && (err = grove_file_read(opts->cert_file, "certificate", &cert, NULL))) ||
+        (opts->key_file && (err = grove_file_read(opts->key_file, "key", &key, NULL))))
+        goto done;
+    err = GROVE_OK;
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
+    *out = grpc_ssl_credentials_create_ex(ca, cert && key ? &pair : NULL, NULL, NULL);
+    if (!*out)
+        err = grove_error_set(GROVE_EINVAL, "cannot create TLS credentials");
+done:
+    free(ca);
+    free(cert);
+    free(key);
+    return err;
+}
+
+grove_err grove_grpc_channel_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                                  grpc_channel **out)
+{
+    *out = NULL;
+    char target[300];
+    grove_grpc_target(url, target, sizeof target);
+    grpc_channel_credentials *creds = NULL;
+    grove_err err = grpc_channel_credentials_for(opts, strcmp(url->scheme, "grpcs") == 0, &creds);
+    if (err)
+        return err;
+    int connect_ms = opts->connect_timeout_ms;
+    grpc_arg arg_list[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
+        /* A restarted peer should be found again within seconds, not after
+         * gRPC's default two-minute reconnect backoff; the syncer has its own. */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = 200},
+        /* The minimum time between connection attempts, which gRPC takes
+         * as the connect timeout as well: at most a second, so a returning
+         * peer does not wait out the 5 s connect timeout between attempts.
+         * The cost: a link whose TCP and TLS setup takes over a second
+         * (gRPC's jitter aside) cannot connect over gRPC. */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = connect_ms > 0 && connect_ms < 1000 ? connect_ms : 1000},
+        /* At most a second (gRPC adds 20% jitter) between connection
+         * attempts: a returning peer is used again within about 2 s, with
+         * the syncer's own retry (core/syncer.c). */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = 1000},
+        /* Each peer gets its own connection even when two point at one host. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
+    };
+    grpc_channel_args args = {.num_args = sizeof arg_list / sizeof arg_list[0], .args = arg_list};
+    *out = grpc_channel_create(target, creds, &args);
+    grpc_channel_credentials_release(creds);
+    if (!*out)
+        return grove_error_set(GROVE_EUNAVAIL, "cannot create a gRPC channel to %s", target);
+    return GROVE_OK;
 }
 
 /* Tags of a stream's batches. */

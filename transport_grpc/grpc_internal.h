@@ -103,6 +103,12 @@ bool grove_grpc_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out);
 gpr_timespec grove_grpc_deadline_ms(int ms);
 /* "host:port" for gRPC, with brackets back around an IPv6 literal. */
 void grove_grpc_target(const struct grove_url *u, char *out, size_t size);
+/* A channel to url ("grpc://" or "grpcs://"; grpc_init done), as every
+ * groved client dials: TLS from opts' CA, certificate, key and insecure
+ * (no CA: the system's roots), reconnect backoff bounded near a second,
+ * no limit on received messages. Freed with grpc_channel_destroy. */
+grove_err grove_grpc_channel_open(const struct grove_url *url, const struct grove_dial_options *opts,
+                                  grpc_channel **out);
 
 /* The completion queue hands a tag from the thread that started a batch to
  * the thread that dequeues it. libgrpc is not built with ThreadSanitizer, so
