@@ -201,6 +201,10 @@ void grove_syncer_stop(struct grove_syncer *s)
     if (!s->running)
         return;
     atomic_store(&s->stop, true);
+    /* A round waiting on a peer that accepted and never answers would hold
+     * the join for the call's whole timeout. */
+    for (size_t i = 0; i < s->peer_count; i++)
+        grove_peer_cancel(s->peers[i]->conn, true);
     for (size_t i = 0; i < s->peer_count; i++) {
         struct syncer_peer *p = s->peers[i];
         if (p->has_thread)
@@ -208,6 +212,7 @@ void grove_syncer_stop(struct grove_syncer *s)
         if (p->has_stream_thread)
             pthread_join(p->stream_thread, NULL);
         p->has_thread = p->has_stream_thread = false;
+        grove_peer_cancel(p->conn, false); /* grove_syncer_sync may still be called */
     }
     s->running = false;
 }

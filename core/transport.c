@@ -270,6 +270,12 @@ grove_err grove_peer_subscribe(struct grove_peer *peer, const struct grove_pull_
     return err ? grove_error_prefix(err, "stream from %s: ", peer->url) : GROVE_OK;
 }
 
+void grove_peer_cancel(struct grove_peer *peer, bool on)
+{
+    if (peer && peer->transport->dialer->cancel)
+        peer->transport->dialer->cancel(peer->self, on);
+}
+
 void grove_peer_close(struct grove_peer *peer)
 {
     if (!peer)

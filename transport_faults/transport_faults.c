@@ -471,6 +471,12 @@ static grove_err faults_subscribe(void *self, const struct grove_pull_request *r
     return err;
 }
 
+static void faults_cancel(void *self, bool on)
+{
+    struct faults_conn *c = self;
+    grove_peer_cancel(c->inner, on);
+}
+
 static void faults_close(void *self)
 {
     struct faults_conn *c = self;
@@ -485,6 +491,7 @@ static const struct grove_dialer_ops faults_dialer = {
     .open = faults_open,
     .call = faults_call,
     .subscribe = faults_subscribe,
+    .cancel = faults_cancel,
     .close = faults_close,
 };
 

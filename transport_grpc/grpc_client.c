@@ -10,49 +10,16 @@
 #include "grpc_internal.h"
 #include "grove/sys/error.h"
 
+/* How often a waiting call looks at its peer's cancel flag. */
+#define GCLI_CANCEL_CHECK_MS 200
+
 struct gcli {
     grpc_channel *channel;
     void *methods[GT_METHODS];
     char *authorization; /* "Bearer <token>" or NULL */
     int timeout_ms;
+    atomic_bool cancelled; /* gcli_cancel: calls in flight end, new ones fail */
 };
-
-static grove_err gcli_credentials(const struct grove_dial_options *opts, bool tls,
-                                  grpc_channel_credentials **out)
-{
-    *out = NULL;
-    if (!tls) {
-        *out = grpc_insecure_credentials_create();
-        return GROVE_OK;
-    }
-    if (opts->insecure) {
-        /* Development only: encrypt, but accept any server certificate. */
-        grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
-        grpc_tls_credentials_options_set_verify_server_cert(o, 0);
-        grpc_tls_certificate_verifier *verifier = grpc_tls_certificate_verifier_no_op_create();
-        grpc_tls_credentials_options_set_certificate_verifier(o, verifier);
-        grpc_tls_certificate_verifier_release(verifier); /* the options hold their own ref */
-        grpc_tls_credentials_options_set_check_call_host(o, 0);
-        *out = grpc_tls_credentials_create(o);
-        return *out ? GROVE_OK : grove_error_set(GROVE_EINVAL, "cannot create TLS credentials");
-    }
-    char *ca = NULL, *cert = NULL, *key = NULL;
-    grove_err err;
-    if ((opts->ca_file && (err = grove_file_read(opts->ca_file, "CA file", &ca, NULL))) ||
-        (opts->cert_file && (err = grove_file_read(opts->cert_file, "certificate", &cert, NULL))) ||
-        (opts->key_file && (err = grove_file_read(opts->key_file, "key", &key, NULL))))
-        goto done;
-    err = GROVE_OK;
-    grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
-    *out = grpc_ssl_credentials_create_ex(ca, cert && key ? &pair : NULL, NULL, NULL);
-    if (!*out)
-        err = grove_error_set(GROVE_EINVAL, "cannot create TLS credentials");
-done:
-    free(ca);
-    free(cert);
-    free(key);
-    return err;
-}
 
 static void gcli_close(void *self)
 {
@@ -74,13 +41,9 @@ static grove_err gcli_open(const struct grove_url *url, const struct grove_dial_
     grove_err err;
     if (url->port == 0)
         return grove_error_set(GROVE_EINVAL, "a gRPC peer needs a port");
-    bool tls = strcmp(url->scheme, "grpcs") == 0;
-    char target[300];
-    grove_grpc_target(url, target, sizeof target);
 
     grpc_init();
     struct gcli *c = calloc(1, sizeof *c);
-    grpc_channel_credentials *creds = NULL;
     if (!c) {
         grpc_shutdown();
         return grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -90,40 +53,8 @@ static grove_err gcli_open(const struct grove_url *url, const struct grove_dial_
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((err = gcli_credentials(opts, tls, &creds)))
+    if ((err = grove_grpc_channel_open(url, opts, &c->channel)))
         goto fail;
-    int connect_ms = opts->connect_timeout_ms;
-    grpc_arg arg_list[] = {
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
-        /* A restarted peer should be found again within seconds, not after
-         * gRPC's default two-minute reconnect backoff; the syncer has its own. */
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-         .value.integer = 200},
-        /* The minimum time between connection attempts, which gRPC takes
-         * as the connect timeout as well: at most a second, so a returning
-         * peer does not wait out the 5 s connect timeout between attempts.
-         * The cost: a link whose TCP and TLS setup takes over a second
-         * (gRPC's jitter aside) cannot connect over gRPC. */
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-         .value.integer = connect_ms < 1000 ? connect_ms : 1000},
-        /* At most a second (gRPC adds 20% jitter) between connection
-         * attempts: a returning peer is used again within about 2 s, with
-         * the syncer's own retry (core/syncer.c). */
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-         .value.integer = 1000},
-        /* Each peer gets its own connection even when two point at one host. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
-    };
-    grpc_channel_args args = {.num_args = sizeof arg_list / sizeof arg_list[0], .args = arg_list};
-    c->channel = grpc_channel_create(target, creds, &args);
-    grpc_channel_credentials_release(creds);
-    if (!c->channel) {
-        err = grove_error_set(GROVE_EUNAVAIL, "cannot create a gRPC channel to %s", target);
-        goto fail;
-    }
     for (int m = 0; m < GT_METHODS; m++)
         c->methods[m] =
             grpc_channel_register_call(c->channel, grove_grpc_method_paths[m], NULL, NULL);
@@ -139,6 +70,26 @@ static void gcli_slice_release(void *owner)
     grpc_slice *slice = owner;
     grpc_slice_unref(*slice);
     free(slice);
+}
+
+/* The call's completion; a cancelled peer's call is cancelled (its
+ * completion still comes, at once). */
+static grpc_event gcli_wait(struct gcli *c, struct grove_grpc_call *x)
+{
+    for (;;) {
+        if (atomic_load(&c->cancelled))
+            grpc_call_cancel(x->call, NULL);
+        grpc_event ev =
+            grove_grpc_cq_pluck(x->cq, x->call, grove_grpc_deadline_ms(GCLI_CANCEL_CHECK_MS));
+        if (ev.type != GRPC_QUEUE_TIMEOUT)
+            return ev;
+    }
+}
+
+static void gcli_cancel(void *self, bool on)
+{
+    struct gcli *c = self;
+    atomic_store(&c->cancelled, on);
 }
 
 static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
@@ -164,7 +115,11 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
         err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
         goto done;
     }
-    grpc_event ev = grove_grpc_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_event ev = gcli_wait(c, &x);
+    if (atomic_load(&c->cancelled)) {
+        err = grove_error_set(GROVE_ESHUTDOWN, "stopped");
+        goto done;
+    }
     if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
         goto done;
@@ -224,6 +179,7 @@ static grove_err gcli_subscribe(void *self, const struct grove_pull_request *req
 const struct grove_dialer_ops grove_grpc_dialer_ops = {
     .open = gcli_open,
     .call = gcli_call,
+    .cancel = gcli_cancel,
     .subscribe = gcli_subscribe,
     .close = gcli_close,
 };

@@ -37,6 +37,8 @@ grove_err grove_http_map_curl(CURLcode rc, const char *url, const char *detail)
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return grove_error_set(GROVE_ETIMEOUT, "%s: timed out: %s", url, msg);
+    case CURLE_ABORTED_BY_CALLBACK:
+        return grove_error_set(GROVE_ESHUTDOWN, "%s: stopped", url);
     case CURLE_OUT_OF_MEMORY:
         return grove_error_set(GROVE_ENOMEM, "%s: out of memory", url);
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -201,6 +203,22 @@ fail:
     return err;
 }
 
+/* libcurl calls this while a transfer waits (at least once a second): a
+ * cancelled peer's call ends here. */
+static int http_on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow)
+{
+    const struct http_peer *p = user;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&p->cancelled) ? 1 : 0;
+}
+
+void grove_http_dialer_cancel(void *self, bool on)
+{
+    struct http_peer *p = self;
+    atomic_store(&p->cancelled, on);
+}
+
 /* POSTs body to url and leaves the answer in *resp on HTTP 200; any other
  * outcome is mapped to a grove_err carrying the status and the server's text. */
 static grove_err http_post(struct http_peer *p, const char *url, const struct grove_buf *body,
@@ -222,7 +240,10 @@ static grove_err http_post(struct http_peer *p, const char *url, const struct gr
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, http_on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, p);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    CURLcode rc = atomic_load(&p->cancelled) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(e);
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "http_internal.h"
 
@@ -23,6 +24,7 @@ struct http_peer {
     char *cert_file;
     char *key_file;
     bool insecure;
+    atomic_bool cancelled; /* grove_http_dialer_cancel */
 };
 
 /* Applies the options every request shares (timeouts, TLS). */

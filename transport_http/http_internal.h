@@ -16,6 +16,7 @@ grove_err grove_http_dialer_call(void *self, enum grove_call_kind kind,
                                  const struct grove_buf *request, struct grove_reply *reply);
 grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_request *req,
                                       grove_batch_fn fn, void *user, const atomic_bool *stop);
+void grove_http_dialer_cancel(void *self, bool on);
 void grove_http_dialer_close(void *self);
 
 /* Listener ops (http_server.c). */

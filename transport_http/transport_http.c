@@ -116,6 +116,7 @@ static const struct grove_dialer_ops http_dialer = {
     .open = grove_http_dialer_open,
     .call = grove_http_dialer_call,
     .subscribe = grove_http_dialer_subscribe,
+    .cancel = grove_http_dialer_cancel,
     .close = grove_http_dialer_close,
 };
 

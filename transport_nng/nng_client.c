@@ -27,6 +27,9 @@ struct nngc_peer {
     nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
     char *authorization;        /* "Bearer <token>", sent in every frame; NULL: none */
     int timeout_ms;
+    atomic_bool cancelled;        /* nngc_cancel: calls in flight end, new ones fail */
+    pthread_mutex_t dialing_lock; /* guards dialing */
+    nng_dialer dialing;           /* the dial in progress, for nngc_cancel to close */
 };
 
 /* One request's completion, signalled by nng's callback. */
@@ -105,6 +108,7 @@ static grove_err nngc_peer_open(const struct grove_url *url, const struct grove_
         goto fail_close;
     }
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->dialing_lock, NULL);
     *self_out = p;
     return GROVE_OK;
 fail_close:
@@ -124,22 +128,36 @@ static void nngc_peer_close(void *self)
         return;
     nng_close(p->sock);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->dialing_lock);
     if (p->tls_config)
         nng_tls_config_free(p->tls_config);
     free(p->authorization);
     free(p);
 }
 
-/* nng_dial, with the TLS configuration set first when there is one. */
+/* nng_dial, with the TLS configuration set first when there is one. The
+ * dialer is kept in p->dialing while it connects, so nngc_cancel can close
+ * it: a peer that accepts and never answers the handshake holds a
+ * synchronous dial for 20 s. */
 static int nngc_dial(struct nngc_peer *p)
 {
-    if (!p->tls_config)
-        return nng_dial(p->sock, p->address, NULL, 0);
     nng_dialer dialer;
     int rv = nng_dialer_create(&dialer, p->sock, p->address);
-    if (!rv && (rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, p->tls_config)))
+    if (rv)
+        return rv;
+    if (p->tls_config && (rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, p->tls_config))) {
         nng_dialer_close(dialer);
-    if (!rv && (rv = nng_dialer_start(dialer, 0)))
+        return rv;
+    }
+    pthread_mutex_lock(&p->dialing_lock);
+    p->dialing = dialer;
+    bool cancelled = atomic_load(&p->cancelled);
+    pthread_mutex_unlock(&p->dialing_lock);
+    rv = cancelled ? NNG_ECLOSED : nng_dialer_start(dialer, 0);
+    pthread_mutex_lock(&p->dialing_lock);
+    p->dialing = (nng_dialer)NNG_DIALER_INITIALIZER;
+    pthread_mutex_unlock(&p->dialing_lock);
+    if (rv)
         nng_dialer_close(dialer);
     return rv;
 }
@@ -152,7 +170,9 @@ static grove_err nngc_peer_dial(struct nngc_peer *p)
     pthread_mutex_lock(&p->lock);
     if (!p->dialed) {
         int rv = nngc_dial(p);
-        if (rv) {
+        if (rv && atomic_load(&p->cancelled)) {
+            err = grove_error_set(GROVE_ESHUTDOWN, "stopped");
+        } else if (rv) {
             err = grove_nng_error_map(rv, "dial");
             if (err != GROVE_ETIMEOUT && err != GROVE_EINVAL)
                 err = grove_error_set(GROVE_EUNAVAIL, "dial: %s", nng_strerror(rv));
@@ -271,7 +291,17 @@ static grove_err nngc_call(void *self, enum grove_call_kind kind, const struct g
 {
     struct nngc_peer *p = self;
     char op = kind == GROVE_CALL_PULL ? NNGT_OP_PULL : NNGT_OP_PUSH;
-    return nngc_exchange(p, op, request, p->timeout_ms, NULL, reply);
+    return nngc_exchange(p, op, request, p->timeout_ms, &p->cancelled, reply);
+}
+
+static void nngc_cancel(void *self, bool on)
+{
+    struct nngc_peer *p = self;
+    pthread_mutex_lock(&p->dialing_lock);
+    atomic_store(&p->cancelled, on);
+    if (on && nng_dialer_id(p->dialing) > 0)
+        nng_dialer_close(p->dialing); /* ends the synchronous dial at once */
+    pthread_mutex_unlock(&p->dialing_lock);
 }
 
 /* A subscription: batches from the listener's pub socket, filtered to the
@@ -461,5 +491,6 @@ const struct grove_dialer_ops grove_nng_dialer_ops = {
     .open = nngc_peer_open,
     .call = nngc_call,
     .subscribe = nngc_peer_subscribe,
+    .cancel = nngc_cancel,
     .close = nngc_peer_close,
 };

@@ -103,6 +103,10 @@ bool grove_peer_can_subscribe(const struct grove_peer *peer);
  * cannot stream. */
 grove_err grove_peer_subscribe(struct grove_peer *peer, const struct grove_pull_request *req,
                                grove_batch_fn fn, void *user, const atomic_bool *stop);
+/* While `on`, calls in flight on the peer end promptly with GROVE_ESHUTDOWN
+ * and new ones fail at once (where the transport can: grove/sys/transport.h
+ * `cancel`); for stopping without waiting out a silent peer's timeout. */
+void grove_peer_cancel(struct grove_peer *peer, bool on);
 void grove_peer_close(struct grove_peer *peer);
 
 /* Serves `server` at url until closed. The server must outlive the listener. */

@@ -1,4 +1,4 @@
-/* A transport swap keeps the link's state (issue 13): A syncs 100,000 changes
+/* A transport swap keeps the link's state: A syncs 100,000 changes
  * with B over HTTP, then its peer line is edited to gRPC and A restarted,
  * then to nng: each first round after a swap pulls and pushes nothing old. */
 #include <criterion/criterion.h>

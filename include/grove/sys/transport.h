@@ -67,6 +67,12 @@ struct grove_dialer_ops {
      * grove_stream_deliver, so decoding stays in the core. */
     grove_err (*subscribe)(void *self, const struct grove_pull_request *req, grove_batch_fn fn,
                            void *user, const atomic_bool *stop);
+    /* Optional. While `on`, every call in flight on self ends within about a
+     * second with GROVE_ESHUTDOWN and new calls fail at once; `on` false lets
+     * calls run again. A stopping syncer sets it, so a peer that accepted and
+     * never answers cannot hold shutdown for the call's timeout. May run
+     * concurrently with calls. NULL: calls end at their timeout. */
+    void (*cancel)(void *self, bool on);
     /* Frees self; no call on it is in flight. Mandatory. */
     void (*close)(void *self);
 };
