@@ -1,9 +1,12 @@
 /* The gRPC transport on the gRPC C core (grpc://, grpcs://): its ops table
  * and what both roles share. The dialer is in grpc_client.c, the listener in
  * grpc_server.c; the protobuf codec in the core gives the bytes meaning. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <grpc/support/log.h>
 
 #include "grove/transport_grpc.h"
 #include "grpc_internal.h"
@@ -86,7 +89,31 @@ static const struct grove_transport gt_transport = {
     .listener = &grove_grpc_listener_ops,
 };
 
+/* The gRPC core's own log lines ("E1201 12:00:00 chttp2_server.cc:...")
+ * would break the one-event-per-line format: they go through ours, at
+ * debug, since every failure that matters comes back as our own error
+ * (a port in use is the listener's error, a refused call the peer's). */
+static void gt_log(gpr_log_func_args *args)
+{
+    if (!grove_log_enabled(GROVE_LOG_DEBUG))
+        return;
+    char where[256], source[300], message[1024];
+    snprintf(where, sizeof where, "%s:%d", args->file ? args->file : "?", args->line);
+    grove_log_kv(GROVE_LOG_DEBUG, "grpc core", "severity=%s source=%s message=%s",
+                 gpr_log_severity_string(args->severity),
+                 grove_log_quote(source, sizeof source, where),
+                 grove_log_quote(message, sizeof message, args->message ? args->message : ""));
+}
+
+static pthread_once_t gt_log_once = PTHREAD_ONCE_INIT;
+
+static void gt_log_install(void)
+{
+    gpr_set_log_function(gt_log);
+}
+
 const struct grove_transport *grove_transport_grpc(void)
 {
+    pthread_once(&gt_log_once, gt_log_install);
     return &gt_transport;
 }
