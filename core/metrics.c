@@ -47,6 +47,7 @@ struct metrics_table {
 struct grove_metrics_peer {
     struct grove_metrics *metrics;
     char *url;
+    size_t users; /* syncers holding the slot (under the registry's lock): 0, not rendered */
     metrics_counter pulled, pushed, rounds_ok, rounds_error;
     atomic_int up;                       /* -1 before the first exchange, then 0 or 1 */
     atomic_int_fast64_t last_success_us; /* wall clock; 0: never */
@@ -200,8 +201,19 @@ struct grove_metrics_peer *grove_metrics_peer_add(struct grove_metrics *m, const
             m->peers[m->peer_count++] = p;
         }
     }
+    if (p)
+        p->users++;
     pthread_mutex_unlock(&m->lock);
     return p;
+}
+
+void grove_metrics_peer_release(struct grove_metrics_peer *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->metrics->lock);
+    p->users--;
+    pthread_mutex_unlock(&p->metrics->lock);
 }
 
 static int64_t metrics_wall_us(void)
@@ -529,11 +541,12 @@ static grove_err metrics_render_peers(struct grove_store *store, struct grove_me
                                       struct grove_buf *out)
 {
     pthread_mutex_lock(&m->lock);
-    size_t n = m->peer_count;
-    struct metrics_peer_view *views = calloc(n + 1, sizeof *views);
+    struct metrics_peer_view *views = calloc(m->peer_count + 1, sizeof *views);
     grove_err err = views ? GROVE_OK : grove_error_set(GROVE_ENOMEM, "out of memory");
-    for (size_t i = 0; !err && i < n; i++)
-        err = metrics_peer_view(store, m->peers[i], &views[i]);
+    size_t n = 0;
+    for (size_t i = 0; !err && i < m->peer_count; i++)
+        if (m->peers[i]->users > 0) /* a peer a reload removed has no series */
+            err = metrics_peer_view(store, m->peers[i], &views[n++]);
     /* The views borrow the peers' URLs, which live as long as the registry. */
     pthread_mutex_unlock(&m->lock);
     if (!err)

@@ -74,6 +74,7 @@ void grove_syncer_free(struct grove_syncer *s)
         struct syncer_peer *p = s->peers[i];
         grove_peer_close(p->conn);
         grove_peer_close(p->stream_conn);
+        grove_metrics_peer_release(p->metrics);
         pthread_mutex_destroy(&p->lock);
         pthread_mutex_destroy(&p->status_lock);
         free(p->url);

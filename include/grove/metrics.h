@@ -69,10 +69,13 @@ void grove_metrics_table_merged(struct grove_metrics *metrics, size_t table, uin
                                 uint64_t conflicts);
 
 /* A peer's slot, made when the syncer adds the peer (the same URL gets the
- * same slot again) and freed with the registry. NULL when out of memory:
- * recording into NULL is a no-op. */
+ * same slot again, its counts kept across a reload) and freed with the
+ * registry. NULL when out of memory: recording into NULL is a no-op. */
 struct grove_metrics_peer;
 struct grove_metrics_peer *grove_metrics_peer_add(struct grove_metrics *metrics, const char *url);
+/* The syncer that added the peer lets go of it; a slot no syncer holds (a
+ * peer a reload removed) is left out of the rendered series. NULL: no-op. */
+void grove_metrics_peer_release(struct grove_metrics_peer *peer);
 /* An exchange with the peer ended: its changes pulled and pushed, up or down
  * by r->err, the time of success. `round`: a full pull-and-push round, also
  * counted in grove_sync_rounds_total and grove_sync_round_seconds. */

@@ -369,6 +369,13 @@ def test_reload(args, workdir):
         check(http(port, "GET", path, TOKEN)[0] == 401, "the old token still works")
         check(http(port, "GET", path, new_token)[0] == 200, "the new token is refused")
         check(new_token not in open(log_path).read(), "a token reached the log")
+
+        # The last files name no peer: the removed peer's series are gone.
+        status, raw = http(port, "GET", "/metrics", new_token)
+        body = raw.decode()
+        check(status == 200 and "grove_build_info" in body, "metrics: %r" % status)
+        check("reload-peer" not in body and ":%d/sync" % other_port not in body,
+              "a removed peer keeps its series:\n" + body)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
