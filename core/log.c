@@ -301,3 +301,16 @@ void grove_log_refused(const char *transport, const char *op, const char *peer,
                  grove_log_quote(quoted_message, sizeof quoted_message, message ? message : ""),
                  extra);
 }
+
+void grove_log_request(const char *transport, const char *request, const char *peer,
+                       const char *result, double duration_ms)
+{
+    if (!grove_log_enabled(GROVE_LOG_DEBUG))
+        return;
+    char quoted_request[600], quoted_peer[128];
+    grove_log_kv(GROVE_LOG_DEBUG, "request",
+                 "transport=%s request=%s peer=%s result=%s duration_ms=%.2f", transport ? transport : "-",
+                 grove_log_quote(quoted_request, sizeof quoted_request, request ? request : "-"),
+                 grove_log_quote(quoted_peer, sizeof quoted_peer, peer && *peer ? peer : "-"),
+                 result ? result : "-", duration_ms);
+}

@@ -87,6 +87,14 @@ struct gsrv_call {
     int64_t started_us; /* when the call matched (grove_metrics_now_us) */
 };
 
+/* The client's address, for the server's hooks (grove_serve_from) and the request log. */
+static void gsrv_peer_addr(const struct gsrv_call *c, char *out, size_t size)
+{
+    char *uri = grpc_call_get_peer(c->call);
+    grove_peer_addr_from_uri(out, size, uri ? uri : "");
+    gpr_free(uri);
+}
+
 /* Counts a call in the node's metrics (health checks and unknown methods
  * are not); a stream is counted once it starts, untimed. */
 static void gsrv_count(const struct gsrv_call *c, grove_err err)
@@ -100,6 +108,13 @@ static void gsrv_count(const struct gsrv_call *c, grove_err err)
                                                           : GROVE_METRICS_OP_DATA;
     grove_metrics_request(grove_store_metrics(grove_server_store(c->srv->core)), GROVE_METRICS_GRPC,
                           op, err, stream ? 0 : c->started_us);
+    if (op == GROVE_METRICS_OP_DATA && grove_log_enabled(GROVE_LOG_DEBUG)) {
+        char peer[GROVE_PEER_ADDR_MAX];
+        gsrv_peer_addr(c, peer, sizeof peer);
+        grove_log_request("grpc", grove_grpc_method_paths[c->method], peer,
+                          grove_grpc_status_name(grove_err_to_grpc(err)),
+                          (double)(grove_metrics_now_us() - c->started_us) / 1000.0);
+    }
 }
 
 static void gsrv_count_subscriber(const struct gsrv_call *c, int delta)
@@ -191,14 +206,6 @@ static grove_err gsrv_check_auth(const struct gsrv *srv, const grpc_metadata_arr
 static bool gsrv_deadline_passed(const struct gsrv_call *c)
 {
     return gpr_time_cmp(c->deadline, gpr_now(c->deadline.clock_type)) < 0;
-}
-
-/* The client's address, for the server's hooks (grove_serve_from). */
-static void gsrv_peer_addr(struct gsrv_call *c, char *out, size_t size)
-{
-    char *uri = grpc_call_get_peer(c->call);
-    grove_peer_addr_from_uri(out, size, uri ? uri : "");
-    gpr_free(uri);
 }
 
 static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t len)

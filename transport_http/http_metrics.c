@@ -1,7 +1,8 @@
 /* GET /metrics at the root of every HTTP listener (docs/design.md §12): the
  * node's registry (grove/metrics.h) in Prometheus' text format, behind the
  * listener's token when it has one; and the counting of every HTTP request
- * once it has been answered. */
+ * once it has been answered (and, at debug, the Data API request logged). */
+#include <stdio.h>
 #include <string.h>
 
 #include "grove/metrics.h"
@@ -46,7 +47,8 @@ static bool http_metrics_is_path(const char *target)
 }
 
 void grove_http_metrics_count(const struct http_listener *l, struct MHD_Connection *conn,
-                              const char *target, int op, int64_t started_us)
+                              const char *method, const char *target, int op,
+                              int64_t started_us)
 {
     if (op < 0 && http_metrics_is_path(target))
         op = GROVE_METRICS_OP_METRICS;
@@ -64,6 +66,14 @@ void grove_http_metrics_count(const struct http_listener *l, struct MHD_Connecti
                                    : grove_err_from_http((int)status);
     grove_metrics_request(http_metrics_of(l), GROVE_METRICS_HTTP, (enum grove_metrics_op)op, err,
                           timed ? started_us : 0);
+    if (op == GROVE_METRICS_OP_DATA && grove_log_enabled(GROVE_LOG_DEBUG)) {
+        char request[560], peer[GROVE_PEER_ADDR_MAX], result[16];
+        snprintf(request, sizeof request, "%s %s", method, target);
+        grove_http_peer_addr(conn, peer, sizeof peer);
+        snprintf(result, sizeof result, "%u", status);
+        grove_log_request("http", request, peer, result,
+                          (double)(grove_metrics_now_us() - started_us) / 1000.0);
+    }
 }
 
 void grove_http_metrics_subscribers_add(const struct http_listener *l, int delta)

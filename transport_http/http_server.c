@@ -36,6 +36,7 @@ static const int http_route_ops[] = {-1, GROVE_METRICS_OP_PULL, GROVE_METRICS_OP
 /* Per-request state, from the request line (http_on_uri) to its end. */
 struct http_call {
     char *target;    /* the request target as sent: path and query, not decoded */
+    char method[16]; /* for the request log */
     bool started;    /* the headers have been seen */
     bool collecting; /* the body is wanted and arriving */
     enum http_route route;
@@ -240,8 +241,10 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
     struct http_call *call = *con_cls;
     if (!call)
         return MHD_NO; /* out of memory at the request line */
-    if (!call->started)
+    if (!call->started) {
+        snprintf(call->method, sizeof call->method, "%s", method);
         return http_on_headers(l, conn, url, method, call);
+    }
     if (!call->collecting) {
         *upload_data_size = 0; /* answered already: the body is not read */
         return MHD_YES;
@@ -279,8 +282,8 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
     grove_http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
-        grove_http_metrics_count(l, conn, call->target, http_route_ops[call->route],
-                                 call->started_us);
+        grove_http_metrics_count(l, conn, call->method, call->target,
+                                 http_route_ops[call->route], call->started_us);
         grove_http_data_free(call->data);
         grove_buf_free(&call->body);
         free(call->target);

@@ -43,6 +43,11 @@ void grove_log_kv(enum grove_log_level level, const char *msg, const char *kv_fm
 #define GROVE_LOG_REFUSED_PER_S 10
 void grove_log_refused(const char *transport, const char *op, const char *peer,
                        const char *reason, const char *message);
+/* A Data API request served, at debug: "request transport=http request="GET
+ * /v1/tables/t/rows/k" peer=.. result=200 duration_ms=..". Sync calls log
+ * their own "served" events (with their change counts). */
+void grove_log_request(const char *transport, const char *request, const char *peer,
+                       const char *result, double duration_ms);
 /* s as one logfmt value in out (quoted and escaped when it needs it;
  * truncated to size); returns out. */
 const char *grove_log_quote(char *out, size_t size, const char *s);

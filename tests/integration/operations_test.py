@@ -427,6 +427,8 @@ def test_log_formats(args, workdir):
               "the refusal with its reason and peer: %r" % refused)
         check(any(("msg=served" in l or '"msg":"served"' in l) and "changes" in l for l in lines),
               "debug: requests served")
+        check(any(("msg=request" in l or '"msg":"request"' in l) and "/v1/tables/documents" in l
+                  and "duration_ms" in l for l in lines), "debug: Data API requests logged")
         for msg in ("listening", "ready", "peer up", "sync", "peer down", "shutting down"):
             bare = 'msg=%s' if " " not in msg else 'msg="%s"'
             check(('"msg":"%s"' if fmt == "json" else bare) % msg in joined,
