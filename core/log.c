@@ -309,7 +309,8 @@ void grove_log_request(const char *transport, const char *request, const char *p
         return;
     char quoted_request[600], quoted_peer[128];
     grove_log_kv(GROVE_LOG_DEBUG, "request",
-                 "transport=%s request=%s peer=%s result=%s duration_ms=%.2f", transport ? transport : "-",
+                 "transport=%s request=%s peer=%s result=%s duration_ms=%.2f",
+                 transport ? transport : "-",
                  grove_log_quote(quoted_request, sizeof quoted_request, request ? request : "-"),
                  grove_log_quote(quoted_peer, sizeof quoted_peer, peer && *peer ? peer : "-"),
                  result ? result : "-", duration_ms);
