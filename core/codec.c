@@ -38,7 +38,9 @@ static grove_err check_changes(const struct grove_change *changes, size_t count)
 grove_err grove_pull_request_check(const struct grove_pull_request *req)
 {
     grove_err err = check_node_id(req->node_id, 0, "node_id");
-    return err ? err : check_hlc(&req->since, "since");
+    if (!err)
+        err = check_hlc(&req->since, "since");
+    return err ? err : grove_pull_filter_check(&req->filter);
 }
 
 grove_err grove_pull_response_check(const struct grove_pull_response *resp)

@@ -284,6 +284,35 @@ grove_err grove_pb_refuse_nul(const ProtobufCMessageDescriptor *desc, const uint
     return GROVE_OK;
 }
 
+static grove_err map_strings_utf8(char **items, size_t count, const char *where)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!map_utf8_valid(items[i]))
+            return grove_error_set(GROVE_EINVAL, "%s[%zu]: invalid UTF-8", where, i);
+    return GROVE_OK;
+}
+
+/* The filter's strings live in the message's arena already. */
+static grove_err map_filter_from_pb(const Grove__Sync__V1__PullFilter *in,
+                                    struct grove_pull_filter *out)
+{
+    if (!in)
+        return GROVE_OK;
+    grove_err err = map_strings_utf8(in->pk_filter, in->n_pk_filter, "filter.pk_filter");
+    if (!err)
+        err = map_strings_utf8(in->field_filter, in->n_field_filter, "filter.field_filter");
+    if (!err && !map_utf8_valid(in->pk_prefix))
+        err = grove_error_set(GROVE_EINVAL, "filter.pk_prefix: invalid UTF-8");
+    if (err)
+        return err;
+    out->pks = (const char **)in->pk_filter;
+    out->pk_count = in->n_pk_filter;
+    out->fields = (const char **)in->field_filter;
+    out->field_count = in->n_field_filter;
+    out->pk_prefix = in->pk_prefix;
+    return GROVE_OK;
+}
+
 static grove_err map_unpack_failed(const char *what)
 {
     return grove_error_set(GROVE_EINVAL, "malformed protobuf %s", what);
@@ -306,12 +335,8 @@ static grove_err pb_decode_pull_request(const char *data, size_t len,
         err = map_unpack_failed("PullRequest");
         goto fail;
     }
-    for (size_t i = 0; i < pb->n_tables; i++) {
-        if (!map_utf8_valid(pb->tables[i])) {
-            err = grove_error_set(GROVE_EINVAL, "tables[%zu]: invalid UTF-8", i);
-            goto fail;
-        }
-    }
+    if ((err = map_strings_utf8(pb->tables, pb->n_tables, "tables")))
+        goto fail;
     req->tables = (const char **)pb->tables;
     req->table_count = pb->n_tables;
     if ((err = map_hlc_from_pb(pb->since, &req->since, "since")))
@@ -322,7 +347,8 @@ static grove_err pb_decode_pull_request(const char *data, size_t len,
     }
     req->node_id = pb->node_id;
     req->limit = pb->limit;
-    if ((err = grove_pull_request_check(req)))
+    if ((err = map_filter_from_pb(pb->filter, &req->filter)) ||
+        (err = grove_pull_request_check(req)))
         goto fail;
     *out = req;
     return GROVE_OK;
@@ -563,6 +589,16 @@ static grove_err pb_encode_pull_request(const struct grove_pull_request *req, st
     pb.since = &since;
     pb.node_id = map_str(req->node_id);
     pb.limit = req->limit;
+    Grove__Sync__V1__PullFilter filter = GROVE__SYNC__V1__PULL_FILTER__INIT;
+    const struct grove_pull_filter *f = &req->filter;
+    if (grove_pull_filter_active(f)) {
+        filter.pk_filter = (char **)f->pks;
+        filter.n_pk_filter = f->pk_count;
+        filter.field_filter = (char **)f->fields;
+        filter.n_field_filter = f->field_count;
+        filter.pk_prefix = map_str(f->pk_prefix);
+        pb.filter = &filter;
+    }
     err = grove_pb_pack(&pb.base, out);
     grove_msg_free(s.arena);
     return err;

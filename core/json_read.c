@@ -218,10 +218,13 @@ static grove_err jr_changes(struct jr *r, struct grove_change **out, size_t *cou
 
 /* ---- messages ---- */
 
-enum { PQ_TABLES, PQ_SINCE, PQ_NODE_ID, PQ_LIMIT };
-static const char *const jr_pull_request_keys[] = {"tables", "since", "node_id", "limit"};
+enum { PQ_TABLES, PQ_SINCE, PQ_NODE_ID, PQ_LIMIT, PQ_FILTER };
+static const char *const jr_pull_request_keys[] = {"tables", "since", "node_id", "limit",
+                                                   "filter"};
 
-static grove_err jr_tables(struct jr *r, struct grove_pull_request *req)
+/* An array of strings (null reads as empty), at most max of them (0: any
+ * number). */
+static grove_err jr_strings(struct jr *r, size_t max, const char ***items, size_t *count)
 {
     struct jr_tok t;
     bool first = true, more, is_null;
@@ -237,16 +240,49 @@ static grove_err jr_tables(struct jr *r, struct grove_pull_request *req)
             return err;
         if (!more)
             return GROVE_OK;
-        if (req->table_count == cap &&
-            (err = grove_jr_grow(r, &t, 3, 0, sizeof *req->tables, "tables",
-                                 (void **)&req->tables, &cap)))
+        if (max && *count == max) /* the message of grove_pull_filter_check */
+            return grove_jr_fail(r, "more than %zu entries", max);
+        if (*count == cap && (err = grove_jr_grow(r, &t, 3, 0, sizeof **items, "strings",
+                                                  (void **)items, &cap)))
             return err;
-        grove_jr_push_index(r, req->table_count);
-        if ((err = grove_jr_string(r, &req->tables[req->table_count], NULL)))
+        grove_jr_push_index(r, *count);
+        if ((err = grove_jr_string(r, &(*items)[*count], NULL)))
             return err;
         grove_jr_pop(r);
-        req->table_count++;
+        (*count)++;
     }
+}
+
+/* "filter" (docs/protocol.md §4): its unknown keys are ignored, as the
+ * message's are. */
+enum { PF_PKS, PF_FIELDS, PF_PREFIX };
+static const char *const jr_filter_keys[] = {"pk_filter", "field_filter", "pk_prefix"};
+
+static grove_err jr_filter_member(struct jr *r, int key, void *arg)
+{
+    struct grove_pull_filter *f = arg;
+    bool is_null;
+    grove_err err;
+    switch (key) {
+    case PF_PKS:
+        return jr_strings(r, GROVE_FILTER_ENTRIES_MAX, &f->pks, &f->pk_count);
+    case PF_FIELDS:
+        return jr_strings(r, GROVE_FILTER_ENTRIES_MAX, &f->fields, &f->field_count);
+    default:
+        if ((err = grove_jr_null(r, &is_null)) || is_null)
+            return err;
+        return grove_jr_string(r, &f->pk_prefix, NULL);
+    }
+}
+
+static grove_err jr_filter(struct jr *r, struct grove_pull_filter *f)
+{
+    unsigned seen;
+    bool is_null;
+    grove_err err = grove_jr_null(r, &is_null);
+    if (err || is_null)
+        return err;
+    return grove_jr_members(r, jr_filter_keys, 3, jr_filter_member, f, &seen);
 }
 
 static grove_err jr_pull_request_member(struct jr *r, int key, void *arg)
@@ -257,7 +293,9 @@ static grove_err jr_pull_request_member(struct jr *r, int key, void *arg)
     grove_err err;
     switch (key) {
     case PQ_TABLES:
-        return jr_tables(r, req);
+        return jr_strings(r, 0, &req->tables, &req->table_count);
+    case PQ_FILTER:
+        return jr_filter(r, &req->filter);
     case PQ_SINCE:
         return jr_hlc(r, &req->since, true);
     case PQ_NODE_ID:
@@ -274,7 +312,7 @@ static grove_err jr_pull_request_member(struct jr *r, int key, void *arg)
 
 static grove_err jr_pull_request(struct jr *r, void *msg)
 {
-    return grove_jr_members_required(r, jr_pull_request_keys, 4, jr_pull_request_member, msg,
+    return grove_jr_members_required(r, jr_pull_request_keys, 5, jr_pull_request_member, msg,
                                      1u << PQ_TABLES | 1u << PQ_NODE_ID);
 }
 

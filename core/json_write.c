@@ -303,23 +303,71 @@ grove_err grove_json_encode_changes(const struct grove_change *changes, size_t c
     return GROVE_OK;
 }
 
+static size_t jw_strings_bound(const char *const *items, size_t count)
+{
+    size_t bound = 2;
+    for (size_t i = 0; i < count; i++)
+        bound += jw_cstr_bound(items[i]) + 1;
+    return bound;
+}
+
+static char *jw_strings(char *p, const char *const *items, size_t count)
+{
+    *p++ = '[';
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        p = jw_cstr(p, items[i]);
+    }
+    *p++ = ']';
+    return p;
+}
+
+/* The filter's set members only; nothing when none is set. */
+static size_t jw_filter_bound(const struct grove_pull_filter *f)
+{
+    return 64 + jw_strings_bound(f->pks, f->pk_count) +
+           jw_strings_bound(f->fields, f->field_count) + jw_cstr_bound(f->pk_prefix);
+}
+
+static char *jw_filter(char *p, const struct grove_pull_filter *f)
+{
+    if (!grove_pull_filter_active(f))
+        return p;
+    const char *sep = ",\"filter\":{";
+    if (f->pk_count) {
+        p = jw_lit(p, sep, strlen(sep));
+        p = JW_LIT(p, "\"pk_filter\":");
+        p = jw_strings(p, f->pks, f->pk_count);
+        sep = ",";
+    }
+    if (f->field_count) {
+        p = jw_lit(p, sep, strlen(sep));
+        p = JW_LIT(p, "\"field_filter\":");
+        p = jw_strings(p, f->fields, f->field_count);
+        sep = ",";
+    }
+    if (f->pk_prefix && f->pk_prefix[0]) {
+        p = jw_lit(p, sep, strlen(sep));
+        p = JW_LIT(p, "\"pk_prefix\":");
+        p = jw_cstr(p, f->pk_prefix);
+    }
+    *p++ = '}';
+    return p;
+}
+
 grove_err grove_json_encode_pull_request(const struct grove_pull_request *req,
                                          struct grove_buf *out)
 {
-    size_t bound = 64 + jw_hlc_bound(&req->since) + jw_cstr_bound(req->node_id);
+    size_t bound = 64 + jw_hlc_bound(&req->since) + jw_cstr_bound(req->node_id) +
+                   jw_strings_bound(req->tables, req->table_count) + jw_filter_bound(&req->filter);
     char *p;
-    for (size_t i = 0; i < req->table_count; i++)
-        bound += jw_cstr_bound(req->tables[i]) + 1;
     grove_err err = jw_begin(out, bound, &p);
     if (err)
         return err;
-    p = JW_LIT(p, "{\"tables\":[");
-    for (size_t i = 0; i < req->table_count; i++) {
-        if (i)
-            *p++ = ',';
-        p = jw_cstr(p, req->tables[i]);
-    }
-    p = JW_LIT(p, "],\"since\":");
+    p = JW_LIT(p, "{\"tables\":");
+    p = jw_strings(p, req->tables, req->table_count);
+    p = JW_LIT(p, ",\"since\":");
     p = jw_hlc(p, &req->since);
     p = JW_LIT(p, ",\"node_id\":");
     p = jw_cstr(p, req->node_id);
@@ -327,6 +375,7 @@ grove_err grove_json_encode_pull_request(const struct grove_pull_request *req,
         p = JW_LIT(p, ",\"limit\":");
         p = jw_u64(p, req->limit);
     }
+    p = jw_filter(p, &req->filter);
     *p++ = '}';
     jw_end(out, p);
     return GROVE_OK;

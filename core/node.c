@@ -30,7 +30,7 @@ static grove_err node_open_syncer(struct grove_node *node, const struct grove_no
     grove_err err = grove_syncer_new(&node->syncer, node->store, &opts->syncer);
     for (size_t i = 0; !err && i < opts->peer_count; i++) {
         const struct grove_node_peer *p = &opts->peers[i];
-        err = grove_syncer_add_peer(node->syncer, p->url, p->opts);
+        err = grove_syncer_add_peer_scoped(node->syncer, p->url, p->opts, p->scope);
         if (err)
             grove_error_prefix(err, "peer %s: ", p->url);
     }

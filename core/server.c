@@ -89,6 +89,7 @@ static void server_query(struct grove_server *server, const struct grove_pull_re
                           : server->default_page;
     q->max_bytes = server->page_bytes;
     q->exclude_node = grove_store_echo_pull_exclude(since, req->node_id);
+    q->filter = grove_pull_filter_active(&req->filter) ? &req->filter : NULL;
 }
 
 static void server_snap_since(struct grove_server *server, const struct grove_hlc *in,
@@ -189,6 +190,8 @@ grove_err grove_server_stream_open(struct grove_server *server,
     s->req->tables = grove_msg_alloc(s->req, (req->table_count + 1) * sizeof(char *));
     err = s->req->node_id && s->req->tables ? GROVE_OK
                                             : grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (!err)
+        err = grove_pull_filter_copy(s->req, &req->filter, &s->req->filter);
     for (size_t i = 0; !err && i < req->table_count; i++) {
         if (!grove_schema_has_table(grove_store_schema(server->store), req->tables[i]))
             err = grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", req->tables[i]);

@@ -81,6 +81,16 @@ static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
                                (const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude);
 }
 
+/* Whether the row passes the query's filter (grove/model.h), read from its
+ * columns before anything is copied. */
+static bool store_in_filter(sqlite3_stmt *st, const struct grove_pull_filter *filter)
+{
+    return !filter ||
+           grove_pull_filter_match(filter, (const char *)sqlite3_column_text(st, STORE_COL_PK),
+                                   (const char *)sqlite3_column_text(st, STORE_COL_FIELD),
+                                   sqlite3_column_int(st, STORE_COL_KIND) == STATE_TOMBSTONE);
+}
+
 /* Changes a page returns at most, and rows it may read: echoes are passed
  * over without counting against the page, up to a bound that keeps the lock
  * short, so a peer's own changes cost no round trips to skip. */
@@ -127,7 +137,7 @@ grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
         resp->latest_hlc.ts = sqlite3_column_int64(st, STORE_COL_ATS);
         resp->latest_hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
         memcpy(resp->latest_hlc.node, store->node_id, sizeof resp->latest_hlc.node);
-        if (store_is_echo(st, q->exclude_node))
+        if (store_is_echo(st, q->exclude_node) || !store_in_filter(st, q->filter))
             continue;
         err = grove_msg_reserve_changes(resp, &resp->changes, &cap, resp->count + 1);
         if (!err)

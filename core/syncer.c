@@ -78,6 +78,7 @@ void grove_syncer_free(struct grove_syncer *s)
         pthread_mutex_destroy(&p->lock);
         pthread_mutex_destroy(&p->status_lock);
         free(p->url);
+        grove_msg_free(p->scope);
         free(p);
     }
     for (size_t i = 0; i < s->table_count; i++)
@@ -88,8 +89,53 @@ void grove_syncer_free(struct grove_syncer *s)
     free(s);
 }
 
+/* The peer's scope as a request's tables and filter, in its own arena: the
+ * syncer's tables unless the scope names some (declared ones). */
+static grove_err syncer_scope_new(struct grove_syncer *s, const struct grove_sync_scope *scope,
+                                  struct grove_pull_request **out)
+{
+    struct grove_pull_request *req;
+    grove_err err = grove_pull_request_new(&req);
+    if (err)
+        return err;
+    const char *const *tables = s->tables;
+    size_t n = s->table_count;
+    if (scope && scope->table_count) {
+        tables = scope->tables;
+        n = scope->table_count;
+    }
+    if (n && !(req->tables = grove_msg_alloc(req, n * sizeof *req->tables)))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (size_t i = 0; !err && i < n; i++) {
+        if (!grove_schema_has_table(grove_store_schema(s->store), tables[i]))
+            err = grove_error_set(GROVE_EINVAL, "sync table \"%s\" is not declared", tables[i]);
+        else if (!(req->tables[i] = grove_msg_strndup(req, tables[i], strlen(tables[i]))))
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
+    req->table_count = n;
+    const char *prefix = scope ? scope->pk_prefix : NULL;
+    if (!err && prefix && prefix[0] &&
+        !(req->filter.pk_prefix = grove_msg_strndup(req, prefix, strlen(prefix))))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (!err)
+        err = grove_pull_filter_check(&req->filter);
+    if (err) {
+        grove_msg_free(req);
+        return err;
+    }
+    *out = req;
+    return GROVE_OK;
+}
+
 grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
                                 const struct grove_dial_options *opts)
+{
+    return grove_syncer_add_peer_scoped(s, url, opts, NULL);
+}
+
+grove_err grove_syncer_add_peer_scoped(struct grove_syncer *s, const char *url,
+                                       const struct grove_dial_options *opts,
+                                       const struct grove_sync_scope *scope)
 {
     if (s->running)
         return grove_error_set(GROVE_EINVAL, "add peers before starting the syncer");
@@ -102,11 +148,14 @@ grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     s->peers = grown;
-    grove_err err = grove_peer_open(&p->conn, url, opts);
+    grove_err err = syncer_scope_new(s, scope, &p->scope);
+    if (!err)
+        err = grove_peer_open(&p->conn, url, opts);
     if (!err && s->opts.stream && grove_peer_can_subscribe(p->conn))
         err = grove_peer_open(&p->stream_conn, url, opts);
     if (err) {
         grove_peer_close(p->conn);
+        grove_msg_free(p->scope);
         free(p->url);
         free(p);
         return err;
@@ -173,11 +222,12 @@ grove_err grove_syncer_peer_status(struct grove_syncer *s, size_t i, struct grov
     memcpy(out->node_id, c.peer_node, sizeof out->node_id);
     if (s->opts.mode == GROVE_SYNC_PULL_ONLY)
         return GROVE_OK;
-    struct grove_store_query q = {.tables = s->tables,
-                                  .table_count = s->table_count,
+    struct grove_store_query q = {.tables = p->scope->tables,
+                                  .table_count = p->scope->table_count,
                                   .since = c.push,
                                   .limit = SYNCER_PENDING_CAP,
-                                  .exclude_node = grove_store_echo_push_exclude(&c)};
+                                  .exclude_node = grove_store_echo_push_exclude(&c),
+                                  .filter = grove_syncer_peer_filter(p)};
     struct grove_pull_response *batch;
     err = grove_store_changes(s->store, &q, &batch);
     if (err)
@@ -312,6 +362,31 @@ static void syncer_identify(struct grove_syncer *s, struct syncer_peer *p,
     }
 }
 
+/* A peer that does not know the filter (Grove's servers, an older groved)
+ * or a stream that cannot filter (nng's pub/sub) sends rows outside the
+ * peer's scope: they are left out here, *kept holding the rest (malloc'ed,
+ * NULL when nothing is left out). */
+static grove_err syncer_scope_keep(const struct syncer_peer *p, const struct grove_change **changes,
+                                   size_t *count, struct grove_change **kept)
+{
+    const struct grove_pull_filter *f = grove_syncer_peer_filter(p);
+    size_t i = 0, n = 0;
+    while (i < *count && grove_pull_filter_match(f, (*changes)[i].pk, (*changes)[i].field,
+                                                 (*changes)[i].tombstone))
+        i++;
+    if (i == *count)
+        return GROVE_OK;
+    if (!(*kept = malloc(*count * sizeof **kept)))
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    for (i = 0; i < *count; i++)
+        if (grove_pull_filter_match(f, (*changes)[i].pk, (*changes)[i].field,
+                                    (*changes)[i].tombstone))
+            (*kept)[n++] = (*changes)[i];
+    *changes = *kept;
+    *count = n;
+    return GROVE_OK;
+}
+
 /* Merges changes from the peer (hooks around the apply) and stores *c, the
  * cursors past them, in the same transaction; counts go to r. */
 static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
@@ -320,9 +395,14 @@ static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
                               struct grove_sync_report *r)
 {
     r->pulled += count;
+    struct grove_change *kept = NULL;
+    grove_err err = syncer_scope_keep(p, &changes, &count, &kept);
+    if (err)
+        return err;
     struct grove_apply_report applied = {0};
     struct inbound_source from = {.path = path, .peer = p->url, .cursors = c};
-    grove_err err = grove_inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
+    err = grove_inbound_apply(s->store, &s->hooks, changes, count, &from, &applied);
+    free(kept);
     if (err)
         return err;
     r->merged += applied.merged;
@@ -379,11 +459,12 @@ static grove_err syncer_pull_locked(struct grove_syncer *s, struct syncer_peer *
     if (err)
         return err;
     struct syncer_fetch fetch = {.conn = p->conn,
-                                 .req = {.tables = s->tables,
-                                         .table_count = s->table_count,
+                                 .req = {.tables = p->scope->tables,
+                                         .table_count = p->scope->table_count,
                                          .since = c.pull,
                                          .limit = s->opts.page_limit,
-                                         .node_id = grove_store_echo_pull_node(s->store, &c)}};
+                                         .node_id = grove_store_echo_pull_node(s->store, &c),
+                                         .filter = p->scope->filter}};
     struct grove_pull_response *resp;
     int64_t started = grove_syncer_now_us(), progress_at = started;
     err = grove_peer_pull(p->conn, &fetch.req, &resp);
@@ -438,11 +519,12 @@ static grove_err syncer_push_locked(struct grove_syncer *s, struct syncer_peer *
         return err;
     int64_t started = grove_syncer_now_us(), progress_at = started;
     for (;;) {
-        struct grove_store_query q = {.tables = s->tables,
-                                      .table_count = s->table_count,
+        struct grove_store_query q = {.tables = p->scope->tables,
+                                      .table_count = p->scope->table_count,
                                       .since = c.push,
                                       .limit = s->opts.push_batch,
-                                      .exclude_node = grove_store_echo_push_exclude(&c)};
+                                      .exclude_node = grove_store_echo_push_exclude(&c),
+                                      .filter = grove_syncer_peer_filter(p)};
         struct grove_pull_response *batch;
         err = grove_store_changes(s->store, &q, &batch);
         if (err)

@@ -18,6 +18,10 @@ struct syncer_peer {
     struct grove_metrics_peer *metrics;
     struct grove_peer *conn;        /* pulls and pushes */
     struct grove_peer *stream_conn; /* the stream, on its own connection */
+    /* What is synced with it (grove_sync_scope): its tables, table_count and
+     * filter (a pk prefix) are those of every request to it and every read
+     * of what to push. Owned. */
+    struct grove_pull_request *scope;
     pthread_mutex_t lock;           /* one exchange with this peer at a time */
     /* Under lock: the node behind the URL was checked this round and not
      * failed since (syncer_identify), so its cursors are the ones in use. */
@@ -49,6 +53,12 @@ struct grove_syncer {
     grove_report_fn report_fn;
     void *report_user;
 };
+
+/* The filter of the peer's scope, NULL when it has none. */
+static inline const struct grove_pull_filter *grove_syncer_peer_filter(const struct syncer_peer *p)
+{
+    return grove_pull_filter_active(&p->scope->filter) ? &p->scope->filter : NULL;
+}
 
 /* Halves of a round, for grove_syncer_exchange. */
 enum syncer_half { SYNCER_PULL = 1, SYNCER_PUSH = 2 };

@@ -132,11 +132,12 @@ static void *syncer_stream_main(void *arg)
     while (!atomic_load(&s->stop)) {
         struct grove_peer_cursors c;
         grove_err err = grove_store_cursors_get(s->store, p->url, &c);
-        struct grove_pull_request req = {.tables = s->tables,
-                                         .table_count = s->table_count,
+        struct grove_pull_request req = {.tables = p->scope->tables,
+                                         .table_count = p->scope->table_count,
                                          .since = c.pull,
                                          .node_id = grove_store_node_id(s->store),
-                                         .limit = s->opts.page_limit};
+                                         .limit = s->opts.page_limit,
+                                         .filter = p->scope->filter};
         int64_t started = grove_syncer_now_us();
         if (!err)
             err = grove_peer_subscribe(p->stream_conn, &req, syncer_on_batch, p, &s->stop);

@@ -68,12 +68,42 @@ struct grove_change {
     size_t element_count;
 };
 
+/* Which records a pull or a stream returns (docs/protocol.md §4, "filter"):
+ * exact pks, exact fields and a pk prefix (a groved extension), each
+ * ignored when empty. Row deletes pass the field filter whatever their
+ * field, so a field-filtered client still sees rows go. The cursor moves
+ * past what is left out, as past echoes. */
+struct grove_pull_filter {
+    const char **pks;
+    size_t pk_count;
+    const char **fields;
+    size_t field_count;
+    const char *pk_prefix; /* NULL or "": none */
+};
+#define GROVE_FILTER_ENTRIES_MAX 1000 /* per list */
+#define GROVE_FILTER_STRING_MAX  1024 /* bytes of a pk, a field or the prefix */
+
+/* Whether the filter is set at all (f may be NULL). */
+bool grove_pull_filter_active(const struct grove_pull_filter *f);
+/* Whether a record of `pk` and `field` (tombstone: a row delete) passes f
+ * (NULL passes everything). */
+bool grove_pull_filter_match(const struct grove_pull_filter *f, const char *pk, const char *field,
+                             bool tombstone);
+/* GROVE_EINVAL with a located message ("filter.pk_filter[3]: ...") for an
+ * empty or too long string or too many entries: the checks every codec's
+ * decoded pull request passes. */
+grove_err grove_pull_filter_check(const struct grove_pull_filter *f);
+/* Deep copy of `in` into msg's arena. */
+grove_err grove_pull_filter_copy(void *msg, const struct grove_pull_filter *in,
+                                 struct grove_pull_filter *out);
+
 struct grove_pull_request {
     const char **tables;
     size_t table_count;
     struct grove_hlc since;
     const char *node_id;
     uint32_t limit; /* 0: the server's default page size */
+    struct grove_pull_filter filter;
     /* Not on the wire: the client's address, as the serving transport told
      * grove_serve_from ("127.0.0.1:40112"); NULL when unknown. Borrowed. */
     const char *peer_addr;

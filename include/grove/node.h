@@ -32,10 +32,12 @@ struct grove_node_listener {
     const struct grove_listen_options *opts;
 };
 
-/* One peer of the syncer: where, and how (opts NULL: defaults). */
+/* One peer of the syncer: where, how (opts NULL: defaults) and what (scope
+ * NULL: everything, grove/syncer.h). */
 struct grove_node_peer {
     const char *url;
     const struct grove_dial_options *opts;
+    const struct grove_sync_scope *scope;
 };
 
 /* What grove_node_open opens. Borrowed for the call, except what the parts

@@ -81,13 +81,16 @@ struct grove_store_query {
     /* Changes made by, or received from, this node are left out (echoes:
      * docs/design.md, "Echo rules"). NULL: none. */
     const char *exclude_node;
+    /* Only records passing it are returned; the others are passed over as
+     * echoes are (the cursor moves past them). NULL: every record. */
+    const struct grove_pull_filter *filter;
 };
 
 /* Changes with arrival stamp after q->since, in arrival order. The response's
- * latest_hlc is the arrival stamp of the last change read (echo-filtered ones
- * included, so a cursor moves past them), `since` when none; has_more when
- * more remain. Echoes do not count against the limit: a page reads up to 16
- * rows per change it may return. */
+ * latest_hlc is the arrival stamp of the last change read (echo-filtered and
+ * q->filter's left-out ones included, so a cursor moves past them), `since`
+ * when none; has_more when more remain. What is left out does not count
+ * against the limit: a page reads up to 16 rows per change it may return. */
 grove_err grove_store_changes(struct grove_store *store, const struct grove_store_query *q,
                               struct grove_pull_response **out);
 

@@ -47,9 +47,24 @@ grove_err grove_syncer_new(struct grove_syncer **out, struct grove_store *store,
 /* Stops the background loop and closes the peers. NULL is a no-op. */
 void grove_syncer_free(struct grove_syncer *syncer);
 
+/* What one peer syncs, when not everything (an edge that holds one tenant):
+ * only these tables and pks, both ways. Its pulls ask the peer to filter
+ * (docs/protocol.md §4, "filter") and what comes anyway is not merged; its
+ * pushes send only local changes inside the scope. The cursors pass over
+ * the rest: widening a scope later does not fetch what they passed. */
+struct grove_sync_scope {
+    const char *const *tables; /* NULL/0: the syncer's tables; else declared ones */
+    size_t table_count;
+    const char *pk_prefix; /* NULL or "": every pk */
+};
+
 /* Adds a peer by URL (dialed through the transport registry). */
 grove_err grove_syncer_add_peer(struct grove_syncer *syncer, const char *url,
                                 const struct grove_dial_options *opts);
+/* The same, syncing only `scope` (copied; NULL: everything). */
+grove_err grove_syncer_add_peer_scoped(struct grove_syncer *syncer, const char *url,
+                                       const struct grove_dial_options *opts,
+                                       const struct grove_sync_scope *scope);
 size_t grove_syncer_peer_count(const struct grove_syncer *syncer);
 
 enum grove_stream_state {

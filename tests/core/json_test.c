@@ -66,7 +66,7 @@ static grove_err roundtrip(const char *name, const char *json, size_t len, struc
 }
 
 static const char *const canonical[] = {
-    "pull_request.json",       "pull_request_limit.json",
+    "pull_request.json",       "pull_request_limit.json", "pull_request_filter.json",
     "pull_response_seed.json", "pull_response_mixed.json",
     "push_request.json",       "push_response.json",
     "push_response_big.json",  "changes.json",
