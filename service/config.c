@@ -270,6 +270,30 @@ static int groved_hook_add(struct groved_config *cfg, struct groved_hook_list *h
     return 0;
 }
 
+/* "URL [tables=a,b] [prefix=p]" (config_peer.h); its tables are checked
+ * against the declared ones once every source is read. */
+static int groved_peer_add(struct groved_config *cfg, enum groved_source source,
+                           const char *where, const char *value)
+{
+    const char *url;
+    struct groved_peer_scope scope;
+    char *block;
+    grove_err err = groved_peer_parse(value, &url, &scope, &block);
+    if (!groved_own(cfg, block))
+        return groved_fail(NULL, "out of memory");
+    if (err)
+        return groved_fail(where, "%s", grove_errmsg());
+    int rc = groved_check_url(where, url);
+    if (!rc)
+        rc = groved_list_add(&cfg->peers, source, where, url);
+    if (rc)
+        return rc;
+    if (!(scope.where = groved_own(cfg, strdup(where))))
+        return groved_fail(NULL, "out of memory");
+    cfg->peer_scopes[cfg->peers.count - 1] = scope;
+    return 0;
+}
+
 /* NULL (a bare flag) is true. *out is set on every path (false on failure):
  * GCC at -O3 cannot tell that groved_fail never returns 0. */
 static int groved_parse_bool(const char *where, const char *value, bool *out)
@@ -299,10 +323,11 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         cfg->db = value;
         return 0;
     case OPT_LISTEN:
-    case OPT_PEER:
         if ((rc = groved_check_url(where, value)))
             return rc;
-        return groved_list_add(groved_list_of(cfg, opt), source, where, value);
+        return groved_list_add(&cfg->listen, source, where, value);
+    case OPT_PEER:
+        return groved_peer_add(cfg, source, where, value);
     case OPT_TABLE:
         if ((rc = groved_check_table(where, value)))
             return rc;
@@ -535,6 +560,8 @@ static int groved_env_list(struct groved_config *cfg, int opt, char *value, cons
 {
     struct groved_list *list = groved_list_of(cfg, opt);
     char sep = opt == OPT_TABLE || opt == OPT_HOOK || opt == OPT_SERVER_HOOK ? ';' : ',';
+    if (opt == OPT_PEER && strchr(value, ';')) /* peers whose tables= hold commas */
+        sep = ';';
     int rc = 0;
     list->count = 0;
     list->source = GROVED_SOURCE_ENV;
@@ -579,6 +606,18 @@ static int groved_env_apply(struct groved_config *cfg)
     return rc;
 }
 
+/* Whether a table spec (NAME[:field=type,...]) declares name. */
+static bool groved_table_declared(const struct groved_config *cfg, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < cfg->tables.count; i++) {
+        const char *spec = cfg->tables.items[i];
+        if (strncmp(spec, name, n) == 0 && (spec[n] == '\0' || spec[n] == ':'))
+            return true;
+    }
+    return false;
+}
+
 /* What no single setting can check: the required ones and the pairs. */
 static int groved_config_check(const struct groved_config *cfg)
 {
@@ -593,6 +632,13 @@ static int groved_config_check(const struct groved_config *cfg)
     if (cfg->listen.count == 0 && cfg->peers.count == 0)
         return groved_fail(NULL, "nothing to do: give --listen and/or --peer (or GROVE_LISTEN, "
                                  "GROVE_PEER, or listen, peer in the config file)");
+    for (size_t i = 0; i < cfg->peers.count; i++) {
+        const struct groved_peer_scope *scope = &cfg->peer_scopes[i];
+        for (size_t t = 0; t < scope->table_count; t++)
+            if (!groved_table_declared(cfg, scope->tables[t]))
+                return groved_fail(scope->where, "tables=: \"%s\" is not a declared table",
+                                   scope->tables[t]);
+    }
     if (!cfg->tls_cert != !cfg->tls_key)
         return groved_fail(NULL, "--tls-cert and --tls-key go together");
     return 0;

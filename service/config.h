@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "config_peer.h"
 #include "grove/log.h"
 #include "grove/server.h"
 
@@ -40,7 +41,8 @@ struct groved_config {
     const char *node_id;
     const char *db;
     struct groved_list listen;
-    struct groved_list peers;
+    struct groved_list peers; /* their URLs */
+    struct groved_peer_scope peer_scopes[GROVED_MAX_URLS]; /* peers.items[i]'s is [i] */
     struct groved_list tables;
     struct groved_list cors_origins;
     int interval_ms;

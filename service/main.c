@@ -85,6 +85,32 @@ static bool groved_same_list(const struct groved_list *a, const struct groved_li
     return true;
 }
 
+/* One line per peer, with what is synced with it when not everything. */
+static void groved_log_peers(const struct groved_config *cfg)
+{
+    for (size_t i = 0; i < cfg->peers.count; i++) {
+        const struct groved_peer_scope *scope = &cfg->peer_scopes[i];
+        char tables[512] = "*";
+        for (size_t t = 0, used = 0; t < scope->table_count && used < sizeof tables; t++)
+            used += (size_t)snprintf(tables + used, sizeof tables - used, "%s%s", t ? "," : "",
+                                     scope->tables[t]);
+        char prefix[300];
+        grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s tables=%s prefix=%s", cfg->peers.items[i],
+                     tables, grove_log_quote(prefix, sizeof prefix, scope->prefix ? scope->prefix : ""));
+    }
+}
+
+/* The same peers with the same options (a peer line's tables= or prefix=). */
+static bool groved_same_peers(const struct groved_config *a, const struct groved_config *b)
+{
+    if (!groved_same_list(&a->peers, &b->peers))
+        return false;
+    for (size_t i = 0; i < a->peers.count; i++)
+        if (strcmp(a->peer_scopes[i].spec, b->peer_scopes[i].spec) != 0)
+            return false;
+    return true;
+}
+
 /* What a reload needs: the command line to read again, the parts it
  * changes, and every config read so far (hooks and the syncer point into
  * their strings, so they live until exit). */
@@ -112,9 +138,11 @@ static grove_err groved_syncer_open(const struct groved_config *cfg, struct grov
     struct grove_dial_options dial = {
         .token = cfg->peer_token, .ca_file = cfg->tls_ca, .insecure = cfg->tls_insecure};
     grove_err err = grove_syncer_new(out, store, &opts);
-    for (size_t i = 0; !err && i < cfg->peers.count; i++)
-        if ((err = grove_syncer_add_peer(*out, cfg->peers.items[i], &dial)))
+    for (size_t i = 0; !err && i < cfg->peers.count; i++) {
+        struct grove_sync_scope scope = groved_peer_sync_scope(&cfg->peer_scopes[i]);
+        if ((err = grove_syncer_add_peer_scoped(*out, cfg->peers.items[i], &dial, &scope)))
             grove_error_prefix(err, "peer %s: ", cfg->peers.items[i]);
+    }
     if (err) {
         grove_syncer_free(*out);
         *out = NULL;
@@ -172,7 +200,7 @@ static void groved_reload(struct groved_reload *st)
         free(kept);
         return;
     }
-    bool new_peers = !groved_same_list(&cur->peers, &fresh->peers) ||
+    bool new_peers = !groved_same_peers(cur, fresh) ||
                      !groved_same(cur->peer_token, fresh->peer_token);
     struct grove_syncer *syncer = NULL;
     if (new_peers && groved_syncer_open(fresh, node->store, st->node_hooks, &syncer)) {
@@ -187,8 +215,7 @@ static void groved_reload(struct groved_reload *st)
         grove_syncer_free(grove_admin_swap_syncer(st->admin, syncer)); /* stops its rounds */
         if (grove_syncer_start(syncer, groved_report, NULL))
             grove_log(GROVE_LOG_ERROR, "reload: cannot start the syncer: %s", grove_errmsg());
-        for (size_t i = 0; i < fresh->peers.count; i++)
-            grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s", fresh->peers.items[i]);
+        groved_log_peers(fresh);
     } else if (node->syncer) {
         grove_syncer_set_interval(node->syncer, fresh->interval_ms);
     }
@@ -351,10 +378,13 @@ int main(int argc, char **argv)
     };
     struct grove_node_listener listeners[GROVED_MAX_URLS];
     struct grove_node_peer peers[GROVED_MAX_URLS];
+    struct grove_sync_scope scopes[GROVED_MAX_URLS];
     for (size_t i = 0; i < cfg.listen.count; i++)
         listeners[i] = (struct grove_node_listener){cfg.listen.items[i], &listen_opts};
-    for (size_t i = 0; i < cfg.peers.count; i++)
-        peers[i] = (struct grove_node_peer){cfg.peers.items[i], &dial_opts};
+    for (size_t i = 0; i < cfg.peers.count; i++) {
+        scopes[i] = groved_peer_sync_scope(&cfg.peer_scopes[i]);
+        peers[i] = (struct grove_node_peer){cfg.peers.items[i], &dial_opts, &scopes[i]};
+    }
     /* Listeners open after the catch-up of a restored store: until then it
      * takes no write. Its mark is read from the store before the node opens. */
     bool restored = groved_store_restored(cfg.db, cfg.node_id, schema);
@@ -396,8 +426,7 @@ int main(int argc, char **argv)
         grove_log_kv(GROVE_LOG_INFO, "listening", "url=%s", cfg.listen.items[i]);
     if (cfg.admin_listen)
         grove_log_kv(GROVE_LOG_INFO, "listening", "url=%s admin=true", cfg.admin_listen);
-    for (size_t i = 0; i < cfg.peers.count; i++)
-        grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s", cfg.peers.items[i]);
+    groved_log_peers(&cfg);
     grove_log_kv(GROVE_LOG_INFO, "ready", "node=%s db=%s", cfg.node_id, cfg.db);
     groved_notify("READY=1");
 
