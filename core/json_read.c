@@ -219,8 +219,7 @@ static grove_err jr_changes(struct jr *r, struct grove_change **out, size_t *cou
 /* ---- messages ---- */
 
 enum { PQ_TABLES, PQ_SINCE, PQ_NODE_ID, PQ_LIMIT, PQ_FILTER };
-static const char *const jr_pull_request_keys[] = {"tables", "since", "node_id", "limit",
-                                                   "filter"};
+static const char *const jr_pull_request_keys[] = {"tables", "since", "node_id", "limit", "filter"};
 
 /* An array of strings (null reads as empty), at most max of them (0: any
  * number). */
@@ -242,8 +241,8 @@ static grove_err jr_strings(struct jr *r, size_t max, const char ***items, size_
             return GROVE_OK;
         if (max && *count == max) /* the message of grove_pull_filter_check */
             return grove_jr_fail(r, "more than %zu entries", max);
-        if (*count == cap && (err = grove_jr_grow(r, &t, 3, 0, sizeof **items, "strings",
-                                                  (void **)items, &cap)))
+        if (*count == cap &&
+            (err = grove_jr_grow(r, &t, 3, 0, sizeof **items, "strings", (void **)items, &cap)))
             return err;
         grove_jr_push_index(r, *count);
         if ((err = grove_jr_string(r, &(*items)[*count], NULL)))

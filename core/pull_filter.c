@@ -66,8 +66,7 @@ grove_err grove_pull_filter_check(const struct grove_pull_filter *f)
     return err;
 }
 
-static grove_err filter_copy_list(void *msg, const char *const *in, size_t count,
-                                  const char ***out)
+static grove_err filter_copy_list(void *msg, const char *const *in, size_t count, const char ***out)
 {
     *out = NULL;
     if (!count)

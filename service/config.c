@@ -273,8 +273,8 @@ static int groved_hook_add(struct groved_config *cfg, struct groved_hook_list *h
 
 /* "URL [tables=a,b] [prefix=p]" (config_peer.h); its tables are checked
  * against the declared ones once every source is read. */
-static int groved_peer_add(struct groved_config *cfg, enum groved_source source,
-                           const char *where, const char *value)
+static int groved_peer_add(struct groved_config *cfg, enum groved_source source, const char *where,
+                           const char *value)
 {
     const char *url;
     struct groved_peer_scope scope;

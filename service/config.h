@@ -41,7 +41,7 @@ struct groved_config {
     const char *node_id;
     const char *db;
     struct groved_list listen;
-    struct groved_list peers; /* their URLs */
+    struct groved_list peers;                              /* their URLs */
     struct groved_peer_scope peer_scopes[GROVED_MAX_URLS]; /* peers.items[i]'s is [i] */
     struct groved_list tables;
     struct groved_list cors_origins;

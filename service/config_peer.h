@@ -9,8 +9,8 @@
 #include "grove/syncer.h"
 
 struct groved_peer_scope {
-    const char *spec;   /* the setting as given, to tell a changed one on reload */
-    const char *where;  /* where it was given, for messages about its tables */
+    const char *spec;    /* the setting as given, to tell a changed one on reload */
+    const char *where;   /* where it was given, for messages about its tables */
     const char **tables; /* table_count names; NULL/0: every synced table */
     size_t table_count;
     const char *prefix; /* NULL: every pk */

@@ -96,7 +96,8 @@ static void groved_log_peers(const struct groved_config *cfg)
                                      scope->tables[t]);
         char prefix[300];
         grove_log_kv(GROVE_LOG_INFO, "peer", "url=%s tables=%s prefix=%s", cfg->peers.items[i],
-                     tables, grove_log_quote(prefix, sizeof prefix, scope->prefix ? scope->prefix : ""));
+                     tables,
+                     grove_log_quote(prefix, sizeof prefix, scope->prefix ? scope->prefix : ""));
     }
 }
 
@@ -200,8 +201,8 @@ static void groved_reload(struct groved_reload *st)
         free(kept);
         return;
     }
-    bool new_peers = !groved_same_peers(cur, fresh) ||
-                     !groved_same(cur->peer_token, fresh->peer_token);
+    bool new_peers =
+        !groved_same_peers(cur, fresh) || !groved_same(cur->peer_token, fresh->peer_token);
     struct grove_syncer *syncer = NULL;
     if (new_peers && groved_syncer_open(fresh, node->store, st->node_hooks, &syncer)) {
         groved_reload_refused();

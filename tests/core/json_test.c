@@ -66,10 +66,9 @@ static grove_err roundtrip(const char *name, const char *json, size_t len, struc
 }
 
 static const char *const canonical[] = {
-    "pull_request.json",       "pull_request_limit.json", "pull_request_filter.json",
-    "pull_response_seed.json", "pull_response_mixed.json",
-    "push_request.json",       "push_response.json",
-    "push_response_big.json",  "changes.json",
+    "pull_request.json",       "pull_request_limit.json",  "pull_request_filter.json",
+    "pull_response_seed.json", "pull_response_mixed.json", "push_request.json",
+    "push_response.json",      "push_response_big.json",   "changes.json",
 };
 
 Test(core_json, canonical_vectors_encode_to_their_own_bytes)

@@ -55,8 +55,8 @@ Test(core_pull_filter, unknown_keys_null_and_empty_lists_are_no_filter)
     static const char *const accepted[] = {
         "{\"tables\":[],\"node_id\":\"\",\"filter\":null}",
         "{\"tables\":[],\"node_id\":\"\",\"filter\":{}}",
-        "{\"tables\":[],\"node_id\":\"\",\"filter\":{\"pk_filter\":[],\"field_filter\":null,"
-        "\"pk_prefix\":\"\",\"list_op\":{\"x\":1}}}",
+        ("{\"tables\":[],\"node_id\":\"\",\"filter\":{\"pk_filter\":[],\"field_filter\":null,"
+         "\"pk_prefix\":\"\",\"list_op\":{\"x\":1}}}"),
     };
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
         struct grove_pull_request *req;
@@ -78,7 +78,8 @@ Test(core_pull_filter, json_refuses_a_malformed_filter_with_its_location)
     } cases[] = {
         {"{\"tables\":[],\"node_id\":\"\",\"filter\":{\"pk_filter\":[\"a\",\"b\",\"c\",4]}}",
          "filter.pk_filter[3]: expected a string, got a number"},
-        {"{\"tables\":[],\"node_id\":\"\",\"filter\":[]}", "filter: expected an object, got an array"},
+        {"{\"tables\":[],\"node_id\":\"\",\"filter\":[]}",
+         "filter: expected an object, got an array"},
         {"{\"tables\":[],\"node_id\":\"\",\"filter\":{\"field_filter\":\"title\"}}",
          "filter.field_filter: expected an array, got a string"},
         {"{\"tables\":[],\"node_id\":\"\",\"filter\":{\"pk_prefix\":7}}",
@@ -129,8 +130,7 @@ Test(core_pull_filter, both_codecs_refuse_bad_entries_with_the_same_message)
     } cases[] = {
         {5, false, 3, "", "filter.pk_filter[3]: must be 1 to 1024 bytes (got 0)"},
         {2, true, 1, long_pk, "filter.field_filter[1]: must be 1 to 1024 bytes (got 1025)"},
-        {GROVE_FILTER_ENTRIES_MAX + 1, false, 0, "doc",
-         "filter.pk_filter: more than 1000 entries"},
+        {GROVE_FILTER_ENTRIES_MAX + 1, false, 0, "doc", "filter.pk_filter: more than 1000 entries"},
         {GROVE_FILTER_ENTRIES_MAX + 1, true, 0, "doc",
          "filter.field_filter: more than 1000 entries"},
     };
@@ -141,8 +141,8 @@ Test(core_pull_filter, both_codecs_refuse_bad_entries_with_the_same_message)
             struct grove_buf bytes = {0};
             cr_assert_eq(codecs[k]->encode_pull_request(req, &bytes), GROVE_OK);
             struct grove_pull_request *back = (void *)1;
-            cr_expect_eq(codecs[k]->decode_pull_request(bytes.data, bytes.len, &back),
-                         GROVE_EINVAL, "%s: case %zu accepted", codecs[k]->name, i);
+            cr_expect_eq(codecs[k]->decode_pull_request(bytes.data, bytes.len, &back), GROVE_EINVAL,
+                         "%s: case %zu accepted", codecs[k]->name, i);
             cr_expect_null(back);
             cr_expect_str_eq(grove_errmsg(), cases[i].error, "%s", codecs[k]->name);
             grove_buf_free(&bytes);
@@ -188,9 +188,9 @@ static void records(const struct grove_pull_response *resp, char *out, size_t si
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < resp->count; i++)
-        used += (size_t)snprintf(out + used, size - used, "%s%s/%s", i ? " " : "",
-                                 resp->changes[i].pk,
-                                 resp->changes[i].tombstone ? "-" : resp->changes[i].field);
+        used +=
+            (size_t)snprintf(out + used, size - used, "%s%s/%s", i ? " " : "", resp->changes[i].pk,
+                             resp->changes[i].tombstone ? "-" : resp->changes[i].field);
 }
 
 /* Served through each codec from the same JSON request: the same records, a
@@ -339,11 +339,20 @@ Test(core_pull_filter, a_scoped_syncer_pulls_and_pushes_only_its_tenant)
      * is not merged, the cursor still moves. */
     struct grove_pull_response *page;
     cr_assert_eq(grove_pull_response_new(&page), GROVE_OK);
-    struct grove_change c[2] = {
-        {.table = "docs", .pk = "other/9", .field = "title", .crdt = GROVE_CRDT_LWW,
-         .node_id = "hub", .value = {"1", 1}, .hlc = {.ts = 1000, .node = "hub"}},
-        {.table = "docs", .pk = "acme/9", .field = "title", .crdt = GROVE_CRDT_LWW,
-         .node_id = "hub", .value = {"2", 1}, .hlc = {.ts = 1000, .node = "hub"}}};
+    struct grove_change c[2] = {{.table = "docs",
+                                 .pk = "other/9",
+                                 .field = "title",
+                                 .crdt = GROVE_CRDT_LWW,
+                                 .node_id = "hub",
+                                 .value = {"1", 1},
+                                 .hlc = {.ts = 1000, .node = "hub"}},
+                                {.table = "docs",
+                                 .pk = "acme/9",
+                                 .field = "title",
+                                 .crdt = GROVE_CRDT_LWW,
+                                 .node_id = "hub",
+                                 .value = {"2", 1},
+                                 .hlc = {.ts = 1000, .node = "hub"}}};
     page->changes = c;
     page->count = 2;
     struct grove_peer_cursors before;
@@ -351,8 +360,7 @@ Test(core_pull_filter, a_scoped_syncer_pulls_and_pushes_only_its_tenant)
     page->since = before.pull;
     page->latest_hlc = before.pull;
     page->latest_hlc.ts += 1000;
-    cr_assert_eq(grove_syncer_apply_stream_batch(syncer, 0, page), GROVE_OK, "%s",
-                 grove_errmsg());
+    cr_assert_eq(grove_syncer_apply_stream_batch(syncer, 0, page), GROVE_OK, "%s", grove_errmsg());
     page->changes = NULL;
     grove_msg_free(page);
     row = support_get(edge, "docs", "other/9");

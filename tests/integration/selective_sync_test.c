@@ -135,8 +135,9 @@ Test(integration_selective, an_edge_scoped_to_one_tenant_holds_only_its_rows)
     snprintf(conf, sizeof conf, "%s/edge.conf", test_dir);
     FILE *f = fopen(conf, "w");
     cr_assert_not_null(f);
-    fprintf(f, "# an edge that holds one tenant\npeer = %s tables=docs prefix=acme/\n"
-               "interval = 1\n",
+    fprintf(f,
+            "# an edge that holds one tenant\npeer = %s tables=docs prefix=acme/\n"
+            "interval = 1\n",
             hub.url);
     fclose(f);
     gd_arg(&edge, "--config", conf);
