@@ -416,14 +416,9 @@ static grove_err chttp_list(void *self, const struct grove_list_query *query,
 /* ---- watch: `event: row`, `id: CURSOR`, data {"pk","row"|null,"deleted"} ---- */
 
 struct chttp_watch {
-    CURL *easy;
+    struct grove_http_sse_download d;
     grove_client_event_fn fn;
     void *user;
-    long status;              /* 0 until the headers are in */
-    struct grove_buf errbody; /* the body of a non-200 answer */
-    struct grove_http_sse sse;
-    grove_err err; /* why the write callback aborted */
-    bool done;     /* fn asked to stop */
 };
 
 static grove_err chttp_watch_event(void *user, const struct grove_http_sse *sse)
@@ -446,69 +441,9 @@ static grove_err chttp_watch_event(void *user, const struct grove_http_sse *sse)
         memcpy(event.cursor, sse->id_text, n + 1);
     }
     if (!w->fn(w->user, &event))
-        w->done = true;
+        w->d.done = true;
     grove_msg_free(scratch);
     return GROVE_OK;
-}
-
-static size_t chttp_watch_write(char *data, size_t size, size_t nmemb, void *user)
-{
-    struct chttp_watch *w = user;
-    size_t n = size * nmemb;
-    if (w->status == 0)
-        curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
-    if (w->status != 200) {
-        if (w->errbody.len < 4096 && grove_buf_append(&w->errbody, data, n))
-            return 0;
-        return n;
-    }
-    if (w->done)
-        return 0;
-    grove_err err = grove_http_sse_feed(&w->sse, data, n);
-    if (err) {
-        w->err = err;
-        return 0;
-    }
-    return w->done ? 0 : n;
-}
-
-/* Runs the stream until it ends, fn says stop, or *stop is set. */
-static grove_err chttp_watch_run(struct chttp_watch *w, const char *what, const atomic_bool *stop)
-{
-    CURLM *multi = curl_multi_init();
-    if (!multi || curl_multi_add_handle(multi, w->easy) != CURLM_OK) {
-        if (multi)
-            curl_multi_cleanup(multi);
-        return grove_error_set(GROVE_ENOMEM, "curl multi init failed");
-    }
-    grove_err err = GROVE_OK;
-    int running = 1;
-    while (running && !w->done && !atomic_load(stop)) {
-        CURLMcode mc = curl_multi_perform(multi, &running);
-        if (mc == CURLM_OK && running)
-            mc = curl_multi_poll(multi, NULL, 0, CLIENT_STOP_CHECK_MS, NULL);
-        if (mc != CURLM_OK) {
-            err = grove_error_set(GROVE_EUNAVAIL, "%s: %s", what, curl_multi_strerror(mc));
-            break;
-        }
-    }
-    CURLcode rc = CURLE_OK;
-    int left;
-    CURLMsg *m;
-    while ((m = curl_multi_info_read(multi, &left)))
-        if (m->msg == CURLMSG_DONE)
-            rc = m->data.result;
-    curl_multi_remove_handle(multi, w->easy);
-    curl_multi_cleanup(multi);
-    if (err || w->done || atomic_load(stop))
-        return err;
-    if (w->err)
-        return w->err; /* message already set by whoever failed */
-    if (w->status != 0 && w->status != 200)
-        return grove_http_map_status(w->status, what, w->errbody.data, w->errbody.len);
-    if (rc != CURLE_OK)
-        return grove_http_map_curl(rc, what, NULL);
-    return grove_error_set(GROVE_EUNAVAIL, "%s: the server ended the stream", what);
 }
 
 static grove_err chttp_watch(void *self, const struct grove_watch_options *opts,
@@ -519,11 +454,12 @@ static grove_err chttp_watch(void *self, const struct grove_watch_options *opts,
     struct grove_buf path = {0}, url = {0};
     struct curl_slist *headers = NULL;
     char what[160];
-    w.sse.on_event = chttp_watch_event;
-    w.sse.user = &w;
-    w.sse.id_opaque = true;
+    w.d.sse.on_event = chttp_watch_event;
+    w.d.sse.user = &w;
+    w.d.sse.id_opaque = true;
     grove_err err = GROVE_OK;
-    if (!(w.easy = curl_easy_init())) {
+    CURL *easy = w.d.easy = curl_easy_init();
+    if (!easy) {
         err = grove_error_set(GROVE_ENOMEM, "curl_easy_init failed");
         goto done;
     }
@@ -539,24 +475,19 @@ static grove_err chttp_watch(void *self, const struct grove_watch_options *opts,
     const char *lines[] = {"Accept: text/event-stream"};
     if ((err = chttp_headers(h, lines, 1, &headers)))
         goto done;
-    curl_easy_setopt(w.easy, CURLOPT_URL, url.data);
-    curl_easy_setopt(w.easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(w.easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CLIENT_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(w.easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(w.easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(w.easy, CURLOPT_WRITEFUNCTION, chttp_watch_write);
-    curl_easy_setopt(w.easy, CURLOPT_WRITEDATA, &w);
-    curl_easy_setopt(w.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(w.easy, CURLOPT_LOW_SPEED_TIME, (long)CHTTP_STREAM_IDLE_S);
-    err = chttp_watch_run(&w, what, stop);
+    curl_easy_setopt(easy, CURLOPT_URL, url.data);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CLIENT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)CHTTP_STREAM_IDLE_S);
+    err = grove_http_sse_download_run(&w.d, what, CLIENT_STOP_CHECK_MS, stop);
 done:
-    if (w.easy)
-        curl_easy_cleanup(w.easy);
+    grove_http_sse_download_free(&w.d);
     curl_slist_free_all(headers);
     grove_buf_free(&path);
     grove_buf_free(&url);
-    grove_buf_free(&w.errbody);
-    grove_http_sse_free(&w.sse);
     return err;
 }
 

@@ -16,15 +16,9 @@
 #define HTTP_STREAM_IDLE_S 60
 
 struct http_sse_client {
-    struct http_peer *peer;
-    CURL *easy;
     grove_batch_fn fn;
     void *user;
-    long status;              /* 0 until the headers are in */
-    struct grove_buf errbody; /* the body of a non-200 answer */
-    struct grove_http_sse sse;
     struct grove_hlc since; /* the cursor the next batch starts after */
-    grove_err fn_err;       /* why we aborted from the write callback */
 };
 
 /* A `changes` (or Grove's `change`) event: its id is the batch's latest_hlc. */
@@ -49,23 +43,77 @@ static grove_err http_sse_dispatch(void *user, const struct grove_http_sse *e)
     return err;
 }
 
-static size_t http_sse_write(char *data, size_t size, size_t nmemb, void *user)
+static size_t http_sse_download_write(char *data, size_t size, size_t nmemb, void *user)
 {
-    struct http_sse_client *c = user;
+    struct grove_http_sse_download *d = user;
     size_t n = size * nmemb;
-    if (c->status == 0)
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
-    if (c->status != 200) {
-        if (c->errbody.len < 4096 && grove_buf_append(&c->errbody, data, n))
+    if (d->status == 0)
+        curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &d->status);
+    if (d->status != 200) {
+        if (d->errbody.len < 4096 && grove_buf_append(&d->errbody, data, n))
             return 0;
         return n;
     }
-    grove_err err = grove_http_sse_feed(&c->sse, data, n);
+    if (d->done)
+        return 0;
+    grove_err err = grove_http_sse_feed(&d->sse, data, n);
     if (err) {
-        c->fn_err = err;
+        d->err = err;
         return 0;
     }
-    return n;
+    return d->done ? 0 : n;
+}
+
+grove_err grove_http_sse_download_run(struct grove_http_sse_download *d, const char *what,
+                                      int poll_ms, const atomic_bool *stop)
+{
+    curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, http_sse_download_write);
+    curl_easy_setopt(d->easy, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, d->errbuf);
+    CURLM *multi = curl_multi_init();
+    if (!multi || curl_multi_add_handle(multi, d->easy) != CURLM_OK) {
+        if (multi)
+            curl_multi_cleanup(multi);
+        return grove_error_set(GROVE_ENOMEM, "curl multi init failed");
+    }
+    grove_err err = GROVE_OK;
+    int running = 1;
+    while (running && !d->done && !atomic_load(stop)) {
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        if (mc == CURLM_OK && running)
+            mc = curl_multi_poll(multi, NULL, 0, poll_ms, NULL);
+        if (mc != CURLM_OK) {
+            err = grove_error_set(GROVE_EUNAVAIL, "%s: %s", what, curl_multi_strerror(mc));
+            break;
+        }
+    }
+    CURLcode rc = CURLE_OK;
+    int left;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(multi, &left)))
+        if (m->msg == CURLMSG_DONE)
+            rc = m->data.result;
+    curl_multi_remove_handle(multi, d->easy);
+    curl_multi_cleanup(multi);
+    curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, NULL);
+    if (err || d->done || atomic_load(stop))
+        return err;
+    if (d->err)
+        return d->err; /* message already set by whoever failed */
+    if (d->status != 0 && d->status != 200)
+        return grove_http_map_status(d->status, what, d->errbody.data, d->errbody.len);
+    if (rc != CURLE_OK)
+        return grove_http_map_curl(rc, what, d->errbuf);
+    return grove_error_set(GROVE_EUNAVAIL, "%s: the server ended the stream", what);
+}
+
+void grove_http_sse_download_free(struct grove_http_sse_download *d)
+{
+    if (d->easy)
+        curl_easy_cleanup(d->easy);
+    d->easy = NULL;
+    grove_buf_free(&d->errbody);
+    grove_http_sse_free(&d->sse);
 }
 
 /* ?tables=a,b&since_ts=..&since_count=..&since_node=..&node_id=.. */
@@ -116,24 +164,19 @@ grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_reques
                                       grove_batch_fn fn, void *user, const atomic_bool *stop)
 {
     struct http_peer *p = self;
-    struct http_sse_client c = {.peer = p, .fn = fn, .user = user, .since = req->since};
-    c.sse.on_event = http_sse_dispatch;
-    c.sse.user = &c;
+    struct http_sse_client c = {.fn = fn, .user = user, .since = req->since};
+    struct grove_http_sse_download d = {.sse = {.on_event = http_sse_dispatch, .user = &c}};
     struct grove_buf url = {0};
     struct curl_slist *headers = NULL;
-    CURLM *multi = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
     grove_err err = GROVE_OK;
-    bool added = false;
-    c.easy = curl_easy_init();
-    multi = curl_multi_init();
-    if (!c.easy || !multi) {
+    d.easy = curl_easy_init();
+    if (!d.easy) {
         err = grove_error_set(GROVE_ENOMEM, "curl init failed");
-        goto fail;
+        goto done;
     }
-    err = http_sse_url(p, c.easy, req, &url);
+    err = http_sse_url(p, d.easy, req, &url);
     if (err)
-        goto fail;
+        goto done;
     const char *lines[] = {"Accept: text/event-stream", p->auth_header};
     for (size_t i = 0; i < 2; i++) {
         if (!lines[i])
@@ -141,59 +184,19 @@ grove_err grove_http_dialer_subscribe(void *self, const struct grove_pull_reques
         struct curl_slist *t = curl_slist_append(headers, lines[i]);
         if (!t) {
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
-            goto fail;
+            goto done;
         }
         headers = t;
     }
-    grove_http_easy_setup(c.easy, p);
-    curl_easy_setopt(c.easy, CURLOPT_URL, url.data);
-    curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, http_sse_write);
-    curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &c);
-    curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_TIME, (long)HTTP_STREAM_IDLE_S);
-    if (curl_multi_add_handle(multi, c.easy) != CURLM_OK) {
-        err = grove_error_set(GROVE_ENOMEM, "curl_multi_add_handle failed");
-        goto fail;
-    }
-    added = true;
-    int running = 1;
-    while (running) {
-        if (atomic_load(stop))
-            goto fail; /* asked to stop: GROVE_OK */
-        CURLMcode mc = curl_multi_perform(multi, &running);
-        if (mc == CURLM_OK && running)
-            mc = curl_multi_poll(multi, NULL, 0, HTTP_STOP_CHECK_MS, NULL);
-        if (mc != CURLM_OK) {
-            err = grove_error_set(GROVE_EUNAVAIL, "%s: %s", p->stream_url, curl_multi_strerror(mc));
-            goto fail;
-        }
-    }
-    CURLcode rc = CURLE_OK;
-    int left;
-    CURLMsg *m;
-    while ((m = curl_multi_info_read(multi, &left)))
-        if (m->msg == CURLMSG_DONE)
-            rc = m->data.result;
-    if (c.fn_err)
-        err = c.fn_err; /* message already set by whoever failed */
-    else if (c.status != 0 && c.status != 200)
-        err = grove_http_map_status(c.status, p->stream_url, c.errbody.data, c.errbody.len);
-    else if (rc != CURLE_OK)
-        err = grove_http_map_curl(rc, p->stream_url, errbuf);
-    else
-        err = grove_error_set(GROVE_EUNAVAIL, "%s: the server ended the stream", p->stream_url);
-fail:
-    if (added)
-        curl_multi_remove_handle(multi, c.easy);
-    if (multi)
-        curl_multi_cleanup(multi);
-    if (c.easy)
-        curl_easy_cleanup(c.easy);
+    grove_http_easy_setup(d.easy, p);
+    curl_easy_setopt(d.easy, CURLOPT_URL, url.data);
+    curl_easy_setopt(d.easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(d.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(d.easy, CURLOPT_LOW_SPEED_TIME, (long)HTTP_STREAM_IDLE_S);
+    err = grove_http_sse_download_run(&d, p->stream_url, HTTP_STOP_CHECK_MS, stop);
+done:
+    grove_http_sse_download_free(&d);
     curl_slist_free_all(headers);
     grove_buf_free(&url);
-    grove_buf_free(&c.errbody);
-    grove_http_sse_free(&c.sse);
     return err;
 }
