@@ -152,7 +152,7 @@ static grove_err sim_node_open(struct sim *s, int i)
     struct grove_dial_options dopts = {.timeout_ms = 5000};
     struct grove_node_peer peers[SIM_NODES_MAX];
     for (size_t l = 0; l < n->link_count; l++)
-        peers[l] = (struct grove_node_peer){n->links[l].url, &dopts};
+        peers[l] = (struct grove_node_peer){.url = n->links[l].url, .opts = &dopts};
     struct grove_node_listener listener = {n->listen_url, NULL};
     struct grove_node_options o = {
         .store = {.path = n->path, .node_id = n->name, .schema = s->schema},
