@@ -17,19 +17,10 @@ struct data_node {
 void data_node_start(struct data_node *n, const struct grove_listen_options *opts);
 void data_node_stop(struct data_node *n);
 
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-    char content_type[128];
-    char allow[64];
-};
-
 /* One request to root + path; extra: a header line or NULL. The body (NULL:
  * none) is sent as application/json, unless extra is a Content-Type. */
 void request(const struct data_node *n, const char *method, const char *path, const char *body,
-             const char *extra, struct reply *out);
-void reply_free(struct reply *r);
+             const char *extra, struct http_raw_reply *out);
 /* The request answers 200 with JSON, exactly `want` (NULL: anything) once a
  * trailing "hlc" member is cut off. */
 void expect_ok(const struct data_node *n, const char *method, const char *path, const char *body,

@@ -34,12 +34,12 @@ Test(transport_http_data, write_get_delete_revive)
     expect_ok(&n, "DELETE", p, NULL, "{\"table\":\"docs\",\"pk\":\"d1\"}");
     expect_error(&n, "GET", p, NULL, NULL, 404, "no row docs/d1");
     expect_ok(&n, "PATCH", p, "{\"title\": {\"v\" : [1, 2.50]}}", NULL);
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "GET", p, NULL, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     /* Revived, the LWW value byte-exact. */
     cr_assert(strstr(r.body, "\"title\":{\"v\" : [1, 2.50]}"), "%s", r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     /* A loosely typed table takes any field, as LWW. */
     expect_ok(&n, "PATCH", "/v1/tables/notes/rows/n1", "{\"views\": 5, \"x\": null}",
               "{\"table\":\"notes\",\"pk\":\"n1\",\"row\":{\"views\":5,\"x\":null}}");
@@ -55,25 +55,25 @@ Test(transport_http_data, pks_with_slashes_spaces_and_any_utf8)
     for (size_t i = 0; i < sizeof pks / sizeof *pks; i++) {
         row_path("docs", pks[i], path, sizeof path);
         expect_ok(&n, "PATCH", path, "{\"views\": 1}", NULL);
-        struct reply r;
+        struct http_raw_reply r;
         request(&n, "GET", path, NULL, NULL, &r);
         cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
         struct grove_buf want = {0};
         cr_assert_eq(grove_json_encode_string(pks[i], strlen(pks[i]), &want), GROVE_OK);
         cr_assert(strstr(r.body, want.data), "%s: %s lacks pk %s", path, r.body, want.data);
         grove_buf_free(&want);
-        reply_free(&r);
+        http_raw_free(&r);
     }
     /* '+' in a path is itself, not a space; an unescaped '/' is a segment. */
     expect_ok(&n, "GET", "/v1/tables/docs/rows/x+y", NULL, NULL);
     expect_error(&n, "GET", "/v1/tables/docs/rows/x%20y", NULL, NULL, 404, "no row docs/x y");
     expect_error(&n, "GET", "/v1/tables/docs/rows/a/b%20c/d", NULL, NULL, 404, "no such path");
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "GET", "/v1/tables/docs/rows?prefix=a%2Fb+c", NULL, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(r.body,
                      "{\"rows\":[{\"pk\":\"a/b c/d\",\"row\":{\"views\":1}}],\"next\":null}");
-    reply_free(&r);
+    http_raw_free(&r);
     data_node_stop(&n);
 }
 
@@ -81,7 +81,7 @@ Test(transport_http_data, write_many_is_all_or_nothing)
 {
     struct data_node n;
     data_node_start(&n, NULL);
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "POST", "/v1/tables/docs/rows",
             "{\"rows\": [{\"pk\": \"a\", \"fields\": {\"title\": \"A\"}},"
             "{\"pk\": \"b\", \"fields\": {\"views\": 2, \"tags\": {\"add\": [1]}}}]}",
@@ -89,7 +89,7 @@ Test(transport_http_data, write_many_is_all_or_nothing)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strncmp(r.body, "{\"table\":\"docs\",\"rows\":2,\"hlc\":{\"ts\":", 37) == 0, "%s",
               r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     expect_ok(&n, "GET", "/v1/tables/docs/rows/b", NULL,
               "{\"table\":\"docs\",\"pk\":\"b\",\"row\":{\"tags\":[1],\"views\":2}}");
     /* One bad row: nothing is written. */
@@ -110,7 +110,7 @@ Test(transport_http_data, idempotency_key)
     struct data_node n;
     data_node_start(&n, NULL);
     const char *p = "/v1/tables/docs/rows/d1";
-    struct reply a, b;
+    struct http_raw_reply a, b;
     request(&n, "PATCH", p, "{\"views\": 1}", "Idempotency-Key: k-1", &a);
     request(&n, "PATCH", p, "{\"views\": 1}", "Idempotency-Key: k-1", &b);
     cr_assert_eq(a.status, 200, "%s", a.body);
@@ -118,8 +118,8 @@ Test(transport_http_data, idempotency_key)
     cr_assert_str_eq(a.body, b.body, "a retry answers the first write's HLC");
     expect_ok(&n, "GET", p, NULL, "{\"table\":\"docs\",\"pk\":\"d1\",\"row\":{\"views\":1}}");
     expect_error(&n, "PATCH", p, "{\"views\": 2}", "Idempotency-Key: k-1", 409, NULL);
-    reply_free(&a);
-    reply_free(&b);
+    http_raw_free(&a);
+    http_raw_free(&b);
     /* A delete honours it too. */
     request(&n, "DELETE", p, NULL, "Idempotency-Key: k-2", &a);
     cr_assert_eq(a.status, 200, "%s", a.body);
@@ -128,8 +128,8 @@ Test(transport_http_data, idempotency_key)
     cr_assert_str_eq(a.body, b.body);
     /* Still revived (a counter keeps its totals across a delete). */
     expect_ok(&n, "GET", p, NULL, "{\"table\":\"docs\",\"pk\":\"d1\",\"row\":{\"views\":4}}");
-    reply_free(&a);
-    reply_free(&b);
+    http_raw_free(&a);
+    http_raw_free(&b);
     data_node_stop(&n);
 }
 
@@ -153,19 +153,19 @@ Test(transport_http_data, bad_requests)
               "\"tags\":\"set\"},\"spec\":\"docs:title=lww,views=counter,tags=set\"}");
     expect_error(&n, "GET", "/v1/tables/secrets", NULL, NULL, 403, "not declared");
     expect_error(&n, "POST", "/v1/tables/docs", NULL, NULL, 405, "use GET");
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "PUT", p, "{}", NULL, &r);
     cr_assert_eq(r.status, 405, "%s", r.body);
     cr_assert_str_eq(r.allow, "GET, PATCH, DELETE");
-    reply_free(&r);
+    http_raw_free(&r);
     request(&n, "PATCH", "/v1/tables/docs/rows", "{}", NULL, &r);
     cr_assert_eq(r.status, 405, "%s", r.body);
     cr_assert_str_eq(r.allow, "GET, POST");
-    reply_free(&r);
+    http_raw_free(&r);
     request(&n, "POST", "/v1/tables/docs/watch", "{}", NULL, &r);
     cr_assert_eq(r.status, 405, "%s", r.body);
     cr_assert_str_eq(r.allow, "GET");
-    reply_free(&r);
+    http_raw_free(&r);
     /* Escapes. */
     expect_error(&n, "GET", "/v1/tables/docs/rows/a%zz", NULL, NULL, 400,
                  "pk: bad percent escape \\\"%zz\\\"");
@@ -231,13 +231,13 @@ Test(transport_http_data, bearer_token)
     expect_error(&n, "GET", "/v1/tables/docs/watch", NULL, NULL, 401, NULL);
     /* A path that does not exist is 404 before the token is looked at, as for sync. */
     expect_error(&n, "GET", "/v1/nope", NULL, NULL, 404, NULL);
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "PATCH", p, "{\"views\": 1}", "Authorization: Bearer s3cret", &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     request(&n, "GET", p, NULL, "Authorization: Bearer s3cret", &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     data_node_stop(&n);
 }
 
@@ -273,11 +273,11 @@ Test(transport_http_data, list_of_2500_rows_in_pages)
         cr_assert_eq(grove_buf_append(&body, row, (size_t)k), GROVE_OK);
     }
     cr_assert_eq(grove_buf_append(&body, "]}", 2), GROVE_OK);
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "POST", "/v1/tables/docs/rows", body.data, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"rows\":2500"), "%s", r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     grove_buf_free(&body);
 
     static char pks[ROWS + 1][16];
@@ -291,7 +291,7 @@ Test(transport_http_data, list_of_2500_rows_in_pages)
         size_t before = count;
         page_pks(r.body, pks, &count, next, sizeof next);
         cr_assert_leq(count - before, 1000);
-        reply_free(&r);
+        http_raw_free(&r);
         pages++;
         /* A write between pages does not move the rest. */
         if (pages == 1)
@@ -310,14 +310,14 @@ Test(transport_http_data, list_of_2500_rows_in_pages)
     page_pks(r.body, pks, &count, next, sizeof next);
     cr_assert_eq(count, 100);
     cr_assert_str_eq(next, "r00099");
-    reply_free(&r);
+    http_raw_free(&r);
     request(&n, "GET", "/v1/tables/docs/rows?prefix=r0012&limit=10000", NULL, NULL, &r);
     count = 0;
     page_pks(r.body, pks, &count, next, sizeof next);
     cr_assert_eq(count, 10);
     cr_assert_str_eq(pks[0], "r00120");
     cr_assert_str_eq(next, "");
-    reply_free(&r);
+    http_raw_free(&r);
     data_node_stop(&n);
 }
 
@@ -326,11 +326,11 @@ Test(transport_http_data, sync_endpoints_stay_under_the_listener_path)
     struct data_node n;
     data_node_start(&n, NULL);
     expect_ok(&n, "PATCH", "/v1/tables/docs/rows/d1", "{\"title\": \"x\"}", NULL);
-    struct reply r;
+    struct http_raw_reply r;
     request(&n, "POST", "/sync/pull", "{\"tables\":[\"docs\"],\"node_id\":\"c\"}", NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"pk\":\"d1\""), "%s", r.body);
-    reply_free(&r);
+    http_raw_free(&r);
     expect_error(&n, "POST", "/pull", "{}", NULL, 404, NULL);
     expect_error(&n, "GET", "/sync/v1/tables/docs/rows", NULL, NULL, 404, NULL);
     data_node_stop(&n);

@@ -81,31 +81,22 @@ static size_t http_raw_header(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-void http_raw(const char *method, const char *url, const char *content_type, const char *token,
-              const char *body, size_t len, struct http_raw_reply *out)
+void http_raw_headers(const char *method, const char *url, const char *const *headers,
+                      const char *body, size_t len, struct http_raw_reply *out)
 {
     memset(out, 0, sizeof *out);
     CURL *e = curl_easy_init();
     cr_assert_not_null(e);
-    struct curl_slist *h = NULL;
-    char line[512];
-    if (content_type) {
-        snprintf(line, sizeof line, "Content-Type: %s", content_type);
-        h = curl_slist_append(h, line);
-    } else {
-        h = curl_slist_append(h, "Content-Type:"); /* curl would add a form type */
-    }
-    if (token) {
-        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, line);
-    }
-    h = curl_slist_append(h, "Expect:");
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L); /* "/../" and "//" reach the server as sent */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_raw_collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
@@ -120,6 +111,18 @@ void http_raw(const char *method, const char *url, const char *content_type, con
         out->body = calloc(1, 1);
     curl_slist_free_all(h);
     curl_easy_cleanup(e);
+}
+
+void http_raw(const char *method, const char *url, const char *content_type, const char *token,
+              const char *body, size_t len, struct http_raw_reply *out)
+{
+    char type[512], auth[512];
+    /* Without a Content-Type line curl would add a form type. */
+    snprintf(type, sizeof type, "Content-Type:%s%s", content_type ? " " : "",
+             content_type ? content_type : "");
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    const char *headers[] = {type, token ? auth : NULL, NULL};
+    http_raw_headers(method, url, headers, body, len, out);
 }
 
 void http_raw_free(struct http_raw_reply *r)

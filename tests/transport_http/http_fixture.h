@@ -28,6 +28,10 @@ struct http_raw_reply {
  * header; token NULL: no Authorization header. */
 void http_raw(const char *method, const char *url, const char *content_type, const char *token,
               const char *body, size_t len, struct http_raw_reply *out);
+/* The same with the header lines given (NULL-terminated; NULL: none). The
+ * path goes out as written, dot segments and empty ones included. */
+void http_raw_headers(const char *method, const char *url, const char *const *headers,
+                      const char *body, size_t len, struct http_raw_reply *out);
 void http_raw_free(struct http_raw_reply *r);
 /* The grove_err an HTTP status stands for (the client's mapping). */
 grove_err http_fixture_status_err(long status);
