@@ -13,7 +13,7 @@
 #include "store_internal.h"
 
 enum {
-    WATCH_SCAN = 1024,    /* arrival entries one wait reads at most, under the lock */
+    WATCH_SCAN = 1024,    /* arrival entries one wait reads at most, in one snapshot */
     WATCH_SNAPSHOT = 500, /* rows per snapshot batch */
 };
 
@@ -25,12 +25,12 @@ static grove_err data_check_table(struct grove_store *store, const char *table)
     return GROVE_OK;
 }
 
-/* The resolved row at (table, pk), under the lock: *doc borrowed from the
+/* The resolved row at (table, pk), on a reader: *doc borrowed from the
  * statement until it is reset, NULL when absent or deleted. */
-static grove_err data_read_doc(struct grove_store *store, const char *table, const char *pk,
+static grove_err data_read_doc(struct store_reader *r, const char *table, const char *pk,
                                const char **doc, size_t *len)
 {
-    sqlite3_stmt *st = store->get_row;
+    sqlite3_stmt *st = r->get_row;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
@@ -42,7 +42,7 @@ static grove_err data_read_doc(struct grove_store *store, const char *table, con
         *len = (size_t)sqlite3_column_bytes(st, 0);
         return GROVE_OK;
     }
-    return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "read row");
+    return rc == SQLITE_DONE ? GROVE_OK : grove_store_reader_error(r, "read row");
 }
 
 grove_err grove_data_get(struct grove_store *store, const char *table, const char *pk, char **row)
@@ -51,16 +51,19 @@ grove_err grove_data_get(struct grove_store *store, const char *table, const cha
     grove_err err = data_check_table(store, table);
     if (err)
         return err;
-    pthread_mutex_lock(&store->lock);
+    struct store_reader *r;
+    err = grove_store_reader_get(store, &r);
+    if (err)
+        return err;
     const char *doc;
     size_t len;
-    err = data_read_doc(store, table, pk, &doc, &len);
+    err = data_read_doc(r, table, pk, &doc, &len);
     if (!err && doc && !(*row = strndup(doc, len)))
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
     if (!err && !doc)
         err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
-    sqlite3_reset(store->get_row);
-    pthread_mutex_unlock(&store->lock);
+    sqlite3_reset(r->get_row);
+    grove_store_reader_put(store, r);
     return err;
 }
 
@@ -94,8 +97,8 @@ static void data_bind_list(sqlite3_stmt *st, const char *table, const char *afte
 }
 
 /* Up to `limit` rows (table, after `after`, with prefix) appended to *entries
- * in msg's arena; *more when rows remain beyond them. Under the lock. */
-static grove_err data_read_rows(struct grove_store *store, const char *table, const char *after,
+ * in msg's arena; *more when rows remain beyond them. On a reader. */
+static grove_err data_read_rows(struct store_reader *r, const char *table, const char *after,
                                 const char *prefix, size_t limit, void *msg,
                                 struct grove_row_entry **entries, size_t *count, bool *more)
 {
@@ -107,7 +110,7 @@ static grove_err data_read_rows(struct grove_store *store, const char *table, co
         free(prefix_end);
         return grove_error_set(GROVE_ENOMEM, "out of memory for %zu rows", limit);
     }
-    sqlite3_stmt *st = store->list_rows;
+    sqlite3_stmt *st = r->list_rows;
     data_bind_list(st, table, after, prefix, prefix_end, limit + 1);
     grove_err err = GROVE_OK;
     int rc;
@@ -133,7 +136,7 @@ static grove_err data_read_rows(struct grove_store *store, const char *table, co
         ++*count;
     }
     if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = grove_store_sqlite_error(store, "list rows");
+        err = grove_store_reader_error(r, "list rows");
     sqlite3_reset(st);
     free(prefix_end);
     return err;
@@ -155,10 +158,13 @@ grove_err grove_data_list(struct grove_store *store, const struct grove_list_que
     if (err)
         return err;
     bool more;
-    pthread_mutex_lock(&store->lock);
-    err = data_read_rows(store, q->table, q->after, q->prefix, limit, page, &page->rows,
-                         &page->count, &more);
-    pthread_mutex_unlock(&store->lock);
+    struct store_reader *r;
+    err = grove_store_reader_get(store, &r);
+    if (!err) {
+        err = data_read_rows(r, q->table, q->after, q->prefix, limit, page, &page->rows,
+                             &page->count, &more);
+        grove_store_reader_put(store, r);
+    }
     if (err) {
         grove_msg_free(page);
         return err;
@@ -288,10 +294,13 @@ static grove_err data_watch_snapshot(struct grove_watch *w, struct grove_watch_b
     struct grove_row_entry *rows;
     size_t count;
     bool more;
-    pthread_mutex_lock(&w->store->lock);
-    grove_err err = data_read_rows(w->store, w->table, w->snapshot_after, w->prefix,
-                                   WATCH_SNAPSHOT, batch, &rows, &count, &more);
-    pthread_mutex_unlock(&w->store->lock);
+    struct store_reader *r;
+    grove_err err = grove_store_reader_get(w->store, &r);
+    if (err)
+        return err;
+    err = data_read_rows(r, w->table, w->snapshot_after, w->prefix, WATCH_SNAPSHOT, batch, &rows,
+                         &count, &more);
+    grove_store_reader_put(w->store, r);
     if (err)
         return err;
     for (size_t i = 0; i < count; i++) {
@@ -336,12 +345,13 @@ static int watch_hit_cmp_at(const void *a, const void *b)
 
 /* Reads what changed after the cursor in w's rows (one WATCH_SCAN at most)
  * into hits, deduplicated to the last change of each row, in arrival
- * order; moves *scanned_to to the last entry read. Under the lock; the pks
+ * order; moves *scanned_to to the last entry read. On a reader; the pks
  * live in arena. */
-static grove_err data_watch_scan(struct grove_watch *w, void *arena, struct watch_hit *hits,
-                                 size_t *count, struct grove_hlc *scanned_to)
+static grove_err data_watch_scan(struct grove_watch *w, struct store_reader *r, void *arena,
+                                 struct watch_hit *hits, size_t *count,
+                                 struct grove_hlc *scanned_to)
 {
-    sqlite3_stmt *st = w->store->watch_scan;
+    sqlite3_stmt *st = r->watch_scan;
     sqlite3_bind_int64(st, 1, w->cursor.ts);
     sqlite3_bind_int64(st, 2, w->cursor.c);
     sqlite3_bind_int(st, 3, WATCH_SCAN);
@@ -365,7 +375,7 @@ static grove_err data_watch_scan(struct grove_watch *w, void *arena, struct watc
         }
     }
     if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = grove_store_sqlite_error(w->store, "watch");
+        err = grove_store_reader_error(r, "watch");
     sqlite3_reset(st);
     if (err || *count < 2)
         return err;
@@ -387,13 +397,19 @@ static grove_err data_watch_changes(struct grove_watch *w, struct grove_watch_ba
 {
     struct grove_hlc scanned_to = w->cursor;
     size_t count;
-    pthread_mutex_lock(&w->store->lock);
-    grove_err err = data_watch_scan(w, batch, hits, &count, &scanned_to);
+    struct store_reader *r;
+    grove_err err = grove_store_reader_get(w->store, &r);
+    if (err)
+        return err;
+    /* One snapshot for the scan and the rows it found. */
+    err = grove_store_reader_exec(r, "BEGIN");
+    if (!err)
+        err = data_watch_scan(w, r, batch, hits, &count, &scanned_to);
     for (size_t i = 0; !err && i < count; i++) {
         struct grove_row_event *e = &batch->events[i];
         const char *doc;
         size_t len;
-        err = data_read_doc(w->store, w->table, hits[i].pk, &doc, &len);
+        err = data_read_doc(r, w->table, hits[i].pk, &doc, &len);
         if (!err && doc && !(e->row.ptr = grove_msg_strndup(batch, doc, len)))
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
         e->pk = hits[i].pk;
@@ -401,8 +417,10 @@ static grove_err data_watch_changes(struct grove_watch *w, struct grove_watch_ba
         e->deleted = !doc;
         data_cursor_format(&hits[i].at, e->cursor);
     }
-    sqlite3_reset(w->store->get_row);
-    pthread_mutex_unlock(&w->store->lock);
+    sqlite3_reset(r->get_row);
+    if (!err)
+        err = grove_store_reader_exec(r, "COMMIT");
+    grove_store_reader_put(w->store, r);
     if (err)
         return err;
     batch->count = count;

@@ -124,16 +124,8 @@ static grove_err store_prepare_all(struct grove_store *store)
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
         {&store->put_row, "INSERT OR REPLACE INTO rows(tbl, pk, doc) VALUES(?1, ?2, ?3)"},
         {&store->del_row, "DELETE FROM rows WHERE tbl = ?1 AND pk = ?2"},
-        {&store->get_row, "SELECT doc FROM rows WHERE tbl = ?1 AND pk = ?2"},
-        /* After ?2, from the prefix ?3, below its upper bound ?4 (a blob,
-         * above every text, when there is none): both bounds of one range. */
-        {&store->list_rows, "SELECT pk, doc FROM rows WHERE tbl = ?1 AND pk > ?2 AND pk >= ?3"
-                            " AND pk < ?4 ORDER BY pk LIMIT ?5"},
         {&store->own_counter, "SELECT inc, dec FROM state WHERE tbl = ?1 AND pk = ?2 AND"
                               " field = ?3 AND kind = 2 AND sub = ?4"},
-        /* A watch's scan (core/data_read.c): what changed, by arrival. */
-        {&store->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
-                             " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},
         {&store->counter_op_put, "INSERT OR IGNORE INTO counter_ops(tbl, pk, field, origin, ts, c)"
                                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
         {&store->idem_get, "SELECT fingerprint, ts, c FROM idempotency WHERE key = ?1"},
@@ -254,6 +246,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     if (!store)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     pthread_mutex_init(&store->lock, NULL);
+    pthread_mutex_init(&store->notify_lock, NULL);
     pthread_cond_init(&store->committed, NULL);
     pthread_mutex_init(&store->writes.lock, NULL);
     pthread_cond_init(&store->writes.done, NULL);
@@ -291,6 +284,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         err = store_restore_clock(store);
     if (!err)
         err = store_prepare_all(store);
+    if (!err)
+        err = grove_store_readers_init(store, opts->path, opts->readers);
     if (err) {
         grove_error_prefix(err, "opening %s: ", opts->path);
         goto fail;
@@ -306,13 +301,14 @@ void grove_store_close(struct grove_store *store)
 {
     if (!store)
         return;
+    /* Readers first: the writer's connection, closed last, checkpoints. */
+    grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
-                           store->del_row,     store->get_row,    store->list_rows,
-                           store->own_counter, store->cursor_get, store->cursor_put,
-                           store->cursor_skip, store->load_rows,  store->put_states,
-                           store->put_rows,    store->load_span,  store->idem_get,
-                           store->idem_put,    store->idem_prune, store->watch_scan,
+                           store->del_row,     store->own_counter, store->cursor_get,
+                           store->cursor_put,  store->cursor_skip, store->load_rows,
+                           store->put_states,  store->put_rows,   store->load_span,
+                           store->idem_get,    store->idem_put,   store->idem_prune,
                            store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
@@ -326,6 +322,7 @@ void grove_store_close(struct grove_store *store)
     grove_buf_free(&store->doc);
     grove_clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
+    pthread_mutex_destroy(&store->notify_lock);
     pthread_mutex_destroy(&store->lock);
     pthread_cond_destroy(&store->writes.done);
     pthread_mutex_destroy(&store->writes.lock);

@@ -200,18 +200,22 @@ grove_err grove_store_write_cursors(struct grove_store *store, const char *peer,
 
 /* ---- waiting ----------------------------------------------------------------- */
 
+/* Waiters and readers take notify_lock, not the writer's lock: a wait or a
+ * look at the newest stamp never waits for a write to finish. */
 void grove_store_commit_notify(struct grove_store *store, const struct grove_hlc *latest)
 {
+    pthread_mutex_lock(&store->notify_lock);
     if (grove_hlc_compare(latest, &store->latest) > 0)
         store->latest = *latest;
     pthread_cond_broadcast(&store->committed);
+    pthread_mutex_unlock(&store->notify_lock);
 }
 
 grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out)
 {
-    pthread_mutex_lock(&store->lock);
+    pthread_mutex_lock(&store->notify_lock);
     *out = store->latest;
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->notify_lock);
     return GROVE_OK;
 }
 
@@ -226,26 +230,26 @@ grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *af
         deadline.tv_nsec -= 1000000000L;
     }
     grove_err err = GROVE_OK;
-    pthread_mutex_lock(&store->lock);
+    pthread_mutex_lock(&store->notify_lock);
     while ((store->latest.ts < after->ts ||
             (store->latest.ts == after->ts && store->latest.c <= after->c))) {
         if (store->waits_refused) {
             err = grove_error_set(GROVE_ESHUTDOWN, "store is shutting down");
             break;
         }
-        if (pthread_cond_timedwait(&store->committed, &store->lock, &deadline)) {
+        if (pthread_cond_timedwait(&store->committed, &store->notify_lock, &deadline)) {
             err = grove_error_set(GROVE_ETIMEOUT, "no change within %d ms", timeout_ms);
             break;
         }
     }
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->notify_lock);
     return err;
 }
 
 void grove_store_wake_all(struct grove_store *store)
 {
-    pthread_mutex_lock(&store->lock);
+    pthread_mutex_lock(&store->notify_lock);
     store->waits_refused = true;
     pthread_cond_broadcast(&store->committed);
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->notify_lock);
 }

@@ -1,9 +1,11 @@
 /* The store's insides, shared by its files: store.c opens it (schema,
  * prepared statements) and reads a state unit, store_apply.c merges remote
  * batches, store_local.c makes local writes, store_read.c answers reads and
- * pages of changes, store_cursor.c keeps the per-peer cursors and the
- * waiters, store_echo.c applies the echo rules (store_echo.h). The functions
- * below that take a store expect its lock held. */
+ * pages of changes, store_reader.c keeps the readers' connections,
+ * store_cursor.c keeps the per-peer cursors and the waiters, store_echo.c
+ * applies the echo rules (store_echo.h). The functions below that take a
+ * store expect its lock held; those that take a reader, a reader checked
+ * out. */
 #ifndef GROVE_CORE_STORE_INTERNAL_H
 #define GROVE_CORE_STORE_INTERNAL_H
 
@@ -53,23 +55,53 @@ struct store_write_queue {
     bool leading; /* a leader is committing */
 };
 
+/* A connection reads go through (store_reader.c), with its own statements:
+ * one of the pool's read-only connections, or the writer's own (under the
+ * writer's lock) for a store without a pool. */
+enum { STORE_READER_PAGE_SHAPES = 4 }; /* pages' statements kept, by table count */
+struct store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *get_row, *list_rows, *watch_scan;
+    /* A page of changes naming i tables (0: all), prepared when first read. */
+    sqlite3_stmt *changes[STORE_READER_PAGE_SHAPES];
+    struct store_reader *next; /* in the idle list */
+};
+
+/* The readers' connections: opened as concurrent reads need them, up to max
+ * (0: no pool). */
+struct store_reader_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t returned; /* a reader came back */
+    struct store_reader *idle;
+    size_t open, idle_count, max;
+    char *path; /* the file, as the writer opened it */
+    bool initialized;
+};
+
 /* Remote changes merged, and conflicts, in one table. */
 struct store_table_counts {
     uint64_t merged, conflicts;
 };
 
 struct grove_store {
-    pthread_mutex_t lock; /* one connection, one writer: every call holds it */
+    pthread_mutex_t lock; /* the writer's connection: every write holds it */
+    /* Guards what readers and waiters see of the writer's commits: latest,
+     * waits_refused and committed. latest is written under both locks, so
+     * the writer may read it under its own. Taken after `lock`, never
+     * before it. */
+    pthread_mutex_t notify_lock;
     pthread_cond_t committed;
     bool waits_refused; /* grove_store_wake_all was called: waits end at once */
     sqlite3 *db;
+    struct store_reader_pool readers;
+    struct store_reader own_reader; /* reads on db, when there is no pool */
     struct grove_clock clock;
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
     struct grove_hlc latest; /* newest arrival stamp */
-    sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *get_row, *list_rows, *own_counter;
+    sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *own_counter;
     sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
-    sqlite3_stmt *idem_get, *idem_put, *idem_prune, *watch_scan, *counter_op_put;
+    sqlite3_stmt *idem_get, *idem_put, *idem_prune, *counter_op_put;
     struct store_write_queue writes;
     int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
@@ -124,6 +156,24 @@ struct store_record_key {
 grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
                                 struct store_record_key *record);
 
+/* ---- store_reader.c ----------------------------------------------------------- */
+
+/* After the writer's connection is open and its schema made: a pool of up to
+ * `readers` connections (0: 4; below 0: none) when the file is in WAL mode,
+ * else reads on the writer's connection. */
+grove_err grove_store_readers_init(struct grove_store *store, const char *path, int readers);
+/* Waits until every reader is back, then closes them. */
+void grove_store_readers_close(struct grove_store *store);
+/* A reader for one read: an idle one, a new one below the bound, else the
+ * next one handed back. Without a pool, the writer's connection with the
+ * writer's lock held until grove_store_reader_put. */
+grove_err grove_store_reader_get(struct grove_store *store, struct store_reader **out);
+/* Hands r back, ending a transaction it left open. */
+void grove_store_reader_put(struct grove_store *store, struct store_reader *r);
+grove_err grove_store_reader_exec(struct store_reader *r, const char *sql);
+/* GROVE_ESTORE with SQLite's message for the reader's last error. */
+grove_err grove_store_reader_error(struct store_reader *r, const char *what);
+
 /* ---- store_apply.c ------------------------------------------------------------ */
 
 /* A pulled page's peer and the cursors to store with it. */
@@ -165,16 +215,19 @@ grove_err grove_store_fold_counter_ops(struct grove_store *store, const struct g
 
 /* A page of changes in three steps, so tests can read the statement's plan
  * and its counters (sqlite3_stmt_status): the SQL for q (checking q's tables,
- * no lock needed), the statement prepared and bound, and the page read from
- * it into resp (made by the caller, since and latest_hlc set to q->since).
- * The caller finalizes the statement. */
+ * no lock needed), the statement prepared (or the reader's kept one for
+ * pages of that shape) and bound, and the page read from it into resp (made
+ * by the caller, since and latest_hlc set to q->since). The statement
+ * belongs to the reader: the caller hands it to grove_store_changes_done. */
 grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
                                   struct grove_buf *sql);
-grove_err grove_store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove_store_query *q,
                                       const struct grove_buf *sql, sqlite3_stmt **out);
-grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
-                                   const struct grove_store_query *q,
+grove_err grove_store_changes_read(struct grove_store *store, struct store_reader *r,
+                                   sqlite3_stmt *st, const struct grove_store_query *q,
                                    struct grove_pull_response *resp);
+/* Resets a kept statement, finalizes another. */
+void grove_store_changes_done(struct store_reader *r, sqlite3_stmt *st);
 
 /* ---- store_echo.c: the cursor moves of the echo rules (store_echo.h) --------- */
 

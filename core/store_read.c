@@ -101,12 +101,19 @@ static size_t store_page_limit(const struct grove_store_query *q, size_t *scan_m
     return limit;
 }
 
-grove_err grove_store_changes_prepare(struct grove_store *store, const struct grove_store_query *q,
+grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove_store_query *q,
                                       const struct grove_buf *sql, sqlite3_stmt **out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store->db, sql->data, (int)sql->len, &st, NULL) != SQLITE_OK)
-        return grove_store_sqlite_error(store, "prepare changes query");
+    /* The SQL depends only on the number of tables named: pages of the
+     * same shape reuse the reader's statement, bound afresh. */
+    sqlite3_stmt **kept = q->table_count < STORE_READER_PAGE_SHAPES ? &r->changes[q->table_count]
+                                                                    : NULL;
+    sqlite3_stmt *st = kept ? *kept : NULL;
+    if (!st && sqlite3_prepare_v3(r->db, sql->data, (int)sql->len,
+                                  kept ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
+        return grove_store_reader_error(r, "prepare changes query");
+    if (kept)
+        *kept = st;
     size_t scan_max;
     store_page_limit(q, &scan_max);
     sqlite3_bind_int64(st, 1, q->since.ts);
@@ -119,8 +126,19 @@ grove_err grove_store_changes_prepare(struct grove_store *store, const struct gr
     return GROVE_OK;
 }
 
-grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
-                                   const struct grove_store_query *q,
+void grove_store_changes_done(struct store_reader *r, sqlite3_stmt *st)
+{
+    for (size_t i = 0; i < STORE_READER_PAGE_SHAPES; i++)
+        if (st && r->changes[i] == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+grove_err grove_store_changes_read(struct grove_store *store, struct store_reader *r,
+                                   sqlite3_stmt *st, const struct grove_store_query *q,
                                    struct grove_pull_response *resp)
 {
     size_t scan_max, limit = store_page_limit(q, &scan_max);
@@ -153,7 +171,7 @@ grove_err grove_store_changes_read(struct grove_store *store, sqlite3_stmt *st,
         }
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = grove_store_sqlite_error(store, "read changes");
+        err = grove_store_reader_error(r, "read changes");
     return err;
 }
 
@@ -171,12 +189,19 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
         goto fail;
     resp->since = q->since;
     resp->latest_hlc = q->since;
-    pthread_mutex_lock(&store->lock);
-    err = grove_store_changes_prepare(store, q, &sql, &st);
+    /* One statement, one snapshot: a page sees a prefix of the arrival
+     * stamps, since each is assigned inside the transaction that commits it
+     * and writes commit one at a time (docs/design.md, "Reads beside
+     * writes"). */
+    struct store_reader *r;
+    err = grove_store_reader_get(store, &r);
+    if (err)
+        goto fail;
+    err = grove_store_changes_prepare(r, q, &sql, &st);
     if (!err)
-        err = grove_store_changes_read(store, st, q, resp);
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&store->lock);
+        err = grove_store_changes_read(store, r, st, q, resp);
+    grove_store_changes_done(r, st);
+    grove_store_reader_put(store, r);
 fail:
     grove_buf_free(&sql);
     if (err) {

@@ -16,6 +16,11 @@ struct grove_store_options {
     const char *node_id;               /* must match the id the file was created with */
     const struct grove_schema *schema; /* borrowed; must outlive the store */
     int64_t max_drift_ns;              /* 0: 5 s. Changes stamped further ahead are rejected */
+    /* Read-only connections reads use, so they never wait for a write nor a
+     * write for them (docs/design.md, "Reads beside writes"): opened as
+     * concurrent reads need them, up to this many (0: 4; at most 64); below
+     * 0, or a file not in WAL mode: none, reads share the writer's. */
+    int readers;
 };
 
 grove_err grove_store_open(struct grove_store **out, const struct grove_store_options *opts);

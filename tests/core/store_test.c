@@ -446,14 +446,20 @@ static struct page_cost read_page(struct grove_store *s, const struct grove_stor
     cr_assert_eq(grove_store_changes_sql(s, q, &sql), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(grove_pull_response_new(&cost.page), GROVE_OK);
     cost.page->since = cost.page->latest_hlc = q->since;
-    pthread_mutex_lock(&s->lock);
-    cr_assert_eq(grove_store_changes_prepare(s, q, &sql, &st), GROVE_OK, "%s", grove_errmsg());
-    cr_assert_eq(grove_store_changes_read(s, st, q, cost.page), GROVE_OK, "%s", grove_errmsg());
+    struct store_reader *r;
+    cr_assert_eq(grove_store_reader_get(s, &r), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_changes_prepare(r, q, &sql, &st), GROVE_OK, "%s", grove_errmsg());
+    /* A kept statement's counters run on from its earlier pages. */
+    sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
+    sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 1);
+    sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
+    cr_assert_eq(grove_store_changes_read(s, r, st, q, cost.page), GROVE_OK, "%s",
+                 grove_errmsg());
     cost.vm_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
     cost.sorts = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 0);
     cost.fullscan_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
+    grove_store_changes_done(r, st);
+    grove_store_reader_put(s, r);
     grove_buf_free(&sql);
     return cost;
 }
