@@ -49,6 +49,7 @@ enum {
     OPT_SERVER_HOOK,
     OPT_AUDIT_LOG,
     OPT_RATE_LIMIT,
+    OPT_STORE_READERS,
     OPT_CONFIG,
     OPT_HELP,
     OPT_VERSION,
@@ -83,6 +84,7 @@ static const struct option groved_options[] = {
     {"server-hook", required_argument, NULL, OPT_SERVER_HOOK},
     {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"store-readers", required_argument, NULL, OPT_STORE_READERS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -135,6 +137,8 @@ void groved_config_usage(FILE *out)
             "                           SIGHUP, for log rotation)\n"
             "  --rate-limit N           changes per second a client address may push; more\n"
             "                           is refused with 429 / RESOURCE_EXHAUSTED\n"
+            "  --store-readers N        read-only store connections reads use beside the\n"
+            "                           writer, 0 to 64 (default 4; 0: reads share the writer's)\n"
             "environment: GROVE_<FLAG> (upper case, '-' as '_'), e.g. GROVE_NODE_ID,\n"
             "  GROVE_PEER=URL,URL (lists split on ','), GROVE_TABLE=a:f=lww;b (split on ';'),\n"
             "  GROVE_HOOK=a.so:x;b.so (split on ';'),\n"
@@ -433,6 +437,15 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         if (errno || *end || end == value || !(n > 0) || n > 1e9)
             return groved_fail(where, "expected changes per second in (0, 1e9], got \"%s\"", value);
         cfg->rate_limit = n;
+        return 0;
+    }
+    case OPT_STORE_READERS: {
+        errno = 0;
+        long n = strtol(value, &end, 10);
+        if (errno || *end || end == value || n < 0 || n > 64)
+            return groved_fail(where, "expected a number of connections in [0, 64], got \"%s\"",
+                               value);
+        cfg->store_readers = n ? (int)n : -1;
         return 0;
     }
     default:

@@ -65,6 +65,7 @@ struct groved_config {
     const char *audit_log;                /* NULL: none */
     const char *audit_log_where;
     double rate_limit; /* changes per second per client address; 0: no limit */
+    int store_readers; /* grove_store_options.readers: 0 the default, -1 none */
     /* Where the settings came from, for the start-up log. */
     const char *file;        /* the config file read, or NULL */
     const char *file_origin; /* "--config" or "GROVE_CONFIG" */

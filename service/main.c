@@ -390,7 +390,10 @@ int main(int argc, char **argv)
      * takes no write. Its mark is read from the store before the node opens. */
     bool restored = groved_store_restored(cfg.db, cfg.node_id, schema);
     struct grove_node_options node_opts = {
-        .store = {.path = cfg.db, .node_id = cfg.node_id, .schema = schema},
+        .store = {.path = cfg.db,
+                  .node_id = cfg.node_id,
+                  .schema = schema,
+                  .readers = cfg.store_readers},
         .serve = true,
         .listeners = listeners,
         .listener_count = restored ? 0 : cfg.listen.count,

@@ -321,3 +321,26 @@ Test(service_config, token_values_reach_no_message_and_no_log)
         cr_expect_null(strstr(grove_errmsg(), SECRET), "case %zu: %s", i, grove_errmsg());
     }
 }
+
+Test(service_config, store_readers_takes_a_bounded_count)
+{
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, NULL}), GROVED_CONFIG_OK);
+    cr_expect_eq(config_cfg.store_readers, 0, "the store's default");
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, "--store-readers", "8", NULL}),
+                 GROVED_CONFIG_OK, "%s", grove_errmsg());
+    cr_expect_eq(config_cfg.store_readers, 8);
+    setenv("GROVE_STORE_READERS", "0", 1);
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, NULL}), GROVED_CONFIG_OK, "%s",
+                 grove_errmsg());
+    cr_expect_eq(config_cfg.store_readers, -1, "0: no pool, reads share the writer's");
+    unsetenv("GROVE_STORE_READERS");
+    const char *bad[] = {"-1", "65", "four", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[128];
+        snprintf(want, sizeof want,
+                 "--store-readers: expected a number of connections in [0, 64], got \"%s\"",
+                 bad[i]);
+        config_expect_error((const char *[]){CONFIG_REQUIRED, "--store-readers", bad[i], NULL},
+                            want);
+    }
+}
