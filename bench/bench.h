@@ -17,6 +17,7 @@ int bench_nng(int argc, char **argv);
 int bench_nng_latency(int argc, char **argv);
 int bench_write(int argc, char **argv);
 int bench_watch(int argc, char **argv);
+int bench_readers(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);
