@@ -16,7 +16,7 @@ grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_
      * after what it may read, so it costs the rows it returns or passes over.
      * Left to choose, SQLite answers `tbl IN (...)` from the primary key and
      * sorts every row of those tables by arrival before returning the first
-     * (a whole table, its largest values included, under the store's lock). */
+     * (a whole table, its largest values included, in one read). */
     static const char head[] = "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state"
                                " INDEXED BY state_arrival WHERE (ats, ac) > (?1, ?2)";
     grove_err err = grove_buf_append(sql, head, sizeof head - 1);
@@ -92,7 +92,7 @@ static bool store_in_filter(sqlite3_stmt *st, const struct grove_pull_filter *fi
 }
 
 /* Changes a page returns at most, and rows it may read: echoes are passed
- * over without counting against the page, up to a bound that keeps the lock
+ * over without counting against the page, up to a bound that keeps a read
  * short, so a peer's own changes cost no round trips to skip. */
 static size_t store_page_limit(const struct grove_store_query *q, size_t *scan_max)
 {
