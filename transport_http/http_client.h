@@ -53,6 +53,10 @@ void grove_http_sse_download_free(struct grove_http_sse_download *d);
 grove_err grove_http_easy_setup(CURL *easy, const struct http_peer *p);
 /* A curl failure as a grove_err: timeouts ETIMEOUT, TLS trust EAUTH, else EUNAVAIL. */
 grove_err grove_http_map_curl(CURLcode rc, const char *url, const char *detail);
+/* The pull filter as stream query parameters, each "&name=value"
+ * (http_sse_filter.c). */
+grove_err grove_http_sse_filter_query(CURL *e, const struct grove_pull_filter *f,
+                                      struct grove_buf *url);
 /* A non-200 answer as a grove_err with the status and the server's error text. */
 grove_err grove_http_map_status(long status, const char *url, const char *body, size_t len);
 

@@ -232,6 +232,11 @@ grove_err grove_http_hlc_parse(const char *text, size_t len, struct grove_hlc *o
 grove_err grove_http_sse_since_parse(const char *ts, const char *c, const char *node,
                                      const char *last, struct grove_hlc *since);
 
+/* The stream's pull filter from its query: pk_filter and field_filter once
+ * per entry, pk_prefix (http_sse_filter.c); checked as a decoded pull
+ * request's filter is. */
+grove_err grove_http_sse_filter_parse(struct MHD_Connection *conn, struct grove_pull_request *req);
+
 /* The "error" string of a {"error":"..."} body, unescaped into out (always
  * NUL-terminated); false when the body has no such member. */
 bool grove_http_error_text(const char *body, size_t len, char *out, size_t cap);

@@ -116,7 +116,7 @@ void grove_http_sse_download_free(struct grove_http_sse_download *d)
     grove_http_sse_free(&d->sse);
 }
 
-/* ?tables=a,b&since_ts=..&since_count=..&since_node=..&node_id=.. */
+/* ?tables=a,b&since_ts=..&since_count=..&since_node=..&node_id=..&pk_prefix=.. */
 static grove_err http_sse_url(struct http_peer *p, CURL *e, const struct grove_pull_request *req,
                               struct grove_buf *url)
 {
@@ -155,6 +155,8 @@ static grove_err http_sse_url(struct http_peer *p, CURL *e, const struct grove_p
             err = grove_buf_append(url, esc, strlen(esc));
         curl_free(esc);
     }
+    if (!err)
+        err = grove_http_sse_filter_query(e, &req->filter, url);
     if (!err)
         err = grove_buf_append(url, "", 1);
     return err;

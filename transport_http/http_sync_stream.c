@@ -1,6 +1,6 @@
 /* GET {base}/stream: the sync protocol's stream as server-sent events
  * (docs/protocol.md), its request read from the query (tables, since_*,
- * node_id) or Last-Event-ID, its batches from a grove_server_stream. */
+ * node_id, the filter) or Last-Event-ID, its batches from a grove_server_stream. */
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -139,6 +139,8 @@ static grove_err http_sse_request(struct MHD_Connection *conn, struct grove_pull
             goto fail;
         }
     }
+    if ((err = grove_http_sse_filter_parse(conn, req)))
+        goto fail;
     *out = req;
     return GROVE_OK;
 fail:
