@@ -373,13 +373,17 @@ static grove_err nngc_sub_repair(struct nngc_sub *s, const struct grove_hlc *see
     return err;
 }
 
-/* No tables asked for: every table (as a pull takes it). */
-static bool nngc_sub_wants(const struct nngc_sub *s, const char *table)
+/* No tables asked for: every table (as a pull takes it). The publisher
+ * sends one stream for all: the request's filter is applied here, as the
+ * serving side applies it to a pull (docs/protocol.md §4). */
+static bool nngc_sub_wants(const struct nngc_sub *s, const struct grove_change *c)
 {
+    if (!grove_pull_filter_match(&s->req->filter, c->pk, c->field, c->tombstone))
+        return false;
     if (s->req->table_count == 0)
         return true;
     for (size_t i = 0; i < s->req->table_count; i++)
-        if (strcmp(s->req->tables[i], table) == 0)
+        if (strcmp(s->req->tables[i], c->table) == 0)
             return true;
     return false;
 }
@@ -400,7 +404,7 @@ static grove_err nngc_sub_frame(void *user, const struct grove_pull_response *ba
     if (!mine.changes)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     for (size_t i = 0; i < batch->count; i++)
-        if (nngc_sub_wants(s, batch->changes[i].table))
+        if (nngc_sub_wants(s, &batch->changes[i]))
             mine.changes[mine.count++] = batch->changes[i];
     grove_err err = nngc_sub_hand_on(s, &mine);
     free(mine.changes);

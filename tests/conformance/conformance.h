@@ -46,6 +46,8 @@ void conformance_stream_delivery(const struct conformance_fixture *f);
 void conformance_stream_resume(const struct conformance_fixture *f);
 /* Several clients push and pull at once while a stream is open. */
 void conformance_concurrent_clients(const struct conformance_fixture *f);
+/* conformance_filter.c */
+void conformance_filter(const struct conformance_fixture *f);
 
 /* Test(suite, ...) for every case, run against `fixture` (a struct
  * conformance_fixture object, not a pointer). */
@@ -101,6 +103,10 @@ void conformance_concurrent_clients(const struct conformance_fixture *f);
     Test(suite, concurrent_clients, .timeout = 120)                                                \
     {                                                                                              \
         conformance_concurrent_clients(&(fixture));                                                \
+    }                                                                                              \
+    Test(suite, filter, .timeout = 120)                                                            \
+    {                                                                                              \
+        conformance_filter(&(fixture));                                                            \
     }
 
 #endif
