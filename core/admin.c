@@ -197,6 +197,19 @@ static void admin_peer(struct admin_json *j, const struct grove_peer_status *p)
     aj_raw(j, p->pending_more ? "true" : "false");
     aj_key(j, "stream", false);
     aj_string(j, grove_stream_state_name(p->stream));
+    /* What is synced with it (docs/operations.md, "Peers that sync part of
+     * the data"): null for every table, every pk. */
+    aj_key(j, "tables", false);
+    if (!p->table_count)
+        aj_raw(j, "null");
+    for (size_t i = 0; i < p->table_count; i++) {
+        aj_raw(j, i ? "," : "[");
+        aj_string(j, p->tables[i]);
+    }
+    if (p->table_count)
+        aj_raw(j, "]");
+    aj_key(j, "pk_prefix", false);
+    aj_string(j, p->pk_prefix);
 }
 
 grove_err grove_admin_status(struct grove_admin *a, struct grove_buf *out)

@@ -206,6 +206,9 @@ grove_err grove_syncer_peer_status(struct grove_syncer *s, size_t i, struct grov
         return grove_error_set(GROVE_EINVAL, "no peer %zu", i);
     struct syncer_peer *p = s->peers[i];
     out->url = p->url;
+    out->tables = p->scope->tables;
+    out->table_count = p->scope->table_count;
+    out->pk_prefix = p->scope->filter.pk_prefix;
     pthread_mutex_lock(&p->status_lock);
     out->tried = p->tried;
     out->up = p->up;

@@ -375,7 +375,8 @@ static const struct ctl_command ctl_commands[] = {
     {"status", "", "print the node's status",
      "Prints the node id, version, uptime, tables and their fields, listeners, and\n"
      "per peer: URL, node id, transport, up/down, last success, last error, pending\n"
-     "changes, stream state. One JSON object when piped. HTTP only; --token is the\n"
+     "changes, stream state, the tables and pk prefix synced with it. One JSON\n"
+     "object when piped. HTTP only; --token is the\n"
      "node's admin token when it has one.\n",
      0, 0, 0, ctl_status},
     {"sync", "[PEER]", "run a sync round now",

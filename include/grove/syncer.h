@@ -86,6 +86,12 @@ struct grove_peer_status {
     uint64_t pending;  /* local changes not yet pushed to it (counted up to pending_cap) */
     bool pending_more; /* more than pending */
     enum grove_stream_state stream;
+    /* Its scope (grove_sync_scope), borrowed from the syncer: the tables
+     * synced with it (table_count 0: every declared table) and the pk
+     * prefix (NULL: every pk). */
+    const char *const *tables;
+    size_t table_count;
+    const char *pk_prefix;
 };
 /* Fills *out for peer i; GROVE_EINVAL past the last peer. Never waits for a
  * round in flight. */

@@ -62,6 +62,24 @@ static long post(const struct gd *g, const char *path, const char *body, struct 
     return status;
 }
 
+/* GET /v1/status of g (the admin API at the root of its listener). */
+static void status(const struct gd *g, struct grove_buf *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/status", g->port);
+    CURL *e = curl_easy_init();
+    cr_assert_not_null(e);
+    out->len = 0;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cr_assert_eq(curl_easy_perform(e), CURLE_OK, "%s", url);
+    curl_easy_cleanup(e);
+    grove_buf_append(out, "", 1);
+}
+
 /* Writes `table`/<prefix><i>.title for i < n on g as client node `client`. */
 static void write_rows(const struct gd *g, const char *client, const char *table,
                        const char *prefix, int n)
@@ -162,6 +180,12 @@ Test(integration_selective, an_edge_scoped_to_one_tenant_holds_only_its_rows)
     cr_expect_eq(count(&edge, "notes", ""), 0, "notes is not synced with the hub");
     cr_expect_eq(count(&hub, "docs", "beta/e"), 0, "the edge's beta rows stay on the edge");
     cr_expect_eq(count(&hub, "docs", ""), 50 + 50 + 20 + 10 + 10);
+    struct grove_buf st = {0};
+    status(&edge, &st);
+    cr_expect(strstr(st.data, "\"tables\":[\"docs\"],\"pk_prefix\":\"acme/\""),
+              "the status names the peer's scope: %s", st.data);
+    cr_expect(strstr(st.data, "\"pending\":0,"), "the beta rows are not pending: %s", st.data);
+    grove_buf_free(&st);
     cr_assert_eq(gd_stop(&edge), 0, "clean exit on SIGTERM");
     cr_assert_eq(gd_stop(&hub), 0);
 }
