@@ -89,44 +89,6 @@ void grove_syncer_free(struct grove_syncer *s)
     free(s);
 }
 
-/* The peer's scope as a request's tables and filter, in its own arena: the
- * syncer's tables unless the scope names some (declared ones). */
-static grove_err syncer_scope_new(struct grove_syncer *s, const struct grove_sync_scope *scope,
-                                  struct grove_pull_request **out)
-{
-    struct grove_pull_request *req;
-    grove_err err = grove_pull_request_new(&req);
-    if (err)
-        return err;
-    const char *const *tables = s->tables;
-    size_t n = s->table_count;
-    if (scope && scope->table_count) {
-        tables = scope->tables;
-        n = scope->table_count;
-    }
-    if (n && !(req->tables = grove_msg_alloc(req, n * sizeof *req->tables)))
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-    for (size_t i = 0; !err && i < n; i++) {
-        if (!grove_schema_has_table(grove_store_schema(s->store), tables[i]))
-            err = grove_error_set(GROVE_EINVAL, "sync table \"%s\" is not declared", tables[i]);
-        else if (!(req->tables[i] = grove_msg_strndup(req, tables[i], strlen(tables[i]))))
-            err = grove_error_set(GROVE_ENOMEM, "out of memory");
-    }
-    req->table_count = n;
-    const char *prefix = scope ? scope->pk_prefix : NULL;
-    if (!err && prefix && prefix[0] &&
-        !(req->filter.pk_prefix = grove_msg_strndup(req, prefix, strlen(prefix))))
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-    if (!err)
-        err = grove_pull_filter_check(&req->filter);
-    if (err) {
-        grove_msg_free(req);
-        return err;
-    }
-    *out = req;
-    return GROVE_OK;
-}
-
 grove_err grove_syncer_add_peer(struct grove_syncer *s, const char *url,
                                 const struct grove_dial_options *opts)
 {
@@ -148,7 +110,8 @@ grove_err grove_syncer_add_peer_scoped(struct grove_syncer *s, const char *url,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     s->peers = grown;
-    grove_err err = syncer_scope_new(s, scope, &p->scope);
+    grove_err err = grove_syncer_scope_new(s, scope, &p->scope);
+    p->scoped_tables = scope && scope->table_count;
     if (!err)
         err = grove_peer_open(&p->conn, url, opts);
     if (!err && s->opts.stream && grove_peer_can_subscribe(p->conn))
@@ -365,31 +328,6 @@ static void syncer_identify(struct grove_syncer *s, struct syncer_peer *p,
     }
 }
 
-/* A peer that does not know the filter (Grove's servers, an older groved)
- * or a stream that cannot filter (nng's pub/sub) sends rows outside the
- * peer's scope: they are left out here, *kept holding the rest (malloc'ed,
- * NULL when nothing is left out). */
-static grove_err syncer_scope_keep(const struct syncer_peer *p, const struct grove_change **changes,
-                                   size_t *count, struct grove_change **kept)
-{
-    const struct grove_pull_filter *f = grove_syncer_peer_filter(p);
-    size_t i = 0, n = 0;
-    while (i < *count && grove_pull_filter_match(f, (*changes)[i].pk, (*changes)[i].field,
-                                                 (*changes)[i].tombstone))
-        i++;
-    if (i == *count)
-        return GROVE_OK;
-    if (!(*kept = malloc(*count * sizeof **kept)))
-        return grove_error_set(GROVE_ENOMEM, "out of memory");
-    for (i = 0; i < *count; i++)
-        if (grove_pull_filter_match(f, (*changes)[i].pk, (*changes)[i].field,
-                                    (*changes)[i].tombstone))
-            (*kept)[n++] = (*changes)[i];
-    *changes = *kept;
-    *count = n;
-    return GROVE_OK;
-}
-
 /* Merges changes from the peer (hooks around the apply) and stores *c, the
  * cursors past them, in the same transaction; counts go to r. */
 static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
@@ -399,7 +337,7 @@ static grove_err syncer_merge(struct grove_syncer *s, struct syncer_peer *p,
 {
     r->pulled += count;
     struct grove_change *kept = NULL;
-    grove_err err = syncer_scope_keep(p, &changes, &count, &kept);
+    grove_err err = grove_syncer_scope_keep(p, &changes, &count, &kept);
     if (err)
         return err;
     struct grove_apply_report applied = {0};
@@ -576,16 +514,18 @@ grove_err grove_syncer_exchange(struct grove_syncer *s, size_t i, int halves,
     struct grove_sync_report r = {.peer = p->url};
     int64_t start = grove_syncer_now_us();
     pthread_mutex_lock(&p->lock);
-    grove_err err = GROVE_OK;
     if (halves & SYNCER_PULL) /* a round checks who answers: a pushed commit need not */
         p->identified = false;
     syncer_identify(s, p, &r);
-    if ((halves & SYNCER_PULL) && s->opts.mode != GROVE_SYNC_PUSH_ONLY)
+    /* After identify: the cursors it settles are the node's. */
+    grove_err err = grove_syncer_scope_settle(s, p);
+    bool settled = !err;
+    if (settled && (halves & SYNCER_PULL) && s->opts.mode != GROVE_SYNC_PUSH_ONLY)
         err = syncer_pull_locked(s, p, &r);
     /* Push even when the pull failed: the two directions fail independently. */
     if (err)
         syncer_report_error(&r, err);
-    if ((halves & SYNCER_PUSH) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
+    if (settled && (halves & SYNCER_PUSH) && s->opts.mode != GROVE_SYNC_PULL_ONLY) {
         grove_err push_err = syncer_push_locked(s, p, &r);
         if (push_err)
             syncer_report_error(&r, push_err);

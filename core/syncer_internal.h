@@ -22,6 +22,8 @@ struct syncer_peer {
      * filter (a pk prefix) are those of every request to it and every read
      * of what to push. Owned. */
     struct grove_pull_request *scope;
+    bool scoped_tables;             /* the scope named its tables (else: the syncer's) */
+    bool scope_settled;             /* under lock: grove_syncer_scope_settle ran */
     pthread_mutex_t lock;           /* one exchange with this peer at a time */
     /* Under lock: the node behind the URL was checked this round and not
      * failed since (syncer_identify), so its cursors are the ones in use. */
@@ -59,6 +61,18 @@ static inline const struct grove_pull_filter *grove_syncer_peer_filter(const str
 {
     return grove_pull_filter_active(&p->scope->filter) ? &p->scope->filter : NULL;
 }
+
+/* syncer_scope.c: a peer's scope. The request holding its tables and
+ * filter (checked: its tables declared). */
+grove_err grove_syncer_scope_new(struct grove_syncer *s, const struct grove_sync_scope *scope,
+                                 struct grove_pull_request **out);
+/* Leaves out of *changes what is beyond p's scope: *changes and *count then
+ * describe *kept (malloc'ed; NULL when nothing was left out). */
+grove_err grove_syncer_scope_keep(const struct syncer_peer *p, const struct grove_change **changes,
+                                  size_t *count, struct grove_change **kept);
+/* Once per peer, under its lock: when its scope is not the one the store
+ * recorded for it, its cursors start again from zero. */
+grove_err grove_syncer_scope_settle(struct grove_syncer *s, struct syncer_peer *p);
 
 /* Halves of a round, for grove_syncer_exchange. */
 enum syncer_half { SYNCER_PULL = 1, SYNCER_PUSH = 2 };

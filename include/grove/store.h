@@ -159,6 +159,13 @@ grove_err grove_store_apply_pulled(struct grove_store *store, const struct grove
                                    struct grove_peer_cursors *cursors,
                                    struct grove_apply_report *report);
 
+/* A small setting kept in the store (its meta table), for the parts above
+ * it: *out (size > 0) gets "" when the key was never set. Keys are
+ * namespaced by their user ("syncer. ..."). */
+grove_err grove_store_setting_get(struct grove_store *store, const char *key, char *out,
+                                  size_t size);
+grove_err grove_store_setting_set(struct grove_store *store, const char *key, const char *value);
+
 /* A fresh HLC from this node's clock. The clock restarts after the newest
  * stored stamp, so what the store holds never sees it go backwards. */
 grove_err grove_store_now(struct grove_store *store, struct grove_hlc *out);

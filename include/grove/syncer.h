@@ -51,7 +51,8 @@ void grove_syncer_free(struct grove_syncer *syncer);
  * only these tables and pks, both ways. Its pulls ask the peer to filter
  * (docs/protocol.md §4, "filter") and what comes anyway is not merged; its
  * pushes send only local changes inside the scope. The cursors pass over
- * the rest: widening a scope later does not fetch what they passed. */
+ * the rest, so when the store recorded another scope for the peer's URL,
+ * the first round starts its cursors again from zero. */
 struct grove_sync_scope {
     const char *const *tables; /* NULL/0: the syncer's tables; else declared ones */
     size_t table_count;

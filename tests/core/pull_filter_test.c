@@ -387,3 +387,48 @@ Test(core_pull_filter, a_scope_names_declared_tables_only)
     grove_syncer_free(syncer);
     grove_store_close(edge);
 }
+
+static struct grove_sync_report sync_once(struct grove_store *edge, const char *prefix)
+{
+    struct grove_syncer *syncer;
+    cr_assert_eq(grove_syncer_new(&syncer, edge, NULL), GROVE_OK);
+    struct grove_sync_scope scope = {.pk_prefix = prefix};
+    cr_assert_eq(grove_syncer_add_peer_scoped(syncer, "inproc://filter-hub", NULL, &scope),
+                 GROVE_OK);
+    struct grove_sync_report r;
+    cr_assert_eq(grove_syncer_sync_peer(syncer, 0, &r), GROVE_OK);
+    cr_assert_eq(r.err, GROVE_OK, "%s", r.error);
+    grove_syncer_free(syncer);
+    return r;
+}
+
+/* The cursors passed over the other tenant: a wider scope starts them
+ * again, so its rows come (and go) after all; the same scope again does
+ * not. */
+Test(core_pull_filter, a_widened_scope_syncs_what_the_cursors_passed)
+{
+    struct support_node hub;
+    support_serve(&hub, "hub", "inproc://filter-hub");
+    set_title(hub.node.store, "acme/1", "title");
+    set_title(hub.node.store, "beta/1", "title");
+    struct grove_store *edge = support_store(support_dir, "edge", support_docs_schema);
+    set_title(edge, "beta/2", "title");
+    struct grove_sync_report r = sync_once(edge, "acme/");
+    cr_expect_eq(r.pulled, 1);
+    cr_expect_eq(r.pushed, 0);
+    r = sync_once(edge, "acme/");
+    cr_expect_eq(r.pulled, 0, "the same scope goes on from its cursors");
+    r = sync_once(edge, NULL);
+    cr_expect_eq(r.pulled, 2, "a wider scope pulls again from the start");
+    cr_expect_eq(r.pushed, 1, "and pushes again from the start: beta/2, not the hub's own rows");
+    char *row = support_get(edge, "docs", "beta/1");
+    cr_expect_str_eq(row, "{\"title\":\"v\"}");
+    free(row);
+    row = support_get(hub.node.store, "docs", "beta/2");
+    cr_expect_str_eq(row, "{\"title\":\"v\"}");
+    free(row);
+    r = sync_once(edge, NULL);
+    cr_expect_eq(r.pulled, 0);
+    grove_store_close(edge);
+    support_node_stop(&hub);
+}
