@@ -18,6 +18,7 @@ int bench_nng_latency(int argc, char **argv);
 int bench_write(int argc, char **argv);
 int bench_watch(int argc, char **argv);
 int bench_readers(int argc, char **argv);
+int bench_filter(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);

@@ -35,6 +35,9 @@ static const struct bench_cmd bench_cmds[] = {
      "Data API writes to groved: 1 and 16 clients over HTTP and gRPC, bulk [--n N, default 8000]"},
     {"watch", bench_watch,
      "a write on A -> B's watch [--n N, default 200] [--via http|grpc|nng+tcp]"},
+    {"filter", bench_filter,
+     "pulls of all rows, one tenant's (pk_prefix) and 10 named rows from N rows of 10 tenants"
+     " [--n N, default 1000000]"},
     {"readers", bench_readers,
      "a writer's batches alone and beside 16 clients pulling pages [--n ROWS, default 200000]"
      " [--seconds S] [--store-readers K] [--rate PAGES_PER_S]"},
