@@ -2,9 +2,11 @@
  * prefix=acme/" syncs with a hub that holds two tenants and a second table.
  * It ends with only acme's docs (what the hub has and what comes later, over
  * pulls and the stream), its own acme writes reach the hub, and its rows of
- * another tenant stay its own. Every groved is killed at the end. */
+ * another tenant stay its own; widened by a reload, it syncs what it passed
+ * over before. Every groved is killed at the end. */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,8 +172,8 @@ Test(integration_selective, an_edge_scoped_to_one_tenant_holds_only_its_rows)
     write_rows(&edge, "app-e", "docs", "acme/e", 20);
     cr_assert_eq(wait_count(&edge, "docs", "acme/h", 50), 50, "the hub's acme rows reach the edge");
     cr_assert_eq(wait_count(&hub, "docs", "acme/e", 20), 20, "the edge's acme rows reach the hub");
-    /* Written on the hub while the edge streams from it: the stream does not
-     * filter, the edge leaves the other tenant out. */
+    /* Written on the hub while the edge streams from it (the stream carries
+     * the prefix too). */
     write_rows(&hub, "app-h", "docs", "beta/late", 10);
     write_rows(&hub, "app-h", "docs", "acme/late", 10);
     cr_assert_eq(wait_count(&edge, "docs", "acme/late", 10), 10);
@@ -186,6 +188,16 @@ Test(integration_selective, an_edge_scoped_to_one_tenant_holds_only_its_rows)
               "the status names the peer's scope: %s", st.data);
     cr_expect(strstr(st.data, "\"pending\":0,"), "the beta rows are not pending: %s", st.data);
     grove_buf_free(&st);
+    /* Widened on SIGHUP: the scope changed, so the cursors start again and
+     * what they passed over comes after all, both ways. */
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "peer = %s tables=docs,notes\ninterval = 1\n", hub.url);
+    fclose(f);
+    cr_assert_eq(kill(edge.pid, SIGHUP), 0);
+    cr_expect_eq(wait_count(&edge, "docs", "beta/", 5 + 50 + 10), 5 + 50 + 10, "see %s", edge.log);
+    cr_expect_eq(wait_count(&edge, "notes", "", 5), 5);
+    cr_expect_eq(wait_count(&hub, "docs", "beta/e", 5), 5);
     cr_assert_eq(gd_stop(&edge), 0, "clean exit on SIGTERM");
     cr_assert_eq(gd_stop(&hub), 0);
 }
