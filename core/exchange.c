@@ -97,21 +97,6 @@ grove_err grove_serve_stream_open(struct grove_server *server, const struct grov
     return err;
 }
 
-grove_err grove_serve_stream_next(struct grove_server_stream *stream,
-                                  const struct grove_codec *codec, int timeout_ms,
-                                  struct grove_buf *out)
-{
-    struct grove_pull_response *batch = NULL;
-    size_t had = out->len;
-    grove_err err = grove_server_stream_next(stream, timeout_ms, &batch);
-    if (!err)
-        err = codec->encode_stream_batch(batch, out);
-    if (err)
-        out->len = had;
-    grove_msg_free(batch);
-    return err;
-}
-
 grove_err grove_stream_deliver(const struct grove_codec *codec, const char *data, size_t len,
                                grove_batch_fn fn, void *user)
 {

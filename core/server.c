@@ -7,6 +7,7 @@
 #include "grove/server.h"
 #include "grove/sys/error.h"
 #include "inbound.h"
+#include "server_stream.h"
 #include "store_echo.h"
 
 struct grove_server {
@@ -17,15 +18,9 @@ struct grove_server {
     enum grove_counter_deltas counter_deltas;
     atomic_bool closing;
     atomic_bool ready;
+    struct grove_server_stream_cache *stream_cache; /* server_stream.c */
 };
 
-struct grove_server_stream {
-    struct grove_server *server;
-    struct grove_pull_request *req; /* owned copy: tables and node id */
-    struct grove_hlc cursor;        /* where the next read starts */
-    struct grove_hlc sent;          /* where the last batch returned ended */
-    size_t batch_bytes;             /* bound of a batch's records; 0: the server's page bound */
-};
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
                            const struct grove_server_options *opts)
@@ -42,6 +37,8 @@ grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
     server->page_bytes = opts->page_bytes ? opts->page_bytes : (size_t)8 << 20;
     server->counter_deltas = opts->counter_deltas;
     grove_err err = grove_hook_chain_extend(&server->hooks, opts->hooks);
+    if (!err)
+        err = grove_server_stream_cache_new(&server->stream_cache);
     if (err) {
         grove_server_free(server);
         return err;
@@ -55,6 +52,7 @@ void grove_server_free(struct grove_server *server)
     if (!server)
         return;
     grove_hook_chain_free(&server->hooks);
+    grove_server_stream_cache_free(server->stream_cache);
     free(server);
 }
 
@@ -262,4 +260,22 @@ void grove_server_set_ready(struct grove_server *server, bool ready)
 bool grove_server_ready(struct grove_server *server)
 {
     return atomic_load(&server->ready) && !atomic_load(&server->closing);
+}
+
+/* ---- for server_stream.c ------------------------------------------------------ */
+
+grove_err grove_server_stream_read(struct grove_server_stream *s, struct grove_pull_response **out)
+{
+    return server_read(s->server, s->req, GROVE_HOOK_STREAM_SERVED, &s->cursor, s->batch_bytes,
+                       out);
+}
+
+bool grove_server_stream_closing(const struct grove_server_stream *s)
+{
+    return atomic_load(&s->server->closing);
+}
+
+struct grove_server_stream_cache *grove_server_stream_cache_of(const struct grove_server_stream *s)
+{
+    return s->server->stream_cache;
 }

@@ -372,11 +372,11 @@ static grove_err http_data_list(struct http_listener *l, const struct http_data_
 
 /* `event: row`, `id: CURSOR`, `data: {"pk","row"|null,"deleted"}`: one SSE
  * event per row event, a batch of them per wait. */
-static grove_err http_data_watch_next(void *self, int timeout_ms, struct grove_buf *out)
+static grove_err http_data_watch_poll(void *self, struct grove_buf *out)
 {
     struct grove_watch_batch *batch = NULL;
     struct grove_buf json = {0};
-    grove_err err = grove_data_watch_next(self, timeout_ms, &batch);
+    grove_err err = grove_data_watch_next(self, 0, &batch); /* 0: no wait */
     if (err)
         return err;
     if (batch->count == 0)
@@ -433,7 +433,7 @@ static enum MHD_Result http_data_watch(struct http_listener *l, struct MHD_Conne
     char first[GROVE_DATA_CURSOR_MAX + 16];
     int n = snprintf(first, sizeof first, ": ok\nid: %s\n\n", grove_data_watch_cursor(watch));
     struct grove_http_sse_source src = {
-        .next = http_data_watch_next, .close = http_data_watch_close, .self = watch};
+        .poll = http_data_watch_poll, .close = http_data_watch_close, .self = watch};
     grove_http_deadlines_enter(l->deadlines, conn, true);
     return grove_http_sse_respond(l, conn, &src, first, (size_t)n);
 }

@@ -36,6 +36,7 @@ struct http_listener {
     int fd;
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
+    struct grove_http_pump *pump; /* resumes the streams (http_pump.c) */
     struct grove_http_admit *admit; /* plain HTTP: the connections' first heads; TLS: NULL */
     char *cert_pem;
     char *key_pem;
@@ -83,14 +84,36 @@ void grove_http_metrics_count(const struct http_listener *l, struct MHD_Connecti
 /* An SSE response opened (+1) or ended (-1). */
 void grove_http_metrics_subscribers_add(const struct http_listener *l, int delta);
 
-/* A server-sent event stream's source: next waits up to timeout_ms and
- * appends whole events to out (GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN
+/* A server-sent event stream's source: poll appends whole events to out
+ * without waiting (GROVE_ETIMEOUT when none is ready yet, GROVE_ESHUTDOWN
  * when the stream is over); close frees self. */
 struct grove_http_sse_source {
-    grove_err (*next)(void *self, int timeout_ms, struct grove_buf *out);
+    grove_err (*poll)(void *self, struct grove_buf *out);
     void (*close)(void *self);
     void *self;
 };
+/* The stream pump (http_pump.c): one thread per listener that resumes the
+ * suspended SSE connections on each commit, when their keep-alive is due
+ * (due_ms, monotonic) and at stop. A content reader with nothing to send
+ * takes the commit count before it polls its source and parks with it: park
+ * suspends the connection and returns true, or returns false (not
+ * suspended) when a commit came since or the pump is stopping. forget takes
+ * a freed stream off the list; stop resumes every parked stream and refuses
+ * new parks (before MHD_stop_daemon, which must find none suspended). */
+struct grove_http_parked {
+    struct grove_http_parked *prev, *next; /* NULL while not parked */
+    struct MHD_Connection *conn;
+    int64_t due_ms;
+};
+struct grove_http_pump;
+grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store *store);
+uint64_t grove_http_pump_commits(struct grove_http_pump *p);
+bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e,
+                          uint64_t commits, int64_t due_ms);
+void grove_http_pump_forget(struct grove_http_pump *p, struct grove_http_parked *e);
+void grove_http_pump_stop(struct grove_http_pump *p);
+void grove_http_pump_free(struct grove_http_pump *p);
+
 /* Answers with a text/event-stream fed by src: `first` (a comment or whole
  * events) at once, so the client knows the stream is live, then src's
  * events, with a keep-alive comment after keepalive_ms of silence, until src

@@ -5,11 +5,13 @@
  * and the health probes. Connections are admitted by http_admit.c; every
  * answer is queued through http_reply.c.
  *
- * One thread per connection: an SSE response blocks in its content reader on
- * the source's wait (a condvar woken by commits: http_sse_server.c), which would stall
- * every other connection of a shared polling thread. Nothing is locked across
- * network I/O: each connection only touches its own state and the
- * thread-safe grove_server. */
+ * A fixed pool of threads, each with its own epoll loop, serves every
+ * connection (docs/design.md "Serving streams"). An ordinary request holds
+ * its pool thread while it runs (a write waits for its group commit there);
+ * a stream holds none while it has nothing to send: its content reader never
+ * waits, and its connection is suspended until the pump (http_pump.c)
+ * resumes it on a commit. Nothing is locked across network I/O: each
+ * connection only touches its own state and the thread-safe grove_server. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,13 @@
 #include "grove/log.h"
 #include "grove/sys/error.h"
 #include "http_internal.h"
+
+/* Threads serving the connections. A request that waits (a write for its
+ * group commit, a pull page) holds one while it does, so as many as the
+ * concurrent writers a group commit should gather: 16 keep `grove-bench
+ * write`'s 16 clients at the rate a thread per connection had (README,
+ * benchmarks). Streams waiting for changes hold none. */
+#define HTTP_POOL_THREADS 16
 
 enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
 /* Each route's op in the metrics (-1: told by the path, grove_http_metrics_count). */
@@ -358,6 +367,7 @@ static void http_listener_free(struct http_listener *l)
         return;
     grove_http_deadlines_stop(l->deadlines);
     grove_http_admit_free(l->admit);
+    grove_http_pump_free(l->pump);
     free(l->token);
     free(l->admin_token);
     pthread_mutex_destroy(&l->token_lock);
@@ -424,7 +434,10 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     err = http_bind(u, &l->fd, &v6);
     if (err)
         goto fail;
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
+    err = grove_http_pump_start(&l->pump, grove_server_store(server));
+    if (err)
+        goto fail;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (tls)
@@ -434,7 +447,7 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     /* Idle connections (and SSE clients that stopped reading: the socket
      * buffer plus one batch is all we hold for them) are dropped after this. */
     unsigned timeout_s = (unsigned)(2 * l->keepalive_ms / 1000 + 5);
-    struct MHD_OptionItem extra[8];
+    struct MHD_OptionItem extra[9];
     size_t t = 0;
     if (tls) {
         /* TLS: MHD accepts and holds the caps itself (nothing to peek at). */
@@ -455,6 +468,7 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         extra[t++] =
             (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, NULL};
     }
+    extra[t++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, HTTP_POOL_THREADS, NULL};
     extra[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL,
@@ -501,8 +515,10 @@ void grove_http_listener_close(void *self)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
-    /* Joins every connection thread: calls in flight finish, streams see
-     * `closing` within HTTP_CLOSE_CHECK_MS and end. */
+    /* Resumes every suspended stream, which sees `closing` and ends: MHD
+     * must find none suspended when it stops. Then the pool threads are
+     * joined: calls in flight finish. */
+    grove_http_pump_stop(l->pump);
     MHD_stop_daemon(l->daemon);
     http_listener_free(l);
 }

@@ -1,10 +1,12 @@
 /* Server-sent event responses of the HTTP listener, for any source of events:
  * the sync stream (GET {base}/stream, http_server.c) and the Data API's watch
- * (GET /v1/tables/{table}/watch, http_data.c). The content reader runs on the
- * connection's own thread (one per connection): it blocks in the source's
- * next, which is woken by commits, and looks at the listener's closing flag
- * in between. It holds at most one wait's events that the client has not
- * read yet. */
+ * (GET /v1/tables/{table}/watch, http_data.c). The content reader runs on one
+ * of the listener's pool threads and never waits: it polls the source, and
+ * with nothing to send it parks the stream with the pump (http_pump.c),
+ * which suspends the connection until the next commit or keep-alive
+ * (docs/design.md "Serving streams"). It holds at most one poll's events
+ * that the client has not read yet; a client that stops reading leaves its
+ * connection unresumed by the socket and is dropped by MHD's idle timeout. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,15 +14,17 @@
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
-/* How often a blocked reader looks at the listener's closing flag. Changes
- * themselves wake it at once; this only bounds how long a close waits. */
-#define HTTP_CLOSE_CHECK_MS 200
+/* The reader's buffer of an HTTP/1.0 response (chunked ones use the
+ * connection's memory pool): an idle subscriber's memory is mostly this and
+ * its socket, so it is a page, not a batch. */
+#define HTTP_SSE_BLOCK 4096
 
 /* One open SSE response. */
 struct http_sse {
     struct http_listener *listener;
     struct grove_http_sse_source src;
-    struct grove_buf pending; /* bytes not yet handed to MHD: one wait's events at most */
+    struct grove_http_parked parked; /* with the pump while there is nothing to send */
+    struct grove_buf pending;        /* bytes not yet handed to MHD: one poll's events at most */
     size_t pending_off;
     int64_t next_keepalive_ms;
     bool counted; /* in the listener's subscribers (grove_stream_subscribers) */
@@ -56,28 +60,33 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
     struct http_sse *s = cls;
+    struct http_listener *l = s->listener;
     while (s->pending_off == s->pending.len) {
         s->pending.len = s->pending_off = 0;
-        if (atomic_load(&s->listener->closing))
+        if (atomic_load(&l->closing))
             return MHD_CONTENT_READER_END_OF_STREAM;
+        uint64_t commits = grove_http_pump_commits(l->pump);
+        grove_err err = s->src.poll(s->src.self, &s->pending);
+        if (err == GROVE_OK) {
+            s->next_keepalive_ms = http_sse_now_ms() + l->keepalive_ms;
+            break;
+        }
+        if (err == GROVE_ESHUTDOWN)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (err != GROVE_ETIMEOUT)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         int64_t now = http_sse_now_ms();
         if (now >= s->next_keepalive_ms) {
-            s->next_keepalive_ms = now + s->listener->keepalive_ms;
+            s->next_keepalive_ms = now + l->keepalive_ms;
             if (grove_buf_append(&s->pending, ": keep-alive\n\n", 14))
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             break;
         }
-        int64_t wait = s->next_keepalive_ms - now;
-        if (wait > HTTP_CLOSE_CHECK_MS)
-            wait = HTTP_CLOSE_CHECK_MS;
-        grove_err err = s->src.next(s->src.self, (int)wait, &s->pending);
-        if (err == GROVE_ETIMEOUT)
-            continue;
-        if (err == GROVE_ESHUTDOWN)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (err)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        s->next_keepalive_ms = http_sse_now_ms() + s->listener->keepalive_ms;
+        /* Nothing yet: MHD calls us again once the pump resumes us
+         * (returning 0 without suspending would spin). */
+        if (grove_http_pump_park(l->pump, &s->parked, commits, s->next_keepalive_ms))
+            return 0;
+        /* a commit came since the poll, or the listener is closing: look again */
     }
     size_t n = s->pending.len - s->pending_off;
     if (n > max)
@@ -90,6 +99,7 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 static void http_sse_free(void *cls)
 {
     struct http_sse *s = cls;
+    grove_http_pump_forget(s->listener->pump, &s->parked);
     if (s->counted)
         grove_http_metrics_subscribers_add(s->listener, -1);
     s->src.close(s->src.self);
@@ -108,12 +118,13 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
     }
     s->listener = l;
     s->src = *src;
+    s->parked.conn = conn;
     if (grove_buf_append(&s->pending, first, first_len)) {
         http_sse_free(s);
         return grove_http_queue_grove_error(l, conn, GROVE_ENOMEM);
     }
     s->next_keepalive_ms = http_sse_now_ms() + l->keepalive_ms;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_SSE_BLOCK,
                                                                   http_sse_read, s, http_sse_free);
     if (!resp) {
         http_sse_free(s);

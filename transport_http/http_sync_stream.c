@@ -36,15 +36,10 @@ fail:
     return err;
 }
 
-static grove_err http_sync_next(void *self, int timeout_ms, struct grove_buf *out)
+/* Streams at the same place share this formatting's bytes (server_stream.c). */
+static grove_err http_sync_poll(void *self, struct grove_buf *out)
 {
-    struct grove_pull_response *batch = NULL;
-    grove_err err = grove_server_stream_next(self, timeout_ms, &batch);
-    if (err)
-        return err;
-    err = batch->count ? http_sync_format_batch(batch, out) : GROVE_ETIMEOUT;
-    grove_msg_free(batch);
-    return err;
+    return grove_server_stream_poll(self, http_sync_format_batch, out);
 }
 
 static void http_sync_close(void *self)
@@ -164,7 +159,7 @@ enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD
     /* A first comment flushes the headers at once, so the client knows the
      * subscription is live before any change arrives. */
     struct grove_http_sse_source src = {
-        .next = http_sync_next, .close = http_sync_close, .self = stream};
+        .poll = http_sync_poll, .close = http_sync_close, .self = stream};
     return grove_http_sse_respond(l, conn, &src, ": ok\n\n", 6);
 }
 

@@ -66,6 +66,23 @@ grove_err grove_server_stream_open(struct grove_server *server,
 grove_err grove_server_stream_next(struct grove_server_stream *stream, int timeout_ms,
                                    struct grove_pull_response **out);
 void grove_server_stream_close(struct grove_server_stream *stream);
+
+/* Writes a stream batch as bytes appended to out: a codec's
+ * encode_stream_batch, or a transport's own framing (SSE events). */
+typedef grove_err (*grove_stream_format_fn)(const struct grove_pull_response *batch,
+                                            struct grove_buf *out);
+/* The next batch without waiting, for a transport that serves many streams
+ * from a few threads (docs/design.md "Serving streams"): appends the batch
+ * after the stream's cursor, written by format, to out and moves the cursor
+ * past it (GROVE_OK); GROVE_ETIMEOUT when nothing is committed after the
+ * cursor yet (wait for a commit with grove_store_wait, then poll again);
+ * GROVE_ESHUTDOWN when the server shuts down. A commit is read and written
+ * once for all the streams at the same cursor with the same tables, node id,
+ * batch bound and format, and every one of them gets the same bytes; a
+ * stream behind the others reads at its own cursor. On failure out is left
+ * as it was. */
+grove_err grove_server_stream_poll(struct grove_server_stream *stream, grove_stream_format_fn format,
+                                   struct grove_buf *out);
 /* Bounds the stream's batches to `bytes` of encoded records (a record
  * bigger than that still goes, alone), for a framing whose readers limit
  * line length: Grove's Go client reads SSE lines of at most 64 KiB. */

@@ -131,10 +131,15 @@ grove_err grove_serve_stream_open(struct grove_server *server, const struct grov
                                   const char *data, size_t len, struct grove_server_stream **out);
 /* Waits up to timeout_ms for the next batch and encodes it as a stream batch
  * into out (appended): GROVE_ETIMEOUT when nothing came, GROVE_ESHUTDOWN when
- * the server shuts down. */
+ * the server shuts down. For transports with a thread per stream. */
 grove_err grove_serve_stream_next(struct grove_server_stream *stream,
                                   const struct grove_codec *codec, int timeout_ms,
                                   struct grove_buf *out);
+/* The same without waiting (grove_server_stream_poll): GROVE_ETIMEOUT at
+ * once when nothing is committed after the stream's cursor. Streams at the
+ * same place share one read and one encoding of each commit. */
+grove_err grove_serve_stream_poll(struct grove_server_stream *stream,
+                                  const struct grove_codec *codec, struct grove_buf *out);
 
 /* ---- the dialing side of a stream ---- */
 

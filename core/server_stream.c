@@ -1,0 +1,300 @@
+/* Serving streams without a thread each (docs/design.md "Serving streams"):
+ * grove_server_stream_poll never waits, so a transport can hold thousands of
+ * streams on a few threads and poll them when a commit is announced; the
+ * blocking grove_serve_stream_next of the transports that keep a thread per
+ * stream (gRPC, nng, inproc) is built on it.
+ *
+ * When a commit lands, every subscriber at the head polls from the same
+ * cursor. The first to come reads the batch from the store and writes it in
+ * its format; the others find it in a small cache keyed by what decides the
+ * bytes (format, tables, node id for echo filtering, batch bound, limit, and
+ * the cursor and the previous batch's end, which the batch names), and copy
+ * the same bytes. A subscriber behind the head polls at its own cursor: a
+ * miss, read at its own pace, that holds nobody else up. A batch cached for
+ * a cursor stays right for it: later commits have later arrival stamps, so
+ * they only ever follow it. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "grove/sys/error.h"
+#include "grove/sys/transport.h"
+#include "server_stream.h"
+
+/* Entries kept: distinct subscriptions at the head at once, plus room for
+ * those catching up. Each holds one batch's bytes. */
+#define STREAM_CACHE_ENTRIES 64
+
+enum stream_entry_state { ENTRY_FREE, ENTRY_FILLING, ENTRY_READY };
+
+struct stream_entry {
+    enum stream_entry_state state;
+    uint64_t used; /* the cache's clock at the last hit: the oldest goes first */
+    /* The key. */
+    grove_stream_format_fn format;
+    struct grove_hlc cursor, sent;
+    size_t batch_bytes;
+    uint32_t limit;
+    char node_id[GROVE_NODE_ID_MAX + 1];
+    char *tables; /* the names, each ending in NUL */
+    size_t tables_len, table_count;
+    /* The batch read there. */
+    struct grove_hlc latest; /* its end: where the stream goes on from */
+    size_t count;            /* its changes; 0: only echoes or filtered ones were passed */
+    struct grove_buf bytes;  /* as format wrote it (empty when count is 0) */
+};
+
+struct grove_server_stream_cache {
+    pthread_mutex_t lock;
+    pthread_cond_t filled; /* an entry left ENTRY_FILLING */
+    uint64_t clock;
+    struct stream_entry entries[STREAM_CACHE_ENTRIES];
+};
+
+grove_err grove_server_stream_cache_new(struct grove_server_stream_cache **out)
+{
+    struct grove_server_stream_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->filled, NULL);
+    *out = c;
+    return GROVE_OK;
+}
+
+static void stream_entry_clear(struct stream_entry *e)
+{
+    free(e->tables);
+    grove_buf_free(&e->bytes);
+    memset(e, 0, sizeof *e);
+}
+
+void grove_server_stream_cache_free(struct grove_server_stream_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < STREAM_CACHE_ENTRIES; i++)
+        stream_entry_clear(&c->entries[i]);
+    pthread_cond_destroy(&c->filled);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static bool stream_hlc_equal(const struct grove_hlc *a, const struct grove_hlc *b)
+{
+    return grove_hlc_compare(a, b) == 0;
+}
+
+static bool stream_entry_matches(const struct stream_entry *e, const struct grove_server_stream *s,
+                                 grove_stream_format_fn format)
+{
+    if (e->state == ENTRY_FREE || e->format != format || e->batch_bytes != s->batch_bytes ||
+        e->limit != s->req->limit || e->table_count != s->req->table_count ||
+        !stream_hlc_equal(&e->cursor, &s->cursor) || !stream_hlc_equal(&e->sent, &s->sent) ||
+        strcmp(e->node_id, s->req->node_id) != 0)
+        return false;
+    const char *name = e->tables;
+    for (size_t i = 0; i < e->table_count; i++) {
+        if (strcmp(name, s->req->tables[i]) != 0)
+            return false;
+        name += strlen(name) + 1;
+    }
+    return true;
+}
+
+/* Takes a slot for s's key (the oldest ready one when all are taken), or
+ * NULL when every slot is being filled or memory is short: the caller then
+ * reads without the cache. */
+static struct stream_entry *stream_entry_claim(struct grove_server_stream_cache *c,
+                                               const struct grove_server_stream *s,
+                                               grove_stream_format_fn format)
+{
+    struct stream_entry *e = NULL;
+    for (size_t i = 0; i < STREAM_CACHE_ENTRIES; i++) {
+        struct stream_entry *x = &c->entries[i];
+        if (x->state == ENTRY_FREE) {
+            e = x;
+            break;
+        }
+        if (x->state == ENTRY_READY && (!e || x->used < e->used))
+            e = x;
+    }
+    if (!e)
+        return NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < s->req->table_count; i++)
+        len += strlen(s->req->tables[i]) + 1;
+    char *tables = malloc(len ? len : 1);
+    if (!tables)
+        return NULL;
+    stream_entry_clear(e);
+    char *p = tables;
+    for (size_t i = 0; i < s->req->table_count; i++) {
+        size_t n = strlen(s->req->tables[i]) + 1;
+        memcpy(p, s->req->tables[i], n);
+        p += n;
+    }
+    e->state = ENTRY_FILLING;
+    e->format = format;
+    e->cursor = s->cursor;
+    e->sent = s->sent;
+    e->batch_bytes = s->batch_bytes;
+    e->limit = s->req->limit;
+    snprintf(e->node_id, sizeof e->node_id, "%s", s->req->node_id);
+    e->tables = tables;
+    e->tables_len = len;
+    e->table_count = s->req->table_count;
+    return e;
+}
+
+/* Reads the batch at s's cursor and writes it into e (not yet ready). */
+static grove_err stream_entry_fill(struct stream_entry *e, struct grove_server_stream *s,
+                                   grove_stream_format_fn format)
+{
+    struct grove_pull_response *batch = NULL;
+    grove_err err = grove_server_stream_read(s, &batch);
+    if (err)
+        return err;
+    e->latest = batch->latest_hlc;
+    e->count = batch->count;
+    if (batch->count) {
+        /* What the cursor passed over since the last batch (echoes, hooks'
+         * drops) is nothing the subscriber needs: the batch follows on from
+         * the last one, so it sees no gap. */
+        batch->since = s->sent;
+        err = format(batch, &e->bytes);
+    }
+    grove_msg_free(batch);
+    return err;
+}
+
+/* Moves s past the entry's batch and appends its bytes; true when it held
+ * changes. */
+static bool stream_take(struct grove_server_stream *s, const struct stream_entry *e,
+                        struct grove_buf *out, grove_err *err)
+{
+    s->cursor = e->latest;
+    *err = GROVE_OK;
+    if (!e->count)
+        return false;
+    *err = grove_buf_append(out, e->bytes.data, e->bytes.len);
+    if (!*err)
+        s->sent = e->latest;
+    return true;
+}
+
+/* One step at s's cursor: *had_changes when bytes were appended, *moved when
+ * the cursor went on (over echoes only, when there were no changes). */
+static grove_err stream_step(struct grove_server_stream *s, grove_stream_format_fn format,
+                             struct grove_buf *out, bool *had_changes, bool *moved)
+{
+    struct grove_server_stream_cache *c = grove_server_stream_cache_of(s);
+    struct grove_hlc before = s->cursor;
+    grove_err err = GROVE_OK;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        struct stream_entry *e = NULL;
+        for (size_t i = 0; i < STREAM_CACHE_ENTRIES && !e; i++)
+            if (stream_entry_matches(&c->entries[i], s, format))
+                e = &c->entries[i];
+        if (e && e->state == ENTRY_FILLING) {
+            pthread_cond_wait(&c->filled, &c->lock);
+            continue; /* filled, or dropped after a failure: look again */
+        }
+        if (e) {
+            e->used = ++c->clock;
+            *had_changes = stream_take(s, e, out, &err);
+            break;
+        }
+        e = stream_entry_claim(c, s, format);
+        pthread_mutex_unlock(&c->lock);
+        struct stream_entry own = {0};
+        err = stream_entry_fill(e ? e : &own, s, format);
+        pthread_mutex_lock(&c->lock);
+        if (!err)
+            *had_changes = stream_take(s, e ? e : &own, out, &err);
+        if (e && !err) {
+            e->state = ENTRY_READY;
+            e->used = ++c->clock;
+        } else if (e) {
+            stream_entry_clear(e);
+        }
+        stream_entry_clear(&own);
+        pthread_cond_broadcast(&c->filled);
+        break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    *moved = !stream_hlc_equal(&before, &s->cursor);
+    return err;
+}
+
+grove_err grove_server_stream_poll(struct grove_server_stream *s, grove_stream_format_fn format,
+                                   struct grove_buf *out)
+{
+    size_t had = out->len;
+    for (;;) {
+        if (grove_server_stream_closing(s))
+            return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
+        /* At the head (the usual case for a live subscriber) no read at all. */
+        struct grove_hlc latest;
+        grove_store_latest(grove_server_store(s->server), &latest);
+        if (grove_hlc_compare(&latest, &s->cursor) <= 0 ||
+            grove_hlc_compare(&latest, &s->checked) <= 0)
+            return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
+        bool had_changes = false, moved = false;
+        grove_err err = stream_step(s, format, out, &had_changes, &moved);
+        if (err) {
+            out->len = had;
+            return err;
+        }
+        if (had_changes)
+            return GROVE_OK;
+        if (!moved) {
+            /* Read after `latest` was taken: nothing of ours up to it. */
+            s->checked = latest;
+            return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
+        }
+        /* only echoes or filtered changes: look again from the new cursor */
+    }
+}
+
+/* ---- the codec exchange's streams (grove/sys/transport.h) ----------------------- */
+
+grove_err grove_serve_stream_poll(struct grove_server_stream *stream,
+                                  const struct grove_codec *codec, struct grove_buf *out)
+{
+    return grove_server_stream_poll(stream, codec->encode_stream_batch, out);
+}
+
+grove_err grove_serve_stream_next(struct grove_server_stream *stream,
+                                  const struct grove_codec *codec, int timeout_ms,
+                                  struct grove_buf *out)
+{
+    struct timespec now, until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        grove_err err = grove_serve_stream_poll(stream, codec, out);
+        if (err != GROVE_ETIMEOUT)
+            return err;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left_ms = (int64_t)(until.tv_sec - now.tv_sec) * 1000 +
+                          (until.tv_nsec - now.tv_nsec) / 1000000;
+        if (left_ms <= 0)
+            return grove_error_set(GROVE_ETIMEOUT, "no change within %d ms", timeout_ms);
+        /* Woken by the next commit after the cursor, never polls. */
+        const struct grove_hlc *after = grove_hlc_compare(&stream->checked, &stream->cursor) > 0
+                                            ? &stream->checked
+                                            : &stream->cursor;
+        err = grove_store_wait(grove_server_store(stream->server), after, (int)left_ms);
+        if (err)
+            return err;
+    }
+}

@@ -1,0 +1,31 @@
+/* Between server.c and server_stream.c: a stream's state, and what the
+ * non-blocking serving of streams (server_stream.c) needs of the server. */
+#ifndef GROVE_SERVER_STREAM_H
+#define GROVE_SERVER_STREAM_H
+
+#include "grove/server.h"
+
+struct grove_server_stream {
+    struct grove_server *server;
+    struct grove_pull_request *req; /* owned copy: tables and node id */
+    struct grove_hlc cursor;        /* where the next read starts */
+    struct grove_hlc sent;          /* where the last batch returned ended */
+    size_t batch_bytes;             /* bound of a batch's records; 0: the server's page bound */
+    /* Nothing for this stream up to here (commits to other tables, echoes):
+     * a poll reads again only when the store is past it. */
+    struct grove_hlc checked;
+};
+
+/* The batches read once for every stream at the same place (server_stream.c),
+ * one per server. */
+struct grove_server_stream_cache;
+grove_err grove_server_stream_cache_new(struct grove_server_stream_cache **out);
+void grove_server_stream_cache_free(struct grove_server_stream_cache *cache);
+
+/* server.c: one read after the stream's cursor, through the server's hooks,
+ * without waiting and without moving the cursor. */
+grove_err grove_server_stream_read(struct grove_server_stream *s, struct grove_pull_response **out);
+bool grove_server_stream_closing(const struct grove_server_stream *s);
+struct grove_server_stream_cache *grove_server_stream_cache_of(const struct grove_server_stream *s);
+
+#endif

@@ -1,0 +1,178 @@
+/* The HTTP listener's stream pump (docs/design.md "Serving streams"): one
+ * thread that resumes the SSE connections parked with nothing to send. A
+ * stream's content reader (http_sse_server.c) polls its source; when nothing
+ * is ready it parks here and suspends its connection, so no thread waits for
+ * it. The pump waits for commits on the store (one waiter for every stream)
+ * and, on each, resumes every parked connection; MHD then calls their readers
+ * again, which poll (one read per distinct subscription, server_stream.c).
+ * It also resumes a stream whose keep-alive comment is due, and every stream
+ * when the listener stops.
+ *
+ * A reader suspends its connection while it holds the pump's lock, and the
+ * pump resumes under the same lock: a connection is in the parked list only
+ * while it is suspended, so a resume is never lost nor aimed at a connection
+ * that is running. A commit between a reader's poll and its park is caught
+ * by the commit count the reader took before polling. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "grove/sys/error.h"
+#include "http_internal.h"
+
+/* How often parked streams' keep-alive deadlines are looked at, and how long
+ * a stop waits for the pump thread at most. */
+#define HTTP_PUMP_TICK_MS 100
+
+struct grove_http_pump {
+    struct grove_store *store;
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* the stop, once the store refuses waits */
+    pthread_t thread;
+    bool stopping;
+    uint64_t commits; /* commits seen: a reader parks only if none came since its poll */
+    struct grove_http_parked parked; /* sentinel of a circular list */
+    size_t parked_count;
+};
+
+static int64_t http_pump_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void http_pump_unlink(struct grove_http_pump *p, struct grove_http_parked *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->next = e->prev = NULL;
+    p->parked_count--;
+}
+
+/* Resumes the parked streams: all of them, or those due by now. Under the lock. */
+static void http_pump_resume(struct grove_http_pump *p, bool all, int64_t now)
+{
+    for (struct grove_http_parked *e = p->parked.next, *next; e != &p->parked; e = next) {
+        next = e->next;
+        if (all || e->due_ms <= now) {
+            http_pump_unlink(p, e);
+            MHD_resume_connection(e->conn);
+        }
+    }
+}
+
+static void *http_pump_main(void *arg)
+{
+    struct grove_http_pump *p = arg;
+    struct grove_hlc seen;
+    grove_store_latest(p->store, &seen);
+    bool store_closed = false;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        grove_err err = GROVE_ESHUTDOWN;
+        if (store_closed) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += HTTP_PUMP_TICK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->wake, &p->lock, &until);
+        } else {
+            pthread_mutex_unlock(&p->lock);
+            err = grove_store_wait(p->store, &seen, HTTP_PUMP_TICK_MS);
+            if (!err)
+                grove_store_latest(p->store, &seen);
+            pthread_mutex_lock(&p->lock);
+        }
+        /* A commit, or the server shutting down (every wait now ends at
+         * once; the streams end when they poll): everyone looks. */
+        if (err == GROVE_OK || (err == GROVE_ESHUTDOWN && !store_closed)) {
+            store_closed = err == GROVE_ESHUTDOWN;
+            p->commits++;
+            http_pump_resume(p, true, 0);
+        } else {
+            http_pump_resume(p, false, http_pump_now_ms());
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store *store)
+{
+    struct grove_http_pump *p = calloc(1, sizeof *p);
+    if (!p)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    p->store = store;
+    p->parked.next = p->parked.prev = &p->parked;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (pthread_create(&p->thread, NULL, http_pump_main, p) != 0) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return grove_error_set(GROVE_ENOMEM, "cannot start the HTTP stream thread");
+    }
+    *out = p;
+    return GROVE_OK;
+}
+
+uint64_t grove_http_pump_commits(struct grove_http_pump *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->commits;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e,
+                          uint64_t commits, int64_t due_ms)
+{
+    pthread_mutex_lock(&p->lock);
+    bool park = !p->stopping && p->commits == commits;
+    if (park) {
+        MHD_suspend_connection(e->conn);
+        e->due_ms = due_ms;
+        e->next = p->parked.next;
+        e->prev = &p->parked;
+        p->parked.next->prev = e;
+        p->parked.next = e;
+        p->parked_count++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return park;
+}
+
+void grove_http_pump_forget(struct grove_http_pump *p, struct grove_http_parked *e)
+{
+    pthread_mutex_lock(&p->lock);
+    if (e->next)
+        http_pump_unlink(p, e);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void grove_http_pump_stop(struct grove_http_pump *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    bool running = !p->stopping;
+    p->stopping = true;
+    http_pump_resume(p, true, 0);
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    if (running)
+        pthread_join(p->thread, NULL);
+}
+
+void grove_http_pump_free(struct grove_http_pump *p)
+{
+    if (!p)
+        return;
+    grove_http_pump_stop(p);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
