@@ -43,6 +43,7 @@ enum {
     OPT_TLS_INSECURE,
     OPT_NO_STREAM,
     OPT_MAX_BODY,
+    OPT_MAX_CONNECTIONS,
     OPT_COUNTER_DELTAS,
     OPT_CORS_ORIGIN,
     OPT_HOOK,
@@ -78,6 +79,7 @@ static const struct option groved_options[] = {
     {"tls-insecure", optional_argument, NULL, OPT_TLS_INSECURE},
     {"no-stream", optional_argument, NULL, OPT_NO_STREAM},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"counter-deltas", required_argument, NULL, OPT_COUNTER_DELTAS},
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"hook", required_argument, NULL, OPT_HOOK},
@@ -125,6 +127,8 @@ void groved_config_usage(FILE *out)
             "  --tls-insecure[=BOOL]    do not verify peers' certificates (development only)\n"
             "  --no-stream[=BOOL]       only pull/push every interval, no live stream\n"
             "  --max-body BYTES         largest request accepted (default 64 MiB)\n"
+            "  --max-connections N      open HTTP connections per listener, streams\n"
+            "                           included (default 10000)\n"
             "  --cors-origin ORIGIN     pages from ORIGIN (or * for any) may call the HTTP\n"
             "                           listeners from a browser (repeatable; default off)\n"
             "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
@@ -420,6 +424,15 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         if (errno || *end || end == value || v == 0 || value[0] == '-')
             return groved_fail(where, "expected a positive byte count, got \"%s\"", value);
         cfg->max_body = (size_t)v;
+        return 0;
+    }
+    case OPT_MAX_CONNECTIONS: {
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno || *end || end == value || v == 0 || v > 1000000 || value[0] == '-')
+            return groved_fail(where, "expected a connection count from 1 to 1000000, got \"%s\"",
+                               value);
+        cfg->max_connections = (unsigned)v;
         return 0;
     }
     case OPT_HOOK:

@@ -59,6 +59,7 @@ struct groved_config {
     bool tls_insecure;
     bool stream;
     size_t max_body;
+    unsigned max_connections; /* per HTTP listener; 0: the default */
     enum grove_counter_deltas counter_deltas;
     struct groved_hook_list hooks;        /* node-level: the server's and the syncer's */
     struct groved_hook_list server_hooks; /* the server's only */

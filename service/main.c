@@ -5,11 +5,13 @@
  * (docs/hooks.md) and reloads the config file (docs/operations.md). A node
  * opened on a backup catches up from its peers before it listens. */
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "config.h"
@@ -55,6 +57,31 @@ static void groved_notify(const char *state)
 #else
     (void)state;
 #endif
+}
+
+/* Every connection is a descriptor: the soft limit goes as high as the hard
+ * one allows, and the log says what that leaves for connections. */
+static void groved_raise_nofile(unsigned max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t had = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = had;
+    }
+    /* Room for the store, logs and peers beside the connections. */
+    unsigned long long room = rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : rl.rlim_cur;
+    if (room < (unsigned long long)max_connections + 64)
+        grove_log_kv(GROVE_LOG_WARN, "open files",
+                     "limit=%llu was=%llu max_connections=%u note=\"below max-connections:"
+                     " connections past the limit are refused at accept\"",
+                     room, (unsigned long long)had, max_connections);
+    else
+        grove_log_kv(GROVE_LOG_INFO, "open files", "limit=%llu was=%llu max_connections=%u",
+                     room, (unsigned long long)had, max_connections);
 }
 
 /* SIGHUP: logrotate renamed the audit log; write on in a new file at its path. */
@@ -331,6 +358,8 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    groved_raise_nofile(cfg.max_connections ? cfg.max_connections
+                                            : GROVE_LISTEN_MAX_CONNECTIONS);
 
     err = grove_schema_new(&schema);
     for (size_t i = 0; !err && i < cfg.tables.count; i++) {
@@ -369,6 +398,7 @@ int main(int argc, char **argv)
         .key_file = cfg.tls_key,
         .ca_file = cfg.tls_client_ca,
         .max_body = cfg.max_body,
+        .max_connections = cfg.max_connections,
         .cors_origins = cfg.cors_origins.items,
         .cors_origin_count = cfg.cors_origins.count,
     };

@@ -18,7 +18,10 @@
  * slow client costs a socket and a few bytes, not a thread, and cannot stall
  * the accept loop. The head deadline holds here as it does in MHD
  * (http_deadline.c). The connection caps (in total and per client address)
- * are counted here from accept until MHD reports the connection closed. */
+ * are counted here from accept until MHD reports the connection closed; a
+ * connection over one is answered 503 with {"error":"..."} at once and
+ * closed once its request is drained, so the client reads why instead of a
+ * reset. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,6 +45,9 @@
  * connection before the client has read the answer. */
 #define HTTP_ADMIT_DRAIN_MS    1000
 #define HTTP_ADMIT_DRAIN_BYTES ((size_t)1 << 20)
+/* Connections over a cap being answered and drained at once at most; more
+ * are closed without an answer. */
+#define HTTP_ADMIT_REFUSED_MAX 256
 
 /* ---- the head check -------------------------------------------------------- */
 
@@ -223,6 +229,7 @@ struct http_pending {
     int64_t since_ms;
     struct grove_http_head head;
     bool draining;
+    bool counted; /* in the caps (false: refused for being over one) */
 };
 
 struct grove_http_admit {
@@ -240,6 +247,7 @@ struct grove_http_admit {
     /* The admission thread's own. */
     struct http_pending *pending;
     size_t pending_count, pending_cap;
+    size_t refused_count; /* pending entries not counted: draining after a 503 */
 };
 
 static int64_t http_admit_now_ms(void)
@@ -273,16 +281,27 @@ static struct http_addr_count *http_addr_find(struct grove_http_admit *a,
     return NULL;
 }
 
-/* Counts a new connection in, or false when it would pass a cap. */
-static bool http_admit_take(struct grove_http_admit *a, const struct sockaddr *sa)
+/* Counts a new connection in, or false when it would pass a cap (which
+ * *why says). */
+static bool http_admit_take(struct grove_http_admit *a, const struct sockaddr *sa, char *why,
+                            size_t why_cap)
 {
     struct http_addr_key key;
     bool keyed = http_addr_key(sa, &key);
     bool ok = false;
     pthread_mutex_lock(&a->lock);
     struct http_addr_count *c = keyed ? http_addr_find(a, &key) : NULL;
-    if (a->total >= a->max_total || (c && c->count >= a->max_per_address))
+    if (a->total >= a->max_total) {
+        snprintf(why, why_cap, "too many connections: this listener serves at most %u",
+                 a->max_total);
         goto done;
+    }
+    if (c && c->count >= a->max_per_address) {
+        snprintf(why, why_cap, "too many connections from this address: at most %u",
+                 a->max_per_address);
+        goto done;
+    }
+    snprintf(why, why_cap, "out of memory");
     if (keyed && !c) {
         if (a->addr_count == a->addr_cap) {
             size_t cap = a->addr_cap ? 2 * a->addr_cap : 16;
@@ -324,11 +343,16 @@ static void http_pending_drop(struct grove_http_admit *a, size_t i, bool close_f
     struct http_pending *p = &a->pending[i];
     if (close_fd) {
         close(p->fd);
-        grove_http_admit_release(a, (struct sockaddr *)&p->addr);
+        if (p->counted)
+            grove_http_admit_release(a, (struct sockaddr *)&p->addr);
     }
+    if (!p->counted)
+        a->refused_count--;
     free(p->head.buf);
     a->pending[i] = a->pending[--a->pending_count];
 }
+
+static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status);
 
 static void http_admit_accept(struct grove_http_admit *a)
 {
@@ -338,8 +362,10 @@ static void http_admit_accept(struct grove_http_admit *a)
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (p.fd < 0)
             return; /* EAGAIN, or out of descriptors: poll says when to retry */
-        if (!http_admit_take(a, (struct sockaddr *)&p.addr)) {
-            close(p.fd); /* over a cap: closed at once, as MHD does */
+        char why[sizeof p.head.message];
+        p.counted = http_admit_take(a, (struct sockaddr *)&p.addr, why, sizeof why);
+        if (!p.counted && a->refused_count >= HTTP_ADMIT_REFUSED_MAX) {
+            close(p.fd); /* a flood: no answer, but no socket held either */
             continue;
         }
         /* Peeks go on from the last one (SO_PEEK_OFF), and poll says
@@ -347,23 +373,31 @@ static void http_admit_accept(struct grove_http_admit *a)
          * (SO_RCVLOWAT): without either the head cannot be watched cheaply,
          * and the connection goes to MHD unchecked. */
         int zero = 0, one = 1;
-        bool peekable = setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
+        bool peekable = p.counted && setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
                         setsockopt(p.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) == 0;
         if (a->pending_count == a->pending_cap) {
             size_t cap = a->pending_cap ? 2 * a->pending_cap : 64;
             struct http_pending *grown = realloc(a->pending, cap * sizeof *grown);
             if (!grown) {
                 close(p.fd);
-                grove_http_admit_release(a, (struct sockaddr *)&p.addr);
+                if (p.counted)
+                    grove_http_admit_release(a, (struct sockaddr *)&p.addr);
                 continue;
             }
             a->pending = grown;
             a->pending_cap = cap;
         }
         p.since_ms = http_admit_now_ms();
-        if (!peekable)
+        if (p.counted && !peekable)
             p.head.parsed = SIZE_MAX; /* marks it for handing over at once */
         a->pending[a->pending_count++] = p;
+        if (!p.counted) {
+            /* Over a cap: a clear answer before the close, not a reset. */
+            a->refused_count++;
+            snprintf(a->pending[a->pending_count - 1].head.message, sizeof p.head.message, "%s",
+                     why);
+            http_admit_refuse(a, a->pending_count - 1, 503);
+        }
     }
 }
 
@@ -393,6 +427,8 @@ static const char *http_reason(int status)
         return "Not Implemented";
     case 505:
         return "HTTP Version Not Supported";
+    case 503:
+        return "Service Unavailable";
     default:
         return "Bad Request";
     }
@@ -410,9 +446,10 @@ static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     if (grove_json_encode_error(p->head.message, &body) == GROVE_OK) {
         int n = snprintf(head, sizeof head,
-                         "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+                         "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n%s"
                          "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                         status, http_reason(status), date, body.len);
+                         status, http_reason(status), date,
+                         status == 503 ? "Retry-After: 1\r\n" : "", body.len);
         if (grove_buf_append(&reply, head, (size_t)n) == GROVE_OK &&
             grove_buf_append(&reply, body.data, body.len) == GROVE_OK)
             /* A few hundred bytes into an empty socket buffer: they fit. */

@@ -342,7 +342,7 @@ static grove_err http_bind(const struct grove_url *u, int *fd_out, bool *v6)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
             *v6 = ai->ai_family == AF_INET6;
             break;
         }

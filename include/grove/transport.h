@@ -36,7 +36,9 @@ struct grove_listen_options {
      * body_timeout_ms of the head; late ones are closed. 0: 10000, 60000. */
     int head_timeout_ms;
     int body_timeout_ms;
-    /* HTTP: open connections in all, and from one address. 0: 1000, 64. */
+    /* HTTP: open connections in all, and from one address. 0: 10000, 64.
+     * One over either is answered 503 {"error":...} and closed (plain
+     * HTTP; over TLS it is closed). Streams count, but hold no thread. */
     unsigned max_connections;
     unsigned max_connections_per_address;
     /* HTTP: origins ("https://app.example.com", or "*" for any) whose pages
@@ -59,7 +61,7 @@ struct grove_listen_options {
 #define GROVE_LISTEN_KEEPALIVE_MS     15000
 #define GROVE_LISTEN_HEAD_TIMEOUT_MS  10000
 #define GROVE_LISTEN_BODY_TIMEOUT_MS  60000
-#define GROVE_LISTEN_MAX_CONNECTIONS  1000
+#define GROVE_LISTEN_MAX_CONNECTIONS  10000
 #define GROVE_LISTEN_MAX_PER_ADDRESS  64
 
 struct grove_transport;
