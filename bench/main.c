@@ -41,6 +41,9 @@ static const struct bench_cmd bench_cmds[] = {
     {"readers", bench_readers,
      "a writer's batches alone and beside 16 clients pulling pages [--n ROWS, default 200000]"
      " [--seconds S] [--store-readers K] [--rate PAGES_PER_S]"},
+    {"fanout", bench_fanout,
+     "one groved, N SSE subscribers, a writer at R writes/s [--subscribers N, default 1000]"
+     " [--writes-per-s R, default 10] [--seconds S, default 10] [--transport http]"},
 };
 
 double bench_now(void)

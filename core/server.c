@@ -21,7 +21,6 @@ struct grove_server {
     struct grove_server_stream_cache *stream_cache; /* server_stream.c */
 };
 
-
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
                            const struct grove_server_options *opts)
 {

@@ -14,8 +14,8 @@
  * a cursor stays right for it: later commits have later arrival stamps, so
  * they only ever follow it. */
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -285,8 +285,8 @@ grove_err grove_serve_stream_next(struct grove_server_stream *stream,
         if (err != GROVE_ETIMEOUT)
             return err;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t left_ms = (int64_t)(until.tv_sec - now.tv_sec) * 1000 +
-                          (until.tv_nsec - now.tv_nsec) / 1000000;
+        int64_t left_ms =
+            (int64_t)(until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000;
         if (left_ms <= 0)
             return grove_error_set(GROVE_ETIMEOUT, "no change within %d ms", timeout_ms);
         /* Woken by the next commit after the cursor, never polls. */

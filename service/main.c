@@ -80,8 +80,8 @@ static void groved_raise_nofile(unsigned max_connections)
                      " connections past the limit are refused at accept\"",
                      room, (unsigned long long)had, max_connections);
     else
-        grove_log_kv(GROVE_LOG_INFO, "open files", "limit=%llu was=%llu max_connections=%u",
-                     room, (unsigned long long)had, max_connections);
+        grove_log_kv(GROVE_LOG_INFO, "open files", "limit=%llu was=%llu max_connections=%u", room,
+                     (unsigned long long)had, max_connections);
 }
 
 /* SIGHUP: logrotate renamed the audit log; write on in a new file at its path. */
@@ -358,8 +358,7 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
-    groved_raise_nofile(cfg.max_connections ? cfg.max_connections
-                                            : GROVE_LISTEN_MAX_CONNECTIONS);
+    groved_raise_nofile(cfg.max_connections ? cfg.max_connections : GROVE_LISTEN_MAX_CONNECTIONS);
 
     err = grove_schema_new(&schema);
     for (size_t i = 0; !err && i < cfg.tables.count; i++) {

@@ -373,7 +373,8 @@ static void http_admit_accept(struct grove_http_admit *a)
          * (SO_RCVLOWAT): without either the head cannot be watched cheaply,
          * and the connection goes to MHD unchecked. */
         int zero = 0, one = 1;
-        bool peekable = p.counted && setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
+        bool peekable = p.counted &&
+                        setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
                         setsockopt(p.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) == 0;
         if (a->pending_count == a->pending_cap) {
             size_t cap = a->pending_cap ? 2 * a->pending_cap : 64;

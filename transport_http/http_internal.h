@@ -36,7 +36,7 @@ struct http_listener {
     int fd;
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
-    struct grove_http_pump *pump; /* resumes the streams (http_pump.c) */
+    struct grove_http_pump *pump;   /* resumes the streams (http_pump.c) */
     struct grove_http_admit *admit; /* plain HTTP: the connections' first heads; TLS: NULL */
     char *cert_pem;
     char *key_pem;
@@ -108,8 +108,8 @@ struct grove_http_parked {
 struct grove_http_pump;
 grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store *store);
 uint64_t grove_http_pump_commits(struct grove_http_pump *p);
-bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e,
-                          uint64_t commits, int64_t due_ms);
+bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e, uint64_t commits,
+                          int64_t due_ms);
 void grove_http_pump_forget(struct grove_http_pump *p, struct grove_http_parked *e);
 void grove_http_pump_stop(struct grove_http_pump *p);
 void grove_http_pump_free(struct grove_http_pump *p);

@@ -9,10 +9,12 @@
  * when the listener stops.
  *
  * A reader suspends its connection while it holds the pump's lock, and the
- * pump resumes under the same lock: a connection is in the parked list only
+ * pump takes connections off the list under the same lock before it resumes
+ * them: a connection is on the list, or on the chain being resumed, only
  * while it is suspended, so a resume is never lost nor aimed at a connection
- * that is running. A commit between a reader's poll and its park is caught
- * by the commit count the reader took before polling. */
+ * that is running or freed. A commit between a reader's poll and its park is
+ * caught by the commit count the reader took before polling. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -29,7 +31,9 @@ struct grove_http_pump {
     pthread_cond_t wake; /* the stop, once the store refuses waits */
     pthread_t thread;
     bool stopping;
-    uint64_t commits; /* commits seen: a reader parks only if none came since its poll */
+    /* Commits seen, counted under the lock: a reader parks only if none came
+     * since its poll. */
+    atomic_uint_fast64_t commits;
     struct grove_http_parked parked; /* sentinel of a circular list */
     size_t parked_count;
 };
@@ -49,15 +53,33 @@ static void http_pump_unlink(struct grove_http_pump *p, struct grove_http_parked
     p->parked_count--;
 }
 
-/* Resumes the parked streams: all of them, or those due by now. Under the lock. */
-static void http_pump_resume(struct grove_http_pump *p, bool all, int64_t now)
+/* Takes the parked streams off the list (all of them, or those due by now)
+ * into a chain of their own. Under the lock. */
+static struct grove_http_parked *http_pump_take(struct grove_http_pump *p, bool all, int64_t now)
 {
+    struct grove_http_parked *chain = NULL;
     for (struct grove_http_parked *e = p->parked.next, *next; e != &p->parked; e = next) {
         next = e->next;
         if (all || e->due_ms <= now) {
             http_pump_unlink(p, e);
-            MHD_resume_connection(e->conn);
+            e->next = chain;
+            chain = e;
         }
+    }
+    return chain;
+}
+
+/* Resumes a chain, outside the lock so readers need not wait for the whole
+ * of it. Every stream in it is suspended, so none is freed under us; each is
+ * left alone from its resume on (it may park again, or end, at once). */
+static void http_pump_resume(struct grove_http_parked *chain)
+{
+    while (chain) {
+        struct grove_http_parked *e = chain;
+        struct MHD_Connection *conn = e->conn;
+        chain = e->next;
+        e->next = e->prev = NULL;
+        MHD_resume_connection(conn);
     }
 }
 
@@ -88,13 +110,15 @@ static void *http_pump_main(void *arg)
         }
         /* A commit, or the server shutting down (every wait now ends at
          * once; the streams end when they poll): everyone looks. */
-        if (err == GROVE_OK || (err == GROVE_ESHUTDOWN && !store_closed)) {
+        bool all = err == GROVE_OK || (err == GROVE_ESHUTDOWN && !store_closed);
+        if (all) {
             store_closed = err == GROVE_ESHUTDOWN;
-            p->commits++;
-            http_pump_resume(p, true, 0);
-        } else {
-            http_pump_resume(p, false, http_pump_now_ms());
+            atomic_fetch_add(&p->commits, 1);
         }
+        struct grove_http_parked *chain = http_pump_take(p, all, http_pump_now_ms());
+        pthread_mutex_unlock(&p->lock);
+        http_pump_resume(chain);
+        pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -121,17 +145,14 @@ grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store
 
 uint64_t grove_http_pump_commits(struct grove_http_pump *p)
 {
-    pthread_mutex_lock(&p->lock);
-    uint64_t n = p->commits;
-    pthread_mutex_unlock(&p->lock);
-    return n;
+    return atomic_load(&p->commits);
 }
 
-bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e,
-                          uint64_t commits, int64_t due_ms)
+bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e, uint64_t commits,
+                          int64_t due_ms)
 {
     pthread_mutex_lock(&p->lock);
-    bool park = !p->stopping && p->commits == commits;
+    bool park = !p->stopping && atomic_load(&p->commits) == commits;
     if (park) {
         MHD_suspend_connection(e->conn);
         e->due_ms = due_ms;
@@ -160,9 +181,10 @@ void grove_http_pump_stop(struct grove_http_pump *p)
     pthread_mutex_lock(&p->lock);
     bool running = !p->stopping;
     p->stopping = true;
-    http_pump_resume(p, true, 0);
+    struct grove_http_parked *chain = http_pump_take(p, true, 0);
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
+    http_pump_resume(chain);
     if (running)
         pthread_join(p->thread, NULL);
 }

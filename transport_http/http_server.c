@@ -37,6 +37,15 @@
  * benchmarks). Streams waiting for changes hold none. */
 #define HTTP_POOL_THREADS 16
 
+/* Each connection's memory pool in libmicrohttpd: it holds a request head
+ * (up to 32 KiB, docs/protocol.md) and the answer's head, and bodies pass
+ * through it in pieces. libmicrohttpd zeroes what it gives back after the
+ * head, so most of it is resident for every connection, an idle stream's
+ * too: 36 KiB keeps a 32 KiB head whole and an idle subscriber near 31 KiB
+ * (a bigger pool reads big bodies in fewer pieces: 256 KiB was about a
+ * tenth faster for 130 KB bodies, README's benchmarks). */
+#define HTTP_CONNECTION_MEMORY ((size_t)36 << 10)
+
 enum http_route { ROUTE_NONE, ROUTE_PULL, ROUTE_PUSH, ROUTE_STREAM, ROUTE_DATA };
 /* Each route's op in the metrics (-1: told by the path, grove_http_metrics_count). */
 static const int http_route_ops[] = {-1, GROVE_METRICS_OP_PULL, GROVE_METRICS_OP_PUSH,
@@ -474,7 +483,7 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
         http_on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_ARRAY, extra,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_ARRAY, extra,
         MHD_OPTION_END);
     if (!l->daemon) {
         err = grove_error_set(tls ? GROVE_EINVAL : GROVE_EUNAVAIL,

@@ -14,10 +14,10 @@
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
-/* The reader's buffer of an HTTP/1.0 response (chunked ones use the
- * connection's memory pool): an idle subscriber's memory is mostly this and
- * its socket, so it is a page, not a batch. */
-#define HTTP_SSE_BLOCK 4096
+/* The reader's buffer of an HTTP/1.0 response (chunked ones write into the
+ * connection's memory pool). Allocated for every stream, idle or not, so it
+ * is small: an HTTP/1.0 client gets its events 1 KiB a call. */
+#define HTTP_SSE_BLOCK 1024
 
 /* One open SSE response. */
 struct http_sse {
@@ -114,7 +114,8 @@ enum MHD_Result grove_http_sse_respond(struct http_listener *l, struct MHD_Conne
     struct http_sse *s = calloc(1, sizeof *s);
     if (!s) {
         src->close(src->self);
-        return grove_http_queue_grove_error(l, conn, grove_error_set(GROVE_ENOMEM, "out of memory"));
+        return grove_http_queue_grove_error(l, conn,
+                                            grove_error_set(GROVE_ENOMEM, "out of memory"));
     }
     s->listener = l;
     s->src = *src;

@@ -81,8 +81,8 @@ typedef grove_err (*grove_stream_format_fn)(const struct grove_pull_response *ba
  * batch bound and format, and every one of them gets the same bytes; a
  * stream behind the others reads at its own cursor. On failure out is left
  * as it was. */
-grove_err grove_server_stream_poll(struct grove_server_stream *stream, grove_stream_format_fn format,
-                                   struct grove_buf *out);
+grove_err grove_server_stream_poll(struct grove_server_stream *stream,
+                                   grove_stream_format_fn format, struct grove_buf *out);
 /* Bounds the stream's batches to `bytes` of encoded records (a record
  * bigger than that still goes, alone), for a framing whose readers limit
  * line length: Grove's Go client reads SSE lines of at most 64 KiB. */

@@ -46,8 +46,8 @@ static int fanout_stream_open(const struct grove_url *u, const char *from, const
     int fd = fanout_connect(u, from, rcvbuf);
     char req[512];
     int n = snprintf(req, sizeof req,
-                     "GET %s/stream?tables=docs&node_id=sub HTTP/1.1\r\nHost: x\r\n%s\r\n",
-                     u->path, header);
+                     "GET %s/stream?tables=docs&node_id=sub HTTP/1.1\r\nHost: x\r\n%s\r\n", u->path,
+                     header);
     cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
     return fd;
 }
@@ -296,7 +296,8 @@ Test(transport_http_fanout, a_connection_over_the_limit_is_answered_503, .timeou
         cr_assert(fanout_read_until(fds[i], &t, ": ok", 20), "stream %d did not open", i);
         fanout_text_free(&t);
     }
-    cr_expect(fanout_refused(&u, "127.0.0.4", "too many connections: this listener serves at most 4"));
+    cr_expect(
+        fanout_refused(&u, "127.0.0.4", "too many connections: this listener serves at most 4"));
     close(fds[3]);
     /* Its slot comes back once the server sees it gone (at the next
      * keep-alive); then the per-address share is what refuses. */
