@@ -249,6 +249,7 @@ void grove_server_stream_close(struct grove_server_stream *s)
 void grove_server_stream_set_batch_bytes(struct grove_server_stream *s, size_t bytes)
 {
     s->batch_bytes = bytes;
+    s->key = NULL; /* the cache's key names the bound: built again */
 }
 
 void grove_server_set_ready(struct grove_server *server, bool ready)

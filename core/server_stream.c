@@ -7,12 +7,13 @@
  * When a commit lands, every subscriber at the head polls from the same
  * cursor. The first to come reads the batch from the store and writes it in
  * its format; the others find it in a small cache keyed by what decides the
- * bytes (format, tables, node id for echo filtering, batch bound, limit, and
- * the cursor and the previous batch's end, which the batch names), and copy
- * the same bytes. A subscriber behind the head polls at its own cursor: a
+ * bytes (format, tables, node id for echo filtering, pull filter, batch
+ * bound, limit, and the cursor and the previous batch's end, which the batch
+ * names), and copy the same bytes. A subscriber behind the head polls at its own cursor: a
  * miss, read at its own pace, that holds nobody else up. A batch cached for
  * a cursor stays right for it: later commits have later arrival stamps, so
  * they only ever follow it. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,11 @@ enum stream_entry_state { ENTRY_FREE, ENTRY_FILLING, ENTRY_READY };
 struct stream_entry {
     enum stream_entry_state state;
     uint64_t used; /* the cache's clock at the last hit: the oldest goes first */
-    /* The key. */
+    /* The key: the stream's key string, its format and where it is. */
     grove_stream_format_fn format;
     struct grove_hlc cursor, sent;
-    size_t batch_bytes;
-    uint32_t limit;
-    char node_id[GROVE_NODE_ID_MAX + 1];
-    char *tables; /* the names, each ending in NUL */
-    size_t tables_len, table_count;
+    char *key;
+    size_t key_len;
     /* The batch read there. */
     struct grove_hlc latest; /* its end: where the stream goes on from */
     size_t count;            /* its changes; 0: only echoes or filtered ones were passed */
@@ -66,9 +64,60 @@ grove_err grove_server_stream_cache_new(struct grove_server_stream_cache **out)
 
 static void stream_entry_clear(struct stream_entry *e)
 {
-    free(e->tables);
+    free(e->key);
     grove_buf_free(&e->bytes);
     memset(e, 0, sizeof *e);
+}
+
+/* Appends a string and its NUL (no piece holds a NUL: the key reads back
+ * one way only). */
+static grove_err stream_key_add(struct grove_buf *k, const char *tag, const char *text)
+{
+    grove_err err = grove_buf_append(k, tag, strlen(tag));
+    if (!err)
+        err = grove_buf_append(k, text ? text : "", (text ? strlen(text) : 0) + 1);
+    return err;
+}
+
+static grove_err stream_key_list(struct grove_buf *k, const char *tag, const char *const *items,
+                                 size_t count)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%zu", count);
+    grove_err err = stream_key_add(k, tag, n);
+    for (size_t i = 0; !err && i < count; i++)
+        err = grove_buf_append(k, items[i], strlen(items[i]) + 1);
+    return err;
+}
+
+/* s->key, built once. */
+static grove_err stream_key(struct grove_server_stream *s)
+{
+    if (s->key)
+        return GROVE_OK;
+    const struct grove_pull_request *r = s->req;
+    struct grove_buf k = {0};
+    char num[64];
+    snprintf(num, sizeof num, "%" PRIu32 ".%zu", r->limit, s->batch_bytes);
+    grove_err err = stream_key_add(&k, "bounds=", num);
+    if (!err)
+        err = stream_key_add(&k, "node=", r->node_id);
+    if (!err)
+        err = stream_key_list(&k, "tables=", (const char *const *)r->tables, r->table_count);
+    if (!err)
+        err = stream_key_list(&k, "pks=", r->filter.pks, r->filter.pk_count);
+    if (!err)
+        err = stream_key_list(&k, "fields=", r->filter.fields, r->filter.field_count);
+    if (!err)
+        err = stream_key_add(&k, "prefix=", r->filter.pk_prefix);
+    if (!err && !(s->key = grove_msg_alloc(s->req, k.len ? k.len : 1)))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (!err) {
+        memcpy(s->key, k.data, k.len);
+        s->key_len = k.len;
+    }
+    grove_buf_free(&k);
+    return err;
 }
 
 void grove_server_stream_cache_free(struct grove_server_stream_cache *c)
@@ -90,18 +139,11 @@ static bool stream_hlc_equal(const struct grove_hlc *a, const struct grove_hlc *
 static bool stream_entry_matches(const struct stream_entry *e, const struct grove_server_stream *s,
                                  grove_stream_format_fn format)
 {
-    if (e->state == ENTRY_FREE || e->format != format || e->batch_bytes != s->batch_bytes ||
-        e->limit != s->req->limit || e->table_count != s->req->table_count ||
-        !stream_hlc_equal(&e->cursor, &s->cursor) || !stream_hlc_equal(&e->sent, &s->sent) ||
-        strcmp(e->node_id, s->req->node_id) != 0)
-        return false;
-    const char *name = e->tables;
-    for (size_t i = 0; i < e->table_count; i++) {
-        if (strcmp(name, s->req->tables[i]) != 0)
-            return false;
-        name += strlen(name) + 1;
-    }
-    return true;
+    /* The stamps first: they tell most entries apart. */
+    return e->state != ENTRY_FREE && e->cursor.ts == s->cursor.ts && e->cursor.c == s->cursor.c &&
+           e->format == format && e->key_len == s->key_len &&
+           stream_hlc_equal(&e->cursor, &s->cursor) && stream_hlc_equal(&e->sent, &s->sent) &&
+           memcmp(e->key, s->key, s->key_len) == 0;
 }
 
 /* Takes a slot for s's key (the oldest ready one when all are taken), or
@@ -123,29 +165,17 @@ static struct stream_entry *stream_entry_claim(struct grove_server_stream_cache 
     }
     if (!e)
         return NULL;
-    size_t len = 0;
-    for (size_t i = 0; i < s->req->table_count; i++)
-        len += strlen(s->req->tables[i]) + 1;
-    char *tables = malloc(len ? len : 1);
-    if (!tables)
+    char *key = malloc(s->key_len);
+    if (!key)
         return NULL;
     stream_entry_clear(e);
-    char *p = tables;
-    for (size_t i = 0; i < s->req->table_count; i++) {
-        size_t n = strlen(s->req->tables[i]) + 1;
-        memcpy(p, s->req->tables[i], n);
-        p += n;
-    }
+    memcpy(key, s->key, s->key_len);
     e->state = ENTRY_FILLING;
     e->format = format;
     e->cursor = s->cursor;
     e->sent = s->sent;
-    e->batch_bytes = s->batch_bytes;
-    e->limit = s->req->limit;
-    snprintf(e->node_id, sizeof e->node_id, "%s", s->req->node_id);
-    e->tables = tables;
-    e->tables_len = len;
-    e->table_count = s->req->table_count;
+    e->key = key;
+    e->key_len = s->key_len;
     return e;
 }
 
@@ -244,7 +274,9 @@ grove_err grove_server_stream_poll(struct grove_server_stream *s, grove_stream_f
             grove_hlc_compare(&latest, &s->checked) <= 0)
             return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
         bool had_changes = false, moved = false;
-        grove_err err = stream_step(s, format, out, &had_changes, &moved);
+        grove_err err = stream_key(s);
+        if (!err)
+            err = stream_step(s, format, out, &had_changes, &moved);
         if (err) {
             out->len = had;
             return err;

@@ -14,6 +14,11 @@ struct grove_server_stream {
     /* Nothing for this stream up to here (commits to other tables, echoes):
      * a poll reads again only when the store is past it. */
     struct grove_hlc checked;
+    /* What decides a batch's bytes besides the cursor and format (tables,
+     * node id, filter, limit, batch bound), as one string: the cache's key
+     * (server_stream.c). In req's memory; NULL until the first poll. */
+    char *key;
+    size_t key_len;
 };
 
 /* The batches read once for every stream at the same place (server_stream.c),

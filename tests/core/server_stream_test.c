@@ -1,0 +1,141 @@
+/* Polled streams (grove_server_stream_poll): streams at the same place share
+ * one batch's bytes, and everything that decides the bytes keeps streams
+ * apart (node id for echoes, pull filter, tables), also when they sit at the
+ * same cursor. */
+#include "support.h"
+
+TestSuite(core_server_stream, .init = support_setup, .fini = support_teardown);
+
+static void apply_from(struct grove_store *store, const char *origin, const char *pk, int64_t ts)
+{
+    struct grove_change c = {.table = "docs",
+                             .pk = pk,
+                             .field = "title",
+                             .crdt = GROVE_CRDT_LWW,
+                             .node_id = origin,
+                             .value = {"1", 1},
+                             .hlc = {.ts = ts}};
+    cr_assert_eq(grove_hlc_set_node(&c.hlc, origin), GROVE_OK);
+    cr_assert_eq(grove_store_apply(store, &c, 1, origin, NULL), GROVE_OK, "%s", grove_errmsg());
+}
+
+/* The batch's pks, comma-separated, for comparing. */
+static grove_err format_pks(const struct grove_pull_response *batch, struct grove_buf *out)
+{
+    grove_err err = GROVE_OK;
+    for (size_t i = 0; !err && i < batch->count; i++) {
+        err = grove_buf_append(out, batch->changes[i].pk, strlen(batch->changes[i].pk));
+        if (!err)
+            err = grove_buf_append(out, ",", 1);
+    }
+    return err;
+}
+
+static struct grove_server_stream *open_stream(struct grove_server *server,
+                                               struct grove_pull_request *req)
+{
+    struct grove_server_stream *s;
+    cr_assert_eq(grove_server_stream_open(server, req, &s), GROVE_OK, "%s", grove_errmsg());
+    return s;
+}
+
+/* The next batch's pks as text ("" and GROVE_ETIMEOUT when none). */
+static grove_err poll_text(struct grove_server_stream *s, char *out, size_t cap)
+{
+    struct grove_buf b = {0};
+    grove_err err = grove_server_stream_poll(s, format_pks, &b);
+    snprintf(out, cap, "%.*s", (int)b.len, b.data ? b.data : "");
+    grove_buf_free(&b);
+    return err;
+}
+
+Test(core_server_stream, streams_at_one_place_share_bytes_and_differ_by_what_decides_them)
+{
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
+    /* From a cursor past the zero one: a pull from zero is not echo-filtered
+     * (docs/design.md, "Echo rules"). */
+    apply_from(store, "y", "seed", 500);
+    struct grove_hlc since;
+    grove_store_latest(store, &since);
+    struct grove_pull_request plain = {.node_id = "sub", .since = since};
+    struct grove_pull_request other = {.node_id = "sub", .since = since};
+    struct grove_pull_request echo = {.node_id = "x", .since = since};
+    struct grove_pull_request only_a = {
+        .node_id = "sub", .since = since, .filter = {.pk_prefix = "a"}};
+    struct grove_server_stream *s1 = open_stream(server, &plain);
+    struct grove_server_stream *s2 = open_stream(server, &other);
+    struct grove_server_stream *se = open_stream(server, &echo);
+    struct grove_server_stream *sa = open_stream(server, &only_a);
+    char text[256];
+    cr_expect_eq(poll_text(s1, text, sizeof text), GROVE_ETIMEOUT, "nothing is committed yet");
+    apply_from(store, "x", "a1", 1000);
+    apply_from(store, "y", "b1", 1001);
+    cr_assert_eq(poll_text(s1, text, sizeof text), GROVE_OK, "%s", grove_errmsg());
+    cr_expect_str_eq(text, "a1,b1,");
+    cr_assert_eq(poll_text(s2, text, sizeof text), GROVE_OK);
+    cr_expect_str_eq(text, "a1,b1,", "a second stream at the same place gets the same bytes");
+    cr_assert_eq(poll_text(se, text, sizeof text), GROVE_OK);
+    cr_expect_str_eq(text, "b1,", "x's own change is an echo for x");
+    cr_assert_eq(poll_text(sa, text, sizeof text), GROVE_OK);
+    cr_expect_str_eq(text, "a1,", "the prefix filter holds at the same cursor");
+    /* At the head: nothing, without a read. */
+    cr_expect_eq(poll_text(s1, text, sizeof text), GROVE_ETIMEOUT);
+    cr_expect_eq(poll_text(se, text, sizeof text), GROVE_ETIMEOUT);
+    /* Only changes the filtered stream leaves out: still nothing for it. */
+    apply_from(store, "y", "b2", 1002);
+    cr_expect_eq(poll_text(sa, text, sizeof text), GROVE_ETIMEOUT);
+    cr_expect_eq(poll_text(sa, text, sizeof text), GROVE_ETIMEOUT);
+    apply_from(store, "y", "a2", 1003);
+    cr_assert_eq(poll_text(sa, text, sizeof text), GROVE_OK);
+    cr_expect_str_eq(text, "a2,");
+    cr_assert_eq(poll_text(s2, text, sizeof text), GROVE_OK);
+    cr_expect_str_eq(text, "b2,a2,");
+    grove_server_shutdown(server);
+    cr_expect_eq(poll_text(s1, text, sizeof text), GROVE_ESHUTDOWN);
+    grove_server_stream_close(s1);
+    grove_server_stream_close(s2);
+    grove_server_stream_close(se);
+    grove_server_stream_close(sa);
+    grove_server_free(server);
+    grove_store_close(store);
+}
+
+/* More distinct subscriptions than the cache holds, each at its own cursor:
+ * every one still gets exactly its own changes. */
+Test(core_server_stream, more_subscriptions_than_the_cache_holds)
+{
+    enum { STREAMS = 100 };
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
+    struct grove_server_stream *s[STREAMS];
+    char prefixes[STREAMS][16];
+    for (int i = 0; i < STREAMS; i++) {
+        snprintf(prefixes[i], sizeof prefixes[i], "p%03d-", i);
+        struct grove_pull_request req = {.node_id = "sub", .filter = {.pk_prefix = prefixes[i]}};
+        s[i] = open_stream(server, &req);
+    }
+    for (int i = 0; i < STREAMS; i++) {
+        char pk[32];
+        snprintf(pk, sizeof pk, "p%03d-row", i);
+        apply_from(store, "y", pk, 1000 + i);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < STREAMS; i++) {
+            char text[64], want[64];
+            grove_err err = poll_text(s[i], text, sizeof text);
+            if (round == 0) {
+                snprintf(want, sizeof want, "p%03d-row,", i);
+                cr_assert_eq(err, GROVE_OK, "stream %d: %s", i, grove_errmsg());
+                cr_expect_str_eq(text, want);
+            } else {
+                cr_expect_eq(err, GROVE_ETIMEOUT, "stream %d got %s again", i, text);
+            }
+        }
+    for (int i = 0; i < STREAMS; i++)
+        grove_server_stream_close(s[i]);
+    grove_server_free(server);
+    grove_store_close(store);
+}
