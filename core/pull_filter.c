@@ -1,5 +1,6 @@
 /* A pull's filter (docs/protocol.md §4, "filter"): matching a record, the
  * checks shared by every codec, and the copy a stream keeps. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "grove/model.h"
@@ -10,14 +11,49 @@ bool grove_pull_filter_active(const struct grove_pull_filter *f)
     return f && (f->pk_count || f->field_count || (f->pk_prefix && f->pk_prefix[0]));
 }
 
-/* Lists are short (a client's few documents or fields): a linear look-up
- * costs less than sorting them for every page. */
-static bool filter_has(const char *const *list, size_t count, const char *s)
+static int filter_cmp(const void *a, const void *b)
 {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A few entries (a client's documents or fields) are read through; a long
+ * list is bisected once sorted, so a 1000-entry filter does not cost 1000
+ * comparisons for every row a page passes over. */
+static bool filter_has(const char *const *list, size_t count, bool sorted, const char *s)
+{
+    if (sorted)
+        return bsearch(&s, list, count, sizeof *list, filter_cmp) != NULL;
     for (size_t i = 0; i < count; i++)
         if (list[i][0] == s[0] && strcmp(list[i], s) == 0)
             return true;
     return false;
+}
+
+/* Lists this short are read through: sorting them would cost more. */
+#define FILTER_SORT_FROM 9
+
+grove_err grove_pull_filter_sort(const struct grove_pull_filter *in, struct grove_pull_filter *out,
+                                 const char ***storage)
+{
+    *out = *in;
+    *storage = NULL;
+    size_t n = in->pk_count + in->field_count;
+    if (in->sorted || (in->pk_count < FILTER_SORT_FROM && in->field_count < FILTER_SORT_FROM))
+        return GROVE_OK;
+    const char **copy = malloc(n * sizeof *copy);
+    if (!copy)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    if (in->pk_count)
+        memcpy(copy, in->pks, in->pk_count * sizeof *copy);
+    if (in->field_count)
+        memcpy(copy + in->pk_count, in->fields, in->field_count * sizeof *copy);
+    qsort(copy, in->pk_count, sizeof *copy, filter_cmp);
+    qsort(copy + in->pk_count, in->field_count, sizeof *copy, filter_cmp);
+    out->pks = copy;
+    out->fields = copy + in->pk_count;
+    out->sorted = true;
+    *storage = copy;
+    return GROVE_OK;
 }
 
 bool grove_pull_filter_match(const struct grove_pull_filter *f, const char *pk, const char *field,
@@ -27,10 +63,10 @@ bool grove_pull_filter_match(const struct grove_pull_filter *f, const char *pk, 
         return true;
     if (f->pk_prefix && f->pk_prefix[0] && strncmp(pk, f->pk_prefix, strlen(f->pk_prefix)) != 0)
         return false;
-    if (f->pk_count && !filter_has(f->pks, f->pk_count, pk))
+    if (f->pk_count && !filter_has(f->pks, f->pk_count, f->sorted, pk))
         return false;
     /* A row delete goes to a field-filtered client too: it hides the row. */
-    return tombstone || !f->field_count || filter_has(f->fields, f->field_count, field);
+    return tombstone || !f->field_count || filter_has(f->fields, f->field_count, f->sorted, field);
 }
 
 static grove_err filter_check_string(const char *s, const char *where, size_t index)
@@ -94,6 +130,7 @@ grove_err grove_pull_filter_copy(void *msg, const struct grove_pull_filter *in,
     if (err)
         return err;
     out->pk_count = in->pk_count;
+    out->sorted = in->sorted;
     out->field_count = in->field_count;
     return GROVE_OK;
 }

@@ -107,7 +107,14 @@ static grove_err server_read(struct grove_server *server, const struct grove_pul
     server_query(server, req, since, &q);
     if (max_bytes && max_bytes < q.max_bytes)
         q.max_bytes = max_bytes;
-    grove_err err = grove_store_changes(server->store, &q, out);
+    struct grove_pull_filter sorted;
+    const char **sorted_lists = NULL;
+    grove_err err = q.filter ? grove_pull_filter_sort(q.filter, &sorted, &sorted_lists) : GROVE_OK;
+    if (!err && q.filter)
+        q.filter = &sorted;
+    if (!err)
+        err = grove_store_changes(server->store, &q, out);
+    free(sorted_lists);
     struct grove_hook_context ctx = {
         .path = path, .peer_addr = req->peer_addr, .node = req->node_id};
     if (!err) {

@@ -79,6 +79,9 @@ struct grove_pull_filter {
     const char **fields;
     size_t field_count;
     const char *pk_prefix; /* NULL or "": none */
+    /* pks and fields are in strcmp order (grove_pull_filter_sort): a look-up
+     * bisects instead of comparing every entry. */
+    bool sorted;
 };
 #define GROVE_FILTER_ENTRIES_MAX 1000 /* per list */
 #define GROVE_FILTER_STRING_MAX  1024 /* bytes of a pk, a field or the prefix */
@@ -93,6 +96,10 @@ bool grove_pull_filter_match(const struct grove_pull_filter *f, const char *pk, 
  * empty or too long string or too many entries: the checks every codec's
  * decoded pull request passes. */
 grove_err grove_pull_filter_check(const struct grove_pull_filter *f);
+/* *out as `in` with its lists sorted, in *storage (malloc'ed, the caller
+ * frees it; NULL when the lists are short enough to be read through). */
+grove_err grove_pull_filter_sort(const struct grove_pull_filter *in, struct grove_pull_filter *out,
+                                 const char ***storage);
 /* Deep copy of `in` into msg's arena. */
 grove_err grove_pull_filter_copy(void *msg, const struct grove_pull_filter *in,
                                  struct grove_pull_filter *out);
