@@ -20,6 +20,7 @@ int bench_watch(int argc, char **argv);
 int bench_readers(int argc, char **argv);
 int bench_filter(int argc, char **argv);
 int bench_fanout(int argc, char **argv);
+int bench_delta(int argc, char **argv);
 
 /* Monotonic clock in seconds. */
 double bench_now(void);

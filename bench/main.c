@@ -38,6 +38,9 @@ static const struct bench_cmd bench_cmds[] = {
     {"filter", bench_filter,
      "pulls of all rows, one tenant's (pk_prefix) and 10 named rows from N rows of 10 tenants"
      " [--n N, default 1000000]"},
+    {"delta", bench_delta,
+     "1,000 updates of existing rows synced A->B after N rows, warm and after a restart"
+     " [--rows N, default 1000000] [--rounds R]"},
     {"readers", bench_readers,
      "a writer's batches alone and beside 16 clients pulling pages [--n ROWS, default 200000]"
      " [--seconds S] [--store-readers K] [--rate PAGES_PER_S]"},
