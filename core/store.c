@@ -200,6 +200,25 @@ static grove_err store_restore_clock(struct grove_store *store)
     return err;
 }
 
+/* A checkpoint copies each page once however often the WAL rewrote it, so
+ * the rarer they are the less a bulk sync copies, at the cost of disk: one
+ * every 128 MiB of WAL, whatever the file's page size (older files have
+ * 8 KiB pages). */
+static grove_err store_set_checkpoints(struct grove_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    grove_err err = store_prepare(store, &st, "PRAGMA page_size");
+    if (err)
+        return err;
+    int page = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (page <= 0)
+        return grove_store_sqlite_error(store, "read page size");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d;", (128 << 20) / page);
+    return grove_store_exec(store, sql);
+}
+
 /* SQLite says only "unable to open database file"; at start-up the cause is
  * most often the directory, so name it when it is missing or no directory,
  * and add the system's reason otherwise. */
@@ -269,15 +288,18 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     }
     sqlite3_busy_timeout(store->db, 5000);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut.
-     * 8 KiB pages (for a new file) make a change's b-tree inserts about a
-     * fifth cheaper than 4 KiB ones. A checkpoint copies each page once
-     * however often the WAL rewrote it, so the rarer they are (here every
-     * 128 MiB of WAL) the less a bulk sync copies, at the cost of disk. */
-    err = grove_store_exec(store, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL;"
+     * 4 KiB pages (for a new file): an update of a row among many dirties a
+     * page in each of three b-trees (state, its arrival index, rows), and
+     * the WAL writes, checksums and syncs whole pages, so a small round
+     * costs about half what it did with 8 KiB pages; bulk applies cost the
+     * same by CPU time (docs/design.md, "Store layout"). */
+    err = grove_store_exec(store, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
                                   "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
-                                  "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
+                                  "PRAGMA temp_store=MEMORY;");
     if (!err)
         err = grove_store_exec(store, store_schema_sql);
+    if (!err)
+        err = store_set_checkpoints(store);
     if (!err)
         err = store_claim_node(store, opts->path);
     if (!err)

@@ -549,3 +549,34 @@ Test(core_store, echo_rules_name_who_a_page_or_push_leaves_out)
     cr_expect(!c.catching_up);
     grove_store_close(s);
 }
+
+static int pragma_int(struct grove_store *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* New files get 4 KiB pages (docs/design.md, "Store layout"); a file made
+ * with 8 KiB pages keeps them; either checkpoints every 128 MiB of WAL. */
+Test(core_store, pages_of_4_kib_and_a_checkpoint_every_128_mib)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    cr_expect_eq(pragma_int(s, "PRAGMA page_size"), 4096);
+    cr_expect_eq(pragma_int(s, "PRAGMA wal_autocheckpoint"), 32768);
+    grove_store_close(s);
+    char path[512];
+    snprintf(path, sizeof path, "%s/old.db", support_dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA page_size=8192; CREATE TABLE t(x)", NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    s = support_store(support_dir, "old", support_docs_schema);
+    cr_expect_eq(pragma_int(s, "PRAGMA page_size"), 8192);
+    cr_expect_eq(pragma_int(s, "PRAGMA wal_autocheckpoint"), 16384);
+    grove_store_close(s);
+}
