@@ -1,4 +1,5 @@
-/* grove-bench delta [--rows N] [--rounds R]: small deltas after many rows.
+/* grove-bench delta [--rows N] [--rounds R] [--page-size B]: small deltas
+ * after many rows.
  * Node A is loaded with N rows (default 1,000,000) and node B (A as its
  * peer over HTTP, no stream, rounds an hour apart) pulls them all. Then, R
  * times (default 5), 1,000 existing rows spread over the whole key space are
@@ -6,7 +7,10 @@
  * B's process and caches as they were. Then 1,000 more updates, B is
  * restarted and its first round (at start) brings them: the cold round (B's
  * own caches empty; the OS page cache is as the machine left it). RESULT:
- * the median warm round and the cold round in ms, and changes/s of each. */
+ * the median warm round and the cold round in ms, and changes/s of each.
+ * --page-size makes both stores' files with pages of B bytes first (as an
+ * older groved did: 8192), to compare page sizes in the same minutes. */
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +57,21 @@ static long bench_delta_arg(int argc, char **argv, const char *name, long def)
             return v;
         }
     return def;
+}
+
+/* An empty SQLite file at path with pages of `bytes`. */
+static bool bench_delta_make_file(const char *path, long bytes)
+{
+    sqlite3 *db = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA page_size=%ld; PRAGMA journal_mode=WAL; CREATE TABLE x(a);"
+                              " DROP TABLE x;", bytes);
+    bool ok = sqlite3_open(path, &db) == SQLITE_OK &&
+              sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s\n", path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return ok;
 }
 
 /* Updates 1,000 existing rows of A (row-<i>, as gd_push_lww names them),
@@ -152,6 +171,7 @@ int bench_delta(int argc, char **argv)
 {
     long n = bench_delta_arg(argc, argv, "rows", 1000000);
     long rounds = bench_delta_arg(argc, argv, "rounds", 5);
+    long page_size = bench_delta_arg(argc, argv, "page-size", 0);
     snprintf(bench_delta_dir, sizeof bench_delta_dir, "/tmp/grove-bench-delta-XXXXXX");
     if (!mkdtemp(bench_delta_dir)) {
         perror("mkdtemp");
@@ -161,12 +181,15 @@ int bench_delta(int argc, char **argv)
     grove_transport_register(grove_transport_http());
     struct gd a, b;
     gd_prepare(&a, "delta-a", bench_delta_dir);
+    gd_prepare(&b, "delta-b", bench_delta_dir);
+    if (page_size && (!bench_delta_make_file(a.db, page_size) ||
+                      !bench_delta_make_file(b.db, page_size)))
+        return 1;
     gd_arg(&a, "--no-stream", NULL);
     if (!gd_start(&a) || !gd_push_lww(&a, "loader", "row-", 0, (size_t)n, 5000)) {
         fprintf(stderr, "loading A failed (%s)\n", a.log);
         return 1;
     }
-    gd_prepare(&b, "delta-b", bench_delta_dir);
     gd_arg(&b, "--peer", a.url);
     gd_arg(&b, "--interval", "3600");
     gd_arg(&b, "--no-stream", NULL);
@@ -209,9 +232,10 @@ int bench_delta(int argc, char **argv)
     qsort(warm, (size_t)rounds, sizeof *warm, bench_delta_cmp);
     double median = warm[rounds / 2];
     printf(" ms (median %.1f); after a restart %.1f ms\n", median, cold);
-    printf("RESULT delta rows=%ld updates=%d round_ms=%.1f changes_per_s=%.0f cold_round_ms=%.1f "
+    printf("RESULT delta rows=%ld updates=%d page_size=%ld round_ms=%.1f changes_per_s=%.0f cold_round_ms=%.1f "
            "cold_changes_per_s=%.0f\n",
-           n, BENCH_DELTA_UPDATES, median, BENCH_DELTA_UPDATES / (median / 1000.0), cold,
+           n, BENCH_DELTA_UPDATES, page_size ? page_size : 4096, median,
+           BENCH_DELTA_UPDATES / (median / 1000.0), cold,
            BENCH_DELTA_UPDATES / (cold / 1000.0));
     free(warm);
     return 0;

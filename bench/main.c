@@ -40,7 +40,7 @@ static const struct bench_cmd bench_cmds[] = {
      " [--n N, default 1000000]"},
     {"delta", bench_delta,
      "1,000 updates of existing rows synced A->B after N rows, warm and after a restart"
-     " [--rows N, default 1000000] [--rounds R]"},
+     " [--rows N, default 1000000] [--rounds R] [--page-size B]"},
     {"readers", bench_readers,
      "a writer's batches alone and beside 16 clients pulling pages [--n ROWS, default 200000]"
      " [--seconds S] [--store-readers K] [--rate PAGES_PER_S]"},
