@@ -434,11 +434,15 @@ static grove_err metrics_pending(struct grove_store *store, const struct grove_p
         " LIMIT ?4)";
     const char *exclude = grove_store_echo_push_exclude(c);
     *out = 0;
-    pthread_mutex_lock(&store->lock);
+    /* On a reader (docs/design.md, "Reads beside writes"): a scrape's count
+     * holds no write back. */
+    struct store_reader *r;
+    grove_err err = grove_store_reader_get(store, &r);
+    if (err)
+        return err;
     sqlite3_stmt *st = NULL;
-    grove_err err = GROVE_OK;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        err = grove_store_sqlite_error(store, "count pending changes");
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        err = grove_store_reader_error(r, "count pending changes");
     } else {
         sqlite3_bind_int64(st, 1, c->push.ts);
         sqlite3_bind_int64(st, 2, c->push.c);
@@ -448,10 +452,10 @@ static grove_err metrics_pending(struct grove_store *store, const struct grove_p
         if (sqlite3_step(st) == SQLITE_ROW)
             *out = (uint64_t)sqlite3_column_int64(st, 0);
         else
-            err = grove_store_sqlite_error(store, "count pending changes");
+            err = grove_store_reader_error(r, "count pending changes");
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&store->lock);
+    grove_store_reader_put(store, r);
     return err;
 }
 
