@@ -111,6 +111,10 @@ uint64_t grove_http_pump_commits(struct grove_http_pump *p);
 bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e, uint64_t commits,
                           int64_t due_ms);
 void grove_http_pump_forget(struct grove_http_pump *p, struct grove_http_parked *e);
+/* Resumes a few of the streams a commit woke, if any are still waiting:
+ * called by every content reader that runs, so resuming thousands of
+ * streams is shared by the pool threads. */
+void grove_http_pump_help(struct grove_http_pump *p);
 void grove_http_pump_stop(struct grove_http_pump *p);
 void grove_http_pump_free(struct grove_http_pump *p);
 

@@ -9,10 +9,11 @@
  * when the listener stops.
  *
  * A reader suspends its connection while it holds the pump's lock, and the
- * pump takes connections off the list under the same lock before it resumes
- * them: a connection is on the list, or on the chain being resumed, only
+ * pump takes connections off the list under the same lock before they are
+ * resumed: a connection is on the list, or on the chain being resumed, only
  * while it is suspended, so a resume is never lost nor aimed at a connection
- * that is running or freed. A commit between a reader's poll and its park is
+ * that is running or freed. The readers that run while a chain is being
+ * resumed take their share of it. A commit between a reader's poll and its park is
  * caught by the commit count the reader took before polling. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 /* How often parked streams' keep-alive deadlines are looked at, and how long
  * a stop waits for the pump thread at most. */
 #define HTTP_PUMP_TICK_MS 100
+/* Streams resumed at a time, by the pump or by a reader helping it. */
+#define HTTP_PUMP_HELP 32
 
 struct grove_http_pump {
     struct grove_store *store;
@@ -36,6 +39,11 @@ struct grove_http_pump {
     atomic_uint_fast64_t commits;
     struct grove_http_parked parked; /* sentinel of a circular list */
     size_t parked_count;
+    /* Taken off the list, still suspended, to be resumed: by the pump, and
+     * by every reader that runs meanwhile (grove_http_pump_help), so a
+     * commit's resumes go out on every pool thread, not on one. */
+    struct grove_http_parked *resuming;
+    atomic_bool has_resuming;
 };
 
 static int64_t http_pump_now_ms(void)
@@ -53,34 +61,53 @@ static void http_pump_unlink(struct grove_http_pump *p, struct grove_http_parked
     p->parked_count--;
 }
 
-/* Takes the parked streams off the list (all of them, or those due by now)
- * into a chain of their own. Under the lock. */
-static struct grove_http_parked *http_pump_take(struct grove_http_pump *p, bool all, int64_t now)
+/* Moves the parked streams (all of them, or those due by now) from the
+ * list to the chain to be resumed. Under the lock. */
+static void http_pump_take(struct grove_http_pump *p, bool all, int64_t now)
 {
-    struct grove_http_parked *chain = NULL;
     for (struct grove_http_parked *e = p->parked.next, *next; e != &p->parked; e = next) {
         next = e->next;
         if (all || e->due_ms <= now) {
             http_pump_unlink(p, e);
-            e->next = chain;
-            chain = e;
+            e->next = p->resuming;
+            p->resuming = e;
         }
     }
-    return chain;
+    atomic_store(&p->has_resuming, p->resuming != NULL);
 }
 
-/* Resumes a chain, outside the lock so readers need not wait for the whole
- * of it. Every stream in it is suspended, so none is freed under us; each is
- * left alone from its resume on (it may park again, or end, at once). */
-static void http_pump_resume(struct grove_http_parked *chain)
+/* Resumes up to `max` streams of the chain, outside the lock; false when
+ * it was empty. Every stream on the chain is suspended, so none is freed
+ * under us; each is left alone from its resume on (it may park again, or
+ * end, at once). */
+static bool http_pump_resume_some(struct grove_http_pump *p, size_t max)
 {
-    while (chain) {
-        struct grove_http_parked *e = chain;
+    pthread_mutex_lock(&p->lock);
+    struct grove_http_parked *batch = p->resuming, *last = NULL;
+    for (size_t n = 0; p->resuming && n < max; n++) {
+        last = p->resuming;
+        p->resuming = last->next;
+    }
+    if (last)
+        last->next = NULL;
+    atomic_store(&p->has_resuming, p->resuming != NULL);
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return false;
+    while (batch) {
+        struct grove_http_parked *e = batch;
         struct MHD_Connection *conn = e->conn;
-        chain = e->next;
+        batch = e->next;
         e->next = e->prev = NULL;
         MHD_resume_connection(conn);
     }
+    return true;
+}
+
+void grove_http_pump_help(struct grove_http_pump *p)
+{
+    if (atomic_load(&p->has_resuming))
+        http_pump_resume_some(p, HTTP_PUMP_HELP);
 }
 
 static void *http_pump_main(void *arg)
@@ -115,9 +142,10 @@ static void *http_pump_main(void *arg)
             store_closed = err == GROVE_ESHUTDOWN;
             atomic_fetch_add(&p->commits, 1);
         }
-        struct grove_http_parked *chain = http_pump_take(p, all, http_pump_now_ms());
+        http_pump_take(p, all, http_pump_now_ms());
         pthread_mutex_unlock(&p->lock);
-        http_pump_resume(chain);
+        while (http_pump_resume_some(p, HTTP_PUMP_HELP))
+            ;
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -181,10 +209,11 @@ void grove_http_pump_stop(struct grove_http_pump *p)
     pthread_mutex_lock(&p->lock);
     bool running = !p->stopping;
     p->stopping = true;
-    struct grove_http_parked *chain = http_pump_take(p, true, 0);
+    http_pump_take(p, true, 0);
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
-    http_pump_resume(chain);
+    while (http_pump_resume_some(p, HTTP_PUMP_HELP))
+        ;
     if (running)
         pthread_join(p->thread, NULL);
 }

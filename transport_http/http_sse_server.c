@@ -61,6 +61,7 @@ static ssize_t http_sse_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     struct http_sse *s = cls;
     struct http_listener *l = s->listener;
+    grove_http_pump_help(l->pump);
     while (s->pending_off == s->pending.len) {
         s->pending.len = s->pending_off = 0;
         if (atomic_load(&l->closing))
