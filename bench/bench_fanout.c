@@ -437,13 +437,17 @@ int bench_fanout(int argc, char **argv)
     if (rss_mb == 0)
         fanout_proc_status(g.pid, &rss_mb, &threads);
     long still_open = fo.open;
+    /* Stopped with every stream open: they end, and groved exits cleanly. */
+    int stop_status = gd_stop(&g);
+    if (stop_status != 0)
+        fprintf(stderr, "groved did not stop cleanly with %ld streams open (%s)\n", still_open,
+                g.log);
     for (long i = 0; i < subs; i++) {
         fanout_close(&fo, &fo.subs[i]);
         free(fo.subs[i].line);
     }
     close(fo.epfd);
     free(fo.subs);
-    gd_stop(&g);
 
     double p50 = 0, p99 = 0, max = 0;
     if (fo.lat_count) {
@@ -466,7 +470,7 @@ int bench_fanout(int argc, char **argv)
            "idle_kib_per_subscriber=%.1f groved_cores=%.2f bench_cores=%.2f\n",
            subs, rate, fo.lat_count, expected, p50, p99, max, rss_mb, threads, idle_kib, cpu_server,
            cpu_self);
-    return atomic_load(&fo.writer_failed) || (long)fo.lat_count < expected ? 1 : 0;
+    return atomic_load(&fo.writer_failed) || (long)fo.lat_count < expected || stop_status != 0;
 }
 
 #else /* !GROVE_BENCH_CLIENT */
