@@ -200,8 +200,9 @@ static void dpb_hlc(const struct grove_hlc *in, Grove__Sync__V1__HLC *out)
 
 /* ---- serving -------------------------------------------------------------- */
 
-static grove_err dpb_serve_write(struct grove_store *store, enum grove_data_call call,
-                                 const char *data, size_t len, struct grove_buf *out)
+static grove_err dpb_serve_write(struct grove_store *store, const struct grove_caller *caller,
+                                 enum grove_data_call call, const char *data, size_t len,
+                                 struct grove_buf *out)
 {
     struct grove_write_msg *msg;
     grove_err err = grove_data_pb_decode_write(call, data, len, &msg);
@@ -209,7 +210,7 @@ static grove_err dpb_serve_write(struct grove_store *store, enum grove_data_call
         return err;
     struct grove_hlc hlc;
     char *row = NULL;
-    if ((err = grove_data_write(store, &msg->write, &hlc)))
+    if ((err = grove_data_write_as(store, caller, &msg->write, &hlc)))
         goto done;
     Grove__Sync__V1__HLC pb_hlc;
     dpb_hlc(&hlc, &pb_hlc);
@@ -244,8 +245,8 @@ done:
     return err;
 }
 
-static grove_err dpb_serve_get(struct grove_store *store, const char *data, size_t len,
-                               struct grove_buf *out)
+static grove_err dpb_serve_get(struct grove_store *store, const struct grove_caller *caller,
+                               const char *data, size_t len, struct grove_buf *out)
 {
     void *arena;
     grove_err err = grove_msg_new(0, &arena);
@@ -254,7 +255,7 @@ static grove_err dpb_serve_get(struct grove_store *store, const char *data, size
     char *row = NULL;
     Grove__Data__V1__GetRequest *req =
         dpb_unpack(arena, &grove__data__v1__get_request__descriptor, data, len, &err);
-    if (!req || (err = grove_data_get(store, req->table, req->pk, &row)))
+    if (!req || (err = grove_data_get_as(store, caller, req->table, req->pk, &row)))
         goto done;
     Grove__Data__V1__GetResponse pb = GROVE__DATA__V1__GET_RESPONSE__INIT;
     pb.table = req->table;
@@ -267,8 +268,8 @@ done:
     return err;
 }
 
-static grove_err dpb_serve_list(struct grove_store *store, const char *data, size_t len,
-                                struct grove_buf *out)
+static grove_err dpb_serve_list(struct grove_store *store, const struct grove_caller *caller,
+                                const char *data, size_t len, struct grove_buf *out)
 {
     void *arena;
     grove_err err = grove_msg_new(0, &arena);
@@ -281,7 +282,7 @@ static grove_err dpb_serve_list(struct grove_store *store, const char *data, siz
         goto done;
     struct grove_list_query query = {
         .table = req->table, .prefix = req->prefix, .after = req->after, .limit = req->limit};
-    if ((err = grove_data_list(store, &query, &page)))
+    if ((err = grove_data_list_as(store, caller, &query, &page)))
         goto done;
     Grove__Data__V1__Row *rows = grove_msg_alloc(arena, (page->count + 1) * sizeof *rows);
     Grove__Data__V1__Row **ptrs = grove_msg_alloc(arena, (page->count + 1) * sizeof *ptrs);
@@ -307,24 +308,25 @@ done:
     return err;
 }
 
-grove_err grove_data_pb_serve(struct grove_store *store, enum grove_data_call call,
-                              const char *data, size_t len, struct grove_buf *out)
+grove_err grove_data_pb_serve(struct grove_store *store, const struct grove_caller *caller,
+                              enum grove_data_call call, const char *data, size_t len,
+                              struct grove_buf *out)
 {
     switch (call) {
     case GROVE_DATA_CALL_WRITE:
     case GROVE_DATA_CALL_WRITE_MANY:
     case GROVE_DATA_CALL_DELETE:
-        return dpb_serve_write(store, call, data, len, out);
+        return dpb_serve_write(store, caller, call, data, len, out);
     case GROVE_DATA_CALL_GET:
-        return dpb_serve_get(store, data, len, out);
+        return dpb_serve_get(store, caller, data, len, out);
     case GROVE_DATA_CALL_LIST:
-        return dpb_serve_list(store, data, len, out);
+        return dpb_serve_list(store, caller, data, len, out);
     }
     return grove_error_set(GROVE_EINVAL, "unknown Data call %d", (int)call);
 }
 
-grove_err grove_data_pb_watch_open(struct grove_store *store, const char *data, size_t len,
-                                   struct grove_watch **out)
+grove_err grove_data_pb_watch_open(struct grove_store *store, const struct grove_caller *caller,
+                                   const char *data, size_t len, struct grove_watch **out)
 {
     *out = NULL;
     void *arena;
@@ -338,7 +340,7 @@ grove_err grove_data_pb_watch_open(struct grove_store *store, const char *data, 
                                            .prefix = req->prefix,
                                            .since = req->since,
                                            .snapshot = req->snapshot};
-        err = grove_data_watch_open(store, &opts, out);
+        err = grove_data_watch_open_as(store, caller, &opts, out);
     }
     grove_msg_free(arena);
     return err;

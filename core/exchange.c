@@ -9,14 +9,16 @@
 #include "grove/sys/transport.h"
 
 static grove_err exchange_pull(struct grove_server *server, const char *peer_addr,
-                               const struct grove_codec *codec, const char *data, size_t len,
-                               struct grove_buf *out, uint64_t *changes)
+                               const struct grove_caller *caller, const struct grove_codec *codec,
+                               const char *data, size_t len, struct grove_buf *out,
+                               uint64_t *changes)
 {
     struct grove_pull_request *req = NULL;
     struct grove_pull_response *resp = NULL;
     grove_err err = codec->decode_pull_request(data, len, &req);
     if (!err) {
         req->peer_addr = peer_addr;
+        req->caller = caller;
         err = grove_server_pull(server, req, &resp);
     }
     if (!err) {
@@ -29,14 +31,16 @@ static grove_err exchange_pull(struct grove_server *server, const char *peer_add
 }
 
 static grove_err exchange_push(struct grove_server *server, const char *peer_addr,
-                               const struct grove_codec *codec, const char *data, size_t len,
-                               struct grove_buf *out, uint64_t *changes)
+                               const struct grove_caller *caller, const struct grove_codec *codec,
+                               const char *data, size_t len, struct grove_buf *out,
+                               uint64_t *changes)
 {
     struct grove_push_request *req = NULL;
     struct grove_push_response *resp = NULL;
     grove_err err = codec->decode_push_request(data, len, &req);
     if (!err) {
         req->peer_addr = peer_addr;
+        req->caller = caller;
         *changes = req->count;
         err = grove_server_push(server, req, &resp);
     }
@@ -54,16 +58,17 @@ static int64_t exchange_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
-                           const struct grove_codec *codec, enum grove_call_kind kind,
-                           const char *data, size_t len, struct grove_buf *out)
+static grove_err exchange_serve(struct grove_server *server, const char *peer_addr,
+                                const struct grove_caller *caller, const struct grove_codec *codec,
+                                enum grove_call_kind kind, const char *data, size_t len,
+                                struct grove_buf *out)
 {
     size_t had = out->len;
     int64_t started = exchange_now_us();
     uint64_t changes = 0;
     grove_err err = kind == GROVE_CALL_PULL
-                        ? exchange_pull(server, peer_addr, codec, data, len, out, &changes)
-                        : exchange_push(server, peer_addr, codec, data, len, out, &changes);
+                        ? exchange_pull(server, peer_addr, caller, codec, data, len, out, &changes)
+                        : exchange_push(server, peer_addr, caller, codec, data, len, out, &changes);
     const char *op = kind == GROVE_CALL_PULL ? "pull" : "push";
     if (err) {
         out->len = had; /* nothing half-encoded goes out */
@@ -78,6 +83,21 @@ grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
     return err;
 }
 
+grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
+                           const struct grove_codec *codec, enum grove_call_kind kind,
+                           const char *data, size_t len, struct grove_buf *out)
+{
+    return exchange_serve(server, peer_addr, NULL, codec, kind, data, len, out);
+}
+
+grove_err grove_serve_as(struct grove_server *server, const struct grove_caller *caller,
+                         const struct grove_codec *codec, enum grove_call_kind kind,
+                         const char *data, size_t len, struct grove_buf *out)
+{
+    const char *peer = caller && caller->peer_addr[0] ? caller->peer_addr : NULL;
+    return exchange_serve(server, peer, caller, codec, kind, data, len, out);
+}
+
 grove_err grove_serve(struct grove_server *server, const struct grove_codec *codec,
                       enum grove_call_kind kind, const char *data, size_t len,
                       struct grove_buf *out)
@@ -85,16 +105,25 @@ grove_err grove_serve(struct grove_server *server, const struct grove_codec *cod
     return grove_serve_from(server, NULL, codec, kind, data, len, out);
 }
 
-grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
-                                  const char *data, size_t len, struct grove_server_stream **out)
+grove_err grove_serve_stream_open_as(struct grove_server *server, const struct grove_caller *caller,
+                                     const struct grove_codec *codec, const char *data, size_t len,
+                                     struct grove_server_stream **out)
 {
     struct grove_pull_request *req = NULL;
     *out = NULL;
     grove_err err = codec->decode_pull_request(data, len, &req);
-    if (!err)
+    if (!err) {
+        req->caller = caller;
         err = grove_server_stream_open(server, req, out);
+    }
     grove_msg_free(req);
     return err;
+}
+
+grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
+                                  const char *data, size_t len, struct grove_server_stream **out)
+{
+    return grove_serve_stream_open_as(server, NULL, codec, data, len, out);
 }
 
 grove_err grove_stream_deliver(const struct grove_codec *codec, const char *data, size_t len,

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "grove/server.h"
 #include "grove/sys/error.h"
+#include "guard.h"
 #include "inbound.h"
 #include "server_stream.h"
 #include "store_echo.h"
@@ -81,12 +82,69 @@ static void server_query(struct grove_server *server, const struct grove_pull_re
     memset(q, 0, sizeof *q);
     q->tables = (const char *const *)req->tables;
     q->table_count = req->table_count;
+    if (!q->table_count) /* every table the caller may read */
+        grove_caller_read_tables(req->caller, &q->tables, &q->table_count);
     q->since = *since;
     q->limit = req->limit ? (req->limit < server->max_page ? req->limit : server->max_page)
                           : server->default_page;
     q->max_bytes = server->page_bytes;
-    q->exclude_node = grove_store_echo_pull_exclude(since, req->node_id);
+    /* Only a node id the caller is known by spares it echoes: a claimed one
+     * could keep changes away from the node that lacks them
+     * (docs/protocol.md, "Echo rule"). */
+    q->exclude_node =
+        grove_store_echo_pull_exclude(since, grove_caller_node(req->caller, req->node_id));
     q->filter = grove_pull_filter_active(&req->filter) ? &req->filter : NULL;
+}
+
+/* A pull's tables must be inside the caller's read scope. */
+static grove_err server_check_tables(const struct grove_pull_request *req)
+{
+    grove_err err = GROVE_OK;
+    for (size_t i = 0; !err && i < req->table_count; i++)
+        err = grove_caller_check_table(req->caller, req->tables[i], false);
+    return err;
+}
+
+/* Leaves out the rows outside the caller's read scope; the page's cursor
+ * still moves past them, as past echoes. */
+static void server_scope_filter(const struct grove_pull_request *req,
+                                struct grove_pull_response *page)
+{
+    if (!grove_caller_limited(req->caller, false))
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < page->count; i++)
+        if (grove_caller_may(req->caller, page->changes[i].table, page->changes[i].pk, false))
+            page->changes[kept++] = page->changes[i];
+    page->count = kept;
+}
+
+/* The changes of a push this node applies: never one stamped with its own
+ * id, which no one else can make (docs/protocol.md, "Echo rule"). *out is
+ * NULL when every change stays, else a malloc'ed array of those that do. */
+static grove_err server_skip_own(struct grove_server *server, const struct grove_push_request *req,
+                                 struct grove_change **out, size_t *count)
+{
+    const char *self = grove_store_node_id(server->store);
+    *out = NULL;
+    *count = req->count;
+    size_t own = 0;
+    for (size_t i = 0; i < req->count; i++)
+        own += strcmp(req->changes[i].hlc.node, self) == 0 ||
+               (req->changes[i].node_id && strcmp(req->changes[i].node_id, self) == 0);
+    if (!own)
+        return GROVE_OK;
+    struct grove_change *kept = malloc((req->count - own + 1) * sizeof *kept);
+    if (!kept)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < req->count; i++)
+        if (strcmp(req->changes[i].hlc.node, self) != 0 &&
+            !(req->changes[i].node_id && strcmp(req->changes[i].node_id, self) == 0))
+            kept[n++] = req->changes[i];
+    *out = kept;
+    *count = n;
+    return GROVE_OK;
 }
 
 static void server_snap_since(struct grove_server *server, const struct grove_hlc *in,
@@ -117,6 +175,8 @@ static grove_err server_read(struct grove_server *server, const struct grove_pul
     free(sorted_lists);
     struct grove_hook_context ctx = {
         .path = path, .peer_addr = req->peer_addr, .node = req->node_id};
+    if (!err)
+        server_scope_filter(req, *out);
     if (!err) {
         ctx.count = (*out)->count;
         err = grove_hook_chain_before_outbound_read(&server->hooks, &ctx, (*out)->changes,
@@ -136,6 +196,8 @@ grove_err grove_server_pull(struct grove_server *server, const struct grove_pull
     grove_err err = server_check_open(server);
     if (err)
         return err;
+    if ((err = server_check_tables(req)))
+        return err;
     struct grove_hlc since;
     server_snap_since(server, &req->since, &since);
     return server_read(server, req, GROVE_HOOK_PULL_SERVED, &since, 0, out);
@@ -148,15 +210,22 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     grove_err err = server_check_open(server);
     if (err)
         return err;
+    struct grove_change *kept = NULL;
+    size_t count;
+    if ((err = grove_caller_check_push(req->caller, req)) ||
+        (err = server_skip_own(server, req, &kept, &count)))
+        return err;
+    const char *src = grove_caller_node(req->caller, req->node_id);
     struct grove_apply_report report;
     err = grove_inbound_apply(
-        server->store, &server->hooks, req->changes, req->count,
+        server->store, &server->hooks, kept ? kept : req->changes, count,
         &(struct inbound_source){.path = GROVE_HOOK_PUSH_SERVED,
-                                 .node = req->node_id,
+                                 .node = src ? src : "",
                                  .peer_addr = req->peer_addr,
                                  .counter_operations =
                                      server->counter_deltas == GROVE_COUNTER_DELTAS_OPERATIONS},
         &report);
+    free(kept);
     struct grove_push_response *resp = NULL;
     if (!err)
         err = grove_push_response_new(&resp);
@@ -187,6 +256,10 @@ grove_err grove_server_stream_open(struct grove_server *server,
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     s->server = server;
+    if (req->caller) {
+        grove_caller_copy(&s->caller, req->caller);
+        s->req->caller = &s->caller;
+    }
     s->req->limit = req->limit;
     s->req->table_count = req->table_count;
     s->req->node_id = grove_msg_strndup(s->req, req->node_id ? req->node_id : "",
@@ -199,6 +272,8 @@ grove_err grove_server_stream_open(struct grove_server *server,
     for (size_t i = 0; !err && i < req->table_count; i++) {
         if (!grove_schema_has_table(grove_store_schema(server->store), req->tables[i]))
             err = grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", req->tables[i]);
+        else if ((err = grove_caller_check_table(req->caller, req->tables[i], false)))
+            break;
         else if (!(s->req->tables[i] =
                        grove_msg_strndup(s->req, req->tables[i], strlen(req->tables[i]))))
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -250,6 +325,7 @@ void grove_server_stream_close(struct grove_server_stream *s)
     if (!s)
         return;
     grove_msg_free(s->req);
+    grove_caller_release(&s->caller);
     free(s);
 }
 

@@ -7,8 +7,8 @@
  * When a commit lands, every subscriber at the head polls from the same
  * cursor. The first to come reads the batch from the store and writes it in
  * its format; the others find it in a small cache keyed by what decides the
- * bytes (format, tables, node id for echo filtering, pull filter, batch
- * bound, limit, and the cursor and the previous batch's end, which the batch
+ * bytes (format, tables, node id for echo filtering, the caller's identity,
+ * pull filter, batch bound, limit, and the cursor and the previous batch's end, which the batch
  * names), and copy the same bytes. A subscriber behind the head polls at its own cursor: a
  * miss, read at its own pace, that holds nobody else up. A batch cached for
  * a cursor stays right for it: later commits have later arrival stamps, so
@@ -22,6 +22,7 @@
 
 #include "grove/sys/error.h"
 #include "grove/sys/transport.h"
+#include "guard.h"
 #include "server_stream.h"
 
 /* Entries kept: distinct subscriptions at the head at once, plus room for
@@ -102,6 +103,12 @@ static grove_err stream_key(struct grove_server_stream *s)
     grove_err err = stream_key_add(&k, "bounds=", num);
     if (!err)
         err = stream_key_add(&k, "node=", r->node_id);
+    if (!err) { /* its scopes and the node it is believed to be (core/guard.h) */
+        snprintf(num, sizeof num, "%" PRIu64, grove_caller_serial(r->caller));
+        err = stream_key_add(&k, "access=", num);
+    }
+    if (!err)
+        err = stream_key_add(&k, "identity=", grove_caller_name(r->caller));
     if (!err)
         err = stream_key_list(&k, "tables=", (const char *const *)r->tables, r->table_count);
     if (!err)

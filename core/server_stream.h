@@ -4,10 +4,12 @@
 #define GROVE_SERVER_STREAM_H
 
 #include "grove/server.h"
+#include "grove/sys/transport.h"
 
 struct grove_server_stream {
     struct grove_server *server;
-    struct grove_pull_request *req; /* owned copy: tables and node id */
+    struct grove_pull_request *req; /* owned copy: tables, node id and caller */
+    struct grove_caller caller;     /* who opened it, held for its life (core/guard.h) */
     struct grove_hlc cursor;        /* where the next read starts */
     struct grove_hlc sent;          /* where the last batch returned ended */
     size_t batch_bytes;             /* bound of a batch's records; 0: the server's page bound */
@@ -15,7 +17,7 @@ struct grove_server_stream {
      * a poll reads again only when the store is past it. */
     struct grove_hlc checked;
     /* What decides a batch's bytes besides the cursor and format (tables,
-     * node id, filter, limit, batch bound), as one string: the cache's key
+     * node id, filter, limit, batch bound, the caller's identity), as one string: the cache's key
      * (server_stream.c). In req's memory; NULL until the first poll. */
     char *key;
     size_t key_len;

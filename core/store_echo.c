@@ -28,7 +28,8 @@ const char *grove_store_echo_push_exclude(const struct grove_peer_cursors *c)
 
 bool grove_store_echo_is(const char *origin, const char *src, const char *exclude)
 {
-    return exclude && (strcmp(origin, exclude) == 0 || strcmp(src, exclude) == 0);
+    (void)origin; /* an origin can be claimed by anyone: only the source tells */
+    return exclude && strcmp(src, exclude) == 0;
 }
 
 /* A push cursor that was at `before`, the newest arrival stamp before the

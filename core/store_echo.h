@@ -1,9 +1,10 @@
 /* Echo rules (docs/design.md, "Echo rules"): what a page or a push leaves
  * out, and the cursor moves that spare reading echoes back.
  *
- * A change is never sent back to the peer it came from, nor to the node that
- * made it; relayed changes travel on (a change c made and b passed to us goes
- * to every peer but b and c). A page that leaves echoes out still moves its
+ * A change is never sent back to the peer it came from; every other change
+ * travels on (a change c made and b passed to us goes to every peer but b,
+ * c included: its origin could have been claimed by anyone, and c merging a
+ * change it holds changes nothing). A page that leaves echoes out still moves its
  * cursor past them: the peer has them already. Exception: a pull from the
  * zero cursor is not echo-filtered, so a replica rebuilt under its old node
  * id gets its own rows back; an empty store pulling from the zero cursor
@@ -31,7 +32,7 @@ const char *grove_store_echo_pull_node(struct grove_store *store, struct grove_p
 const char *grove_store_echo_push_exclude(const struct grove_peer_cursors *c);
 
 /* Whether a stored change made by `origin` and received from `src` ("" when
- * local) is an echo for `exclude` (NULL: nothing is). */
+ * local) is an echo for `exclude` (NULL: nothing is): received from it. */
 bool grove_store_echo_is(const char *origin, const char *src, const char *exclude);
 
 #endif

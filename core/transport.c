@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grove/sys/transport.h"
 #include "grove/sys/error.h"
+#include "grove/sys/transport.h"
+#include "guard.h"
 
 #define REGISTRY_MAX 16
 
@@ -288,7 +289,22 @@ void grove_peer_close(struct grove_peer *peer)
 struct grove_listener {
     const struct grove_transport *transport;
     void *self;
+    struct grove_guard *guard; /* every request is admitted through it */
 };
+
+/* The table a listener starts with: the options' identities, else what its
+ * tokens stand for. */
+static grove_err listener_guard(const struct grove_listen_options *o, const char *transport,
+                                struct grove_guard **out)
+{
+    struct grove_access *tokens = NULL;
+    grove_err err =
+        o->access ? GROVE_OK : grove_access_from_tokens(&tokens, o->token, o->admin_token);
+    if (!err)
+        err = grove_guard_new(out, o->access ? o->access : tokens, transport);
+    grove_access_unref(tokens);
+    return err;
+}
 
 grove_err grove_listener_open(struct grove_listener **out, const char *url,
                               struct grove_server *server, const struct grove_listen_options *opts)
@@ -317,9 +333,15 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
     if (!err) {
         l->transport = t;
+        err = listener_guard(&o, t->name, &l->guard);
+    }
+    if (!err) {
+        o.guard = l->guard;
         err = t->listener->open(&u, server, &o, &l->self);
     }
     if (err) {
+        if (l)
+            grove_guard_free(l->guard);
         free(l);
         return grove_error_prefix(err, "listen on %s: ", url);
     }
@@ -330,10 +352,18 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
 grove_err grove_listener_set_tokens(struct grove_listener *l, const char *token,
                                     const char *admin_token)
 {
-    if (!l->transport->listener->set_tokens)
-        return grove_error_set(GROVE_ENOTSUP, "the %s transport cannot change its tokens live",
-                               l->transport->name);
-    return l->transport->listener->set_tokens(l->self, token, admin_token);
+    struct grove_access *access;
+    grove_err err = grove_access_from_tokens(&access, token, admin_token);
+    if (err)
+        return err;
+    grove_guard_set(l->guard, access);
+    grove_access_unref(access);
+    return GROVE_OK;
+}
+
+void grove_listener_set_access(struct grove_listener *l, struct grove_access *access)
+{
+    grove_guard_set(l->guard, access);
 }
 
 void grove_listener_close(struct grove_listener *l)
@@ -341,5 +371,6 @@ void grove_listener_close(struct grove_listener *l)
     if (!l)
         return;
     l->transport->listener->close(l->self);
+    grove_guard_free(l->guard);
     free(l);
 }

@@ -6,14 +6,14 @@
 #include <string.h>
 
 #include "grove/metrics.h"
-#include "grove/sys/transport.h"
 #include "grove/sys/error.h"
+#include "grove/sys/transport.h"
 
 struct inproc_listener {
     struct inproc_listener *next;
     char *name;
     struct grove_server *server;
-    char *token;
+    struct grove_guard *guard; /* the core's, for the listener's life */
     size_t max_body;
     int refs;    /* calls in flight */
     bool closed; /* removed from the list; streams end */
@@ -35,8 +35,10 @@ static const char *inproc_name(const struct grove_url *url)
     return url->text + strlen("inproc://");
 }
 
-/* Finds and pins a listener; GROVE_EUNAVAIL as for a refused connection. */
-static grove_err inproc_acquire(const struct inproc_dialer *d, struct inproc_listener **out)
+/* Finds and pins a listener and admits the call (*caller, released by the
+ * caller); GROVE_EUNAVAIL as for a refused connection. */
+static grove_err inproc_acquire(const struct inproc_dialer *d, const char *op,
+                                struct inproc_listener **out, struct grove_caller *caller)
 {
     pthread_mutex_lock(&inproc.lock);
     struct inproc_listener *l = inproc.head;
@@ -46,10 +48,13 @@ static grove_err inproc_acquire(const struct inproc_dialer *d, struct inproc_lis
         l->refs++;
     pthread_mutex_unlock(&inproc.lock);
     *out = l;
+    memset(caller, 0, sizeof *caller);
     if (!l)
         return grove_error_set(GROVE_EUNAVAIL, "inproc://%s: no listener", d->name);
     const char *auth = d->authorization;
-    return grove_bearer_check(l->token, auth, auth ? strlen(auth) : 0);
+    struct grove_credentials cred = {
+        .op = op, .authorization = auth, .authorization_len = auth ? strlen(auth) : 0};
+    return grove_guard_admit(l->guard, &cred, GROVE_NEED_SYNC, caller);
 }
 
 static void inproc_release(struct inproc_listener *l)
@@ -97,17 +102,20 @@ static grove_err inproc_call(void *self, enum grove_call_kind kind, const struct
     struct inproc_listener *l = NULL;
     struct grove_buf answer = {0};
     int64_t started_us = grove_metrics_now_us();
-    grove_err err = inproc_acquire(self, &l);
+    struct grove_caller caller;
+    grove_err err = inproc_acquire(self, kind == GROVE_CALL_PULL ? "pull" : "push", &l, &caller);
     if (!err && request->len > l->max_body)
         err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
                               request->len, l->max_body);
     if (!err)
-        err = grove_serve(l->server, &grove_codec_json, kind, request->data, request->len, &answer);
+        err = grove_serve_as(l->server, &caller, &grove_codec_json, kind, request->data,
+                             request->len, &answer);
+    grove_caller_release(&caller);
     if (l)
-        grove_metrics_request(grove_store_metrics(grove_server_store(l->server)),
-                              GROVE_METRICS_INPROC,
-                              kind == GROVE_CALL_PULL ? GROVE_METRICS_OP_PULL : GROVE_METRICS_OP_PUSH,
-                              err, started_us);
+        grove_metrics_request(
+            grove_store_metrics(grove_server_store(l->server)), GROVE_METRICS_INPROC,
+            kind == GROVE_CALL_PULL ? GROVE_METRICS_OP_PULL : GROVE_METRICS_OP_PUSH, err,
+            started_us);
     inproc_release(l);
     if (err) {
         grove_buf_free(&answer);
@@ -124,9 +132,14 @@ static grove_err inproc_subscribe(void *self, const struct grove_pull_request *r
     struct inproc_listener *l = NULL;
     struct grove_server_stream *stream = NULL;
     struct grove_buf frame = {0};
-    grove_err err = inproc_acquire(self, &l);
-    if (!err)
-        err = grove_server_stream_open(l->server, req, &stream);
+    struct grove_caller caller;
+    grove_err err = inproc_acquire(self, "stream", &l, &caller);
+    if (!err) {
+        struct grove_pull_request as = *req;
+        as.caller = &caller;
+        err = grove_server_stream_open(l->server, &as, &stream);
+    }
+    grove_caller_release(&caller);
     struct grove_metrics *metrics = l ? grove_store_metrics(grove_server_store(l->server)) : NULL;
     if (metrics)
         grove_metrics_request(metrics, GROVE_METRICS_INPROC, GROVE_METRICS_OP_STREAM, err, 0);
@@ -162,13 +175,12 @@ static grove_err inproc_listen(const struct grove_url *url, struct grove_server 
 {
     const char *name = inproc_name(url);
     struct inproc_listener *l = calloc(1, sizeof *l);
-    if (!l || !(l->name = strdup(name)) || (opts->token && !(l->token = strdup(opts->token)))) {
-        if (l)
-            free(l->name);
+    if (!l || !(l->name = strdup(name))) {
         free(l);
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     l->server = server;
+    l->guard = opts->guard;
     l->max_body = opts->max_body;
     grove_err err = GROVE_OK;
     pthread_mutex_lock(&inproc.lock);
@@ -181,7 +193,6 @@ static grove_err inproc_listen(const struct grove_url *url, struct grove_server 
     }
     pthread_mutex_unlock(&inproc.lock);
     if (err) {
-        free(l->token);
         free(l->name);
         free(l);
         return err;
@@ -203,7 +214,6 @@ static void inproc_unlisten(void *self)
     while (l->refs > 0) /* in-flight calls finish; streams notice `closed` */
         pthread_cond_wait(&inproc.idle, &inproc.lock);
     pthread_mutex_unlock(&inproc.lock);
-    free(l->token);
     free(l->name);
     free(l);
 }

@@ -134,7 +134,7 @@ static void fuzz_row(const ProtobufCBinaryData *row, const char *what)
 static void fuzz_read(enum grove_data_call call, const char *data, size_t size)
 {
     struct grove_buf out = {0};
-    if (grove_data_pb_serve(fuzz_store, call, data, size, &out)) {
+    if (grove_data_pb_serve(fuzz_store, NULL, call, data, size, &out)) {
         grove_buf_free(&out);
         return;
     }

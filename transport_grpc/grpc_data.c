@@ -15,10 +15,12 @@ static const enum grove_data_call gdata_calls[GT_METHODS] = {
     [GT_DATA_LIST] = GROVE_DATA_CALL_LIST,
 };
 
-grove_err grove_grpc_data_serve(struct grove_server *server, enum gt_method method,
-                                const char *data, size_t len, struct grove_buf *out)
+grove_err grove_grpc_data_serve(struct grove_server *server, const struct grove_caller *caller,
+                                enum gt_method method, const char *data, size_t len,
+                                struct grove_buf *out)
 {
-    return grove_data_pb_serve(grove_server_store(server), gdata_calls[method], data, len, out);
+    return grove_data_pb_serve(grove_server_store(server), caller, gdata_calls[method], data, len,
+                               out);
 }
 
 /* A watch hands over its events a batch at a time; the stream sends them one
@@ -65,14 +67,16 @@ static const struct gt_stream_ops gdata_watch_ops = {
     .close = gdata_watch_close,
 };
 
-grove_err grove_grpc_watch_open(struct grove_server *server, const char *data, size_t len,
-                                const struct gt_stream_ops **ops, void **self)
+grove_err grove_grpc_watch_open(struct grove_server *server, const struct grove_caller *caller,
+                                const char *data, size_t len, const struct gt_stream_ops **ops,
+                                void **self)
 {
     *self = NULL;
     struct gdata_watch *w = calloc(1, sizeof *w);
     if (!w)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
-    grove_err err = grove_data_pb_watch_open(grove_server_store(server), data, len, &w->watch);
+    grove_err err =
+        grove_data_pb_watch_open(grove_server_store(server), caller, data, len, &w->watch);
     if (err) {
         free(w);
         return err;

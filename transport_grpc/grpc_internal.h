@@ -42,10 +42,12 @@ struct gt_stream_ops {
 
 /* The Data service (grpc_data.c): a unary Data method served on the
  * server's store, and a Watch opened for its stream. */
-grove_err grove_grpc_data_serve(struct grove_server *server, enum gt_method method,
-                                const char *data, size_t len, struct grove_buf *out);
-grove_err grove_grpc_watch_open(struct grove_server *server, const char *data, size_t len,
-                                const struct gt_stream_ops **ops, void **self);
+grove_err grove_grpc_data_serve(struct grove_server *server, const struct grove_caller *caller,
+                                enum gt_method method, const char *data, size_t len,
+                                struct grove_buf *out);
+grove_err grove_grpc_watch_open(struct grove_server *server, const struct grove_caller *caller,
+                                const char *data, size_t len, const struct gt_stream_ops **ops,
+                                void **self);
 
 /* One client call, unary (a pluck queue) or a server stream (a next queue),
  * from creation to release (grpc_call.c): the sync dialer's and the Data
@@ -84,8 +86,8 @@ typedef grove_err (*grove_grpc_message_fn)(void *user, const char *data, size_t 
  * server ended it with (GROVE_EUNAVAIL "the server ended the <what>" when
  * that was OK). The caller closes the call. */
 grove_err grove_grpc_call_read_stream(struct grove_grpc_call *x, int poll_ms,
-                                      const atomic_bool *stop, grove_grpc_message_fn fn,
-                                      void *user, const char *what);
+                                      const atomic_bool *stop, grove_grpc_message_fn fn, void *user,
+                                      const char *what);
 
 /* grpc.health.v1.Health/Check (grpc_health.c): SERVING while the server is
  * ready (grove_server_ready), NOT_SERVING while it starts or shuts down, for

@@ -47,7 +47,7 @@ struct gsrv {
     grpc_server *server;
     grpc_completion_queue *cq;
     struct grove_server *core;
-    char *token;
+    struct grove_guard *guard; /* the core's: who may call */
     void *methods[GT_METHODS];
     pthread_t workers[GSRV_WORKERS];
     size_t worker_count;
@@ -84,7 +84,8 @@ struct gsrv_call {
     /* GSRV_STREAM, GT_DATA_WATCH: opened before its thread starts */
     const struct gt_stream_ops *stream_ops;
     void *stream;
-    int64_t started_us; /* when the call matched (grove_metrics_now_us) */
+    int64_t started_us;         /* when the call matched (grove_metrics_now_us) */
+    struct grove_caller caller; /* who calls, once admitted */
 };
 
 /* The client's address, for the server's hooks (grove_serve_from) and the request log. */
@@ -144,6 +145,7 @@ static void gsrv_call_free(struct gsrv_call *c)
         grpc_slice_unref(c->details);
     if (c->stream)
         c->stream_ops->close(c->stream);
+    grove_caller_release(&c->caller);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -192,36 +194,67 @@ static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char
     }
 }
 
-/* UNAUTHENTICATED unless the call carries "authorization: Bearer <token>". */
-static grove_err gsrv_check_auth(const struct gsrv *srv, const grpc_metadata_array *md)
-{
-    for (size_t i = 0; i < md->count; i++)
-        if (!grpc_slice_str_cmp(md->metadata[i].key, "authorization"))
-            return grove_bearer_check(srv->token,
-                                      (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value),
-                                      GRPC_SLICE_LENGTH(md->metadata[i].value));
-    return grove_bearer_check(srv->token, NULL, 0);
-}
-
 static bool gsrv_deadline_passed(const struct gsrv_call *c)
 {
     return gpr_time_cmp(c->deadline, gpr_now(c->deadline.clock_type)) < 0;
+}
+
+#define GSRV_CERT_NAMES 8
+
+/* Admits the call (c->caller): the core is handed its "authorization"
+ * metadata, its address and, on grpcs with a CA, the names gRPC verified in
+ * the client certificate (subject, common name, SANs). */
+static grove_err gsrv_admit(struct gsrv_call *c)
+{
+    static const char *const ops[] = {"pull", "push", "stream"};
+    char peer[GROVE_PEER_ADDR_MAX];
+    gsrv_peer_addr(c, peer, sizeof peer);
+    struct grove_credentials cred = {.op = (int)c->method <= GSRV_STREAM ? ops[c->method] : "data",
+                                     .peer_addr = peer[0] ? peer : NULL};
+    const grpc_metadata_array *md = &c->metadata;
+    for (size_t i = 0; i < md->count && !cred.authorization; i++)
+        if (!grpc_slice_str_cmp(md->metadata[i].key, "authorization")) {
+            cred.authorization = (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value);
+            cred.authorization_len = GRPC_SLICE_LENGTH(md->metadata[i].value);
+        }
+    char names[GSRV_CERT_NAMES][256];
+    const char *name_ptrs[GSRV_CERT_NAMES];
+    grpc_auth_context *auth = grpc_call_auth_context(c->call);
+    if (auth) {
+        grpc_auth_property_iterator it = grpc_auth_context_property_iterator(auth);
+        const grpc_auth_property *p;
+        while ((p = grpc_auth_property_iterator_next(&it)) &&
+               cred.cert_name_count < GSRV_CERT_NAMES) {
+            if (strcmp(p->name, GRPC_X509_SUBJECT_PROPERTY_NAME) != 0 &&
+                strcmp(p->name, GRPC_X509_CN_PROPERTY_NAME) != 0 &&
+                strcmp(p->name, GRPC_X509_SAN_PROPERTY_NAME) != 0)
+                continue;
+            if (p->value_length == 0 || p->value_length >= sizeof names[0])
+                continue;
+            char *n = names[cred.cert_name_count];
+            memcpy(n, p->value, p->value_length);
+            n[p->value_length] = '\0';
+            name_ptrs[cred.cert_name_count++] = n;
+        }
+        grpc_auth_context_release(auth);
+    }
+    cred.cert_names = name_ptrs;
+    return grove_guard_admit(c->srv->guard, &cred, GROVE_NEED_SYNC, &c->caller);
 }
 
 static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t len)
 {
     struct grove_buf out = {0};
     grove_err err;
-    char peer[GROVE_PEER_ADDR_MAX];
     if (c->method == GSRV_PULL || c->method == GSRV_PUSH) {
-        gsrv_peer_addr(c, peer, sizeof peer);
-        err = grove_serve_from(c->srv->core, peer[0] ? peer : NULL, &grove_codec_protobuf,
-                               c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data,
-                               len, &out);
+        err = grove_serve_as(c->srv->core, &c->caller, &grove_codec_protobuf,
+                             c->method == GSRV_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH, data, len,
+                             &out);
     } else if ((int)c->method == GT_HEALTH_CHECK) {
         err = grove_grpc_health_check(c->srv->core, data, len, &out);
     } else {
-        err = grove_grpc_data_serve(c->srv->core, (enum gt_method)c->method, data, len, &out);
+        err = grove_grpc_data_serve(c->srv->core, &c->caller, (enum gt_method)c->method, data, len,
+                                    &out);
     }
     if (err) {
         grove_buf_free(&out);
@@ -254,7 +287,7 @@ static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
     }
 
     /* Health probes carry no token. */
-    grove_err err = (int)c->method == GT_HEALTH_CHECK ? GROVE_OK : gsrv_check_auth(srv, &c->metadata);
+    grove_err err = (int)c->method == GT_HEALTH_CHECK ? GROVE_OK : gsrv_admit(c);
     if (err) {
         gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
         return;
@@ -475,11 +508,12 @@ static const struct gt_stream_ops gsrv_sync_stream_ops = {
 static grove_err gsrv_stream_open(struct gsrv_call *c, const char *data, size_t len)
 {
     if ((int)c->method == GT_DATA_WATCH)
-        return grove_grpc_watch_open(c->srv->core, data, len, &c->stream_ops, &c->stream);
+        return grove_grpc_watch_open(c->srv->core, &c->caller, data, len, &c->stream_ops,
+                                     &c->stream);
     c->stream_ops = &gsrv_sync_stream_ops;
     struct grove_server_stream *stream;
-    grove_err err =
-        grove_serve_stream_open(c->srv->core, &grove_codec_protobuf, data, len, &stream);
+    grove_err err = grove_serve_stream_open_as(c->srv->core, &c->caller, &grove_codec_protobuf,
+                                               data, len, &stream);
     c->stream = err ? NULL : stream;
     return err;
 }
@@ -599,10 +633,7 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
     srv->shutdown_tag.done = gsrv_on_shutdown;
-    if (opts->token && !(srv->token = strdup(opts->token))) {
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-        goto fail;
-    }
+    srv->guard = opts->guard;
     if ((err = gsrv_credentials(opts, tls, &srv->creds)))
         goto fail;
 
@@ -687,7 +718,6 @@ static void gsrv_close(void *self)
         grpc_server_credentials_release(srv->creds);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);
-    free(srv->token);
     free(srv);
     grpc_shutdown();
 }

@@ -82,9 +82,11 @@ enum MHD_Result grove_http_admin_serve(struct http_listener *l, struct MHD_Conne
         return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
     if (atomic_load(&l->closing))
         return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    grove_err err = grove_http_authorize(l, conn, true);
+    struct grove_caller caller;
+    grove_err err = grove_http_authorize(l, conn, "admin", GROVE_NEED_ADMIN, &caller);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
+    grove_caller_release(&caller);
     if (op == ADMIN_BACKUP)
         return admin_backup(l, conn);
     struct grove_buf out = {0};

@@ -174,7 +174,8 @@ enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_
         grove_http_data_free(req);
         if (err == GROVE_ENOMEM)
             return grove_http_queue_grove_error(l, conn, err);
-        return grove_http_queue_error(l, conn, status, grove_errmsg(), status == 405 ? allow : NULL);
+        return grove_http_queue_error(l, conn, status, grove_errmsg(),
+                                      status == 405 ? allow : NULL);
     }
     *out = req;
     return MHD_YES;
@@ -270,7 +271,7 @@ static grove_err http_data_get(struct http_listener *l, const struct http_data_r
                                struct grove_buf *out)
 {
     char *row = NULL;
-    grove_err err = grove_data_get(http_data_store(l), req->table, req->pk, &row);
+    grove_err err = grove_data_get_as(http_data_store(l), req->caller, req->table, req->pk, &row);
     if (!err)
         err = grove_data_json_encode_row(req->table, req->pk, row, NULL, out);
     free(row);
@@ -279,10 +280,11 @@ static grove_err http_data_get(struct http_listener *l, const struct http_data_r
 
 /* Commits a decoded write with the request's idempotency key. */
 static grove_err http_data_commit(struct http_listener *l, struct MHD_Connection *conn,
-                                  struct grove_write *write, struct grove_hlc *hlc)
+                                  const struct http_data_request *req, struct grove_write *write,
+                                  struct grove_hlc *hlc)
 {
     write->idempotency_key = http_data_idempotency_key(conn);
-    return grove_data_write(http_data_store(l), write, hlc);
+    return grove_data_write_as(http_data_store(l), req->caller, write, hlc);
 }
 
 /* PATCH: the reply holds the row as it stands after the write (null if a
@@ -298,7 +300,7 @@ static grove_err http_data_patch(struct http_listener *l, struct MHD_Connection 
     grove_err err =
         grove_data_json_decode_row(grove_store_schema(store), req->table, req->pk, body, len, &msg);
     if (!err)
-        err = http_data_commit(l, conn, &msg->write, &hlc);
+        err = http_data_commit(l, conn, req, &msg->write, &hlc);
     if (!err && (err = grove_data_get(store, req->table, req->pk, &row)) == GROVE_ENOTFOUND)
         err = GROVE_OK;
     if (!err)
@@ -314,7 +316,7 @@ static grove_err http_data_delete(struct http_listener *l, struct MHD_Connection
     struct grove_row_write row = {.table = req->table, .pk = req->pk, .delete_row = true};
     struct grove_write write = {.rows = &row, .row_count = 1};
     struct grove_hlc hlc;
-    grove_err err = http_data_commit(l, conn, &write, &hlc);
+    grove_err err = http_data_commit(l, conn, req, &write, &hlc);
     return err ? err : grove_data_json_encode_row(req->table, req->pk, NULL, &hlc, out);
 }
 
@@ -329,7 +331,7 @@ static grove_err http_data_write_many(struct http_listener *l, struct MHD_Connec
     grove_err err = grove_data_json_decode_rows(grove_store_schema(http_data_store(l)), req->table,
                                                 body, len, &msg);
     if (!err)
-        err = http_data_commit(l, conn, &msg->write, &hlc);
+        err = http_data_commit(l, conn, req, &msg->write, &hlc);
     if (!err)
         err = grove_buf_append(out, "{\"table\":", 9);
     if (!err)
@@ -359,7 +361,7 @@ static grove_err http_data_list(struct http_listener *l, const struct http_data_
     if (!err) {
         query.after = values[1];
         query.prefix = values[2];
-        err = grove_data_list(http_data_store(l), &query, &page);
+        err = grove_data_list_as(http_data_store(l), req->caller, &query, &page);
     }
     if (!err)
         err = grove_data_json_encode_page(page, out);
@@ -422,7 +424,7 @@ static enum MHD_Result http_data_watch(struct http_listener *l, struct MHD_Conne
         const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
         opts.prefix = values[0];
         opts.since = last && *last ? last : values[1];
-        err = grove_data_watch_open(http_data_store(l), &opts, &watch);
+        err = grove_data_watch_open_as(http_data_store(l), req->caller, &opts, &watch);
     }
     http_data_query_free(values, 3);
     if (err)
@@ -445,8 +447,8 @@ enum MHD_Result grove_http_data_serve(struct http_listener *l, struct MHD_Connec
     grove_err err;
     switch (req->op) {
     case DATA_TABLE:
-        err = grove_data_json_encode_table(grove_store_schema(http_data_store(l)), req->table,
-                                           &out);
+        err =
+            grove_data_json_encode_table(grove_store_schema(http_data_store(l)), req->table, &out);
         break;
     case DATA_GET_ROW:
         err = http_data_get(l, req, &out);

@@ -23,14 +23,14 @@ void grove_http_dialer_close(void *self);
 grove_err grove_http_listener_open(const struct grove_url *url, struct grove_server *server,
                                    const struct grove_listen_options *opts, void **self_out);
 void grove_http_listener_close(void *self);
-grove_err grove_http_listener_set_tokens(void *self, const char *token, const char *admin_token);
 
 /* A listener (http_server.c), as its request handlers see it. */
 struct http_listener {
     struct MHD_Daemon *daemon;
     struct grove_server *server;
     char base[512]; /* path prefix of the sync endpoints, no trailing slash ("" or "/sync") */
-    char *token;
+    struct grove_guard *guard; /* the core's: who may ask (http_auth.c) */
+    bool tls;
     size_t max_body;
     int keepalive_ms;
     int fd;
@@ -45,8 +45,6 @@ struct http_listener {
     char **cors_origins;
     size_t cors_origin_count;
     struct grove_admin *admin; /* the admin API (http_admin.c); NULL: none */
-    char *admin_token;
-    pthread_mutex_t token_lock; /* token and admin_token change on a reload */
     bool admin_only;
 };
 
@@ -69,8 +67,9 @@ enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
 enum MHD_Result grove_http_preflight(const struct http_listener *l, struct MHD_Connection *conn);
 /* The client's address ("127.0.0.1:40112", "[::1]:40112"; "" unknown). */
 void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size);
-/* GET {base}/stream, its token already checked (http_sync_stream.c). */
-enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn);
+/* GET {base}/stream for an admitted caller (http_sync_stream.c). */
+enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn,
+                                             const struct grove_caller *caller);
 
 /* GET /metrics (http_metrics.c): the node's metrics, behind the token. */
 enum MHD_Result grove_http_metrics_serve(const struct http_listener *l, struct MHD_Connection *conn,
@@ -133,9 +132,11 @@ grove_err grove_http_sse_append_data(struct grove_buf *out, const char *data, si
 /* The admin API (http_admin.c, docs/operations.md): /v1/status, /v1/sync
  * and /v1/backup, answered from the request head (none takes a body) with
  * the admin token checked there. */
-/* Checks the request's bearer token against the listener's (admin: the
- * admin token when there is one), under the lock a reload takes. */
-grove_err grove_http_authorize(struct http_listener *l, struct MHD_Connection *conn, bool admin);
+/* Admits a request (http_auth.c): hands the core its Authorization header,
+ * its address and, on https, the verified client certificate's names
+ * (grove_guard_admit). On success *caller is released by the caller. */
+grove_err grove_http_authorize(const struct http_listener *l, struct MHD_Connection *conn,
+                               const char *op, enum grove_need need, struct grove_caller *caller);
 bool grove_http_admin_is_path(const struct http_listener *l, const char *target);
 enum MHD_Result grove_http_admin_serve(struct http_listener *l, struct MHD_Connection *conn,
                                        const char *method, const char *target);
@@ -158,8 +159,9 @@ enum http_data_op {
 struct http_data_request {
     enum http_data_op op;
     char *table;
-    char *pk;    /* the row ops only */
-    char *query; /* after '?', not decoded; NULL when none */
+    char *pk;                          /* the row ops only */
+    char *query;                       /* after '?', not decoded; NULL when none */
+    const struct grove_caller *caller; /* who asks: set by the listener once admitted */
 };
 bool grove_http_data_is_path(const char *target);
 enum MHD_Result grove_http_data_route(const struct http_listener *l, struct MHD_Connection *conn,

@@ -1,7 +1,8 @@
 /* GET /metrics at the root of every HTTP listener (docs/design.md §12): the
- * node's registry (grove/metrics.h) in Prometheus' text format, behind the
- * listener's token when it has one; and the counting of every HTTP request
- * once it has been answered (and, at debug, the Data API request logged). */
+ * node's registry (grove/metrics.h) in Prometheus' text format, for an
+ * admin identity when the listener has identities or tokens; and the
+ * counting of every HTTP request once it has been answered (and, at debug,
+ * the Data API request logged). */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,11 +20,11 @@ enum MHD_Result grove_http_metrics_serve(const struct http_listener *l, struct M
 {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return grove_http_queue_error(l, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", "GET, HEAD");
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    grove_err err = grove_bearer_check(l->token, auth, auth ? strlen(auth) : 0);
+    struct grove_caller caller;
+    grove_err err = grove_http_authorize(l, conn, "metrics", GROVE_NEED_ADMIN, &caller);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
+    grove_caller_release(&caller);
     struct grove_buf body = {0};
     err = grove_metrics_render(grove_server_store(l->server), &body);
     if (err) {

@@ -61,7 +61,8 @@ struct http_call {
     struct http_data_request *data; /* ROUTE_DATA */
     struct grove_buf body;
     bool too_big;
-    int64_t started_us; /* at the request line (grove_metrics_now_us) */
+    int64_t started_us;         /* at the request line (grove_metrics_now_us) */
+    struct grove_caller caller; /* who asks, once the head is admitted */
 };
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
@@ -77,35 +78,6 @@ static enum http_route http_route_of(const struct http_listener *l, const char *
     if (strcmp(rest, "/stream") == 0)
         return ROUTE_STREAM;
     return ROUTE_NONE;
-}
-
-grove_err grove_http_authorize(struct http_listener *l, struct MHD_Connection *conn, bool admin)
-{
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    pthread_mutex_lock(&l->token_lock);
-    const char *want = admin && l->admin_token ? l->admin_token : l->token;
-    grove_err err = grove_bearer_check(want, auth, auth ? strlen(auth) : 0);
-    pthread_mutex_unlock(&l->token_lock);
-    return err;
-}
-
-grove_err grove_http_listener_set_tokens(void *self, const char *token, const char *admin_token)
-{
-    struct http_listener *l = self;
-    char *t = token ? strdup(token) : NULL, *a = admin_token ? strdup(admin_token) : NULL;
-    if ((token && !t) || (admin_token && !a)) {
-        free(t);
-        free(a);
-        return grove_error_set(GROVE_ENOMEM, "out of memory");
-    }
-    pthread_mutex_lock(&l->token_lock);
-    free(l->token);
-    free(l->admin_token);
-    l->token = t;
-    l->admin_token = a;
-    pthread_mutex_unlock(&l->token_lock);
-    return GROVE_OK;
 }
 
 /* Absent Content-Type is accepted (curl -d sends a form type, Grove's clients
@@ -132,11 +104,9 @@ static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Con
                                          struct http_call *call)
 {
     struct grove_buf out = {0};
-    char peer[GROVE_PEER_ADDR_MAX];
-    grove_http_peer_addr(conn, peer, sizeof peer);
-    grove_err err = grove_serve_from(l->server, peer[0] ? peer : NULL, &grove_codec_json,
-                                     call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
-                                     call->body.data, call->body.len, &out);
+    grove_err err = grove_serve_as(l->server, &call->caller, &grove_codec_json,
+                                   call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
+                                   call->body.data, call->body.len, &out);
     if (err) {
         grove_buf_free(&out);
         return grove_http_queue_grove_error(l, conn, err);
@@ -221,11 +191,14 @@ static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Conne
     }
     if (atomic_load(&l->closing))
         return grove_http_queue_error(l, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    grove_err err = grove_http_authorize(l, conn, false);
+    static const char *const ops[] = {"-", "pull", "push", "stream", "data"};
+    grove_err err = grove_http_authorize(l, conn, ops[route], GROVE_NEED_SYNC, &call->caller);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
     if (route == ROUTE_STREAM)
-        return grove_http_sync_stream_start(l, conn);
+        return grove_http_sync_stream_start(l, conn, &call->caller);
+    if (route == ROUTE_DATA)
+        call->data->caller = &call->caller;
     if (route == ROUTE_DATA && !grove_http_data_takes_body(call->data))
         return grove_http_data_serve(l, conn, call->data, NULL, 0);
     if (!http_content_type_ok(conn))
@@ -303,6 +276,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
         grove_http_metrics_count(l, conn, call->method, call->target,
                                  http_route_ops[call->route], call->started_us);
         grove_http_data_free(call->data);
+        grove_caller_release(&call->caller);
         grove_buf_free(&call->body);
         free(call->target);
         free(call);
@@ -377,9 +351,6 @@ static void http_listener_free(struct http_listener *l)
     grove_http_deadlines_stop(l->deadlines);
     grove_http_admit_free(l->admit);
     grove_http_pump_free(l->pump);
-    free(l->token);
-    free(l->admin_token);
-    pthread_mutex_destroy(&l->token_lock);
     for (size_t i = 0; i < l->cors_origin_count; i++)
         free(l->cors_origins[i]);
     free(l->cors_origins);
@@ -411,14 +382,10 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     size_t n = strlen(l->base);
     while (n > 0 && l->base[n - 1] == '/')
         l->base[--n] = '\0';
-    pthread_mutex_init(&l->token_lock, NULL);
+    l->guard = opts->guard;
+    l->tls = tls;
     l->admin = opts->admin;
     l->admin_only = opts->admin_only;
-    if ((opts->token && !(l->token = strdup(opts->token))) ||
-        (opts->admin_token && !(l->admin_token = strdup(opts->admin_token)))) {
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-        goto fail;
-    }
     if (opts->cors_origin_count &&
         !(l->cors_origins = calloc(opts->cors_origin_count, sizeof *l->cors_origins))) {
         err = grove_error_set(GROVE_ENOMEM, "out of memory");

@@ -143,13 +143,16 @@ fail:
     return err;
 }
 
-enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn)
+enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn,
+                                             const struct grove_caller *caller)
 {
     struct grove_pull_request *req = NULL;
     struct grove_server_stream *stream = NULL;
     grove_err err = http_sse_request(conn, &req);
-    if (!err)
+    if (!err) {
+        req->caller = caller;
         err = grove_server_stream_open(l->server, req, &stream);
+    }
     grove_msg_free(req);
     if (err)
         return grove_http_queue_grove_error(l, conn, err);
@@ -162,4 +165,3 @@ enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD
         .poll = http_sync_poll, .close = http_sync_close, .self = stream};
     return grove_http_sse_respond(l, conn, &src, ": ok\n\n", 6);
 }
-

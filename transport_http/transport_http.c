@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grove/transport_http.h"
 #include "grove/sys/error.h"
+#include "grove/transport_http.h"
 #include "http_internal.h"
 
 grove_err grove_http_hlc_format(const struct grove_hlc *hlc, struct grove_buf *out)
@@ -123,7 +123,6 @@ static const struct grove_dialer_ops http_dialer = {
 static const struct grove_listener_ops http_listener = {
     .open = grove_http_listener_open,
     .close = grove_http_listener_close,
-    .set_tokens = grove_http_listener_set_tokens,
 };
 
 static const struct grove_transport http_transport = {

@@ -11,9 +11,9 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
 
-#include "nng_internal.h"
 #include "grove/metrics.h"
 #include "grove/sys/error.h"
+#include "nng_internal.h"
 
 #define NNGT_WORKERS 16
 /* How often an idle worker checks for close. Workers end on their own before
@@ -37,7 +37,7 @@ struct nngs_listener {
     struct grove_nng_publisher *publisher;
     struct grove_server *server;
     char url[512];
-    char *token;
+    struct grove_guard *guard; /* the core's: who may ask */
     size_t max_body;
     atomic_bool closing;
     struct nngs_worker workers[NNGT_WORKERS];
@@ -64,10 +64,17 @@ static void nngs_serve(struct nngs_listener *l, const char *peer, const char *bo
 {
     int64_t started_us = grove_metrics_now_us();
     struct grove_nng_request req = {0};
+    struct grove_caller caller = {0};
     grove_err err = grove_nng_request_parse(body, len, &req);
     if (err)
         goto fail;
-    if ((err = grove_bearer_check(l->token, req.auth_len ? req.auth : NULL, req.auth_len)))
+    struct grove_credentials cred = {.op = req.op == NNGT_OP_PULL   ? "pull"
+                                           : req.op == NNGT_OP_PUSH ? "push"
+                                                                    : "-",
+                                     .peer_addr = peer,
+                                     .authorization = req.auth_len ? req.auth : NULL,
+                                     .authorization_len = req.auth_len};
+    if ((err = grove_guard_admit(l->guard, &cred, GROVE_NEED_SYNC, &caller)))
         goto fail;
     if (req.json_len > l->max_body) {
         err = grove_error_set(GROVE_ETOOBIG, "request of %zu bytes exceeds the limit of %zu",
@@ -80,13 +87,14 @@ static void nngs_serve(struct nngs_listener *l, const char *peer, const char *bo
     } else if (req.op == NNGT_OP_PULL || req.op == NNGT_OP_PUSH) {
         err = grove_buf_append(out, &ok, 1);
         if (!err)
-            err = grove_serve_from(l->server, peer, &grove_codec_json,
-                                   req.op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
-                                   req.json, req.json_len, out);
+            err = grove_serve_as(l->server, &caller, &grove_codec_json,
+                                 req.op == NNGT_OP_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
+                                 req.json, req.json_len, out);
     } else {
         err = grove_error_set(GROVE_ENOTSUP, "unknown operation '%c'", req.op);
     }
 fail:
+    grove_caller_release(&caller);
     if (err && grove_nng_reply_error(err, out))
         out->len = 0; /* out of memory: an empty reply reads as a protocol error */
     /* A request that did not parse counts as a pull: it names no op. */
@@ -139,7 +147,6 @@ static void nngs_listener_free(struct nngs_listener *l)
 {
     if (l->tls_config)
         nng_tls_config_free(l->tls_config);
-    free(l->token);
     free(l);
 }
 
@@ -181,10 +188,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     snprintf(l->url, sizeof l->url, "%s", url->text);
     l->max_body = opts->max_body;
     atomic_init(&l->closing, false);
-    if (opts->token && !(l->token = strdup(opts->token))) {
-        nngs_listener_free(l);
-        return grove_error_set(GROVE_ENOMEM, "out of memory");
-    }
+    l->guard = opts->guard;
     int rv = nng_rep0_open(&l->sock);
     if (rv) {
         nngs_listener_free(l);
@@ -205,8 +209,8 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     }
     char pub_address[512];
     if ((err = grove_nng_pub_address(url, pub_address, sizeof pub_address)) ||
-        (err = grove_nng_publisher_open(server, pub_address, l->tls_config, l->token != NULL,
-                                        &l->publisher)))
+        (err = grove_nng_publisher_open(server, pub_address, l->tls_config,
+                                        opts->token || opts->access, &l->publisher)))
         goto fail;
     for (size_t i = 0; i < NNGT_WORKERS; i++) {
         struct nngs_worker *w = &l->workers[i];

@@ -16,12 +16,12 @@
 #include "grove/model.h"
 #include "grove/store.h"
 
-#define GROVE_DATA_VALUE_MAX     (16u << 20) /* bytes of one value or element */
-#define GROVE_DATA_ROWS_MAX      100000      /* rows in one write */
-#define GROVE_DATA_LIST_DEFAULT  100
-#define GROVE_DATA_LIST_MAX      10000
+#define GROVE_DATA_VALUE_MAX       (16u << 20) /* bytes of one value or element */
+#define GROVE_DATA_ROWS_MAX        100000      /* rows in one write */
+#define GROVE_DATA_LIST_DEFAULT    100
+#define GROVE_DATA_LIST_MAX        10000
 #define GROVE_DATA_IDEMPOTENCY_MAX 255 /* bytes of an idempotency key */
-#define GROVE_DATA_CURSOR_MAX    48  /* bytes of a watch cursor, with the NUL */
+#define GROVE_DATA_CURSOR_MAX      48  /* bytes of a watch cursor, with the NUL */
 
 /* One field of a row write. The kind of write is the field's CRDT type: the
  * declared one (crdt may then be NONE, or must agree), or crdt itself for a
@@ -43,7 +43,7 @@ struct grove_field_write {
  * revives it, as the merge rules say). */
 struct grove_row_write {
     const char *table;
-    const char *pk; /* any UTF-8 except NUL, 1..GROVE_DATA_PK_MAX bytes */
+    const char *pk;  /* any UTF-8 except NUL, 1..GROVE_DATA_PK_MAX bytes */
     bool delete_row; /* then field_count must be 0 */
     const struct grove_field_write *fields;
     size_t field_count;
@@ -131,6 +131,23 @@ grove_err grove_data_watch_next(struct grove_watch *watch, int timeout_ms,
 /* The cursor the watch goes on from (for a stream's first line). */
 const char *grove_data_watch_cursor(const struct grove_watch *watch);
 void grove_data_watch_close(struct grove_watch *watch);
+
+/* ---- As a caller -----------------------------------------------------------
+ * The calls above for a request a listener admitted (grove/sys/transport.h):
+ * GROVE_EFORBIDDEN when a row or table is outside the caller's scopes
+ * (docs/operations.md, "Identities"); a write is refused whole. A list or
+ * a watch is narrowed to the caller's pk prefix. A NULL caller is the node
+ * itself. */
+struct grove_caller;
+grove_err grove_data_write_as(struct grove_store *store, const struct grove_caller *caller,
+                              const struct grove_write *write, struct grove_hlc *hlc);
+grove_err grove_data_get_as(struct grove_store *store, const struct grove_caller *caller,
+                            const char *table, const char *pk, char **row);
+grove_err grove_data_list_as(struct grove_store *store, const struct grove_caller *caller,
+                             const struct grove_list_query *query, struct grove_row_page **page);
+grove_err grove_data_watch_open_as(struct grove_store *store, const struct grove_caller *caller,
+                                   const struct grove_watch_options *opts,
+                                   struct grove_watch **out);
 
 /* ---- The JSON forms of the HTTP surface (docs/data-api.md) ------------------
  * Decoders locate what they refuse ("views: a counter takes an integer

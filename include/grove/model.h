@@ -104,6 +104,8 @@ grove_err grove_pull_filter_sort(const struct grove_pull_filter *in, struct grov
 grove_err grove_pull_filter_copy(void *msg, const struct grove_pull_filter *in,
                                  struct grove_pull_filter *out);
 
+struct grove_caller; /* grove/sys/transport.h */
+
 struct grove_pull_request {
     const char **tables;
     size_t table_count;
@@ -114,6 +116,9 @@ struct grove_pull_request {
     /* Not on the wire: the client's address, as the serving transport told
      * grove_serve_from ("127.0.0.1:40112"); NULL when unknown. Borrowed. */
     const char *peer_addr;
+    /* Not on the wire: who asks (grove/sys/transport.h); NULL: the node
+     * itself, unchecked. Borrowed. */
+    const struct grove_caller *caller;
 };
 
 /* A pull response, and also a streamed batch: `since` is the cursor the batch
@@ -130,7 +135,8 @@ struct grove_push_request {
     struct grove_change *changes;
     size_t count;
     const char *node_id;
-    const char *peer_addr; /* not on the wire: as in grove_pull_request */
+    const char *peer_addr;             /* not on the wire: as in grove_pull_request */
+    const struct grove_caller *caller; /* not on the wire: as in grove_pull_request */
 };
 
 struct grove_push_response {

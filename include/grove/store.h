@@ -83,7 +83,7 @@ struct grove_store_query {
      * elements, plus a record's fixed share); the first record always fits.
      * 0: no bound. */
     size_t max_bytes;
-    /* Changes made by, or received from, this node are left out (echoes:
+    /* Changes received from this node are left out (echoes:
      * docs/design.md, "Echo rules"). NULL: none. */
     const char *exclude_node;
     /* Only records passing it are returned; the others are passed over as

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "grove/access.h"
 #include "grove/model.h"
 #include "grove/server.h"
 
@@ -53,6 +54,13 @@ struct grove_listen_options {
     struct grove_admin *admin;
     const char *admin_token;
     bool admin_only;
+    /* Identities (grove/access.h); a reference is taken. When set, token
+     * and admin_token are not used. NULL: the table they stand for
+     * (grove_access_from_tokens). */
+    struct grove_access *access;
+    /* Not for callers: grove_listener_open sets it for the transport, which
+     * admits every request through it (grove/sys/transport.h). */
+    struct grove_guard *guard;
 };
 
 #define GROVE_DIAL_CONNECT_TIMEOUT_MS 5000
@@ -118,9 +126,11 @@ grove_err grove_listener_open(struct grove_listener **out, const char *url,
 /* Stops accepting, ends streams, joins in-flight calls. NULL is a no-op. */
 void grove_listener_close(struct grove_listener *listener);
 /* New tokens (as grove_listen_options' token and admin_token; NULL: none)
- * for the requests that arrive from now on; open streams go on. A config
- * reload. GROVE_ENOTSUP when the transport cannot (HTTP can). */
+ * for the requests that arrive from now on, on every transport; open streams
+ * go on with the identity they were opened by. A config reload. */
 grove_err grove_listener_set_tokens(struct grove_listener *listener, const char *token,
                                     const char *admin_token);
+/* The same with an identity table (a reference is taken). */
+void grove_listener_set_access(struct grove_listener *listener, struct grove_access *access);
 
 #endif

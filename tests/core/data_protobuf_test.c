@@ -115,8 +115,8 @@ Test(core_data_protobuf, serve_writes_and_reads_back_a_row)
     Grove__Data__V1__WriteRequest req = GROVE__DATA__V1__WRITE_REQUEST__INIT;
     req.table = "docs", req.pk = "p", req.fields = fields, req.n_fields = 1;
     struct grove_buf wire = pack(&req.base), out = {0};
-    cr_assert_eq(grove_data_pb_serve(s, GROVE_DATA_CALL_WRITE, wire.data, wire.len, &out), GROVE_OK,
-                 "%s", grove_errmsg());
+    cr_assert_eq(grove_data_pb_serve(s, NULL, GROVE_DATA_CALL_WRITE, wire.data, wire.len, &out),
+                 GROVE_OK, "%s", grove_errmsg());
     Grove__Data__V1__WriteResponse *resp =
         grove__data__v1__write_response__unpack(NULL, out.len, (const uint8_t *)out.data);
     cr_assert_not_null(resp);
@@ -131,7 +131,7 @@ Test(core_data_protobuf, serve_writes_and_reads_back_a_row)
     Grove__Data__V1__GetRequest get = GROVE__DATA__V1__GET_REQUEST__INIT;
     get.table = "docs", get.pk = "absent";
     wire = pack(&get.base);
-    cr_expect_eq(grove_data_pb_serve(s, GROVE_DATA_CALL_GET, wire.data, wire.len, &out),
+    cr_expect_eq(grove_data_pb_serve(s, NULL, GROVE_DATA_CALL_GET, wire.data, wire.len, &out),
                  GROVE_ENOTFOUND);
     cr_expect_eq(out.len, 0);
     grove_buf_free(&wire);

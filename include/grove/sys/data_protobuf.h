@@ -19,11 +19,13 @@ enum grove_data_call {
     GROVE_DATA_CALL_LIST,       /* ListRequest -> ListResponse */
 };
 
-/* Decodes a request of `call`, serves it on store and appends the encoded
- * response to out. On failure out is left as it was and grove_errmsg() says
- * why (GROVE_EINVAL for bytes that do not decode). */
-grove_err grove_data_pb_serve(struct grove_store *store, enum grove_data_call call,
-                              const char *data, size_t len, struct grove_buf *out);
+/* Decodes a request of `call`, serves it on store for caller (grove/data.h,
+ * "As a caller"; NULL: the node) and appends the encoded response to out. On
+ * failure out is left as it was and grove_errmsg() says why (GROVE_EINVAL for
+ * bytes that do not decode). */
+grove_err grove_data_pb_serve(struct grove_store *store, const struct grove_caller *caller,
+                              enum grove_data_call call, const char *data, size_t len,
+                              struct grove_buf *out);
 
 /* Decodes a WriteRequest, WriteManyRequest or DeleteRequest (call says which)
  * into a write of the Data API; *out is freed with grove_msg_free. The write
@@ -32,8 +34,8 @@ grove_err grove_data_pb_decode_write(enum grove_data_call call, const char *data
                                      struct grove_write_msg **out);
 
 /* Decodes a WatchRequest and opens the watch it asks for. */
-grove_err grove_data_pb_watch_open(struct grove_store *store, const char *data, size_t len,
-                                   struct grove_watch **out);
+grove_err grove_data_pb_watch_open(struct grove_store *store, const struct grove_caller *caller,
+                                   const char *data, size_t len, struct grove_watch **out);
 /* Appends one event of a watch as a RowEvent. */
 grove_err grove_data_pb_encode_event(const struct grove_row_event *event, struct grove_buf *out);
 

@@ -1,10 +1,11 @@
 /* Writing a transport (docs/design.md §7). A transport moves bytes: the core
  * encodes each request with the transport's codec, hands the bytes to the
  * dialer's `call`, and decodes and checks the answer; on the serving side the
- * listener hands received bytes to grove_serve, which decodes, serves and
- * encodes. A transport does what only it can: move bytes, carry the bearer
- * token, and map its native status to a grove_err (keeping the native code:
- * grove_error_set_native).
+ * listener hands what it received with a request (the bearer token, the
+ * client certificate) to grove_guard_admit and the bytes to grove_serve_as,
+ * which decodes, checks, serves and encodes. A transport does what only it
+ * can: move bytes, carry the bearer token, and map its native status to a grove_err (keeping the
+ * native code: grove_error_set_native).
  *
  * The core never calls these ops directly: the grove_peer_* and
  * grove_listener_* wrappers (grove/transport.h) parse the URL once, fill every
@@ -17,8 +18,8 @@
 
 #include "grove/codec.h"
 #include "grove/log.h"
-#include "grove/transport.h"
 #include "grove/sys/error.h"
+#include "grove/transport.h"
 
 /* A URL split once by the wrappers: "scheme://host:port/path#label". */
 struct grove_url {
@@ -86,9 +87,6 @@ struct grove_listener_ops {
     /* Stops accepting, ends streams and in-flight calls, and frees self;
      * nothing of the listener runs after it returns. Mandatory. */
     void (*close)(void *self);
-    /* Replaces the tokens requests need (grove_listener_set_tokens), for
-     * requests that arrive from now on. NULL: not supported. */
-    grove_err (*set_tokens)(void *self, const char *token, const char *admin_token);
 };
 
 struct grove_transport {
@@ -112,6 +110,54 @@ grove_err grove_peer_call(struct grove_peer *peer, enum grove_call_kind kind,
 /* Releases a reply's bytes (a no-op for an empty reply) and empties it. */
 void grove_reply_release(struct grove_reply *reply);
 
+#define GROVE_PEER_ADDR_MAX 64 /* bytes of a client's address (grove_peer_addr_format) */
+
+/* ---- who is asking (grove/access.h, docs/operations.md "Identities") ---- */
+
+/* What a transport received with a request, borrowed for grove_guard_admit:
+ * the transport authenticates nothing itself. */
+struct grove_credentials {
+    const char *op;        /* "pull", "push", "stream", "data", "admin", "metrics": for the log */
+    const char *peer_addr; /* as grove_peer_addr_format gives it; NULL: unknown */
+    /* The Authorization header or metadata value, authorization_len bytes;
+     * NULL: none. */
+    const char *authorization;
+    size_t authorization_len;
+    /* TLS: the verified client certificate's subject DN, common name and
+     * subject alternative names; none without one. */
+    const char *const *cert_names;
+    size_t cert_name_count;
+};
+
+enum grove_need {
+    GROVE_NEED_SYNC,  /* pull, push, stream, the Data API: scopes are checked later */
+    GROVE_NEED_ADMIN, /* the admin API and /metrics */
+};
+
+/* Who a request comes from, for the whole request (a stream's whole life).
+ * Filled by grove_guard_admit; grove_caller_release drops its reference. */
+struct grove_caller {
+    struct grove_access *access;           /* the table it was admitted by (a reference) */
+    const struct grove_identity *identity; /* in access; NULL: anonymous on an open table */
+    char peer_addr[GROVE_PEER_ADDR_MAX];   /* "" unknown */
+};
+
+/* A listener's guard: grove_listener_open hands it to the transport in
+ * grove_listen_options.guard. Thread-safe. */
+struct grove_guard;
+
+/* Authenticates cred against the listener's current table and checks need:
+ * GROVE_EAUTH for a missing or unknown credential, GROVE_EFORBIDDEN for an
+ * identity without the admin flag on an admin call. Refusals are logged here
+ * (rate-limited, with the identity's name, never a secret). On success the
+ * caller must be released; on failure *out is empty. A NULL guard admits
+ * everyone as the node itself. */
+grove_err grove_guard_admit(struct grove_guard *guard, const struct grove_credentials *cred,
+                            enum grove_need need, struct grove_caller *out);
+/* Another hold on the same caller (a stream that outlives its request). */
+void grove_caller_copy(struct grove_caller *out, const struct grove_caller *in);
+void grove_caller_release(struct grove_caller *caller);
+
 /* ---- the serving side of the exchange ---- */
 
 /* Decodes a request of `kind` with codec, serves it and encodes the answer
@@ -126,9 +172,18 @@ grove_err grove_serve(struct grove_server *server, const struct grove_codec *cod
 grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
                            const struct grove_codec *codec, enum grove_call_kind kind,
                            const char *data, size_t len, struct grove_buf *out);
+/* grove_serve for an admitted caller (grove_guard_admit): its identity's
+ * scopes and node are enforced, and its address is the one hooks see. */
+grove_err grove_serve_as(struct grove_server *server, const struct grove_caller *caller,
+                         const struct grove_codec *codec, enum grove_call_kind kind,
+                         const char *data, size_t len, struct grove_buf *out);
 /* Opens a stream for an encoded pull request. */
 grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
                                   const char *data, size_t len, struct grove_server_stream **out);
+/* The same for an admitted caller; the stream holds its own copy of it. */
+grove_err grove_serve_stream_open_as(struct grove_server *server, const struct grove_caller *caller,
+                                     const struct grove_codec *codec, const char *data, size_t len,
+                                     struct grove_server_stream **out);
 /* Waits up to timeout_ms for the next batch and encodes it as a stream batch
  * into out (appended): GROVE_ETIMEOUT when nothing came, GROVE_ESHUTDOWN when
  * the server shuts down. For transports with a thread per stream. */
@@ -173,7 +228,6 @@ bool grove_token_equal(const char *expected, const char *presented, size_t prese
 /* A client's address as every transport hands it to grove_serve_from:
  * "127.0.0.1:40112" or "[::1]:40112", from an IPv4 (addr_len 4) or IPv6
  * (16) address in network byte order and a port. Another addr_len gives "". */
-#define GROVE_PEER_ADDR_MAX 64
 void grove_peer_addr_format(char *out, size_t size, const void *addr, size_t addr_len,
                             unsigned port);
 /* The same form from a gRPC peer string ("ipv4:127.0.0.1:40112",
