@@ -18,8 +18,8 @@
 #include "grove/error.h"
 #include "grove/model.h"
 #include "grove/schema.h"
-#include "grove/transport.h"
 #include "grove/sys/error.h"
+#include "grove/transport.h"
 
 #define GROVED_FILE_MAX (1 << 20) /* a config file is a few dozen lines */
 
@@ -51,6 +51,7 @@ enum {
     OPT_AUDIT_LOG,
     OPT_RATE_LIMIT,
     OPT_STORE_READERS,
+    OPT_IDENTITY,
     OPT_CONFIG,
     OPT_HELP,
     OPT_VERSION,
@@ -87,6 +88,7 @@ static const struct option groved_options[] = {
     {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"store-readers", required_argument, NULL, OPT_STORE_READERS},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -139,6 +141,9 @@ void groved_config_usage(FILE *out)
             "  --server-hook PATH[:ARG] a hook plugin for the server only (repeatable)\n"
             "  --audit-log FILE         append one JSON line per merged change (reopened on\n"
             "                           SIGHUP, for log rotation)\n"
+            "  --identity SPEC          who may connect, as what (repeatable; docs/operations.md):\n"
+            "                           NAME role=peer|client [node=ID] secret=@FILE|env:VAR\n"
+            "                           [read=T,..|*] [write=T,..|*] [prefix=P] [admin]\n"
             "  --rate-limit N           changes per second a client address may push; more\n"
             "                           is refused with 429 / RESOURCE_EXHAUSTED\n"
             "  --store-readers N        read-only store connections reads use beside the\n"
@@ -169,8 +174,7 @@ __attribute__((format(printf, 2, 3))) static int groved_fail(const char *where, 
     return GROVED_CONFIG_INVALID;
 }
 
-/* cfg takes text (NULL is out of memory); returns it, or NULL after freeing it. */
-static char *groved_own(struct groved_config *cfg, char *text)
+char *groved_config_own(struct groved_config *cfg, char *text)
 {
     char **owned = text ? realloc(cfg->owned, (cfg->owned_count + 1) * sizeof *owned) : NULL;
     if (!owned) {
@@ -222,6 +226,8 @@ static struct groved_list *groved_list_of(struct groved_config *cfg, int opt)
         return &cfg->hooks.specs;
     case OPT_SERVER_HOOK:
         return &cfg->server_hooks.specs;
+    case OPT_IDENTITY:
+        return &cfg->identity_specs;
     default:
         return NULL;
     }
@@ -274,7 +280,7 @@ static int groved_hook_add(struct groved_config *cfg, struct groved_hook_list *h
     int rc = groved_list_add(&hooks->specs, source, where, value);
     if (rc)
         return rc;
-    if (!(hooks->where[hooks->specs.count - 1] = groved_own(cfg, strdup(where))))
+    if (!(hooks->where[hooks->specs.count - 1] = groved_config_own(cfg, strdup(where))))
         return groved_fail(NULL, "out of memory");
     return 0;
 }
@@ -345,8 +351,10 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         /* An origin is scheme://host[:port], with no path: what browsers send. */
         if (strcmp(value, "*") != 0 &&
             (!strstr(value, "://") || strchr(strstr(value, "://") + 3, '/')))
-            return groved_fail(where, "expected * or an origin like https://app.example.com,"
-                                      " got \"%s\"", value);
+            return groved_fail(where,
+                               "expected * or an origin like https://app.example.com,"
+                               " got \"%s\"",
+                               value);
         return groved_list_add(&cfg->cors_origins, source, where, value);
     case OPT_INTERVAL: {
         errno = 0;
@@ -359,6 +367,11 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
     case OPT_TOKEN:
         cfg->token = value;
         return 0;
+    case OPT_IDENTITY:
+        if ((rc = groved_list_add(&cfg->identity_specs, source, where, value)))
+            return rc;
+        cfg->identity_count = cfg->identity_specs.count;
+        return groved_identity_parse(cfg, where, value, &cfg->identities[cfg->identity_count - 1]);
     case OPT_PEER_TOKEN:
         cfg->peer_token = value;
         return 0;
@@ -441,7 +454,7 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
         return groved_hook_add(cfg, &cfg->server_hooks, source, where, value);
     case OPT_AUDIT_LOG:
         cfg->audit_log = value;
-        if (!(cfg->audit_log_where = groved_own(cfg, strdup(where))))
+        if (!(cfg->audit_log_where = groved_config_own(cfg, strdup(where))))
             return groved_fail(NULL, "out of memory");
         return 0;
     case OPT_RATE_LIMIT: {
@@ -559,7 +572,7 @@ static int groved_file_apply(struct groved_config *cfg, const char *path)
     int rc = groved_file_read(path, &text);
     if (rc)
         return rc;
-    if (!groved_own(cfg, text))
+    if (!groved_config_own(cfg, text))
         return groved_fail(NULL, "out of memory");
     cfg->file = path;
     size_t lineno = 0;
@@ -586,7 +599,10 @@ static void groved_env_name(const char *option, char *out, size_t size)
 static int groved_env_list(struct groved_config *cfg, int opt, char *value, const char *name)
 {
     struct groved_list *list = groved_list_of(cfg, opt);
-    char sep = opt == OPT_TABLE || opt == OPT_HOOK || opt == OPT_SERVER_HOOK ? ';' : ',';
+    char sep = opt == OPT_TABLE || opt == OPT_HOOK || opt == OPT_SERVER_HOOK ||
+                       opt == OPT_IDENTITY
+                   ? ';'
+                   : ',';
     if (opt == OPT_PEER && strchr(value, ';')) /* peers whose tables= hold commas */
         sep = ';';
     int rc = 0;
@@ -616,7 +632,7 @@ static int groved_env_apply(struct groved_config *cfg)
         const char *raw = getenv(name);
         if (!raw)
             continue;
-        char *copy = groved_own(cfg, strdup(raw));
+        char *copy = groved_config_own(cfg, strdup(raw));
         if (!copy)
             return groved_fail(NULL, "out of memory");
         char *value = groved_trim(copy);
@@ -628,7 +644,7 @@ static int groved_env_apply(struct groved_config *cfg)
         else
             rc = groved_apply_option(cfg, o->val, value, GROVED_SOURCE_ENV, name);
     }
-    if (rc == 0 && used > 0 && !(cfg->env_names = groved_own(cfg, strdup(names))))
+    if (rc == 0 && used > 0 && !(cfg->env_names = groved_config_own(cfg, strdup(names))))
         return groved_fail(NULL, "out of memory");
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "config_peer.h"
+#include "grove/access.h"
 #include "grove/log.h"
 #include "grove/server.h"
 
@@ -67,6 +68,10 @@ struct groved_config {
     const char *audit_log_where;
     double rate_limit; /* changes per second per client address; 0: no limit */
     int store_readers; /* grove_store_options.readers: 0 the default, -1 none */
+    /* `identity` lines (config_identity.c), parsed, their secrets read. */
+    struct groved_list identity_specs;
+    struct grove_identity identities[GROVED_MAX_URLS];
+    size_t identity_count;
     /* Where the settings came from, for the start-up log. */
     const char *file;        /* the config file read, or NULL */
     const char *file_origin; /* "--config" or "GROVE_CONFIG" */
@@ -94,5 +99,16 @@ void groved_config_usage(FILE *out);
 /* Logs (info) the config file and the variables that were read; never values. */
 void groved_config_log_sources(const struct groved_config *cfg);
 void groved_config_free(struct groved_config *cfg);
+
+/* The identity table the settings stand for: the identities with --token
+ * and --admin-token beside them, or, without identities, what the tokens
+ * stand for (grove_access_from_tokens). */
+grove_err groved_config_access(const struct groved_config *cfg, struct grove_access **out);
+/* For config_identity.c: one `identity` value into *out (its strings owned
+ * by cfg); 0 or GROVED_CONFIG_INVALID with a located message. */
+int groved_identity_parse(struct groved_config *cfg, const char *where, const char *value,
+                          struct grove_identity *out);
+/* cfg takes text (NULL is out of memory); returns it, or NULL after freeing it. */
+char *groved_config_own(struct groved_config *cfg, char *text);
 
 #endif

@@ -178,24 +178,19 @@ static grove_err groved_syncer_open(const struct groved_config *cfg, struct grov
     return err;
 }
 
-/* The listeners' tokens, for requests from now on; a transport that cannot
- * swap them live (gRPC, nng) keeps the old ones until a restart. */
-static void groved_reload_tokens(struct grove_node *node, const struct groved_config *cfg)
+/* The listeners' identities (and tokens), for requests from now on, on
+ * every transport; open streams go on with the identity they were opened
+ * by. Secrets are read again, so a rotated secret file takes effect. */
+static void groved_reload_access(struct grove_node *node, struct grove_access *access)
 {
-    size_t swapped = 0, kept = 0;
-    for (size_t i = 0; i < node->listener_count; i++) {
-        if (!node->listeners[i])
-            continue;
-        if (grove_listener_set_tokens(node->listeners[i], cfg->token, cfg->admin_token) == GROVE_OK)
+    size_t swapped = 0;
+    for (size_t i = 0; i < node->listener_count; i++)
+        if (node->listeners[i]) {
+            grove_listener_set_access(node->listeners[i], access);
             swapped++;
-        else
-            kept++;
-    }
-    grove_log_kv(kept ? GROVE_LOG_WARN : GROVE_LOG_INFO, "tokens reloaded",
-                 "listeners=%zu kept_old=%zu", swapped, kept);
-    if (kept)
-        grove_log_kv(GROVE_LOG_WARN, "some listeners keep their old tokens until a restart",
-                     "reason=%s", "their transport cannot change them live (HTTP can)");
+        }
+    grove_log_kv(GROVE_LOG_INFO, "identities reloaded", "listeners=%zu identities=%zu", swapped,
+                 grove_access_count(access));
 }
 
 static void groved_reload_refused(void)
@@ -210,8 +205,7 @@ static void groved_reload_refused(void)
  * changes. A good one applies the log level and format and the interval at
  * once; changed peers or peer token replace the syncer (its rounds stop
  * and the new one starts from the cursors in the store; listeners and the
- * streams they serve stay). New tokens go to every listener that can take
- * them live (HTTP); the others keep theirs until a restart. */
+ * streams they serve stay). Identities and tokens go to every listener. */
 static void groved_reload(struct groved_reload *st)
 {
     struct groved_kept *kept = calloc(1, sizeof *kept);
@@ -228,11 +222,19 @@ static void groved_reload(struct groved_reload *st)
         free(kept);
         return;
     }
+    struct grove_access *access = NULL;
+    if (groved_config_access(fresh, &access)) {
+        groved_reload_refused();
+        groved_config_free(fresh);
+        free(kept);
+        return;
+    }
     bool new_peers =
         !groved_same_peers(cur, fresh) || !groved_same(cur->peer_token, fresh->peer_token);
     struct grove_syncer *syncer = NULL;
     if (new_peers && groved_syncer_open(fresh, node->store, st->node_hooks, &syncer)) {
         groved_reload_refused();
+        grove_access_unref(access);
         groved_config_free(fresh);
         free(kept);
         return;
@@ -251,9 +253,8 @@ static void groved_reload(struct groved_reload *st)
                  "file=%s log_level=%d interval_ms=%d peers=%zu peers_changed=%s",
                  fresh->file ? fresh->file : "none", (int)fresh->log_level, fresh->interval_ms,
                  fresh->peers.count, new_peers ? "true" : "false");
-    if (!groved_same(cur->token, fresh->token) ||
-        !groved_same(cur->admin_token, fresh->admin_token))
-        groved_reload_tokens(node, fresh);
+    groved_reload_access(node, access);
+    grove_access_unref(access);
     kept->next = st->kept;
     st->kept = kept;
     st->current = fresh;
@@ -320,6 +321,7 @@ int main(int argc, char **argv)
     struct grove_node node = {0};
     struct groved_hooks *hooks = NULL;
     struct grove_admin *admin = NULL;
+    struct grove_access *access = NULL;
     int exit_code = GROVED_EXIT_USAGE;
     grove_err err;
 
@@ -389,7 +391,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "groved: %s\n", grove_errmsg());
         goto done;
     }
+    if ((err = groved_config_access(&cfg, &access))) {
+        fprintf(stderr, "groved: %s\n", grove_errmsg());
+        goto done;
+    }
     struct grove_listen_options listen_opts = {
+        .access = access,
         .admin = admin,
         .admin_token = cfg.admin_token,
         .token = cfg.token,
@@ -495,6 +502,7 @@ done:
     grove_node_close(&node);   /* syncer, server, listeners, store: nothing acknowledged is lost */
     groved_hooks_close(hooks); /* after the node: no hook runs any more */
     grove_admin_free(admin);
+    grove_access_unref(access);
     grove_schema_free(schema);
     groved_config_free(&cfg);
     if (exit_code == 0)
