@@ -8,17 +8,15 @@
 #include <unistd.h>
 
 #include "conformance/conformance.h"
+#include "conformance/conformance_support.h"
 #include "support/node.h"
 
-#define CONF_TABLES "docs:title=lww,views=counter,tags=set"
 #define CONF_WAIT_S 20 /* bound on waiting for streamed changes */
 
-/* A serving node on a fresh store of its own, listening where the fixture
- * says, with the fixture's listen options and `extra`'s non-zero ones. */
-static void conf_node_start(struct support_node *n, const struct conformance_fixture *f,
-                            const struct grove_listen_options *extra)
+void conf_node_start(struct support_node *n, const struct conformance_fixture *f,
+                     const struct grove_listen_options *extra)
 {
-    static const char *const tables[] = {CONF_TABLES, NULL};
+    static const char *const tables[] = {CONF_TABLES, CONF_OTHER_TABLE, NULL};
     struct grove_listen_options lo = {0};
     if (f->listen)
         lo = *f->listen;
@@ -29,13 +27,17 @@ static void conf_node_start(struct support_node *n, const struct conformance_fix
             lo.max_body = extra->max_body;
         if (extra->keepalive_ms)
             lo.keepalive_ms = extra->keepalive_ms;
+        if (extra->access)
+            lo.access = extra->access;
+        if (extra->ca_file)
+            lo.ca_file = extra->ca_file;
     }
     support_node_start(n, &(struct support_node_options){
                               .tables = tables, .listen = &lo, .url_fn = f->listen_url});
 }
 
-static struct grove_peer *conf_dial(const struct conformance_fixture *f, const char *url,
-                                    const char *token, int timeout_ms)
+struct grove_peer *conf_dial(const struct conformance_fixture *f, const char *url,
+                             const char *token, int timeout_ms)
 {
     struct grove_dial_options d = {0};
     if (f->dial)
@@ -49,7 +51,7 @@ static struct grove_peer *conf_dial(const struct conformance_fixture *f, const c
     return peer;
 }
 
-static void conf_setup(const struct conformance_fixture *f)
+void conf_setup(const struct conformance_fixture *f)
 {
     if (f->setup)
         f->setup();
@@ -62,9 +64,7 @@ static int64_t conf_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A push of n lww changes to docs/<pk>.title from node "client", pks
- * first..first+n-1 (zero-padded, so pk order is numeric order). */
-static struct grove_push_request *conf_push_lww(size_t first, size_t n, size_t value_pad)
+struct grove_push_request *conf_push_lww(size_t first, size_t n, size_t value_pad)
 {
     struct grove_push_request *req = NULL;
     cr_assert_eq(grove_push_request_new(&req), GROVE_OK);
@@ -118,8 +118,8 @@ static void conf_push_rows(struct grove_peer *peer, size_t first, size_t n)
     grove_msg_free(req);
 }
 
-static struct grove_pull_response *conf_pull(struct grove_peer *peer, const struct grove_hlc *since,
-                                             uint32_t limit)
+struct grove_pull_response *conf_pull(struct grove_peer *peer, const struct grove_hlc *since,
+                                      uint32_t limit)
 {
     struct grove_pull_request *req = NULL;
     cr_assert_eq(grove_pull_request_new(&req), GROVE_OK);

@@ -30,6 +30,10 @@ struct conformance_fixture {
     /* Sends raw bytes as a push request body to the listener at url and maps
      * the answer to a grove_err. NULL: not possible (case skipped). */
     grove_err (*send_raw_push)(const char *url, const char *body, size_t len);
+    /* TLS: the listener tells the core the names in a client certificate
+     * (identities by cert_subject); the case dials with the test CA's client
+     * certificate. */
+    bool cert_identities;
 };
 
 void conformance_round_trip(const struct conformance_fixture *f);
@@ -48,6 +52,14 @@ void conformance_stream_resume(const struct conformance_fixture *f);
 void conformance_concurrent_clients(const struct conformance_fixture *f);
 /* conformance_filter.c */
 void conformance_filter(const struct conformance_fixture *f);
+/* Identities (conformance_identity.c): a client bound to its node, its
+ * tables and prefix; scoped pulls and streams; records claiming a node
+ * still reach it; rotation and reload; certificate identities. */
+void conformance_identity_client(const struct conformance_fixture *f);
+void conformance_identity_stream(const struct conformance_fixture *f);
+void conformance_identity_spoofing(const struct conformance_fixture *f);
+void conformance_identity_rotation(const struct conformance_fixture *f);
+void conformance_identity_certificate(const struct conformance_fixture *f);
 
 /* Test(suite, ...) for every case, run against `fixture` (a struct
  * conformance_fixture object, not a pointer). */
@@ -107,6 +119,26 @@ void conformance_filter(const struct conformance_fixture *f);
     Test(suite, filter, .timeout = 120)                                                            \
     {                                                                                              \
         conformance_filter(&(fixture));                                                            \
+    }                                                                                              \
+    Test(suite, identity_client, .timeout = 120)                                                   \
+    {                                                                                              \
+        conformance_identity_client(&(fixture));                                                   \
+    }                                                                                              \
+    Test(suite, identity_stream, .timeout = 120)                                                   \
+    {                                                                                              \
+        conformance_identity_stream(&(fixture));                                                   \
+    }                                                                                              \
+    Test(suite, identity_spoofing_converges, .timeout = 120)                                       \
+    {                                                                                              \
+        conformance_identity_spoofing(&(fixture));                                                 \
+    }                                                                                              \
+    Test(suite, identity_rotation_and_reload, .timeout = 120)                                      \
+    {                                                                                              \
+        conformance_identity_rotation(&(fixture));                                                 \
+    }                                                                                              \
+    Test(suite, identity_certificate, .timeout = 120)                                              \
+    {                                                                                              \
+        conformance_identity_certificate(&(fixture));                                              \
     }
 
 #endif

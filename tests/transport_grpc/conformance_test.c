@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "conformance/conformance.h"
-#include "grpc_fixture.h"
 #include "grove/sys/error.h"
+#include "grpc_fixture.h"
 
 static void grpc_listen_url(char *url, size_t cap, int attempt)
 {
@@ -113,6 +113,7 @@ static const struct conformance_fixture grpcs_conformance = {
     .refused_url = grpcs_refused_url,
     .silent_open = grpcs_silent_open,
     .silent_close = grpc_silent_close,
+    .cert_identities = true,
 };
 
 GROVE_CONFORMANCE_SUITE(transport_grpc_conformance, grpc_conformance)

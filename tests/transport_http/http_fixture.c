@@ -6,11 +6,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "grove/sys/error.h"
+#include "grove/transport_http.h"
 #include "support/certs.h"
 #include "support/port.h"
 #include "transport_http/http_fixture.h"
-#include "grove/transport_http.h"
-#include "grove/sys/error.h"
 
 void http_fixture_register(void)
 {
@@ -211,6 +211,7 @@ const struct conformance_fixture https_conformance = {
     .refused_url = http_fixture_refused_url,
     .silent_open = http_fixture_silent_open,
     .silent_close = http_fixture_silent_close,
+    .cert_identities = true,
 };
 
 void http_node_start(struct http_node *n, const struct grove_listen_options *opts)
