@@ -14,7 +14,10 @@
 
 static int groved_identity_fail(const char *where, const char *name, const char *message)
 {
-    grove_error_set(GROVE_EINVAL, "%s: identity %s: %s", where, name ? name : "", message);
+    if (name && *name)
+        grove_error_set(GROVE_EINVAL, "%s: identity %s: %s", where, name, message);
+    else
+        grove_error_set(GROVE_EINVAL, "%s: %s", where, message);
     return GROVED_CONFIG_INVALID;
 }
 
