@@ -294,7 +294,7 @@ static int groved_peer_add(struct groved_config *cfg, enum groved_source source,
     struct groved_peer_scope scope;
     char *block;
     grove_err err = groved_peer_parse(value, &url, &scope, &block);
-    if (!groved_own(cfg, block))
+    if (!groved_config_own(cfg, block))
         return groved_fail(NULL, "out of memory");
     if (err)
         return groved_fail(where, "%s", grove_errmsg());
@@ -303,7 +303,7 @@ static int groved_peer_add(struct groved_config *cfg, enum groved_source source,
         rc = groved_list_add(&cfg->peers, source, where, url);
     if (rc)
         return rc;
-    if (!(scope.where = groved_own(cfg, strdup(where))))
+    if (!(scope.where = groved_config_own(cfg, strdup(where))))
         return groved_fail(NULL, "out of memory");
     cfg->peer_scopes[cfg->peers.count - 1] = scope;
     return 0;

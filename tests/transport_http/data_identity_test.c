@@ -38,12 +38,12 @@ static void idh_start(struct data_node *n)
 static long idh_status(const struct data_node *n, const char *method, const char *path,
                        const char *body, const char *auth, char *out, size_t cap)
 {
-    struct reply r;
+    struct http_raw_reply r;
     request(n, method, path, body, auth, &r);
     long status = r.status;
     if (out)
         snprintf(out, cap, "%s", r.body ? r.body : "");
-    reply_free(&r);
+    http_raw_free(&r);
     return status;
 }
 
