@@ -372,6 +372,12 @@ const char *grove_caller_node(const struct grove_caller *caller, const char *cla
     return NULL;
 }
 
+const char *grove_caller_client_node(const struct grove_caller *caller)
+{
+    const struct grove_identity *id = caller_id(caller);
+    return id && id->role == GROVE_ROLE_CLIENT ? id->node : NULL;
+}
+
 static bool caller_scope_has(const struct grove_scope *s, const char *table)
 {
     if (s->all)

@@ -351,7 +351,8 @@ static int64_t data_fingerprint(const struct data_records *recs)
  * the field (what a counter change carries: concurrent increments on other
  * nodes then add up). Read inside the transaction, so writes committed in
  * the same group are counted. */
-static grove_err data_fold_counters(struct grove_store *store, struct data_records *recs)
+static grove_err data_fold_counters(struct grove_store *store, struct data_records *recs,
+                                    const char *origin)
 {
     for (size_t i = 0; i < recs->count; i++) {
         struct grove_change *c = &recs->changes[i];
@@ -359,7 +360,7 @@ static grove_err data_fold_counters(struct grove_store *store, struct data_recor
             continue;
         int64_t delta = c->counter_inc;
         grove_err err =
-            grove_store_counter_totals(store, c, store->node_id, &c->counter_inc, &c->counter_dec);
+            grove_store_counter_totals(store, c, origin, &c->counter_inc, &c->counter_dec);
         if (err)
             return err;
         int64_t *total = delta >= 0 ? &c->counter_inc : &c->counter_dec;
@@ -430,7 +431,8 @@ static grove_err data_idempotency_keep(struct grove_store *store, const char *ke
 
 /* One queued write and its outcome. */
 struct store_write_job {
-    const char *key; /* NULL: none */
+    const char *key;    /* NULL: none */
+    const char *origin; /* the node the write is made as (grove_write.origin) */
     struct data_records recs;
     int64_t fingerprint;
     struct grove_hlc hlc;
@@ -451,13 +453,16 @@ static grove_err data_commit_job(struct grove_store *store, struct store_write_j
         if (err || seen)
             return err;
     }
-    grove_err err = data_fold_counters(store, &job->recs);
+    grove_err err = data_fold_counters(store, &job->recs, job->origin);
     if (err)
         return err;
     grove_clock_now(&store->clock, &job->hlc);
+    /* This node's clock, the origin's id: no other write has this stamp. */
+    if ((err = grove_hlc_set_node(&job->hlc, job->origin)))
+        return err;
     for (size_t i = 0; i < job->recs.count; i++) {
         job->recs.changes[i].hlc = job->hlc;
-        job->recs.changes[i].node_id = store->node_id;
+        job->recs.changes[i].node_id = job->origin;
     }
     err = grove_store_merge_locked(store, job->recs.changes, job->recs.count, "", false, report);
     if (!err && job->key)
@@ -544,7 +549,8 @@ grove_err grove_data_write(struct grove_store *store, const struct grove_write *
     if (err)
         return err;
     struct store_write_job job = {
-        .key = write->idempotency_key && write->idempotency_key[0] ? write->idempotency_key : NULL};
+        .key = write->idempotency_key && write->idempotency_key[0] ? write->idempotency_key : NULL,
+        .origin = write->origin && write->origin[0] ? write->origin : store->node_id};
     job.recs.changes = malloc(count * sizeof *job.recs.changes);
     if (!job.recs.changes)
         return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);

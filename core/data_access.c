@@ -47,7 +47,12 @@ grove_err grove_data_write_as(struct grove_store *store, const struct grove_call
         if (err)
             return grove_error_prefix(err, "rows[%zu]: ", i);
     }
-    return grove_data_write(store, write, hlc);
+    const char *node = grove_caller_client_node(caller);
+    if (!node)
+        return grove_data_write(store, write, hlc);
+    struct grove_write as = *write;
+    as.origin = node;
+    return grove_data_write(store, &as, hlc);
 }
 
 grove_err grove_data_get_as(struct grove_store *store, const struct grove_caller *caller,

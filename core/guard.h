@@ -25,6 +25,8 @@ bool grove_caller_limited(const struct grove_caller *caller, bool write);
  * what it pushes: its identity's node; on a table made from tokens (or
  * open), the node it names (`claimed`); else NULL, nobody. */
 const char *grove_caller_node(const struct grove_caller *caller, const char *claimed);
+/* The node a client identity acts as; NULL for anyone else. */
+const char *grove_caller_client_node(const struct grove_caller *caller);
 /* GROVE_EFORBIDDEN naming the identity when `table` is outside the read
  * (or write) scope. */
 grove_err grove_caller_check_table(const struct grove_caller *caller, const char *table,

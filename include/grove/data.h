@@ -58,6 +58,10 @@ struct grove_write {
      * last 24 hours changes nothing and answers the first write's HLC; the
      * same key with a different request is GROVE_ECONFLICT. */
     const char *idempotency_key;
+    /* NULL or "": this node. Else the node the write is made as (its HLC's
+     * node and every record's node_id, its counters that node's totals):
+     * grove_data_write_as sets it for a client identity. */
+    const char *origin;
 };
 
 /* Commits the write; *hlc (may be NULL) gets the HLC every field was
@@ -135,9 +139,10 @@ void grove_data_watch_close(struct grove_watch *watch);
 /* ---- As a caller -----------------------------------------------------------
  * The calls above for a request a listener admitted (grove/sys/transport.h):
  * GROVE_EFORBIDDEN when a row or table is outside the caller's scopes
- * (docs/operations.md, "Identities"); a write is refused whole. A list or
- * a watch is narrowed to the caller's pk prefix. A NULL caller is the node
- * itself. */
+ * (docs/operations.md, "Identities"); a write is refused whole, and a
+ * client identity's write is made as its node (grove_write.origin). A list
+ * or a watch is narrowed to the caller's pk prefix. A NULL caller is the
+ * node itself. */
 struct grove_caller;
 grove_err grove_data_write_as(struct grove_store *store, const struct grove_caller *caller,
                               const struct grove_write *write, struct grove_hlc *hlc);

@@ -122,7 +122,24 @@ Test(core_access, the_data_api_stays_inside_the_callers_scopes)
     cr_expect_eq(acc_pb_write(s, &edge, "globex/1"), GROVE_EFORBIDDEN);
     cr_expect_str_eq(grove_errmsg(), "rows[0]: identity edge may not write docs/globex/1");
     cr_expect_eq(acc_pb_write(s, NULL, "globex/1"), GROVE_OK, "the node itself: unchecked");
-    /* The calls themselves. */
+    /* The calls themselves; a client's write is made as its node. */
+    struct grove_field_write title = {.field = "title", .value = {.ptr = "\"t\"", .len = 3}};
+    struct grove_row_write rw = {
+        .table = "docs", .pk = "acme/2", .fields = &title, .field_count = 1};
+    struct grove_hlc hlc;
+    cr_assert_eq(
+        grove_data_write_as(s, &edge, &(struct grove_write){.rows = &rw, .row_count = 1}, &hlc),
+        GROVE_OK, "%s", grove_errmsg());
+    cr_expect_str_eq(hlc.node, "edge");
+    struct grove_pull_response *changes = NULL;
+    cr_assert_eq(grove_store_changes(s, &(struct grove_store_query){.limit = 100}, &changes),
+                 GROVE_OK);
+    cr_assert_eq(changes->count, 3);
+    cr_expect_str_eq(changes->changes[2].pk, "acme/2");
+    cr_expect_str_eq(changes->changes[2].hlc.node, "edge");
+    cr_expect_str_eq(changes->changes[2].node_id, "edge");
+    cr_expect_str_eq(changes->changes[1].node_id, "a", "the node's own write: its id");
+    grove_msg_free(changes);
     char *row = NULL;
     cr_expect_eq(grove_data_get_as(s, &edge, "docs", "globex/1", &row), GROVE_EFORBIDDEN);
     cr_expect_eq(grove_data_get_as(s, &edge, "docs", "acme/1", &row), GROVE_OK);
@@ -130,7 +147,7 @@ Test(core_access, the_data_api_stays_inside_the_callers_scopes)
     struct grove_row_page *page = NULL;
     cr_assert_eq(grove_data_list_as(s, &edge, &(struct grove_list_query){.table = "docs"}, &page),
                  GROVE_OK);
-    cr_expect_eq(page->count, 1, "narrowed to acme/");
+    cr_expect_eq(page->count, 2, "narrowed to acme/");
     cr_expect_str_eq(page->rows[0].pk, "acme/1");
     grove_msg_free(page);
     cr_expect_eq(grove_data_list_as(s, &edge,
