@@ -170,3 +170,40 @@ Test(core_access, the_data_api_stays_inside_the_callers_scopes)
     grove_guard_free(g);
     grove_store_close(s);
 }
+
+/* Streams at one cursor share the batches read for them (core/server_stream.c)
+ * only when they would get the same bytes: never across identities. */
+Test(core_access, streams_of_two_identities_share_no_batch)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    struct grove_server *server = NULL;
+    cr_assert_eq(grove_server_new(&server, s, NULL), GROVE_OK);
+    cr_assert_eq(grove_store_set(s, "docs", "acme/1", "title", "\"a\"", 3), GROVE_OK);
+    cr_assert_eq(grove_store_set(s, "docs", "globex/1", "title", "\"g\"", 3), GROVE_OK);
+    struct grove_guard *g = acc_guard();
+    struct grove_caller edge;
+    cr_assert_eq(acc_admit(g, "Bearer edge-old", NULL, GROVE_NEED_SYNC, &edge), GROVE_OK);
+    struct grove_pull_request *req = NULL;
+    cr_assert_eq(grove_pull_request_new(&req), GROVE_OK);
+    req->node_id = "x";
+    struct grove_server_stream *all = NULL, *scoped = NULL;
+    cr_assert_eq(grove_server_stream_open(server, req, &all), GROVE_OK);
+    req->caller = &edge;
+    cr_assert_eq(grove_server_stream_open(server, req, &scoped), GROVE_OK);
+    grove_msg_free(req);
+    grove_caller_release(&edge); /* the stream holds its own */
+    struct grove_buf a = {0}, b = {0};
+    cr_assert_eq(grove_serve_stream_next(all, &grove_codec_json, 1000, &a), GROVE_OK);
+    cr_assert_eq(grove_serve_stream_next(scoped, &grove_codec_json, 1000, &b), GROVE_OK);
+    cr_expect(memmem(a.data, a.len, "globex/1", 8), "%.*s", (int)a.len, a.data);
+    cr_expect(memmem(b.data, b.len, "acme/1", 6), "%.*s", (int)b.len, b.data);
+    cr_expect(!memmem(b.data, b.len, "globex/1", 8), "%.*s", (int)b.len, b.data);
+    grove_buf_free(&a);
+    grove_buf_free(&b);
+    grove_server_stream_close(all);
+    grove_server_stream_close(scoped);
+    grove_server_shutdown(server);
+    grove_server_free(server);
+    grove_guard_free(g);
+    grove_store_close(s);
+}
