@@ -64,8 +64,10 @@ static bool bench_delta_make_file(const char *path, long bytes)
 {
     sqlite3 *db = NULL;
     char sql[128];
-    snprintf(sql, sizeof sql, "PRAGMA page_size=%ld; PRAGMA journal_mode=WAL; CREATE TABLE x(a);"
-                              " DROP TABLE x;", bytes);
+    snprintf(sql, sizeof sql,
+             "PRAGMA page_size=%ld; PRAGMA journal_mode=WAL; CREATE TABLE x(a);"
+             " DROP TABLE x;",
+             bytes);
     bool ok = sqlite3_open(path, &db) == SQLITE_OK &&
               sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
     if (!ok)
@@ -182,8 +184,8 @@ int bench_delta(int argc, char **argv)
     struct gd a, b;
     gd_prepare(&a, "delta-a", bench_delta_dir);
     gd_prepare(&b, "delta-b", bench_delta_dir);
-    if (page_size && (!bench_delta_make_file(a.db, page_size) ||
-                      !bench_delta_make_file(b.db, page_size)))
+    if (page_size &&
+        (!bench_delta_make_file(a.db, page_size) || !bench_delta_make_file(b.db, page_size)))
         return 1;
     gd_arg(&a, "--no-stream", NULL);
     if (!gd_start(&a) || !gd_push_lww(&a, "loader", "row-", 0, (size_t)n, 5000)) {
@@ -232,11 +234,11 @@ int bench_delta(int argc, char **argv)
     qsort(warm, (size_t)rounds, sizeof *warm, bench_delta_cmp);
     double median = warm[rounds / 2];
     printf(" ms (median %.1f); after a restart %.1f ms\n", median, cold);
-    printf("RESULT delta rows=%ld updates=%d page_size=%ld round_ms=%.1f changes_per_s=%.0f cold_round_ms=%.1f "
+    printf("RESULT delta rows=%ld updates=%d page_size=%ld round_ms=%.1f changes_per_s=%.0f "
+           "cold_round_ms=%.1f "
            "cold_changes_per_s=%.0f\n",
            n, BENCH_DELTA_UPDATES, page_size ? page_size : 4096, median,
-           BENCH_DELTA_UPDATES / (median / 1000.0), cold,
-           BENCH_DELTA_UPDATES / (cold / 1000.0));
+           BENCH_DELTA_UPDATES / (median / 1000.0), cold, BENCH_DELTA_UPDATES / (cold / 1000.0));
     free(warm);
     return 0;
 }

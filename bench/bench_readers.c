@@ -276,8 +276,8 @@ int bench_readers(int argc, char **argv)
            alone, loaded, loaded / alone, pages_per_s, pages_per_s * BENCH_READERS_PAGE);
     printf("RESULT readers n=%ld clients=%d store_readers=%ld rate=%ld writer_alone_per_s=%.0f "
            "writer_loaded_per_s=%.0f ratio=%.2f pages_per_s=%.1f\n",
-           n, BENCH_READERS_CLIENTS, readers < 0 ? 4 : readers, rate, alone, loaded,
-           loaded / alone, pages_per_s);
+           n, BENCH_READERS_CLIENTS, readers < 0 ? 4 : readers, rate, alone, loaded, loaded / alone,
+           pages_per_s);
     return 0;
 }
 

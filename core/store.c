@@ -326,12 +326,11 @@ void grove_store_close(struct grove_store *store)
     /* Readers first: the writer's connection, closed last, checkpoints. */
     grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *all[] = {store->load_row,    store->put_state,  store->put_row,
-                           store->del_row,     store->own_counter, store->cursor_get,
-                           store->cursor_put,  store->cursor_skip, store->load_rows,
-                           store->put_states,  store->put_rows,   store->load_span,
-                           store->idem_get,    store->idem_put,   store->idem_prune,
-                           store->counter_op_put};
+    sqlite3_stmt *all[] = {
+        store->load_row,    store->put_state,  store->put_row,    store->del_row,
+        store->own_counter, store->cursor_get, store->cursor_put, store->cursor_skip,
+        store->load_rows,   store->put_states, store->put_rows,   store->load_span,
+        store->idem_get,    store->idem_put,   store->idem_prune, store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);

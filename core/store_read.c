@@ -106,8 +106,8 @@ grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove
 {
     /* The SQL depends only on the number of tables named: pages of the
      * same shape reuse the reader's statement, bound afresh. */
-    sqlite3_stmt **kept = q->table_count < STORE_READER_PAGE_SHAPES ? &r->changes[q->table_count]
-                                                                    : NULL;
+    sqlite3_stmt **kept =
+        q->table_count < STORE_READER_PAGE_SHAPES ? &r->changes[q->table_count] : NULL;
     sqlite3_stmt *st = kept ? *kept : NULL;
     if (!st && sqlite3_prepare_v3(r->db, sql->data, (int)sql->len,
                                   kept ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)

@@ -114,9 +114,9 @@ grove_err grove_store_readers_init(struct grove_store *store, const char *path, 
     sqlite3_finalize(st);
     if (readers == 0)
         readers = STORE_READERS_DEFAULT;
-    p->max = wal && readers > 0 ? (size_t)(readers < STORE_READERS_MAX ? readers
-                                                                       : STORE_READERS_MAX)
-                                : 0;
+    p->max = wal && readers > 0
+                 ? (size_t)(readers < STORE_READERS_MAX ? readers : STORE_READERS_MAX)
+                 : 0;
     if (p->max) {
         /* The file SQLite opened, so a relative path means the same file
          * whatever the working directory later. */

@@ -201,10 +201,8 @@ Test(core_store_readers, a_write_commits_while_a_read_holds_its_snapshot, .timeo
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     /* Were reads on the writer's connection under its lock, this would wait
      * for the read (here: forever, the read being on this thread). */
-    cr_assert_eq(grove_store_set(s, "docs", "d2", "title", "2", 1), GROVE_OK, "%s",
-                 grove_errmsg());
-    cr_assert_eq(grove_store_set(s, "docs", "d3", "title", "3", 1), GROVE_OK, "%s",
-                 grove_errmsg());
+    cr_assert_eq(grove_store_set(s, "docs", "d2", "title", "2", 1), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_store_set(s, "docs", "d3", "title", "3", 1), GROVE_OK, "%s", grove_errmsg());
     /* The held read goes on in its snapshot: d1 only. */
     cr_expect_eq(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);

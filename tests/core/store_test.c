@@ -455,8 +455,7 @@ static struct page_cost read_page(struct grove_store *s, const struct grove_stor
     sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
     sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 1);
     sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
-    cr_assert_eq(grove_store_changes_read(s, r, st, q, cost.page), GROVE_OK, "%s",
-                 grove_errmsg());
+    cr_assert_eq(grove_store_changes_read(s, r, st, q, cost.page), GROVE_OK, "%s", grove_errmsg());
     cost.vm_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
     cost.sorts = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_SORT, 0);
     cost.fullscan_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
