@@ -1,6 +1,8 @@
 /* grove-bench fanout --subscribers N --writes-per-s R [--seconds S]
- * [--transport http]: one groved, N SSE subscribers of GET /sync/stream
- * (tables=docs, no node id: read-only clients such as dashboards), and a
+ * [--transport http] [--node-ids K]: one groved, N SSE subscribers of GET
+ * /sync/stream (tables=docs; no node id, as read-only clients such as
+ * dashboards, or with --node-ids K one of K node ids each, as K edge nodes
+ * would: distinct node ids are distinct subscriptions, read apart), and a
  * writer making R single Data API writes per second for S seconds. Each
  * write's pk carries its send time, so every subscriber's receive latency is
  * measured: p50, p99 and max over all deliveries, and how many of the
@@ -56,6 +58,7 @@ struct fanout {
     /* Deliveries, as latencies in ms. */
     double *lat;
     size_t lat_count, lat_cap;
+    long node_ids; /* subscribers name node ids sub-<i % node_ids>; 0: none */
     /* The writer. */
     const char *url;
     double rate, seconds;
@@ -251,10 +254,13 @@ static void fanout_poll(struct fanout *fo, int timeout_ms)
                 fanout_close(fo, s);
                 continue;
             }
-            char req[256];
-            int rn =
-                snprintf(req, sizeof req,
-                         "GET %s/stream?tables=docs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", fo->path);
+            char req[256], node[48] = "";
+            if (fo->node_ids)
+                snprintf(node, sizeof node, "&node_id=sub-%ld",
+                         (long)(evs[e].data.u64 % (uint64_t)fo->node_ids));
+            int rn = snprintf(req, sizeof req,
+                              "GET %s/stream?tables=docs%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                              fo->path, node);
             if (send(s->fd, req, (size_t)rn, MSG_NOSIGNAL) != rn) {
                 fanout_close(fo, s);
                 continue;
@@ -341,6 +347,7 @@ int bench_fanout(int argc, char **argv)
     double rate = strtod(fanout_arg(argc, argv, "writes-per-s", "10"), NULL);
     double seconds = strtod(fanout_arg(argc, argv, "seconds", "10"), NULL);
     const char *transport = fanout_arg(argc, argv, "transport", "http");
+    long node_ids = strtol(fanout_arg(argc, argv, "node-ids", "0"), NULL, 10);
     if (strcmp(transport, "http") != 0) {
         fprintf(stderr, "grove-bench fanout: only --transport http so far (got %s)\n", transport);
         return 2;
@@ -377,8 +384,12 @@ int bench_fanout(int argc, char **argv)
         fprintf(stderr, "groved did not start (%s)\n", g.log);
         return 1;
     }
-    struct fanout fo = {
-        .count = subs, .port = g.port, .url = g.url, .rate = rate, .seconds = seconds};
+    struct fanout fo = {.count = subs,
+                        .port = g.port,
+                        .url = g.url,
+                        .rate = rate,
+                        .seconds = seconds,
+                        .node_ids = node_ids > 0 ? node_ids : 0};
     const char *path = strstr(g.url + 7, "/");
     snprintf(fo.path, sizeof fo.path, "%s", path ? path : "");
     fo.subs = calloc((size_t)subs, sizeof *fo.subs);
@@ -465,11 +476,12 @@ int bench_fanout(int argc, char **argv)
         "writing: groved %.2f cores, this bench %.2f\n",
         subs, rate, seconds, fo.lat_count, expected, p50, p99, max, rss_mb, threads, rss_before,
         threads_before, rss_idle, idle_kib, still_open, cpu_server, cpu_self);
-    printf("RESULT fanout transport=http subscribers=%ld writes_per_s=%.0f delivered=%zu "
+    printf("RESULT fanout transport=http subscribers=%ld node_ids=%ld writes_per_s=%.0f "
+           "delivered=%zu "
            "expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rss_mb=%.1f threads=%ld "
            "idle_kib_per_subscriber=%.1f groved_cores=%.2f bench_cores=%.2f\n",
-           subs, rate, fo.lat_count, expected, p50, p99, max, rss_mb, threads, idle_kib, cpu_server,
-           cpu_self);
+           subs, fo.node_ids, rate, fo.lat_count, expected, p50, p99, max, rss_mb, threads,
+           idle_kib, cpu_server, cpu_self);
     return atomic_load(&fo.writer_failed) || (long)fo.lat_count < expected || stop_status != 0;
 }
 

@@ -46,7 +46,8 @@ static const struct bench_cmd bench_cmds[] = {
      " [--seconds S] [--store-readers K] [--rate PAGES_PER_S]"},
     {"fanout", bench_fanout,
      "one groved, N SSE subscribers, a writer at R writes/s [--subscribers N, default 1000]"
-     " [--writes-per-s R, default 10] [--seconds S, default 10] [--transport http]"},
+     " [--writes-per-s R, default 10] [--seconds S, default 10] [--transport http]"
+     " [--node-ids K]"},
 };
 
 double bench_now(void)
