@@ -4,6 +4,7 @@
  * reload swaps one in while requests in flight keep theirs. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static size_t access_identity_bytes(const struct grove_identity *id)
                access_strlen(id->cert_subject);
     for (int i = 0; i < GROVE_IDENTITY_SECRETS; i++)
         n += access_strlen(id->secrets[i]);
+    /* Each scope's pointer array, and the padding that aligns it. */
+    n += 2 * (sizeof(char *) - 1);
     for (size_t i = 0; i < id->read.table_count; i++)
         n += access_strlen(id->read.tables[i]) + sizeof(char *);
     for (size_t i = 0; i < id->write.table_count; i++)
@@ -53,7 +56,8 @@ static size_t access_identity_bytes(const struct grove_identity *id)
     return n;
 }
 
-/* Copies into the block at *p (pointer arrays first in each scope). */
+/* Copies into the block at *p (each scope: its aligned pointer array, then
+ * its strings). */
 static const char *access_copy_str(char **p, const char *s)
 {
     if (!s)
@@ -71,6 +75,7 @@ static void access_copy_scope(char **p, struct grove_scope *scope)
         scope->tables = NULL;
         return;
     }
+    *p += (sizeof(char *) - (uintptr_t)*p % sizeof(char *)) % sizeof(char *);
     const char **tables = (const char **)(void *)*p;
     *p += scope->table_count * sizeof(char *);
     for (size_t i = 0; i < scope->table_count; i++)
