@@ -31,14 +31,14 @@ struct gdata_watch {
     size_t sent; /* events of batch already sent */
 };
 
-static grove_err gdata_watch_next(void *self, int timeout_ms, struct grove_buf *out)
+static grove_err gdata_watch_poll(void *self, struct grove_buf *out)
 {
     struct gdata_watch *w = self;
     if (!w->batch || w->sent == w->batch->count) {
         grove_msg_free(w->batch);
         w->batch = NULL;
         w->sent = 0;
-        grove_err err = grove_data_watch_next(w->watch, timeout_ms, &w->batch);
+        grove_err err = grove_data_watch_next(w->watch, 0, &w->batch); /* 0: no wait */
         if (err)
             return err;
         if (w->batch->count == 0)
@@ -62,7 +62,7 @@ static void gdata_watch_close(void *self)
 }
 
 static const struct gt_stream_ops gdata_watch_ops = {
-    .next = gdata_watch_next,
+    .poll = gdata_watch_poll,
     .cursor = gdata_watch_cursor,
     .close = gdata_watch_close,
 };

@@ -32,9 +32,10 @@ extern const char *const grove_grpc_method_paths[GT_METHODS];
 /* The messages of one server stream: the sync service's Stream or the Data
  * service's Watch. */
 struct gt_stream_ops {
-    /* Waits up to timeout_ms for the next message and appends it to out:
-     * GROVE_ETIMEOUT when none came, GROVE_ESHUTDOWN when the server closes. */
-    grove_err (*next)(void *self, int timeout_ms, struct grove_buf *out);
+    /* Appends the next message to out without waiting: GROVE_ETIMEOUT when
+     * nothing is committed for it yet (the listener polls again after the
+     * next commit), GROVE_ESHUTDOWN when the server closes. */
+    grove_err (*poll)(void *self, struct grove_buf *out);
     /* The value of the stream's "grove-cursor" initial metadata, or NULL. */
     const char *(*cursor)(void *self);
     void (*close)(void *self);

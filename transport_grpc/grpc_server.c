@@ -1,92 +1,23 @@
 /* The gRPC listener: one completion queue served by a small pool of worker
  * threads. Every tag is a struct gsrv_tag whose callback runs on the worker
  * that dequeued it. Unary calls (Pull, Push) run on the worker: they block on
- * the store, so a few workers keep several calls in flight. Each Stream call
- * gets its own thread, because grove_serve_stream_next blocks until a commit;
- * the thread hands its sends to the completion queue and waits for the worker
- * to report them. Close shuts the server down, cancels every call and joins
- * every thread before destroying anything, so no call outlives the listener.
- * The bytes are the protobuf codec's: grove_serve decodes, serves, encodes.
- * The Data service's calls run the same way (grpc_data.c gives their bytes
- * meaning; a Watch is a stream). */
+ * the store, so a few workers keep several calls in flight. Stream and Watch
+ * calls (grpc_stream.c) hold no thread: their sends complete on the workers,
+ * and one pump thread wakes the idle ones on each commit. Close shuts the
+ * server down, cancels every call and waits for every call to be freed
+ * before destroying anything, so no call outlives the listener. The bytes
+ * are the protobuf codec's: grove_serve decodes, serves, encodes. The Data
+ * service's calls run the same way (grpc_data.c gives their bytes meaning). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
 #include "grove/metrics.h"
 #include "grove/sys/error.h"
-#include "grpc_internal.h"
-
-/* Unary calls block their worker until the store answers, and a Data API
- * write until its group commits: 16 workers let 16 writers share a commit
- * (with 4, at most 4 did, and 16 clients got a third fewer writes/s). */
-enum { GSRV_WORKERS = 16, GSRV_SLOTS_UNARY = 16, GSRV_SLOTS_STREAM = 4 };
-
-/* How long a stream thread waits for a commit before checking for
- * cancellation and shutdown. */
-enum { GSRV_STREAM_POLL_MS = 200 };
-
-/* GSRV_OTHER: any method we do not serve, answered UNIMPLEMENTED (left
- * unrequested, such calls would hang until their deadline). */
-enum gsrv_method {
-    GSRV_PULL = GT_PULL,
-    GSRV_PUSH = GT_PUSH,
-    GSRV_STREAM = GT_STREAM,
-    GSRV_OTHER = GT_METHODS
-};
-
-struct gsrv_tag {
-    void (*done)(struct gsrv_tag *tag, bool ok);
-};
-
-struct gsrv {
-    grpc_server *server;
-    grpc_completion_queue *cq;
-    struct grove_server *core;
-    struct grove_guard *guard; /* the core's: who may call */
-    void *methods[GT_METHODS];
-    pthread_t workers[GSRV_WORKERS];
-    size_t worker_count;
-    atomic_bool stopping;
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* streams or shutdown_done changed */
-    size_t streams;      /* live stream threads */
-    size_t calls;        /* live struct gsrv_call, slots included */
-    bool shutdown_done;
-    struct gsrv_tag shutdown_tag;
-    grpc_server_credentials *creds;
-};
-
-struct gsrv_call {
-    struct gsrv_tag request_tag; /* a new call matched this slot */
-    struct gsrv_tag finish_tag;  /* unary: the final batch completed */
-    struct gsrv_tag send_tag;    /* stream: one send batch completed */
-    struct gsrv_tag close_tag;   /* stream: RECV_CLOSE_ON_SERVER completed */
-    struct gsrv *srv;
-    enum gsrv_method method;
-    grpc_call *call;
-    gpr_timespec deadline;
-    grpc_metadata_array metadata;
-    grpc_call_details call_details; /* GSRV_OTHER only */
-    grpc_byte_buffer *payload;
-    grpc_byte_buffer *reply;
-    grpc_slice details;
-    bool has_details;
-    int cancelled;
-    /* Stream thread <-> worker handshake. */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool send_done, send_ok, closed;
-    /* GSRV_STREAM, GT_DATA_WATCH: opened before its thread starts */
-    const struct gt_stream_ops *stream_ops;
-    void *stream;
-    int64_t started_us;         /* when the call matched (grove_metrics_now_us) */
-    struct grove_caller caller; /* who calls, once admitted */
-};
+#include "grpc_server.h"
 
 /* The client's address, for the server's hooks (grove_serve_from) and the request log. */
 static void gsrv_peer_addr(const struct gsrv_call *c, char *out, size_t size)
@@ -98,7 +29,7 @@ static void gsrv_peer_addr(const struct gsrv_call *c, char *out, size_t size)
 
 /* Counts a call in the node's metrics (health checks and unknown methods
  * are not); a stream is counted once it starts, untimed. */
-static void gsrv_count(const struct gsrv_call *c, grove_err err)
+void gsrv_count(const struct gsrv_call *c, grove_err err)
 {
     if ((int)c->method >= GT_HEALTH_CHECK)
         return;
@@ -118,7 +49,7 @@ static void gsrv_count(const struct gsrv_call *c, grove_err err)
     }
 }
 
-static void gsrv_count_subscriber(const struct gsrv_call *c, int delta)
+void gsrv_count_subscriber(const struct gsrv_call *c, int delta)
 {
     grove_metrics_subscribers_add(grove_store_metrics(grove_server_store(c->srv->core)),
                                   GROVE_METRICS_GRPC, delta);
@@ -129,7 +60,7 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method);
 /* Close waits until every call struct is freed: a worker may still be
  * inside a handler after gRPC considers the cancelled call gone, and its
  * final batch must find the completion queue alive. */
-static void gsrv_call_free(struct gsrv_call *c)
+void gsrv_call_free(struct gsrv_call *c)
 {
     struct gsrv *srv = c->srv;
     if (c->call)
@@ -146,8 +77,11 @@ static void gsrv_call_free(struct gsrv_call *c)
     if (c->stream)
         c->stream_ops->close(c->stream);
     grove_caller_release(&c->caller);
+    if (c->sending)
+        grpc_byte_buffer_destroy(c->sending);
+    if (c->has_cursor_md)
+        grpc_slice_unref(c->cursor_md.value);
     pthread_mutex_destroy(&c->lock);
-    pthread_cond_destroy(&c->cond);
     free(c);
     pthread_mutex_lock(&srv->lock);
     srv->calls--;
@@ -165,7 +99,7 @@ static void gsrv_on_finish(struct gsrv_tag *tag, bool ok)
 
 /* Ends a call with `status`, sending c->reply first when set. The call is
  * freed when the batch completes. */
-static void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char *message)
+void gsrv_finish(struct gsrv_call *c, grpc_status_code status, const char *message)
 {
     gsrv_count(c, grove_err_from_grpc(status));
     grpc_op ops[4];
@@ -264,8 +198,6 @@ static grove_err gsrv_serve_unary(struct gsrv_call *c, const char *data, size_t 
     return GROVE_OK;
 }
 
-static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len);
-
 static void gsrv_on_request(struct gsrv_tag *tag, bool ok)
 {
     struct gsrv_call *c =
@@ -337,7 +269,6 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     c->request_tag.done = gsrv_on_request;
     grpc_metadata_array_init(&c->metadata);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
     grpc_call_error rc;
     GT_TAG_SENT(&c->request_tag);
     if (method == GSRV_OTHER) {
@@ -352,207 +283,6 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     if (rc != GRPC_CALL_OK) {
         grove_log(GROVE_LOG_WARN, "grpc: cannot request a call: %s", grpc_call_error_to_string(rc));
         gsrv_call_free(c);
-    }
-}
-
-/* -- streams -- */
-
-static void gsrv_on_send(struct gsrv_tag *tag, bool ok)
-{
-    struct gsrv_call *c = (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, send_tag));
-    pthread_mutex_lock(&c->lock);
-    c->send_done = true;
-    c->send_ok = ok;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void gsrv_on_close(struct gsrv_tag *tag, bool ok)
-{
-    (void)ok;
-    struct gsrv_call *c = (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, close_tag));
-    pthread_mutex_lock(&c->lock);
-    c->closed = true;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Runs one send batch from the stream thread and waits for its completion.
- * False when the call is gone (cancelled, deadline, shutdown). */
-static bool gsrv_stream_send(struct gsrv_call *c, const grpc_op *ops, size_t n)
-{
-    pthread_mutex_lock(&c->lock);
-    c->send_done = false;
-    pthread_mutex_unlock(&c->lock);
-    if (grove_grpc_start_batch(c->call, ops, n, &c->send_tag) != GRPC_CALL_OK)
-        return false;
-    pthread_mutex_lock(&c->lock);
-    while (!c->send_done)
-        pthread_cond_wait(&c->cond, &c->lock);
-    bool ok = c->send_ok;
-    pthread_mutex_unlock(&c->lock);
-    return ok;
-}
-
-static bool gsrv_stream_closed(struct gsrv_call *c)
-{
-    pthread_mutex_lock(&c->lock);
-    bool closed = c->closed;
-    pthread_mutex_unlock(&c->lock);
-    return closed || atomic_load(&c->srv->stopping);
-}
-
-static void *gsrv_stream_main(void *arg)
-{
-    struct gsrv_call *c = arg;
-    struct gsrv *srv = c->srv;
-    grpc_status_code status = GRPC_STATUS_OK;
-    char message[512] = "";
-    grpc_op op;
-
-    grove_err err = GROVE_OK;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_INITIAL_METADATA;
-    /* A watch says where it goes on from, so a client that saw no event yet
-     * can still resume without a gap. */
-    grpc_metadata cursor_md;
-    const char *cursor = c->stream_ops->cursor ? c->stream_ops->cursor(c->stream) : NULL;
-    if (cursor && *cursor) {
-        cursor_md.key = grpc_slice_from_static_string("grove-cursor");
-        cursor_md.value = grpc_slice_from_copied_string(cursor);
-        op.data.send_initial_metadata.count = 1;
-        op.data.send_initial_metadata.metadata = &cursor_md;
-    }
-    gsrv_count(c, GROVE_OK);
-    gsrv_count_subscriber(c, 1);
-    bool started = gsrv_stream_send(c, &op, 1);
-    if (op.data.send_initial_metadata.count)
-        grpc_slice_unref(cursor_md.value);
-    if (!started)
-        goto status;
-    while (!gsrv_stream_closed(c)) {
-        struct grove_buf out = {0};
-        err = c->stream_ops->next(c->stream, GSRV_STREAM_POLL_MS, &out);
-        if (err == GROVE_ETIMEOUT)
-            continue;
-        if (err) {
-            grove_buf_free(&out);
-            break;
-        }
-        grpc_byte_buffer *bb = grove_grpc_buffer_take(&out);
-        memset(&op, 0, sizeof op);
-        op.op = GRPC_OP_SEND_MESSAGE;
-        op.data.send_message.send_message = bb;
-        bool sent = gsrv_stream_send(c, &op, 1);
-        grpc_byte_buffer_destroy(bb);
-        if (!sent)
-            break;
-    }
-status:
-    if (err && err != GROVE_ETIMEOUT) {
-        status = grove_err_to_grpc(err);
-        snprintf(message, sizeof message, "%s", grove_errmsg());
-    } else if (atomic_load(&srv->stopping)) {
-        status = GRPC_STATUS_UNAVAILABLE;
-        snprintf(message, sizeof message, "server shutting down");
-    }
-    c->stream_ops->close(c->stream);
-    c->stream = NULL;
-    gsrv_count_subscriber(c, -1);
-    if (!gsrv_stream_closed(c) || atomic_load(&srv->stopping)) {
-        grpc_slice details = grpc_slice_from_copied_string(message);
-        memset(&op, 0, sizeof op);
-        op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        op.data.send_status_from_server.status = status;
-        op.data.send_status_from_server.status_details = &details;
-        gsrv_stream_send(c, &op, 1);
-        grpc_slice_unref(details);
-    }
-    /* RECV_CLOSE_ON_SERVER completes once the status went out or the call
-     * was cancelled; only then may the call be released. */
-    pthread_mutex_lock(&c->lock);
-    while (!c->closed)
-        pthread_cond_wait(&c->cond, &c->lock);
-    pthread_mutex_unlock(&c->lock);
-    gsrv_call_free(c);
-
-    pthread_mutex_lock(&srv->lock);
-    srv->streams--;
-    pthread_cond_broadcast(&srv->cond);
-    pthread_mutex_unlock(&srv->lock);
-    return NULL;
-}
-
-static void gsrv_on_close_free(struct gsrv_tag *tag, bool ok)
-{
-    (void)ok;
-    gsrv_call_free((struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, close_tag)));
-}
-
-/* The sync service's Stream as a gt_stream_ops source. */
-static grove_err gsrv_sync_next(void *self, int timeout_ms, struct grove_buf *out)
-{
-    return grove_serve_stream_next(self, &grove_codec_protobuf, timeout_ms, out);
-}
-
-static void gsrv_sync_close(void *self)
-{
-    grove_server_stream_close(self);
-}
-
-static const struct gt_stream_ops gsrv_sync_stream_ops = {
-    .next = gsrv_sync_next,
-    .close = gsrv_sync_close,
-};
-
-static grove_err gsrv_stream_open(struct gsrv_call *c, const char *data, size_t len)
-{
-    if ((int)c->method == GT_DATA_WATCH)
-        return grove_grpc_watch_open(c->srv->core, &c->caller, data, len, &c->stream_ops,
-                                     &c->stream);
-    c->stream_ops = &gsrv_sync_stream_ops;
-    struct grove_server_stream *stream;
-    grove_err err = grove_serve_stream_open_as(c->srv->core, &c->caller, &grove_codec_protobuf,
-                                               data, len, &stream);
-    c->stream = err ? NULL : stream;
-    return err;
-}
-
-static void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
-{
-    struct gsrv *srv = c->srv;
-    grove_err err = gsrv_stream_open(c, data, len);
-    if (err) {
-        gsrv_finish(c, grove_err_to_grpc(err), grove_errmsg());
-        return;
-    }
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    op.data.recv_close_on_server.cancelled = &c->cancelled;
-    c->send_tag.done = gsrv_on_send;
-    c->close_tag.done = gsrv_on_close;
-    if (grove_grpc_start_batch(c->call, &op, 1, &c->close_tag) != GRPC_CALL_OK) {
-        gsrv_call_free(c);
-        return;
-    }
-    pthread_mutex_lock(&srv->lock);
-    srv->streams++;
-    pthread_mutex_unlock(&srv->lock);
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, gsrv_stream_main, c);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        pthread_mutex_lock(&srv->lock);
-        srv->streams--;
-        pthread_mutex_unlock(&srv->lock);
-        /* No thread to own the call: the close completion frees it. */
-        c->close_tag.done = gsrv_on_close_free;
-        grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE, "no thread for the stream",
-                                     NULL);
     }
 }
 
@@ -661,6 +391,8 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
                               addr);
         goto fail;
     }
+    if ((err = gsrv_pump_start(srv)))
+        goto fail;
     grpc_server_start(srv->server);
     for (int m = 0; m < GT_METHODS; m++) {
         bool stream = m == GT_STREAM || m == GT_DATA_WATCH;
@@ -692,6 +424,7 @@ static void gsrv_close(void *self)
         GT_TAG_SENT(&srv->shutdown_tag);
         grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
         grpc_server_cancel_all_calls(srv->server);
+        gsrv_pump_stop(srv);
         if (srv->worker_count == 0) { /* failed open: drain the queue here */
             while (!srv->shutdown_done) {
                 grpc_event ev = grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
@@ -714,6 +447,7 @@ static void gsrv_close(void *self)
         grpc_server_destroy(srv->server);
         grpc_completion_queue_destroy(srv->cq);
     }
+    gsrv_pump_free(srv);
     if (srv->creds)
         grpc_server_credentials_release(srv->creds);
     pthread_mutex_destroy(&srv->lock);
