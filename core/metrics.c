@@ -163,6 +163,13 @@ void grove_metrics_request(struct grove_metrics *m, enum grove_metrics_transport
         metrics_add(&m->rejected[code], 1);
 }
 
+void grove_metrics_refused(struct grove_metrics *m, grove_err err)
+{
+    size_t code = (unsigned)err < METRICS_CODE_COUNT ? (size_t)err : GROVE_EPROTO;
+    if (metrics_reason(err))
+        metrics_add(&m->rejected[code], 1);
+}
+
 void grove_metrics_subscribers_add(struct grove_metrics *m, enum grove_metrics_transport transport,
                                    int delta)
 {

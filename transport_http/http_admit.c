@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
@@ -235,6 +236,7 @@ struct http_pending {
 struct grove_http_admit {
     int listen_fd;
     struct MHD_Daemon *daemon;
+    struct grove_metrics *metrics; /* the node's: refusals are counted */
     unsigned max_total, max_per_address;
     int head_ms;
     int wake[2]; /* a pipe: a byte written asks the thread to stop */
@@ -435,6 +437,29 @@ static const char *http_reason(int status)
     }
 }
 
+/* In the metrics and the log, as the core's refusals are. */
+static void http_admit_count_refusal(struct grove_http_admit *a, const struct http_pending *p,
+                                     int status)
+{
+    /* By what is wrong with the request: a 501 or 505 is the client's too. */
+    grove_err why = GROVE_EINVAL;
+    if (status == 503)
+        why = GROVE_EUNAVAIL;
+    else if (status == 413 || status == 414 || status == 431)
+        why = GROVE_ETOOBIG;
+    grove_metrics_refused(a->metrics, why);
+    char peer[GROVE_PEER_ADDR_MAX] = "", reason[8];
+    if (p->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&p->addr;
+        grove_peer_addr_format(peer, sizeof peer, &in->sin_addr, 4, ntohs(in->sin_port));
+    } else if (p->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->addr;
+        grove_peer_addr_format(peer, sizeof peer, &in6->sin6_addr, 16, ntohs(in6->sin6_port));
+    }
+    snprintf(reason, sizeof reason, "%d", status);
+    grove_log_refused("http", "-", peer, reason, p->head.message);
+}
+
 /* Answers a refused head with {"error":"..."}, then drains the connection
  * until the client closes or the drain time is up. */
 static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status)
@@ -458,6 +483,7 @@ static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status)
     }
     grove_buf_free(&body);
     grove_buf_free(&reply);
+    http_admit_count_refusal(a, p, status);
     shutdown(p->fd, SHUT_WR);
     int one = 1;
     setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
@@ -558,14 +584,15 @@ static void *http_admit_loop(void *arg)
 }
 
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
-                                 struct MHD_Daemon *daemon, unsigned max_total,
-                                 unsigned max_per_address, int head_ms)
+                                 struct MHD_Daemon *daemon, struct grove_metrics *metrics,
+                                 unsigned max_total, unsigned max_per_address, int head_ms)
 {
     struct grove_http_admit *a = calloc(1, sizeof *a);
     if (!a)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     a->listen_fd = listen_fd;
     a->daemon = daemon;
+    a->metrics = metrics;
     a->max_total = max_total;
     a->max_per_address = max_per_address;
     a->head_ms = head_ms;

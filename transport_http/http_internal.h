@@ -220,12 +220,13 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit);
  * answers a bad one with {"error":"..."} and hands the others to daemon
  * (MHD_add_connection). It holds the caps, in total and per client address,
  * from accept until release (MHD's NOTIFY_CLOSED); a head not in within
- * head_ms is closed. stop ends the thread and closes the connections not
+ * head_ms is closed. A refusal is counted in metrics and logged (rate-limited,
+ * grove_log_refused). stop ends the thread and closes the connections not
  * handed over; free (after MHD has stopped) frees a. */
 struct grove_http_admit;
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
-                                 struct MHD_Daemon *daemon, unsigned max_total,
-                                 unsigned max_per_address, int head_ms);
+                                 struct MHD_Daemon *daemon, struct grove_metrics *metrics,
+                                 unsigned max_total, unsigned max_per_address, int head_ms);
 void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *addr);
 void grove_http_admit_stop(struct grove_http_admit *a);
 void grove_http_admit_free(struct grove_http_admit *a);

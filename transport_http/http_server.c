@@ -459,8 +459,10 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         goto fail;
     }
     if (!tls) {
-        err = grove_http_admit_start(&l->admit, l->fd, l->daemon, opts->max_connections,
-                                     opts->max_connections_per_address, opts->head_timeout_ms);
+        err = grove_http_admit_start(&l->admit, l->fd, l->daemon,
+                                     grove_store_metrics(grove_server_store(server)),
+                                     opts->max_connections, opts->max_connections_per_address,
+                                     opts->head_timeout_ms);
         if (err) {
             MHD_stop_daemon(l->daemon);
             goto fail;

@@ -59,6 +59,11 @@ int64_t grove_metrics_now_us(void);
 void grove_metrics_request(struct grove_metrics *metrics, enum grove_metrics_transport transport,
                            enum grove_metrics_op op, grove_err err, int64_t started_us);
 
+/* A connection refused before a request was read (a malformed head, a
+ * connection cap): counted in grove_rejected_total by err's reason only, as
+ * it names no op. */
+void grove_metrics_refused(struct grove_metrics *metrics, grove_err err);
+
 /* A stream or watch subscriber opened (+1) or closed (-1) on a transport. */
 void grove_metrics_subscribers_add(struct grove_metrics *metrics,
                                    enum grove_metrics_transport transport, int delta);

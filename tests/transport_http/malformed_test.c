@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "grove/grove.h"
+#include "grove/metrics.h"
 #include "grove/sys/transport.h"
 #include "transport_http/http_fixture.h"
 
@@ -198,6 +199,14 @@ Test(transport_http_malformed, every_unparsable_request_gets_a_json_error)
     char *reply = raw_exchange(url, req, strlen(req), 1, NULL);
     cr_expect(strncmp(reply, "HTTP/1.1 200", 12) == 0, "a good pull: %.300s", reply);
     free(reply);
+
+    /* Each refusal is counted by its reason, as the core's are. */
+    struct grove_buf text = {0};
+    cr_assert_eq(grove_metrics_render(n.node.store, &text), GROVE_OK);
+    cr_assert_eq(grove_buf_append(&text, "", 1), GROVE_OK);
+    cr_expect(strstr(text.data, "grove_rejected_total{reason=\"invalid\"} 11\n"), "%s", text.data);
+    cr_expect(strstr(text.data, "grove_rejected_total{reason=\"too_big\"} 3\n"), "%s", text.data);
+    grove_buf_free(&text);
     http_node_stop(&n);
 }
 
