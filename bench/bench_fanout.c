@@ -1,6 +1,6 @@
 /* grove-bench fanout --subscribers N --writes-per-s R [--seconds S]
- * [--transport http] [--node-ids K]: one groved, N SSE subscribers of GET
- * /sync/stream (tables=docs; no node id, as read-only clients such as
+ * [--transport http|grpc] [--node-ids K]: one groved, N SSE subscribers of GET
+ * /sync/stream, or N gRPC Stream calls (bench_fanout_grpc.c) (tables=docs; no node id, as read-only clients such as
  * dashboards, or with --node-ids K one of K node ids each, as K edge nodes
  * would: distinct node ids are distinct subscriptions, read apart), and a
  * writer making R single Data API writes per second for S seconds. Each
@@ -29,12 +29,14 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_fanout.h"
 
 #ifdef GROVE_BENCH_CLIENT
 
 #include "grove/client.h"
 #include "grove/error.h"
 #include "integration/groved_proc.h"
+#include "support/port.h"
 
 #define FANOUT_PER_ADDRESS 50
 #define FANOUT_CONNECTING  512 /* connections in flight at once while opening */
@@ -59,6 +61,7 @@ struct fanout {
     double *lat;
     size_t lat_count, lat_cap;
     long node_ids; /* subscribers name node ids sub-<i % node_ids>; 0: none */
+    struct fanout_grpc *grpc; /* --transport grpc: the Stream calls; NULL: SSE */
     /* The writer. */
     const char *url;
     double rate, seconds;
@@ -66,7 +69,7 @@ struct fanout {
     atomic_bool writer_done, writer_failed;
 };
 
-static int64_t fanout_now_ns(void)
+int64_t bench_fanout_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -159,7 +162,7 @@ static bool fanout_connect(struct fanout *fo, long i)
     return true;
 }
 
-static void fanout_record(struct fanout *fo, double ms)
+void bench_fanout_record(struct fanout *fo, double ms)
 {
     if (fo->lat_count == fo->lat_cap) {
         fo->lat_cap = fo->lat_cap ? 2 * fo->lat_cap : 1 << 20;
@@ -198,7 +201,7 @@ static void fanout_line(struct fanout *fo, struct fanout_sub *s, const char *lin
         if (!us)
             break;
         long long sent_ns = strtoll(us + 1, NULL, 10);
-        fanout_record(fo, (double)(now - sent_ns) / 1e6);
+        bench_fanout_record(fo, (double)(now - sent_ns) / 1e6);
     }
 }
 
@@ -270,7 +273,7 @@ static void fanout_poll(struct fanout *fo, int timeout_ms)
             epoll_ctl(fo->epfd, EPOLL_CTL_MOD, s->fd, &ev);
             continue;
         }
-        int64_t now = fanout_now_ns();
+        int64_t now = bench_fanout_now_ns();
         for (;;) {
             ssize_t got = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
             if (got > 0) {
@@ -286,6 +289,18 @@ static void fanout_poll(struct fanout *fo, int timeout_ms)
     }
 }
 
+/* The subscribers' events for up to timeout_ms, whichever transport. */
+static void fanout_step(struct fanout *fo, int timeout_ms)
+{
+#ifdef GROVE_BENCH_GRPC
+    if (fo->grpc) {
+        bench_fanout_grpc_poll(fo->grpc, fo, timeout_ms, &fo->open, &fo->closed);
+        return;
+    }
+#endif
+    fanout_poll(fo, timeout_ms);
+}
+
 static void *fanout_writer(void *arg)
 {
     struct fanout *fo = arg;
@@ -297,17 +312,17 @@ static void *fanout_writer(void *arg)
         return NULL;
     }
     long total = (long)(fo->rate * fo->seconds);
-    int64_t start = fanout_now_ns();
+    int64_t start = bench_fanout_now_ns();
     for (long k = 0; k < total; k++) {
         int64_t at = start + (int64_t)((double)k * 1e9 / fo->rate);
-        int64_t now = fanout_now_ns();
+        int64_t now = bench_fanout_now_ns();
         if (at > now) {
             struct timespec d = {.tv_sec = (at - now) / 1000000000,
                                  .tv_nsec = (at - now) % 1000000000};
             nanosleep(&d, NULL);
         }
         char pk[64];
-        snprintf(pk, sizeof pk, "f%ld_%lld", k, (long long)fanout_now_ns());
+        snprintf(pk, sizeof pk, "f%ld_%lld", k, (long long)bench_fanout_now_ns());
         struct grove_field_write f = {
             .field = "title", .crdt = GROVE_CRDT_LWW, .value = {"\"x\"", 3}};
         if (grove_client_write(c, "docs", pk, &f, 1, NULL, NULL, NULL) != GROVE_OK) {
@@ -348,8 +363,15 @@ int bench_fanout(int argc, char **argv)
     double seconds = strtod(fanout_arg(argc, argv, "seconds", "10"), NULL);
     const char *transport = fanout_arg(argc, argv, "transport", "http");
     long node_ids = strtol(fanout_arg(argc, argv, "node-ids", "0"), NULL, 10);
-    if (strcmp(transport, "http") != 0) {
-        fprintf(stderr, "grove-bench fanout: only --transport http so far (got %s)\n", transport);
+    bool grpc = strcmp(transport, "grpc") == 0;
+#ifndef GROVE_BENCH_GRPC
+    if (grpc) {
+        fprintf(stderr, "grove-bench fanout: built without the gRPC transport\n");
+        return 2;
+    }
+#endif
+    if (!grpc && strcmp(transport, "http") != 0) {
+        fprintf(stderr, "grove-bench fanout: --transport http or grpc (got %s)\n", transport);
         return 2;
     }
     if (subs <= 0 || subs > 60000 || rate <= 0 || seconds <= 0) {
@@ -380,6 +402,11 @@ int bench_fanout(int argc, char **argv)
     char max_conn[32];
     snprintf(max_conn, sizeof max_conn, "%ld", subs + 64);
     gd_arg(&g, "--max-connections", max_conn);
+    char grpc_url[64];
+    int grpc_port = support_free_port();
+    snprintf(grpc_url, sizeof grpc_url, "grpc://127.0.0.1:%d", grpc_port);
+    if (grpc)
+        gd_arg(&g, "--listen", grpc_url);
     if (!gd_start(&g)) {
         fprintf(stderr, "groved did not start (%s)\n", g.log);
         return 1;
@@ -402,16 +429,23 @@ int bench_fanout(int argc, char **argv)
     long threads_before;
     fanout_proc_status(g.pid, &rss_before, &threads_before);
 
-    /* Open them all, a few hundred in flight at a time. */
+    /* Open them all, a few hundred in flight at a time (gRPC: all at once,
+     * multiplexed on a few connections). */
     double t_open = bench_now();
-    for (long i = 0; i < subs; i++) {
+#ifdef GROVE_BENCH_GRPC
+    if (grpc && !bench_fanout_grpc_open(&fo.grpc, grpc_port, subs, fo.node_ids)) {
+        fprintf(stderr, "cannot start the gRPC streams\n");
+        return 1;
+    }
+#endif
+    for (long i = 0; i < subs && !grpc; i++) {
         while (i - fo.open - fo.closed >= FANOUT_CONNECTING)
             fanout_poll(&fo, 100);
         if (!fanout_connect(&fo, i))
             return 1;
     }
     while (fo.open + fo.closed < subs && bench_now() - t_open < 120)
-        fanout_poll(&fo, 100);
+        fanout_step(&fo, 100);
     double open_s = bench_now() - t_open;
     printf("%ld of %ld subscribers open in %.1f s (%ld refused, %ld failed)\n", fo.open, subs,
            open_s, fo.refused, fo.closed - fo.refused);
@@ -422,7 +456,7 @@ int bench_fanout(int argc, char **argv)
     /* Idle: a second with nothing written. */
     double t_idle = bench_now();
     while (bench_now() - t_idle < 1)
-        fanout_poll(&fo, 100);
+        fanout_step(&fo, 100);
     double rss_idle;
     long threads_idle;
     fanout_proc_status(g.pid, &rss_idle, &threads_idle);
@@ -433,7 +467,7 @@ int bench_fanout(int argc, char **argv)
     long threads = 0;
     double t_write = bench_now(), cpu_server = fanout_cpu_of(g.pid), cpu_self = bench_cpu_now();
     while (!atomic_load(&fo.writer_done)) {
-        fanout_poll(&fo, 50);
+        fanout_step(&fo, 50);
         if (rss_mb == 0 && bench_now() - t_write > seconds / 2)
             fanout_proc_status(g.pid, &rss_mb, &threads);
     }
@@ -444,7 +478,7 @@ int bench_fanout(int argc, char **argv)
     long expected = atomic_load(&fo.sent) * subs;
     double t_drain = bench_now();
     while ((long)fo.lat_count < expected && bench_now() - t_drain < 10)
-        fanout_poll(&fo, 50);
+        fanout_step(&fo, 50);
     if (rss_mb == 0)
         fanout_proc_status(g.pid, &rss_mb, &threads);
     long still_open = fo.open;
@@ -453,10 +487,14 @@ int bench_fanout(int argc, char **argv)
     if (stop_status != 0)
         fprintf(stderr, "groved did not stop cleanly with %ld streams open (%s)\n", still_open,
                 g.log);
-    for (long i = 0; i < subs; i++) {
+    for (long i = 0; i < subs && !grpc; i++) {
         fanout_close(&fo, &fo.subs[i]);
         free(fo.subs[i].line);
     }
+#ifdef GROVE_BENCH_GRPC
+    if (fo.grpc)
+        bench_fanout_grpc_close(fo.grpc);
+#endif
     close(fo.epfd);
     free(fo.subs);
 
@@ -470,18 +508,19 @@ int bench_fanout(int argc, char **argv)
     free(fo.lat);
     double idle_kib = (rss_idle - rss_before) * 1024.0 / (double)subs;
     printf(
-        "%ld SSE subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
+        "%ld %s subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
         "p99 %.1f ms, max %.1f ms; groved %.0f MB RSS, %ld threads (before the subscribers: "
         "%.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB each); %ld still open; CPU while "
         "writing: groved %.2f cores, this bench %.2f\n",
-        subs, rate, seconds, fo.lat_count, expected, p50, p99, max, rss_mb, threads, rss_before,
+        subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, fo.lat_count, expected, p50, p99, max,
+        rss_mb, threads, rss_before,
         threads_before, rss_idle, idle_kib, still_open, cpu_server, cpu_self);
-    printf("RESULT fanout transport=http subscribers=%ld node_ids=%ld writes_per_s=%.0f "
+    printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld writes_per_s=%.0f "
            "delivered=%zu "
            "expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rss_mb=%.1f threads=%ld "
            "idle_kib_per_subscriber=%.1f groved_cores=%.2f bench_cores=%.2f\n",
-           subs, fo.node_ids, rate, fo.lat_count, expected, p50, p99, max, rss_mb, threads,
-           idle_kib, cpu_server, cpu_self);
+           transport, subs, fo.node_ids, rate, fo.lat_count, expected, p50, p99, max, rss_mb,
+           threads, idle_kib, cpu_server, cpu_self);
     return atomic_load(&fo.writer_failed) || (long)fo.lat_count < expected || stop_status != 0;
 }
 

@@ -1,0 +1,28 @@
+/* Between grove-bench fanout (bench_fanout.c, SSE subscribers on one epoll
+ * loop) and its gRPC subscribers (bench_fanout_grpc.c, Stream calls on one
+ * completion queue). */
+#ifndef GROVE_BENCH_FANOUT_H
+#define GROVE_BENCH_FANOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fanout;
+/* Monotonic nanoseconds: the clock each write's pk carries. */
+int64_t bench_fanout_now_ns(void);
+/* One delivery, ms after its write was sent. */
+void bench_fanout_record(struct fanout *fo, double ms);
+
+/* count Stream calls to 127.0.0.1:port for tables=docs (node id sub-<i %
+ * node_ids>, none when 0), all started; false when gRPC refuses one. */
+struct fanout_grpc;
+bool bench_fanout_grpc_open(struct fanout_grpc **out, int port, long count, long node_ids);
+/* Serves the calls' events for up to timeout_ms: *open counts calls whose
+ * stream started, *closed those that ended; deliveries go to fo (NULL:
+ * dropped). */
+void bench_fanout_grpc_poll(struct fanout_grpc *g, struct fanout *fo, int timeout_ms, long *open,
+                            long *closed);
+/* Cancels every call and frees them. */
+void bench_fanout_grpc_close(struct fanout_grpc *g);
+
+#endif
