@@ -325,6 +325,16 @@ grove_err grove_guard_admit(struct grove_guard *guard, const struct grove_creden
     return GROVE_OK;
 }
 
+bool grove_guard_open(struct grove_guard *guard)
+{
+    if (!guard)
+        return true;
+    pthread_mutex_lock(&guard->lock);
+    bool open = guard->access->anonymous == &guard->access->open && guard->access->open.read.all;
+    pthread_mutex_unlock(&guard->lock);
+    return open;
+}
+
 void grove_caller_copy(struct grove_caller *out, const struct grove_caller *in)
 {
     *out = *in;

@@ -70,7 +70,7 @@ grove_err grove_nng_error_map(int rv, const char *what);
  * since and latest_hlc are the stamps around it. A heartbeat is a batch
  * with no changes and since == latest_hlc == the last stamp published. */
 #define NNGT_PUB_BATCH        'B' /* the batch's changes, every declared table */
-#define NNGT_PUB_NOTICE       'N' /* the stamps only (the listener has a token): pull them */
+#define NNGT_PUB_NOTICE       'N' /* the stamps only (the listener is not open): pull them */
 #define NNGT_PUB_SLICE_MS     200
 #define NNGT_PUB_HEARTBEAT_MS 1000
 /* A subscriber that hears nothing (not even a heartbeat) for this long
@@ -82,7 +82,7 @@ struct grove_server;
 /* Publishes every batch committed to server from now on at address, with
  * tls_config when not NULL (borrowed; it outlives the publisher). */
 grove_err grove_nng_publisher_open(struct grove_server *server, const char *address,
-                                   nng_tls_config *tls_config, bool notices_only,
+                                   nng_tls_config *tls_config, struct grove_guard *guard,
                                    struct grove_nng_publisher **out);
 void grove_nng_publisher_close(struct grove_nng_publisher *p);
 

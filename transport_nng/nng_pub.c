@@ -20,7 +20,7 @@ struct grove_nng_publisher {
     nng_socket sock;
     struct grove_server *server;
     struct grove_server_stream *stream;
-    bool notices_only;
+    struct grove_guard *guard; /* the listener's: while it is not open, notices only */
     atomic_bool closing;
     pthread_t thread;
 };
@@ -59,7 +59,7 @@ static void *nngp_main(void *arg)
             break;
         if (!err) {
             char kind = NNGT_PUB_BATCH;
-            if (p->notices_only) {
+            if (!grove_guard_open(p->guard)) {
                 /* The changes go only to authenticated pulls. */
                 batch->count = 0;
                 kind = NNGT_PUB_NOTICE;
@@ -81,7 +81,7 @@ static void *nngp_main(void *arg)
 }
 
 grove_err grove_nng_publisher_open(struct grove_server *server, const char *address,
-                                   nng_tls_config *tls_config, bool notices_only,
+                                   nng_tls_config *tls_config, struct grove_guard *guard,
                                    struct grove_nng_publisher **out)
 {
     *out = NULL;
@@ -89,7 +89,7 @@ grove_err grove_nng_publisher_open(struct grove_server *server, const char *addr
     if (!p)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     p->server = server;
-    p->notices_only = notices_only;
+    p->guard = guard;
     atomic_init(&p->closing, false);
     /* Every declared table, from the store's latest stamp on. */
     const struct grove_schema *schema = grove_store_schema(grove_server_store(server));

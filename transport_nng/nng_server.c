@@ -209,8 +209,8 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     }
     char pub_address[512];
     if ((err = grove_nng_pub_address(url, pub_address, sizeof pub_address)) ||
-        (err = grove_nng_publisher_open(server, pub_address, l->tls_config,
-                                        opts->token || opts->access, &l->publisher)))
+        (err = grove_nng_publisher_open(server, pub_address, l->tls_config, l->guard,
+                                        &l->publisher)))
         goto fail;
     for (size_t i = 0; i < NNGT_WORKERS; i++) {
         struct nngs_worker *w = &l->workers[i];

@@ -12,6 +12,9 @@
 
 #include <criterion/criterion.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
 #include "nng_internal.h"
 #include "support/node.h"
 #include "grove/transport_nng.h"
@@ -165,4 +168,57 @@ Test(transport_nng_pubsub, all_tables, .timeout = 120)
 Test(transport_nng_pubsub, token_notices_pulled, .timeout = 120)
 {
     run("s3cret", false);
+}
+
+/* The first frame with changes (or a notice) a raw sub socket at the pub
+ * address receives after one write: its kind. */
+static char pub_kind_after_write(const struct support_node *n, struct grove_peer *writer,
+                                 unsigned i)
+{
+    struct grove_url u;
+    char pub[512];
+    cr_assert_eq(grove_url_parse(n->url, &u), GROVE_OK);
+    cr_assert_eq(grove_nng_pub_address(&u, pub, sizeof pub), GROVE_OK);
+    nng_socket sub;
+    cr_assert_eq(nng_sub0_open(&sub), 0);
+    cr_assert_eq(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+    cr_assert_eq(nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 500), 0);
+    cr_assert_eq(nng_dial(sub, pub, NULL, 0), 0, "dial %s", pub);
+    char kind = 0;
+    for (int tries = 0; tries < 40 && !kind; tries++) {
+        push_one(writer, "docs", i); /* again each time: the sub may have joined late */
+        char *buf = NULL;
+        size_t len = 0;
+        if (nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC) != 0)
+            continue;
+        /* A heartbeat carries no change either way: wait for a frame that
+         * answers a write. */
+        bool beat = len > 0 && buf[0] == NNGT_PUB_BATCH && !memmem(buf, len, "doc-", 4);
+        if (len > 0 && !beat)
+            kind = buf[0];
+        nng_free(buf, len);
+    }
+    nng_close(sub);
+    return kind;
+}
+
+/* A reload that adds a token (or identities) turns the pub socket to
+ * notices at once: no change goes to an unauthenticated subscriber. */
+Test(transport_nng_pubsub, a_reload_to_a_token_turns_to_notices, .timeout = 120)
+{
+    grove_transport_register(grove_transport_nng());
+    static const char *const tables[] = {"docs:title=lww", NULL};
+    struct support_node n;
+    support_node_start(&n, &(struct support_node_options){.tables = tables,
+                                                          .url = "nng+tcp://127.0.0.1:%d"});
+    struct grove_peer *open_writer = NULL, *writer = NULL;
+    cr_assert_eq(grove_peer_open(&open_writer, n.url, NULL), GROVE_OK);
+    cr_assert_eq(pub_kind_after_write(&n, open_writer, 1), NNGT_PUB_BATCH, "open: whole batches");
+    grove_peer_close(open_writer);
+    cr_assert_eq(grove_listener_set_tokens(n.node.listeners[0], "s3cret", NULL), GROVE_OK);
+    cr_assert_eq(grove_peer_open(&writer, n.url, &(struct grove_dial_options){.token = "s3cret"}),
+                 GROVE_OK);
+    cr_assert_eq(pub_kind_after_write(&n, writer, 2), NNGT_PUB_NOTICE, "after the reload");
+    grove_peer_close(writer);
+    support_node_stop(&n);
 }

@@ -154,6 +154,11 @@ struct grove_guard;
  * everyone as the node itself. */
 grove_err grove_guard_admit(struct grove_guard *guard, const struct grove_credentials *cred,
                             enum grove_need need, struct grove_caller *out);
+/* Whether the guard's current table admits a request without credentials
+ * as anyone (no identities and no token): what a transport that sends data
+ * to unauthenticated subscribers (nng's pub socket) asks before each send.
+ * A NULL guard is open. */
+bool grove_guard_open(struct grove_guard *guard);
 /* Another hold on the same caller (a stream that outlives its request). */
 void grove_caller_copy(struct grove_caller *out, const struct grove_caller *in);
 void grove_caller_release(struct grove_caller *caller);
