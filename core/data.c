@@ -325,9 +325,11 @@ static void data_hash(uint64_t *h, const void *data, size_t len)
     *h = (*h ^ 0xff) * 0x100000001b3ull; /* a separator, so "ab","c" differs from "a","bc" */
 }
 
-static int64_t data_fingerprint(const struct data_records *recs)
+static int64_t data_fingerprint(const struct data_records *recs, const char *origin)
 {
     uint64_t h = 0xcbf29ce484222325ull;
+    if (origin) /* made as another node: not the same write as the node's own */
+        data_hash(&h, origin, strlen(origin) + 1);
     for (size_t i = 0; i < recs->count; i++) {
         const struct grove_change *c = &recs->changes[i];
         data_hash(&h, c->table, strlen(c->table));
@@ -450,6 +452,8 @@ static grove_err data_commit_job(struct grove_store *store, struct store_write_j
     if (job->key) {
         bool seen;
         grove_err err = data_idempotency_find(store, job->key, job->fingerprint, &seen, &job->hlc);
+        if (!err && seen)
+            err = grove_hlc_set_node(&job->hlc, job->origin);
         if (err || seen)
             return err;
     }
@@ -555,7 +559,8 @@ grove_err grove_data_write(struct grove_store *store, const struct grove_write *
     if (!job.recs.changes)
         return grove_error_set(GROVE_ENOMEM, "out of memory for %zu changes", count);
     data_build_records(store->schema, write, &job.recs);
-    job.fingerprint = data_fingerprint(&job.recs);
+    job.fingerprint =
+        data_fingerprint(&job.recs, job.origin == store->node_id ? NULL : job.origin);
     data_commit(store, &job);
     free(job.recs.changes);
     if (job.err)

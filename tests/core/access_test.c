@@ -131,10 +131,18 @@ Test(core_access, the_data_api_stays_inside_the_callers_scopes)
         grove_data_write_as(s, &edge, &(struct grove_write){.rows = &rw, .row_count = 1}, &hlc),
         GROVE_OK, "%s", grove_errmsg());
     cr_expect_str_eq(hlc.node, "edge");
+    /* Its idempotency key: replayed as the same write, the same stamp; the
+     * node's own write under that key is another write. */
+    struct grove_write keyed = {.rows = &rw, .row_count = 1, .idempotency_key = "k1"};
+    struct grove_hlc first, again;
+    cr_assert_eq(grove_data_write_as(s, &edge, &keyed, &first), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_data_write_as(s, &edge, &keyed, &again), GROVE_OK, "%s", grove_errmsg());
+    cr_expect(grove_hlc_compare(&first, &again) == 0, "%s vs %s", first.node, again.node);
+    cr_expect_eq(grove_data_write_as(s, NULL, &keyed, &again), GROVE_ECONFLICT);
     struct grove_pull_response *changes = NULL;
     cr_assert_eq(grove_store_changes(s, &(struct grove_store_query){.limit = 100}, &changes),
                  GROVE_OK);
-    cr_assert_eq(changes->count, 3);
+    cr_assert_eq(changes->count, 3, "acme/2 written over, once per write");
     cr_expect_str_eq(changes->changes[2].pk, "acme/2");
     cr_expect_str_eq(changes->changes[2].hlc.node, "edge");
     cr_expect_str_eq(changes->changes[2].node_id, "edge");
