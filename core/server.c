@@ -296,6 +296,8 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         if (atomic_load(&s->server->closing))
             return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
         struct grove_pull_response *batch;
+        struct grove_hlc seen; /* the newest commit before the read */
+        grove_store_latest(s->server->store, &seen);
         grove_err err = server_read(s->server, s->req, GROVE_HOOK_STREAM_SERVED, &s->cursor,
                                     s->batch_bytes, &batch);
         if (err)
@@ -314,7 +316,12 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         grove_msg_free(batch);
         if (moved)
             continue; /* only echoes or filtered changes: look again from the new cursor */
-        err = grove_store_wait(s->server->store, &s->cursor, timeout_ms);
+        /* Nothing of ours up to `seen` (commits to other tables only): wait
+         * past it, or the store, already past the cursor, ends the wait at
+         * once and the read spins. */
+        err = grove_store_wait(s->server->store,
+                               grove_hlc_compare(&seen, &s->cursor) > 0 ? &seen : &s->cursor,
+                               timeout_ms);
         if (err)
             return err;
     }

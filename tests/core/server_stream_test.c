@@ -2,6 +2,9 @@
  * one batch's bytes, and everything that decides the bytes keeps streams
  * apart (node id for echoes, pull filter, tables), also when they sit at the
  * same cursor. */
+#include <stdatomic.h>
+
+#include "grove/sys/transport.h"
 #include "support.h"
 
 TestSuite(core_server_stream, .init = support_setup, .fini = support_teardown);
@@ -136,6 +139,57 @@ Test(core_server_stream, more_subscriptions_than_the_cache_holds)
         }
     for (int i = 0; i < STREAMS; i++)
         grove_server_stream_close(s[i]);
+    grove_server_free(server);
+    grove_store_close(store);
+}
+
+static grove_err count_reads(void *user, const struct grove_hook_context *ctx,
+                             struct grove_change *changes, size_t *count)
+{
+    (void)ctx;
+    (void)changes;
+    (void)count;
+    atomic_fetch_add((atomic_int *)user, 1);
+    return GROVE_OK;
+}
+
+/* A stream of one table, after a commit to another: both ways of waiting
+ * wait for the next commit instead of reading again and again until their
+ * timeout (the store is past the stream's cursor the whole time, so a wait
+ * from the cursor ends at once: without the fix it never timed out at all).
+ * Counted by the reads the server's hooks see, not by time. */
+Test(core_server_stream, a_commit_to_another_table_is_read_once_not_spun_on, .timeout = 30)
+{
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    atomic_int reads = 0;
+    struct grove_hook_chain hooks = {0};
+    cr_assert_eq(
+        grove_hook_chain_add(
+            &hooks, &(struct grove_hook){.before_outbound_read = count_reads, .user = &reads}),
+        GROVE_OK);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, &(struct grove_server_options){.hooks = &hooks}),
+                 GROVE_OK);
+    grove_hook_chain_free(&hooks);
+    apply_from(store, "y", "seed", 500);
+    struct grove_hlc since;
+    grove_store_latest(store, &since);
+    const char *notes[] = {"notes"};
+    struct grove_pull_request req = {
+        .node_id = "sub", .since = since, .tables = notes, .table_count = 1};
+    struct grove_server_stream *s = open_stream(server, &req);
+    apply_from(store, "y", "other-table", 1000); /* docs, not notes */
+    struct grove_pull_response *batch = NULL;
+    cr_expect_eq(grove_server_stream_next(s, 300, &batch), GROVE_ETIMEOUT);
+    cr_expect_leq(atomic_load(&reads), 2, "grove_server_stream_next read %d times in 300 ms",
+                  atomic_load(&reads));
+    atomic_store(&reads, 0);
+    struct grove_buf out = {0};
+    cr_expect_eq(grove_serve_stream_next(s, &grove_codec_json, 300, &out), GROVE_ETIMEOUT);
+    cr_expect_leq(atomic_load(&reads), 2, "grove_serve_stream_next read %d times in 300 ms",
+                  atomic_load(&reads));
+    grove_buf_free(&out);
+    grove_server_stream_close(s);
     grove_server_free(server);
     grove_store_close(store);
 }
