@@ -132,9 +132,6 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->idem_put, "INSERT INTO idempotency(key, fingerprint, ts, c, created)"
                            " VALUES(?1, ?2, ?3, ?4, ?5)"},
         {&store->idem_prune, "DELETE FROM idempotency WHERE created < ?1"},
-        {&store->cursor_get,
-         "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node, catching_up FROM cursors"
-         " WHERE peer = coalesce((SELECT node FROM peer_urls WHERE url = ?1), ?1)"},
         {&store->cursor_put,
          "INSERT OR REPLACE INTO cursors(peer, pull_ts, pull_c, pull_node,"
          " push_ts, push_c, peer_node, catching_up) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"},
@@ -326,11 +323,11 @@ void grove_store_close(struct grove_store *store)
     /* Readers first: the writer's connection, closed last, checkpoints. */
     grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *all[] = {
-        store->load_row,    store->put_state,  store->put_row,    store->del_row,
-        store->own_counter, store->cursor_get, store->cursor_put, store->cursor_skip,
-        store->load_rows,   store->put_states, store->put_rows,   store->load_span,
-        store->idem_get,    store->idem_put,   store->idem_prune, store->counter_op_put};
+    sqlite3_stmt *all[] = {store->load_row,    store->put_state,   store->put_row,
+                           store->del_row,     store->own_counter, store->cursor_put,
+                           store->cursor_skip, store->load_rows,   store->put_states,
+                           store->put_rows,    store->load_span,   store->idem_get,
+                           store->idem_put,    store->idem_prune,  store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);

@@ -11,11 +11,16 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
                                   struct grove_peer_cursors *out)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *st = store->cursor_get;
+    /* On a reader (docs/design.md, "Reads beside writes"): a round's start,
+     * a stream batch or a scrape never waits for a write. What a commit
+     * wrote before this call is in the reader's snapshot. */
+    struct store_reader *r;
+    grove_err err = grove_store_reader_get(store, &r);
+    if (err)
+        return err;
+    sqlite3_stmt *st = r->cursor_get;
     sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    grove_err err = GROVE_OK;
     if (rc == SQLITE_ROW) {
         out->pull.ts = sqlite3_column_int64(st, 0);
         out->pull.c = (uint32_t)sqlite3_column_int64(st, 1);
@@ -26,10 +31,10 @@ grove_err grove_store_cursors_get(struct grove_store *store, const char *peer,
         snprintf(out->peer_node, sizeof out->peer_node, "%s", sqlite3_column_text(st, 5));
         out->catching_up = sqlite3_column_int(st, 6) != 0;
     } else if (rc != SQLITE_DONE) {
-        err = grove_store_sqlite_error(store, "read cursors");
+        err = grove_store_reader_error(r, "read cursors");
     }
     sqlite3_reset(st);
-    pthread_mutex_unlock(&store->lock);
+    grove_store_reader_put(store, r);
     return err;
 }
 

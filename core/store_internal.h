@@ -61,7 +61,7 @@ struct store_write_queue {
 enum { STORE_READER_PAGE_SHAPES = 4 }; /* pages' statements kept, by table count */
 struct store_reader {
     sqlite3 *db;
-    sqlite3_stmt *get_row, *list_rows, *watch_scan;
+    sqlite3_stmt *get_row, *list_rows, *watch_scan, *cursor_get;
     /* A page of changes naming i tables (0: all), prepared when first read. */
     sqlite3_stmt *changes[STORE_READER_PAGE_SHAPES];
     struct store_reader *next; /* in the idle list */
@@ -100,7 +100,7 @@ struct grove_store {
     char node_id[GROVE_NODE_ID_MAX + 1];
     struct grove_hlc latest; /* newest arrival stamp */
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *own_counter;
-    sqlite3_stmt *cursor_get, *cursor_put, *cursor_skip;
+    sqlite3_stmt *cursor_put, *cursor_skip;
     sqlite3_stmt *idem_get, *idem_put, *idem_prune, *counter_op_put;
     struct store_write_queue writes;
     int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */

@@ -36,6 +36,10 @@ static grove_err store_reader_prepare(struct store_reader *r)
         /* A watch's scan (core/data_read.c): what changed, by arrival. */
         {&r->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
                          " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},
+        /* A peer's cursors (core/store_cursor.c), by URL or by its node once bound. */
+        {&r->cursor_get,
+         "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node, catching_up FROM cursors"
+         " WHERE peer = coalesce((SELECT node FROM peer_urls WHERE url = ?1), ?1)"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (sqlite3_prepare_v3(r->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
@@ -50,6 +54,7 @@ static void store_reader_finalize(struct store_reader *r)
     sqlite3_finalize(r->get_row);
     sqlite3_finalize(r->list_rows);
     sqlite3_finalize(r->watch_scan);
+    sqlite3_finalize(r->cursor_get);
     for (size_t i = 0; i < STORE_READER_PAGE_SHAPES; i++)
         sqlite3_finalize(r->changes[i]);
 }

@@ -246,6 +246,9 @@ Test(core_store_readers, reads_go_on_while_a_write_transaction_is_open, .timeout
     struct grove_hlc latest;
     grove_store_latest(s, &latest);
     cr_expect_eq(grove_hlc_compare(&latest, &before), 0);
+    struct grove_peer_cursors cursors;
+    cr_expect_eq(grove_store_cursors_get(s, "http://peer", &cursors), GROVE_OK, "%s",
+                 grove_errmsg());
     struct grove_watch *w;
     cr_assert_eq(grove_data_watch_open(
                      s, &(struct grove_watch_options){.table = "docs", .snapshot = true}, &w),
