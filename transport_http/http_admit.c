@@ -213,12 +213,18 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit)
 
 /* ---- admission --------------------------------------------------------------- */
 
+/* Connections per client address, in a hash table of chains: thousands of
+ * clients, each from an address of its own, cost a short walk per accept
+ * and close, not a scan of them all. */
+#define HTTP_ADMIT_BUCKETS 4096 /* a power of two */
+
 struct http_addr_count {
     struct http_addr_key {
         sa_family_t family;
         unsigned char bytes[16];
     } key;
     unsigned count;
+    struct http_addr_count *next; /* in its bucket */
 };
 
 /* A connection whose first head is not in yet, or that was refused and is
@@ -244,8 +250,7 @@ struct grove_http_admit {
     /* The counts, also released from MHD's threads (grove_http_admit_release). */
     pthread_mutex_t lock;
     unsigned total;
-    struct http_addr_count *addrs;
-    size_t addr_count, addr_cap;
+    struct http_addr_count **buckets; /* HTTP_ADMIT_BUCKETS chains */
     /* The admission thread's own. */
     struct http_pending *pending;
     size_t pending_count, pending_cap;
@@ -274,13 +279,24 @@ static bool http_addr_key(const struct sockaddr *sa, struct http_addr_key *key)
     return true;
 }
 
-static struct http_addr_count *http_addr_find(struct grove_http_admit *a,
-                                              const struct http_addr_key *key)
+/* The chain key belongs in (FNV-1a). */
+static struct http_addr_count **http_addr_bucket(struct grove_http_admit *a,
+                                                 const struct http_addr_key *key)
 {
-    for (size_t i = 0; i < a->addr_count; i++)
-        if (memcmp(&a->addrs[i].key, key, sizeof *key) == 0)
-            return &a->addrs[i];
-    return NULL;
+    uint32_t h = 2166136261u ^ (uint32_t)key->family;
+    for (size_t i = 0; i < sizeof key->bytes; i++)
+        h = (h ^ key->bytes[i]) * 16777619u;
+    return &a->buckets[h & (HTTP_ADMIT_BUCKETS - 1)];
+}
+
+/* The link that points at key's count (or at the chain's end: *link NULL). */
+static struct http_addr_count **http_addr_find(struct grove_http_admit *a,
+                                               const struct http_addr_key *key)
+{
+    struct http_addr_count **link = http_addr_bucket(a, key);
+    while (*link && memcmp(&(*link)->key, key, sizeof *key) != 0)
+        link = &(*link)->next;
+    return link;
 }
 
 /* Counts a new connection in, or false when it would pass a cap (which
@@ -292,7 +308,8 @@ static bool http_admit_take(struct grove_http_admit *a, const struct sockaddr *s
     bool keyed = http_addr_key(sa, &key);
     bool ok = false;
     pthread_mutex_lock(&a->lock);
-    struct http_addr_count *c = keyed ? http_addr_find(a, &key) : NULL;
+    struct http_addr_count **link = keyed ? http_addr_find(a, &key) : NULL;
+    struct http_addr_count *c = link ? *link : NULL;
     if (a->total >= a->max_total) {
         snprintf(why, why_cap, "too many connections: this listener serves at most %u",
                  a->max_total);
@@ -305,17 +322,10 @@ static bool http_admit_take(struct grove_http_admit *a, const struct sockaddr *s
     }
     snprintf(why, why_cap, "out of memory");
     if (keyed && !c) {
-        if (a->addr_count == a->addr_cap) {
-            size_t cap = a->addr_cap ? 2 * a->addr_cap : 16;
-            struct http_addr_count *grown = realloc(a->addrs, cap * sizeof *grown);
-            if (!grown)
-                goto done;
-            a->addrs = grown;
-            a->addr_cap = cap;
-        }
-        c = &a->addrs[a->addr_count++];
+        if (!(c = calloc(1, sizeof *c)))
+            goto done;
         c->key = key;
-        c->count = 0;
+        *link = c; /* the chain's end */
     }
     if (c)
         c->count++;
@@ -333,9 +343,12 @@ void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr 
     pthread_mutex_lock(&a->lock);
     if (a->total > 0)
         a->total--;
-    struct http_addr_count *c = keyed ? http_addr_find(a, &key) : NULL;
-    if (c && --c->count == 0)
-        *c = a->addrs[--a->addr_count];
+    struct http_addr_count **link = keyed ? http_addr_find(a, &key) : NULL;
+    struct http_addr_count *c = link ? *link : NULL;
+    if (c && --c->count == 0) {
+        *link = c->next;
+        free(c);
+    }
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -590,6 +603,11 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
     struct grove_http_admit *a = calloc(1, sizeof *a);
     if (!a)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
+    a->buckets = calloc(HTTP_ADMIT_BUCKETS, sizeof *a->buckets);
+    if (!a->buckets) {
+        free(a);
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    }
     a->listen_fd = listen_fd;
     a->daemon = daemon;
     a->metrics = metrics;
@@ -599,6 +617,7 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
     int flags = fcntl(listen_fd, F_GETFL);
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
         pipe2(a->wake, O_CLOEXEC) < 0) {
+        free(a->buckets);
         free(a);
         return grove_error_set(GROVE_EUNAVAIL, "cannot set up the HTTP listener: %s",
                                strerror(errno));
@@ -611,6 +630,7 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
         close(a->wake[0]);
         close(a->wake[1]);
         pthread_mutex_destroy(&a->lock);
+        free(a->buckets);
         free(a);
         return grove_error_set(GROVE_ENOMEM, "cannot start the HTTP admission thread");
     }
@@ -637,6 +657,11 @@ void grove_http_admit_free(struct grove_http_admit *a)
     grove_http_admit_stop(a);
     pthread_mutex_destroy(&a->lock);
     free(a->pending);
-    free(a->addrs);
+    for (size_t i = 0; i < HTTP_ADMIT_BUCKETS; i++)
+        for (struct http_addr_count *c = a->buckets[i], *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
+    free(a->buckets);
     free(a);
 }
