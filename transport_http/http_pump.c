@@ -44,6 +44,10 @@ struct grove_http_pump {
      * commit's resumes go out on every pool thread, not on one. */
     struct grove_http_parked *resuming;
     atomic_bool has_resuming;
+    /* Batches taken off the chain and not yet all resumed: a stop waits for
+     * them too, since libmicrohttpd must find no connection suspended. */
+    unsigned in_flight;
+    pthread_cond_t resumed;
 };
 
 static int64_t http_pump_now_ms(void)
@@ -88,8 +92,10 @@ static bool http_pump_resume_some(struct grove_http_pump *p, size_t max)
         last = p->resuming;
         p->resuming = last->next;
     }
-    if (last)
+    if (last) {
         last->next = NULL;
+        p->in_flight++;
+    }
     atomic_store(&p->has_resuming, p->resuming != NULL);
     pthread_mutex_unlock(&p->lock);
     if (!last)
@@ -101,6 +107,10 @@ static bool http_pump_resume_some(struct grove_http_pump *p, size_t max)
         e->next = e->prev = NULL;
         MHD_resume_connection(conn);
     }
+    pthread_mutex_lock(&p->lock);
+    if (--p->in_flight == 0)
+        pthread_cond_broadcast(&p->resumed);
+    pthread_mutex_unlock(&p->lock);
     return true;
 }
 
@@ -161,7 +171,9 @@ grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store
     p->parked.next = p->parked.prev = &p->parked;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->resumed, NULL);
     if (pthread_create(&p->thread, NULL, http_pump_main, p) != 0) {
+        pthread_cond_destroy(&p->resumed);
         pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);
         free(p);
@@ -216,6 +228,17 @@ void grove_http_pump_stop(struct grove_http_pump *p)
         ;
     if (running)
         pthread_join(p->thread, NULL);
+    /* Readers helping may still hold a batch: it is resumed before we go. */
+    pthread_mutex_lock(&p->lock);
+    while (p->in_flight > 0 || p->resuming) {
+        pthread_mutex_unlock(&p->lock);
+        while (http_pump_resume_some(p, HTTP_PUMP_HELP))
+            ;
+        pthread_mutex_lock(&p->lock);
+        if (p->in_flight > 0)
+            pthread_cond_wait(&p->resumed, &p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 void grove_http_pump_free(struct grove_http_pump *p)
@@ -223,6 +246,7 @@ void grove_http_pump_free(struct grove_http_pump *p)
     if (!p)
         return;
     grove_http_pump_stop(p);
+    pthread_cond_destroy(&p->resumed);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
