@@ -5,6 +5,7 @@
 #define GROVE_BENCH_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 int bench_json(int argc, char **argv);
 int bench_store(int argc, char **argv);
@@ -27,8 +28,15 @@ double bench_now(void);
 /* CPU time of this process in seconds (user + system): on a shared machine
  * it measures the code, where wall time also measures the neighbours. */
 double bench_cpu_now(void);
-/* The value of "--n N" in argv, or def when absent; exits on a bad value. */
+/* The value of "--<name> V" in argv, or def when absent. */
+const char *bench_arg(int argc, char **argv, const char *name, const char *def);
+/* The same as an integer of at least min, or def when absent; exits on a
+ * bad value. */
+long bench_arg_long(int argc, char **argv, const char *name, long def, long min);
+/* The value of "--n N" in argv (a positive integer), or def when absent. */
 long bench_arg_n(int argc, char **argv, long def);
+/* CPU seconds (user + system) that process pid has used; 0 when unknown. */
+double bench_cpu_of(pid_t pid);
 /* Peak resident set size of this process in KiB (0 when unknown). */
 long bench_max_rss_kib(void);
 

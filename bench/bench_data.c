@@ -87,34 +87,6 @@ static void bench_data_percentiles(double *lat, size_t n, double *p50, double *p
     *p99 = lat[n * 99 / 100];
 }
 
-/* CPU seconds (user + system) that process pid has used; 0 when unknown. */
-static double bench_data_cpu_of(pid_t pid)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t len = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[len] = 0;
-    const char *p = strrchr(line, ')'); /* the name may hold spaces */
-    unsigned long utime = 0, stime = 0;
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* The value of "--<name> V" in argv, or def. */
-static const char *bench_data_arg(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0)
-            return argv[i + 1];
-    return def;
-}
-
 /* ---- write: single rows -------------------------------------------------- */
 
 struct bench_data_writer {
@@ -174,7 +146,7 @@ static bool bench_data_writers(const char *url, pid_t server, int clients, long 
     double *lat = calloc((size_t)(per * clients), sizeof *lat);
     if (!lat)
         return false;
-    double t0 = bench_now(), server_cpu = bench_data_cpu_of(server), client_cpu = bench_cpu_now();
+    double t0 = bench_now(), server_cpu = bench_cpu_of(server), client_cpu = bench_cpu_now();
     for (int i = 0; i < clients; i++) {
         w[i] = (struct bench_data_writer){
             .url = url, .id = first_id + i, .writes = per, .lat = lat + per * i};
@@ -186,7 +158,7 @@ static bool bench_data_writers(const char *url, pid_t server, int clients, long 
         ok = ok && !w[i].failed;
     }
     double wall = bench_now() - t0;
-    server_cpu = bench_data_cpu_of(server) - server_cpu;
+    server_cpu = bench_cpu_of(server) - server_cpu;
     client_cpu = bench_cpu_now() - client_cpu;
     if (ok) {
         out->writes_per_s = (double)(per * clients) / wall;
@@ -385,7 +357,7 @@ static bool bench_data_write_lat(struct grove_client *c, long i)
 int bench_watch(int argc, char **argv)
 {
     long n = bench_arg_n(argc, argv, 200);
-    const char *via = bench_data_arg(argc, argv, "via", "http");
+    const char *via = bench_arg(argc, argv, "via", "http");
     if (strcmp(via, "http") && strcmp(via, "grpc") && strcmp(via, "nng+tcp")) {
         fprintf(stderr, "grove-bench watch: --via http, grpc or nng+tcp, got %s\n", via);
         return 2;

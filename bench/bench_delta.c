@@ -43,21 +43,6 @@ static void bench_delta_cleanup(void)
     }
 }
 
-static long bench_delta_arg(int argc, char **argv, const char *name, long def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0) {
-            char *end;
-            long v = strtol(argv[i + 1], &end, 10);
-            if (*end || v <= 0) {
-                fprintf(stderr, "grove-bench: --%s wants a positive integer, got %s\n", name,
-                        argv[i + 1]);
-                exit(2);
-            }
-            return v;
-        }
-    return def;
-}
 
 /* An empty SQLite file at path with pages of `bytes`. */
 static bool bench_delta_make_file(const char *path, long bytes)
@@ -171,9 +156,9 @@ static int bench_delta_cmp(const void *x, const void *y)
 
 int bench_delta(int argc, char **argv)
 {
-    long n = bench_delta_arg(argc, argv, "rows", 1000000);
-    long rounds = bench_delta_arg(argc, argv, "rounds", 5);
-    long page_size = bench_delta_arg(argc, argv, "page-size", 0);
+    long n = bench_arg_long(argc, argv, "rows", 1000000, 1);
+    long rounds = bench_arg_long(argc, argv, "rounds", 5, 1);
+    long page_size = bench_arg_long(argc, argv, "page-size", 0, 1);
     snprintf(bench_delta_dir, sizeof bench_delta_dir, "/tmp/grove-bench-delta-XXXXXX");
     if (!mkdtemp(bench_delta_dir)) {
         perror("mkdtemp");

@@ -76,13 +76,6 @@ int64_t bench_fanout_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static const char *fanout_arg(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0)
-            return argv[i + 1];
-    return def;
-}
 
 /* VmRSS in MiB and Threads of a process, from /proc/<pid>/status. */
 static void fanout_proc_status(pid_t pid, double *rss_mb, long *threads)
@@ -101,25 +94,6 @@ static void fanout_proc_status(pid_t pid, double *rss_mb, long *threads)
         sscanf(line, "Threads: %ld", threads);
     }
     fclose(f);
-}
-
-/* CPU seconds (user + system) process pid has used; 0 when unknown. */
-static double fanout_cpu_of(pid_t pid)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t len = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[len] = 0;
-    const char *p = strrchr(line, ')'); /* the name may hold spaces */
-    unsigned long utime = 0, stime = 0;
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void fanout_close(struct fanout *fo, struct fanout_sub *s)
@@ -358,11 +332,11 @@ static void fanout_cleanup(void)
 
 int bench_fanout(int argc, char **argv)
 {
-    long subs = strtol(fanout_arg(argc, argv, "subscribers", "1000"), NULL, 10);
-    double rate = strtod(fanout_arg(argc, argv, "writes-per-s", "10"), NULL);
-    double seconds = strtod(fanout_arg(argc, argv, "seconds", "10"), NULL);
-    const char *transport = fanout_arg(argc, argv, "transport", "http");
-    long node_ids = strtol(fanout_arg(argc, argv, "node-ids", "0"), NULL, 10);
+    long subs = strtol(bench_arg(argc, argv, "subscribers", "1000"), NULL, 10);
+    double rate = strtod(bench_arg(argc, argv, "writes-per-s", "10"), NULL);
+    double seconds = strtod(bench_arg(argc, argv, "seconds", "10"), NULL);
+    const char *transport = bench_arg(argc, argv, "transport", "http");
+    long node_ids = strtol(bench_arg(argc, argv, "node-ids", "0"), NULL, 10);
     bool grpc = strcmp(transport, "grpc") == 0;
 #ifndef GROVE_BENCH_GRPC
     if (grpc) {
@@ -465,7 +439,7 @@ int bench_fanout(int argc, char **argv)
     pthread_create(&writer, NULL, fanout_writer, &fo);
     double rss_mb = 0;
     long threads = 0;
-    double t_write = bench_now(), cpu_server = fanout_cpu_of(g.pid), cpu_self = bench_cpu_now();
+    double t_write = bench_now(), cpu_server = bench_cpu_of(g.pid), cpu_self = bench_cpu_now();
     while (!atomic_load(&fo.writer_done)) {
         fanout_step(&fo, 50);
         if (rss_mb == 0 && bench_now() - t_write > seconds / 2)
@@ -473,7 +447,7 @@ int bench_fanout(int argc, char **argv)
     }
     pthread_join(writer, NULL);
     double wall = bench_now() - t_write;
-    cpu_server = (fanout_cpu_of(g.pid) - cpu_server) / wall;
+    cpu_server = (bench_cpu_of(g.pid) - cpu_server) / wall;
     cpu_self = (bench_cpu_now() - cpu_self) / wall;
     long expected = atomic_load(&fo.sent) * subs;
     double t_drain = bench_now();

@@ -48,23 +48,6 @@ static void bench_readers_cleanup(void)
     }
 }
 
-/* The value of "--<name> V" in argv, or def; exits on a bad value. */
-static long bench_readers_arg(int argc, char **argv, const char *name, long def, long min)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0) {
-            char *end;
-            long v = strtol(argv[i + 1], &end, 10);
-            if (*end || v < min) {
-                fprintf(stderr, "grove-bench: --%s wants an integer >= %ld, got %s\n", name, min,
-                        argv[i + 1]);
-                exit(2);
-            }
-            return v;
-        }
-    return def;
-}
-
 struct bench_readers_run {
     const char *url;
     double page_gap_s; /* each reader's pause between pages (--rate); 0: none */
@@ -206,9 +189,9 @@ static double bench_readers_write(struct grove_peer *writer, double seconds, lon
 int bench_readers(int argc, char **argv)
 {
     long n = bench_arg_n(argc, argv, 200000);
-    long seconds = bench_readers_arg(argc, argv, "seconds", 5, 1);
-    long readers = bench_readers_arg(argc, argv, "store-readers", -1, 0);
-    long rate = bench_readers_arg(argc, argv, "rate", 0, 0);
+    long seconds = bench_arg_long(argc, argv, "seconds", 5, 1);
+    long readers = bench_arg_long(argc, argv, "store-readers", -1, 0);
+    long rate = bench_arg_long(argc, argv, "rate", 0, 0);
     snprintf(bench_readers_dir, sizeof bench_readers_dir, "/tmp/grove-bench-readers-XXXXXX");
     if (!mkdtemp(bench_readers_dir)) {
         perror("mkdtemp");

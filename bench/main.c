@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -64,19 +65,50 @@ double bench_cpu_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-long bench_arg_n(int argc, char **argv, long def)
+const char *bench_arg(int argc, char **argv, const char *name, const char *def)
 {
     for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--n") == 0) {
-            char *end;
-            long n = strtol(argv[i + 1], &end, 10);
-            if (*end || n <= 0) {
-                fprintf(stderr, "grove-bench: --n wants a positive integer, got %s\n", argv[i + 1]);
-                exit(2);
-            }
-            return n;
-        }
+        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0)
+            return argv[i + 1];
     return def;
+}
+
+long bench_arg_long(int argc, char **argv, const char *name, long def, long min)
+{
+    const char *text = bench_arg(argc, argv, name, NULL);
+    if (!text)
+        return def;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < min) {
+        fprintf(stderr, "grove-bench: --%s wants an integer of at least %ld, got %s\n", name, min,
+                text);
+        exit(2);
+    }
+    return v;
+}
+
+long bench_arg_n(int argc, char **argv, long def)
+{
+    return bench_arg_long(argc, argv, "n", def, 1);
+}
+
+double bench_cpu_of(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[len] = 0;
+    const char *p = strrchr(line, ')'); /* the name may hold spaces */
+    unsigned long utime = 0, stime = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 long bench_max_rss_kib(void)
