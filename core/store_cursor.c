@@ -251,6 +251,28 @@ grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *af
     return err;
 }
 
+void grove_commit_wait_init(struct grove_commit_wait *w, struct grove_store *store)
+{
+    *w = (struct grove_commit_wait){.store = store};
+    grove_store_latest(store, &w->seen);
+}
+
+grove_err grove_commit_wait_next(struct grove_commit_wait *w, int timeout_ms)
+{
+    if (w->shut_down) { /* every wait would end at once: do not spin */
+        struct timespec pause = {.tv_sec = timeout_ms / 1000,
+                                 .tv_nsec = (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        return GROVE_ETIMEOUT;
+    }
+    grove_err err = grove_store_wait(w->store, &w->seen, timeout_ms);
+    if (err == GROVE_OK)
+        grove_store_latest(w->store, &w->seen);
+    else if (err == GROVE_ESHUTDOWN)
+        w->shut_down = true;
+    return err;
+}
+
 void grove_store_wake_all(struct grove_store *store)
 {
     pthread_mutex_lock(&store->notify_lock);

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "grove/server.h"
 #include "grove/sys/error.h"
@@ -30,7 +29,6 @@
 struct gsrv_pump {
     struct gsrv *srv;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* the stop, while the store refuses waits */
     pthread_t thread;
     bool stopping;
     uint64_t commits;        /* commits seen: a stream parks only if none came since its poll */
@@ -302,33 +300,16 @@ static void gstream_wake_all(struct gsrv_pump *p)
 static void *gstream_pump_main(void *arg)
 {
     struct gsrv_pump *p = arg;
-    struct grove_store *store = grove_server_store(p->srv->core);
-    struct grove_hlc seen;
-    grove_store_latest(store, &seen);
-    bool store_closed = false;
+    struct grove_commit_wait commits;
+    grove_commit_wait_init(&commits, grove_server_store(p->srv->core));
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
-        grove_err err = GROVE_ESHUTDOWN;
-        if (store_closed) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += GSRV_PUMP_TICK_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->wake, &p->lock, &until);
-            continue;
-        }
         pthread_mutex_unlock(&p->lock);
-        err = grove_store_wait(store, &seen, GSRV_PUMP_TICK_MS);
-        if (!err)
-            grove_store_latest(store, &seen);
+        grove_err err = grove_commit_wait_next(&commits, GSRV_PUMP_TICK_MS);
         pthread_mutex_lock(&p->lock);
-        /* A commit, or the server shutting down (waits now end at once; the
-         * streams end when they poll): every parked stream looks. */
-        if (err == GROVE_OK || err == GROVE_ESHUTDOWN) {
-            store_closed = err == GROVE_ESHUTDOWN;
+        /* A commit, or the server shutting down (the streams end when they
+         * poll): every parked stream looks. */
+        if (err != GROVE_ETIMEOUT) {
             p->commits++;
             pthread_mutex_unlock(&p->lock);
             gstream_wake_all(p);
@@ -346,9 +327,7 @@ grove_err gsrv_pump_start(struct gsrv *srv)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     p->srv = srv;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
     if (pthread_create(&p->thread, NULL, gstream_pump_main, p) != 0) {
-        pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);
         free(p);
         return grove_error_set(GROVE_ENOMEM, "cannot start the gRPC stream thread");
@@ -364,7 +343,6 @@ void gsrv_pump_stop(struct gsrv *srv)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
-    pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
     gstream_wake_all(p); /* each sees the listener stopping and ends */
@@ -375,7 +353,6 @@ void gsrv_pump_free(struct gsrv *srv)
     struct gsrv_pump *p = srv->pump;
     if (!p)
         return;
-    pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
     srv->pump = NULL;

@@ -31,7 +31,6 @@
 struct grove_http_pump {
     struct grove_store *store;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* the stop, once the store refuses waits */
     pthread_t thread;
     bool stopping;
     /* Commits seen, counted under the lock: a reader parks only if none came
@@ -123,35 +122,18 @@ void grove_http_pump_help(struct grove_http_pump *p)
 static void *http_pump_main(void *arg)
 {
     struct grove_http_pump *p = arg;
-    struct grove_hlc seen;
-    grove_store_latest(p->store, &seen);
-    bool store_closed = false;
+    struct grove_commit_wait commits;
+    grove_commit_wait_init(&commits, p->store);
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
-        grove_err err = GROVE_ESHUTDOWN;
-        if (store_closed) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += HTTP_PUMP_TICK_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->wake, &p->lock, &until);
-        } else {
-            pthread_mutex_unlock(&p->lock);
-            err = grove_store_wait(p->store, &seen, HTTP_PUMP_TICK_MS);
-            if (!err)
-                grove_store_latest(p->store, &seen);
-            pthread_mutex_lock(&p->lock);
-        }
-        /* A commit, or the server shutting down (every wait now ends at
-         * once; the streams end when they poll): everyone looks. */
-        bool all = err == GROVE_OK || (err == GROVE_ESHUTDOWN && !store_closed);
-        if (all) {
-            store_closed = err == GROVE_ESHUTDOWN;
+        pthread_mutex_unlock(&p->lock);
+        grove_err err = grove_commit_wait_next(&commits, HTTP_PUMP_TICK_MS);
+        pthread_mutex_lock(&p->lock);
+        /* A commit, or the server shutting down (the streams end when they
+         * poll): everyone looks. */
+        bool all = err != GROVE_ETIMEOUT;
+        if (all)
             atomic_fetch_add(&p->commits, 1);
-        }
         http_pump_take(p, all, http_pump_now_ms());
         pthread_mutex_unlock(&p->lock);
         while (http_pump_resume_some(p, HTTP_PUMP_HELP))
@@ -170,11 +152,9 @@ grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store
     p->store = store;
     p->parked.next = p->parked.prev = &p->parked;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->resumed, NULL);
     if (pthread_create(&p->thread, NULL, http_pump_main, p) != 0) {
         pthread_cond_destroy(&p->resumed);
-        pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);
         free(p);
         return grove_error_set(GROVE_ENOMEM, "cannot start the HTTP stream thread");
@@ -222,7 +202,6 @@ void grove_http_pump_stop(struct grove_http_pump *p)
     bool running = !p->stopping;
     p->stopping = true;
     http_pump_take(p, true, 0);
-    pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     while (http_pump_resume_some(p, HTTP_PUMP_HELP))
         ;
@@ -247,7 +226,6 @@ void grove_http_pump_free(struct grove_http_pump *p)
         return;
     grove_http_pump_stop(p);
     pthread_cond_destroy(&p->resumed);
-    pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }

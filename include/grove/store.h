@@ -102,6 +102,22 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
 /* The newest arrival stamp in the store (zero when empty). */
 grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
 
+/* One waiter for every stream a transport serves from a few threads
+ * (docs/design.md "Serving streams"): it follows the newest stamp, so each
+ * commit is seen once whichever streams it concerns. */
+struct grove_commit_wait {
+    struct grove_store *store;
+    struct grove_hlc seen;
+    bool shut_down;
+};
+/* Starts at the store's newest stamp. */
+void grove_commit_wait_init(struct grove_commit_wait *w, struct grove_store *store);
+/* Waits up to timeout_ms for a commit after the last one seen: GROVE_OK (the
+ * streams should poll), GROVE_ETIMEOUT (none came), or GROVE_ESHUTDOWN once
+ * when the server shuts down (the streams poll, and end); after that every
+ * call sleeps timeout_ms and answers GROVE_ETIMEOUT. */
+grove_err grove_commit_wait_next(struct grove_commit_wait *w, int timeout_ms);
+
 /* Blocks until the newest arrival stamp is after *after, the timeout passes
  * (GROVE_ETIMEOUT) or grove_store_wake_all is called (GROVE_ESHUTDOWN).
  * After grove_store_wake_all (the node is closing: its server shut down)
