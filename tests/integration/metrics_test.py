@@ -284,8 +284,11 @@ def run(args, hub_http, hub_grpc, edge_http, lone_http, dead):
     status, _, body = http(hub_http, "PATCH", "/v1/tables/documents/rows/r1",
                            {"title": "from hub"}, token=TOKEN)
     assert status == 200, (status, body)
-    hub2 = scrape(hub_http, TOKEN)
-    assert value(hub2, "grove_requests_total", transport="http", op="data", code="OK") >= 1
+    # Counted when libmicrohttpd completes the request, which may be just
+    # after the client has its answer.
+    hub2 = wait_until("the write counted", lambda: (
+        lambda f: f if value(f, "grove_requests_total", transport="http", op="data", code="OK") >= 1
+        else None)(scrape(hub_http, TOKEN)))
     assert value(hub2, "grove_request_seconds", "grove_request_seconds_count") > seconds0
     edge2 = wait_until("the edge to merge r1", lambda: (
         lambda f: f if value(f, "grove_changes_merged_total", table="documents") >= 1
@@ -316,7 +319,11 @@ def run(args, hub_http, hub_grpc, edge_http, lone_http, dead):
     status, _, _ = http(hub_http, "PATCH", "/v1/tables/undeclared/rows/r2", {"title": "x"},
                         token=TOKEN)
     assert status == 403, status
-    hub4 = scrape(hub_http, TOKEN)
+    hub4 = wait_until("the refusals counted", lambda: (
+        lambda f: f if value(f, "grove_requests_total", transport="http", op="data",
+                             code="EFORBIDDEN") >= 1
+        and value(f, "grove_rejected_total", reason="invalid") >= invalid0 + 1
+        else None)(scrape(hub_http, TOKEN)))
     assert value(hub4, "grove_rejected_total", reason="invalid") == invalid0 + 1
     assert value(hub4, "grove_rejected_total", reason="forbidden") >= 1
     assert value(hub4, "grove_requests_total", transport="http", op="data", code="EFORBIDDEN") >= 1
