@@ -1,4 +1,4 @@
-"""Shared helpers for the gRPC integration tests (run with /usr/bin/python3,
+"""Shared helpers for the integration tests in Python (run with /usr/bin/python3,
 whose Debian packages provide grpcio and protobuf).
 
 Stubs are generated from proto/ at test time into a temporary directory,
@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 
 def generate_stubs(source_dir, out_dir):
@@ -104,3 +106,18 @@ class Groved:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.proc.returncode if self.proc else None
+
+
+def http(port, method, path, token=None, body=None):
+    """(status, body bytes) of one HTTP request to 127.0.0.1:port."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=body)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()

@@ -22,8 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc_common  # noqa: E402  (Groved, free_port, wait_port: no grpc import)
@@ -50,18 +48,7 @@ def wait_for(what, cond, timeout=20.0):
     raise Failure("timed out waiting for " + what)
 
 
-def http(port, method, path, token=None, body=None):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                 data=body)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+http = grpc_common.http
 
 
 def ctl(grovectl, url, token, *args):

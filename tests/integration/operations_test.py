@@ -52,19 +52,7 @@ def check(cond, what):
         raise Failure(what)
 
 
-def http(port, method, path, token=None, body=None):
-    """(status, body bytes) of one request."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                 data=body)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+http = grpc_common.http
 
 
 def write_row(port, pk, title):
