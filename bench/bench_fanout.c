@@ -10,9 +10,15 @@
  * /proc while every subscriber is connected, and its RSS before they came,
  * for the cost of an idle subscriber (docs/design.md "Serving streams").
  *
- * The subscribers are raw non-blocking sockets on one epoll loop in this
- * thread, spread over source addresses 127.1.x.y (bound before connect), at
- * most 50 per address: the listener's per-address share stays as shipped. */
+ * The subscribers are raw non-blocking sockets spread over source addresses
+ * 127.1.x.y (bound before connect), at most 50 per address: the listener's
+ * per-address share stays as shipped. While the writer runs they are read by
+ * --receivers K threads (2 by default), each with an epoll set of its own: a
+ * single reader of 10,000 sockets, starved among groved's threads on the
+ * same cores, added its own queueing to the latency it measured. Besides the
+ * latency as read here, each delivery's arrival in the subscriber's socket is
+ * taken from the kernel's receive stamp (SO_TIMESTAMPNS): arrived_p50_ms and
+ * arrived_p99_ms are the server's part, without the reader's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -40,6 +46,8 @@
 
 #define FANOUT_PER_ADDRESS 50
 #define FANOUT_CONNECTING  512 /* connections in flight at once while opening */
+#define FANOUT_RECEIVERS_MAX 16
+#define FANOUT_RECEIVERS     "2" /* receiving threads unless --receivers says */
 
 enum fanout_state { SUB_CONNECTING, SUB_WAITING, SUB_OPEN, SUB_CLOSED };
 
@@ -51,15 +59,32 @@ struct fanout_sub {
     size_t line_len, line_cap;
 };
 
-struct fanout {
-    struct fanout_sub *subs;
-    long count, open, closed, refused;
+/* One receiving thread's share of the SSE subscribers (those whose index
+ * is its own modulo the receivers), on an epoll set of its own. */
+struct fanout_rx {
+    struct fanout *fo;
     int epfd;
-    int port;
-    char path[64];
-    /* Deliveries, as latencies in ms. */
+    pthread_t thread;
+    /* Deliveries, as latencies in ms: as read here, and as the kernel
+     * stamped their bytes' arrival on the subscriber's socket (SSE only). */
     double *lat;
     size_t lat_count, lat_cap;
+    double *wire;
+    size_t wire_count, wire_cap;
+};
+
+struct fanout {
+    struct fanout_sub *subs;
+    long count, open, closed, refused; /* under count_lock while receivers run */
+    pthread_mutex_t count_lock;
+    struct fanout_rx rx[FANOUT_RECEIVERS_MAX];
+    int receivers;
+    int epfd; /* every receiver's epoll set, for the phases this thread serves alone */
+    atomic_long delivered;
+    atomic_bool rx_stop;
+    int port;
+    char path[64];
+    int64_t realtime_less_mono; /* the arrival stamps' clock less ours, in ns */
     long node_ids; /* subscribers name node ids sub-<i % node_ids>; 0: none */
     struct fanout_grpc *grpc; /* --transport grpc: the Stream calls; NULL: SSE */
     /* The writer. */
@@ -96,16 +121,23 @@ static void fanout_proc_status(pid_t pid, double *rss_mb, long *threads)
     fclose(f);
 }
 
+static struct fanout_rx *fanout_rx_of(struct fanout *fo, const struct fanout_sub *s)
+{
+    return &fo->rx[(s - fo->subs) % fo->receivers];
+}
+
 static void fanout_close(struct fanout *fo, struct fanout_sub *s)
 {
     if (s->state == SUB_CLOSED)
         return;
+    pthread_mutex_lock(&fo->count_lock);
     if (s->state == SUB_OPEN)
         fo->open--;
-    epoll_ctl(fo->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    fo->closed++;
+    pthread_mutex_unlock(&fo->count_lock);
+    epoll_ctl(fanout_rx_of(fo, s)->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     s->state = SUB_CLOSED;
-    fo->closed++;
 }
 
 /* Subscriber i's connection from 127.1.x.y. */
@@ -130,28 +162,41 @@ static bool fanout_connect(struct fanout *fo, long i)
         close(s->fd);
         return false;
     }
+    int on = 1;
+    setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     s->state = SUB_CONNECTING;
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.u64 = (uint64_t)i};
-    epoll_ctl(fo->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    epoll_ctl(fanout_rx_of(fo, s)->epfd, EPOLL_CTL_ADD, s->fd, &ev);
     return true;
 }
 
-void bench_fanout_record(struct fanout *fo, double ms)
+static void fanout_push(double **arr, size_t *count, size_t *cap, double ms)
 {
-    if (fo->lat_count == fo->lat_cap) {
-        fo->lat_cap = fo->lat_cap ? 2 * fo->lat_cap : 1 << 20;
-        fo->lat = realloc(fo->lat, fo->lat_cap * sizeof *fo->lat);
-        if (!fo->lat) {
+    if (*count == *cap) {
+        *cap = *cap ? 2 * *cap : 1 << 20;
+        *arr = realloc(*arr, *cap * sizeof **arr);
+        if (!*arr) {
             perror("realloc");
             exit(1);
         }
     }
-    fo->lat[fo->lat_count++] = ms;
+    (*arr)[(*count)++] = ms;
+}
+
+static void fanout_rx_record(struct fanout_rx *rx, double ms)
+{
+    fanout_push(&rx->lat, &rx->lat_count, &rx->lat_cap, ms);
+    atomic_fetch_add_explicit(&rx->fo->delivered, 1, memory_order_relaxed);
+}
+
+void bench_fanout_record(struct fanout *fo, double ms)
+{
+    fanout_rx_record(&fo->rx[0], ms);
 }
 
 /* One whole line of subscriber s. Each change's pk is "f<seq>_<send ns>". */
-static void fanout_line(struct fanout *fo, struct fanout_sub *s, const char *line, size_t len,
-                        int64_t now)
+static void fanout_line(struct fanout_rx *rx, struct fanout_sub *s, const char *line,
+                        size_t len, int64_t now, int64_t arrived)
 {
     if (len == 0) {
         s->changes_event = false;
@@ -163,7 +208,9 @@ static void fanout_line(struct fanout *fo, struct fanout_sub *s, const char *lin
     }
     if (strncmp(line, ": ok", 4) == 0 && s->state == SUB_WAITING) {
         s->state = SUB_OPEN;
-        fo->open++;
+        pthread_mutex_lock(&rx->fo->count_lock);
+        rx->fo->open++;
+        pthread_mutex_unlock(&rx->fo->count_lock);
         return;
     }
     if (!s->changes_event || len < 6 || memcmp(line, "data: ", 6) != 0)
@@ -175,17 +222,22 @@ static void fanout_line(struct fanout *fo, struct fanout_sub *s, const char *lin
         if (!us)
             break;
         long long sent_ns = strtoll(us + 1, NULL, 10);
-        bench_fanout_record(fo, (double)(now - sent_ns) / 1e6);
+        fanout_rx_record(rx, (double)(now - sent_ns) / 1e6);
+        if (arrived)
+            fanout_push(&rx->wire, &rx->wire_count, &rx->wire_cap,
+                        (double)(arrived - sent_ns) / 1e6);
     }
 }
 
-static void fanout_bytes(struct fanout *fo, struct fanout_sub *s, const char *data, size_t n,
-                         int64_t now)
+static void fanout_bytes(struct fanout_rx *rx, struct fanout_sub *s, const char *data, size_t n,
+                         int64_t now, int64_t arrived)
 {
     if (s->state == SUB_WAITING && s->line_len == 0 && n >= 12 &&
         memcmp(data, "HTTP/1.1 503", 12) == 0) {
-        fo->refused++;
-        fanout_close(fo, s);
+        pthread_mutex_lock(&rx->fo->count_lock);
+        rx->fo->refused++;
+        pthread_mutex_unlock(&rx->fo->count_lock);
+        fanout_close(rx->fo, s);
         return;
     }
     for (size_t i = 0; i < n;) {
@@ -210,17 +262,42 @@ static void fanout_bytes(struct fanout *fo, struct fanout_sub *s, const char *da
             len--;
         s->line[len] = '\0';
         /* Chunked framing: a chunk-size line is hex digits only; skip it. */
-        fanout_line(fo, s, s->line, len, now);
+        fanout_line(rx, s, s->line, len, now, arrived);
         s->line_len = 0;
     }
 }
 
-/* Serves the sockets' events for up to timeout_ms. */
-static void fanout_poll(struct fanout *fo, int timeout_ms)
+/* recv, and when the bytes came (monotonic ns, from the kernel's stamp of
+ * the newest segment read; 0 when there was none). */
+static ssize_t fanout_recv(const struct fanout *fo, int fd, char *buf, size_t cap,
+                           int64_t *arrived)
 {
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    union {
+        char space[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.space,
+                         .msg_controllen = sizeof control.space};
+    ssize_t got = recvmsg(fd, &msg, MSG_DONTWAIT);
+    for (struct cmsghdr *c = got > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *arrived = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - fo->realtime_less_mono;
+        }
+    return got;
+}
+
+/* Serves the events of rx's sockets for up to timeout_ms. */
+static void fanout_poll(struct fanout_rx *rx, int timeout_ms)
+{
+    struct fanout *fo = rx->fo;
     struct epoll_event evs[256];
-    int n = epoll_wait(fo->epfd, evs, 256, timeout_ms);
-    static char buf[65536];
+    int n = epoll_wait(rx->epfd, evs, 256, timeout_ms);
+    char buf[65536];
     for (int e = 0; e < n; e++) {
         struct fanout_sub *s = &fo->subs[evs[e].data.u64];
         if (s->state == SUB_CONNECTING) {
@@ -244,15 +321,18 @@ static void fanout_poll(struct fanout *fo, int timeout_ms)
             }
             s->state = SUB_WAITING;
             struct epoll_event ev = {.events = EPOLLIN, .data.u64 = evs[e].data.u64};
-            epoll_ctl(fo->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+            epoll_ctl(rx->epfd, EPOLL_CTL_MOD, s->fd, &ev);
             continue;
         }
         int64_t now = bench_fanout_now_ns();
         for (;;) {
-            ssize_t got = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
+            int64_t arrived = 0;
+            ssize_t got = fanout_recv(fo, s->fd, buf, sizeof buf, &arrived);
             if (got > 0) {
-                fanout_bytes(fo, s, buf, (size_t)got, now);
-                if (s->state == SUB_CLOSED)
+                fanout_bytes(rx, s, buf, (size_t)got, now, arrived);
+                /* Short: the socket is drained for now (a further event
+                 * says when it is not), with no second call to learn it. */
+                if (s->state == SUB_CLOSED || (size_t)got < sizeof buf)
                     break;
                 continue;
             }
@@ -272,7 +352,18 @@ static void fanout_step(struct fanout *fo, int timeout_ms)
         return;
     }
 #endif
-    fanout_poll(fo, timeout_ms);
+    struct epoll_event evs[FANOUT_RECEIVERS_MAX];
+    int n = epoll_wait(fo->epfd, evs, FANOUT_RECEIVERS_MAX, timeout_ms);
+    for (int i = 0; i < n; i++)
+        fanout_poll(&fo->rx[evs[i].data.u32], 0);
+}
+
+static void *fanout_rx_main(void *arg)
+{
+    struct fanout_rx *rx = arg;
+    while (!atomic_load(&rx->fo->rx_stop))
+        fanout_poll(rx, 50);
+    return NULL;
 }
 
 static void *fanout_writer(void *arg)
@@ -337,6 +428,7 @@ int bench_fanout(int argc, char **argv)
     double seconds = strtod(bench_arg(argc, argv, "seconds", "10"), NULL);
     const char *transport = bench_arg(argc, argv, "transport", "http");
     long node_ids = strtol(bench_arg(argc, argv, "node-ids", "0"), NULL, 10);
+    long receivers = strtol(bench_arg(argc, argv, "receivers", FANOUT_RECEIVERS), NULL, 10);
     bool grpc = strcmp(transport, "grpc") == 0;
 #ifndef GROVE_BENCH_GRPC
     if (grpc) {
@@ -348,9 +440,12 @@ int bench_fanout(int argc, char **argv)
         fprintf(stderr, "grove-bench fanout: --transport http or grpc (got %s)\n", transport);
         return 2;
     }
-    if (subs <= 0 || subs > 60000 || rate <= 0 || seconds <= 0) {
-        fprintf(stderr, "grove-bench fanout: --subscribers 1..60000, --writes-per-s and "
-                        "--seconds above 0\n");
+    if (subs <= 0 || subs > 60000 || rate <= 0 || seconds <= 0 || receivers < 1 ||
+        receivers > FANOUT_RECEIVERS_MAX) {
+        fprintf(stderr,
+                "grove-bench fanout: --subscribers 1..60000, --receivers 1..%d, "
+                "--writes-per-s and --seconds above 0\n",
+                FANOUT_RECEIVERS_MAX);
         return 2;
     }
     struct rlimit rl;
@@ -390,14 +485,30 @@ int bench_fanout(int argc, char **argv)
                         .url = g.url,
                         .rate = rate,
                         .seconds = seconds,
-                        .node_ids = node_ids > 0 ? node_ids : 0};
+                        .node_ids = node_ids > 0 ? node_ids : 0,
+                        .receivers = grpc ? 1 : (int)receivers};
+    pthread_mutex_init(&fo.count_lock, NULL);
     const char *path = strstr(g.url + 7, "/");
     snprintf(fo.path, sizeof fo.path, "%s", path ? path : "");
+    struct timespec real, mono;
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    fo.realtime_less_mono =
+        ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000 + (real.tv_nsec - mono.tv_nsec);
     fo.subs = calloc((size_t)subs, sizeof *fo.subs);
     fo.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (!fo.subs || fo.epfd < 0) {
         perror("setup");
         return 1;
+    }
+    for (int r = 0; r < fo.receivers; r++) {
+        fo.rx[r].fo = &fo;
+        fo.rx[r].epfd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)r};
+        if (fo.rx[r].epfd < 0 || epoll_ctl(fo.epfd, EPOLL_CTL_ADD, fo.rx[r].epfd, &ev) != 0) {
+            perror("setup");
+            return 1;
+        }
     }
     double rss_before;
     long threads_before;
@@ -414,7 +525,7 @@ int bench_fanout(int argc, char **argv)
 #endif
     for (long i = 0; i < subs && !grpc; i++) {
         while (i - fo.open - fo.closed >= FANOUT_CONNECTING)
-            fanout_poll(&fo, 100);
+            fanout_step(&fo, 100);
         if (!fanout_connect(&fo, i))
             return 1;
     }
@@ -440,8 +551,16 @@ int bench_fanout(int argc, char **argv)
     double rss_mb = 0;
     long threads = 0;
     double t_write = bench_now(), cpu_server = bench_cpu_of(g.pid), cpu_self = bench_cpu_now();
+    /* SSE: each receiver on a thread of its own from here on (this one
+     * waits); gRPC: this thread drives the completion queue. */
+    for (int r = 0; r < fo.receivers && !grpc; r++)
+        pthread_create(&fo.rx[r].thread, NULL, fanout_rx_main, &fo.rx[r]);
+    struct timespec tick = {.tv_nsec = 50000000};
     while (!atomic_load(&fo.writer_done)) {
-        fanout_step(&fo, 50);
+        if (grpc)
+            fanout_step(&fo, 50);
+        else
+            nanosleep(&tick, NULL);
         if (rss_mb == 0 && bench_now() - t_write > seconds / 2)
             fanout_proc_status(g.pid, &rss_mb, &threads);
     }
@@ -451,8 +570,15 @@ int bench_fanout(int argc, char **argv)
     cpu_self = (bench_cpu_now() - cpu_self) / wall;
     long expected = atomic_load(&fo.sent) * subs;
     double t_drain = bench_now();
-    while ((long)fo.lat_count < expected && bench_now() - t_drain < 10)
-        fanout_step(&fo, 50);
+    while (atomic_load(&fo.delivered) < expected && bench_now() - t_drain < 10) {
+        if (grpc)
+            fanout_step(&fo, 50);
+        else
+            nanosleep(&tick, NULL);
+    }
+    atomic_store(&fo.rx_stop, true);
+    for (int r = 0; r < fo.receivers && !grpc; r++)
+        pthread_join(fo.rx[r].thread, NULL);
     if (rss_mb == 0)
         fanout_proc_status(g.pid, &rss_mb, &threads);
     long still_open = fo.open;
@@ -471,31 +597,51 @@ int bench_fanout(int argc, char **argv)
 #endif
     close(fo.epfd);
     free(fo.subs);
-
-    double p50 = 0, p99 = 0, max = 0;
-    if (fo.lat_count) {
-        qsort(fo.lat, fo.lat_count, sizeof *fo.lat, fanout_cmp);
-        p50 = fo.lat[fo.lat_count * 50 / 100];
-        p99 = fo.lat[fo.lat_count * 99 / 100];
-        max = fo.lat[fo.lat_count - 1];
+    /* Every receiver's deliveries into rx[0]'s arrays. */
+    struct fanout_rx *rx0 = &fo.rx[0];
+    for (int r = 1; r < fo.receivers; r++) {
+        for (size_t k = 0; k < fo.rx[r].lat_count; k++)
+            fanout_push(&rx0->lat, &rx0->lat_count, &rx0->lat_cap, fo.rx[r].lat[k]);
+        for (size_t k = 0; k < fo.rx[r].wire_count; k++)
+            fanout_push(&rx0->wire, &rx0->wire_count, &rx0->wire_cap, fo.rx[r].wire[k]);
+        free(fo.rx[r].lat);
+        free(fo.rx[r].wire);
     }
-    free(fo.lat);
+    for (int r = 0; r < fo.receivers; r++)
+        close(fo.rx[r].epfd);
+    pthread_mutex_destroy(&fo.count_lock);
+
+    double p50 = 0, p99 = 0, max = 0, wire50 = 0, wire99 = 0;
+    size_t delivered = rx0->lat_count;
+    if (delivered) {
+        qsort(rx0->lat, delivered, sizeof *rx0->lat, fanout_cmp);
+        p50 = rx0->lat[delivered * 50 / 100];
+        p99 = rx0->lat[delivered * 99 / 100];
+        max = rx0->lat[delivered - 1];
+    }
+    if (rx0->wire_count) {
+        qsort(rx0->wire, rx0->wire_count, sizeof *rx0->wire, fanout_cmp);
+        wire50 = rx0->wire[rx0->wire_count * 50 / 100];
+        wire99 = rx0->wire[rx0->wire_count * 99 / 100];
+    }
+    free(rx0->lat);
+    free(rx0->wire);
     double idle_kib = (rss_idle - rss_before) * 1024.0 / (double)subs;
-    printf(
-        "%ld %s subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
-        "p99 %.1f ms, max %.1f ms; groved %.0f MB RSS, %ld threads (before the subscribers: "
-        "%.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB each); %ld still open; CPU while "
-        "writing: groved %.2f cores, this bench %.2f\n",
-        subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, fo.lat_count, expected, p50, p99, max,
-        rss_mb, threads, rss_before,
-        threads_before, rss_idle, idle_kib, still_open, cpu_server, cpu_self);
-    printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld writes_per_s=%.0f "
-           "delivered=%zu "
-           "expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rss_mb=%.1f threads=%ld "
+    printf("%ld %s subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
+           "p99 %.1f ms, max %.1f ms (in the subscribers' sockets: p50 %.1f ms, p99 %.1f ms; "
+           "%d receiving threads); groved %.0f MB RSS, %ld threads (before the subscribers: "
+           "%.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB each); %ld still open; CPU "
+           "while writing: groved %.2f cores, this bench %.2f\n",
+           subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, delivered, expected, p50, p99, max,
+           wire50, wire99, fo.receivers, rss_mb, threads, rss_before, threads_before, rss_idle,
+           idle_kib, still_open, cpu_server, cpu_self);
+    printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld receivers=%d "
+           "writes_per_s=%.0f delivered=%zu expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+           "arrived_p50_ms=%.2f arrived_p99_ms=%.2f rss_mb=%.1f threads=%ld "
            "idle_kib_per_subscriber=%.1f groved_cores=%.2f bench_cores=%.2f\n",
-           transport, subs, fo.node_ids, rate, fo.lat_count, expected, p50, p99, max, rss_mb,
-           threads, idle_kib, cpu_server, cpu_self);
-    return atomic_load(&fo.writer_failed) || (long)fo.lat_count < expected || stop_status != 0;
+           transport, subs, fo.node_ids, fo.receivers, rate, delivered, expected, p50, p99, max,
+           wire50, wire99, rss_mb, threads, idle_kib, cpu_server, cpu_self);
+    return atomic_load(&fo.writer_failed) || (long)delivered < expected || stop_status != 0;
 }
 
 #else /* !GROVE_BENCH_CLIENT */
