@@ -267,19 +267,35 @@ static grove_err stream_step(struct grove_server_stream *s, grove_stream_format_
     return err;
 }
 
+static grove_err stream_nothing_yet(void)
+{
+    return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
+}
+
 grove_err grove_server_stream_poll(struct grove_server_stream *s, grove_stream_format_fn format,
                                    struct grove_buf *out)
 {
     size_t had = out->len;
+    struct grove_store *store = grove_server_store(s->server);
     for (;;) {
         if (grove_server_stream_closing(s))
             return grove_error_set(GROVE_ESHUTDOWN, "server is shutting down");
-        /* At the head (the usual case for a live subscriber) no read at all. */
+        /* At the head (the usual case for a live subscriber) no read at all,
+         * and no lock when no commit came since the last look: a commit's
+         * fan-out polls every stream once more after its batch, and
+         * thousands of them would queue on the store's lock. */
+        uint64_t commits = grove_store_commits(store);
+        if (s->idle && s->idle_commits == commits)
+            return stream_nothing_yet();
+        s->idle = false;
         struct grove_hlc latest;
-        grove_store_latest(grove_server_store(s->server), &latest);
+        grove_store_latest(store, &latest);
         if (grove_hlc_compare(&latest, &s->cursor) <= 0 ||
-            grove_hlc_compare(&latest, &s->checked) <= 0)
-            return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
+            grove_hlc_compare(&latest, &s->checked) <= 0) {
+            s->idle = true;
+            s->idle_commits = commits;
+            return stream_nothing_yet();
+        }
         bool had_changes = false, moved = false;
         grove_err err = stream_key(s);
         if (!err)
@@ -293,7 +309,9 @@ grove_err grove_server_stream_poll(struct grove_server_stream *s, grove_stream_f
         if (!moved) {
             /* Read after `latest` was taken: nothing of ours up to it. */
             s->checked = latest;
-            return grove_error_set(GROVE_ETIMEOUT, "nothing committed after the cursor yet");
+            s->idle = true;
+            s->idle_commits = commits;
+            return stream_nothing_yet();
         }
         /* only echoes or filtered changes: look again from the new cursor */
     }

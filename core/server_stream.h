@@ -16,6 +16,11 @@ struct grove_server_stream {
     /* Nothing for this stream up to here (commits to other tables, echoes):
      * a poll reads again only when the store is past it. */
     struct grove_hlc checked;
+    /* The store's commit count (grove_store_commits) when a poll last found
+     * nothing: while it is unchanged the next poll answers at once, with no
+     * lock taken (idle: it is set). */
+    uint64_t idle_commits;
+    bool idle;
     /* What decides a batch's bytes besides the cursor and format (tables,
      * node id, filter, limit, batch bound, the caller's identity), as one string: the cache's key
      * (server_stream.c). In req's memory; NULL until the first poll. */

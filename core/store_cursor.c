@@ -212,6 +212,7 @@ void grove_store_commit_notify(struct grove_store *store, const struct grove_hlc
     pthread_mutex_lock(&store->notify_lock);
     if (grove_hlc_compare(latest, &store->latest) > 0)
         store->latest = *latest;
+    atomic_fetch_add_explicit(&store->commits, 1, memory_order_release);
     pthread_cond_broadcast(&store->committed);
     pthread_mutex_unlock(&store->notify_lock);
 }
@@ -222,6 +223,11 @@ grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out)
     *out = store->latest;
     pthread_mutex_unlock(&store->notify_lock);
     return GROVE_OK;
+}
+
+uint64_t grove_store_commits(struct grove_store *store)
+{
+    return atomic_load_explicit(&store->commits, memory_order_acquire);
 }
 
 grove_err grove_store_wait(struct grove_store *store, const struct grove_hlc *after, int timeout_ms)

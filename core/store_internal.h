@@ -10,6 +10,7 @@
 #define GROVE_CORE_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "clock.h"
@@ -99,6 +100,9 @@ struct grove_store {
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
     struct grove_hlc latest; /* newest arrival stamp */
+    /* Publications of latest (grove_store_commit_notify), bumped under
+     * notify_lock after latest: read without a lock (grove_store_commits). */
+    atomic_uint_fast64_t commits;
     sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *own_counter;
     sqlite3_stmt *cursor_put, *cursor_skip;
     sqlite3_stmt *idem_get, *idem_put, *idem_prune, *counter_op_put;

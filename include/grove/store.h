@@ -101,6 +101,9 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
 
 /* The newest arrival stamp in the store (zero when empty). */
 grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
+/* How many commits have been published, without a lock: while it stays the
+ * same, so does grove_store_latest (a stream at the head looks no further). */
+uint64_t grove_store_commits(struct grove_store *store);
 
 /* One waiter for every stream a transport serves from a few threads
  * (docs/design.md "Serving streams"): it follows the newest stamp, so each
