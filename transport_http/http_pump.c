@@ -16,6 +16,7 @@
  * resumed take their share of it. A commit between a reader's poll and its park is
  * caught by the commit count the reader took before polling. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -36,8 +37,11 @@ struct grove_http_pump {
     /* Commits seen, counted under the lock: a reader parks only if none came
      * since its poll. */
     atomic_uint_fast64_t commits;
-    struct grove_http_parked parked; /* sentinel of a circular list */
+    struct grove_http_parked parked; /* sentinel of a circular list, oldest first */
     size_t parked_count;
+    /* No parked stream's keep-alive is due before this (INT64_MAX: none is
+     * parked): a tick walks the list only when one may be due. */
+    int64_t next_due_ms;
     /* Taken off the list, still suspended, to be resumed: by the pump, and
      * by every reader that runs meanwhile (grove_http_pump_help), so a
      * commit's resumes go out on every pool thread, not on one. */
@@ -65,16 +69,32 @@ static void http_pump_unlink(struct grove_http_pump *p, struct grove_http_parked
 }
 
 /* Moves the parked streams (all of them, or those due by now) from the
- * list to the chain to be resumed. Under the lock. */
+ * list to the front of the chain to be resumed, oldest first. Under the
+ * lock. All of them (every commit) is a splice, not a walk: the chain only
+ * follows `next`, and every stream's `prev` is cleared as it is resumed. */
 static void http_pump_take(struct grove_http_pump *p, bool all, int64_t now)
 {
-    for (struct grove_http_parked *e = p->parked.next, *next; e != &p->parked; e = next) {
-        next = e->next;
-        if (all || e->due_ms <= now) {
-            http_pump_unlink(p, e);
-            e->next = p->resuming;
-            p->resuming = e;
+    if (all && p->parked_count) {
+        p->parked.prev->next = p->resuming;
+        p->resuming = p->parked.next;
+        p->parked.next = p->parked.prev = &p->parked;
+        p->parked_count = 0;
+        p->next_due_ms = INT64_MAX;
+    } else if (!all && now >= p->next_due_ms) {
+        struct grove_http_parked *due = NULL, **tail = &due;
+        p->next_due_ms = INT64_MAX;
+        for (struct grove_http_parked *e = p->parked.next, *next; e != &p->parked; e = next) {
+            next = e->next;
+            if (e->due_ms <= now) {
+                http_pump_unlink(p, e);
+                *tail = e;
+                tail = &e->next;
+            } else if (e->due_ms < p->next_due_ms) {
+                p->next_due_ms = e->due_ms;
+            }
         }
+        *tail = p->resuming;
+        p->resuming = due;
     }
     atomic_store(&p->has_resuming, p->resuming != NULL);
 }
@@ -151,6 +171,7 @@ grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     p->store = store;
     p->parked.next = p->parked.prev = &p->parked;
+    p->next_due_ms = INT64_MAX;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->resumed, NULL);
     if (pthread_create(&p->thread, NULL, http_pump_main, p) != 0) {
@@ -176,10 +197,12 @@ bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e
     if (park) {
         MHD_suspend_connection(e->conn);
         e->due_ms = due_ms;
-        e->next = p->parked.next;
-        e->prev = &p->parked;
-        p->parked.next->prev = e;
-        p->parked.next = e;
+        if (due_ms < p->next_due_ms)
+            p->next_due_ms = due_ms;
+        e->prev = p->parked.prev;
+        e->next = &p->parked;
+        p->parked.prev->next = e;
+        p->parked.prev = e;
         p->parked_count++;
     }
     pthread_mutex_unlock(&p->lock);
