@@ -9,12 +9,16 @@
  * completion holds the stream next and polls again. With nothing to send
  * the stream parks with the pump, which on the next commit hands every
  * parked stream back to be polled. A commit between a poll and the park is
- * caught by the pump's commit count, taken before the poll.
+ * caught by the pump's commit count, taken before the poll. The pump does
+ * not poll them all itself: it moves them to a chain, and every worker that
+ * completes a send meanwhile takes its share of the chain, so a commit's
+ * fan-out runs on every worker, not behind one thread.
  *
  * The close batch (RECV_CLOSE_ON_SERVER) completes when the client goes or
  * the status went out; a parked stream is then taken from the list and
  * ended. A call is freed when both the close batch and the holder have let
  * go of it (refs). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,8 @@
 
 /* How long the pump waits for a commit before looking at its stop flag. */
 #define GSRV_PUMP_TICK_MS 100
+/* Streams taken off the chain at a time, by the pump or a worker helping. */
+#define GSRV_PUMP_HELP 16
 
 struct gsrv_pump {
     struct gsrv *srv;
@@ -33,6 +39,10 @@ struct gsrv_pump {
     bool stopping;
     uint64_t commits;        /* commits seen: a stream parks only if none came since its poll */
     struct gsrv_call *first; /* the parked streams */
+    /* Woken, not yet polled (through parked_next): the chain holds them
+     * until someone takes them off it. */
+    struct gsrv_call *waking;
+    atomic_bool has_waking;
 };
 
 static void gstream_run(struct gsrv_call *c);
@@ -204,9 +214,14 @@ static void gstream_run(struct gsrv_call *c)
     }
 }
 
+static bool gstream_wake_some(struct gsrv_pump *p);
+
 static void gstream_on_send(struct gsrv_tag *tag, bool ok)
 {
     struct gsrv_call *c = (struct gsrv_call *)((char *)tag - offsetof(struct gsrv_call, send_tag));
+    struct gsrv_pump *p = c->srv->pump;
+    if (atomic_load(&p->has_waking)) /* a commit is being handed out: take a share */
+        gstream_wake_some(p);
     if (c->ending) { /* the status went out (or could not) */
         gstream_release(c);
         return;
@@ -280,14 +295,19 @@ void gsrv_stream_start(struct gsrv_call *c, const char *data, size_t len)
 
 /* ---- the pump ---- */
 
-/* Hands every parked stream back to be polled, on this thread. */
-static void gstream_wake_all(struct gsrv_pump *p)
+/* Polls up to GSRV_PUMP_HELP streams of the chain, on this thread; false
+ * when it was empty. */
+static bool gstream_wake_some(struct gsrv_pump *p)
 {
     pthread_mutex_lock(&p->lock);
-    struct gsrv_call *c = p->first;
-    p->first = NULL;
-    for (struct gsrv_call *e = c; e; e = e->parked_next)
-        e->parked = false;
+    struct gsrv_call *c = p->waking, *last = NULL;
+    for (int n = 0; p->waking && n < GSRV_PUMP_HELP; n++) {
+        last = p->waking;
+        p->waking = last->parked_next;
+    }
+    if (last)
+        last->parked_next = NULL;
+    atomic_store(&p->has_waking, p->waking != NULL);
     pthread_mutex_unlock(&p->lock);
     while (c) {
         struct gsrv_call *next = c->parked_next;
@@ -295,6 +315,29 @@ static void gstream_wake_all(struct gsrv_pump *p)
         gstream_run(c);
         c = next;
     }
+    return last != NULL;
+}
+
+/* Hands every parked stream back to be polled: onto the chain, which this
+ * thread works through with whichever workers help. */
+static void gstream_wake_all(struct gsrv_pump *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->first) {
+        struct gsrv_call *tail = p->first;
+        for (;; tail = tail->parked_next) {
+            tail->parked = false; /* the chain holds it now: a close leaves it to the holder */
+            if (!tail->parked_next)
+                break;
+        }
+        tail->parked_next = p->waking;
+        p->waking = p->first;
+        p->first = NULL;
+        atomic_store(&p->has_waking, true);
+    }
+    pthread_mutex_unlock(&p->lock);
+    while (gstream_wake_some(p))
+        ;
 }
 
 static void *gstream_pump_main(void *arg)
