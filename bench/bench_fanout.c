@@ -635,12 +635,16 @@ int bench_fanout(int argc, char **argv)
            subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, delivered, expected, p50, p99, max,
            wire50, wire99, fo.receivers, rss_mb, threads, rss_before, threads_before, rss_idle,
            idle_kib, still_open, cpu_server, cpu_self);
+    char arrived[96] = ""; /* SSE only: gRPC's sockets are its library's */
+    if (!grpc)
+        snprintf(arrived, sizeof arrived, " arrived_p50_ms=%.2f arrived_p99_ms=%.2f", wire50,
+                 wire99);
     printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld receivers=%d "
-           "writes_per_s=%.0f delivered=%zu expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "arrived_p50_ms=%.2f arrived_p99_ms=%.2f rss_mb=%.1f threads=%ld "
-           "idle_kib_per_subscriber=%.1f groved_cores=%.2f bench_cores=%.2f\n",
+           "writes_per_s=%.0f delivered=%zu expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f%s "
+           "rss_mb=%.1f threads=%ld idle_kib_per_subscriber=%.1f groved_cores=%.2f "
+           "bench_cores=%.2f\n",
            transport, subs, fo.node_ids, fo.receivers, rate, delivered, expected, p50, p99, max,
-           wire50, wire99, rss_mb, threads, idle_kib, cpu_server, cpu_self);
+           arrived, rss_mb, threads, idle_kib, cpu_server, cpu_self);
     return atomic_load(&fo.writer_failed) || (long)delivered < expected || stop_status != 0;
 }
 
