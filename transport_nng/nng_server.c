@@ -14,6 +14,7 @@
 #include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "nng_internal.h"
+#include "nng_tls_names.h"
 
 #define NNGT_WORKERS 16
 /* How often an idle worker checks for close. Workers end on their own before
@@ -34,6 +35,7 @@ struct nngs_worker {
 struct nngs_listener {
     nng_socket sock;
     nng_tls_config *tls_config; /* nng+tls+tcp; NULL otherwise */
+    bool client_ca;             /* TLS with ca_file: client certificates name identities */
     struct grove_nng_publisher *publisher;
     struct grove_server *server;
     char url[512];
@@ -58,8 +60,9 @@ static void nngs_peer_addr(nng_msg *msg, char *out, size_t size)
 }
 
 /* Answers one request (body, len) from peer (may be NULL) into out; errors
- * become error frames. */
-static void nngs_serve(struct nngs_listener *l, const char *peer, const char *body, size_t len,
+ * become error frames. cert: the verified client certificate's names. */
+static void nngs_serve(struct nngs_listener *l, const char *peer,
+                       const struct grove_nng_cert_names *cert, const char *body, size_t len,
                        struct grove_buf *out)
 {
     int64_t started_us = grove_metrics_now_us();
@@ -74,6 +77,11 @@ static void nngs_serve(struct nngs_listener *l, const char *peer, const char *bo
                                      .peer_addr = peer,
                                      .authorization = req.auth_len ? req.auth : NULL,
                                      .authorization_len = req.auth_len};
+    const char *cert_names[GROVE_NNG_CERT_NAMES];
+    for (size_t i = 0; i < cert->count; i++)
+        cert_names[i] = cert->text[i];
+    cred.cert_names = cert_names;
+    cred.cert_name_count = cert->count;
     if ((err = grove_guard_admit(l->guard, &cred, GROVE_NEED_SYNC, &caller)))
         goto fail;
     if (req.json_len > l->max_body) {
@@ -122,7 +130,10 @@ static void *nngs_worker_main(void *arg)
         struct grove_buf out = {0};
         char peer[GROVE_PEER_ADDR_MAX];
         nngs_peer_addr(msg, peer, sizeof peer);
-        nngs_serve(l, peer[0] ? peer : NULL, nng_msg_body(msg), nng_msg_len(msg), &out);
+        struct grove_nng_cert_names cert = {.count = 0};
+        if (l->client_ca)
+            grove_nng_tls_pipe_names(&cert, nng_msg_get_pipe(msg));
+        nngs_serve(l, peer[0] ? peer : NULL, &cert, nng_msg_body(msg), nng_msg_len(msg), &out);
         /* Reuse the request message for the reply. */
         nng_msg_clear(msg);
         if (nng_msg_append(msg, out.data, out.len) != 0) {
@@ -184,6 +195,7 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     }
     l->tls_config = tls_config;
+    l->client_ca = tls_config && opts->ca_file;
     l->server = server;
     snprintf(l->url, sizeof l->url, "%s", url->text);
     l->max_body = opts->max_body;

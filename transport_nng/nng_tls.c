@@ -1,5 +1,5 @@
-/* TLS for nng+tls+tcp:// (nng's tls+tcp transport, mbedTLS underneath), with
- * the options https and grpcs take. */
+/* TLS for nng+tls+tcp:// (nng's tls+tcp transport over groved's own engine
+ * on mbedTLS, nng_tls_engine.c), with the options https and grpcs take. */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "nng_internal.h"
+#include "nng_tls_names.h"
 #include "grove/sys/error.h"
 
 /* Where Debian keeps the system's CAs, for a dialer without ca_file. */
@@ -52,11 +53,14 @@ grove_err grove_nng_tls_server_config(const struct grove_listen_options *opts, n
     *out = NULL;
     if (!opts->cert_file || !opts->key_file)
         return grove_error_set(GROVE_EINVAL, "nng+tls+tcp needs a certificate and a key");
+    grove_err err = grove_nng_tls_engine_install();
+    if (err)
+        return err;
     nng_tls_config *cfg;
     int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
     if (rv)
         return grove_nng_error_map(rv, "TLS configuration");
-    grove_err err = nngt_tls_own_cert(cfg, opts->cert_file, opts->key_file);
+    err = nngt_tls_own_cert(cfg, opts->cert_file, opts->key_file);
     /* A CA: clients must present a certificate it signed. */
     if (!err && opts->ca_file && !(err = nngt_tls_ca(cfg, opts->ca_file)) &&
         (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)))
@@ -78,11 +82,13 @@ grove_err grove_nng_tls_client_config(const struct grove_url *url,
     if (!opts->cert_file != !opts->key_file)
         return grove_error_set(GROVE_EINVAL, "a TLS client certificate needs its key, and a key "
                                              "its certificate");
+    grove_err err = grove_nng_tls_engine_install();
+    if (err)
+        return err;
     nng_tls_config *cfg;
     int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
     if (rv)
         return grove_nng_error_map(rv, "TLS configuration");
-    grove_err err = GROVE_OK;
     /* mbedTLS 2.28 matches names against DNS entries only, never an IP
      * address entry: for an IP literal the chain is verified, not the name. */
     struct in6_addr ip;

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "support/certs.h"
 #include "support/node.h"
 #include "grove/transport_nng.h"
 #include "grove/sys/error.h"
+#include "nng_tls_names.h"
 
 static void register_once(void)
 {
@@ -65,6 +68,23 @@ Test(transport_nng_tls, client_certificate_required, .init = setup, .timeout = 6
         pull(n.url, &(struct grove_dial_options){
                         .ca_file = c->ca, .cert_file = c->client_cert, .key_file = c->client_key});
     cr_assert_eq(err, GROVE_OK, "with a client certificate: %s", grove_errmsg());
+    support_node_stop(&n);
+}
+
+/* Both ends run on groved's engine (nng_tls_engine.c), not nng's own, which
+ * would not tell the listener a client certificate's names. */
+Test(transport_nng_tls, our_engine, .init = setup, .timeout = 60)
+{
+    const struct support_certs *c = support_certs();
+    struct support_node n;
+    start(&n, &(struct grove_listen_options){
+                  .cert_file = c->cert, .key_file = c->key, .ca_file = c->ca});
+    cr_assert_str_eq(nng_tls_engine_name(), GROVE_NNG_TLS_ENGINE_NAME);
+    grove_err err =
+        pull(n.url, &(struct grove_dial_options){
+                        .ca_file = c->ca, .cert_file = c->client_cert, .key_file = c->client_key});
+    cr_assert_eq(err, GROVE_OK, "with a client certificate: %s", grove_errmsg());
+    cr_assert_str_eq(nng_tls_engine_name(), GROVE_NNG_TLS_ENGINE_NAME);
     support_node_stop(&n);
 }
 

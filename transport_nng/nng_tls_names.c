@@ -1,0 +1,276 @@
+/* The names of a client certificate as the core matches them against an
+ * identity's cert-subject (docs/operations.md, "Identities"): the same list,
+ * in the same string forms, as https gets from GnuTLS, so one cert-subject
+ * names one certificate on every transport. The subject DN is written as
+ * GnuTLS's gnutls_x509_crt_get_dn writes it (RFC 4514): the last RDN first,
+ * short attribute names, ',' between RDNs and '+' inside one, RFC 4514
+ * escapes, and unknown attributes as their dotted OID with '#' and the hex
+ * of the value's DER. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
+
+#include "nng_tls_names.h"
+#include "grove/sys/error.h"
+
+/* The attribute names GnuTLS writes (its OID table); others are dotted. */
+static const struct {
+    const char *oid;
+    const char *name;
+} nngn_attrs[] = {
+    {"2.5.4.3", "CN"},
+    {"2.5.4.4", "surName"},
+    {"2.5.4.5", "serialNumber"},
+    {"2.5.4.6", "C"},
+    {"2.5.4.7", "L"},
+    {"2.5.4.8", "ST"},
+    {"2.5.4.9", "street"},
+    {"2.5.4.10", "O"},
+    {"2.5.4.11", "OU"},
+    {"2.5.4.12", "title"},
+    {"2.5.4.13", "description"},
+    {"2.5.4.15", "businessCategory"},
+    {"2.5.4.17", "postalCode"},
+    {"2.5.4.20", "telephoneNumber"},
+    {"2.5.4.41", "name"},
+    {"2.5.4.42", "givenName"},
+    {"2.5.4.43", "initials"},
+    {"2.5.4.44", "generationQualifier"},
+    {"2.5.4.46", "dnQualifier"},
+    {"2.5.4.65", "pseudonym"},
+    {"0.9.2342.19200300.100.1.1", "UID"},
+    {"0.9.2342.19200300.100.1.25", "DC"},
+    {"1.2.840.113549.1.9.1", "EMAIL"},
+};
+
+/* A string that stops growing (and says so) at its capacity. */
+struct nngn_out {
+    char *s;
+    size_t len, cap;
+    bool full;
+};
+
+static void nngn_put(struct nngn_out *o, const char *s, size_t len)
+{
+    if (o->full || len >= o->cap - o->len) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->s + o->len, s, len);
+    o->len += len;
+    o->s[o->len] = '\0';
+}
+
+static void nngn_put_str(struct nngn_out *o, const char *s)
+{
+    nngn_put(o, s, strlen(s));
+}
+
+/* Code point cp as UTF-8. */
+static void nngn_put_utf8(struct nngn_out *o, unsigned long cp)
+{
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    nngn_put(o, b, n);
+}
+
+/* One byte of a value, with RFC 4514's escapes as GnuTLS applies them. */
+static void nngn_put_escaped(struct nngn_out *o, char c, bool first, bool last)
+{
+    if (strchr(",+\"\\<>;", c) || (first && (c == '#' || c == ' ')) || (last && c == ' '))
+        nngn_put(o, "\\", 1);
+    nngn_put(o, &c, 1);
+}
+
+/* '#' and the hex of the value's DER (tag, length, bytes). */
+static void nngn_put_der_hex(struct nngn_out *o, const mbedtls_x509_buf *val)
+{
+    unsigned char head[6];
+    size_t n = 0;
+    head[n++] = (unsigned char)val->tag;
+    if (val->len < 0x80) {
+        head[n++] = (unsigned char)val->len;
+    } else {
+        size_t bytes = val->len < 0x100 ? 1 : val->len < 0x10000 ? 2 : 3;
+        head[n++] = (unsigned char)(0x80 | bytes);
+        for (size_t i = bytes; i > 0; i--)
+            head[n++] = (unsigned char)(val->len >> (8 * (i - 1)));
+    }
+    nngn_put(o, "#", 1);
+    char hex[3];
+    for (size_t i = 0; i < n + val->len; i++) {
+        snprintf(hex, sizeof hex, "%02x", i < n ? head[i] : val->p[i - n]);
+        nngn_put(o, hex, 2);
+    }
+}
+
+/* An attribute value: strings as UTF-8 with escapes, anything else as hex.
+ * false for a NUL inside, which GnuTLS refuses to write. */
+static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val)
+{
+    size_t unit = val->tag == MBEDTLS_ASN1_BMP_STRING         ? 2
+                  : val->tag == MBEDTLS_ASN1_UNIVERSAL_STRING ? 4
+                                                              : 1;
+    bool text = unit > 1 || val->tag == MBEDTLS_ASN1_UTF8_STRING ||
+                val->tag == MBEDTLS_ASN1_PRINTABLE_STRING || val->tag == MBEDTLS_ASN1_IA5_STRING ||
+                val->tag == MBEDTLS_ASN1_T61_STRING;
+    if (!text || val->len % unit) {
+        nngn_put_der_hex(o, val);
+        return true;
+    }
+    for (size_t i = 0; i < val->len; i += unit) {
+        unsigned long cp = 0;
+        for (size_t k = 0; k < unit; k++)
+            cp = cp << 8 | val->p[i + k];
+        if (cp == 0)
+            return false;
+        bool first = i == 0, last = i + unit == val->len;
+        if (unit == 1 || cp < 0x80)
+            nngn_put_escaped(o, (char)cp, first, last);
+        else
+            nngn_put_utf8(o, cp);
+    }
+    return true;
+}
+
+static void nngn_put_attr_name(struct nngn_out *o, const mbedtls_x509_buf *oid)
+{
+    char dotted[128];
+    if (mbedtls_oid_get_numeric_string(dotted, sizeof dotted, oid) < 0) {
+        o->full = true; /* an OID this long makes no name anyone configures */
+        return;
+    }
+    for (size_t i = 0; i < sizeof nngn_attrs / sizeof nngn_attrs[0]; i++)
+        if (strcmp(nngn_attrs[i].oid, dotted) == 0) {
+            nngn_put_str(o, nngn_attrs[i].name);
+            return;
+        }
+    nngn_put_str(o, dotted);
+}
+
+#define NNGN_MAX_AVAS 64 /* attributes in one DN; a longer one is not written */
+
+/* The DN in RFC 4514 order into o; o->full when it does not fit or cannot
+ * be written. mbedTLS lists attributes in certificate order, next_merged
+ * joining the attributes of one multi-valued RDN. */
+static void nngn_put_dn(struct nngn_out *o, const mbedtls_x509_name *dn)
+{
+    const mbedtls_x509_name *rdn_start[NNGN_MAX_AVAS];
+    size_t rdns = 0;
+    bool new_rdn = true;
+    for (const mbedtls_x509_name *a = dn; a; a = a->next) {
+        if (!a->oid.p)
+            continue;
+        if (new_rdn) {
+            if (rdns == NNGN_MAX_AVAS) {
+                o->full = true;
+                return;
+            }
+            rdn_start[rdns++] = a;
+        }
+        new_rdn = !a->next_merged;
+    }
+    for (size_t r = rdns; r > 0; r--) {
+        if (r != rdns)
+            nngn_put(o, ",", 1);
+        for (const mbedtls_x509_name *a = rdn_start[r - 1]; a; a = a->next) {
+            if (a != rdn_start[r - 1])
+                nngn_put(o, "+", 1);
+            nngn_put_attr_name(o, &a->oid);
+            nngn_put(o, "=", 1);
+            if (!nngn_put_value(o, &a->val))
+                o->full = true;
+            if (!a->next_merged)
+                break;
+        }
+    }
+}
+
+static void nngn_add(struct grove_nng_cert_names *out, const char *s, size_t len)
+{
+    if (out->count == GROVE_NNG_CERT_NAMES || len == 0 || len >= GROVE_NNG_CERT_NAME_MAX)
+        return;
+    memcpy(out->text[out->count], s, len);
+    out->text[out->count][len] = '\0';
+    out->count++;
+}
+
+/* The first common name, unescaped (as GnuTLS's get_dn_by_oid gives it). */
+static void nngn_add_cn(struct grove_nng_cert_names *out, const mbedtls_x509_name *dn)
+{
+    for (const mbedtls_x509_name *a = dn; a; a = a->next) {
+        if (!a->oid.p || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &a->oid) != 0)
+            continue;
+        if (a->val.tag == MBEDTLS_ASN1_UTF8_STRING || a->val.tag == MBEDTLS_ASN1_PRINTABLE_STRING ||
+            a->val.tag == MBEDTLS_ASN1_IA5_STRING || a->val.tag == MBEDTLS_ASN1_T61_STRING) {
+            if (!memchr(a->val.p, '\0', a->val.len))
+                nngn_add(out, (const char *)a->val.p, a->val.len);
+        }
+        return;
+    }
+}
+
+/* SANs of type DNS name, email and URI, in certificate order. mbedTLS keeps
+ * each as its context-specific tag over the raw IA5String. */
+static void nngn_add_sans(struct grove_nng_cert_names *out, const mbedtls_x509_crt *crt)
+{
+    for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next) {
+        int type = s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK;
+        bool primitive = !(s->buf.tag & MBEDTLS_ASN1_CONSTRUCTED);
+        if (primitive && (type == 1 || type == 2 || type == 6) &&
+            !memchr(s->buf.p, '\0', s->buf.len))
+            nngn_add(out, (const char *)s->buf.p, s->buf.len);
+    }
+}
+
+void grove_nng_cert_names_of(struct grove_nng_cert_names *out, const mbedtls_x509_crt *crt)
+{
+    out->count = 0;
+    char dn[GROVE_NNG_CERT_NAME_MAX];
+    struct nngn_out o = {.s = dn, .cap = sizeof dn};
+    dn[0] = '\0';
+    nngn_put_dn(&o, &crt->subject);
+    if (!o.full)
+        nngn_add(out, dn, o.len);
+    nngn_add_cn(out, &crt->subject);
+    nngn_add_sans(out, crt);
+}
+
+grove_err grove_nng_cert_names_der(struct grove_nng_cert_names *out, const unsigned char *der,
+                                   size_t len)
+{
+    out->count = 0;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int rv = mbedtls_x509_crt_parse_der(&crt, der, len);
+    grove_err err = GROVE_OK;
+    if (rv)
+        err = grove_error_set(GROVE_EINVAL, "certificate: mbedTLS error -0x%04x", (unsigned)-rv);
+    else
+        grove_nng_cert_names_of(out, &crt);
+    mbedtls_x509_crt_free(&crt);
+    return err;
+}
