@@ -7,11 +7,11 @@ packages=(
   libsqlite3-dev sqlite3
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libgrpc-dev protobuf-compiler-grpc python3-grpcio python3-protobuf
-  libnng-dev
+  libnng-dev libmbedtls-dev
   libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
   libcriterion-dev libjansson-dev
   libsystemd-dev
-  python3-yaml gnutls-bin curl iproute2 procps groff-base
+  python3-yaml gnutls-bin openssl curl iproute2 procps groff-base
 )
 missing=()
 for p in "${packages[@]}"; do

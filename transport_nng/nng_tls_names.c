@@ -1,11 +1,12 @@
 /* The names of a client certificate as the core matches them against an
  * identity's cert-subject (docs/operations.md, "Identities"): the same list,
  * in the same string forms, as https gets from GnuTLS, so one cert-subject
- * names one certificate on every transport. The subject DN is written as
- * GnuTLS's gnutls_x509_crt_get_dn writes it (RFC 4514): the last RDN first,
- * short attribute names, ',' between RDNs and '+' inside one, RFC 4514
- * escapes, and unknown attributes as their dotted OID with '#' and the hex
- * of the value's DER. */
+ * names one certificate on both. The subject DN is written as GnuTLS's
+ * gnutls_x509_crt_get_dn writes it: the RDNs in certificate order (GnuTLS's
+ * compatible form: RFC 4514 would put the last first), short attribute
+ * names, ',' between RDNs and '+' inside one, RFC 4514's escapes, and a
+ * value it cannot write as text as '#' and the hex of its DER. The common
+ * name carries the same escapes. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,35 +18,49 @@
 #include "nng_tls_names.h"
 #include "grove/sys/error.h"
 
-/* The attribute names GnuTLS writes (its OID table); others are dotted. */
+/* The attribute names GnuTLS writes (its OID table), with the one string type
+ * an attribute must have (0: a DirectoryString, any of them): GnuTLS writes
+ * a value of another type as hex. Other attributes are dotted, in hex. */
 static const struct {
     const char *oid;
     const char *name;
+    int tag;
 } nngn_attrs[] = {
-    {"2.5.4.3", "CN"},
-    {"2.5.4.4", "surName"},
-    {"2.5.4.5", "serialNumber"},
-    {"2.5.4.6", "C"},
-    {"2.5.4.7", "L"},
-    {"2.5.4.8", "ST"},
-    {"2.5.4.9", "street"},
-    {"2.5.4.10", "O"},
-    {"2.5.4.11", "OU"},
-    {"2.5.4.12", "title"},
-    {"2.5.4.13", "description"},
-    {"2.5.4.15", "businessCategory"},
-    {"2.5.4.17", "postalCode"},
-    {"2.5.4.20", "telephoneNumber"},
-    {"2.5.4.41", "name"},
-    {"2.5.4.42", "givenName"},
-    {"2.5.4.43", "initials"},
-    {"2.5.4.44", "generationQualifier"},
-    {"2.5.4.46", "dnQualifier"},
-    {"2.5.4.65", "pseudonym"},
-    {"0.9.2342.19200300.100.1.1", "UID"},
-    {"0.9.2342.19200300.100.1.25", "DC"},
-    {"1.2.840.113549.1.9.1", "EMAIL"},
+    {"2.5.4.3", "CN", 0},
+    {"2.5.4.4", "surName", 0},
+    {"2.5.4.5", "serialNumber", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"2.5.4.6", "C", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"2.5.4.7", "L", 0},
+    {"2.5.4.8", "ST", 0},
+    {"2.5.4.9", "street", 0},
+    {"2.5.4.10", "O", 0},
+    {"2.5.4.11", "OU", 0},
+    {"2.5.4.12", "title", 0},
+    {"2.5.4.13", "description", 0},
+    {"2.5.4.15", "businessCategory", 0},
+    {"2.5.4.17", "postalCode", 0},
+    {"2.5.4.20", "telephoneNumber", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"2.5.4.41", "name", 0},
+    {"2.5.4.42", "givenName", 0},
+    {"2.5.4.43", "initials", 0},
+    {"2.5.4.44", "generationQualifier", 0},
+    {"2.5.4.46", "dnQualifier", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"2.5.4.65", "pseudonym", 0},
+    {"0.9.2342.19200300.100.1.1", "UID", 0},
+    {"0.9.2342.19200300.100.1.25", "DC", MBEDTLS_ASN1_IA5_STRING},
+    {"1.2.840.113549.1.9.1", "EMAIL", MBEDTLS_ASN1_IA5_STRING},
+    {"1.2.840.113556.1.4.656", "userPrincipalName", 0},
+    {"1.3.6.1.5.5.7.9.2", "placeOfBirth", 0},
+    {"1.3.6.1.5.5.7.9.3", "gender", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"1.3.6.1.5.5.7.9.4", "countryOfCitizenship", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"1.3.6.1.5.5.7.9.5", "countryOfResidence", MBEDTLS_ASN1_PRINTABLE_STRING},
+    {"1.3.6.1.4.1.311.60.2.1.1", "jurisdictionOfIncorporationLocalityName", 0},
+    {"1.3.6.1.4.1.311.60.2.1.2", "jurisdictionOfIncorporationStateOrProvinceName", 0},
+    {"1.3.6.1.4.1.311.60.2.1.3", "jurisdictionOfIncorporationCountryName",
+     MBEDTLS_ASN1_PRINTABLE_STRING},
 };
+
+#define NNGN_ATTR_COUNT (sizeof nngn_attrs / sizeof nngn_attrs[0])
 
 /* A string that stops growing (and says so) at its capacity. */
 struct nngn_out {
@@ -127,9 +142,10 @@ static void nngn_put_der_hex(struct nngn_out *o, const mbedtls_x509_buf *val)
     }
 }
 
-/* An attribute value: strings as UTF-8 with escapes, anything else as hex.
- * false for a NUL inside, which GnuTLS refuses to write. */
-static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val)
+/* An attribute value: strings as UTF-8 with escapes, anything else (or a
+ * string of a type other than want, when not 0) as hex. false for a NUL
+ * inside, which GnuTLS refuses to write. */
+static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val, int want)
 {
     size_t unit = val->tag == MBEDTLS_ASN1_BMP_STRING         ? 2
                   : val->tag == MBEDTLS_ASN1_UNIVERSAL_STRING ? 4
@@ -137,7 +153,7 @@ static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val)
     bool text = unit > 1 || val->tag == MBEDTLS_ASN1_UTF8_STRING ||
                 val->tag == MBEDTLS_ASN1_PRINTABLE_STRING || val->tag == MBEDTLS_ASN1_IA5_STRING ||
                 val->tag == MBEDTLS_ASN1_T61_STRING;
-    if (!text || val->len % unit) {
+    if (!text || val->len % unit || (want && val->tag != want)) {
         nngn_put_der_hex(o, val);
         return true;
     }
@@ -156,56 +172,40 @@ static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val)
     return true;
 }
 
-static void nngn_put_attr_name(struct nngn_out *o, const mbedtls_x509_buf *oid)
+/* "name=value" for one attribute. */
+static void nngn_put_attr(struct nngn_out *o, const mbedtls_x509_name *a)
 {
     char dotted[128];
-    if (mbedtls_oid_get_numeric_string(dotted, sizeof dotted, oid) < 0) {
+    if (mbedtls_oid_get_numeric_string(dotted, sizeof dotted, &a->oid) < 0) {
         o->full = true; /* an OID this long makes no name anyone configures */
         return;
     }
-    for (size_t i = 0; i < sizeof nngn_attrs / sizeof nngn_attrs[0]; i++)
-        if (strcmp(nngn_attrs[i].oid, dotted) == 0) {
-            nngn_put_str(o, nngn_attrs[i].name);
-            return;
-        }
-    nngn_put_str(o, dotted);
+    size_t i = 0;
+    while (i < NNGN_ATTR_COUNT && strcmp(nngn_attrs[i].oid, dotted) != 0)
+        i++;
+    nngn_put_str(o, i < NNGN_ATTR_COUNT ? nngn_attrs[i].name : dotted);
+    nngn_put(o, "=", 1);
+    bool known = i < NNGN_ATTR_COUNT;
+    if (!known)
+        nngn_put_der_hex(o, &a->val);
+    else if (!nngn_put_value(o, &a->val, nngn_attrs[i].tag))
+        o->full = true;
 }
 
-#define NNGN_MAX_AVAS 64 /* attributes in one DN; a longer one is not written */
-
-/* The DN in RFC 4514 order into o; o->full when it does not fit or cannot
- * be written. mbedTLS lists attributes in certificate order, next_merged
- * joining the attributes of one multi-valued RDN. */
+/* The DN into o; o->full when it does not fit or cannot be written.
+ * mbedTLS lists the attributes in certificate order, next_merged joining
+ * those of one multi-valued RDN. */
 static void nngn_put_dn(struct nngn_out *o, const mbedtls_x509_name *dn)
 {
-    const mbedtls_x509_name *rdn_start[NNGN_MAX_AVAS];
-    size_t rdns = 0;
-    bool new_rdn = true;
+    bool first = true, merged = false;
     for (const mbedtls_x509_name *a = dn; a; a = a->next) {
         if (!a->oid.p)
             continue;
-        if (new_rdn) {
-            if (rdns == NNGN_MAX_AVAS) {
-                o->full = true;
-                return;
-            }
-            rdn_start[rdns++] = a;
-        }
-        new_rdn = !a->next_merged;
-    }
-    for (size_t r = rdns; r > 0; r--) {
-        if (r != rdns)
-            nngn_put(o, ",", 1);
-        for (const mbedtls_x509_name *a = rdn_start[r - 1]; a; a = a->next) {
-            if (a != rdn_start[r - 1])
-                nngn_put(o, "+", 1);
-            nngn_put_attr_name(o, &a->oid);
-            nngn_put(o, "=", 1);
-            if (!nngn_put_value(o, &a->val))
-                o->full = true;
-            if (!a->next_merged)
-                break;
-        }
+        if (!first)
+            nngn_put(o, merged ? "+" : ",", 1);
+        nngn_put_attr(o, a);
+        first = false;
+        merged = a->next_merged;
     }
 }
 
@@ -218,17 +218,17 @@ static void nngn_add(struct grove_nng_cert_names *out, const char *s, size_t len
     out->count++;
 }
 
-/* The first common name, unescaped (as GnuTLS's get_dn_by_oid gives it). */
+/* The first common name, escaped as in the DN (as GnuTLS's get_dn_by_oid
+ * gives it). */
 static void nngn_add_cn(struct grove_nng_cert_names *out, const mbedtls_x509_name *dn)
 {
     for (const mbedtls_x509_name *a = dn; a; a = a->next) {
         if (!a->oid.p || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &a->oid) != 0)
             continue;
-        if (a->val.tag == MBEDTLS_ASN1_UTF8_STRING || a->val.tag == MBEDTLS_ASN1_PRINTABLE_STRING ||
-            a->val.tag == MBEDTLS_ASN1_IA5_STRING || a->val.tag == MBEDTLS_ASN1_T61_STRING) {
-            if (!memchr(a->val.p, '\0', a->val.len))
-                nngn_add(out, (const char *)a->val.p, a->val.len);
-        }
+        char cn[GROVE_NNG_CERT_NAME_MAX];
+        struct nngn_out o = {.s = cn, .cap = sizeof cn};
+        if (nngn_put_value(&o, &a->val, 0) && !o.full)
+            nngn_add(out, cn, o.len);
         return;
     }
 }

@@ -300,13 +300,29 @@ void conformance_identity_rotation(const struct conformance_fixture *f)
     support_node_stop(&n);
 }
 
+/* A dialer with certificate cert (and key) of the test CA, and token (may be
+ * NULL): listeners with a CA may refuse a client without a certificate. */
+static struct grove_peer *conf_id_dial_cert(const struct conformance_fixture *f, const char *url,
+                                            const char *cert, const char *key, const char *token)
+{
+    struct grove_dial_options d = *f->dial;
+    d.token = token;
+    d.cert_file = cert;
+    d.key_file = key;
+    struct grove_peer *peer = NULL;
+    cr_assert_eq(grove_peer_open(&peer, url, &d), GROVE_OK, "dial %s: %s", url, grove_errmsg());
+    return peer;
+}
+
 void conformance_identity_certificate(const struct conformance_fixture *f)
 {
     if (!f->cert_identities)
         cr_skip_test("this transport does not tell client certificates' names");
     conf_setup(f);
     const struct support_certs *certs = support_certs();
-    /* The test CA's client certificate has common name grove-client. */
+    /* One identity by the common name of the test CA's client certificate;
+     * one by the whole subject DN of another, in the form https writes
+     * (docs/operations.md, "Identities"), reading and writing acme/ rows. */
     struct grove_identity ids[] = {
         {.name = "edge-cert",
          .role = GROVE_ROLE_CLIENT,
@@ -314,19 +330,61 @@ void conformance_identity_certificate(const struct conformance_fixture *f)
          .read.all = true,
          .write.all = true,
          .cert_subject = "grove-client"},
+        {.name = "rich-cert",
+         .role = GROVE_ROLE_CLIENT,
+         .node = "rich",
+         .read = {.tables = conf_docs, .table_count = 1},
+         .write = {.tables = conf_docs, .table_count = 1},
+         .prefix = "acme/",
+         .cert_subject = f->rich_dn ? f->rich_dn : SUPPORT_RICH_DN},
+        {.name = "relay", .read.all = true, .write.all = true, .secrets = {"relay-secret"}},
     };
     struct grove_access *access = NULL;
-    cr_assert_eq(grove_access_new(&access, ids, 1), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_access_new(&access, ids, 3), GROVE_OK, "%s", grove_errmsg());
     struct support_node n;
     conf_node_start(&n, f, &(struct grove_listen_options){.access = access, .ca_file = certs->ca});
     grove_access_unref(access);
-    struct grove_dial_options d = *f->dial;
-    d.cert_file = certs->client_cert;
-    d.key_file = certs->client_key;
-    struct grove_peer *peer = NULL;
-    cr_assert_eq(grove_peer_open(&peer, n.url, &d), GROVE_OK);
-    conf_id_push_ok(peer, conf_id_push("edge", "a/", 0, 1));
-    conf_id_forbidden(peer, conf_id_push("hub", "a/", 1, 1), "the certificate's client as hub");
-    grove_peer_close(peer);
+
+    /* The client acts as its own node only. */
+    struct grove_peer *edge =
+        conf_id_dial_cert(f, n.url, certs->client_cert, certs->client_key, NULL);
+    conf_id_push_ok(edge, conf_id_push("edge", "a/", 0, 1));
+    conf_id_forbidden(edge, conf_id_push("hub", "a/", 1, 1), "the certificate's client as hub");
+    grove_peer_close(edge);
+
+    /* A certificate the CA signed that names no identity: unauthenticated,
+     * for a push and for a pull. */
+    struct grove_peer *stranger =
+        conf_id_dial_cert(f, n.url, certs->stranger_cert, certs->stranger_key, NULL);
+    grove_err err = conf_id_try_push(stranger, conf_id_push("edge", "a/", 2, 1), NULL);
+    cr_assert_eq(err, GROVE_EAUTH, "a stranger's push: %s (%s)", grove_err_name(err),
+                 grove_errmsg());
+    cr_assert(strstr(grove_errmsg(), "no identity"), "the names reached the core: %s",
+              grove_errmsg());
+    struct grove_pull_request *pull = NULL;
+    cr_assert_eq(grove_pull_request_new(&pull), GROVE_OK);
+    struct grove_pull_response *resp = NULL;
+    err = grove_peer_pull(stranger, pull, &resp);
+    grove_msg_free(pull);
+    grove_msg_free(resp);
+    cr_assert_eq(err, GROVE_EAUTH, "a stranger's pull: %s", grove_err_name(err));
+    grove_peer_close(stranger);
+
+    /* By its subject DN: writes in its scope go in, and its pulls hold its
+     * scope only. (A token comes before the certificate.) */
+    struct grove_peer *relay =
+        conf_id_dial_cert(f, n.url, certs->stranger_cert, certs->stranger_key, "relay-secret");
+    conf_id_push_ok(relay, conf_id_push("zed", "globex/", 0, 1));
+    struct grove_peer *rich =
+        conf_id_dial_cert(f, n.url, certs->rich_cert, certs->rich_key, NULL);
+    conf_id_push_ok(rich, conf_id_push("rich", "acme/", 0, 1));
+    conf_id_forbidden(rich, conf_id_push("rich", "globex/", 1, 1), "outside its prefix");
+    char pks[512];
+    conf_id_pull_pks(rich, "rich", NULL, pks, sizeof pks, NULL);
+    cr_assert_str_eq(pks, "acme/0,", "the DN's identity reads its scope only");
+    conf_id_pull_pks(relay, "reader", NULL, pks, sizeof pks, NULL);
+    cr_assert_str_eq(pks, "a/0,globex/0,acme/0,");
+    grove_peer_close(rich);
+    grove_peer_close(relay);
     support_node_stop(&n);
 }

@@ -158,13 +158,16 @@ static const struct conformance_fixture nng_ipc_conformance = {
     .send_raw_push = nng_fixture_send_raw_push,
 };
 
-/* No silent server or raw push: both would need a TLS client of their own. */
+/* No silent server or raw push: both would need a TLS client of their own.
+ * Certificate identities: the listener's engine (nng_tls_engine.c) tells
+ * the names. */
 static const struct conformance_fixture nng_tls_conformance = {
     .setup = nng_tls_fixture_setup,
     .listen_url = tls_listen_url,
     .listen = &tls_listen,
     .dial = &tls_dial,
     .refused_url = tls_url,
+    .cert_identities = true,
 };
 
 GROVE_CONFORMANCE_SUITE(transport_nng_conformance, nng_tcp_conformance)
