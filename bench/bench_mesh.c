@@ -11,7 +11,11 @@
  * grove-bench http-latency|grpc-latency [--n N]: B follows A's stream; N
  * single writes are pushed to A one at a time and each is timed until it
  * comes out of B's stream (so one extra loopback hop, B -> observer, is
- * included). */
+ * included).
+ *
+ * nng and nng-tls alike, nng-tls over nng+tls+tcp with certificates made at
+ * start (certtool); in nng-tls-latency B also asks its dialers (ours) for a
+ * client certificate, so B's listener reads their names (tests/tsan). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,9 +58,21 @@ struct bench_mesh_ops {
     /* Pushes the single write docs/lat-<i>.title to a; NULL: through a peer
      * kept open on a over the transport. */
     bool (*push_one)(const struct gd *a, long i);
+    /* TLS: every node listens with the certificates of bench_mesh_certs. */
+    bool tls;
 };
 
 static char bench_mesh_dir[128];
+
+/* TLS files in bench_mesh_dir, and how grove-bench dials a TLS node. */
+static char bench_mesh_ca[200], bench_mesh_cert[200], bench_mesh_key[200];
+static char bench_mesh_client_cert[200], bench_mesh_client_key[200];
+static struct grove_dial_options bench_mesh_dial;
+
+static const struct grove_dial_options *bench_mesh_dial_options(const struct bench_mesh_ops *ops)
+{
+    return ops->tls ? &bench_mesh_dial : NULL;
+}
 
 static void bench_mesh_cleanup(void)
 {
@@ -69,6 +85,42 @@ static void bench_mesh_cleanup(void)
     }
 }
 
+/* A CA, a server certificate for 127.0.0.1 and a client certificate, with
+ * certtool (ECDSA: quick to make). */
+static int bench_mesh_certs(void)
+{
+    const char *d = bench_mesh_dir;
+    snprintf(bench_mesh_ca, sizeof bench_mesh_ca, "%s/ca.pem", d);
+    snprintf(bench_mesh_cert, sizeof bench_mesh_cert, "%s/server.pem", d);
+    snprintf(bench_mesh_key, sizeof bench_mesh_key, "%s/server.key", d);
+    snprintf(bench_mesh_client_cert, sizeof bench_mesh_client_cert, "%s/client.pem", d);
+    snprintf(bench_mesh_client_key, sizeof bench_mesh_client_key, "%s/client.key", d);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "exec >/dev/null 2>&1; set -e; cd '%s'; "
+             "printf 'cn = bench-ca\\nexpiration_days = 2\\nca\\ncert_signing_key\\n' > ca.cfg; "
+             "printf 'cn = 127.0.0.1\\nip_address = 127.0.0.1\\nexpiration_days = 2\\n"
+             "signing_key\\ntls_www_server\\n' > server.cfg; "
+             "printf 'cn = bench-client\\nexpiration_days = 2\\nsigning_key\\n"
+             "tls_www_client\\n' > client.cfg; "
+             "certtool --generate-privkey --key-type=ecdsa --outfile ca.key; "
+             "certtool --generate-self-signed --load-privkey ca.key --template ca.cfg "
+             "--outfile ca.pem; "
+             "for c in server client; do certtool --generate-privkey --key-type=ecdsa "
+             "--outfile $c.key; certtool --generate-certificate --load-privkey $c.key "
+             "--template $c.cfg --load-ca-certificate ca.pem --load-ca-privkey ca.key "
+             "--outfile $c.pem; done",
+             d);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "certtool failed in %s\n", d);
+        return -1;
+    }
+    bench_mesh_dial = (struct grove_dial_options){.ca_file = bench_mesh_ca,
+                                                  .cert_file = bench_mesh_client_cert,
+                                                  .key_file = bench_mesh_client_key};
+    return 0;
+}
+
 static int bench_mesh_setup(const struct bench_mesh_ops *ops)
 {
     snprintf(bench_mesh_dir, sizeof bench_mesh_dir, "/tmp/grove-bench-%s-XXXXXX", ops->name);
@@ -79,16 +131,25 @@ static int bench_mesh_setup(const struct bench_mesh_ops *ops)
     atexit(bench_mesh_cleanup);
     grove_transport_register(grove_transport_http()); /* registering twice is harmless */
     grove_transport_register(ops->transport());
-    return 0;
+    return ops->tls ? bench_mesh_certs() : 0;
 }
 
 /* Makes g reachable over the transport before it starts; returns the URL to
- * dial it at (g->url follows a restart on another port, so it is not copied). */
+ * dial it at (g->url follows a restart on another port, so it is not copied).
+ * client_ca: with TLS, g's listener wants a client certificate (only
+ * grove-bench dials it: groved's syncer has none). */
 static const char *bench_mesh_listen(const struct bench_mesh_ops *ops, struct gd *g, char *url,
-                                     size_t cap)
+                                     size_t cap, bool client_ca)
 {
     if (strcmp(ops->scheme, "http") == 0)
         return g->url;
+    if (ops->tls) {
+        gd_arg(g, "--tls-cert", bench_mesh_cert);
+        gd_arg(g, "--tls-key", bench_mesh_key);
+        gd_arg(g, "--tls-ca", bench_mesh_ca); /* its syncer verifies its peers */
+        if (client_ca)
+            gd_arg(g, "--tls-client-ca", bench_mesh_ca);
+    }
     int port = support_free_port();
     if (port < 0) {
         perror("free port");
@@ -125,7 +186,7 @@ static bool bench_mesh_first_round(const char *log, long *pulled, double *ms)
 static double bench_mesh_wire_bytes(const struct bench_mesh_ops *ops, const char *url, long n)
 {
     struct grove_peer *peer = NULL;
-    if (grove_peer_open(&peer, url, NULL) != GROVE_OK)
+    if (grove_peer_open(&peer, url, bench_mesh_dial_options(ops)) != GROVE_OK)
         return -1;
     struct grove_pull_request req = {.node_id = "bench", .limit = 1000};
     long total = 0, bytes = 0;
@@ -157,7 +218,7 @@ static int bench_mesh_sync(const struct bench_mesh_ops *ops, int argc, char **ar
     struct gd a, b;
     char a_buf[64];
     gd_prepare(&a, "bench-a", bench_mesh_dir);
-    const char *a_url = bench_mesh_listen(ops, &a, a_buf, sizeof a_buf);
+    const char *a_url = bench_mesh_listen(ops, &a, a_buf, sizeof a_buf, false);
     if (!gd_start(&a)) {
         fprintf(stderr, "node A did not start (%s)\n", a.log);
         return 1;
@@ -173,6 +234,8 @@ static int bench_mesh_sync(const struct bench_mesh_ops *ops, int argc, char **ar
 
     gd_prepare(&b, "bench-b", bench_mesh_dir);
     gd_arg(&b, "--peer", a_url);
+    if (ops->tls) /* B listens on HTTP only, but verifies A */
+        gd_arg(&b, "--tls-ca", bench_mesh_ca);
     gd_arg(&b, "--interval", "3600");
     gd_arg(&b, "--no-stream", NULL);
     t0 = bench_now();
@@ -283,8 +346,8 @@ static int bench_mesh_latency(const struct bench_mesh_ops *ops, int argc, char *
     char a_buf[64], b_buf[64];
     gd_prepare(&a, "lat-a", bench_mesh_dir);
     gd_prepare(&b, "lat-b", bench_mesh_dir);
-    const char *a_url = bench_mesh_listen(ops, &a, a_buf, sizeof a_buf);
-    const char *b_url = bench_mesh_listen(ops, &b, b_buf, sizeof b_buf);
+    const char *a_url = bench_mesh_listen(ops, &a, a_buf, sizeof a_buf, false);
+    const char *b_url = bench_mesh_listen(ops, &b, b_buf, sizeof b_buf, true);
     gd_arg(&b, "--peer", a_url);
     gd_arg(&b, "--interval", "3600"); /* only the stream can be this fast */
     if (!gd_start(&a) || !gd_start(&b)) {
@@ -295,8 +358,9 @@ static int bench_mesh_latency(const struct bench_mesh_ops *ops, int argc, char *
                                  .cond = PTHREAD_COND_INITIALIZER};
     atomic_init(&w.stop, false);
     struct grove_peer *writer = NULL;
-    if (grove_peer_open(&w.peer, b_url, NULL) != GROVE_OK ||
-        (!ops->push_one && grove_peer_open(&writer, a_url, NULL) != GROVE_OK)) {
+    const struct grove_dial_options *dial = bench_mesh_dial_options(ops);
+    if (grove_peer_open(&w.peer, b_url, dial) != GROVE_OK ||
+        (!ops->push_one && grove_peer_open(&writer, a_url, dial) != GROVE_OK)) {
         fprintf(stderr, "%s\n", grove_errmsg());
         return 1;
     }
@@ -388,6 +452,17 @@ static const struct bench_mesh_ops bench_mesh_nng = {
     .push_one = NULL,
 };
 #define BENCH_MESH_NNG (&bench_mesh_nng)
+
+static const struct bench_mesh_ops bench_mesh_nng_tls = {
+    .name = "nng-tls",
+    .label = "nng TLS",
+    .scheme = "nng+tls+tcp",
+    .transport = grove_transport_nng,
+    .codec = &grove_codec_json,
+    .push_one = NULL,
+    .tls = true,
+};
+#define BENCH_MESH_NNG_TLS (&bench_mesh_nng_tls)
 #endif
 
 #endif /* GROVE_BENCH_HTTP */
@@ -399,7 +474,8 @@ static const struct bench_mesh_ops bench_mesh_nng = {
 #define BENCH_MESH_GRPC NULL
 #endif
 #ifndef BENCH_MESH_NNG
-#define BENCH_MESH_NNG NULL
+#define BENCH_MESH_NNG     NULL
+#define BENCH_MESH_NNG_TLS NULL
 #endif
 
 /* Runs the sync or the latency benchmark over ops; exit status 2 when this
@@ -448,4 +524,14 @@ int bench_nng(int argc, char **argv)
 int bench_nng_latency(int argc, char **argv)
 {
     return bench_mesh_run(BENCH_MESH_NNG, "nng", true, argc, argv);
+}
+
+int bench_nng_tls(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_NNG_TLS, "nng", false, argc, argv);
+}
+
+int bench_nng_tls_latency(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_NNG_TLS, "nng", true, argc, argv);
 }
