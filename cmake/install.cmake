@@ -45,6 +45,7 @@ endforeach()
 set(grove_pc_requires sqlite3 libprotobuf-c)
 set(grove_pc_libs "-lpthread -lm")
 set(grove_nng_lib)
+set(grove_mbedtls_libs)
 if(TARGET grove_transport_http)
   list(APPEND grove_pc_requires libmicrohttpd libcurl)
   pkg_check_modules(GROVE_GNUTLS QUIET gnutls)
@@ -63,11 +64,11 @@ if(TARGET grove_transport_nng)
     set(grove_nng_lib nng)
   endif()
   # mbedTLS: groved's TLS engine for nng+tls+tcp (transport_nng/nng_tls_engine.c).
-  set(grove_nng_lib ${grove_nng_lib} mbedtls mbedx509 mbedcrypto)
+  set(grove_mbedtls_libs mbedtls mbedx509 mbedcrypto)
   set(grove_pc_libs "-lnng -lmbedtls -lmbedx509 -lmbedcrypto ${grove_pc_libs}")
 endif()
 pkg_check_modules(GROVE_DEPS REQUIRED IMPORTED_TARGET ${grove_pc_requires})
-set(grove_deps PkgConfig::GROVE_DEPS ${grove_nng_lib} Threads::Threads m)
+set(grove_deps PkgConfig::GROVE_DEPS ${grove_nng_lib} ${grove_mbedtls_libs} Threads::Threads m)
 
 set(grove_public_include_dirs $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>
                               $<BUILD_INTERFACE:${GROVE_GENERATED_INCLUDE_DIR}>
