@@ -25,9 +25,9 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/engine.h>
 
+#include "grove/sys/error.h"
 #include "nng_internal.h"
 #include "nng_tls_names.h"
-#include "grove/sys/error.h"
 
 /* Certificate and key pairs one configuration holds (nng lets a server add
  * one per key type). */
@@ -276,8 +276,7 @@ static int nnge_config_own_cert(nng_tls_engine_config *cfg, const char *cert, co
 }
 
 /* Only TLS 1.2 is offered: a range without it is not supported. */
-static int nnge_config_version(nng_tls_engine_config *cfg, nng_tls_version min,
-                               nng_tls_version max)
+static int nnge_config_version(nng_tls_engine_config *cfg, nng_tls_version min, nng_tls_version max)
 {
     (void)cfg;
     if (min > max || min > NNG_TLS_1_2 || max < NNG_TLS_1_2)

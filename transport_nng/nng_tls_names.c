@@ -15,8 +15,8 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
-#include "nng_tls_names.h"
 #include "grove/sys/error.h"
+#include "nng_tls_names.h"
 
 /* The attribute names GnuTLS writes (its OID table), with the one string type
  * an attribute must have (0: a DirectoryString, any of them): GnuTLS writes

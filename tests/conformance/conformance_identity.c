@@ -375,8 +375,7 @@ void conformance_identity_certificate(const struct conformance_fixture *f)
     struct grove_peer *relay =
         conf_id_dial_cert(f, n.url, certs->stranger_cert, certs->stranger_key, "relay-secret");
     conf_id_push_ok(relay, conf_id_push("zed", "globex/", 0, 1));
-    struct grove_peer *rich =
-        conf_id_dial_cert(f, n.url, certs->rich_cert, certs->rich_key, NULL);
+    struct grove_peer *rich = conf_id_dial_cert(f, n.url, certs->rich_cert, certs->rich_key, NULL);
     conf_id_push_ok(rich, conf_id_push("rich", "acme/", 0, 1));
     conf_id_forbidden(rich, conf_id_push("rich", "globex/", 1, 1), "outside its prefix");
     char pks[512];

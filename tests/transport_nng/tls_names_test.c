@@ -12,9 +12,9 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "nng_tls_names.h"
 #include "support/certs.h"
 #include "support/tmpdir.h"
-#include "nng_tls_names.h"
 
 /* The names https hands the core for crt (see http_auth.c). */
 static void oracle_names(gnutls_x509_crt_t crt, struct grove_nng_cert_names *out)
@@ -58,8 +58,7 @@ static void expect_same_names(const char *path, struct grove_nng_cert_names *out
     for (size_t i = 0; i < want.count || i < out->count; i++)
         cr_expect_str_eq(i < out->count ? out->text[i] : "(none)",
                          i < want.count ? want.text[i] : "(none)", "%s: name %zu", path, i);
-    cr_assert_eq(out->count, want.count, "%s: %zu names, GnuTLS %zu", path, out->count,
-                 want.count);
+    cr_assert_eq(out->count, want.count, "%s: %zu names, GnuTLS %zu", path, out->count, want.count);
     gnutls_free(der.data);
     gnutls_free(pem.data);
     gnutls_x509_crt_deinit(crt);
