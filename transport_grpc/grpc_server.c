@@ -1,6 +1,7 @@
 /* The gRPC listener: one completion queue served by a small pool of worker
- * threads. Every tag is a struct gsrv_tag whose callback runs on the worker
- * that dequeued it. Unary calls (Pull, Push) run on the worker: they block on
+ * threads, and a few more, a worker each, that Stream and Watch calls are
+ * bound to (grpc_server.h). Every tag is a struct gsrv_tag whose callback
+ * runs on the worker that dequeued it. Unary calls (Pull, Push) run on the worker: they block on
  * the store, so a few workers keep several calls in flight. Stream and Watch
  * calls (grpc_stream.c) hold no thread: their sends complete on the workers,
  * and one pump thread wakes the idle ones on each commit. Close shuts the
@@ -271,13 +272,18 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     pthread_mutex_init(&c->lock, NULL);
     grpc_call_error rc;
     GT_TAG_SENT(&c->request_tag);
+    /* The request completes on the shared queue; a stream's batches then
+     * complete on its own queue. */
+    grpc_completion_queue *bound = srv->cq;
+    if ((int)method == GT_STREAM || (int)method == GT_DATA_WATCH)
+        bound = srv->stream_cqs[atomic_fetch_add(&srv->next_stream_cq, 1) % GSRV_STREAM_QUEUES];
     if (method == GSRV_OTHER) {
         grpc_call_details_init(&c->call_details);
         rc = grpc_server_request_call(srv->server, &c->call, &c->call_details, &c->metadata,
                                       srv->cq, srv->cq, &c->request_tag);
     } else {
         rc = grpc_server_request_registered_call(srv->server, srv->methods[method], &c->call,
-                                                 &c->deadline, &c->metadata, &c->payload, srv->cq,
+                                                 &c->deadline, &c->metadata, &c->payload, bound,
                                                  srv->cq, &c->request_tag);
     }
     if (rc != GRPC_CALL_OK) {
@@ -286,11 +292,12 @@ static void gsrv_arm(struct gsrv *srv, enum gsrv_method method)
     }
 }
 
+/* Serves one completion queue (arg) until it shuts down. */
 static void *gsrv_worker(void *arg)
 {
-    struct gsrv *srv = arg;
+    grpc_completion_queue *cq = arg;
     for (;;) {
-        grpc_event ev = grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME));
+        grpc_event ev = grove_grpc_cq_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME));
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -383,6 +390,10 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     srv->server = grpc_server_create(&args, NULL);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    for (int q = 0; q < GSRV_STREAM_QUEUES; q++) {
+        srv->stream_cqs[q] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(srv->server, srv->stream_cqs[q], NULL);
+    }
     for (int m = 0; m < GT_METHODS; m++)
         srv->methods[m] = grpc_server_register_method(srv->server, grove_grpc_method_paths[m], NULL,
                                                       GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
@@ -393,6 +404,14 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     }
     if ((err = gsrv_pump_start(srv)))
         goto fail;
+    /* Before any call is bound to their queues. */
+    for (; srv->stream_worker_count < GSRV_STREAM_QUEUES; srv->stream_worker_count++) {
+        size_t q = srv->stream_worker_count;
+        if (pthread_create(&srv->stream_workers[q], NULL, gsrv_worker, srv->stream_cqs[q]) != 0) {
+            err = grove_error_set(GROVE_ENOMEM, "cannot start gRPC worker threads");
+            goto fail;
+        }
+    }
     grpc_server_start(srv->server);
     for (int m = 0; m < GT_METHODS; m++) {
         bool stream = m == GT_STREAM || m == GT_DATA_WATCH;
@@ -402,7 +421,7 @@ static grove_err gsrv_open(const struct grove_url *url, struct grove_server *ser
     for (int i = 0; i < GSRV_SLOTS_STREAM; i++)
         gsrv_arm(srv, GSRV_OTHER);
     for (; srv->worker_count < GSRV_WORKERS; srv->worker_count++) {
-        if (pthread_create(&srv->workers[srv->worker_count], NULL, gsrv_worker, srv) != 0) {
+        if (pthread_create(&srv->workers[srv->worker_count], NULL, gsrv_worker, srv->cq) != 0) {
             err = grove_error_set(GROVE_ENOMEM, "cannot start gRPC worker threads");
             goto fail;
         }
@@ -437,15 +456,25 @@ static void gsrv_close(void *self)
             pthread_cond_wait(&srv->cond, &srv->lock);
         pthread_mutex_unlock(&srv->lock);
         grpc_completion_queue_shutdown(srv->cq);
+        for (int q = 0; q < GSRV_STREAM_QUEUES; q++)
+            grpc_completion_queue_shutdown(srv->stream_cqs[q]);
         for (size_t i = 0; i < srv->worker_count; i++)
             pthread_join(srv->workers[i], NULL);
+        for (size_t q = 0; q < srv->stream_worker_count; q++)
+            pthread_join(srv->stream_workers[q], NULL);
         if (srv->worker_count == 0) {
             while (grove_grpc_cq_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME)).type !=
                    GRPC_QUEUE_SHUTDOWN) {
             }
         }
+        for (size_t q = srv->stream_worker_count; q < GSRV_STREAM_QUEUES; q++) /* failed open */
+            while (grove_grpc_cq_next(srv->stream_cqs[q], gpr_inf_future(GPR_CLOCK_REALTIME))
+                       .type != GRPC_QUEUE_SHUTDOWN) {
+            }
         grpc_server_destroy(srv->server);
         grpc_completion_queue_destroy(srv->cq);
+        for (int q = 0; q < GSRV_STREAM_QUEUES; q++)
+            grpc_completion_queue_destroy(srv->stream_cqs[q]);
     }
     gsrv_pump_free(srv);
     if (srv->creds)

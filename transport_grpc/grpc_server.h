@@ -14,6 +14,12 @@
  * write until its group commits: 16 workers let 16 writers share a commit
  * (with 4, at most 4 did, and 16 clients got a third fewer writes/s). */
 enum { GSRV_WORKERS = 16, GSRV_SLOTS_UNARY = 16, GSRV_SLOTS_STREAM = 4 };
+/* Stream and Watch calls are bound to queues of their own, one worker each
+ * (their callbacks never block), spread round-robin: every completion scans
+ * its queue's outstanding tags (libgrpc as packaged here is built with its
+ * debug checks), so 10,000 streams on the shared queue cost each completion
+ * a walk of 10,000 tags under the queue's lock, for every worker in turn. */
+enum { GSRV_STREAM_QUEUES = 4 };
 
 /* GSRV_OTHER: any method we do not serve, answered UNIMPLEMENTED (left
  * unrequested, such calls would hang until their deadline). */
@@ -39,6 +45,10 @@ struct gsrv {
     void *methods[GT_METHODS];
     pthread_t workers[GSRV_WORKERS];
     size_t worker_count;
+    grpc_completion_queue *stream_cqs[GSRV_STREAM_QUEUES];
+    pthread_t stream_workers[GSRV_STREAM_QUEUES];
+    size_t stream_worker_count;
+    atomic_uint next_stream_cq; /* round-robin over stream_cqs */
     struct gsrv_pump *pump; /* wakes the streams with nothing to send on commits */
     atomic_bool stopping;
     pthread_mutex_t lock;
