@@ -18,7 +18,8 @@
  * same cores, added its own queueing to the latency it measured. Besides the
  * latency as read here, each delivery's arrival in the subscriber's socket is
  * taken from the kernel's receive stamp (SO_TIMESTAMPNS): arrived_p50_ms and
- * arrived_p99_ms are the server's part, without the reader's. */
+ * arrived_p99_ms are the server's part, without the reader's. The gRPC
+ * calls are read the same way: K threads, a completion queue each. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -189,9 +190,9 @@ static void fanout_rx_record(struct fanout_rx *rx, double ms)
     atomic_fetch_add_explicit(&rx->fo->delivered, 1, memory_order_relaxed);
 }
 
-void bench_fanout_record(struct fanout *fo, double ms)
+void bench_fanout_record(struct fanout *fo, int rx, double ms)
 {
-    fanout_rx_record(&fo->rx[0], ms);
+    fanout_rx_record(&fo->rx[rx], ms);
 }
 
 /* One whole line of subscriber s. Each change's pk is "f<seq>_<send ns>". */
@@ -348,7 +349,9 @@ static void fanout_step(struct fanout *fo, int timeout_ms)
 {
 #ifdef GROVE_BENCH_GRPC
     if (fo->grpc) {
-        bench_fanout_grpc_poll(fo->grpc, fo, timeout_ms, &fo->open, &fo->closed);
+        for (int q = 0; q < fo->receivers; q++)
+            bench_fanout_grpc_poll(fo->grpc, q, fo, timeout_ms / fo->receivers, &fo->open,
+                                   &fo->closed);
         return;
     }
 #endif
@@ -361,7 +364,20 @@ static void fanout_step(struct fanout *fo, int timeout_ms)
 static void *fanout_rx_main(void *arg)
 {
     struct fanout_rx *rx = arg;
-    while (!atomic_load(&rx->fo->rx_stop))
+    struct fanout *fo = rx->fo;
+#ifdef GROVE_BENCH_GRPC
+    if (fo->grpc) { /* this thread's completion queue */
+        long open = 0, closed = 0;
+        while (!atomic_load(&fo->rx_stop))
+            bench_fanout_grpc_poll(fo->grpc, (int)(rx - fo->rx), fo, 50, &open, &closed);
+        pthread_mutex_lock(&fo->count_lock);
+        fo->open += open;
+        fo->closed += closed;
+        pthread_mutex_unlock(&fo->count_lock);
+        return NULL;
+    }
+#endif
+    while (!atomic_load(&fo->rx_stop))
         fanout_poll(rx, 50);
     return NULL;
 }
@@ -486,7 +502,7 @@ int bench_fanout(int argc, char **argv)
                         .rate = rate,
                         .seconds = seconds,
                         .node_ids = node_ids > 0 ? node_ids : 0,
-                        .receivers = grpc ? 1 : (int)receivers};
+                        .receivers = (int)receivers};
     pthread_mutex_init(&fo.count_lock, NULL);
     const char *path = strstr(g.url + 7, "/");
     snprintf(fo.path, sizeof fo.path, "%s", path ? path : "");
@@ -518,7 +534,7 @@ int bench_fanout(int argc, char **argv)
      * multiplexed on a few connections). */
     double t_open = bench_now();
 #ifdef GROVE_BENCH_GRPC
-    if (grpc && !bench_fanout_grpc_open(&fo.grpc, grpc_port, subs, fo.node_ids)) {
+    if (grpc && !bench_fanout_grpc_open(&fo.grpc, grpc_port, subs, fo.node_ids, fo.receivers)) {
         fprintf(stderr, "cannot start the gRPC streams\n");
         return 1;
     }
@@ -551,16 +567,13 @@ int bench_fanout(int argc, char **argv)
     double rss_mb = 0;
     long threads = 0;
     double t_write = bench_now(), cpu_server = bench_cpu_of(g.pid), cpu_self = bench_cpu_now();
-    /* SSE: each receiver on a thread of its own from here on (this one
-     * waits); gRPC: this thread drives the completion queue. */
-    for (int r = 0; r < fo.receivers && !grpc; r++)
+    /* Each receiver on a thread of its own from here on (its sockets, or
+     * its completion queue); this one waits. */
+    for (int r = 0; r < fo.receivers; r++)
         pthread_create(&fo.rx[r].thread, NULL, fanout_rx_main, &fo.rx[r]);
     struct timespec tick = {.tv_nsec = 50000000};
     while (!atomic_load(&fo.writer_done)) {
-        if (grpc)
-            fanout_step(&fo, 50);
-        else
-            nanosleep(&tick, NULL);
+        nanosleep(&tick, NULL);
         if (rss_mb == 0 && bench_now() - t_write > seconds / 2)
             fanout_proc_status(g.pid, &rss_mb, &threads);
     }
@@ -570,14 +583,10 @@ int bench_fanout(int argc, char **argv)
     cpu_self = (bench_cpu_now() - cpu_self) / wall;
     long expected = atomic_load(&fo.sent) * subs;
     double t_drain = bench_now();
-    while (atomic_load(&fo.delivered) < expected && bench_now() - t_drain < 10) {
-        if (grpc)
-            fanout_step(&fo, 50);
-        else
-            nanosleep(&tick, NULL);
-    }
+    while (atomic_load(&fo.delivered) < expected && bench_now() - t_drain < 10)
+        nanosleep(&tick, NULL);
     atomic_store(&fo.rx_stop, true);
-    for (int r = 0; r < fo.receivers && !grpc; r++)
+    for (int r = 0; r < fo.receivers; r++)
         pthread_join(fo.rx[r].thread, NULL);
     if (rss_mb == 0)
         fanout_proc_status(g.pid, &rss_mb, &threads);

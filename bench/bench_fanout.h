@@ -10,18 +10,21 @@
 struct fanout;
 /* Monotonic nanoseconds: the clock each write's pk carries. */
 int64_t bench_fanout_now_ns(void);
-/* One delivery, ms after its write was sent. */
-void bench_fanout_record(struct fanout *fo, double ms);
+/* One delivery, ms after its write was sent, seen by receiving thread rx. */
+void bench_fanout_record(struct fanout *fo, int rx, double ms);
 
 /* count Stream calls to 127.0.0.1:port for tables=docs (node id sub-<i %
- * node_ids>, none when 0), all started; false when gRPC refuses one. */
+ * node_ids>, none when 0), all started, call i on completion queue i %
+ * queues; false when gRPC refuses one. */
 struct fanout_grpc;
-bool bench_fanout_grpc_open(struct fanout_grpc **out, int port, long count, long node_ids);
-/* Serves the calls' events for up to timeout_ms: *open counts calls whose
- * stream started, *closed those that ended; deliveries go to fo (NULL:
- * dropped). */
-void bench_fanout_grpc_poll(struct fanout_grpc *g, struct fanout *fo, int timeout_ms, long *open,
-                            long *closed);
+bool bench_fanout_grpc_open(struct fanout_grpc **out, int port, long count, long node_ids,
+                            int queues);
+/* Serves the events of queue q for up to timeout_ms: *open counts calls
+ * whose stream started, *closed those that ended; deliveries go to fo as
+ * receiver q (fo NULL: dropped). Each queue is served by one thread at a
+ * time. */
+void bench_fanout_grpc_poll(struct fanout_grpc *g, int q, struct fanout *fo, int timeout_ms,
+                            long *open, long *closed);
 /* Cancels every call and frees them. */
 void bench_fanout_grpc_close(struct fanout_grpc *g);
 
