@@ -1,14 +1,16 @@
 /* grove-bench fanout --subscribers N --writes-per-s R [--seconds S]
- * [--transport http|grpc] [--node-ids K]: one groved, N SSE subscribers of GET
- * /sync/stream, or N gRPC Stream calls (bench_fanout_grpc.c) (tables=docs; no node id, as read-only clients such as
- * dashboards, or with --node-ids K one of K node ids each, as K edge nodes
- * would: distinct node ids are distinct subscriptions, read apart), and a
- * writer making R single Data API writes per second for S seconds. Each
- * write's pk carries its send time, so every subscriber's receive latency is
- * measured: p50, p99 and max over all deliveries, and how many of the
- * expected N x writes arrived. groved's RSS and thread count are read from
- * /proc while every subscriber is connected, and its RSS before they came,
- * for the cost of an idle subscriber (docs/design.md "Serving streams").
+ * [--transport http|grpc] [--node-ids K] [--receivers K]: one groved, N SSE
+ * subscribers of GET /sync/stream, or N gRPC Stream calls
+ * (bench_fanout_grpc.c) (tables=docs; no node id, as read-only clients such
+ * as dashboards, or with --node-ids K one of K node ids each, as K edge
+ * nodes would: distinct node ids are distinct subscriptions, read apart),
+ * and a writer making R single Data API writes per second for S seconds.
+ * Each write's pk carries its send time, so every subscriber's receive
+ * latency is measured: p50, p99 and max over all deliveries, and how many of
+ * the expected N x writes arrived. groved's RSS and thread count are read
+ * from /proc while every subscriber is connected, and its RSS before they
+ * came, for the cost of an idle subscriber (docs/design.md "Serving
+ * streams").
  *
  * The subscribers are raw non-blocking sockets spread over source addresses
  * 127.1.x.y (bound before connect), at most 50 per address: the listener's
@@ -636,18 +638,20 @@ int bench_fanout(int argc, char **argv)
     free(rx0->lat);
     free(rx0->wire);
     double idle_kib = (rss_idle - rss_before) * 1024.0 / (double)subs;
-    printf("%ld %s subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
-           "p99 %.1f ms, max %.1f ms (in the subscribers' sockets: p50 %.1f ms, p99 %.1f ms; "
-           "%d receiving threads); groved %.0f MB RSS, %ld threads (before the subscribers: "
-           "%.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB each); %ld still open; CPU "
-           "while writing: groved %.2f cores, this bench %.2f\n",
-           subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, delivered, expected, p50, p99, max,
-           wire50, wire99, fo.receivers, rss_mb, threads, rss_before, threads_before, rss_idle,
-           idle_kib, still_open, cpu_server, cpu_self);
-    char arrived[96] = ""; /* SSE only: gRPC's sockets are its library's */
-    if (!grpc)
+    char in_sockets[96] = "", arrived[96] = ""; /* SSE only: gRPC's sockets are its library's */
+    if (!grpc) {
+        snprintf(in_sockets, sizeof in_sockets,
+                 "in the subscribers' sockets: p50 %.1f ms, p99 %.1f ms; ", wire50, wire99);
         snprintf(arrived, sizeof arrived, " arrived_p50_ms=%.2f arrived_p99_ms=%.2f", wire50,
                  wire99);
+    }
+    printf("%ld %s subscribers, %.0f writes/s for %.0f s: %zu of %ld deliveries, p50 %.1f ms, "
+           "p99 %.1f ms, max %.1f ms (%s%d receiving threads); groved %.0f MB RSS, %ld threads "
+           "(before the subscribers: %.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB "
+           "each); %ld still open; CPU while writing: groved %.2f cores, this bench %.2f\n",
+           subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, delivered, expected, p50, p99, max,
+           in_sockets, fo.receivers, rss_mb, threads, rss_before, threads_before, rss_idle,
+           idle_kib, still_open, cpu_server, cpu_self);
     printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld receivers=%d "
            "writes_per_s=%.0f delivered=%zu expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f%s "
            "rss_mb=%.1f threads=%ld idle_kib_per_subscriber=%.1f groved_cores=%.2f "
