@@ -198,8 +198,8 @@ void bench_fanout_record(struct fanout *fo, int rx, double ms)
 }
 
 /* One whole line of subscriber s. Each change's pk is "f<seq>_<send ns>". */
-static void fanout_line(struct fanout_rx *rx, struct fanout_sub *s, const char *line,
-                        size_t len, int64_t now, int64_t arrived)
+static void fanout_line(struct fanout_rx *rx, struct fanout_sub *s, const char *line, size_t len,
+                        int64_t now, int64_t arrived)
 {
     if (len == 0) {
         s->changes_event = false;
@@ -272,8 +272,7 @@ static void fanout_bytes(struct fanout_rx *rx, struct fanout_sub *s, const char 
 
 /* recv, and when the bytes came (monotonic ns, from the kernel's stamp of
  * the newest segment read; 0 when there was none). */
-static ssize_t fanout_recv(const struct fanout *fo, int fd, char *buf, size_t cap,
-                           int64_t *arrived)
+static ssize_t fanout_recv(const struct fanout *fo, int fd, char *buf, size_t cap, int64_t *arrived)
 {
     struct iovec iov = {.iov_base = buf, .iov_len = cap};
     union {

@@ -103,8 +103,7 @@ bool bench_fanout_grpc_open(struct fanout_grpc **out, int port, long count, long
         s->details = grpc_empty_slice();
         s->call = grpc_channel_create_call(g->channels[i % FANOUT_GRPC_CHANNELS], NULL,
                                            GRPC_PROPAGATE_DEFAULTS, g->cqs[i % g->queues], method,
-                                           NULL,
-                                           gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                                           NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         char node[48] = "";
         if (node_ids)
             snprintf(node, sizeof node, "sub-%ld", i % node_ids);
@@ -180,9 +179,8 @@ static void fanout_grpc_message(struct fanout_grpc_sub *s, struct fanout *fo, in
             break;
         i = (size_t)(f - b);
         size_t len = b[i - 1];
-        long long sent = b[i - 2] == 0x12 && len < 128 && i + len <= n
-                             ? fanout_grpc_pk_time(b + i, len)
-                             : -1;
+        long long sent =
+            b[i - 2] == 0x12 && len < 128 && i + len <= n ? fanout_grpc_pk_time(b + i, len) : -1;
         if (sent < 0) {
             i++;
             continue;
@@ -255,8 +253,8 @@ void bench_fanout_grpc_close(struct fanout_grpc *g)
         grpc_channel_destroy(g->channels[i]);
     for (int q = 0; q < g->queues; q++) {
         grpc_completion_queue_shutdown(g->cqs[q]);
-        while (grpc_completion_queue_next(g->cqs[q], gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                   .type != GRPC_QUEUE_SHUTDOWN) {
+        gpr_timespec forever = gpr_inf_future(GPR_CLOCK_REALTIME);
+        while (grpc_completion_queue_next(g->cqs[q], forever, NULL).type != GRPC_QUEUE_SHUTDOWN) {
         }
         grpc_completion_queue_destroy(g->cqs[q]);
     }

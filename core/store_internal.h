@@ -10,8 +10,8 @@
 #define GROVE_CORE_STORE_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "clock.h"
 #include "crdt.h"

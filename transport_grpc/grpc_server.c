@@ -467,9 +467,9 @@ static void gsrv_close(void *self)
                    GRPC_QUEUE_SHUTDOWN) {
             }
         }
+        gpr_timespec forever = gpr_inf_future(GPR_CLOCK_REALTIME);
         for (size_t q = srv->stream_worker_count; q < GSRV_STREAM_QUEUES; q++) /* failed open */
-            while (grove_grpc_cq_next(srv->stream_cqs[q], gpr_inf_future(GPR_CLOCK_REALTIME))
-                       .type != GRPC_QUEUE_SHUTDOWN) {
+            while (grove_grpc_cq_next(srv->stream_cqs[q], forever).type != GRPC_QUEUE_SHUTDOWN) {
             }
         grpc_server_destroy(srv->server);
         grpc_completion_queue_destroy(srv->cq);
