@@ -199,9 +199,9 @@ static grove_err store_restore_clock(struct grove_store *store)
 
 /* A checkpoint copies each page once however often the WAL rewrote it, so
  * the rarer they are the less a bulk sync copies, at the cost of disk: one
- * every 128 MiB of WAL, whatever the file's page size (older files have
- * 8 KiB pages). */
-static grove_err store_set_checkpoints(struct grove_store *store)
+ * every 128 MiB of WAL by default, whatever the file's page size (older
+ * files have 8 KiB pages). */
+static grove_err store_set_checkpoints(struct grove_store *store, size_t bytes)
 {
     sqlite3_stmt *st = NULL;
     grove_err err = store_prepare(store, &st, "PRAGMA page_size");
@@ -211,9 +211,9 @@ static grove_err store_set_checkpoints(struct grove_store *store)
     sqlite3_finalize(st);
     if (page <= 0)
         return grove_store_sqlite_error(store, "read page size");
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d;", (128 << 20) / page);
-    return grove_store_exec(store, sql);
+    size_t frames = (bytes ? bytes : (size_t)128 << 20) / (size_t)page;
+    store->checkpoints.threshold = frames < INT32_MAX ? (int)frames : INT32_MAX;
+    return GROVE_OK;
 }
 
 /* SQLite says only "unable to open database file"; at start-up the cause is
@@ -296,7 +296,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     if (!err)
         err = grove_store_exec(store, store_schema_sql);
     if (!err)
-        err = store_set_checkpoints(store);
+        err = store_set_checkpoints(store, opts->checkpoint_bytes);
     if (!err)
         err = store_claim_node(store, opts->path);
     if (!err)
@@ -305,6 +305,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         err = store_prepare_all(store);
     if (!err)
         err = grove_store_readers_init(store, opts->path, opts->readers);
+    if (!err)
+        err = grove_store_checkpoints_start(store);
     if (err) {
         grove_error_prefix(err, "opening %s: ", opts->path);
         goto fail;
@@ -320,7 +322,9 @@ void grove_store_close(struct grove_store *store)
 {
     if (!store)
         return;
-    /* Readers first: the writer's connection, closed last, checkpoints. */
+    /* The checkpoint thread and readers first: the writer's connection,
+     * closed last, checkpoints. */
+    grove_store_checkpoints_stop(store);
     grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *all[] = {store->load_row,    store->put_state,   store->put_row,

@@ -79,6 +79,22 @@ struct store_reader_pool {
     bool initialized;
 };
 
+/* Checkpoints (store_checkpoint.c). The writer's, under its lock: WAL
+ * frames that call for a checkpoint, the count after which the next round
+ * comes, the count the last commit left, and whether a pass was asked for
+ * (when the thread had made asked_at). The thread's, under `lock`. */
+struct store_checkpoints {
+    int threshold, next_try, last_frames;
+    bool asked;
+    unsigned asked_at;
+    sqlite3 *db; /* the thread's connection; NULL: SQLite's autocheckpoint */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool wanted, stopping;
+    unsigned passes; /* made so far */
+};
+
 /* Remote changes merged, and conflicts, in one table. */
 struct store_table_counts {
     uint64_t merged, conflicts;
@@ -96,6 +112,7 @@ struct grove_store {
     sqlite3 *db;
     struct store_reader_pool readers;
     struct store_reader own_reader; /* reads on db, when there is no pool */
+    struct store_checkpoints checkpoints;
     struct grove_clock clock;
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
@@ -159,6 +176,15 @@ struct store_record_key {
  * not carry (r->src is ""). */
 grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
                                 struct store_record_key *record);
+
+/* ---- store_checkpoint.c ------------------------------------------------------- */
+
+/* After the readers, with checkpoints.threshold set: checkpoints on a thread
+ * of the store's when it has readers' connections (a WAL file), else
+ * SQLite's autocheckpoint at the threshold. Stopped first when the store
+ * closes (the writer's close checkpoints last). */
+grove_err grove_store_checkpoints_start(struct grove_store *store);
+void grove_store_checkpoints_stop(struct grove_store *store);
 
 /* ---- store_reader.c ----------------------------------------------------------- */
 

@@ -103,6 +103,11 @@ fail:
     return err;
 }
 
+size_t grove_store_readers(const struct grove_store *store)
+{
+    return store->readers.max;
+}
+
 grove_err grove_store_readers_init(struct grove_store *store, const char *path, int readers)
 {
     struct store_reader_pool *p = &store->readers;

@@ -21,6 +21,9 @@ struct grove_store_options {
      * concurrent reads need them, up to this many (0: 4; at most 64); below
      * 0, or a file not in WAL mode: none, reads share the writer's. */
     int readers;
+    /* The WAL's size that calls for a checkpoint, copying it back into the
+     * file (docs/design.md, "Store layout"); 0: 128 MiB. */
+    size_t checkpoint_bytes;
 };
 
 grove_err grove_store_open(struct grove_store **out, const struct grove_store_options *opts);
@@ -104,6 +107,9 @@ grove_err grove_store_latest(struct grove_store *store, struct grove_hlc *out);
 /* How many commits have been published, without a lock: while it stays the
  * same, so does grove_store_latest (a stream at the head looks no further). */
 uint64_t grove_store_commits(struct grove_store *store);
+/* How many read-only connections reads may use at once (--store-readers);
+ * 0 when reads share the writer's connection (a store not in WAL mode). */
+size_t grove_store_readers(const struct grove_store *store);
 
 /* One waiter for every stream a transport serves from a few threads
  * (docs/design.md "Serving streams"): it follows the newest stamp, so each

@@ -303,6 +303,46 @@ Test(core_store_readers, a_read_past_the_bound_waits_for_a_reader_to_come_back, 
     grove_store_close(s);
 }
 
+/* Checkpoints run beside the writer (core/store_checkpoint.c), and the WAL
+ * still starts over: with a 256 KiB threshold (64 frames), 3,000 commits of
+ * about 1 KiB (3 or more frames each) leave a WAL of a few thresholds and
+ * what the writer committed while the thread made its last pass, fewer
+ * frames than commits; one that never started over holds all of them. */
+Test(core_store_readers, the_wal_is_checkpointed_and_starts_over, .timeout = 60)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.db", support_dir);
+    struct grove_store_options o = {.path = path,
+                                    .node_id = "a",
+                                    .schema = support_docs_schema,
+                                    .checkpoint_bytes = 256 << 10};
+    struct grove_store *s;
+    cr_assert_eq(grove_store_open(&s, &o), GROVE_OK, "%s", grove_errmsg());
+    char value[1024];
+    memset(value, 'x', sizeof value);
+    value[0] = value[sizeof value - 2] = '"';
+    value[sizeof value - 1] = '\0';
+    for (int i = 0; i < 3000; i++) {
+        char pk[32];
+        snprintf(pk, sizeof pk, "row-%d", i);
+        cr_assert_eq(grove_store_set(s, "docs", pk, "title", value, strlen(value)), GROVE_OK,
+                     "%s", grove_errmsg());
+    }
+    /* The WAL's frames now, read by a checkpoint of our own. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int frames = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    grove_store_close(s);
+    cr_assert_lt(frames, 3000, "the WAL holds %d frames", frames);
+    cr_assert_gt(frames, 0);
+}
+
 Test(core_store_readers, an_in_memory_store_reads_through_its_writer)
 {
     struct grove_store_options o = {

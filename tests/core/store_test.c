@@ -568,7 +568,7 @@ Test(core_store, pages_of_4_kib_and_a_checkpoint_every_128_mib)
 {
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
     cr_expect_eq(pragma_int(s, "PRAGMA page_size"), 4096);
-    cr_expect_eq(pragma_int(s, "PRAGMA wal_autocheckpoint"), 32768);
+    cr_expect_eq(s->checkpoints.threshold, 32768, "frames of 4 KiB");
     grove_store_close(s);
     char path[512];
     snprintf(path, sizeof path, "%s/old.db", support_dir);
@@ -579,6 +579,6 @@ Test(core_store, pages_of_4_kib_and_a_checkpoint_every_128_mib)
     sqlite3_close(db);
     s = support_store(support_dir, "old", support_docs_schema);
     cr_expect_eq(pragma_int(s, "PRAGMA page_size"), 8192);
-    cr_expect_eq(pragma_int(s, "PRAGMA wal_autocheckpoint"), 16384);
+    cr_expect_eq(s->checkpoints.threshold, 16384, "frames of 8 KiB");
     grove_store_close(s);
 }
