@@ -128,3 +128,20 @@ void grove_error_clear(void)
     error_native = 0;
     error_retry = 0;
 }
+
+void grove_error_save(grove_err err, struct grove_error_record *out)
+{
+    out->err = err;
+    out->native = error_native;
+    out->retry = error_retry;
+    _Static_assert(sizeof out->message == sizeof error_message, "one message size");
+    memcpy(out->message, error_message, sizeof error_message);
+}
+
+grove_err grove_error_restore(const struct grove_error_record *rec)
+{
+    memcpy(error_message, rec->message, sizeof error_message);
+    error_native = rec->native;
+    error_retry = rec->retry;
+    return rec->err;
+}

@@ -8,6 +8,7 @@
 #include "grove/sys/error.h"
 #include "guard.h"
 #include "inbound.h"
+#include "read_pool.h"
 #include "server_stream.h"
 #include "store_echo.h"
 
@@ -20,6 +21,7 @@ struct grove_server {
     atomic_bool closing;
     atomic_bool ready;
     struct grove_server_stream_cache *stream_cache; /* server_stream.c */
+    struct grove_read_pool *reads; /* pulls are served here; NULL: inline */
 };
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
@@ -39,6 +41,9 @@ grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
     grove_err err = grove_hook_chain_extend(&server->hooks, opts->hooks);
     if (!err)
         err = grove_server_stream_cache_new(&server->stream_cache);
+    size_t readers = grove_store_readers(store);
+    if (!err && readers)
+        err = grove_read_pool_new(&server->reads, readers);
     if (err) {
         grove_server_free(server);
         return err;
@@ -51,6 +56,7 @@ void grove_server_free(struct grove_server *server)
 {
     if (!server)
         return;
+    grove_read_pool_free(server->reads); /* first: its jobs use the rest */
     grove_hook_chain_free(&server->hooks);
     grove_server_stream_cache_free(server->stream_cache);
     free(server);
@@ -60,6 +66,11 @@ void grove_server_shutdown(struct grove_server *server)
 {
     atomic_store(&server->closing, true);
     grove_store_wake_all(server->store);
+}
+
+struct grove_read_pool *grove_server_read_pool(const struct grove_server *server)
+{
+    return server->reads;
 }
 
 struct grove_store *grove_server_store(struct grove_server *server)

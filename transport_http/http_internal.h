@@ -46,7 +46,28 @@ struct http_listener {
     size_t cors_origin_count;
     struct grove_admin *admin; /* the admin API (http_admin.c); NULL: none */
     bool admin_only;
+    /* Pulls on the read threads, their connections suspended (http_pull.c). */
+    pthread_mutex_t pulls_lock;
+    pthread_cond_t pulls_done;
+    unsigned pulls_in_flight;
 };
+
+/* Pulls on the server's read threads (http_pull.c). */
+struct http_pull;
+void grove_http_pulls_init(struct http_listener *l);
+void grove_http_pulls_destroy(struct http_listener *l);
+/* Returns once no pull is in flight; call it with `closing` set. */
+void grove_http_pulls_wait(struct http_listener *l);
+/* Hands the pull in body to the read threads and suspends conn; *out is the
+ * call's until grove_http_pull_free. false: not handed on (the server reads
+ * inline, the listener is closing, out of memory): serve it here. */
+bool grove_http_pull_start(struct http_listener *l, struct MHD_Connection *conn,
+                           const struct grove_caller *caller, const struct grove_buf *body,
+                           struct http_pull **out);
+/* Once MHD calls the handler again: the answer, queued. */
+enum MHD_Result grove_http_pull_answer(struct http_listener *l, struct MHD_Connection *conn,
+                                       struct http_pull *pull);
+void grove_http_pull_free(struct http_pull *pull);
 
 /* Answers (http_server.c), every one through grove_http_queue_response,
  * which adds the listener's CORS headers and frees resp: a JSON body (MHD

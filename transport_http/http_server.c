@@ -63,6 +63,7 @@ struct http_call {
     bool too_big;
     int64_t started_us;         /* at the request line (grove_metrics_now_us) */
     struct grove_caller caller; /* who asks, once the head is admitted */
+    struct http_pull *pull;     /* a pull on the read threads (http_pull.c) */
 };
 
 static enum http_route http_route_of(const struct http_listener *l, const char *url)
@@ -103,6 +104,9 @@ static bool http_content_type_ok(struct MHD_Connection *conn)
 static enum MHD_Result http_handle_unary(struct http_listener *l, struct MHD_Connection *conn,
                                          struct http_call *call)
 {
+    if (call->route == ROUTE_PULL &&
+        grove_http_pull_start(l, conn, &call->caller, &call->body, &call->pull))
+        return MHD_YES; /* answered when MHD calls again, after the read */
     struct grove_buf out = {0};
     grove_err err = grove_serve_as(l->server, &call->caller, &grove_codec_json,
                                    call->route == ROUTE_PULL ? GROVE_CALL_PULL : GROVE_CALL_PUSH,
@@ -236,6 +240,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
         snprintf(call->method, sizeof call->method, "%s", method);
         return http_on_headers(l, conn, url, method, call);
     }
+    if (call->pull)
+        return grove_http_pull_answer(l, conn, call->pull);
     if (!call->collecting) {
         *upload_data_size = 0; /* answered already: the body is not read */
         return MHD_YES;
@@ -276,6 +282,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
         grove_http_metrics_count(l, conn, call->method, call->target,
                                  http_route_ops[call->route], call->started_us);
         grove_http_data_free(call->data);
+        grove_http_pull_free(call->pull);
         grove_caller_release(&call->caller);
         grove_buf_free(&call->body);
         free(call->target);
@@ -357,6 +364,7 @@ static void http_listener_free(struct http_listener *l)
     free(l->cert_pem);
     free(l->key_pem);
     free(l->ca_pem);
+    grove_http_pulls_destroy(l);
     free(l);
 }
 
@@ -374,6 +382,7 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     l = calloc(1, sizeof *l);
     if (!l)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
+    grove_http_pulls_init(l);
     l->fd = -1;
     l->server = server;
     l->max_body = opts->max_body;
@@ -493,9 +502,11 @@ void grove_http_listener_close(void *self)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
-    /* Resumes every suspended stream, which sees `closing` and ends: MHD
-     * must find none suspended when it stops. Then the pool threads are
-     * joined: calls in flight finish. */
+    /* Resumes every suspended stream, which sees `closing` and ends, and
+     * waits for the pulls on the read threads: MHD must find no connection
+     * suspended when it stops. Then the pool threads are joined: calls in
+     * flight finish. */
+    grove_http_pulls_wait(l);
     grove_http_pump_stop(l->pump);
     MHD_stop_daemon(l->daemon);
     http_listener_free(l);

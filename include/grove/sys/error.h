@@ -25,4 +25,16 @@ grove_err grove_error_set_retry(grove_err err, unsigned seconds);
 
 void grove_error_clear(void);
 
+/* This thread's error record, whole, to carry it to another thread (a call
+ * served on the read threads, core/read_pool.h). */
+struct grove_error_record {
+    grove_err err;
+    int native;
+    unsigned retry;
+    char message[1024];
+};
+void grove_error_save(grove_err err, struct grove_error_record *out);
+/* Makes rec this thread's record; returns rec->err. */
+grove_err grove_error_restore(const struct grove_error_record *rec);
+
 #endif

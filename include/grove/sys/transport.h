@@ -182,6 +182,22 @@ grove_err grove_serve_from(struct grove_server *server, const char *peer_addr,
 grove_err grove_serve_as(struct grove_server *server, const struct grove_caller *caller,
                          const struct grove_codec *codec, enum grove_call_kind kind,
                          const char *data, size_t len, struct grove_buf *out);
+/* A pull for the server's read threads (docs/design.md, "Reads beside
+ * writes"), for a transport whose thread must not wait for it (HTTP's pool
+ * threads each serve many connections): made, then submitted, done(user,
+ * err) runs on a read thread once out holds the encoded answer (as
+ * grove_serve_as: err with grove_errmsg() on that thread), and the job is
+ * gone. caller, data and out must live until then. Making one fails with
+ * GROVE_ENOTSUP when the server reads inline (serve with grove_serve_as);
+ * submitting never fails. grove_serve_as itself serves pulls on the read
+ * threads too, waiting for them. */
+typedef void (*grove_served_fn)(void *user, grove_err err);
+struct grove_serve_job;
+grove_err grove_serve_pull_new(struct grove_serve_job **job, struct grove_server *server,
+                               const struct grove_caller *caller, const struct grove_codec *codec,
+                               const char *data, size_t len, struct grove_buf *out,
+                               grove_served_fn done, void *user);
+void grove_serve_pull_submit(struct grove_serve_job *job);
 /* Opens a stream for an encoded pull request. */
 grove_err grove_serve_stream_open(struct grove_server *server, const struct grove_codec *codec,
                                   const char *data, size_t len, struct grove_server_stream **out);
