@@ -19,8 +19,8 @@ struct grove_access {
     uint64_t serial; /* unique in the process: tells tables apart in a stream's key */
     struct grove_identity *ids;
     size_t count;
-    /* Made from tokens: node ids requests name are believed, as before
-     * identities (docs/protocol.md, "Echo rule"). */
+    /* Made from tokens: the node id a pull names is believed for its echoes,
+     * and on an open table a pusher's too (docs/protocol.md, "Echo rule"). */
     bool from_tokens;
     const struct grove_identity
         *anonymous;             /* who a request without credentials is; NULL: refused */
@@ -375,6 +375,20 @@ bool grove_caller_limited(const struct grove_caller *caller, bool write)
         return false;
     const struct grove_scope *s = write ? &id->write : &id->read;
     return !s->all || id->prefix;
+}
+
+const char *grove_caller_source(const struct grove_caller *caller, const char *claimed)
+{
+    const struct grove_identity *id = caller_id(caller);
+    if (id && id->node)
+        return id->node;
+    /* The node itself, or anyone on an open listener, where nothing is
+     * proven and anyone may write anything: the claim, as before identities.
+     * A credential without a node (a shared token, a peer identity) proves
+     * who holds it, not which node it is. */
+    if (!caller || !caller->access || (caller->access->from_tokens && !id))
+        return claimed;
+    return NULL;
 }
 
 const char *grove_caller_node(const struct grove_caller *caller, const char *claimed)

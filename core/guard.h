@@ -21,10 +21,16 @@ void grove_guard_free(struct grove_guard *guard);
 /* Whether the caller's rows are limited at all (a NULL caller, an open table
  * or an identity with every table and no prefix: not). */
 bool grove_caller_limited(const struct grove_caller *caller, bool write);
-/* The node a caller is known to be, for echo filtering and as the source of
- * what it pushes: its identity's node; on a table made from tokens (or
- * open), the node it names (`claimed`); else NULL, nobody. */
+/* The node a pull or stream leaves echoes out for: its identity's node; on
+ * a table made from tokens (or open), the node it names (`claimed`), since a
+ * false claim there keeps changes only from whoever makes it; else NULL. */
 const char *grove_caller_node(const struct grove_caller *caller, const char *claimed);
+/* The node recorded as the source of what a caller pushes, which pulls for
+ * that node then leave out: its identity's node; the claim only from the
+ * node itself (a NULL caller) or an anonymous caller on an open listener;
+ * else NULL, nobody: a wrong source would keep the changes from the node it
+ * names. */
+const char *grove_caller_source(const struct grove_caller *caller, const char *claimed);
 /* The node a client identity acts as; NULL for anyone else. */
 const char *grove_caller_client_node(const struct grove_caller *caller);
 /* GROVE_EFORBIDDEN naming the identity when `table` is outside the read

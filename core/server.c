@@ -226,7 +226,7 @@ grove_err grove_server_push(struct grove_server *server, const struct grove_push
     if ((err = grove_caller_check_push(req->caller, req)) ||
         (err = server_skip_own(server, req, &kept, &count)))
         return err;
-    const char *src = grove_caller_node(req->caller, req->node_id);
+    const char *src = grove_caller_source(req->caller, req->node_id);
     struct grove_apply_report report;
     err = grove_inbound_apply(
         server->store, &server->hooks, kept ? kept : req->changes, count,

@@ -61,6 +61,7 @@ void conformance_filter(const struct conformance_fixture *f);
 void conformance_identity_client(const struct conformance_fixture *f);
 void conformance_identity_stream(const struct conformance_fixture *f);
 void conformance_identity_spoofing(const struct conformance_fixture *f);
+void conformance_identity_shared_token(const struct conformance_fixture *f);
 void conformance_identity_rotation(const struct conformance_fixture *f);
 void conformance_identity_certificate(const struct conformance_fixture *f);
 
@@ -134,6 +135,10 @@ void conformance_identity_certificate(const struct conformance_fixture *f);
     Test(suite, identity_spoofing_converges, .timeout = 120)                                       \
     {                                                                                              \
         conformance_identity_spoofing(&(fixture));                                                 \
+    }                                                                                              \
+    Test(suite, identity_shared_token_converges, .timeout = 120)                                   \
+    {                                                                                              \
+        conformance_identity_shared_token(&(fixture));                                             \
     }                                                                                              \
     Test(suite, identity_rotation_and_reload, .timeout = 120)                                      \
     {                                                                                              \

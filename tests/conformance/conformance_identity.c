@@ -260,6 +260,32 @@ void conformance_identity_spoofing(const struct conformance_fixture *f)
     support_node_stop(&n);
 }
 
+void conformance_identity_shared_token(const struct conformance_fixture *f)
+{
+    struct support_node n;
+    struct grove_access *tokens = NULL;
+    cr_assert_eq(grove_access_from_tokens(&tokens, "shared", NULL), GROVE_OK);
+    conf_id_start(&n, f, tokens);
+    struct grove_peer *hub = conf_dial(f, n.url, "shared", 0);
+    struct grove_peer *other = conf_dial(f, n.url, "shared", 0);
+    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 0, 1));
+    char pks[512];
+    struct grove_hlc cursor;
+    conf_id_pull_pks(hub, "hub", NULL, pks, sizeof pks, &cursor);
+    /* Another holder of the one token names hub: the token proves no node,
+     * so hub still gets the records, or the two stay diverged. */
+    conf_id_push_ok(other, conf_id_push("hub", "acme/", 7, 2));
+    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
+    cr_assert_str_eq(pks, "acme/7,acme/8,", "records pushed in hub's name reach hub");
+    /* So does what hub pushed itself: a no-op for hub, traffic only. */
+    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 20, 1));
+    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
+    cr_assert_str_eq(pks, "acme/20,");
+    grove_peer_close(hub);
+    grove_peer_close(other);
+    support_node_stop(&n);
+}
+
 void conformance_identity_rotation(const struct conformance_fixture *f)
 {
     struct support_node n;

@@ -58,6 +58,7 @@ Test(core_access, credentials_name_an_identity_or_nobody)
             GROVE_OK, "both secrets are valid");
         cr_expect_str_eq(c.identity->name, "edge");
         cr_expect_str_eq(grove_caller_node(&c, "someone"), "edge", "bound: the claim is not used");
+        cr_expect_str_eq(grove_caller_source(&c, "someone"), "edge");
         grove_caller_release(&c);
     }
     cr_expect_eq(acc_admit(g, "Bearer edge-old", NULL, GROVE_NEED_ADMIN, &c), GROVE_EFORBIDDEN);
@@ -66,6 +67,7 @@ Test(core_access, credentials_name_an_identity_or_nobody)
     cr_assert_eq(acc_admit(g, NULL, "CN=ops,O=Acme", GROVE_NEED_ADMIN, &c), GROVE_OK);
     cr_expect_str_eq(c.identity->name, "ops");
     cr_expect_null(grove_caller_node(&c, "ops"), "unbound, in a table of identities: nobody");
+    cr_expect_null(grove_caller_source(&c, "ops"));
     /* A reload: the caller admitted before keeps its table. */
     struct grove_access *tokens = NULL;
     cr_assert_eq(grove_access_from_tokens(&tokens, "tok", NULL), GROVE_OK);
@@ -75,7 +77,8 @@ Test(core_access, credentials_name_an_identity_or_nobody)
     grove_caller_release(&c);
     cr_expect_eq(acc_admit(g, "Bearer edge-old", NULL, GROVE_NEED_SYNC, &c), GROVE_EAUTH);
     cr_assert_eq(acc_admit(g, "Bearer tok", NULL, GROVE_NEED_ADMIN, &c), GROVE_OK);
-    cr_expect_str_eq(grove_caller_node(&c, "claimed"), "claimed", "tokens: claims are believed");
+    cr_expect_str_eq(grove_caller_node(&c, "claimed"), "claimed", "tokens: a pull's claim");
+    cr_expect_null(grove_caller_source(&c, "claimed"), "a shared token proves no pusher's node");
     grove_caller_release(&c);
     /* Open: anyone, as anything. */
     struct grove_access *open = NULL;
@@ -84,6 +87,7 @@ Test(core_access, credentials_name_an_identity_or_nobody)
     grove_access_unref(open);
     cr_assert_eq(acc_admit(g, "Bearer whatever", NULL, GROVE_NEED_ADMIN, &c), GROVE_OK);
     cr_expect_null(c.identity);
+    cr_expect_str_eq(grove_caller_source(&c, "claimed"), "claimed", "open: as before identities");
     grove_caller_release(&c);
     grove_guard_free(g);
 }
