@@ -64,9 +64,12 @@ if(TARGET grove_transport_nng)
     set(grove_nng_lib nng)
   endif()
   # mbedTLS: groved's TLS engine for nng+tls+tcp (transport_nng/nng_tls_engine.c).
-  set(grove_mbedtls_libs mbedtls mbedx509 mbedcrypto)
-  set(grove_pc_libs "-lnng -lmbedtls -lmbedx509 -lmbedcrypto ${grove_pc_libs}")
+  set(grove_mbedtls_libs mbedtls)
+  set(grove_pc_libs "-lnng -lmbedtls ${grove_pc_libs}")
 endif()
+# mbedTLS's X.509 parser: client certificates' names (core/cert_names.c).
+list(APPEND grove_mbedtls_libs mbedx509 mbedcrypto)
+set(grove_pc_libs "${grove_pc_libs} -lmbedx509 -lmbedcrypto")
 pkg_check_modules(GROVE_DEPS REQUIRED IMPORTED_TARGET ${grove_pc_requires})
 set(grove_deps PkgConfig::GROVE_DEPS ${grove_nng_lib} ${grove_mbedtls_libs} Threads::Threads m)
 

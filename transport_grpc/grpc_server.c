@@ -17,6 +17,7 @@
 #include <grpc/support/alloc.h>
 
 #include "grove/metrics.h"
+#include "grove/sys/cert_names.h"
 #include "grove/sys/error.h"
 #include "grpc_server.h"
 
@@ -134,11 +135,10 @@ static bool gsrv_deadline_passed(const struct gsrv_call *c)
     return gpr_time_cmp(c->deadline, gpr_now(c->deadline.clock_type)) < 0;
 }
 
-#define GSRV_CERT_NAMES 8
-
 /* Admits the call (c->caller): the core is handed its "authorization"
- * metadata, its address and, on grpcs with a CA, the names gRPC verified in
- * the client certificate (subject, common name, SANs). */
+ * metadata, its address and, on grpcs with a CA, the names of the client
+ * certificate gRPC verified (core/cert_names.c makes them from its PEM, as
+ * for every transport: gRPC's own subject property is OpenSSL's form). */
 static grove_err gsrv_admit(struct gsrv_call *c)
 {
     static const char *const ops[] = {"pull", "push", "stream"};
@@ -152,28 +152,21 @@ static grove_err gsrv_admit(struct gsrv_call *c)
             cred.authorization = (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value);
             cred.authorization_len = GRPC_SLICE_LENGTH(md->metadata[i].value);
         }
-    char names[GSRV_CERT_NAMES][256];
-    const char *name_ptrs[GSRV_CERT_NAMES];
+    struct grove_cert_names names = {.count = 0};
     grpc_auth_context *auth = grpc_call_auth_context(c->call);
     if (auth) {
-        grpc_auth_property_iterator it = grpc_auth_context_property_iterator(auth);
-        const grpc_auth_property *p;
-        while ((p = grpc_auth_property_iterator_next(&it)) &&
-               cred.cert_name_count < GSRV_CERT_NAMES) {
-            if (strcmp(p->name, GRPC_X509_SUBJECT_PROPERTY_NAME) != 0 &&
-                strcmp(p->name, GRPC_X509_CN_PROPERTY_NAME) != 0 &&
-                strcmp(p->name, GRPC_X509_SAN_PROPERTY_NAME) != 0)
-                continue;
-            if (p->value_length == 0 || p->value_length >= sizeof names[0])
-                continue;
-            char *n = names[cred.cert_name_count];
-            memcpy(n, p->value, p->value_length);
-            n[p->value_length] = '\0';
-            name_ptrs[cred.cert_name_count++] = n;
-        }
+        grpc_auth_property_iterator it =
+            grpc_auth_context_find_properties_by_name(auth, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+        const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+        if (p && grove_cert_names_pem(&names, p->value, p->value_length))
+            names.count = 0;
         grpc_auth_context_release(auth);
     }
+    const char *name_ptrs[GROVE_CERT_NAMES];
+    for (size_t i = 0; i < names.count; i++)
+        name_ptrs[i] = names.text[i];
     cred.cert_names = name_ptrs;
+    cred.cert_name_count = names.count;
     return grove_guard_admit(c->srv->guard, &cred, GROVE_NEED_SYNC, &c->caller);
 }
 

@@ -62,7 +62,7 @@ static void nngs_peer_addr(nng_msg *msg, char *out, size_t size)
 /* Answers one request (body, len) from peer (may be NULL) into out; errors
  * become error frames. cert: the verified client certificate's names. */
 static void nngs_serve(struct nngs_listener *l, const char *peer,
-                       const struct grove_nng_cert_names *cert, const char *body, size_t len,
+                       const struct grove_cert_names *cert, const char *body, size_t len,
                        struct grove_buf *out)
 {
     int64_t started_us = grove_metrics_now_us();
@@ -77,7 +77,7 @@ static void nngs_serve(struct nngs_listener *l, const char *peer,
                                      .peer_addr = peer,
                                      .authorization = req.auth_len ? req.auth : NULL,
                                      .authorization_len = req.auth_len};
-    const char *cert_names[GROVE_NNG_CERT_NAMES];
+    const char *cert_names[GROVE_CERT_NAMES];
     for (size_t i = 0; i < cert->count; i++)
         cert_names[i] = cert->text[i];
     cred.cert_names = cert_names;
@@ -130,7 +130,7 @@ static void *nngs_worker_main(void *arg)
         struct grove_buf out = {0};
         char peer[GROVE_PEER_ADDR_MAX];
         nngs_peer_addr(msg, peer, sizeof peer);
-        struct grove_nng_cert_names cert = {.count = 0};
+        struct grove_cert_names cert = {.count = 0};
         if (l->client_ca)
             grove_nng_tls_pipe_names(&cert, nng_msg_get_pipe(msg));
         nngs_serve(l, peer[0] ? peer : NULL, &cert, nng_msg_body(msg), nng_msg_len(msg), &out);

@@ -47,11 +47,11 @@ struct nng_tls_engine_conn {
     void *tls; /* nng's connection, for nng_tls_engine_send/recv */
     mbedtls_ssl_context ssl;
     /* The verified peer certificate's names, set when the handshake ends. */
-    struct grove_nng_cert_names names;
+    struct grove_cert_names names;
 };
 
 /* Where verified() copies the names (see the top of this file). */
-static _Thread_local struct grove_nng_cert_names *nnge_names_wanted;
+static _Thread_local struct grove_cert_names *nnge_names_wanted;
 
 /* The kernel's generator: no state to share between nng's threads. */
 static int nnge_random(void *arg, unsigned char *buf, size_t len)
@@ -155,7 +155,7 @@ static int nnge_conn_handshake(nng_tls_engine_conn *c)
     const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
     c->names.count = 0;
     if (peer && mbedtls_ssl_get_verify_result(&c->ssl) == 0)
-        grove_nng_cert_names_of(&c->names, peer);
+        grove_cert_names_of(&c->names, peer);
     return 0;
 }
 
@@ -337,7 +337,7 @@ grove_err grove_nng_tls_engine_install(void)
     return nnge_install_rv ? grove_nng_error_map(nnge_install_rv, "TLS engine") : GROVE_OK;
 }
 
-void grove_nng_tls_pipe_names(struct grove_nng_cert_names *out, nng_pipe pipe)
+void grove_nng_tls_pipe_names(struct grove_cert_names *out, nng_pipe pipe)
 {
     out->count = 0;
     bool verified = false;

@@ -34,9 +34,6 @@ struct conformance_fixture {
      * (identities by cert_subject); the case dials with the test CA's client
      * certificate. */
     bool cert_identities;
-    /* How the listener writes the subject DN of support_certs' rich_cert;
-     * NULL: as https does (SUPPORT_RICH_DN). */
-    const char *rich_dn;
 };
 
 void conformance_round_trip(const struct conformance_fixture *f);

@@ -114,10 +114,6 @@ static const struct conformance_fixture grpcs_conformance = {
     .silent_open = grpcs_silent_open,
     .silent_close = grpc_silent_close,
     .cert_identities = true,
-    /* gRPC hands over OpenSSL's RFC 2253 form: the last RDN first, and
-     * other escapes and attribute names than https's GnuTLS form (see
-     * docs/operations.md, "Identities"). */
-    .rich_dn = "CN=grove-rich \\\"2\\\" \\<x\\>,OU=edge,OU=sync,O=Acme\\, Inc.,C=CH",
 };
 
 GROVE_CONFORMANCE_SUITE(transport_grpc_conformance, grpc_conformance)

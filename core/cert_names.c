@@ -1,7 +1,8 @@
 /* The names of a client certificate as the core matches them against an
- * identity's cert-subject (docs/operations.md, "Identities"): the same list,
- * in the same string forms, as https gets from GnuTLS, so one cert-subject
- * names one certificate on both. The subject DN is written as GnuTLS's
+ * identity's cert-subject (docs/operations.md, "Identities"), made here for
+ * every transport (https, grpcs and nng+tls+tcp hand over the verified
+ * certificate), so one cert-subject names one certificate on all of them.
+ * The forms are those GnuTLS gives, as https always gave. The subject DN is written as GnuTLS's
  * gnutls_x509_crt_get_dn writes it: the RDNs in certificate order (GnuTLS's
  * compatible form: RFC 4514 would put the last first), short attribute
  * names, ',' between RDNs and '+' inside one, RFC 4514's escapes, and a
@@ -9,6 +10,7 @@
  * name carries the same escapes. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/asn1.h>
@@ -16,7 +18,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "grove/sys/error.h"
-#include "nng_tls_names.h"
+#include "grove/sys/cert_names.h"
 
 /* The attribute names GnuTLS writes (its OID table), with the one string type
  * an attribute must have (0: a DirectoryString, any of them): GnuTLS writes
@@ -25,7 +27,7 @@ static const struct {
     const char *oid;
     const char *name;
     int tag;
-} nngn_attrs[] = {
+} cert_attrs[] = {
     {"2.5.4.3", "CN", 0},
     {"2.5.4.4", "surName", 0},
     {"2.5.4.5", "serialNumber", MBEDTLS_ASN1_PRINTABLE_STRING},
@@ -60,16 +62,16 @@ static const struct {
      MBEDTLS_ASN1_PRINTABLE_STRING},
 };
 
-#define NNGN_ATTR_COUNT (sizeof nngn_attrs / sizeof nngn_attrs[0])
+#define NNGN_ATTR_COUNT (sizeof cert_attrs / sizeof cert_attrs[0])
 
 /* A string that stops growing (and says so) at its capacity. */
-struct nngn_out {
+struct cert_out {
     char *s;
     size_t len, cap;
     bool full;
 };
 
-static void nngn_put(struct nngn_out *o, const char *s, size_t len)
+static void cert_put(struct cert_out *o, const char *s, size_t len)
 {
     if (o->full || len >= o->cap - o->len) {
         o->full = true;
@@ -80,13 +82,13 @@ static void nngn_put(struct nngn_out *o, const char *s, size_t len)
     o->s[o->len] = '\0';
 }
 
-static void nngn_put_str(struct nngn_out *o, const char *s)
+static void cert_put_str(struct cert_out *o, const char *s)
 {
-    nngn_put(o, s, strlen(s));
+    cert_put(o, s, strlen(s));
 }
 
 /* Code point cp as UTF-8. */
-static void nngn_put_utf8(struct nngn_out *o, unsigned long cp)
+static void cert_put_utf8(struct cert_out *o, unsigned long cp)
 {
     char b[4];
     size_t n;
@@ -109,19 +111,19 @@ static void nngn_put_utf8(struct nngn_out *o, unsigned long cp)
         b[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    nngn_put(o, b, n);
+    cert_put(o, b, n);
 }
 
 /* One byte of a value, with RFC 4514's escapes as GnuTLS applies them. */
-static void nngn_put_escaped(struct nngn_out *o, char c, bool first, bool last)
+static void cert_put_escaped(struct cert_out *o, char c, bool first, bool last)
 {
     if (strchr(",+\"\\<>;", c) || (first && (c == '#' || c == ' ')) || (last && c == ' '))
-        nngn_put(o, "\\", 1);
-    nngn_put(o, &c, 1);
+        cert_put(o, "\\", 1);
+    cert_put(o, &c, 1);
 }
 
 /* '#' and the hex of the value's DER (tag, length, bytes). */
-static void nngn_put_der_hex(struct nngn_out *o, const mbedtls_x509_buf *val)
+static void cert_put_der_hex(struct cert_out *o, const mbedtls_x509_buf *val)
 {
     unsigned char head[6];
     size_t n = 0;
@@ -134,18 +136,18 @@ static void nngn_put_der_hex(struct nngn_out *o, const mbedtls_x509_buf *val)
         for (size_t i = bytes; i > 0; i--)
             head[n++] = (unsigned char)(val->len >> (8 * (i - 1)));
     }
-    nngn_put(o, "#", 1);
+    cert_put(o, "#", 1);
     char hex[3];
     for (size_t i = 0; i < n + val->len; i++) {
         snprintf(hex, sizeof hex, "%02x", i < n ? head[i] : val->p[i - n]);
-        nngn_put(o, hex, 2);
+        cert_put(o, hex, 2);
     }
 }
 
 /* An attribute value: strings as UTF-8 with escapes, anything else (or a
  * string of a type other than want, when not 0) as hex. false for a NUL
  * inside, which GnuTLS refuses to write. */
-static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val, int want)
+static bool cert_put_value(struct cert_out *o, const mbedtls_x509_buf *val, int want)
 {
     size_t unit = val->tag == MBEDTLS_ASN1_BMP_STRING         ? 2
                   : val->tag == MBEDTLS_ASN1_UNIVERSAL_STRING ? 4
@@ -154,7 +156,7 @@ static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val, int 
                 val->tag == MBEDTLS_ASN1_PRINTABLE_STRING || val->tag == MBEDTLS_ASN1_IA5_STRING ||
                 val->tag == MBEDTLS_ASN1_T61_STRING;
     if (!text || val->len % unit || (want && val->tag != want)) {
-        nngn_put_der_hex(o, val);
+        cert_put_der_hex(o, val);
         return true;
     }
     for (size_t i = 0; i < val->len; i += unit) {
@@ -165,15 +167,15 @@ static bool nngn_put_value(struct nngn_out *o, const mbedtls_x509_buf *val, int 
             return false;
         bool first = i == 0, last = i + unit == val->len;
         if (unit == 1 || cp < 0x80)
-            nngn_put_escaped(o, (char)cp, first, last);
+            cert_put_escaped(o, (char)cp, first, last);
         else
-            nngn_put_utf8(o, cp);
+            cert_put_utf8(o, cp);
     }
     return true;
 }
 
 /* "name=value" for one attribute. */
-static void nngn_put_attr(struct nngn_out *o, const mbedtls_x509_name *a)
+static void cert_put_attr(struct cert_out *o, const mbedtls_x509_name *a)
 {
     char dotted[128];
     if (mbedtls_oid_get_numeric_string(dotted, sizeof dotted, &a->oid) < 0) {
@@ -181,37 +183,37 @@ static void nngn_put_attr(struct nngn_out *o, const mbedtls_x509_name *a)
         return;
     }
     size_t i = 0;
-    while (i < NNGN_ATTR_COUNT && strcmp(nngn_attrs[i].oid, dotted) != 0)
+    while (i < NNGN_ATTR_COUNT && strcmp(cert_attrs[i].oid, dotted) != 0)
         i++;
-    nngn_put_str(o, i < NNGN_ATTR_COUNT ? nngn_attrs[i].name : dotted);
-    nngn_put(o, "=", 1);
+    cert_put_str(o, i < NNGN_ATTR_COUNT ? cert_attrs[i].name : dotted);
+    cert_put(o, "=", 1);
     bool known = i < NNGN_ATTR_COUNT;
     if (!known)
-        nngn_put_der_hex(o, &a->val);
-    else if (!nngn_put_value(o, &a->val, nngn_attrs[i].tag))
+        cert_put_der_hex(o, &a->val);
+    else if (!cert_put_value(o, &a->val, cert_attrs[i].tag))
         o->full = true;
 }
 
 /* The DN into o; o->full when it does not fit or cannot be written.
  * mbedTLS lists the attributes in certificate order, next_merged joining
  * those of one multi-valued RDN. */
-static void nngn_put_dn(struct nngn_out *o, const mbedtls_x509_name *dn)
+static void cert_put_dn(struct cert_out *o, const mbedtls_x509_name *dn)
 {
     bool first = true, merged = false;
     for (const mbedtls_x509_name *a = dn; a; a = a->next) {
         if (!a->oid.p)
             continue;
         if (!first)
-            nngn_put(o, merged ? "+" : ",", 1);
-        nngn_put_attr(o, a);
+            cert_put(o, merged ? "+" : ",", 1);
+        cert_put_attr(o, a);
         first = false;
         merged = a->next_merged;
     }
 }
 
-static void nngn_add(struct grove_nng_cert_names *out, const char *s, size_t len)
+static void cert_add(struct grove_cert_names *out, const char *s, size_t len)
 {
-    if (out->count == GROVE_NNG_CERT_NAMES || len == 0 || len >= GROVE_NNG_CERT_NAME_MAX)
+    if (out->count == GROVE_CERT_NAMES || len == 0 || len >= GROVE_CERT_NAME_MAX)
         return;
     memcpy(out->text[out->count], s, len);
     out->text[out->count][len] = '\0';
@@ -220,46 +222,46 @@ static void nngn_add(struct grove_nng_cert_names *out, const char *s, size_t len
 
 /* The first common name, escaped as in the DN (as GnuTLS's get_dn_by_oid
  * gives it). */
-static void nngn_add_cn(struct grove_nng_cert_names *out, const mbedtls_x509_name *dn)
+static void cert_add_cn(struct grove_cert_names *out, const mbedtls_x509_name *dn)
 {
     for (const mbedtls_x509_name *a = dn; a; a = a->next) {
         if (!a->oid.p || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &a->oid) != 0)
             continue;
-        char cn[GROVE_NNG_CERT_NAME_MAX];
-        struct nngn_out o = {.s = cn, .cap = sizeof cn};
-        if (nngn_put_value(&o, &a->val, 0) && !o.full)
-            nngn_add(out, cn, o.len);
+        char cn[GROVE_CERT_NAME_MAX];
+        struct cert_out o = {.s = cn, .cap = sizeof cn};
+        if (cert_put_value(&o, &a->val, 0) && !o.full)
+            cert_add(out, cn, o.len);
         return;
     }
 }
 
 /* SANs of type DNS name, email and URI, in certificate order. mbedTLS keeps
  * each as its context-specific tag over the raw IA5String. */
-static void nngn_add_sans(struct grove_nng_cert_names *out, const mbedtls_x509_crt *crt)
+static void cert_add_sans(struct grove_cert_names *out, const mbedtls_x509_crt *crt)
 {
     for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next) {
         int type = s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK;
         bool primitive = !(s->buf.tag & MBEDTLS_ASN1_CONSTRUCTED);
         if (primitive && (type == 1 || type == 2 || type == 6) &&
             !memchr(s->buf.p, '\0', s->buf.len))
-            nngn_add(out, (const char *)s->buf.p, s->buf.len);
+            cert_add(out, (const char *)s->buf.p, s->buf.len);
     }
 }
 
-void grove_nng_cert_names_of(struct grove_nng_cert_names *out, const mbedtls_x509_crt *crt)
+void grove_cert_names_of(struct grove_cert_names *out, const mbedtls_x509_crt *crt)
 {
     out->count = 0;
-    char dn[GROVE_NNG_CERT_NAME_MAX];
-    struct nngn_out o = {.s = dn, .cap = sizeof dn};
+    char dn[GROVE_CERT_NAME_MAX];
+    struct cert_out o = {.s = dn, .cap = sizeof dn};
     dn[0] = '\0';
-    nngn_put_dn(&o, &crt->subject);
+    cert_put_dn(&o, &crt->subject);
     if (!o.full)
-        nngn_add(out, dn, o.len);
-    nngn_add_cn(out, &crt->subject);
-    nngn_add_sans(out, crt);
+        cert_add(out, dn, o.len);
+    cert_add_cn(out, &crt->subject);
+    cert_add_sans(out, crt);
 }
 
-grove_err grove_nng_cert_names_der(struct grove_nng_cert_names *out, const unsigned char *der,
+grove_err grove_cert_names_der(struct grove_cert_names *out, const unsigned char *der,
                                    size_t len)
 {
     out->count = 0;
@@ -270,7 +272,29 @@ grove_err grove_nng_cert_names_der(struct grove_nng_cert_names *out, const unsig
     if (rv)
         err = grove_error_set(GROVE_EINVAL, "certificate: mbedTLS error -0x%04x", (unsigned)-rv);
     else
-        grove_nng_cert_names_of(out, &crt);
+        grove_cert_names_of(out, &crt);
     mbedtls_x509_crt_free(&crt);
+    return err;
+}
+
+grove_err grove_cert_names_pem(struct grove_cert_names *out, const char *pem, size_t len)
+{
+    out->count = 0;
+    /* mbedTLS reads PEM from a string whose length counts its NUL. */
+    char *text = malloc(len + 1);
+    if (!text)
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    memcpy(text, pem, len);
+    text[len] = '\0';
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int rv = mbedtls_x509_crt_parse(&crt, (const unsigned char *)text, len + 1);
+    grove_err err = GROVE_OK;
+    if (rv)
+        err = grove_error_set(GROVE_EINVAL, "certificate: mbedTLS error -0x%04x", (unsigned)-rv);
+    else
+        grove_cert_names_of(out, &crt);
+    mbedtls_x509_crt_free(&crt);
+    free(text);
     return err;
 }

@@ -1,7 +1,6 @@
-/* The names nng+tls+tcp's engine reads in a client certificate
- * (nng_tls_names.c) are the names https reads with GnuTLS, string for string:
- * GnuTLS itself is the oracle here, asked as transport_http/http_auth.c asks
- * it. Certificates: the test CA's (certtool) and some made with openssl,
+/* The names every TLS listener hands the core for a client certificate
+ * (core/cert_names.c) are the names GnuTLS reads, string for string, as https
+ * always matched them: GnuTLS itself is the oracle here. Certificates: the test CA's (certtool) and some made with openssl,
  * which writes what certtool cannot (a multi-valued RDN, any attribute, a
  * value of the wrong string type). */
 #include <stdio.h>
@@ -12,24 +11,24 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "nng_tls_names.h"
+#include "grove/sys/cert_names.h"
 #include "support/certs.h"
 #include "support/tmpdir.h"
 
-/* The names https hands the core for crt (see http_auth.c). */
-static void oracle_names(gnutls_x509_crt_t crt, struct grove_nng_cert_names *out)
+/* The names GnuTLS gives for crt: the DN, the common name, the SANs. */
+static void oracle_names(gnutls_x509_crt_t crt, struct grove_cert_names *out)
 {
     out->count = 0;
-    char buf[GROVE_NNG_CERT_NAME_MAX];
+    char buf[GROVE_CERT_NAME_MAX];
     size_t size = sizeof buf;
     if (gnutls_x509_crt_get_dn(crt, buf, &size) == GNUTLS_E_SUCCESS && buf[0])
-        snprintf(out->text[out->count++], GROVE_NNG_CERT_NAME_MAX, "%s", buf);
+        snprintf(out->text[out->count++], GROVE_CERT_NAME_MAX, "%s", buf);
     size = sizeof buf;
     if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) ==
             GNUTLS_E_SUCCESS &&
         buf[0])
-        snprintf(out->text[out->count++], GROVE_NNG_CERT_NAME_MAX, "%s", buf);
-    for (unsigned seq = 0; out->count < GROVE_NNG_CERT_NAMES; seq++) {
+        snprintf(out->text[out->count++], GROVE_CERT_NAME_MAX, "%s", buf);
+    for (unsigned seq = 0; out->count < GROVE_CERT_NAMES; seq++) {
         size = sizeof buf;
         int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, NULL);
         if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
@@ -37,13 +36,13 @@ static void oracle_names(gnutls_x509_crt_t crt, struct grove_nng_cert_names *out
         if ((type == GNUTLS_SAN_DNSNAME || type == GNUTLS_SAN_RFC822NAME ||
              type == GNUTLS_SAN_URI) &&
             size > 0 && size < sizeof buf)
-            snprintf(out->text[out->count++], GROVE_NNG_CERT_NAME_MAX, "%.*s", (int)size, buf);
+            snprintf(out->text[out->count++], GROVE_CERT_NAME_MAX, "%.*s", (int)size, buf);
     }
 }
 
 /* Both lists of names for the PEM certificate at path; asserts they are
  * equal and returns the engine's in out. */
-static void expect_same_names(const char *path, struct grove_nng_cert_names *out)
+static void expect_same_names(const char *path, struct grove_cert_names *out)
 {
     gnutls_datum_t pem = {0}, der = {0};
     cr_assert_eq(gnutls_load_file(path, &pem), GNUTLS_E_SUCCESS, "read %s", path);
@@ -52,9 +51,9 @@ static void expect_same_names(const char *path, struct grove_nng_cert_names *out
     cr_assert_eq(gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM), GNUTLS_E_SUCCESS, "%s",
                  path);
     cr_assert_eq(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), GNUTLS_E_SUCCESS);
-    struct grove_nng_cert_names want;
+    struct grove_cert_names want;
     oracle_names(crt, &want);
-    cr_assert_eq(grove_nng_cert_names_der(out, der.data, der.size), GROVE_OK, "%s", path);
+    cr_assert_eq(grove_cert_names_der(out, der.data, der.size), GROVE_OK, "%s", path);
     for (size_t i = 0; i < want.count || i < out->count; i++)
         cr_expect_str_eq(i < out->count ? out->text[i] : "(none)",
                          i < want.count ? want.text[i] : "(none)", "%s: name %zu", path, i);
@@ -82,10 +81,10 @@ static const char *openssl_cert(const char *dir, const char *name, const char *s
     return path;
 }
 
-Test(transport_nng_tls_names, test_ca_certificates)
+Test(core_cert_names, test_ca_certificates)
 {
     const struct support_certs *c = support_certs();
-    struct grove_nng_cert_names names;
+    struct grove_cert_names names;
     expect_same_names(c->client_cert, &names);
     cr_assert_str_eq(names.text[0], "CN=grove-client");
     expect_same_names(c->stranger_cert, &names);
@@ -100,10 +99,10 @@ Test(transport_nng_tls_names, test_ca_certificates)
     cr_assert_str_eq(names.text[4], SUPPORT_RICH_EMAIL);
 }
 
-Test(transport_nng_tls_names, escapes_multivalued_and_utf8)
+Test(core_cert_names, escapes_multivalued_and_utf8)
 {
     const char *dir = support_tmpdir_new("names");
-    struct grove_nng_cert_names names;
+    struct grove_cert_names names;
     /* A leading '#' and space, a trailing space, every special character,
      * UTF-8, a multi-valued RDN; an IP SAN https does not name. */
     expect_same_names(openssl_cert(dir, "wide",
@@ -133,25 +132,25 @@ Test(transport_nng_tls_names, escapes_multivalued_and_utf8)
     support_tmpdir_remove(dir);
 }
 
-Test(transport_nng_tls_names, long_dn_left_out)
+Test(core_cert_names, long_dn_left_out)
 {
     const char *dir = support_tmpdir_new("names");
     char subject[1024] = "";
     for (int i = 0; i < 30; i++)
         snprintf(subject + strlen(subject), sizeof subject - strlen(subject), "/OU=unit-%d", i);
     strcat(subject, "/CN=long");
-    struct grove_nng_cert_names names;
+    struct grove_cert_names names;
     expect_same_names(openssl_cert(dir, "long", subject, "DNS:long.example.com"), &names);
     cr_assert_eq(names.count, 2, "no DN past %d bytes: the common name and the SAN",
-                 GROVE_NNG_CERT_NAME_MAX);
+                 GROVE_CERT_NAME_MAX);
     cr_assert_str_eq(names.text[0], "long");
     support_tmpdir_remove(dir);
 }
 
-Test(transport_nng_tls_names, not_a_certificate)
+Test(core_cert_names, not_a_certificate)
 {
-    struct grove_nng_cert_names names;
+    struct grove_cert_names names;
     static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x01};
-    cr_assert_eq(grove_nng_cert_names_der(&names, junk, sizeof junk), GROVE_EINVAL);
+    cr_assert_eq(grove_cert_names_der(&names, junk, sizeof junk), GROVE_EINVAL);
     cr_assert_eq(names.count, 0);
 }
