@@ -17,8 +17,8 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
-#include "grove/sys/error.h"
 #include "grove/sys/cert_names.h"
+#include "grove/sys/error.h"
 
 /* The attribute names GnuTLS writes (its OID table), with the one string type
  * an attribute must have (0: a DirectoryString, any of them): GnuTLS writes
@@ -261,8 +261,7 @@ void grove_cert_names_of(struct grove_cert_names *out, const mbedtls_x509_crt *c
     cert_add_sans(out, crt);
 }
 
-grove_err grove_cert_names_der(struct grove_cert_names *out, const unsigned char *der,
-                                   size_t len)
+grove_err grove_cert_names_der(struct grove_cert_names *out, const unsigned char *der, size_t len)
 {
     out->count = 0;
     mbedtls_x509_crt crt;

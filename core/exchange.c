@@ -88,7 +88,8 @@ static grove_err exchange_serve_here(struct grove_server *server, const char *pe
     return err;
 }
 
-/* A pull on the read threads: the job is the read pool's first. */
+/* A pull on the read threads; its first member is the pool's job, which
+ * exchange_job_run casts back. */
 struct grove_serve_job {
     struct grove_read_job job;
     struct grove_read_pool *pool;
@@ -183,8 +184,8 @@ static grove_err exchange_serve(struct grove_server *server, const char *peer_ad
     struct exchange_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     struct grove_serve_job *job = NULL;
     if (kind != GROVE_CALL_PULL || !grove_server_read_pool(server) ||
-        exchange_job_new(&job, server, peer_addr, caller, codec, data, len, out,
-                         exchange_wait_done, &w))
+        exchange_job_new(&job, server, peer_addr, caller, codec, data, len, out, exchange_wait_done,
+                         &w))
         return exchange_serve_here(server, peer_addr, caller, codec, kind, data, len, out);
     grove_serve_pull_submit(job);
     pthread_mutex_lock(&w.lock);

@@ -1,10 +1,10 @@
 /* The threads pulls are served on (docs/design.md, "Reads beside writes"):
  * one per reader connection of the store, each at the lowest CPU priority
- * (the threads that write keep theirs). The store already lets reads and writes run side
- * by side; on a machine whose cores are all busy the scheduler then gives a
- * writer its share first, so it keeps its throughput beside any number of
- * readers, which share what is left and still run whenever a core is free.
- * Jobs run in the order they came. */
+ * (the threads that write keep theirs). The store already lets reads and
+ * writes run side by side; on a machine whose cores are all busy the
+ * scheduler then gives a writer its share first, so it keeps its throughput
+ * beside any number of readers, which share what is left and still run
+ * whenever a core is free. Jobs run in the order they came. */
 #ifndef GROVE_CORE_READ_POOL_H
 #define GROVE_CORE_READ_POOL_H
 

@@ -238,8 +238,9 @@ grove_err grove_store_counter_totals(struct grove_store *store, const struct gro
  * operations, in *folded (malloc'ed; NULL when the batch has no counter
  * record, the batch then stands as it is): each applied before dropped, the
  * others carrying their origin's running totals. *count is updated. */
-grove_err grove_store_fold_counter_ops(struct grove_store *store, const struct grove_change *changes,
-                                       size_t *count, struct grove_change **folded);
+grove_err grove_store_fold_counter_ops(struct grove_store *store,
+                                       const struct grove_change *changes, size_t *count,
+                                       struct grove_change **folded);
 
 /* ---- store_read.c ------------------------------------------------------------- */
 

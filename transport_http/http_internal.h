@@ -99,8 +99,7 @@ enum MHD_Result grove_http_metrics_serve(const struct http_listener *l, struct M
  * op is its sync route's op, or -1 to tell it by its target (/metrics, the
  * Data API; others are not counted). Streams and watches are not timed. */
 void grove_http_metrics_count(const struct http_listener *l, struct MHD_Connection *conn,
-                              const char *method, const char *target, int op,
-                              int64_t started_us);
+                              const char *method, const char *target, int op, int64_t started_us);
 /* An SSE response opened (+1) or ended (-1). */
 void grove_http_metrics_subscribers_add(const struct http_listener *l, int delta);
 

@@ -279,8 +279,8 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
     grove_http_deadlines_leave(l->deadlines, conn);
     struct http_call *call = *con_cls;
     if (call) {
-        grove_http_metrics_count(l, conn, call->method, call->target,
-                                 http_route_ops[call->route], call->started_us);
+        grove_http_metrics_count(l, conn, call->method, call->target, http_route_ops[call->route],
+                                 call->started_us);
         grove_http_data_free(call->data);
         grove_http_pull_free(call->pull);
         grove_caller_release(&call->caller);
@@ -468,10 +468,9 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
         goto fail;
     }
     if (!tls) {
-        err = grove_http_admit_start(&l->admit, l->fd, l->daemon,
-                                     grove_store_metrics(grove_server_store(server)),
-                                     opts->max_connections, opts->max_connections_per_address,
-                                     opts->head_timeout_ms);
+        err = grove_http_admit_start(
+            &l->admit, l->fd, l->daemon, grove_store_metrics(grove_server_store(server)),
+            opts->max_connections, opts->max_connections_per_address, opts->head_timeout_ms);
         if (err) {
             MHD_stop_daemon(l->daemon);
             goto fail;

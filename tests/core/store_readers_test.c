@@ -312,10 +312,8 @@ Test(core_store_readers, the_wal_is_checkpointed_and_starts_over, .timeout = 60)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/a.db", support_dir);
-    struct grove_store_options o = {.path = path,
-                                    .node_id = "a",
-                                    .schema = support_docs_schema,
-                                    .checkpoint_bytes = 256 << 10};
+    struct grove_store_options o = {
+        .path = path, .node_id = "a", .schema = support_docs_schema, .checkpoint_bytes = 256 << 10};
     struct grove_store *s;
     cr_assert_eq(grove_store_open(&s, &o), GROVE_OK, "%s", grove_errmsg());
     char value[1024];
@@ -325,8 +323,8 @@ Test(core_store_readers, the_wal_is_checkpointed_and_starts_over, .timeout = 60)
     for (int i = 0; i < 3000; i++) {
         char pk[32];
         snprintf(pk, sizeof pk, "row-%d", i);
-        cr_assert_eq(grove_store_set(s, "docs", pk, "title", value, strlen(value)), GROVE_OK,
-                     "%s", grove_errmsg());
+        cr_assert_eq(grove_store_set(s, "docs", pk, "title", value, strlen(value)), GROVE_OK, "%s",
+                     grove_errmsg());
     }
     /* The WAL's frames now, read by a checkpoint of our own. */
     sqlite3 *db = NULL;
