@@ -1,8 +1,8 @@
 /* grove-bench fanout --subscribers N --writes-per-s R [--seconds S]
- * [--transport http|grpc] [--node-ids K] [--receivers K]: one groved, N SSE
- * subscribers of GET /sync/stream, or N gRPC Stream calls
- * (bench_fanout_grpc.c) (tables=docs; no node id, as read-only clients such
- * as dashboards, or with --node-ids K one of K node ids each, as K edge
+ * [--transport http|grpc|nng] [--node-ids K] [--receivers K]: one groved, N
+ * SSE subscribers of GET /sync/stream, N gRPC Stream calls
+ * (bench_fanout_grpc.c) or N nng SUB sockets (bench_fanout_nng.c) (tables=docs; no node id, as
+ * read-only clients such as dashboards, or with --node-ids K one of K node ids each, as K edge
  * nodes would: distinct node ids are distinct subscriptions, read apart),
  * and a writer making R single Data API writes per second for S seconds.
  * Each write's pk carries its send time, so every subscriber's receive
@@ -21,7 +21,8 @@
  * latency as read here, each delivery's arrival in the subscriber's socket is
  * taken from the kernel's receive stamp (SO_TIMESTAMPNS): arrived_p50_ms and
  * arrived_p99_ms are the server's part, without the reader's. The gRPC
- * calls are read the same way: K threads, a completion queue each. */
+ * calls are read the same way: K threads, a completion queue each; the nng
+ * sockets too, an epoll set of their descriptors each. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,8 +48,8 @@
 #include "integration/groved_proc.h"
 #include "support/port.h"
 
-#define FANOUT_PER_ADDRESS 50
-#define FANOUT_CONNECTING  512 /* connections in flight at once while opening */
+#define FANOUT_PER_ADDRESS   50
+#define FANOUT_CONNECTING    512 /* connections in flight at once while opening */
 #define FANOUT_RECEIVERS_MAX 16
 #define FANOUT_RECEIVERS     "2" /* receiving threads unless --receivers says */
 
@@ -88,8 +89,9 @@ struct fanout {
     int port;
     char path[64];
     int64_t realtime_less_mono; /* the arrival stamps' clock less ours, in ns */
-    long node_ids; /* subscribers name node ids sub-<i % node_ids>; 0: none */
-    struct fanout_grpc *grpc; /* --transport grpc: the Stream calls; NULL: SSE */
+    long node_ids;              /* subscribers name node ids sub-<i % node_ids>; 0: none */
+    struct fanout_grpc *grpc;   /* --transport grpc: the Stream calls; NULL: SSE */
+    struct fanout_nng *nng;     /* --transport nng: the SUB sockets */
     /* The writer. */
     const char *url;
     double rate, seconds;
@@ -102,26 +104,6 @@ int64_t bench_fanout_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-
-/* VmRSS in MiB and Threads of a process, from /proc/<pid>/status. */
-static void fanout_proc_status(pid_t pid, double *rss_mb, long *threads)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    *rss_mb = 0;
-    *threads = 0;
-    if (!f)
-        return;
-    long kb;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            *rss_mb = (double)kb / 1024.0;
-        sscanf(line, "Threads: %ld", threads);
-    }
-    fclose(f);
 }
 
 static struct fanout_rx *fanout_rx_of(struct fanout *fo, const struct fanout_sub *s)
@@ -356,6 +338,13 @@ static void fanout_step(struct fanout *fo, int timeout_ms)
         return;
     }
 #endif
+#ifdef GROVE_BENCH_NNG
+    if (fo->nng) {
+        for (int q = 0; q < fo->receivers; q++)
+            bench_fanout_nng_poll(fo->nng, q, fo, timeout_ms / fo->receivers, &fo->open);
+        return;
+    }
+#endif
     struct epoll_event evs[FANOUT_RECEIVERS_MAX];
     int n = epoll_wait(fo->epfd, evs, FANOUT_RECEIVERS_MAX, timeout_ms);
     for (int i = 0; i < n; i++)
@@ -375,6 +364,14 @@ static void *fanout_rx_main(void *arg)
         fo->open += open;
         fo->closed += closed;
         pthread_mutex_unlock(&fo->count_lock);
+        return NULL;
+    }
+#endif
+#ifdef GROVE_BENCH_NNG
+    if (fo->nng) { /* this thread's sockets */
+        long open = 0;
+        while (!atomic_load(&fo->rx_stop))
+            bench_fanout_nng_poll(fo->nng, (int)(rx - fo->rx), fo, 50, &open);
         return NULL;
     }
 #endif
@@ -446,15 +443,22 @@ int bench_fanout(int argc, char **argv)
     const char *transport = bench_arg(argc, argv, "transport", "http");
     long node_ids = strtol(bench_arg(argc, argv, "node-ids", "0"), NULL, 10);
     long receivers = strtol(bench_arg(argc, argv, "receivers", FANOUT_RECEIVERS), NULL, 10);
-    bool grpc = strcmp(transport, "grpc") == 0;
+    bool grpc = strcmp(transport, "grpc") == 0, nng = strcmp(transport, "nng") == 0;
+    bool sse = !grpc && !nng;
 #ifndef GROVE_BENCH_GRPC
     if (grpc) {
         fprintf(stderr, "grove-bench fanout: built without the gRPC transport\n");
         return 2;
     }
 #endif
-    if (!grpc && strcmp(transport, "http") != 0) {
-        fprintf(stderr, "grove-bench fanout: --transport http or grpc (got %s)\n", transport);
+#ifndef GROVE_BENCH_NNG
+    if (nng) {
+        fprintf(stderr, "grove-bench fanout: built without the nng transport\n");
+        return 2;
+    }
+#endif
+    if (sse && strcmp(transport, "http") != 0) {
+        fprintf(stderr, "grove-bench fanout: --transport http, grpc or nng (got %s)\n", transport);
         return 2;
     }
     if (subs <= 0 || subs > 60000 || rate <= 0 || seconds <= 0 || receivers < 1 ||
@@ -493,6 +497,11 @@ int bench_fanout(int argc, char **argv)
     snprintf(grpc_url, sizeof grpc_url, "grpc://127.0.0.1:%d", grpc_port);
     if (grpc)
         gd_arg(&g, "--listen", grpc_url);
+    char nng_url[64]; /* publishes on the next port */
+    int nng_port = support_free_port();
+    snprintf(nng_url, sizeof nng_url, "nng+tcp://127.0.0.1:%d", nng_port);
+    if (nng)
+        gd_arg(&g, "--listen", nng_url);
     if (!gd_start(&g)) {
         fprintf(stderr, "groved did not start (%s)\n", g.log);
         return 1;
@@ -527,9 +536,7 @@ int bench_fanout(int argc, char **argv)
             return 1;
         }
     }
-    double rss_before;
-    long threads_before;
-    fanout_proc_status(g.pid, &rss_before, &threads_before);
+    struct gd_status before = gd_proc_status(g.pid);
 
     /* Open them all, a few hundred in flight at a time (gRPC: all at once,
      * multiplexed on a few connections). */
@@ -540,7 +547,13 @@ int bench_fanout(int argc, char **argv)
         return 1;
     }
 #endif
-    for (long i = 0; i < subs && !grpc; i++) {
+#ifdef GROVE_BENCH_NNG
+    if (nng && !bench_fanout_nng_open(&fo.nng, nng_port + 1, subs, fo.receivers)) {
+        fprintf(stderr, "cannot start the nng subscribers\n");
+        return 1;
+    }
+#endif
+    for (long i = 0; i < subs && sse; i++) {
         while (i - fo.open - fo.closed >= FANOUT_CONNECTING)
             fanout_step(&fo, 100);
         if (!fanout_connect(&fo, i))
@@ -559,14 +572,11 @@ int bench_fanout(int argc, char **argv)
     double t_idle = bench_now();
     while (bench_now() - t_idle < 1)
         fanout_step(&fo, 100);
-    double rss_idle;
-    long threads_idle;
-    fanout_proc_status(g.pid, &rss_idle, &threads_idle);
+    struct gd_status idle = gd_proc_status(g.pid);
 
     pthread_t writer;
     pthread_create(&writer, NULL, fanout_writer, &fo);
-    double rss_mb = 0;
-    long threads = 0;
+    struct gd_status writing = {0};
     double t_write = bench_now(), cpu_server = bench_cpu_of(g.pid), cpu_self = bench_cpu_now();
     /* Each receiver on a thread of its own from here on (its sockets, or
      * its completion queue); this one waits. */
@@ -575,8 +585,8 @@ int bench_fanout(int argc, char **argv)
     struct timespec tick = {.tv_nsec = 50000000};
     while (!atomic_load(&fo.writer_done)) {
         nanosleep(&tick, NULL);
-        if (rss_mb == 0 && bench_now() - t_write > seconds / 2)
-            fanout_proc_status(g.pid, &rss_mb, &threads);
+        if (writing.rss_mb == 0 && bench_now() - t_write > seconds / 2)
+            writing = gd_proc_status(g.pid);
     }
     pthread_join(writer, NULL);
     double wall = bench_now() - t_write;
@@ -589,21 +599,25 @@ int bench_fanout(int argc, char **argv)
     atomic_store(&fo.rx_stop, true);
     for (int r = 0; r < fo.receivers; r++)
         pthread_join(fo.rx[r].thread, NULL);
-    if (rss_mb == 0)
-        fanout_proc_status(g.pid, &rss_mb, &threads);
+    if (writing.rss_mb == 0)
+        writing = gd_proc_status(g.pid);
     long still_open = fo.open;
     /* Stopped with every stream open: they end, and groved exits cleanly. */
     int stop_status = gd_stop(&g);
     if (stop_status != 0)
         fprintf(stderr, "groved did not stop cleanly with %ld streams open (%s)\n", still_open,
                 g.log);
-    for (long i = 0; i < subs && !grpc; i++) {
+    for (long i = 0; i < subs && sse; i++) {
         fanout_close(&fo, &fo.subs[i]);
         free(fo.subs[i].line);
     }
 #ifdef GROVE_BENCH_GRPC
     if (fo.grpc)
         bench_fanout_grpc_close(fo.grpc);
+#endif
+#ifdef GROVE_BENCH_NNG
+    if (fo.nng)
+        bench_fanout_nng_close(fo.nng);
 #endif
     close(fo.epfd);
     free(fo.subs);
@@ -636,9 +650,10 @@ int bench_fanout(int argc, char **argv)
     }
     free(rx0->lat);
     free(rx0->wire);
-    double idle_kib = (rss_idle - rss_before) * 1024.0 / (double)subs;
-    char in_sockets[96] = "", arrived[96] = ""; /* SSE only: gRPC's sockets are its library's */
-    if (!grpc) {
+    double idle_kib = (idle.rss_mb - before.rss_mb) * 1024.0 / (double)subs;
+    /* SSE only: gRPC's and nng's sockets are their libraries' */
+    char in_sockets[96] = "", arrived[96] = "";
+    if (sse) {
         snprintf(in_sockets, sizeof in_sockets,
                  "in the subscribers' sockets: p50 %.1f ms, p99 %.1f ms; ", wire50, wire99);
         snprintf(arrived, sizeof arrived, " arrived_p50_ms=%.2f arrived_p99_ms=%.2f", wire50,
@@ -648,15 +663,19 @@ int bench_fanout(int argc, char **argv)
            "p99 %.1f ms, max %.1f ms (%s%d receiving threads); groved %.0f MB RSS, %ld threads "
            "(before the subscribers: %.0f MB, %ld threads; idle with them: %.0f MB, %.1f KiB "
            "each); %ld still open; CPU while writing: groved %.2f cores, this bench %.2f\n",
-           subs, grpc ? "gRPC Stream" : "SSE", rate, seconds, delivered, expected, p50, p99, max,
-           in_sockets, fo.receivers, rss_mb, threads, rss_before, threads_before, rss_idle,
-           idle_kib, still_open, cpu_server, cpu_self);
+           subs,
+           grpc  ? "gRPC Stream"
+           : nng ? "nng SUB"
+                 : "SSE",
+           rate, seconds, delivered, expected, p50, p99, max, in_sockets, fo.receivers,
+           writing.rss_mb, writing.threads, before.rss_mb, before.threads, idle.rss_mb, idle_kib,
+           still_open, cpu_server, cpu_self);
     printf("RESULT fanout transport=%s subscribers=%ld node_ids=%ld receivers=%d "
            "writes_per_s=%.0f delivered=%zu expected=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f%s "
            "rss_mb=%.1f threads=%ld idle_kib_per_subscriber=%.1f groved_cores=%.2f "
            "bench_cores=%.2f\n",
            transport, subs, fo.node_ids, fo.receivers, rate, delivered, expected, p50, p99, max,
-           arrived, rss_mb, threads, idle_kib, cpu_server, cpu_self);
+           arrived, writing.rss_mb, writing.threads, idle_kib, cpu_server, cpu_self);
     return atomic_load(&fo.writer_failed) || (long)delivered < expected || stop_status != 0;
 }
 

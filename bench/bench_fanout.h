@@ -1,6 +1,7 @@
-/* Between grove-bench fanout (bench_fanout.c, SSE subscribers on one epoll
- * loop) and its gRPC subscribers (bench_fanout_grpc.c, Stream calls on one
- * completion queue). */
+/* Between grove-bench fanout (bench_fanout.c, SSE subscribers on an epoll
+ * set per receiving thread) and its gRPC subscribers (bench_fanout_grpc.c,
+ * Stream calls on a completion queue per thread) and nng subscribers
+ * (bench_fanout_nng.c, SUB sockets on an epoll set per thread). */
 #ifndef GROVE_BENCH_FANOUT_H
 #define GROVE_BENCH_FANOUT_H
 
@@ -27,5 +28,17 @@ void bench_fanout_grpc_poll(struct fanout_grpc *g, int q, struct fanout *fo, int
                             long *open, long *closed);
 /* Cancels every call and frees them. */
 void bench_fanout_grpc_close(struct fanout_grpc *g);
+
+/* count nng SUB sockets dialed to the publisher at 127.0.0.1:pub_port, each
+ * subscribed to everything, socket i served by queue i % queues; false when
+ * one cannot be made. */
+struct fanout_nng;
+bool bench_fanout_nng_open(struct fanout_nng **out, int pub_port, long count, int queues);
+/* Takes the messages of queue q's sockets that come within timeout_ms, as
+ * receiver q of fo (fo NULL: dropped); *open grows by the subscribers that
+ * connected since (counted by queue 0). One thread per queue at a time. */
+void bench_fanout_nng_poll(struct fanout_nng *g, int q, struct fanout *fo, int timeout_ms,
+                           long *open);
+void bench_fanout_nng_close(struct fanout_nng *g);
 
 #endif

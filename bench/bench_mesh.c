@@ -254,7 +254,7 @@ static int bench_mesh_sync(const struct bench_mesh_ops *ops, int argc, char **ar
     }
     double wall_s = bench_now() - t0;
     long at_b = gd_count(&b);
-    double rss_a = gd_peak_rss_mb(a.pid), rss_b = gd_peak_rss_mb(b.pid);
+    double rss_a = gd_proc_status(a.pid).peak_rss_mb, rss_b = gd_proc_status(b.pid).peak_rss_mb;
     double t_pull = bench_now();
     double wire = bench_mesh_wire_bytes(ops, a_url, n);
     t_pull = bench_now() - t_pull;

@@ -382,17 +382,22 @@ long gd_wait_count(const struct gd *g, long want, int timeout_s)
     return n;
 }
 
-double gd_peak_rss_mb(pid_t pid)
+struct gd_status gd_proc_status(pid_t pid)
 {
+    struct gd_status st = {-1, -1, -1};
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
-    double mb = -1;
     if (!f)
-        return mb;
-    while (fgets(line, sizeof line, f))
+        return st;
+    while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "VmHWM:", 6) == 0)
-            mb = strtod(line + 6, NULL) / 1024.0;
+            st.peak_rss_mb = strtod(line + 6, NULL) / 1024.0;
+        else if (strncmp(line, "VmRSS:", 6) == 0)
+            st.rss_mb = strtod(line + 6, NULL) / 1024.0;
+        else if (strncmp(line, "Threads:", 8) == 0)
+            st.threads = strtol(line + 8, NULL, 10);
+    }
     fclose(f);
-    return mb;
+    return st;
 }

@@ -67,7 +67,12 @@ bool gd_push_lww(const struct gd *g, const char *client, const char *prefix, siz
 long gd_count(const struct gd *g);
 /* Polls gd_count until it reaches want or timeout_s passes; returns the last count. */
 long gd_wait_count(const struct gd *g, long want, int timeout_s);
-/* Peak resident set (VmHWM) in MiB of a running process. */
-double gd_peak_rss_mb(pid_t pid);
+/* A running process's resident set now and at its peak (VmRSS, VmHWM) in
+ * MiB, and its thread count, from /proc; -1 each when it cannot be read. */
+struct gd_status {
+    double rss_mb, peak_rss_mb;
+    long threads;
+};
+struct gd_status gd_proc_status(pid_t pid);
 
 #endif
