@@ -469,16 +469,17 @@ int bench_fanout(int argc, char **argv)
                 FANOUT_RECEIVERS_MAX);
         return 2;
     }
+    rlim_t need = (rlim_t)subs + 64;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)subs + 64) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
         fprintf(stderr,
-                "grove-bench fanout: %ld subscribers need more than the open-file limit "
-                "of %llu\n",
-                subs, (unsigned long long)rl.rlim_cur);
+                "grove-bench fanout: %ld subscribers need %llu open files, more than the "
+                "limit of %llu\n",
+                subs, (unsigned long long)need, (unsigned long long)rl.rlim_cur);
         return 1;
     }
     snprintf(fanout_dir, sizeof fanout_dir, "/tmp/grove-bench-fanout-XXXXXX");

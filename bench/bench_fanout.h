@@ -30,13 +30,13 @@ void bench_fanout_grpc_poll(struct fanout_grpc *g, int q, struct fanout *fo, int
 void bench_fanout_grpc_close(struct fanout_grpc *g);
 
 /* count nng SUB sockets dialed to the publisher at 127.0.0.1:pub_port, each
- * subscribed to everything, socket i served by queue i % queues; false when
- * one cannot be made. */
+ * subscribed to everything, socket i recording as receiver i % queues; false
+ * when one cannot be made. */
 struct fanout_nng;
 bool bench_fanout_nng_open(struct fanout_nng **out, int pub_port, long count, int queues);
-/* Takes the messages of queue q's sockets that come within timeout_ms, as
- * receiver q of fo (fo NULL: dropped); *open grows by the subscribers that
- * connected since (counted by queue 0). One thread per queue at a time. */
+/* Waits timeout_ms while nng's threads take the messages, recorded in fo
+ * from the first call with fo set (before: dropped); *open grows by the
+ * subscribers that connected since (counted by queue 0). */
 void bench_fanout_nng_poll(struct fanout_nng *g, int q, struct fanout *fo, int timeout_ms,
                            long *open);
 void bench_fanout_nng_close(struct fanout_nng *g);
