@@ -260,8 +260,8 @@ static const struct grove_identity *guard_by_cert(const struct grove_access *a,
                                                   const struct grove_credentials *cred)
 {
     for (size_t i = 0; i < a->count; i++)
-        for (size_t k = 0; a->ids[i].cert_subject && k < cred->cert_name_count; k++)
-            if (cred->cert_names[k] && strcmp(a->ids[i].cert_subject, cred->cert_names[k]) == 0)
+        for (size_t k = 0; a->ids[i].cert_subject && cred->cert && k < cred->cert->count; k++)
+            if (strcmp(a->ids[i].cert_subject, cred->cert->text[k]) == 0)
                 return &a->ids[i];
     return NULL;
 }
@@ -293,7 +293,7 @@ static grove_err guard_identify(const struct grove_access *a, const struct grove
         return GROVE_OK;
     if ((*out = a->anonymous))
         return GROVE_OK;
-    if (cred->cert_name_count)
+    if (cred->cert && cred->cert->count)
         return grove_error_set(GROVE_EAUTH,
                                "client certificate of no identity (unknown credential)");
     return grove_error_set(GROVE_EAUTH, "missing bearer token");

@@ -162,11 +162,7 @@ static grove_err gsrv_admit(struct gsrv_call *c)
             names.count = 0;
         grpc_auth_context_release(auth);
     }
-    const char *name_ptrs[GROVE_CERT_NAMES];
-    for (size_t i = 0; i < names.count; i++)
-        name_ptrs[i] = names.text[i];
-    cred.cert_names = name_ptrs;
-    cred.cert_name_count = names.count;
+    cred.cert = &names;
     return grove_guard_admit(c->srv->guard, &cred, GROVE_NEED_SYNC, &c->caller);
 }
 

@@ -43,14 +43,10 @@ grove_err grove_http_authorize(const struct http_listener *l, struct MHD_Connect
     if (l->tls)
         http_cert_names(conn, &names);
 #endif
-    const char *name_ptrs[GROVE_CERT_NAMES];
-    for (size_t i = 0; i < names.count; i++)
-        name_ptrs[i] = names.text[i];
     struct grove_credentials cred = {.op = op,
                                      .peer_addr = peer[0] ? peer : NULL,
                                      .authorization = auth,
                                      .authorization_len = auth ? strlen(auth) : 0,
-                                     .cert_names = name_ptrs,
-                                     .cert_name_count = names.count};
+                                     .cert = &names};
     return grove_guard_admit(l->guard, &cred, need, caller);
 }

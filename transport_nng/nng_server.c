@@ -76,12 +76,8 @@ static void nngs_serve(struct nngs_listener *l, const char *peer,
                                                                     : "-",
                                      .peer_addr = peer,
                                      .authorization = req.auth_len ? req.auth : NULL,
-                                     .authorization_len = req.auth_len};
-    const char *cert_names[GROVE_CERT_NAMES];
-    for (size_t i = 0; i < cert->count; i++)
-        cert_names[i] = cert->text[i];
-    cred.cert_names = cert_names;
-    cred.cert_name_count = cert->count;
+                                     .authorization_len = req.auth_len,
+                                     .cert = cert};
     if ((err = grove_guard_admit(l->guard, &cred, GROVE_NEED_SYNC, &caller)))
         goto fail;
     if (req.json_len > l->max_body) {
@@ -221,8 +217,8 @@ static grove_err nngs_listener_open(const struct grove_url *url, struct grove_se
     }
     char pub_address[512];
     if ((err = grove_nng_pub_address(url, pub_address, sizeof pub_address)) ||
-        (err = grove_nng_publisher_open(server, pub_address, l->tls_config, l->guard,
-                                        &l->publisher)))
+        (err =
+             grove_nng_publisher_open(server, pub_address, l->tls_config, l->guard, &l->publisher)))
         goto fail;
     for (size_t i = 0; i < NNGT_WORKERS; i++) {
         struct nngs_worker *w = &l->workers[i];

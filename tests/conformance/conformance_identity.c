@@ -221,27 +221,35 @@ void conformance_identity_stream(const struct conformance_fixture *f)
     support_node_stop(&n);
 }
 
+/* The spoofing scenario's rounds: hub syncs (its cursor past the zero one,
+ * which is never echo-filtered), `other` pushes records stamped hub naming
+ * hub, which hub must still get or the two stay diverged; then hub pushes
+ * one of its own, and its next pull gets `own_echo`. Returns hub's cursor. */
+static struct grove_hlc conf_id_spoof_rounds(struct grove_peer *hub, struct grove_peer *other,
+                                             const char *own_echo)
+{
+    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 0, 1));
+    char pks[512];
+    struct grove_hlc cursor;
+    conf_id_pull_pks(hub, "hub", NULL, pks, sizeof pks, &cursor);
+    conf_id_push_ok(other, conf_id_push("hub", "acme/", 7, 2));
+    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
+    cr_assert_str_eq(pks, "acme/7,acme/8,", "records claiming hub reach hub");
+    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 20, 1));
+    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
+    cr_assert_str_eq(pks, own_echo, "hub's own push, pulled back");
+    return cursor;
+}
+
 void conformance_identity_spoofing(const struct conformance_fixture *f)
 {
     struct support_node n;
     conf_id_start(&n, f, conf_access());
     struct grove_peer *hub = conf_dial(f, n.url, "hub-secret-old", 0);
     struct grove_peer *relay = conf_dial(f, n.url, "relay-secret", 0);
-    /* hub has synced: its cursor is past the zero cursor (which is never
-     * echo-filtered). */
-    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 0, 1));
-    char pks[512];
-    struct grove_hlc cursor;
-    conf_id_pull_pks(hub, "hub", NULL, pks, sizeof pks, &cursor);
-    /* A credential that may name any node pushes records stamped hub,
-     * naming hub: hub must still get them, or the two stay diverged. */
-    conf_id_push_ok(relay, conf_id_push("hub", "acme/", 7, 2));
-    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
-    cr_assert_str_eq(pks, "acme/7,acme/8,", "records claiming hub reach hub");
     /* What hub itself pushed is an echo for hub and stays away. */
-    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 20, 1));
-    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
-    cr_assert_str_eq(pks, "");
+    struct grove_hlc cursor = conf_id_spoof_rounds(hub, relay, "");
+    char pks[512];
     /* hub's credential cannot act as another node. */
     conf_id_forbidden(hub, conf_id_push("relay", "acme/", 30, 1), "hub naming relay");
     /* Nobody can push a change stamped with the serving node's own id: it
@@ -268,19 +276,9 @@ void conformance_identity_shared_token(const struct conformance_fixture *f)
     conf_id_start(&n, f, tokens);
     struct grove_peer *hub = conf_dial(f, n.url, "shared", 0);
     struct grove_peer *other = conf_dial(f, n.url, "shared", 0);
-    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 0, 1));
-    char pks[512];
-    struct grove_hlc cursor;
-    conf_id_pull_pks(hub, "hub", NULL, pks, sizeof pks, &cursor);
-    /* Another holder of the one token names hub: the token proves no node,
-     * so hub still gets the records, or the two stay diverged. */
-    conf_id_push_ok(other, conf_id_push("hub", "acme/", 7, 2));
-    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
-    cr_assert_str_eq(pks, "acme/7,acme/8,", "records pushed in hub's name reach hub");
-    /* So does what hub pushed itself: a no-op for hub, traffic only. */
-    conf_id_push_ok(hub, conf_id_push("hub", "acme/", 20, 1));
-    conf_id_pull_pks(hub, "hub", &cursor, pks, sizeof pks, &cursor);
-    cr_assert_str_eq(pks, "acme/20,");
+    /* Another holder of the one token names hub: the token proves no node.
+     * What hub pushed itself comes back too: a no-op for hub, traffic only. */
+    conf_id_spoof_rounds(hub, other, "acme/20,");
     grove_peer_close(hub);
     grove_peer_close(other);
     support_node_stop(&n);

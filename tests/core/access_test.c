@@ -34,12 +34,13 @@ static struct grove_guard *acc_guard(void)
 static grove_err acc_admit(struct grove_guard *g, const char *auth, const char *cert,
                            enum grove_need need, struct grove_caller *out)
 {
-    const char *names[] = {cert};
+    struct grove_cert_names names = {.count = cert ? 1 : 0};
+    if (cert)
+        snprintf(names.text[0], sizeof names.text[0], "%s", cert);
     struct grove_credentials cred = {.op = "pull",
                                      .authorization = auth,
                                      .authorization_len = auth ? strlen(auth) : 0,
-                                     .cert_names = names,
-                                     .cert_name_count = cert ? 1 : 0};
+                                     .cert = &names};
     return grove_guard_admit(g, &cred, need, out);
 }
 

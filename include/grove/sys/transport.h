@@ -18,6 +18,7 @@
 
 #include "grove/codec.h"
 #include "grove/log.h"
+#include "grove/sys/cert_names.h"
 #include "grove/sys/error.h"
 #include "grove/transport.h"
 
@@ -123,10 +124,9 @@ struct grove_credentials {
      * NULL: none. */
     const char *authorization;
     size_t authorization_len;
-    /* TLS: the verified client certificate's subject DN, common name and
-     * subject alternative names; none without one. */
-    const char *const *cert_names;
-    size_t cert_name_count;
+    /* TLS: the verified client certificate's names (grove/sys/cert_names.h);
+     * NULL or none without one. */
+    const struct grove_cert_names *cert;
 };
 
 enum grove_need {
