@@ -10,7 +10,7 @@ RUN bash scripts/setup.sh && \
 FROM debian:12
 RUN apt-get update && \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libsqlite3-0 libprotobuf-c1 libgrpc29 libnng1 libmicrohttpd12 libcurl3-gnutls \
+      libsqlite3-0 libprotobuf-c1 libgrpc29 libnng1 libmbedtls14 libmicrohttpd12 libcurl3-gnutls \
       libsystemd0 ca-certificates curl && \
     rm -rf /var/lib/apt/lists/*
 # The user and /data come before VOLUME: a new named volume starts as a copy
