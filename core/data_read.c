@@ -1,7 +1,8 @@
 /* Data API reads (grove/data.h): a resolved row, pages of rows in pk order,
- * and watches. Resolved rows are kept by every commit (store.c), so reads
- * never merge. A watch walks the arrival index from its cursor, the way a
- * pull does, and answers each changed row once with its state then. */
+ * and watches. A row is resolved from its state units as it is read, so a
+ * write stores its units only (docs/design.md, "Store layout"). A watch
+ * walks the arrival index from its cursor, the way a pull does, and answers
+ * each changed row once with its state then. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,24 +26,78 @@ static grove_err data_check_table(struct grove_store *store, const char *table)
     return GROVE_OK;
 }
 
-/* The resolved row at (table, pk), on a reader: *doc borrowed from the
- * statement until it is reset, NULL when absent or deleted. */
+/* Rows read from a statement over state units in pk order (a reader's
+ * get_row or list_rows), each resolved from its units. The statement is
+ * one step ahead: after a row it stands on the next row's first unit. */
+struct data_rows {
+    struct store_reader *r;
+    sqlite3_stmt *st;
+    int rc;             /* the statement's last step */
+    void *unit_strings; /* the current row's, in an arena of their own */
+    struct state_units units;
+    const char *pk;       /* the current row's, in unit_strings */
+    struct grove_buf doc; /* the current row's document */
+};
+
+static void data_rows_start(struct data_rows *w, struct store_reader *r, sqlite3_stmt *st)
+{
+    *w = (struct data_rows){.r = r, .st = st};
+    w->rc = sqlite3_step(st);
+}
+
+static void data_rows_end(struct data_rows *w)
+{
+    sqlite3_reset(w->st);
+    grove_msg_free(w->unit_strings);
+    grove_state_units_free(&w->units);
+    grove_buf_free(&w->doc);
+}
+
+/* Reads the next row's units and resolves them: *found is false past the
+ * last row. A deleted row is passed over, so a walk costs the tombstones
+ * in its range too. */
+static grove_err data_rows_next(struct data_rows *w, bool *found)
+{
+    *found = false;
+    grove_err err = GROVE_OK;
+    while (!err && !*found && w->rc == SQLITE_ROW) {
+        grove_msg_free(w->unit_strings);
+        w->units.count = 0;
+        err = grove_msg_new(1, &w->unit_strings);
+        const char *pk = (const char *)sqlite3_column_text(w->st, STORE_COL_PK);
+        if (!err && !(w->pk = grove_msg_strndup(w->unit_strings, pk, strlen(pk))))
+            err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        while (!err && w->rc == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(w->st, STORE_COL_PK), w->pk) == 0) {
+            struct state_unit *u = grove_state_units_push(&w->units);
+            err = u ? grove_store_read_unit(w->st, w->unit_strings, u, NULL)
+                    : grove_error_set(GROVE_ENOMEM, "out of memory");
+            w->rc = sqlite3_step(w->st);
+        }
+        w->doc.len = 0;
+        if (!err)
+            err = grove_state_units_resolve(&w->units, &w->doc, found);
+    }
+    if (!err && w->rc != SQLITE_ROW && w->rc != SQLITE_DONE)
+        err = grove_store_reader_error(w->r, "read rows");
+    return err;
+}
+
+/* The resolved row at (table, pk), on a reader, moved into *doc (a C
+ * string the caller frees): *found is false when absent or deleted. */
 static grove_err data_read_doc(struct store_reader *r, const char *table, const char *pk,
-                               const char **doc, size_t *len)
+                               struct grove_buf *doc, bool *found)
 {
     sqlite3_stmt *st = r->get_row;
-    sqlite3_reset(st);
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *doc = NULL;
-    *len = 0;
-    if (rc == SQLITE_ROW) {
-        *doc = (const char *)sqlite3_column_text(st, 0);
-        *len = (size_t)sqlite3_column_bytes(st, 0);
-        return GROVE_OK;
-    }
-    return rc == SQLITE_DONE ? GROVE_OK : grove_store_reader_error(r, "read row");
+    struct data_rows rows;
+    data_rows_start(&rows, r, st);
+    grove_err err = data_rows_next(&rows, found);
+    *doc = rows.doc;
+    rows.doc = (struct grove_buf){0};
+    data_rows_end(&rows);
+    return err;
 }
 
 grove_err grove_data_get(struct grove_store *store, const char *table, const char *pk, char **row)
@@ -55,15 +110,16 @@ grove_err grove_data_get(struct grove_store *store, const char *table, const cha
     err = grove_store_reader_get(store, &r);
     if (err)
         return err;
-    const char *doc;
-    size_t len;
-    err = data_read_doc(r, table, pk, &doc, &len);
-    if (!err && doc && !(*row = strndup(doc, len)))
-        err = grove_error_set(GROVE_ENOMEM, "out of memory");
-    if (!err && !doc)
-        err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
-    sqlite3_reset(r->get_row);
+    struct grove_buf doc = {0};
+    bool found;
+    err = data_read_doc(r, table, pk, &doc, &found);
     grove_store_reader_put(store, r);
+    if (!err && !found)
+        err = grove_error_set(GROVE_ENOTFOUND, "no row %s/%s", table, pk);
+    if (err)
+        grove_buf_free(&doc);
+    else
+        *row = doc.data;
     return err;
 }
 
@@ -82,7 +138,7 @@ static size_t data_prefix_end(const char *prefix, size_t n, char *out)
 
 /* Binds list_rows for rows of table after `after`, starting with prefix. */
 static void data_bind_list(sqlite3_stmt *st, const char *table, const char *after,
-                           const char *prefix, char *prefix_end, size_t limit)
+                           const char *prefix, char *prefix_end)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     size_t end = plen ? data_prefix_end(prefix, plen, prefix_end) : 0;
@@ -93,7 +149,6 @@ static void data_bind_list(sqlite3_stmt *st, const char *table, const char *afte
         sqlite3_bind_text(st, 4, prefix_end, (int)end, SQLITE_STATIC);
     else /* a blob sorts above every text: no upper bound */
         sqlite3_bind_blob(st, 4, "", 0, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
 }
 
 /* Up to `limit` rows (table, after `after`, with prefix) appended to *entries
@@ -111,33 +166,29 @@ static grove_err data_read_rows(struct store_reader *r, const char *table, const
         return grove_error_set(GROVE_ENOMEM, "out of memory for %zu rows", limit);
     }
     sqlite3_stmt *st = r->list_rows;
-    data_bind_list(st, table, after, prefix, prefix_end, limit + 1);
-    grove_err err = GROVE_OK;
-    int rc;
+    data_bind_list(st, table, after, prefix, prefix_end);
+    struct data_rows walk;
+    data_rows_start(&walk, r, st);
     *count = 0;
     *more = false;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    bool found;
+    grove_err err;
+    while (!(err = data_rows_next(&walk, &found)) && found) {
         if (*count == limit) {
             *more = true;
             break;
         }
         struct grove_row_entry *e = &(*entries)[*count];
-        const char *pk = (const char *)sqlite3_column_text(st, 0);
-        size_t pk_len = (size_t)sqlite3_column_bytes(st, 0);
-        const char *doc = (const char *)sqlite3_column_text(st, 1);
-        size_t doc_len = (size_t)sqlite3_column_bytes(st, 1);
-        e->pk = grove_msg_strndup(msg, pk, pk_len);
-        e->row.ptr = grove_msg_strndup(msg, doc, doc_len);
-        e->row.len = doc_len;
+        e->pk = grove_msg_strndup(msg, walk.pk, strlen(walk.pk));
+        e->row.ptr = grove_msg_strndup(msg, walk.doc.data, walk.doc.len);
+        e->row.len = walk.doc.len;
         if (!e->pk || !e->row.ptr) {
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
             break;
         }
         ++*count;
     }
-    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = grove_store_reader_error(r, "list rows");
-    sqlite3_reset(st);
+    data_rows_end(&walk);
     free(prefix_end);
     return err;
 }
@@ -217,11 +268,10 @@ static grove_err data_cursor_parse(const char *text, struct grove_hlc *out)
     memset(out, 0, sizeof *out);
     const char *p = text;
     uint64_t ts, c;
-    if (!data_parse_uint(&p, INT64_MAX, &ts) || *p++ != '.' || !data_parse_uint(&p, UINT32_MAX, &c) ||
-        *p)
-        return grove_error_set(GROVE_EINVAL,
-                               "cursor: \"%.64s\" is not a watch cursor (TS.C from an event)",
-                               text);
+    if (!data_parse_uint(&p, INT64_MAX, &ts) || *p++ != '.' ||
+        !data_parse_uint(&p, UINT32_MAX, &c) || *p)
+        return grove_error_set(
+            GROVE_EINVAL, "cursor: \"%.64s\" is not a watch cursor (TS.C from an event)", text);
     out->ts = (int64_t)ts;
     out->c = (uint32_t)c;
     return GROVE_OK;
@@ -407,17 +457,17 @@ static grove_err data_watch_changes(struct grove_watch *w, struct grove_watch_ba
         err = data_watch_scan(w, r, batch, hits, &count, &scanned_to);
     for (size_t i = 0; !err && i < count; i++) {
         struct grove_row_event *e = &batch->events[i];
-        const char *doc;
-        size_t len;
-        err = data_read_doc(r, w->table, hits[i].pk, &doc, &len);
-        if (!err && doc && !(e->row.ptr = grove_msg_strndup(batch, doc, len)))
+        struct grove_buf doc = {0};
+        bool found;
+        err = data_read_doc(r, w->table, hits[i].pk, &doc, &found);
+        if (!err && found && !(e->row.ptr = grove_msg_strndup(batch, doc.data, doc.len)))
             err = grove_error_set(GROVE_ENOMEM, "out of memory");
+        e->row.len = found ? doc.len : 0;
+        grove_buf_free(&doc);
         e->pk = hits[i].pk;
-        e->row.len = doc ? len : 0;
-        e->deleted = !doc;
+        e->deleted = !found;
         data_cursor_format(&hits[i].at, e->cursor);
     }
-    sqlite3_reset(r->get_row);
     if (!err)
         err = grove_store_reader_exec(r, "COMMIT");
     grove_store_reader_put(w->store, r);

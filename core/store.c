@@ -3,14 +3,16 @@
  * compacted by construction: one row per (table, pk, field, kind, sub) where
  * sub is the origin node for counters and the element for sets. Each state
  * row carries the arrival stamp of its last change, and pulls read by arrival
- * ("Arrival stamps and cursors"). Resolved rows are kept in `rows`, rebuilt
- * inside the write transaction, so reads never merge. */
+ * ("Arrival stamps and cursors"). Nothing else is written per change: a
+ * row's resolved document is made from its units when it is read
+ * (core/data_read.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "grove/log.h"
 #include "grove/metrics.h"
 #include "grove/sys/error.h"
 #include "store_internal.h"
@@ -24,8 +26,6 @@ static const char store_schema_sql[] =
     " dec INTEGER NOT NULL, ats INTEGER NOT NULL, ac INTEGER NOT NULL,"
     " PRIMARY KEY(tbl, pk, field, kind, sub)) WITHOUT ROWID;"
     "CREATE UNIQUE INDEX IF NOT EXISTS state_arrival ON state(ats, ac);"
-    "CREATE TABLE IF NOT EXISTS rows(tbl TEXT NOT NULL, pk TEXT NOT NULL, doc TEXT NOT NULL,"
-    " PRIMARY KEY(tbl, pk)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS cursors(peer TEXT PRIMARY KEY, pull_ts INTEGER NOT NULL,"
     " pull_c INTEGER NOT NULL, pull_node TEXT NOT NULL, push_ts INTEGER NOT NULL,"
     " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);"
@@ -71,7 +71,7 @@ static grove_err store_prepare(struct grove_store *store, sqlite3_stmt **out, co
     return GROVE_OK;
 }
 
-/* "<head>" then `rows` copies of "(?,...)" with `params` placeholders each. */
+/* "<head>" then `rows` copies of "(?,...)" with `params` placeholders each, then "<tail>". */
 static grove_err store_prepare_rows(struct grove_store *store, sqlite3_stmt **out, const char *head,
                                     const char *tail, int rows, int params)
 {
@@ -103,10 +103,6 @@ static grove_err store_prepare_chunked(struct grove_store *store)
                                  "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c,"
                                  " node, origin, src, value, inc, dec, ats, ac) VALUES",
                                  "", STORE_CHUNK, 15);
-    if (!err)
-        err = store_prepare_rows(store, &store->put_rows,
-                                 "INSERT OR REPLACE INTO rows(tbl, pk, doc) VALUES", "",
-                                 STORE_CHUNK, 3);
     return err;
 }
 
@@ -122,8 +118,6 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->put_state,
          "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c, node, origin, src,"
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
-        {&store->put_row, "INSERT OR REPLACE INTO rows(tbl, pk, doc) VALUES(?1, ?2, ?3)"},
-        {&store->del_row, "DELETE FROM rows WHERE tbl = ?1 AND pk = ?2"},
         {&store->own_counter, "SELECT inc, dec FROM state WHERE tbl = ?1 AND pk = ?2 AND"
                               " field = ?3 AND kind = 2 AND sub = ?4"},
         {&store->counter_op_put, "INSERT OR IGNORE INTO counter_ops(tbl, pk, field, origin, ts, c)"
@@ -144,6 +138,27 @@ static grove_err store_prepare_all(struct grove_store *store)
             return err;
     }
     return store_prepare_chunked(store);
+}
+
+/* Files made before rows were resolved as they are read kept every row's
+ * resolved document in a table of its own, which cost each update of a row a
+ * page in a third b-tree: it goes, once (a large one takes a while). */
+static grove_err store_drop_resolved_rows(struct grove_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    grove_err err = store_prepare(
+        store, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rows'");
+    if (err)
+        return err;
+    bool old = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (!old)
+        return GROVE_OK;
+    grove_log(GROVE_LOG_INFO, "store: dropping the resolved rows of an older file (once)");
+    err = grove_store_exec(store, "DROP TABLE rows");
+    if (!err)
+        grove_log(GROVE_LOG_INFO, "store: resolved rows dropped");
+    return err ? grove_error_prefix(err, "dropping the older resolved rows: ") : GROVE_OK;
 }
 
 /* Binds the created-by node id, or refuses a store made for another node. */
@@ -286,7 +301,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     sqlite3_busy_timeout(store->db, 5000);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut.
      * 4 KiB pages (for a new file): an update of a row among many dirties a
-     * page in each of three b-trees (state, its arrival index, rows), and
+     * page in each of two b-trees (state, its arrival index), and
      * the WAL writes, checksums and syncs whole pages, so a small round
      * costs about half what it did with 8 KiB pages; bulk applies cost the
      * same by CPU time (docs/design.md, "Store layout"). */
@@ -295,6 +310,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
                                   "PRAGMA temp_store=MEMORY;");
     if (!err)
         err = grove_store_exec(store, store_schema_sql);
+    if (!err)
+        err = store_drop_resolved_rows(store);
     if (!err)
         err = store_set_checkpoints(store, opts->checkpoint_bytes);
     if (!err)
@@ -327,11 +344,10 @@ void grove_store_close(struct grove_store *store)
     grove_store_checkpoints_stop(store);
     grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *all[] = {store->load_row,    store->put_state,   store->put_row,
-                           store->del_row,     store->own_counter, store->cursor_put,
-                           store->cursor_skip, store->load_rows,   store->put_states,
-                           store->put_rows,    store->load_span,   store->idem_get,
-                           store->idem_put,    store->idem_prune,  store->counter_op_put};
+    sqlite3_stmt *all[] = {store->load_row,   store->put_state,   store->own_counter,
+                           store->cursor_put, store->cursor_skip, store->load_rows,
+                           store->put_states, store->load_span,   store->idem_get,
+                           store->idem_put,   store->idem_prune,  store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
@@ -341,7 +357,6 @@ void grove_store_close(struct grove_store *store)
     free(store->dirty);
     free(store->table_counts);
     grove_metrics_free(store->metrics);
-    grove_buf_free(&store->doc);
     grove_clock_destroy(&store->clock);
     pthread_cond_destroy(&store->committed);
     pthread_mutex_destroy(&store->notify_lock);

@@ -104,34 +104,8 @@ static grove_err store_load_rows(struct grove_store *store, struct store_row *ro
     return GROVE_OK;
 }
 
-typedef void (*store_bind_fn)(struct grove_store *store, sqlite3_stmt *st, int base,
-                              const void *item);
-
-/* Writes n items: STORE_CHUNK at a time with `many`, the rest with `one`. */
-static grove_err store_write_all(struct grove_store *store, sqlite3_stmt *many, sqlite3_stmt *one,
-                                 int params, const void *items, size_t stride, size_t n,
-                                 store_bind_fn bind, const char *what)
+static void store_bind_unit(sqlite3_stmt *st, int base, const struct store_dirty *d)
 {
-    const char *item = items;
-    for (size_t i = 0; i < n;) {
-        bool chunk = n - i >= STORE_CHUNK;
-        sqlite3_stmt *st = chunk ? many : one;
-        size_t take = chunk ? STORE_CHUNK : 1;
-        for (size_t k = 0; k < take; k++)
-            bind(store, st, (int)k * params, item + (i + k) * stride);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return grove_store_sqlite_error(store, what);
-        i += take;
-    }
-    return GROVE_OK;
-}
-
-static void store_bind_unit(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
-{
-    (void)store;
-    const struct store_dirty *d = item;
     const struct state_unit *r = d->unit;
     sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
@@ -153,22 +127,23 @@ static void store_bind_unit(struct grove_store *store, sqlite3_stmt *st, int bas
     sqlite3_bind_int64(st, base + 15, d->arrival.c);
 }
 
-static void store_bind_doc(struct grove_store *store, sqlite3_stmt *st, int base, const void *item)
+/* Writes n units: STORE_CHUNK at a time in one statement, the rest one by one. */
+static grove_err store_write_units(struct grove_store *store, const struct store_dirty *dirty,
+                                   size_t n)
 {
-    const struct store_doc *d = item;
-    sqlite3_bind_text(st, base + 1, d->table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, base + 2, d->pk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, base + 3, store->doc.data + d->offset, (int)d->len, SQLITE_STATIC);
-}
-
-static grove_err store_delete_doc(struct grove_store *store, const char *table, const char *pk)
-{
-    sqlite3_stmt *st = store->del_row;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GROVE_OK : grove_store_sqlite_error(store, "delete row");
+    for (size_t i = 0; i < n;) {
+        bool chunk = n - i >= STORE_CHUNK;
+        sqlite3_stmt *st = chunk ? store->put_states : store->put_state;
+        size_t take = chunk ? STORE_CHUNK : 1;
+        for (size_t k = 0; k < take; k++)
+            store_bind_unit(st, (int)k * 15, &dirty[i + k]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return grove_store_sqlite_error(store, "write state");
+        i += take;
+    }
+    return GROVE_OK;
 }
 
 static int store_cmp_by_row(const void *a, const void *b, void *ctx)
@@ -218,7 +193,7 @@ static void store_count_table(struct grove_store *store, const char *table, uint
 }
 
 /* Merges a chunk of rows: loads their units, merges their changes, writes
- * the changed units with fresh arrival stamps, then their resolved rows. */
+ * the changed units with fresh arrival stamps. */
 static grove_err store_apply_chunk(struct grove_store *store, const struct grove_change *changes,
                                    struct store_row *rows, size_t n, const char *src, bool *by_span,
                                    void *arena, struct grove_apply_report *report)
@@ -233,7 +208,6 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
             err = grove_state_units_merge(&row->units, &changes[row->idx[k]], src, &m);
             report->merged += m.changed;
             report->conflicts += m.conflicts;
-            row->changed |= m.changed;
         }
         if (report->merged != merged || report->conflicts != conflicts)
             store_count_table(store, row->table, report->merged - merged,
@@ -262,27 +236,7 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
             grove_clock_now(&store->clock, &x->arrival);
             report->latest = x->arrival;
         }
-    err = store_write_all(store, store->put_states, store->put_state, 15, store->dirty,
-                          sizeof *store->dirty, dirty, store_bind_unit, "write state");
-    /* Resolving sorts the units, so it comes after they were written. */
-    size_t docs = 0;
-    store->doc.len = 0;
-    for (size_t g = 0; !err && g < n; g++) {
-        if (!rows[g].changed)
-            continue;
-        size_t offset = store->doc.len;
-        bool visible;
-        err = grove_state_units_resolve(&rows[g].units, &store->doc, &visible);
-        if (!err && visible)
-            store->docs[docs++] =
-                (struct store_doc){rows[g].table, rows[g].pk, offset, store->doc.len - offset};
-        else if (!err)
-            err = store_delete_doc(store, rows[g].table, rows[g].pk);
-    }
-    if (!err)
-        err = store_write_all(store, store->put_rows, store->put_row, 3, store->docs,
-                              sizeof *store->docs, docs, store_bind_doc, "write rows");
-    return err;
+    return store_write_units(store, store->dirty, dirty);
 }
 
 /* Applies the changes, sorted by row through idx, a chunk of rows at a time
@@ -302,7 +256,6 @@ static grove_err store_apply_rows(struct grove_store *store, const struct grove_
             g->idx = idx + start;
             g->count = 1;
             g->units.count = 0;
-            g->changed = false;
             while (start + g->count < count &&
                    strcmp(changes[idx[start + g->count]].table, g->table) == 0 &&
                    strcmp(changes[idx[start + g->count]].pk, g->pk) == 0)
@@ -361,8 +314,8 @@ grove_err grove_store_apply_locked(struct grove_store *store, const struct grove
     if (!err && counter_ops)
         err = grove_store_fold_counter_ops(store, changes, &count, &folded);
     if (!err)
-        err = grove_store_merge_locked(store, folded ? folded : changes, count, src, remote,
-                                       report);
+        err =
+            grove_store_merge_locked(store, folded ? folded : changes, count, src, remote, report);
     if (!err && remote)
         err = grove_store_skip_echoes(store, src, &before, report);
     if (!err && pulled)

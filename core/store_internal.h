@@ -29,7 +29,6 @@ struct store_row {
     const size_t *idx; /* its changes, as indices into the batch */
     size_t count;
     struct state_units units;
-    bool changed;
 };
 
 /* A unit to write, with the arrival stamp it gets. */
@@ -37,12 +36,6 @@ struct store_dirty {
     const char *table, *pk;
     const struct state_unit *unit;
     struct grove_hlc arrival;
-};
-
-/* A resolved row to write. */
-struct store_doc {
-    const char *table, *pk;
-    size_t offset, len; /* in grove_store.doc */
 };
 
 /* Group commit (core/data.c): writers queue their writes; one of them, the
@@ -120,21 +113,19 @@ struct grove_store {
     /* Publications of latest (grove_store_commit_notify), bumped under
      * notify_lock after latest: read without a lock (grove_store_commits). */
     atomic_uint_fast64_t commits;
-    sqlite3_stmt *load_row, *put_state, *put_row, *del_row, *own_counter;
+    sqlite3_stmt *load_row, *put_state, *own_counter;
     sqlite3_stmt *cursor_put, *cursor_skip;
     sqlite3_stmt *idem_get, *idem_put, *idem_prune, *counter_op_put;
     struct store_write_queue writes;
     int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
      * cost is about half of a small write, so big batches go in chunks. */
-    sqlite3_stmt *load_rows, *put_states, *put_rows;
+    sqlite3_stmt *load_rows, *put_states;
     sqlite3_stmt *load_span;
     /* Scratch reused by apply, under the lock. */
     struct store_row rows[STORE_CHUNK];
     struct store_dirty *dirty;
     size_t dirty_cap;
-    struct store_doc docs[STORE_CHUNK];
-    struct grove_buf doc;
     /* Per declared table, the apply under way's remote merges, handed to
      * the metrics once it commits. */
     struct store_table_counts *table_counts;

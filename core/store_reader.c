@@ -28,11 +28,12 @@ static grove_err store_reader_prepare(struct store_reader *r)
         sqlite3_stmt **stmt;
         const char *sql;
     } all[] = {
-        {&r->get_row, "SELECT doc FROM rows WHERE tbl = ?1 AND pk = ?2"},
+        /* A row's units, resolved as they are read (core/data_read.c). */
+        {&r->get_row, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk = ?2"},
         /* After ?2, from the prefix ?3, below its upper bound ?4 (a blob,
          * above every text, when there is none): both bounds of one range. */
-        {&r->list_rows, "SELECT pk, doc FROM rows WHERE tbl = ?1 AND pk > ?2 AND pk >= ?3"
-                        " AND pk < ?4 ORDER BY pk LIMIT ?5"},
+        {&r->list_rows, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk > ?2"
+                        " AND pk >= ?3 AND pk < ?4 ORDER BY pk"},
         /* A watch's scan (core/data_read.c): what changed, by arrival. */
         {&r->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
                          " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},

@@ -225,7 +225,9 @@ Test(core_store_readers, reads_go_on_while_a_write_transaction_is_open, .timeout
      * changes not committed. */
     pthread_mutex_lock(&s->lock);
     cr_assert_eq(sqlite3_exec(s->db,
-                              "BEGIN IMMEDIATE; DELETE FROM rows; UPDATE state SET ats = ats + 1",
+                              "BEGIN IMMEDIATE; UPDATE state SET value = '\"two\"', ats = ats + 1;"
+                              " INSERT INTO state SELECT tbl, 'd2', field, kind, sub, ts, c, node,"
+                              " origin, src, value, inc, dec, ats + 1, ac FROM state",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(s->db));
     /* Each read would wait for the lock (forever: this thread holds it)

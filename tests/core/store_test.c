@@ -582,3 +582,87 @@ Test(core_store, pages_of_4_kib_and_a_checkpoint_every_128_mib)
     cr_expect_eq(s->checkpoints.threshold, 16384, "frames of 8 KiB");
     grove_store_close(s);
 }
+
+/* A write stores its units only, and reads resolve them (docs/design.md,
+ * "Store layout"): a file made when every resolved row was kept in a table
+ * `rows` of its own opens without it, and reads the same rows from its
+ * units whatever that table held. */
+Test(core_store, an_older_file_drops_its_resolved_rows_and_reads_them_from_units)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "\"one\"", 5), GROVE_OK);
+    cr_assert_eq(grove_store_increment(s, "docs", "d1", "views", 2), GROVE_OK);
+    cr_assert_eq(grove_store_set(s, "docs", "d2", "title", "\"two\"", 5), GROVE_OK);
+    cr_assert_eq(grove_store_delete(s, "docs", "d2"), GROVE_OK);
+    cr_expect_eq(pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'rows'"), 0);
+    grove_store_close(s);
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.db", support_dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "CREATE TABLE rows(tbl TEXT NOT NULL, pk TEXT NOT NULL,"
+                              " doc TEXT NOT NULL, PRIMARY KEY(tbl, pk)) WITHOUT ROWID;"
+                              "INSERT INTO rows VALUES('docs', 'd1', '{\"stale\":1}'),"
+                              " ('docs', 'd2', '{\"stale\":2}')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    s = support_store(support_dir, "a", support_docs_schema);
+    cr_expect_eq(pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'rows'"), 0);
+    expect_row(s, "d1", "{\"title\":\"one\",\"views\":2}");
+    expect_row(s, "d2", "");
+    struct grove_row_page *page = NULL;
+    cr_assert_eq(grove_data_list(s, &(struct grove_list_query){.table = "docs"}, &page), GROVE_OK,
+                 "%s", grove_errmsg());
+    cr_expect_eq(page->count, 1);
+    cr_expect_str_eq(page->rows[0].pk, "d1");
+    grove_msg_free(page);
+    grove_store_close(s);
+}
+
+/* Pages of rows walk the state in pk order, passing over deleted rows, and
+ * say there are more only when a visible row follows. */
+Test(core_store, pages_of_rows_resolve_units_in_pk_order_and_pass_over_deleted_rows)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    char pk[16];
+    for (int i = 0; i < 9; i++) {
+        snprintf(pk, sizeof pk, "p%d", i);
+        cr_assert_eq(grove_store_set(s, "docs", pk, "title", "\"t\"", 3), GROVE_OK);
+        cr_assert_eq(grove_store_increment(s, "docs", pk, "views", i), GROVE_OK);
+        if (i % 3 == 1 || i == 8)
+            cr_assert_eq(grove_store_delete(s, "docs", pk), GROVE_OK);
+    }
+    const char *want[] = {"p0", "p2", "p3", "p5", "p6"};
+    size_t seen = 0;
+    struct grove_list_query q = {.table = "docs", .limit = 2};
+    char after[16] = "";
+    for (int round = 0; round < 3; round++) {
+        struct grove_row_page *page = NULL;
+        q.after = after;
+        cr_assert_eq(grove_data_list(s, &q, &page), GROVE_OK, "%s", grove_errmsg());
+        for (size_t i = 0; i < page->count && seen < 5; i++, seen++) {
+            cr_expect_str_eq(page->rows[i].pk, want[seen]);
+            char doc[64];
+            snprintf(doc, sizeof doc, "{\"title\":\"t\",\"views\":%c}", want[seen][1]);
+            cr_expect_eq(page->rows[i].row.len, strlen(doc));
+            cr_expect(memcmp(page->rows[i].row.ptr, doc, strlen(doc)) == 0, "%s",
+                      page->rows[i].row.ptr);
+        }
+        /* The last page ends at p6: p7 and p8 are deleted. */
+        cr_expect_eq(page->next != NULL, round < 2, "page %d", round);
+        if (page->next)
+            snprintf(after, sizeof after, "%s", page->next);
+        grove_msg_free(page);
+    }
+    cr_expect_eq(seen, 5);
+    struct store_reader *r;
+    cr_assert_eq(grove_store_reader_get(s, &r), GROVE_OK);
+    char plan[1024];
+    plan_of(s, sqlite3_sql(r->list_rows), plan, sizeof plan);
+    grove_store_reader_put(s, r);
+    cr_expect(strstr(plan, "USE TEMP B-TREE") == NULL, "%s", plan);
+    cr_expect(strstr(plan, "USING PRIMARY KEY") != NULL, "%s", plan);
+    grove_store_close(s);
+}

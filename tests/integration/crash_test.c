@@ -577,9 +577,9 @@ static void crash_read_store(const char *db, const char *peer, struct grove_hlc 
         snprintf(cursor->node, sizeof cursor->node, "%s", sqlite3_column_text(st, 2));
     }
     sqlite3_finalize(st);
-    cr_assert_eq(
-        sqlite3_prepare_v2(h, "SELECT count(*) FROM rows WHERE tbl = 'docs'", -1, &st, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(h));
+    cr_assert_eq(sqlite3_prepare_v2(h, "SELECT count(DISTINCT pk) FROM state WHERE tbl = 'docs'",
+                                    -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(h));
     if (sqlite3_step(st) == SQLITE_ROW)
         *rows = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
