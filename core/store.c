@@ -298,7 +298,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         err = store_open_failed(store->db, opts->path);
         goto fail;
     }
-    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut.
      * 4 KiB pages (for a new file): an update of a row among many dirties a
      * page in each of two b-trees (state, its arrival index), and

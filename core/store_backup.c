@@ -82,7 +82,7 @@ grove_err grove_store_backup(struct grove_store *store, const char *path, int64_
         err = backup_sqlite_error(src, "opening the store", path);
         goto done;
     }
-    sqlite3_busy_timeout(src, 5000);
+    sqlite3_busy_timeout(src, STORE_BUSY_TIMEOUT_MS);
     if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         err = backup_sqlite_error(dst, "opening the copy", path);

@@ -21,6 +21,8 @@ enum {
     STORE_CHUNK = 64,     /* rows or units per multi-row statement */
     STORE_SPAN_MAX = 256, /* units a chunk's pk span may hold and still be read whole */
     STORE_ECHO_SCAN = 16, /* rows a changes page may scan, per change it may return */
+    /* How long a connection waits for another's lock before SQLITE_BUSY. */
+    STORE_BUSY_TIMEOUT_MS = 5000,
 };
 
 /* One row of a batch being applied: its changes and its state units. */

@@ -87,7 +87,7 @@ static grove_err store_reader_open(struct grove_store *store, struct store_reade
     /* A reader waits only while the WAL index is rebuilt or a checkpoint
      * restarts the WAL: rare and short. Its cache holds what pages walk
      * (the arrival index and the rows it points at); the OS holds the rest. */
-    sqlite3_busy_timeout(r->db, 5000);
+    sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
     if (sqlite3_exec(r->db, "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;", NULL, NULL,
                      &msg) != SQLITE_OK) {
         err = grove_error_set(GROVE_ESTORE, "store: setting up a reader: %s", msg ? msg : "error");
