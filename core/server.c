@@ -21,7 +21,7 @@ struct grove_server {
     atomic_bool closing;
     atomic_bool ready;
     struct grove_server_stream_cache *stream_cache; /* server_stream.c */
-    struct grove_read_pool *reads; /* pulls are served here; NULL: inline */
+    struct grove_read_pool *reads;                  /* pulls are served here; NULL: inline */
 };
 
 grove_err grove_server_new(struct grove_server **out, struct grove_store *store,
@@ -168,14 +168,21 @@ static void server_snap_since(struct grove_server *server, const struct grove_hl
 
 /* A page after since, for a pull or a stream (path); max_bytes bounds it
  * more tightly than the server's page bound (0: no tighter). */
+/* A page for req after `since`. With `sources` set it leaves no echoes out
+ * and says where its records came from instead (a stream's shared batch). */
 static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
                              enum grove_hook_path path, const struct grove_hlc *since,
-                             size_t max_bytes, struct grove_pull_response **out)
+                             size_t max_bytes, struct grove_store_sources *sources,
+                             struct grove_pull_response **out)
 {
     struct grove_store_query q;
     server_query(server, req, since, &q);
     if (max_bytes && max_bytes < q.max_bytes)
         q.max_bytes = max_bytes;
+    if (sources) {
+        q.exclude_node = NULL;
+        q.sources = sources;
+    }
     struct grove_pull_filter sorted;
     const char **sorted_lists = NULL;
     grove_err err = q.filter ? grove_pull_filter_sort(q.filter, &sorted, &sorted_lists) : GROVE_OK;
@@ -211,7 +218,7 @@ grove_err grove_server_pull(struct grove_server *server, const struct grove_pull
         return err;
     struct grove_hlc since;
     server_snap_since(server, &req->since, &since);
-    return server_read(server, req, GROVE_HOOK_PULL_SERVED, &since, 0, out);
+    return server_read(server, req, GROVE_HOOK_PULL_SERVED, &since, 0, NULL, out);
 }
 
 grove_err grove_server_push(struct grove_server *server, const struct grove_push_request *req,
@@ -310,7 +317,7 @@ grove_err grove_server_stream_next(struct grove_server_stream *s, int timeout_ms
         struct grove_hlc seen; /* the newest commit before the read */
         grove_store_latest(s->server->store, &seen);
         grove_err err = server_read(s->server, s->req, GROVE_HOOK_STREAM_SERVED, &s->cursor,
-                                    s->batch_bytes, &batch);
+                                    s->batch_bytes, NULL, &batch);
         if (err)
             return err;
         bool moved = grove_hlc_compare(&batch->latest_hlc, &s->cursor) != 0;
@@ -365,10 +372,27 @@ bool grove_server_ready(struct grove_server *server)
 
 /* ---- for server_stream.c ------------------------------------------------------ */
 
-grove_err grove_server_stream_read(struct grove_server_stream *s, struct grove_pull_response **out)
+grove_err grove_server_stream_read(struct grove_server_stream *s,
+                                   struct grove_store_sources *sources,
+                                   struct grove_pull_response **out)
 {
     return server_read(s->server, s->req, GROVE_HOOK_STREAM_SERVED, &s->cursor, s->batch_bytes,
-                       out);
+                       sources, out);
+}
+
+const char *grove_server_stream_echoes_of(const struct grove_server_stream *s)
+{
+    return grove_store_echo_pull_exclude(&s->cursor,
+                                         grove_caller_node(s->req->caller, s->req->node_id));
+}
+
+bool grove_server_stream_shares_echoes(const struct grove_server_stream *s)
+{
+    const struct grove_hook_chain *hooks = &s->server->hooks;
+    for (size_t i = 0; i < hooks->count; i++)
+        if (hooks->hooks[i].before_outbound_read)
+            return false;
+    return true;
 }
 
 bool grove_server_stream_closing(const struct grove_server_stream *s)

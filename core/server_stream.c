@@ -7,12 +7,19 @@
  * When a commit lands, every subscriber at the head polls from the same
  * cursor. The first to come reads the batch from the store and writes it in
  * its format; the others find it in a small cache keyed by what decides the
- * bytes (format, tables, node id for echo filtering, the caller's identity,
- * pull filter, batch bound, limit, and the cursor and the previous batch's end, which the batch
- * names), and copy the same bytes. A subscriber behind the head polls at its own cursor: a
- * miss, read at its own pace, that holds nobody else up. A batch cached for
- * a cursor stays right for it: later commits have later arrival stamps, so
- * they only ever follow it. */
+ * bytes (format, tables, the caller's identity, pull filter, batch bound,
+ * limit, and the cursor and the previous batch's end, which the batch
+ * names), and copy the same bytes. A subscriber behind the head polls at
+ * its own cursor: a miss, read at its own pace, that holds nobody else up.
+ * A batch cached for a cursor stays right for it: later commits have later
+ * arrival stamps, so they only ever follow it.
+ *
+ * Subscribers that name different nodes (edge nodes do, each its own) share
+ * a batch too: it is read without an echo filter, with the nodes its records
+ * came from, and serves every subscriber that is none of them. The one it
+ * would echo to (the node that pushed the commit) reads its own batch, with
+ * its echoes left out. Only when a hook reads batches (it is told the node)
+ * is the node part of the key. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,6 +50,11 @@ struct stream_entry {
     struct grove_hlc latest; /* its end: where the stream goes on from */
     size_t count;            /* its changes; 0: only echoes or filtered ones were passed */
     struct grove_buf bytes;  /* as format wrote it (empty when count is 0) */
+    /* Read without an echo filter: the nodes its changes came from, each
+     * followed by a NUL, and whether there were more than were kept. */
+    bool unfiltered;
+    struct grove_buf sources;
+    bool sources_more;
 };
 
 struct grove_server_stream_cache {
@@ -67,6 +79,7 @@ static void stream_entry_clear(struct stream_entry *e)
 {
     free(e->key);
     grove_buf_free(&e->bytes);
+    grove_buf_free(&e->sources);
     memset(e, 0, sizeof *e);
 }
 
@@ -101,7 +114,7 @@ static grove_err stream_key(struct grove_server_stream *s)
     char num[64];
     snprintf(num, sizeof num, "%" PRIu32 ".%zu", r->limit, s->batch_bytes);
     grove_err err = stream_key_add(&k, "bounds=", num);
-    if (!err)
+    if (!err && !grove_server_stream_shares_echoes(s))
         err = stream_key_add(&k, "node=", r->node_id);
     if (!err) { /* its scopes and the node it is believed to be (core/guard.h) */
         snprintf(num, sizeof num, "%" PRIu64, grove_caller_serial(r->caller));
@@ -186,17 +199,24 @@ static struct stream_entry *stream_entry_claim(struct grove_server_stream_cache 
     return e;
 }
 
-/* Reads the batch at s's cursor and writes it into e (not yet ready). */
+/* Reads the batch at s's cursor and writes it into e (not yet ready):
+ * `unfiltered`, for every node (grove_server_stream_shares_echoes), or with
+ * s's echoes left out. */
 static grove_err stream_entry_fill(struct stream_entry *e, struct grove_server_stream *s,
-                                   grove_stream_format_fn format)
+                                   grove_stream_format_fn format, bool unfiltered)
 {
     struct grove_pull_response *batch = NULL;
-    grove_err err = grove_server_stream_read(s, &batch);
+    struct grove_store_sources sources = {0};
+    grove_err err = grove_server_stream_read(s, unfiltered ? &sources : NULL, &batch);
     if (err)
         return err;
+    e->unfiltered = unfiltered;
+    e->sources_more = sources.more;
+    for (size_t i = 0; !err && i < sources.count; i++)
+        err = grove_buf_append(&e->sources, sources.nodes[i], strlen(sources.nodes[i]) + 1);
     e->latest = batch->latest_hlc;
     e->count = batch->count;
-    if (batch->count) {
+    if (!err && batch->count) {
         /* What the cursor passed over since the last batch (echoes, hooks'
          * drops) is nothing the subscriber needs: the batch follows on from
          * the last one, so it sees no gap. */
@@ -205,6 +225,21 @@ static grove_err stream_entry_fill(struct stream_entry *e, struct grove_server_s
     }
     grove_msg_free(batch);
     return err;
+}
+
+/* Whether e's batch is right for s: read with s's filter, or read for
+ * every node and holding none of s's echoes. */
+static bool stream_entry_serves(const struct stream_entry *e, const struct grove_server_stream *s)
+{
+    const char *echoes = e->unfiltered ? grove_server_stream_echoes_of(s) : NULL;
+    if (!echoes)
+        return true;
+    if (e->sources_more)
+        return false;
+    for (size_t at = 0; at < e->sources.len; at += strlen(e->sources.data + at) + 1)
+        if (strcmp(e->sources.data + at, echoes) == 0)
+            return false;
+    return true;
 }
 
 /* Moves s past the entry's batch and appends its bytes; true when it held
@@ -229,6 +264,7 @@ static grove_err stream_step(struct grove_server_stream *s, grove_stream_format_
 {
     struct grove_server_stream_cache *c = grove_server_stream_cache_of(s);
     struct grove_hlc before = s->cursor;
+    bool unfiltered = grove_server_stream_shares_echoes(s), served = false;
     grove_err err = GROVE_OK;
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -240,18 +276,19 @@ static grove_err stream_step(struct grove_server_stream *s, grove_stream_format_
             pthread_cond_wait(&c->filled, &c->lock);
             continue; /* filled, or dropped after a failure: look again */
         }
-        if (e) {
+        if (e && (served = stream_entry_serves(e, s))) {
             e->used = ++c->clock;
             *had_changes = stream_take(s, e, out, &err);
-            break;
         }
+        if (e)
+            break;
         e = stream_entry_claim(c, s, format);
         pthread_mutex_unlock(&c->lock);
-        struct stream_entry own = {0};
-        err = stream_entry_fill(e ? e : &own, s, format);
+        struct stream_entry own = {0}, *filled = e ? e : &own;
+        err = stream_entry_fill(filled, s, format, unfiltered);
         pthread_mutex_lock(&c->lock);
-        if (!err)
-            *had_changes = stream_take(s, e ? e : &own, out, &err);
+        if (!err && (served = stream_entry_serves(filled, s)))
+            *had_changes = stream_take(s, filled, out, &err);
         if (e && !err) {
             e->state = ENTRY_READY;
             e->used = ++c->clock;
@@ -263,6 +300,14 @@ static grove_err stream_step(struct grove_server_stream *s, grove_stream_format_
         break;
     }
     pthread_mutex_unlock(&c->lock);
+    if (!err && !served) {
+        /* The shared batch holds this node's echoes: a batch of its own. */
+        struct stream_entry own = {0};
+        err = stream_entry_fill(&own, s, format, false);
+        if (!err)
+            *had_changes = stream_take(s, &own, out, &err);
+        stream_entry_clear(&own);
+    }
     *moved = !stream_hlc_equal(&before, &s->cursor);
     return err;
 }

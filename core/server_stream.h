@@ -22,7 +22,8 @@ struct grove_server_stream {
     uint64_t idle_commits;
     bool idle;
     /* What decides a batch's bytes besides the cursor and format (tables,
-     * node id, filter, limit, batch bound, the caller's identity), as one string: the cache's key
+     * filter, limit, batch bound, the caller's identity; the node id only
+     * when hooks read batches), as one string: the cache's key
      * (server_stream.c). In req's memory; NULL until the first poll. */
     char *key;
     size_t key_len;
@@ -35,8 +36,18 @@ grove_err grove_server_stream_cache_new(struct grove_server_stream_cache **out);
 void grove_server_stream_cache_free(struct grove_server_stream_cache *cache);
 
 /* server.c: one read after the stream's cursor, through the server's hooks,
- * without waiting and without moving the cursor. */
-grove_err grove_server_stream_read(struct grove_server_stream *s, struct grove_pull_response **out);
+ * without waiting and without moving the cursor. With `sources` set the
+ * read leaves no echoes out and fills sources with where its records came
+ * from (a batch shared by streams of different nodes). */
+grove_err grove_server_stream_read(struct grove_server_stream *s,
+                                   struct grove_store_sources *sources,
+                                   struct grove_pull_response **out);
+/* The node whose echoes s's next batch leaves out (store_echo.h); NULL: none. */
+const char *grove_server_stream_echoes_of(const struct grove_server_stream *s);
+/* Whether streams that differ only in their node may share a batch read
+ * without an echo filter: not when a hook reads batches (it is told the
+ * node). */
+bool grove_server_stream_shares_echoes(const struct grove_server_stream *s);
 bool grove_server_stream_closing(const struct grove_server_stream *s);
 struct grove_server_stream_cache *grove_server_stream_cache_of(const struct grove_server_stream *s);
 

@@ -74,6 +74,24 @@ static size_t store_record_bytes(sqlite3_stmt *st)
     return n;
 }
 
+/* Adds the record's source to q->sources, once. */
+static grove_err store_note_source(sqlite3_stmt *st, struct grove_store_sources *sources,
+                                   struct grove_pull_response *resp)
+{
+    const char *src = (const char *)sqlite3_column_text(st, STORE_COL_SRC);
+    for (size_t i = 0; i < sources->count; i++)
+        if (strcmp(sources->nodes[i], src) == 0)
+            return GROVE_OK;
+    if (sources->count == GROVE_STORE_SOURCES_MAX) {
+        sources->more = true;
+        return GROVE_OK;
+    }
+    if (!(sources->nodes[sources->count] = grove_msg_strndup(resp, src, strlen(src))))
+        return grove_error_set(GROVE_ENOMEM, "out of memory");
+    sources->count++;
+    return GROVE_OK;
+}
+
 static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
 {
     return exclude &&
@@ -160,6 +178,8 @@ grove_err grove_store_changes_read(struct grove_store *store, struct store_reade
         err = grove_msg_reserve_changes(resp, &resp->changes, &cap, resp->count + 1);
         if (!err)
             err = store_read_change(st, resp, &resp->changes[resp->count]);
+        if (!err && q->sources)
+            err = store_note_source(st, q->sources, resp);
         if (err)
             return err;
         resp->count++;

@@ -1,6 +1,6 @@
 /* The node's store: one SQLite file (WAL) holding the compacted CRDT state
- * per (table, pk, field [, origin | element]), the resolved rows, the clock
- * and the per-peer cursors (docs/design.md, "Store layout" and "Arrival
+ * per (table, pk, field [, origin | element]), which rows are resolved from
+ * as they are read, the clock and the per-peer cursors (docs/design.md, "Store layout" and "Arrival
  * stamps and cursors"). A store is safe to use from many threads; each call
  * is one transaction. */
 #ifndef GROVE_STORE_H
@@ -77,6 +77,16 @@ struct grove_apply_report {
 grove_err grove_store_apply(struct grove_store *store, const struct grove_change *changes,
                             size_t count, const char *from_node, struct grove_apply_report *report);
 
+/* The nodes the records of a page were received from ("" for local writes),
+ * each once: a page read without an echo filter serves every reader whose
+ * echoes it holds none of (a stream's shared batch, core/server_stream.c). */
+enum { GROVE_STORE_SOURCES_MAX = 8 };
+struct grove_store_sources {
+    const char *nodes[GROVE_STORE_SOURCES_MAX]; /* in the page's arena */
+    size_t count;
+    bool more; /* past GROVE_STORE_SOURCES_MAX: any node may be among them */
+};
+
 struct grove_store_query {
     const char *const *tables; /* NULL/0: every declared table */
     size_t table_count;
@@ -92,6 +102,8 @@ struct grove_store_query {
     /* Only records passing it are returned; the others are passed over as
      * echoes are (the cursor moves past them). NULL: every record. */
     const struct grove_pull_filter *filter;
+    /* When set, filled with the sources of the records returned. */
+    struct grove_store_sources *sources;
 };
 
 /* Changes with arrival stamp after q->since, in arrival order. The response's

@@ -1,7 +1,7 @@
 /* Polled streams (grove_server_stream_poll): streams at the same place share
  * one batch's bytes, and everything that decides the bytes keeps streams
- * apart (node id for echoes, pull filter, tables), also when they sit at the
- * same cursor. */
+ * apart (echoes, pull filter, tables), also when they sit at the same
+ * cursor. */
 #include <stdatomic.h>
 
 #include "grove/sys/transport.h"
@@ -101,6 +101,73 @@ Test(core_server_stream, streams_at_one_place_share_bytes_and_differ_by_what_dec
     grove_server_stream_close(s2);
     grove_server_stream_close(se);
     grove_server_stream_close(sa);
+    grove_server_free(server);
+    grove_store_close(store);
+}
+
+/* format_pks, counting its calls: one per batch read. */
+static atomic_int batches_formatted;
+static grove_err format_pks_counted(const struct grove_pull_response *batch, struct grove_buf *out)
+{
+    atomic_fetch_add(&batches_formatted, 1);
+    return format_pks(batch, out);
+}
+
+static grove_err poll_counted(struct grove_server_stream *s, char *out, size_t cap)
+{
+    struct grove_buf b = {0};
+    grove_err err = grove_server_stream_poll(s, format_pks_counted, &b);
+    snprintf(out, cap, "%.*s", (int)b.len, b.data ? b.data : "");
+    grove_buf_free(&b);
+    return err;
+}
+
+/* Edge nodes each name a node of their own: a commit is still read and
+ * written once for all of them, and the node it came from reads its own
+ * batch, without its echo. */
+Test(core_server_stream, streams_of_different_nodes_share_a_batch_without_their_echoes)
+{
+    enum { STREAMS = 50 };
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
+    apply_from(store, "y", "seed", 500);
+    struct grove_hlc since;
+    grove_store_latest(store, &since);
+    char nodes[STREAMS][8];
+    struct grove_server_stream *s[STREAMS];
+    for (int i = 0; i < STREAMS; i++) {
+        snprintf(nodes[i], sizeof nodes[i], "e%02d", i);
+        s[i] =
+            open_stream(server, &(struct grove_pull_request){.node_id = nodes[i], .since = since});
+    }
+    const struct {
+        const char *from, *pk;
+        int formatted; /* batches written for all 50 */
+    } commits[] = {
+        {"y", "b1", 1},   /* one batch for every node */
+        {"e07", "c1", 1}, /* e07's own read leaves its echo out: nothing to write */
+        {"y", "d1", 2},   /* e07's last batch ended elsewhere: a batch of its own */
+        {"y", "f1", 1},   /* all at one place again */
+    };
+    for (size_t k = 0; k < sizeof commits / sizeof commits[0]; k++) {
+        apply_from(store, commits[k].from, commits[k].pk, 1000 + (int64_t)k);
+        atomic_store(&batches_formatted, 0);
+        for (int i = 0; i < STREAMS; i++) {
+            char text[64], want[64];
+            grove_err err = poll_counted(s[i], text, sizeof text);
+            if (strcmp(nodes[i], commits[k].from) == 0) {
+                cr_expect_eq(err, GROVE_ETIMEOUT, "%s got its own change: %s", nodes[i], text);
+                continue;
+            }
+            snprintf(want, sizeof want, "%s,", commits[k].pk);
+            cr_assert_eq(err, GROVE_OK, "%s: %s", nodes[i], grove_errmsg());
+            cr_expect_str_eq(text, want, "%s", nodes[i]);
+        }
+        cr_expect_eq(atomic_load(&batches_formatted), commits[k].formatted, "commit %zu", k);
+    }
+    for (int i = 0; i < STREAMS; i++)
+        grove_server_stream_close(s[i]);
     grove_server_free(server);
     grove_store_close(store);
 }
