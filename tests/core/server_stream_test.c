@@ -42,14 +42,21 @@ static struct grove_server_stream *open_stream(struct grove_server *server,
     return s;
 }
 
-/* The next batch's pks as text ("" and GROVE_ETIMEOUT when none). */
-static grove_err poll_text(struct grove_server_stream *s, char *out, size_t cap)
+/* The next batch as format writes it, as text ("" and GROVE_ETIMEOUT when none). */
+static grove_err poll_as(struct grove_server_stream *s, grove_stream_format_fn format, char *out,
+                         size_t cap)
 {
     struct grove_buf b = {0};
-    grove_err err = grove_server_stream_poll(s, format_pks, &b);
+    grove_err err = grove_server_stream_poll(s, format, &b);
     snprintf(out, cap, "%.*s", (int)b.len, b.data ? b.data : "");
     grove_buf_free(&b);
     return err;
+}
+
+/* The next batch's pks. */
+static grove_err poll_text(struct grove_server_stream *s, char *out, size_t cap)
+{
+    return poll_as(s, format_pks, out, cap);
 }
 
 Test(core_server_stream, streams_at_one_place_share_bytes_and_differ_by_what_decides_them)
@@ -113,15 +120,6 @@ static grove_err format_pks_counted(const struct grove_pull_response *batch, str
     return format_pks(batch, out);
 }
 
-static grove_err poll_counted(struct grove_server_stream *s, char *out, size_t cap)
-{
-    struct grove_buf b = {0};
-    grove_err err = grove_server_stream_poll(s, format_pks_counted, &b);
-    snprintf(out, cap, "%.*s", (int)b.len, b.data ? b.data : "");
-    grove_buf_free(&b);
-    return err;
-}
-
 /* Edge nodes each name a node of their own: a commit is still read and
  * written once for all of them, and the node it came from reads its own
  * batch, without its echo. */
@@ -155,7 +153,7 @@ Test(core_server_stream, streams_of_different_nodes_share_a_batch_without_their_
         atomic_store(&batches_formatted, 0);
         for (int i = 0; i < STREAMS; i++) {
             char text[64], want[64];
-            grove_err err = poll_counted(s[i], text, sizeof text);
+            grove_err err = poll_as(s[i], format_pks_counted, text, sizeof text);
             if (strcmp(nodes[i], commits[k].from) == 0) {
                 cr_expect_eq(err, GROVE_ETIMEOUT, "%s got its own change: %s", nodes[i], text);
                 continue;
