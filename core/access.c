@@ -437,6 +437,12 @@ bool grove_caller_may(const struct grove_caller *caller, const char *table, cons
     return !id->prefix || strncmp(pk, id->prefix, strlen(id->prefix)) == 0;
 }
 
+bool grove_caller_reads_every_table(const struct grove_caller *caller)
+{
+    const struct grove_identity *id = caller_id(caller);
+    return !id || id->read.all;
+}
+
 void grove_caller_read_tables(const struct grove_caller *caller, const char *const **tables,
                               size_t *count)
 {

@@ -43,6 +43,9 @@ bool grove_caller_may(const struct grove_caller *caller, const char *table, cons
 /* A read scope's tables when it lists some: *tables NULL when every one. */
 void grove_caller_read_tables(const struct grove_caller *caller, const char *const **tables,
                               size_t *count);
+/* Whether the read scope holds every table (a NULL caller, an open table,
+ * `read=*`): grove_caller_read_tables answers NULL then, and for none. */
+bool grove_caller_reads_every_table(const struct grove_caller *caller);
 /* A pk prefix the caller's rows must start with; NULL: none. */
 const char *grove_caller_prefix(const struct grove_caller *caller);
 /* Checks a whole push: the node it names and every record's origin (a

@@ -7,7 +7,7 @@
  * When a commit lands, every subscriber at the head polls from the same
  * cursor. The first to come reads the batch from the store and writes it in
  * its format; the others find it in a small cache keyed by what decides the
- * bytes (format, tables, the caller's identity, pull filter, batch bound,
+ * bytes (format, tables, the caller's read scope, pull filter, batch bound,
  * limit, and the cursor and the previous batch's end, which the batch
  * names), and copy the same bytes. A subscriber behind the head polls at
  * its own cursor: a miss, read at its own pace, that holds nobody else up.
@@ -19,7 +19,7 @@
  * came from, and serves every subscriber that is none of them. The one it
  * would echo to (the node that pushed the commit) reads its own batch, with
  * its echoes left out. Only when a hook reads batches (it is told the node)
- * is the node part of the key. */
+ * are the node and the caller's identity part of the key. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -114,14 +114,26 @@ static grove_err stream_key(struct grove_server_stream *s)
     char num[64];
     snprintf(num, sizeof num, "%" PRIu32 ".%zu", r->limit, s->batch_bytes);
     grove_err err = stream_key_add(&k, "bounds=", num);
-    if (!err && !grove_server_stream_shares_echoes(s))
+    if (!err && grove_server_stream_shares_echoes(s)) {
+        /* Of the caller, a shared batch depends on its read scope only:
+         * identities with equal ones (the nodes' echoes apart) share it. */
+        const char *const *tables;
+        size_t count;
+        grove_caller_read_tables(r->caller, &tables, &count);
+        err = stream_key_add(&k, "reads=", grove_caller_reads_every_table(r->caller) ? "*" : "");
+        if (!err)
+            err = stream_key_list(&k, "read-tables=", tables, count);
+        if (!err)
+            err = stream_key_add(&k, "read-prefix=", grove_caller_prefix(r->caller));
+    } else {
+        /* The node, its scopes and the node it is believed to be (core/guard.h). */
         err = stream_key_add(&k, "node=", r->node_id);
-    if (!err) { /* its scopes and the node it is believed to be (core/guard.h) */
         snprintf(num, sizeof num, "%" PRIu64, grove_caller_serial(r->caller));
-        err = stream_key_add(&k, "access=", num);
+        if (!err)
+            err = stream_key_add(&k, "access=", num);
+        if (!err)
+            err = stream_key_add(&k, "identity=", grove_caller_name(r->caller));
     }
-    if (!err)
-        err = stream_key_add(&k, "identity=", grove_caller_name(r->caller));
     if (!err)
         err = stream_key_list(&k, "tables=", (const char *const *)r->tables, r->table_count);
     if (!err)

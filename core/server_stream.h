@@ -22,8 +22,8 @@ struct grove_server_stream {
     uint64_t idle_commits;
     bool idle;
     /* What decides a batch's bytes besides the cursor and format (tables,
-     * filter, limit, batch bound, the caller's identity; the node id only
-     * when hooks read batches), as one string: the cache's key
+     * filter, limit, batch bound, the caller's read scope; the node id and
+     * identity too when hooks read batches), as one string: the cache's key
      * (server_stream.c). In req's memory; NULL until the first poll. */
     char *key;
     size_t key_len;

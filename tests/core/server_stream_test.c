@@ -4,6 +4,7 @@
  * cursor. */
 #include <stdatomic.h>
 
+#include "core/guard.h"
 #include "grove/sys/transport.h"
 #include "support.h"
 
@@ -168,6 +169,88 @@ Test(core_server_stream, streams_of_different_nodes_share_a_batch_without_their_
         grove_server_stream_close(s[i]);
     grove_server_free(server);
     grove_store_close(store);
+}
+
+/* A caller admitted with `secret` by g (a bearer token). */
+static void admit(struct grove_guard *g, const char *secret, struct grove_caller *out)
+{
+    char auth[64];
+    snprintf(auth, sizeof auth, "Bearer %s", secret);
+    struct grove_cert_names none = {0};
+    struct grove_credentials cred = {
+        .op = "stream", .authorization = auth, .authorization_len = strlen(auth), .cert = &none};
+    cr_assert_eq(grove_guard_admit(g, &cred, GROVE_NEED_SYNC, out), GROVE_OK, "%s", grove_errmsg());
+}
+
+/* Identities of their own with equal read scopes share a batch; a scope
+ * that differs keeps its own, and each sees only its rows. */
+Test(core_server_stream, identities_with_equal_read_scopes_share_a_batch)
+{
+    static const char *const docs[] = {"docs"};
+    const struct grove_identity ids[] = {
+        {.name = "e1",
+         .role = GROVE_ROLE_CLIENT,
+         .node = "e1",
+         .read = {.tables = docs, .table_count = 1},
+         .prefix = "t1/",
+         .secrets = {"s1"}},
+        {.name = "e2",
+         .role = GROVE_ROLE_CLIENT,
+         .node = "e2",
+         .read = {.tables = docs, .table_count = 1},
+         .prefix = "t1/",
+         .secrets = {"s2"}},
+        {.name = "e3",
+         .role = GROVE_ROLE_CLIENT,
+         .node = "e3",
+         .read = {.tables = docs, .table_count = 1},
+         .prefix = "t2/",
+         .secrets = {"s3"}},
+        {.name = "hub", .node = "hub", .read = {.all = true}, .secrets = {"s4"}},
+    };
+    enum { IDS = sizeof ids / sizeof ids[0] };
+    struct grove_access *access = NULL;
+    cr_assert_eq(grove_access_new(&access, ids, IDS), GROVE_OK, "%s", grove_errmsg());
+    struct grove_guard *g = NULL;
+    cr_assert_eq(grove_guard_new(&g, access, "test"), GROVE_OK);
+    grove_access_unref(access);
+    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
+    struct grove_server *server;
+    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
+    apply_from(store, "y", "seed", 500);
+    struct grove_hlc since;
+    grove_store_latest(store, &since);
+    struct grove_caller callers[IDS];
+    struct grove_server_stream *s[IDS];
+    const char *secrets[IDS] = {"s1", "s2", "s3", "s4"};
+    for (int i = 0; i < IDS; i++) {
+        admit(g, secrets[i], &callers[i]);
+        s[i] =
+            open_stream(server, &(struct grove_pull_request){
+                                    .node_id = ids[i].node, .since = since, .caller = &callers[i]});
+    }
+    apply_from(store, "y", "t1/a", 1000);
+    atomic_store(&batches_formatted, 0);
+    const char *want[IDS] = {"t1/a,", "t1/a,", NULL, "t1/a,"};
+    for (int i = 0; i < IDS; i++) {
+        char text[64];
+        grove_err err = poll_as(s[i], format_pks_counted, text, sizeof text);
+        if (!want[i]) {
+            cr_expect_eq(err, GROVE_ETIMEOUT, "%s got %s", ids[i].name, text);
+            continue;
+        }
+        cr_assert_eq(err, GROVE_OK, "%s: %s", ids[i].name, grove_errmsg());
+        cr_expect_str_eq(text, want[i], "%s", ids[i].name);
+    }
+    /* e1 and e2 one batch, the hub its own; e3's scope holds nothing of it. */
+    cr_expect_eq(atomic_load(&batches_formatted), 2);
+    for (int i = 0; i < IDS; i++) {
+        grove_server_stream_close(s[i]);
+        grove_caller_release(&callers[i]);
+    }
+    grove_server_free(server);
+    grove_store_close(store);
+    grove_guard_free(g);
 }
 
 /* More distinct subscriptions than the cache holds, each at its own cursor:
