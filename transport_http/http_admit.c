@@ -14,13 +14,6 @@
  * checked. Later requests on a kept-alive connection, a chunked body's framing
  * and TLS connections (encrypted here) still meet libmicrohttpd's own answers.
  *
- * TLS connections are accepted here too, and handed over at once (nothing
- * to peek at) under the same caps; one over a cap is closed without an
- * answer, which it could not read. So libmicrohttpd never holds a listening
- * socket, and a listener stops accepting without MHD_quiesce_daemon, which
- * in libmicrohttpd 0.9.75 races its own worker threads taking the socket
- * out of their epoll sets and aborts the process when it loses.
- *
  * One thread waits on every connection whose head is not in yet (poll): a
  * slow client costs a socket and a few bytes, not a thread, and cannot stall
  * the accept loop. The head deadline holds here as it does in MHD
@@ -252,7 +245,6 @@ struct grove_http_admit {
     struct grove_metrics *metrics; /* the node's: refusals are counted */
     unsigned max_total, max_per_address;
     int head_ms;
-    bool tls;    /* connections handed over unread (their heads are encrypted) */
     int wake[2]; /* a pipe: a byte written asks the thread to stop */
     pthread_t thread;
     /* The counts, also released from MHD's threads (grove_http_admit_release). */
@@ -376,8 +368,6 @@ static void http_pending_drop(struct grove_http_admit *a, size_t i, bool close_f
 }
 
 static void http_admit_refuse(struct grove_http_admit *a, size_t i, int status);
-static void http_admit_count_refusal(struct grove_http_admit *a, const struct http_pending *p,
-                                     int status);
 
 static void http_admit_accept(struct grove_http_admit *a)
 {
@@ -389,13 +379,8 @@ static void http_admit_accept(struct grove_http_admit *a)
             return; /* EAGAIN, or out of descriptors: poll says when to retry */
         char why[sizeof p.head.message];
         p.counted = http_admit_take(a, (struct sockaddr *)&p.addr, why, sizeof why);
-        if (!p.counted && (a->tls || a->refused_count >= HTTP_ADMIT_REFUSED_MAX)) {
-            /* TLS: no answer it could read; a flood: no socket held either. */
-            if (a->tls) {
-                snprintf(p.head.message, sizeof p.head.message, "%s", why);
-                http_admit_count_refusal(a, &p, 503);
-            }
-            close(p.fd);
+        if (!p.counted && a->refused_count >= HTTP_ADMIT_REFUSED_MAX) {
+            close(p.fd); /* a flood: no answer, but no socket held either */
             continue;
         }
         /* Peeks go on from the last one (SO_PEEK_OFF), and poll says
@@ -403,7 +388,7 @@ static void http_admit_accept(struct grove_http_admit *a)
          * (SO_RCVLOWAT): without either the head cannot be watched cheaply,
          * and the connection goes to MHD unchecked. */
         int zero = 0, one = 1;
-        bool peekable = p.counted && !a->tls &&
+        bool peekable = p.counted &&
                         setsockopt(p.fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0 &&
                         setsockopt(p.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) == 0;
         if (a->pending_count == a->pending_cap) {
@@ -613,8 +598,7 @@ static void *http_admit_loop(void *arg)
 
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
                                  struct MHD_Daemon *daemon, struct grove_metrics *metrics,
-                                 unsigned max_total, unsigned max_per_address, int head_ms,
-                                 bool tls)
+                                 unsigned max_total, unsigned max_per_address, int head_ms)
 {
     struct grove_http_admit *a = calloc(1, sizeof *a);
     if (!a)
@@ -630,7 +614,6 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
     a->max_total = max_total;
     a->max_per_address = max_per_address;
     a->head_ms = head_ms;
-    a->tls = tls;
     int flags = fcntl(listen_fd, F_GETFL);
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
         pipe2(a->wake, O_CLOEXEC) < 0) {

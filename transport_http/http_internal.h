@@ -246,8 +246,7 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit);
 struct grove_http_admit;
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
                                  struct MHD_Daemon *daemon, struct grove_metrics *metrics,
-                                 unsigned max_total, unsigned max_per_address, int head_ms,
-                                 bool tls);
+                                 unsigned max_total, unsigned max_per_address, int head_ms);
 void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *addr);
 void grove_http_admit_stop(struct grove_http_admit *a);
 void grove_http_admit_free(struct grove_http_admit *a);

@@ -425,27 +425,34 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
-    /* http_admit.c accepts, then MHD_add_connection, TLS connections too. */
-    flags |= MHD_USE_NO_LISTEN_SOCKET;
     if (tls)
         flags |= MHD_USE_TLS;
+    else
+        flags |= MHD_USE_NO_LISTEN_SOCKET; /* http_admit.c accepts, then MHD_add_connection */
     /* Idle connections (and SSE clients that stopped reading: the socket
      * buffer plus one batch is all we hold for them) are dropped after this. */
     unsigned timeout_s = (unsigned)(2 * l->keepalive_ms / 1000 + 5);
     struct MHD_OptionItem extra[9];
     size_t t = 0;
     if (tls) {
+        /* TLS: MHD accepts and holds the caps itself (nothing to peek at). */
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->fd, NULL};
+        extra[t++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL};
+        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                             opts->max_connections_per_address, NULL};
         extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert_pem};
         extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem};
         if (l->ca_pem)
             extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem};
+    } else {
+        /* The caps are admission's; MHD counts a connection until its own
+         * cleanup, a little after NOTIFY_CLOSED, so at the same limit it
+         * would drop a client admission has just let in: its limit is only
+         * a backstop. */
+        extra[t++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, NULL};
     }
-    /* The caps are admission's; MHD counts a connection until its own
-     * cleanup, a little after NOTIFY_CLOSED, so at the same limit it would
-     * drop a client admission has just let in: its limit is only a
-     * backstop. */
-    extra[t++] =
-        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, NULL};
     extra[t++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, HTTP_POOL_THREADS, NULL};
     extra[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(
@@ -460,12 +467,14 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
                               tls ? " (check the certificate and key)" : "");
         goto fail;
     }
-    err = grove_http_admit_start(
-        &l->admit, l->fd, l->daemon, grove_store_metrics(grove_server_store(server)),
-        opts->max_connections, opts->max_connections_per_address, opts->head_timeout_ms, tls);
-    if (err) {
-        MHD_stop_daemon(l->daemon);
-        goto fail;
+    if (!tls) {
+        err = grove_http_admit_start(
+            &l->admit, l->fd, l->daemon, grove_store_metrics(grove_server_store(server)),
+            opts->max_connections, opts->max_connections_per_address, opts->head_timeout_ms);
+        if (err) {
+            MHD_stop_daemon(l->daemon);
+            goto fail;
+        }
     }
     *self_out = l;
     return GROVE_OK;
@@ -482,9 +491,16 @@ void grove_http_listener_close(void *self)
     if (!l)
         return;
     atomic_store(&l->closing, true);
-    /* Stop accepting first: the admission thread holds the listen socket. */
-    grove_http_admit_stop(l->admit);
-    close(l->fd);
+    /* Stop accepting first: our admission thread (plain HTTP), or MHD,
+     * which then hands the listen socket back to us (TLS). */
+    if (l->admit) {
+        grove_http_admit_stop(l->admit);
+        close(l->fd);
+    } else {
+        MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
     /* Resumes every suspended stream, which sees `closing` and ends, and
      * waits for the pulls on the read threads: MHD must find no connection
      * suspended when it stops. Then the pool threads are joined: calls in

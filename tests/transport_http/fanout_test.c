@@ -17,7 +17,6 @@
 
 #include "grove/grove.h"
 #include "grove/sys/transport.h"
-#include "support/certs.h"
 #include "transport_http/http_fixture.h"
 
 TestSuite(transport_http_fanout, .init = http_fixture_register);
@@ -311,47 +310,4 @@ Test(transport_http_fanout, a_connection_over_the_limit_is_answered_503, .timeou
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     http_node_stop(&n);
-}
-
-/* Whether the server closed fd within ms (end of stream or a reset). */
-static bool fanout_closed_within(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, ms) <= 0)
-        return false;
-    char c;
-    return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
-}
-
-/* TLS connections are admitted under the same caps as plain ones (by the
- * listener's admission thread, as libmicrohttpd holds no listening socket):
- * one over the cap is closed at once, without an answer it could not read,
- * and those inside it are kept. */
-Test(transport_http_fanout, an_https_connection_over_the_limit_is_closed, .timeout = 60)
-{
-    const struct support_certs *certs = support_certs();
-    struct grove_listen_options lo = {.cert_file = certs->cert,
-                                      .key_file = certs->key,
-                                      .max_connections = 2,
-                                      .max_connections_per_address = 2};
-    http_fixture_register();
-    struct http_node n;
-    support_node_start(&n,
-                       &(struct support_node_options){.tables = (const char *const[]){"docs", NULL},
-                                                      .listen = &lo,
-                                                      .url = "https://127.0.0.1:%d/sync"});
-    struct grove_url u;
-    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
-    /* Plain TCP, no handshake: each holds a slot until the head deadline. */
-    int held[2];
-    for (int i = 0; i < 2; i++)
-        held[i] = fanout_connect(&u, "127.0.0.5", 0);
-    int over = fanout_connect(&u, "127.0.0.5", 0);
-    cr_expect(fanout_closed_within(over, 5000), "a third connection was not closed");
-    for (int i = 0; i < 2; i++) {
-        cr_expect(!fanout_closed_within(held[i], 0), "connection %d inside the cap was closed", i);
-        close(held[i]);
-    }
-    close(over);
-    support_node_stop(&n);
 }
