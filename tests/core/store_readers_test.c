@@ -371,14 +371,13 @@ static int wal_frames_after_commits(int readers)
 }
 
 /* Checkpoints run beside the writer (core/store_checkpoint.c), and the WAL
- * still starts over: 3,000 commits leave a WAL of a few thresholds and what
- * the writer committed while the thread made its last pass, fewer frames
- * than commits; one that never started over holds all of them. */
+ * still starts over: 3,000 commits leave a WAL of a few thresholds at most
+ * (none at all when the last commit's round finished), fewer frames than
+ * commits; one that never started over holds all of them. */
 Test(core_store_readers, the_wal_is_checkpointed_and_starts_over, .timeout = 60)
 {
     int frames = wal_frames_after_commits(0);
     cr_expect_lt(frames, 3000, "the WAL holds %d frames", frames);
-    cr_expect_gt(frames, 0);
 }
 
 /* Readers that always hold or are about to take a snapshot keep a passive
@@ -389,7 +388,6 @@ Test(core_store_readers, the_wal_starts_over_beside_readers_that_never_stop, .ti
 {
     int frames = wal_frames_after_commits(2);
     cr_expect_lt(frames, 3000, "the WAL holds %d frames", frames);
-    cr_expect_gt(frames, 0);
 }
 
 Test(core_store_readers, an_in_memory_store_reads_through_its_writer)
