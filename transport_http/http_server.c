@@ -491,15 +491,15 @@ void grove_http_listener_close(void *self)
     if (!l)
         return;
     atomic_store(&l->closing, true);
-    /* Stop accepting first: our admission thread (plain HTTP), or MHD,
-     * which then hands the listen socket back to us (TLS). */
+    /* Stop accepting first where we hold the listen socket: the admission
+     * thread (plain HTTP). A TLS listener's is libmicrohttpd's, which keeps
+     * accepting until MHD_stop_daemon closes it, each request answered 503
+     * meanwhile (`closing`); MHD_quiesce_daemon, which would stop it
+     * earlier, races libmicrohttpd 0.9.75's worker threads taking the socket
+     * out of their epoll sets, and aborts the process when it loses. */
     if (l->admit) {
         grove_http_admit_stop(l->admit);
         close(l->fd);
-    } else {
-        MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
     }
     /* Resumes every suspended stream, which sees `closing` and ends, and
      * waits for the pulls on the read threads: MHD must find no connection
