@@ -13,6 +13,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "nng_internal.h"
+#include "nng_quiet.h"
 #include "grove/sys/error.h"
 
 #define NNGT_CLIENT_RECV_MAX ((size_t)1 << 30) /* replies are pages; refuse absurd ones */
@@ -126,7 +127,7 @@ static void nngc_peer_close(void *self)
     struct nngc_peer *p = self;
     if (!p)
         return;
-    nng_close(p->sock);
+    nng_close(p->sock); /* replies come only when asked: nothing to read at a close */
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->dialing_lock);
     if (p->tls_config)
@@ -411,19 +412,25 @@ static grove_err nngc_sub_frame(void *user, const struct grove_pull_response *ba
     return err;
 }
 
-/* A sub socket dialed to the listener's pub address (TLS alike). */
-static grove_err nngc_sub_open(struct nngc_peer *p, nng_socket *sock)
+/* A sub socket dialed to the listener's pub address (TLS alike), its pipes
+ * watched for grove_nng_quiet_close. */
+static grove_err nngc_sub_open(struct nngc_peer *p, nng_socket *sock, struct grove_nng_quiet *quiet)
 {
     int rv = nng_sub0_open(sock);
     if (rv)
         return grove_nng_error_map(rv, "nng sub socket");
+    grove_err err = grove_nng_quiet_watch(quiet, *sock);
+    if (err) {
+        grove_nng_quiet_close(quiet, *sock);
+        return err;
+    }
     nng_dialer dialer;
     if ((rv = nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) ||
         (rv = nng_socket_set_ms(*sock, NNG_OPT_RECVTIMEO, NNGT_STOP_CHECK_MS)) ||
         (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMINT, 100)) ||
         (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMAXT, 2000)) ||
         (rv = nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, NNGT_CLIENT_RECV_MAX))) {
-        nng_close(*sock);
+        grove_nng_quiet_close(quiet, *sock);
         return grove_nng_error_map(rv, "nng socket options");
     }
     if (!(rv = nng_dialer_create(&dialer, *sock, p->pub_address)) && p->tls_config)
@@ -431,7 +438,7 @@ static grove_err nngc_sub_open(struct nngc_peer *p, nng_socket *sock)
     if (!rv)
         rv = nng_dialer_start(dialer, 0);
     if (rv) {
-        nng_close(*sock);
+        grove_nng_quiet_close(quiet, *sock);
         grove_nng_error_map(rv, "subscribe");
         return grove_error_set(GROVE_EUNAVAIL, "subscribe to %s: %s", p->pub_address,
                                nng_strerror(rv));
@@ -451,9 +458,10 @@ static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request
         .p = p, .req = req, .fn = fn, .user = user, .stop = stop, .cursor = req->since};
     s.covered = s.cursor;
     nng_socket sock;
+    struct grove_nng_quiet quiet;
     grove_err err = nngc_peer_dial(p);
     if (!err)
-        err = nngc_sub_open(p, &sock);
+        err = nngc_sub_open(p, &sock, &quiet);
     if (err)
         return err;
     err = nngc_sub_repair(&s, &s.cursor);
@@ -483,7 +491,7 @@ static grove_err nngc_peer_subscribe(void *self, const struct grove_pull_request
         err = grove_stream_deliver(&grove_codec_json, frame + 1, len - 1, nngc_sub_frame, &s);
         nng_free(frame, len);
     }
-    nng_close(sock);
+    grove_nng_quiet_close(&quiet, sock);
     if (atomic_load(stop) && (!err || err == GROVE_ESHUTDOWN)) {
         grove_error_clear();
         return GROVE_OK;

@@ -9,7 +9,8 @@
  * connection's lock. grove_nng_tls_pipe_names points a thread-local at the
  * caller's buffer, asks that question, and verified() copies the names
  * there; a verified() from any other call (nng's own threads) finds the
- * thread-local NULL and copies nothing. */
+ * thread-local NULL and copies nothing. grove_nng_tls_pipe_end asks the same
+ * way, to mark the connection ending. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,10 +49,14 @@ struct nng_tls_engine_conn {
     mbedtls_ssl_context ssl;
     /* The verified peer certificate's names, set when the handshake ends. */
     struct grove_cert_names names;
+    /* Set by grove_nng_tls_pipe_end: the next read fails. */
+    bool ending;
 };
 
-/* Where verified() copies the names (see the top of this file). */
+/* Where verified() copies the names (see the top of this file), and
+ * whether it ends the connection's reads (grove_nng_tls_pipe_end). */
 static _Thread_local struct grove_cert_names *nnge_names_wanted;
+static _Thread_local bool nnge_end_wanted;
 
 /* The kernel's generator: no state to share between nng's threads. */
 static int nnge_random(void *arg, unsigned char *buf, size_t len)
@@ -144,6 +149,8 @@ static bool nnge_conn_verified(nng_tls_engine_conn *c)
     bool verified = mbedtls_ssl_get_verify_result(&c->ssl) == 0;
     if (verified && nnge_names_wanted)
         *nnge_names_wanted = c->names;
+    if (nnge_end_wanted)
+        c->ending = true;
     return verified;
 }
 
@@ -161,6 +168,8 @@ static int nnge_conn_handshake(nng_tls_engine_conn *c)
 
 static int nnge_conn_recv(nng_tls_engine_conn *c, uint8_t *buf, size_t *len)
 {
+    if (c->ending)
+        return NNG_ECONNSHUT;
     int rv = mbedtls_ssl_read(&c->ssl, buf, *len);
     if (rv < 0)
         return nnge_error(rv);
@@ -346,4 +355,13 @@ void grove_nng_tls_pipe_names(struct grove_cert_names *out, nng_pipe pipe)
     nnge_names_wanted = NULL;
     if (rv || !verified)
         out->count = 0;
+}
+
+bool grove_nng_tls_pipe_end(nng_pipe pipe)
+{
+    bool verified = false;
+    nnge_end_wanted = true;
+    int rv = nng_pipe_get_bool(pipe, NNG_OPT_TLS_VERIFIED, &verified);
+    nnge_end_wanted = false;
+    return rv == 0;
 }

@@ -1,8 +1,10 @@
 /* How the nng listener learns the names of a TLS peer's certificate
- * (grove/sys/cert_names.h) from its TLS engine (nng_tls_engine.c). */
+ * (grove/sys/cert_names.h) from its TLS engine (nng_tls_engine.c), and how
+ * a dialer ends a TLS connection's reads before it closes it. */
 #ifndef GROVE_NNG_TLS_NAMES_H
 #define GROVE_NNG_TLS_NAMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <nng/nng.h>
@@ -20,5 +22,8 @@ grove_err grove_nng_tls_engine_install(void);
  * and our engine verified; none for a plain pipe, an unverified peer or one
  * without a certificate. */
 void grove_nng_tls_pipe_names(struct grove_cert_names *out, nng_pipe pipe);
+/* Makes the next read of pipe's TLS connection fail, as a lost connection
+ * would (nng_quiet.h says why); false when pipe is not one of our engine's. */
+bool grove_nng_tls_pipe_end(nng_pipe pipe);
 
 #endif
