@@ -11,7 +11,8 @@
 #include "nng_quiet.h"
 #include "nng_tls_names.h"
 
-#define NNGQ_WAIT_MS 2000
+#define NNGQ_WAIT_MS         2000
+#define NNGQ_NO_RECONNECT_MS (3600 * 1000)
 
 static void nngq_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
@@ -108,6 +109,12 @@ void grove_nng_quiet_close(struct grove_nng_quiet *q, nng_socket sock)
         nng_pipe pipe = q->pipe;
         nng_sockaddr local = q->local, remote = q->remote;
         pthread_mutex_unlock(&q->lock);
+        /* The dialer would connect again 100 ms after the failure; a
+         * connection still being set up at nng_close is lost (nng 1.5.2
+         * leaks it, and over TLS the listener's next connection broke). */
+        nng_dialer dialer = nng_pipe_dialer(pipe);
+        nng_dialer_set_ms(dialer, NNG_OPT_RECONNMINT, NNGQ_NO_RECONNECT_MS);
+        nng_dialer_set_ms(dialer, NNG_OPT_RECONNMAXT, NNGQ_NO_RECONNECT_MS);
         bool ending = grove_nng_tls_pipe_end(pipe);
         if (!ending) {
             int fd = nngq_find_fd(&local, &remote);

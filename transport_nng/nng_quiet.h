@@ -12,10 +12,9 @@
  * quietly: new connections are refused as they come (in
  * NNG_PIPE_EV_ADD_PRE, before the protocol reads), the current one is made
  * to fail, and only when its pipe is gone does nng_close run. A TLS
- * connection fails at its next read (our engine is told so,
- * grove_nng_tls_pipe_end; the listener's heartbeat brings one within a
- * second); a plain tcp one has its file descriptor shut down (found by its
- * addresses). Shutting TLS and unix sockets down that way broke the
+ * connection fails at its next read, which our engine brings on at once
+ * (grove_nng_tls_pipe_end); a plain tcp one has its file descriptor shut
+ * down (found by its addresses). Shutting TLS and unix sockets down that way broke the
  * listener's next connection in nng 1.5.2, so ipc closes as before.
  *
  * What this does not cover: ipc, and the listening side, whose TLS sends

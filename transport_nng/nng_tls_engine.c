@@ -149,8 +149,14 @@ static bool nnge_conn_verified(nng_tls_engine_conn *c)
     bool verified = mbedtls_ssl_get_verify_result(&c->ssl) == 0;
     if (verified && nnge_names_wanted)
         *nnge_names_wanted = c->names;
-    if (nnge_end_wanted)
+    if (nnge_end_wanted && !c->ending) {
         c->ending = true;
+        /* An empty record, which the listener passes over: nng reads
+         * again when its send completes, and that read fails now, at once
+         * rather than when the next frame arrives (a listener in the middle
+         * of sending that frame has nng's close flaw on its side). */
+        (void)mbedtls_ssl_write(&c->ssl, (const unsigned char *)"", 0);
+    }
     return verified;
 }
 
