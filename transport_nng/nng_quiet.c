@@ -109,9 +109,8 @@ void grove_nng_quiet_close(struct grove_nng_quiet *q, nng_socket sock)
         nng_pipe pipe = q->pipe;
         nng_sockaddr local = q->local, remote = q->remote;
         pthread_mutex_unlock(&q->lock);
-        /* The dialer would connect again 100 ms after the failure; a
-         * connection still being set up at nng_close is lost (nng 1.5.2
-         * leaks it, and over TLS the listener's next connection broke). */
+        /* The dialer would connect again 100 ms after the failure, only to
+         * be refused: pushed out, nothing is being set up at nng_close. */
         nng_dialer dialer = nng_pipe_dialer(pipe);
         nng_dialer_set_ms(dialer, NNG_OPT_RECONNMINT, NNGQ_NO_RECONNECT_MS);
         nng_dialer_set_ms(dialer, NNG_OPT_RECONNMAXT, NNGQ_NO_RECONNECT_MS);

@@ -14,8 +14,9 @@
  * to fail, and only when its pipe is gone does nng_close run. A TLS
  * connection fails at its next read, which our engine brings on at once
  * (grove_nng_tls_pipe_end); a plain tcp one has its file descriptor shut
- * down (found by its addresses). Shutting TLS and unix sockets down that way broke the
- * listener's next connection in nng 1.5.2, so ipc closes as before.
+ * down (found by its addresses). Shut down that way, TLS and unix sockets
+ * left the listener's next connection without answers in nng 1.5.2, so
+ * ipc closes as before.
  *
  * What this does not cover: ipc, and the listening side, whose TLS sends
  * have the same flaw (a send resubmitted after a close): it can still hang
