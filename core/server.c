@@ -166,10 +166,10 @@ static void server_snap_since(struct grove_server *server, const struct grove_hl
         out->ts = grove_clock_snap_us(in->ts);
 }
 
-/* A page after since, for a pull or a stream (path); max_bytes bounds it
- * more tightly than the server's page bound (0: no tighter). */
-/* A page for req after `since`. With `sources` set it leaves no echoes out
- * and says where its records came from instead (a stream's shared batch). */
+/* A page for req after `since`, for a pull or a stream (path); max_bytes
+ * bounds it more tightly than the server's page bound (0: no tighter). With
+ * `sources` set it leaves no echoes out and says where its records came
+ * from instead (a stream's shared batch). */
 static grove_err server_read(struct grove_server *server, const struct grove_pull_request *req,
                              enum grove_hook_path path, const struct grove_hlc *since,
                              size_t max_bytes, struct grove_store_sources *sources,

@@ -60,16 +60,36 @@ static grove_err poll_text(struct grove_server_stream *s, char *out, size_t cap)
     return poll_as(s, format_pks, out, cap);
 }
 
+/* A server over a fresh store holding one row, and the cursor after it:
+ * streams start past the zero cursor, since a pull from zero is not
+ * echo-filtered (docs/design.md, "Echo rules"). */
+struct seeded {
+    struct grove_store *store;
+    struct grove_server *server;
+    struct grove_hlc since;
+};
+
+static void seeded_open(struct seeded *f, const struct grove_server_options *opts)
+{
+    f->store = support_store(support_dir, "srv", support_docs_schema);
+    cr_assert_eq(grove_server_new(&f->server, f->store, opts), GROVE_OK);
+    apply_from(f->store, "y", "seed", 500);
+    grove_store_latest(f->store, &f->since);
+}
+
+static void seeded_close(struct seeded *f)
+{
+    grove_server_free(f->server);
+    grove_store_close(f->store);
+}
+
 Test(core_server_stream, streams_at_one_place_share_bytes_and_differ_by_what_decides_them)
 {
-    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
-    struct grove_server *server;
-    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
-    /* From a cursor past the zero one: a pull from zero is not echo-filtered
-     * (docs/design.md, "Echo rules"). */
-    apply_from(store, "y", "seed", 500);
-    struct grove_hlc since;
-    grove_store_latest(store, &since);
+    struct seeded f;
+    seeded_open(&f, NULL);
+    struct grove_store *store = f.store;
+    struct grove_server *server = f.server;
+    struct grove_hlc since = f.since;
     struct grove_pull_request plain = {.node_id = "sub", .since = since};
     struct grove_pull_request other = {.node_id = "sub", .since = since};
     struct grove_pull_request echo = {.node_id = "x", .since = since};
@@ -109,8 +129,7 @@ Test(core_server_stream, streams_at_one_place_share_bytes_and_differ_by_what_dec
     grove_server_stream_close(s2);
     grove_server_stream_close(se);
     grove_server_stream_close(sa);
-    grove_server_free(server);
-    grove_store_close(store);
+    seeded_close(&f);
 }
 
 /* format_pks, counting its calls: one per batch read. */
@@ -127,12 +146,11 @@ static grove_err format_pks_counted(const struct grove_pull_response *batch, str
 Test(core_server_stream, streams_of_different_nodes_share_a_batch_without_their_echoes)
 {
     enum { STREAMS = 50 };
-    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
-    struct grove_server *server;
-    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
-    apply_from(store, "y", "seed", 500);
-    struct grove_hlc since;
-    grove_store_latest(store, &since);
+    struct seeded f;
+    seeded_open(&f, NULL);
+    struct grove_store *store = f.store;
+    struct grove_server *server = f.server;
+    struct grove_hlc since = f.since;
     char nodes[STREAMS][8];
     struct grove_server_stream *s[STREAMS];
     for (int i = 0; i < STREAMS; i++) {
@@ -167,8 +185,7 @@ Test(core_server_stream, streams_of_different_nodes_share_a_batch_without_their_
     }
     for (int i = 0; i < STREAMS; i++)
         grove_server_stream_close(s[i]);
-    grove_server_free(server);
-    grove_store_close(store);
+    seeded_close(&f);
 }
 
 /* A caller admitted with `secret` by g (a bearer token). */
@@ -182,30 +199,26 @@ static void admit(struct grove_guard *g, const char *secret, struct grove_caller
     cr_assert_eq(grove_guard_admit(g, &cred, GROVE_NEED_SYNC, out), GROVE_OK, "%s", grove_errmsg());
 }
 
+/* A client identity of node `name` reading the docs under `prefix`. */
+static struct grove_identity edge_identity(const char *name, const char *prefix, const char *secret)
+{
+    static const char *const docs[] = {"docs"};
+    return (struct grove_identity){.name = name,
+                                   .role = GROVE_ROLE_CLIENT,
+                                   .node = name,
+                                   .read = {.tables = docs, .table_count = 1},
+                                   .prefix = prefix,
+                                   .secrets = {secret}};
+}
+
 /* Identities of their own with equal read scopes share a batch; a scope
  * that differs keeps its own, and each sees only its rows. */
 Test(core_server_stream, identities_with_equal_read_scopes_share_a_batch)
 {
-    static const char *const docs[] = {"docs"};
     const struct grove_identity ids[] = {
-        {.name = "e1",
-         .role = GROVE_ROLE_CLIENT,
-         .node = "e1",
-         .read = {.tables = docs, .table_count = 1},
-         .prefix = "t1/",
-         .secrets = {"s1"}},
-        {.name = "e2",
-         .role = GROVE_ROLE_CLIENT,
-         .node = "e2",
-         .read = {.tables = docs, .table_count = 1},
-         .prefix = "t1/",
-         .secrets = {"s2"}},
-        {.name = "e3",
-         .role = GROVE_ROLE_CLIENT,
-         .node = "e3",
-         .read = {.tables = docs, .table_count = 1},
-         .prefix = "t2/",
-         .secrets = {"s3"}},
+        edge_identity("e1", "t1/", "s1"),
+        edge_identity("e2", "t1/", "s2"),
+        edge_identity("e3", "t2/", "s3"),
         {.name = "hub", .node = "hub", .read = {.all = true}, .secrets = {"s4"}},
     };
     enum { IDS = sizeof ids / sizeof ids[0] };
@@ -214,17 +227,15 @@ Test(core_server_stream, identities_with_equal_read_scopes_share_a_batch)
     struct grove_guard *g = NULL;
     cr_assert_eq(grove_guard_new(&g, access, "test"), GROVE_OK);
     grove_access_unref(access);
-    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
-    struct grove_server *server;
-    cr_assert_eq(grove_server_new(&server, store, NULL), GROVE_OK);
-    apply_from(store, "y", "seed", 500);
-    struct grove_hlc since;
-    grove_store_latest(store, &since);
+    struct seeded f;
+    seeded_open(&f, NULL);
+    struct grove_store *store = f.store;
+    struct grove_server *server = f.server;
+    struct grove_hlc since = f.since;
     struct grove_caller callers[IDS];
     struct grove_server_stream *s[IDS];
-    const char *secrets[IDS] = {"s1", "s2", "s3", "s4"};
     for (int i = 0; i < IDS; i++) {
-        admit(g, secrets[i], &callers[i]);
+        admit(g, ids[i].secrets[0], &callers[i]);
         s[i] =
             open_stream(server, &(struct grove_pull_request){
                                     .node_id = ids[i].node, .since = since, .caller = &callers[i]});
@@ -248,8 +259,7 @@ Test(core_server_stream, identities_with_equal_read_scopes_share_a_batch)
         grove_server_stream_close(s[i]);
         grove_caller_release(&callers[i]);
     }
-    grove_server_free(server);
-    grove_store_close(store);
+    seeded_close(&f);
     grove_guard_free(g);
 }
 
@@ -308,20 +318,18 @@ static grove_err count_reads(void *user, const struct grove_hook_context *ctx,
  * Counted by the reads the server's hooks see, not by time. */
 Test(core_server_stream, a_commit_to_another_table_is_read_once_not_spun_on, .timeout = 30)
 {
-    struct grove_store *store = support_store(support_dir, "srv", support_docs_schema);
     atomic_int reads = 0;
     struct grove_hook_chain hooks = {0};
     cr_assert_eq(
         grove_hook_chain_add(
             &hooks, &(struct grove_hook){.before_outbound_read = count_reads, .user = &reads}),
         GROVE_OK);
-    struct grove_server *server;
-    cr_assert_eq(grove_server_new(&server, store, &(struct grove_server_options){.hooks = &hooks}),
-                 GROVE_OK);
+    struct seeded f;
+    seeded_open(&f, &(struct grove_server_options){.hooks = &hooks});
     grove_hook_chain_free(&hooks);
-    apply_from(store, "y", "seed", 500);
-    struct grove_hlc since;
-    grove_store_latest(store, &since);
+    struct grove_store *store = f.store;
+    struct grove_server *server = f.server;
+    struct grove_hlc since = f.since;
     const char *notes[] = {"notes"};
     struct grove_pull_request req = {
         .node_id = "sub", .since = since, .tables = notes, .table_count = 1};
@@ -338,6 +346,5 @@ Test(core_server_stream, a_commit_to_another_table_is_read_once_not_spun_on, .ti
                   atomic_load(&reads));
     grove_buf_free(&out);
     grove_server_stream_close(s);
-    grove_server_free(server);
-    grove_store_close(store);
+    seeded_close(&f);
 }
