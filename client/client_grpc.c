@@ -98,9 +98,13 @@ static void cgrpc_call_open(struct grove_grpc_call *x, const struct cgrpc *c, en
                          c->authorization, send);
 }
 
-/* One unary call: request packed out, the answer unpacked with desc. */
-static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const ProtobufCMessage *request,
-                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer)
+/* One attempt at a unary call: request packed out, the answer unpacked
+ * with desc; *unconnected when it found no connection
+ * (grove_grpc_call_unconnected). */
+static grove_err cgrpc_attempt(struct cgrpc *c, enum cgrpc_method m,
+                               const ProtobufCMessage *request,
+                               const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer,
+                               bool *unconnected)
 {
     grpc_byte_buffer *send;
     grove_err err = cgrpc_pack(request, &send);
@@ -122,6 +126,7 @@ static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const Protobu
     } else if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
         err = grove_error_set(GROVE_EUNAVAIL, "call failed");
     } else if (x.status != GRPC_STATUS_OK) {
+        *unconnected = grove_grpc_call_unconnected(&x);
         err = grove_grpc_call_error(&x);
     } else if (!x.recv || !grove_grpc_buffer_slice(x.recv, &body)) {
         err = grove_error_set(GROVE_EPROTO, "OK without a response message");
@@ -130,6 +135,19 @@ static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const Protobu
         grpc_slice_unref(body);
     }
     grove_grpc_call_close(&x);
+    return err;
+}
+
+static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const ProtobufCMessage *request,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer)
+{
+    bool unconnected = false;
+    grove_err err = cgrpc_attempt(c, m, request, desc, answer, &unconnected);
+    if (err && unconnected) {
+        grove_grpc_channel_await_attempt(c->channel);
+        unconnected = false;
+        err = cgrpc_attempt(c, m, request, desc, answer, &unconnected);
+    }
     return err;
 }
 

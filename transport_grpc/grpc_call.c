@@ -69,6 +69,30 @@ grove_err grove_grpc_call_error(const struct grove_grpc_call *x)
                                   (const char *)GRPC_SLICE_START_PTR(x->details));
 }
 
+bool grove_grpc_call_unconnected(const struct grove_grpc_call *x)
+{
+    /* The pick_first policy's words for a call with no connection to take. */
+    static const char unconnected[] = "failed to connect to all addresses";
+    return x->status == GRPC_STATUS_UNAVAILABLE &&
+           GRPC_SLICE_LENGTH(x->details) >= sizeof unconnected - 1 &&
+           memcmp(GRPC_SLICE_START_PTR(x->details), unconnected, sizeof unconnected - 1) == 0;
+}
+
+void grove_grpc_channel_await_attempt(grpc_channel *channel)
+{
+    grpc_connectivity_state state = grpc_channel_check_connectivity_state(channel, 0);
+    if (state != GRPC_CHANNEL_TRANSIENT_FAILURE)
+        return;
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    void *tag = &state;
+    /* gRPC adds up to 20% to the backoff: half again is past it. */
+    grpc_channel_watch_connectivity_state(
+        channel, state, grove_grpc_deadline_ms(GROVE_GRPC_RECONNECT_MS * 3 / 2), cq, tag);
+    grove_grpc_cq_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+}
+
 void grove_grpc_call_close(struct grove_grpc_call *x)
 {
     grpc_slice_unref(x->details);
@@ -140,7 +164,7 @@ grove_err grove_grpc_channel_open(const struct grove_url *url, const struct grov
          * gRPC's default two-minute reconnect backoff; the syncer has its own. */
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-         .value.integer = 200},
+         .value.integer = GROVE_GRPC_RECONNECT_MS},
         /* The minimum time between connection attempts, which gRPC takes
          * as the connect timeout as well: at most a second, so a returning
          * peer does not wait out the 5 s connect timeout between attempts.

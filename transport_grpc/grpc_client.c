@@ -92,19 +92,18 @@ static void gcli_cancel(void *self, bool on)
     atomic_store(&c->cancelled, on);
 }
 
-static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
-                           struct grove_reply *reply)
+/* One attempt at a unary call; *unconnected when it found no connection
+ * (grove_grpc_call_unconnected). */
+static grove_err gcli_attempt(struct gcli *c, enum grove_call_kind kind, grpc_slice payload,
+                              struct grove_reply *reply, bool *unconnected)
 {
-    struct gcli *c = self;
     grpc_slice *answer = malloc(sizeof *answer);
     if (!answer)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
-    grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
     struct grove_grpc_call x;
     grove_grpc_call_open(&x, c->channel, c->methods[kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH],
                          false, grove_grpc_deadline_ms(c->timeout_ms), c->authorization,
                          grpc_raw_byte_buffer_create(&payload, 1));
-    grpc_slice_unref(payload);
     grove_err err = GROVE_OK;
     grpc_op ops[6];
     size_t n = grove_grpc_call_request_ops(&x, ops);
@@ -125,6 +124,7 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
         goto done;
     }
     if (x.status != GRPC_STATUS_OK) {
+        *unconnected = grove_grpc_call_unconnected(&x);
         err = grove_grpc_call_error(&x);
         goto done;
     }
@@ -140,6 +140,22 @@ static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct g
 done:
     grove_grpc_call_close(&x);
     free(answer);
+    return err;
+}
+
+static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                           struct grove_reply *reply)
+{
+    struct gcli *c = self;
+    grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
+    bool unconnected = false;
+    grove_err err = gcli_attempt(c, kind, payload, reply, &unconnected);
+    if (err && unconnected && !atomic_load(&c->cancelled)) {
+        grove_grpc_channel_await_attempt(c->channel);
+        unconnected = false;
+        err = gcli_attempt(c, kind, payload, reply, &unconnected);
+    }
+    grpc_slice_unref(payload);
     return err;
 }
 

@@ -79,6 +79,20 @@ void grove_grpc_call_status_op(struct grove_grpc_call *x, grpc_op *op);
 grove_err grove_grpc_call_error(const struct grove_grpc_call *x);
 /* Releases the call and its queue, once nothing of it is pending. */
 void grove_grpc_call_close(struct grove_grpc_call *x);
+/* Whether the call failed without a connection to send it on: the
+ * channel's last connection attempt had failed. libgrpc 1.51 now and then
+ * reports an attempt as failed that was only under way (it reads errno
+ * after calls that may change it: "connect: No such file or directory",
+ * seen under load), so a unary call that meets this waits for the
+ * channel's next attempt (grove_grpc_channel_await_attempt) and is made
+ * once more; nothing of the first reached the peer. */
+bool grove_grpc_call_unconnected(const struct grove_grpc_call *x);
+/* Waits, at most GROVE_GRPC_RECONNECT_MS and its jitter, while the channel
+ * stays in failure, so that a call made next waits for its new attempt
+ * instead of failing at once. */
+void grove_grpc_channel_await_attempt(grpc_channel *channel);
+/* The channel's first reconnect comes this long after a failed attempt. */
+#define GROVE_GRPC_RECONNECT_MS 200
 /* One message of a server stream; *more = false ends the stream. */
 typedef grove_err (*grove_grpc_message_fn)(void *user, const char *data, size_t len, bool *more);
 /* Runs a stream call (grove_grpc_call_open with stream set): sends the
