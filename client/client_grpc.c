@@ -66,12 +66,13 @@ static grove_err cgrpc_open(const struct grove_url *url, const char *token, void
 }
 
 /* Packs a request into bytes gRPC takes over. */
-static grove_err cgrpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **out)
+static grove_err cgrpc_pack(const ProtobufCMessage *msg, grpc_slice *out)
 {
     struct grove_buf buf = {0};
     grove_err err = grove_pb_pack(msg, &buf);
     if (!err)
-        *out = grove_grpc_buffer_take(&buf);
+        *out = grove_grpc_slice_take(&buf);
+    grove_buf_free(&buf);
     return err;
 }
 
@@ -86,67 +87,20 @@ static grove_err cgrpc_unpack(const ProtobufCMessageDescriptor *desc, const grpc
     return GROVE_OK;
 }
 
-/* A call to method m of the client's channel, its deadline the client's
- * (none for Watch). */
-static void cgrpc_call_open(struct grove_grpc_call *x, const struct cgrpc *c, enum cgrpc_method m,
-                            grpc_byte_buffer *send)
-{
-    bool stream = m == CG_WATCH;
-    grove_grpc_call_open(x, c->channel, c->methods[m], stream,
-                         stream ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                                : grove_grpc_deadline_ms(CLIENT_CALL_TIMEOUT_MS),
-                         c->authorization, send);
-}
-
-/* One attempt at a unary call: request packed out, the answer unpacked
- * with desc; *unconnected when it found no connection
- * (grove_grpc_call_unconnected). */
-static grove_err cgrpc_attempt(struct cgrpc *c, enum cgrpc_method m,
-                               const ProtobufCMessage *request,
-                               const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer,
-                               bool *unconnected)
-{
-    grpc_byte_buffer *send;
-    grove_err err = cgrpc_pack(request, &send);
-    if (err)
-        return err;
-    struct grove_grpc_call x;
-    cgrpc_call_open(&x, c, m, send);
-    grpc_op ops[6];
-    size_t n = grove_grpc_call_request_ops(&x, ops);
-    grove_grpc_call_recv_op(&x, &ops[n++]);
-    grove_grpc_call_status_op(&x, &ops[n++]);
-    grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
-    grpc_slice body;
-    grpc_event ev = {.type = GRPC_QUEUE_TIMEOUT};
-    if (rc == GRPC_CALL_OK)
-        ev = grove_grpc_cq_pluck(x.cq, x.call, gpr_inf_future(GPR_CLOCK_REALTIME));
-    if (rc != GRPC_CALL_OK) {
-        err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
-    } else if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
-        err = grove_error_set(GROVE_EUNAVAIL, "call failed");
-    } else if (x.status != GRPC_STATUS_OK) {
-        *unconnected = grove_grpc_call_unconnected(&x);
-        err = grove_grpc_call_error(&x);
-    } else if (!x.recv || !grove_grpc_buffer_slice(x.recv, &body)) {
-        err = grove_error_set(GROVE_EPROTO, "OK without a response message");
-    } else {
-        err = cgrpc_unpack(desc, &body, answer);
-        grpc_slice_unref(body);
-    }
-    grove_grpc_call_close(&x);
-    return err;
-}
-
+/* One unary call: request packed out, the answer unpacked with desc. */
 static grove_err cgrpc_unary(struct cgrpc *c, enum cgrpc_method m, const ProtobufCMessage *request,
                              const ProtobufCMessageDescriptor *desc, ProtobufCMessage **answer)
 {
-    bool unconnected = false;
-    grove_err err = cgrpc_attempt(c, m, request, desc, answer, &unconnected);
-    if (err && unconnected) {
-        grove_grpc_channel_await_attempt(c->channel);
-        unconnected = false;
-        err = cgrpc_attempt(c, m, request, desc, answer, &unconnected);
+    grpc_slice payload, body;
+    grove_err err = cgrpc_pack(request, &payload);
+    if (err)
+        return err;
+    err = grove_grpc_unary(c->channel, c->methods[m], CLIENT_CALL_TIMEOUT_MS, c->authorization,
+                           payload, NULL, &body);
+    grpc_slice_unref(payload);
+    if (!err) {
+        err = cgrpc_unpack(desc, &body, answer);
+        grpc_slice_unref(body);
     }
     return err;
 }
@@ -343,12 +297,15 @@ static grove_err cgrpc_watch(void *self, const struct grove_watch_options *opts,
     if (opts->since)
         req.since = (char *)opts->since;
     req.snapshot = opts->snapshot;
-    grpc_byte_buffer *send;
-    grove_err err = cgrpc_pack(&req.base, &send);
+    grpc_slice payload;
+    grove_err err = cgrpc_pack(&req.base, &payload);
     if (err)
         return err;
     struct grove_grpc_call x;
-    cgrpc_call_open(&x, c, CG_WATCH, send);
+    grove_grpc_call_open(&x, c->channel, c->methods[CG_WATCH], true,
+                         gpr_inf_future(GPR_CLOCK_REALTIME), c->authorization,
+                         grpc_raw_byte_buffer_create(&payload, 1));
+    grpc_slice_unref(payload);
     struct cgrpc_watch w = {fn, user};
     err = grove_grpc_call_read_stream(&x, CLIENT_STOP_CHECK_MS, stop, cgrpc_deliver, &w, "watch");
     grove_grpc_call_close(&x);

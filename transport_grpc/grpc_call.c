@@ -1,6 +1,7 @@
 /* One client call's state, from creation to release, for the sync dialer
  * (grpc_client.c) and the Data API client (client/client_grpc.c): a unary
- * call on a pluck queue, or a server stream on a next queue. */
+ * call on a pluck queue (grove_grpc_unary, made once more when it found no
+ * connection), or a server stream on a next queue. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,16 +70,19 @@ grove_err grove_grpc_call_error(const struct grove_grpc_call *x)
                                   (const char *)GRPC_SLICE_START_PTR(x->details));
 }
 
-bool grove_grpc_call_unconnected(const struct grove_grpc_call *x)
+/* Whether the call failed without a connection to send it on, in the
+ * pick_first policy's words. */
+static bool grpc_call_unconnected(const struct grove_grpc_call *x)
 {
-    /* The pick_first policy's words for a call with no connection to take. */
     static const char unconnected[] = "failed to connect to all addresses";
     return x->status == GRPC_STATUS_UNAVAILABLE &&
            GRPC_SLICE_LENGTH(x->details) >= sizeof unconnected - 1 &&
            memcmp(GRPC_SLICE_START_PTR(x->details), unconnected, sizeof unconnected - 1) == 0;
 }
 
-void grove_grpc_channel_await_attempt(grpc_channel *channel)
+/* Waits while the channel stays in failure, at most past its next attempt,
+ * so that a call made next waits for that attempt instead of failing. */
+static void grpc_channel_await_attempt(grpc_channel *channel)
 {
     grpc_connectivity_state state = grpc_channel_check_connectivity_state(channel, 0);
     if (state != GRPC_CHANNEL_TRANSIENT_FAILURE)
@@ -91,6 +95,75 @@ void grove_grpc_channel_await_attempt(grpc_channel *channel)
     grove_grpc_cq_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME));
     grpc_completion_queue_shutdown(cq);
     grpc_completion_queue_destroy(cq);
+}
+
+/* How often a waiting call looks at its cancel flag. */
+#define GRPC_CANCEL_CHECK_MS 200
+
+/* The call's completion; once *cancelled is set the call is cancelled (its
+ * completion still comes, at once). */
+static grpc_event grpc_unary_wait(struct grove_grpc_call *x, const atomic_bool *cancelled)
+{
+    if (!cancelled)
+        return grove_grpc_cq_pluck(x->cq, x->call, gpr_inf_future(GPR_CLOCK_REALTIME));
+    for (;;) {
+        if (atomic_load(cancelled))
+            grpc_call_cancel(x->call, NULL);
+        grpc_event ev =
+            grove_grpc_cq_pluck(x->cq, x->call, grove_grpc_deadline_ms(GRPC_CANCEL_CHECK_MS));
+        if (ev.type != GRPC_QUEUE_TIMEOUT)
+            return ev;
+    }
+}
+
+/* One attempt of grove_grpc_unary; *unconnected when it found no connection. */
+static grove_err grpc_unary_attempt(grpc_channel *channel, void *method, int timeout_ms,
+                                    const char *authorization, grpc_slice request,
+                                    const atomic_bool *cancelled, grpc_slice *answer,
+                                    bool *unconnected)
+{
+    struct grove_grpc_call x;
+    grove_grpc_call_open(&x, channel, method, false, grove_grpc_deadline_ms(timeout_ms),
+                         authorization, grpc_raw_byte_buffer_create(&request, 1));
+    grpc_op ops[6];
+    size_t n = grove_grpc_call_request_ops(&x, ops);
+    grove_grpc_call_recv_op(&x, &ops[n++]);
+    grove_grpc_call_status_op(&x, &ops[n++]);
+    grove_err err = GROVE_OK;
+    grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
+    grpc_event ev = {.type = GRPC_QUEUE_TIMEOUT};
+    if (rc == GRPC_CALL_OK)
+        ev = grpc_unary_wait(&x, cancelled);
+    if (rc != GRPC_CALL_OK) {
+        err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
+    } else if (cancelled && atomic_load(cancelled)) {
+        err = grove_error_set(GROVE_ESHUTDOWN, "stopped");
+    } else if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+        err = grove_error_set(GROVE_EUNAVAIL, "call failed");
+    } else if (x.status != GRPC_STATUS_OK) {
+        *unconnected = grpc_call_unconnected(&x);
+        err = grove_grpc_call_error(&x);
+    } else if (!x.recv || !grove_grpc_buffer_slice(x.recv, answer)) {
+        err = grove_error_set(GROVE_EPROTO, "OK without a response message");
+    }
+    grove_grpc_call_close(&x);
+    return err;
+}
+
+grove_err grove_grpc_unary(grpc_channel *channel, void *method, int timeout_ms,
+                           const char *authorization, grpc_slice request,
+                           const atomic_bool *cancelled, grpc_slice *answer)
+{
+    bool unconnected = false;
+    grove_err err = grpc_unary_attempt(channel, method, timeout_ms, authorization, request,
+                                       cancelled, answer, &unconnected);
+    if (err && unconnected && !(cancelled && atomic_load(cancelled))) {
+        grpc_channel_await_attempt(channel);
+        unconnected = false;
+        err = grpc_unary_attempt(channel, method, timeout_ms, authorization, request, cancelled,
+                                 answer, &unconnected);
+    }
+    return err;
 }
 
 void grove_grpc_call_close(struct grove_grpc_call *x)

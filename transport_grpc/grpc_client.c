@@ -10,9 +10,6 @@
 #include "grpc_internal.h"
 #include "grove/sys/error.h"
 
-/* How often a waiting call looks at its peer's cancel flag. */
-#define GCLI_CANCEL_CHECK_MS 200
-
 struct gcli {
     grpc_channel *channel;
     void *methods[GT_METHODS];
@@ -72,91 +69,33 @@ static void gcli_slice_release(void *owner)
     free(slice);
 }
 
-/* The call's completion; a cancelled peer's call is cancelled (its
- * completion still comes, at once). */
-static grpc_event gcli_wait(struct gcli *c, struct grove_grpc_call *x)
-{
-    for (;;) {
-        if (atomic_load(&c->cancelled))
-            grpc_call_cancel(x->call, NULL);
-        grpc_event ev =
-            grove_grpc_cq_pluck(x->cq, x->call, grove_grpc_deadline_ms(GCLI_CANCEL_CHECK_MS));
-        if (ev.type != GRPC_QUEUE_TIMEOUT)
-            return ev;
-    }
-}
-
 static void gcli_cancel(void *self, bool on)
 {
     struct gcli *c = self;
     atomic_store(&c->cancelled, on);
 }
 
-/* One attempt at a unary call; *unconnected when it found no connection
- * (grove_grpc_call_unconnected). */
-static grove_err gcli_attempt(struct gcli *c, enum grove_call_kind kind, grpc_slice payload,
-                              struct grove_reply *reply, bool *unconnected)
+static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
+                           struct grove_reply *reply)
 {
+    struct gcli *c = self;
     grpc_slice *answer = malloc(sizeof *answer);
     if (!answer)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
-    struct grove_grpc_call x;
-    grove_grpc_call_open(&x, c->channel, c->methods[kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH],
-                         false, grove_grpc_deadline_ms(c->timeout_ms), c->authorization,
-                         grpc_raw_byte_buffer_create(&payload, 1));
-    grove_err err = GROVE_OK;
-    grpc_op ops[6];
-    size_t n = grove_grpc_call_request_ops(&x, ops);
-    grove_grpc_call_recv_op(&x, &ops[n++]);
-    grove_grpc_call_status_op(&x, &ops[n++]);
-    grpc_call_error rc = grove_grpc_start_batch(x.call, ops, n, x.call);
-    if (rc != GRPC_CALL_OK) {
-        err = grove_error_set(GROVE_EPROTO, "%s", grpc_call_error_to_string(rc));
-        goto done;
-    }
-    grpc_event ev = gcli_wait(c, &x);
-    if (atomic_load(&c->cancelled)) {
-        err = grove_error_set(GROVE_ESHUTDOWN, "stopped");
-        goto done;
-    }
-    if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
-        err = grove_error_set(GROVE_EUNAVAIL, "call failed");
-        goto done;
-    }
-    if (x.status != GRPC_STATUS_OK) {
-        *unconnected = grove_grpc_call_unconnected(&x);
-        err = grove_grpc_call_error(&x);
-        goto done;
-    }
-    if (!x.recv || !grove_grpc_buffer_slice(x.recv, answer)) {
-        err = grove_error_set(GROVE_EPROTO, "OK without a response message");
-        goto done;
+    grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
+    grove_err err =
+        grove_grpc_unary(c->channel, c->methods[kind == GROVE_CALL_PULL ? GT_PULL : GT_PUSH],
+                         c->timeout_ms, c->authorization, payload, &c->cancelled, answer);
+    grpc_slice_unref(payload);
+    if (err) {
+        free(answer);
+        return err;
     }
     *reply = (struct grove_reply){.data = (const char *)GRPC_SLICE_START_PTR(*answer),
                                   .len = GRPC_SLICE_LENGTH(*answer),
                                   .release = gcli_slice_release,
                                   .owner = answer};
-    answer = NULL;
-done:
-    grove_grpc_call_close(&x);
-    free(answer);
-    return err;
-}
-
-static grove_err gcli_call(void *self, enum grove_call_kind kind, const struct grove_buf *request,
-                           struct grove_reply *reply)
-{
-    struct gcli *c = self;
-    grpc_slice payload = grpc_slice_from_copied_buffer(request->data, request->len);
-    bool unconnected = false;
-    grove_err err = gcli_attempt(c, kind, payload, reply, &unconnected);
-    if (err && unconnected && !atomic_load(&c->cancelled)) {
-        grove_grpc_channel_await_attempt(c->channel);
-        unconnected = false;
-        err = gcli_attempt(c, kind, payload, reply, &unconnected);
-    }
-    grpc_slice_unref(payload);
-    return err;
+    return GROVE_OK;
 }
 
 /* The subscriber's batch fn, for each message of the stream. */

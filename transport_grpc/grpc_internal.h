@@ -79,18 +79,17 @@ void grove_grpc_call_status_op(struct grove_grpc_call *x, grpc_op *op);
 grove_err grove_grpc_call_error(const struct grove_grpc_call *x);
 /* Releases the call and its queue, once nothing of it is pending. */
 void grove_grpc_call_close(struct grove_grpc_call *x);
-/* Whether the call failed without a connection to send it on: the
- * channel's last connection attempt had failed. libgrpc 1.51 now and then
- * reports an attempt as failed that was only under way (it reads errno
- * after calls that may change it: "connect: No such file or directory",
- * seen under load), so a unary call that meets this waits for the
- * channel's next attempt (grove_grpc_channel_await_attempt) and is made
- * once more; nothing of the first reached the peer. */
-bool grove_grpc_call_unconnected(const struct grove_grpc_call *x);
-/* Waits, at most GROVE_GRPC_RECONNECT_MS and its jitter, while the channel
- * stays in failure, so that a call made next waits for its new attempt
- * instead of failing at once. */
-void grove_grpc_channel_await_attempt(grpc_channel *channel);
+/* One unary call of method on channel with request's bytes (borrowed),
+ * within timeout_ms; *answer (unref it) is the reply's message. A set
+ * *cancelled (may be NULL) ends the wait with GROVE_ESHUTDOWN. A call that
+ * found no connection is made once more after the channel's next attempt:
+ * libgrpc 1.51 now and then reports an attempt that was only under way as
+ * failed (it reads errno after calls that may change it: "connect: No such
+ * file or directory", seen under load), and a channel whose last attempt
+ * failed refuses calls at once; nothing of such a call reached the peer. */
+grove_err grove_grpc_unary(grpc_channel *channel, void *method, int timeout_ms,
+                           const char *authorization, grpc_slice request,
+                           const atomic_bool *cancelled, grpc_slice *answer);
 /* The channel's first reconnect comes this long after a failed attempt. */
 #define GROVE_GRPC_RECONNECT_MS 200
 /* One message of a server stream; *more = false ends the stream. */
@@ -111,8 +110,10 @@ grove_err grove_grpc_call_read_stream(struct grove_grpc_call *x, int poll_ms,
 grove_err grove_grpc_health_check(struct grove_server *server, const char *data, size_t len,
                                   struct grove_buf *out);
 
-/* Hands a grove_buf's bytes to gRPC without a copy; buf is left empty. */
+/* Hands a grove_buf's bytes to gRPC without a copy, as a message or as a
+ * slice (unref it); buf is left empty. */
 grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf);
+grpc_slice grove_grpc_slice_take(struct grove_buf *buf);
 /* The received message as one slice (no copy when it arrived in one piece).
  * The caller unrefs the slice. */
 bool grove_grpc_buffer_slice(grpc_byte_buffer *bb, grpc_slice *out);

@@ -24,13 +24,19 @@ const char *const grove_grpc_method_paths[GT_METHODS] = {
     [GT_HEALTH_CHECK] = "/grpc.health.v1.Health/Check",
 };
 
-grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf)
+grpc_slice grove_grpc_slice_take(struct grove_buf *buf)
 {
     grpc_slice slice = grpc_slice_new(buf->data, buf->len, free);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
     buf->data = NULL;
     buf->len = buf->cap = 0;
+    return slice;
+}
+
+grpc_byte_buffer *grove_grpc_buffer_take(struct grove_buf *buf)
+{
+    grpc_slice slice = grove_grpc_slice_take(buf);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
     return bb;
 }
 

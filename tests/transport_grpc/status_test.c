@@ -7,10 +7,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "grove/client.h"
 #include "grove/codec.h"
 #include "grove/store.h"
 #include "grpc_fixture.h"
@@ -318,26 +320,61 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
+/* Starts a relay to the node at node_url; *url is the relay's. */
+static void relay_start(struct relay *r, const char *node_url, char *url, size_t size)
+{
+    *r = (struct relay){0};
+    r->listener = grpc_fixture_silent_open(&r->port);
+    cr_assert_eq(sscanf(node_url, "grpc://127.0.0.1:%d", &r->target), 1, "%s", node_url);
+    pthread_create(&r->thread, NULL, relay_main, r);
+    snprintf(url, size, "grpc://127.0.0.1:%d", r->port);
+}
+
+static void relay_stop(struct relay *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    close(r->listener);
+}
+
+/* The channel's first connection attempt is reset, as libgrpc sometimes
+ * reports a sound one failed: a sync call waits for the next attempt
+ * instead of failing. */
 Test(transport_grpc_status, a_call_after_a_failed_connection_attempt_is_made_again)
 {
     struct grpc_node n;
     grpc_node_start(&n, "grpc", NULL, NULL);
-    struct relay r = {.listener = grpc_fixture_silent_open(&r.port)};
-    cr_assert_eq(sscanf(n.url, "grpc://127.0.0.1:%d", &r.target), 1, "%s", n.url);
-    pthread_create(&r.thread, NULL, relay_main, &r);
+    struct relay r;
     char url[64];
-    snprintf(url, sizeof url, "grpc://127.0.0.1:%d", r.port);
+    relay_start(&r, n.url, url, sizeof url);
     struct grove_peer *peer = dial(url, NULL);
-    /* The channel's first attempt is reset, as libgrpc sometimes reports a
-     * sound one: the push waits for the next attempt instead of failing. */
     grove_err err = push(peer, "documents", 1);
     cr_expect_eq(err, GROVE_OK, "%s: %s", grove_err_name(err), err ? grove_errmsg() : "");
     grove_peer_close(peer);
-    atomic_store(&r.stop, true);
-    pthread_join(r.thread, NULL);
-    close(r.listener);
+    relay_stop(&r);
     grpc_node_stop(&n);
 }
+
+#ifdef GROVE_TEST_CLIENT
+/* The same for a Data API call of the client library. */
+Test(transport_grpc_status, a_data_call_after_a_failed_connection_attempt_is_made_again)
+{
+    struct grpc_node n;
+    grpc_node_start(&n, "grpc", NULL, NULL);
+    struct relay r;
+    char url[64];
+    relay_start(&r, n.url, url, sizeof url);
+    struct grove_client *client = NULL;
+    cr_assert_eq(grove_client_open(&client, url, NULL), GROVE_OK, "%s", grove_errmsg());
+    char *row = NULL;
+    grove_err err = grove_client_get(client, "documents", "absent", &row);
+    cr_expect_eq(err, GROVE_ENOTFOUND, "%s: %s", grove_err_name(err), err ? grove_errmsg() : "");
+    free(row);
+    grove_client_close(client);
+    relay_stop(&r);
+    grpc_node_stop(&n);
+}
+#endif
 
 /* -- streams -- */
 
