@@ -1,8 +1,8 @@
 /* The node's store: one SQLite file (WAL) holding the compacted CRDT state
  * per (table, pk, field [, origin | element]), which rows are resolved from
  * as they are read, the clock and the per-peer cursors (docs/design.md,
- * "Store layout" and "Arrival stamps and cursors"). A store is safe to use from many threads; each call
- * is one transaction. */
+ * "Store layout" and "Arrival stamps and cursors"). A store is safe to use
+ * from many threads; each call is one transaction. */
 #ifndef GROVE_STORE_H
 #define GROVE_STORE_H
 

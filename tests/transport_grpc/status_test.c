@@ -262,9 +262,12 @@ Test(transport_grpc_status, concurrent_calls)
     grpc_node_stop(&n);
 }
 
-/* A TCP relay from a port of its own to the node's: it resets the first
- * connection, as a failed connection attempt ends, and relays the next. */
+/* A served node behind a TCP relay on a port of its own: the relay resets
+ * the first connection, as a failed connection attempt ends, and relays
+ * the next. */
 struct relay {
+    struct grpc_node node;
+    char url[64]; /* the relay's */
     int listener, port, target;
     atomic_bool stop;
     pthread_t thread;
@@ -320,14 +323,14 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-/* Starts a relay to the node at node_url; *url is the relay's. */
-static void relay_start(struct relay *r, const char *node_url, char *url, size_t size)
+static void relay_start(struct relay *r)
 {
     *r = (struct relay){0};
+    grpc_node_start(&r->node, "grpc", NULL, NULL);
     r->listener = grpc_fixture_silent_open(&r->port);
-    cr_assert_eq(sscanf(node_url, "grpc://127.0.0.1:%d", &r->target), 1, "%s", node_url);
+    cr_assert_eq(sscanf(r->node.url, "grpc://127.0.0.1:%d", &r->target), 1, "%s", r->node.url);
     pthread_create(&r->thread, NULL, relay_main, r);
-    snprintf(url, size, "grpc://127.0.0.1:%d", r->port);
+    snprintf(r->url, sizeof r->url, "grpc://127.0.0.1:%d", r->port);
 }
 
 static void relay_stop(struct relay *r)
@@ -335,6 +338,7 @@ static void relay_stop(struct relay *r)
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
     close(r->listener);
+    grpc_node_stop(&r->node);
 }
 
 /* The channel's first connection attempt is reset, as libgrpc sometimes
@@ -342,37 +346,29 @@ static void relay_stop(struct relay *r)
  * instead of failing. */
 Test(transport_grpc_status, a_call_after_a_failed_connection_attempt_is_made_again)
 {
-    struct grpc_node n;
-    grpc_node_start(&n, "grpc", NULL, NULL);
     struct relay r;
-    char url[64];
-    relay_start(&r, n.url, url, sizeof url);
-    struct grove_peer *peer = dial(url, NULL);
+    relay_start(&r);
+    struct grove_peer *peer = dial(r.url, NULL);
     grove_err err = push(peer, "documents", 1);
     cr_expect_eq(err, GROVE_OK, "%s: %s", grove_err_name(err), err ? grove_errmsg() : "");
     grove_peer_close(peer);
     relay_stop(&r);
-    grpc_node_stop(&n);
 }
 
 #ifdef GROVE_TEST_CLIENT
 /* The same for a Data API call of the client library. */
 Test(transport_grpc_status, a_data_call_after_a_failed_connection_attempt_is_made_again)
 {
-    struct grpc_node n;
-    grpc_node_start(&n, "grpc", NULL, NULL);
     struct relay r;
-    char url[64];
-    relay_start(&r, n.url, url, sizeof url);
+    relay_start(&r);
     struct grove_client *client = NULL;
-    cr_assert_eq(grove_client_open(&client, url, NULL), GROVE_OK, "%s", grove_errmsg());
+    cr_assert_eq(grove_client_open(&client, r.url, NULL), GROVE_OK, "%s", grove_errmsg());
     char *row = NULL;
     grove_err err = grove_client_get(client, "documents", "absent", &row);
     cr_expect_eq(err, GROVE_ENOTFOUND, "%s: %s", grove_err_name(err), err ? grove_errmsg() : "");
     free(row);
     grove_client_close(client);
     relay_stop(&r);
-    grpc_node_stop(&n);
 }
 #endif
 
