@@ -314,6 +314,16 @@ static bool groved_store_restored(const char *path, const char *node_id,
     return restored;
 }
 
+/* Syncer, server, listeners, store: nothing acknowledged is lost. The
+ * syncer is taken from the admin API first, under its lock, so an admin
+ * sync still running (POST /v1/sync) ends before the syncer is freed. */
+static void groved_close_node(struct grove_node *node, struct grove_admin *admin)
+{
+    if (admin)
+        grove_syncer_free(grove_admin_swap_syncer(admin, NULL));
+    grove_node_close(node);
+}
+
 int main(int argc, char **argv)
 {
     struct groved_config cfg = {0};
@@ -491,7 +501,7 @@ int main(int argc, char **argv)
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
     groved_notify("STOPPING=1");
     exit_code = 0;
-    grove_node_close(&node); /* before the configs the syncer points into */
+    groved_close_node(&node, admin); /* before the configs the syncer points into */
     for (struct groved_kept *k = reload.kept, *next; k; k = next) {
         next = k->next;
         groved_config_free(&k->cfg);
@@ -499,7 +509,7 @@ int main(int argc, char **argv)
     }
 
 done:
-    grove_node_close(&node);   /* syncer, server, listeners, store: nothing acknowledged is lost */
+    groved_close_node(&node, admin);
     groved_hooks_close(hooks); /* after the node: no hook runs any more */
     grove_admin_free(admin);
     grove_access_unref(access);
