@@ -1,7 +1,7 @@
 /* Data API reads (grove/data.h): a resolved row, pages of rows in pk order,
  * and watches. A row is resolved from its state units as it is read, so a
  * write stores its units only (docs/design.md, "Store layout"). A watch
- * walks the arrival index from its cursor, the way a pull does, and answers
+ * walks the arrival log from its cursor, the way a pull does, and answers
  * each changed row once with its state then. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -402,10 +402,14 @@ static grove_err data_watch_scan(struct grove_watch *w, struct store_reader *r, 
                                  struct grove_hlc *scanned_to)
 {
     sqlite3_stmt *st = r->watch_scan;
+    sqlite3_int64 seq;
+    grove_err err = grove_store_arrivals_after(r, &w->cursor, &seq);
+    if (err)
+        return err;
     sqlite3_bind_int64(st, 1, w->cursor.ts);
     sqlite3_bind_int64(st, 2, w->cursor.c);
     sqlite3_bind_int(st, 3, WATCH_SCAN);
-    grove_err err = GROVE_OK;
+    sqlite3_bind_int64(st, 4, seq);
     int rc;
     *count = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

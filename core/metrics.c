@@ -429,16 +429,15 @@ static grove_err metrics_render_requests(struct grove_metrics *m, struct grove_b
     return err;
 }
 
-/* Local changes the peer has not been pushed: index entries after its push
+/* Local changes the peer has not been pushed: arrivals after its push
  * cursor that the push would not leave out as echoes, counted up to
  * METRICS_PENDING_MAX. */
 static grove_err metrics_pending(struct grove_store *store, const struct grove_peer_cursors *c,
                                  uint64_t *out)
 {
     static const char sql[] =
-        "SELECT count(*) FROM (SELECT 1 FROM state INDEXED BY state_arrival"
-        " WHERE (ats, ac) > (?1, ?2) AND (?3 IS NULL OR (origin != ?3 AND src != ?3))"
-        " LIMIT ?4)";
+        "SELECT count(*) FROM (SELECT 1 FROM arrived WHERE seq >= ?5 AND (ats, ac) > (?1, ?2)"
+        " AND (?3 IS NULL OR (origin != ?3 AND src != ?3)) LIMIT ?4)";
     const char *exclude = grove_store_echo_push_exclude(c);
     *out = 0;
     /* On a reader (docs/design.md, "Reads beside writes"): a scrape's count
@@ -448,14 +447,17 @@ static grove_err metrics_pending(struct grove_store *store, const struct grove_p
     if (err)
         return err;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    sqlite3_int64 seq;
+    err = grove_store_arrivals_after(r, &c->push, &seq);
+    if (!err && sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
         err = grove_store_reader_error(r, "count pending changes");
-    } else {
+    if (!err) {
         sqlite3_bind_int64(st, 1, c->push.ts);
         sqlite3_bind_int64(st, 2, c->push.c);
         if (exclude)
             sqlite3_bind_text(st, 3, exclude, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, METRICS_PENDING_MAX);
+        sqlite3_bind_int64(st, 5, seq);
         if (sqlite3_step(st) == SQLITE_ROW)
             *out = (uint64_t)sqlite3_column_int64(st, 0);
         else

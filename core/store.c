@@ -25,7 +25,14 @@ static const char store_schema_sql[] =
     " origin TEXT NOT NULL, src TEXT NOT NULL, value BLOB, inc INTEGER NOT NULL,"
     " dec INTEGER NOT NULL, ats INTEGER NOT NULL, ac INTEGER NOT NULL,"
     " PRIMARY KEY(tbl, pk, field, kind, sub)) WITHOUT ROWID;"
-    "CREATE UNIQUE INDEX IF NOT EXISTS state_arrival ON state(ats, ac);"
+    /* The arrival log (docs/design.md, "Arrival stamps and cursors"): an
+     * entry per unit written, appended in arrival order (seq and stamp grow
+     * together). A unit written again leaves its old entry stale: readers
+     * pass over entries whose stamp is no longer the unit's, and the sweep
+     * (core/store_sweep.c) drops them. */
+    "CREATE TABLE IF NOT EXISTS arrivals(seq INTEGER PRIMARY KEY, ats INTEGER NOT NULL,"
+    " ac INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, field TEXT NOT NULL,"
+    " kind INTEGER NOT NULL, sub BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cursors(peer TEXT PRIMARY KEY, pull_ts INTEGER NOT NULL,"
     " pull_c INTEGER NOT NULL, pull_node TEXT NOT NULL, push_ts INTEGER NOT NULL,"
     " push_c INTEGER NOT NULL, peer_node TEXT NOT NULL, catching_up INTEGER NOT NULL);"
@@ -103,6 +110,10 @@ static grove_err store_prepare_chunked(struct grove_store *store)
                                  "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c,"
                                  " node, origin, src, value, inc, dec, ats, ac) VALUES",
                                  "", STORE_CHUNK, 15);
+    if (!err)
+        err = store_prepare_rows(store, &store->put_arrivals,
+                                 "INSERT INTO arrivals(ats, ac, tbl, pk, field, kind, sub) VALUES",
+                                 "", STORE_CHUNK, 7);
     return err;
 }
 
@@ -118,6 +129,8 @@ static grove_err store_prepare_all(struct grove_store *store)
         {&store->put_state,
          "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c, node, origin, src,"
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
+        {&store->put_arrival, "INSERT INTO arrivals(ats, ac, tbl, pk, field, kind, sub)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
         {&store->own_counter, "SELECT inc, dec FROM state WHERE tbl = ?1 AND pk = ?2 AND"
                               " field = ?3 AND kind = 2 AND sub = ?4"},
         {&store->counter_op_put, "INSERT OR IGNORE INTO counter_ops(tbl, pk, field, origin, ts, c)"
@@ -196,7 +209,7 @@ static grove_err store_restore_clock(struct grove_store *store)
 {
     sqlite3_stmt *st = NULL;
     grove_err err =
-        store_prepare(store, &st, "SELECT ats, ac FROM state ORDER BY ats DESC, ac DESC LIMIT 1");
+        store_prepare(store, &st, "SELECT ats, ac FROM arrivals ORDER BY seq DESC LIMIT 1");
     if (err)
         return err;
     int rc = sqlite3_step(st);
@@ -209,6 +222,36 @@ static grove_err store_restore_clock(struct grove_store *store)
         err = grove_store_sqlite_error(store, "read newest arrival");
     }
     sqlite3_finalize(st);
+    return err;
+}
+
+/* Files made before the arrival log kept an index of state by arrival
+ * stamp, which cost each update of a unit a second page spread over the
+ * file (its old entry's): the log takes its place, filled from state in
+ * arrival order, once (a large file takes a few seconds). */
+static grove_err store_log_arrivals(struct grove_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    grove_err err = store_prepare(store, &st,
+                                  "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                  " AND name = 'state_arrival'");
+    if (err)
+        return err;
+    bool old = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (!old)
+        return GROVE_OK;
+    grove_log(GROVE_LOG_INFO,
+              "store: moving an older file's arrival index to the arrival log (once)");
+    err = grove_store_exec(store, "BEGIN IMMEDIATE; DELETE FROM arrivals;"
+                                  "INSERT INTO arrivals(ats, ac, tbl, pk, field, kind, sub)"
+                                  " SELECT ats, ac, tbl, pk, field, kind, sub FROM state"
+                                  " INDEXED BY state_arrival ORDER BY ats, ac;"
+                                  "DROP INDEX state_arrival; COMMIT;");
+    if (err)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        grove_log(GROVE_LOG_INFO, "store: arrival log made");
     return err;
 }
 
@@ -300,11 +343,11 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     }
     sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
     /* WAL with FULL sync: an acknowledged write survives a crash or power cut.
-     * 4 KiB pages (for a new file): an update of a row among many dirties a
-     * page in each of two b-trees (state, its arrival index), and
-     * the WAL writes, checksums and syncs whole pages, so a small round
-     * costs about half what it did with 8 KiB pages; bulk applies cost the
-     * same by CPU time (docs/design.md, "Store layout"). */
+     * 4 KiB pages (for a new file): an update of a row among many dirties
+     * its unit's page, spread over the file, and the WAL writes, checksums
+     * and syncs whole pages, so a small round costs about half what it did
+     * with 8 KiB pages; bulk applies cost the same by CPU time
+     * (docs/design.md, "Store layout"). */
     err = grove_store_exec(store, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
                                   "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
                                   "PRAGMA temp_store=MEMORY;");
@@ -312,6 +355,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         err = grove_store_exec(store, store_schema_sql);
     if (!err)
         err = store_drop_resolved_rows(store);
+    if (!err)
+        err = store_log_arrivals(store);
     if (!err)
         err = store_set_checkpoints(store, opts->checkpoint_bytes);
     if (!err)
@@ -324,6 +369,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
         err = grove_store_readers_init(store, opts->path, opts->readers);
     if (!err)
         err = grove_store_checkpoints_start(store);
+    if (!err)
+        err = grove_store_sweep_start(store);
     if (err) {
         grove_error_prefix(err, "opening %s: ", opts->path);
         goto fail;
@@ -339,15 +386,17 @@ void grove_store_close(struct grove_store *store)
 {
     if (!store)
         return;
-    /* The checkpoint thread and readers first: the writer's connection,
-     * closed last, checkpoints. */
+    /* The sweep, the checkpoint thread and readers first: the writer's
+     * connection, closed last, checkpoints. */
+    grove_store_sweep_stop(store);
     grove_store_checkpoints_stop(store);
     grove_store_readers_close(store);
     pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *all[] = {store->load_row,   store->put_state,   store->own_counter,
-                           store->cursor_put, store->cursor_skip, store->load_rows,
-                           store->put_states, store->load_span,   store->idem_get,
-                           store->idem_put,   store->idem_prune,  store->counter_op_put};
+    sqlite3_stmt *all[] = {store->load_row,    store->put_state,     store->put_arrival,
+                           store->own_counter, store->cursor_put,    store->cursor_skip,
+                           store->load_rows,   store->put_states,    store->put_arrivals,
+                           store->load_span,   store->idem_get,      store->idem_put,
+                           store->idem_prune,  store->counter_op_put};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);

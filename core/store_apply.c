@@ -127,18 +127,39 @@ static void store_bind_unit(sqlite3_stmt *st, int base, const struct store_dirty
     sqlite3_bind_int64(st, base + 15, d->arrival.c);
 }
 
-/* Writes n units: STORE_CHUNK at a time in one statement, the rest one by one. */
+/* The unit's entry in the arrival log. */
+static void store_bind_arrival(sqlite3_stmt *st, int base, const struct store_dirty *d)
+{
+    const struct state_unit *r = d->unit;
+    sqlite3_bind_int64(st, base + 1, d->arrival.ts);
+    sqlite3_bind_int64(st, base + 2, d->arrival.c);
+    sqlite3_bind_text(st, base + 3, d->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 4, d->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 5, r->field, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, base + 6, r->kind);
+    sqlite3_bind_blob(st, base + 7, r->sub.ptr, (int)r->sub.len, SQLITE_STATIC);
+}
+
+/* Writes n units and their arrival entries: STORE_CHUNK at a time in one
+ * statement each, the rest one by one. */
 static grove_err store_write_units(struct grove_store *store, const struct store_dirty *dirty,
                                    size_t n)
 {
     for (size_t i = 0; i < n;) {
         bool chunk = n - i >= STORE_CHUNK;
-        sqlite3_stmt *st = chunk ? store->put_states : store->put_state;
+        sqlite3_stmt *unit = chunk ? store->put_states : store->put_state;
+        sqlite3_stmt *arrival = chunk ? store->put_arrivals : store->put_arrival;
         size_t take = chunk ? STORE_CHUNK : 1;
-        for (size_t k = 0; k < take; k++)
-            store_bind_unit(st, (int)k * 15, &dirty[i + k]);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
+        for (size_t k = 0; k < take; k++) {
+            store_bind_unit(unit, (int)k * 15, &dirty[i + k]);
+            store_bind_arrival(arrival, (int)k * 7, &dirty[i + k]);
+        }
+        int rc = sqlite3_step(unit);
+        sqlite3_reset(unit);
+        if (rc == SQLITE_DONE) {
+            rc = sqlite3_step(arrival);
+            sqlite3_reset(arrival);
+        }
         if (rc != SQLITE_DONE)
             return grove_store_sqlite_error(store, "write state");
         i += take;
@@ -199,9 +220,10 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
                                    void *arena, struct grove_apply_report *report)
 {
     grove_err err = store_load_rows(store, rows, n, by_span, arena);
-    size_t dirty = 0;
+    size_t dirty = 0, rewritten = 0;
     for (size_t g = 0; !err && g < n; g++) {
         struct store_row *row = &rows[g];
+        size_t stored = row->units.count; /* merges append new units after these */
         uint64_t merged = report->merged, conflicts = report->conflicts;
         for (size_t k = 0; !err && k < row->count; k++) {
             struct state_merge m = {0};
@@ -212,11 +234,14 @@ static grove_err store_apply_chunk(struct grove_store *store, const struct grove
         if (report->merged != merged || report->conflicts != conflicts)
             store_count_table(store, row->table, report->merged - merged,
                               report->conflicts - conflicts);
-        for (size_t i = 0; !err && i < row->units.count; i++)
+        for (size_t i = 0; !err && i < row->units.count; i++) {
             dirty += row->units.items[i].dirty;
+            rewritten += i < stored && row->units.items[i].dirty;
+        }
     }
     if (err || dirty == 0)
         return err;
+    grove_store_sweep_owe(store, rewritten);
     if (dirty > store->dirty_cap) {
         struct store_dirty *grown = realloc(store->dirty, dirty * sizeof *grown);
         if (!grown)

@@ -2,6 +2,7 @@
  * prepared statements) and reads a state unit, store_apply.c merges remote
  * batches, store_local.c makes local writes, store_read.c answers reads and
  * pages of changes, store_reader.c keeps the readers' connections,
+ * store_sweep.c drops the arrival log's stale entries,
  * store_cursor.c keeps the per-peer cursors and the waiters, store_echo.c
  * applies the echo rules (store_echo.h). The functions below that take a
  * store expect its lock held; those that take a reader, a reader checked
@@ -58,6 +59,9 @@ enum { STORE_READER_PAGE_SHAPES = 4 }; /* pages' statements kept, by table count
 struct store_reader {
     sqlite3 *db;
     sqlite3_stmt *get_row, *list_rows, *watch_scan, *cursor_get;
+    /* The arrival log's newest entry, and its first entry at or after a seq
+     * (grove_store_arrivals_after). */
+    sqlite3_stmt *arrival_last, *arrival_at;
     /* A page of changes naming i tables (0: all), prepared when first read. */
     sqlite3_stmt *changes[STORE_READER_PAGE_SHAPES];
     struct store_reader *next; /* in the idle list */
@@ -90,6 +94,22 @@ struct store_checkpoints {
     unsigned passes; /* made so far */
 };
 
+/* The sweep of the arrival log (store_sweep.c). Under the writer's lock:
+ * entries left stale by commits since the last turn (owed), when the last
+ * write was (CLOCK_MONOTONIC, ms), the seq the next turn starts at and what
+ * the round dropped so far. The thread's wake-ups, under `lock`. */
+struct store_sweep {
+    uint64_t owed;
+    int64_t last_write_ms;
+    sqlite3_int64 next_seq;
+    uint64_t dropped; /* in the round under way */
+    sqlite3_stmt *sweep, *stretch_end, *newest, *save;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool wanted, stopping, running;
+};
+
 /* Remote changes merged, and conflicts, in one table. */
 struct store_table_counts {
     uint64_t merged, conflicts;
@@ -108,6 +128,7 @@ struct grove_store {
     struct store_reader_pool readers;
     struct store_reader own_reader; /* reads on db, when there is no pool */
     struct store_checkpoints checkpoints;
+    struct store_sweep sweep;
     struct grove_clock clock;
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
@@ -115,14 +136,14 @@ struct grove_store {
     /* Publications of latest (grove_store_commit_notify), bumped under
      * notify_lock after latest: read without a lock (grove_store_commits). */
     atomic_uint_fast64_t commits;
-    sqlite3_stmt *load_row, *put_state, *own_counter;
+    sqlite3_stmt *load_row, *put_state, *put_arrival, *own_counter;
     sqlite3_stmt *cursor_put, *cursor_skip;
     sqlite3_stmt *idem_get, *idem_put, *idem_prune, *counter_op_put;
     struct store_write_queue writes;
     int64_t idem_pruned_at; /* seconds, when the idempotency table was last pruned */
     /* The same for STORE_CHUNK rows or units at once: SQLite's per-statement
      * cost is about half of a small write, so big batches go in chunks. */
-    sqlite3_stmt *load_rows, *put_states;
+    sqlite3_stmt *load_rows, *put_states, *put_arrivals;
     sqlite3_stmt *load_span;
     /* Scratch reused by apply, under the lock. */
     struct store_row rows[STORE_CHUNK];
@@ -178,6 +199,17 @@ grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit
  * closes (the writer's close checkpoints last). */
 grove_err grove_store_checkpoints_start(struct grove_store *store);
 void grove_store_checkpoints_stop(struct grove_store *store);
+
+/* ---- store_sweep.c ------------------------------------------------------------ */
+
+/* After the schema and the statements: the thread that drops the arrival
+ * log's stale entries. Stopped before the statements are finalized. */
+grove_err grove_store_sweep_start(struct grove_store *store);
+void grove_store_sweep_stop(struct grove_store *store);
+/* During a write, under the writer's lock: the write is under way (the
+ * sweep waits for a pause in them) and leaves `stale` entries behind (units
+ * it writes over), for the sweep to make up. */
+void grove_store_sweep_owe(struct grove_store *store, uint64_t stale);
 
 /* ---- store_reader.c ----------------------------------------------------------- */
 
@@ -250,6 +282,11 @@ grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove
 grove_err grove_store_changes_read(struct grove_store *store, struct store_reader *r,
                                    sqlite3_stmt *st, const struct grove_store_query *q,
                                    struct grove_pull_response *resp);
+/* The first seq of the arrival log whose entry is stamped after `since`:
+ * every entry before it is stamped at or before it (seqs and stamps grow
+ * together), so a page starts its walk there. */
+grove_err grove_store_arrivals_after(struct store_reader *r, const struct grove_hlc *since,
+                                     sqlite3_int64 *seq);
 /* Resets a kept statement, finalizes another. */
 void grove_store_changes_done(struct store_reader *r, sqlite3_stmt *st);
 

@@ -12,26 +12,26 @@
 grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_store_query *q,
                                   struct grove_buf *sql)
 {
-    /* INDEXED BY: the page walks the arrival index from the cursor and stops
-     * after what it may read, so it costs the rows it returns or passes over.
-     * Left to choose, SQLite answers `tbl IN (...)` from the primary key and
-     * sorts every row of those tables by arrival before returning the first
-     * (a whole table, its largest values included, in one read). */
-    static const char head[] = "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state"
-                               " INDEXED BY state_arrival WHERE (ats, ac) > (?1, ?2)";
+    /* The page walks the arrival log from the cursor's seq (?4, found by
+     * grove_store_arrivals_after) and stops after what it may read, so it
+     * costs the entries it returns or passes over, whatever tables it names.
+     * The stamp condition keeps a cursor ahead of every entry (a peer's
+     * clock running fast) from reading what comes after it. */
+    static const char head[] = "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM arrived"
+                               " WHERE seq >= ?4 AND (ats, ac) > (?1, ?2)";
     grove_err err = grove_buf_append(sql, head, sizeof head - 1);
     for (size_t i = 0; !err && i < q->table_count; i++) {
         if (!grove_schema_has_table(store->schema, q->tables[i]))
             return grove_error_set(GROVE_EFORBIDDEN, "table \"%s\" is not declared", q->tables[i]);
         /* Numbered: a bare "?" here would take number 3, the LIMIT's. */
         char param[32];
-        int n = snprintf(param, sizeof param, "%s?%zu", i ? "," : " AND tbl IN (", i + 4);
+        int n = snprintf(param, sizeof param, "%s?%zu", i ? "," : " AND tbl IN (", i + 5);
         err = grove_buf_append(sql, param, (size_t)n);
     }
     if (!err && q->table_count)
         err = grove_buf_append(sql, ")", 1);
     if (!err)
-        err = grove_buf_append(sql, " ORDER BY ats, ac LIMIT ?3", 26);
+        err = grove_buf_append(sql, " ORDER BY seq LIMIT ?3", 22);
     return err;
 }
 
@@ -132,15 +132,75 @@ grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove
         return grove_store_reader_error(r, "prepare changes query");
     if (kept)
         *kept = st;
+    sqlite3_int64 seq;
+    grove_err err = grove_store_arrivals_after(r, &q->since, &seq);
+    if (err) {
+        grove_store_changes_done(r, st);
+        return err;
+    }
     size_t scan_max;
     store_page_limit(q, &scan_max);
     sqlite3_bind_int64(st, 1, q->since.ts);
     sqlite3_bind_int64(st, 2, q->since.c);
     /* One row beyond what may be read tells whether more remain. */
     sqlite3_bind_int64(st, 3, (sqlite3_int64)scan_max + 1);
+    sqlite3_bind_int64(st, 4, seq);
     for (size_t i = 0; i < q->table_count; i++)
-        sqlite3_bind_text(st, 4 + (int)i, q->tables[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5 + (int)i, q->tables[i], -1, SQLITE_STATIC);
     *out = st;
+    return GROVE_OK;
+}
+
+/* Steps a search of the arrival log: SQLITE_ROW with the entry's seq and
+ * whether it is stamped after `since`, SQLITE_DONE when there is none. */
+static int store_arrival_row(sqlite3_stmt *st, const struct grove_hlc *since, sqlite3_int64 *seq,
+                             bool *after)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        sqlite3_int64 ts = sqlite3_column_int64(st, 1), c = sqlite3_column_int64(st, 2);
+        *after = ts > since->ts || (ts == since->ts && c > (sqlite3_int64)since->c);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+grove_err grove_store_arrivals_after(struct store_reader *r, const struct grove_hlc *since,
+                                     sqlite3_int64 *seq)
+{
+    *seq = 0;
+    if (since->ts <= 0 && since->c == 0)
+        return GROVE_OK; /* from the start */
+    bool after = false;
+    sqlite3_int64 hi;
+    int rc = store_arrival_row(r->arrival_last, since, &hi, &after);
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && !after)) {
+        *seq = rc == SQLITE_DONE ? 0 : hi + 1; /* nothing after the cursor */
+        return GROVE_OK;
+    }
+    /* A search over seqs (they have gaps where entries were swept): every
+     * entry before lo is stamped at or before `since`, the first one from hi
+     * on after it. Cursors are most often near the log's end, so the search
+     * first steps back from it in growing steps (the pages it reads there
+     * are those the page will read), then halves what is left. */
+    sqlite3_int64 lo = 0, step = 1;
+    bool galloping = true;
+    while (rc == SQLITE_ROW && lo < hi) {
+        sqlite3_int64 mid = galloping && hi - step > lo ? hi - step : lo + (hi - lo) / 2, found;
+        sqlite3_bind_int64(r->arrival_at, 1, mid);
+        rc = store_arrival_row(r->arrival_at, since, &found, &after);
+        if (rc == SQLITE_ROW && after) {
+            hi = mid; /* no entry lies between mid and found */
+            step *= 2;
+        } else if (rc == SQLITE_ROW) {
+            lo = found + 1; /* entries before found are stamped before it */
+            galloping = false;
+        }
+    }
+    if (rc != SQLITE_ROW)
+        return grove_store_reader_error(r, "search the arrival log");
+    *seq = lo;
     return GROVE_OK;
 }
 

@@ -21,9 +21,24 @@ grove_err grove_store_reader_error(struct store_reader *r, const char *what)
     return grove_error_set(GROVE_ESTORE, "store: %s: %s", what, sqlite3_errmsg(r->db));
 }
 
+/* What reads by arrival walk: the arrival log's live entries, with their
+ * units (an entry whose stamp is no longer its unit's is passed over). The
+ * log is walked first (CROSS JOIN), by seq, so a page costs the entries it
+ * walks, and the table filter is the log's column, tested before the unit
+ * is looked up. A view of the connection's own: nothing in the file. */
+static const char store_arrived_view[] =
+    "CREATE TEMP VIEW IF NOT EXISTS arrived AS SELECT a.seq AS seq, a.tbl AS tbl, a.pk AS pk,"
+    " a.field AS field, a.kind AS kind, a.sub AS sub, s.ts AS ts, s.c AS c, s.node AS node,"
+    " s.origin AS origin, s.src AS src, s.value AS value, s.inc AS inc, s.dec AS dec,"
+    " a.ats AS ats, a.ac AS ac FROM arrivals a CROSS JOIN state s ON s.tbl = a.tbl"
+    " AND s.pk = a.pk AND s.field = a.field AND s.kind = a.kind AND s.sub = a.sub"
+    " AND s.ats = a.ats AND s.ac = a.ac";
+
 /* The statements every reader prepares, on its own connection. */
 static grove_err store_reader_prepare(struct store_reader *r)
 {
+    if (sqlite3_exec(r->db, store_arrived_view, NULL, NULL, NULL) != SQLITE_OK)
+        return grove_store_reader_error(r, "make the arrival view");
     struct {
         sqlite3_stmt **stmt;
         const char *sql;
@@ -35,8 +50,10 @@ static grove_err store_reader_prepare(struct store_reader *r)
         {&r->list_rows, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk > ?2"
                         " AND pk >= ?3 AND pk < ?4 ORDER BY pk"},
         /* A watch's scan (core/data_read.c): what changed, by arrival. */
-        {&r->watch_scan, "SELECT tbl, pk, ats, ac FROM state INDEXED BY state_arrival"
-                         " WHERE (ats, ac) > (?1, ?2) ORDER BY ats, ac LIMIT ?3"},
+        {&r->watch_scan, "SELECT tbl, pk, ats, ac FROM arrived WHERE seq >= ?4"
+                         " AND (ats, ac) > (?1, ?2) ORDER BY seq LIMIT ?3"},
+        {&r->arrival_last, "SELECT seq, ats, ac FROM arrivals ORDER BY seq DESC LIMIT 1"},
+        {&r->arrival_at, "SELECT seq, ats, ac FROM arrivals WHERE seq >= ?1 ORDER BY seq LIMIT 1"},
         /* A peer's cursors (core/store_cursor.c), by URL or by its node once bound. */
         {&r->cursor_get,
          "SELECT pull_ts, pull_c, pull_node, push_ts, push_c, peer_node, catching_up FROM cursors"
@@ -55,6 +72,8 @@ static void store_reader_finalize(struct store_reader *r)
     sqlite3_finalize(r->get_row);
     sqlite3_finalize(r->list_rows);
     sqlite3_finalize(r->watch_scan);
+    sqlite3_finalize(r->arrival_last);
+    sqlite3_finalize(r->arrival_at);
     sqlite3_finalize(r->cursor_get);
     for (size_t i = 0; i < STORE_READER_PAGE_SHAPES; i++)
         sqlite3_finalize(r->changes[i]);
@@ -86,7 +105,7 @@ static grove_err store_reader_open(struct grove_store *store, struct store_reade
     }
     /* A reader waits only while the WAL index is rebuilt or a checkpoint
      * restarts the WAL: rare and short. Its cache holds what pages walk
-     * (the arrival index and the rows it points at); the OS holds the rest. */
+     * (the arrival log and the units it points at); the OS holds the rest. */
     sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
     if (sqlite3_exec(r->db, "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;", NULL, NULL,
                      &msg) != SQLITE_OK) {

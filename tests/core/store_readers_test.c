@@ -187,6 +187,139 @@ Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_while_writers_co
     grove_store_close(race.store);
 }
 
+/* ---- units written over and over, their stale entries swept ----------------- */
+
+enum {
+    REWRITE_UNITS = 400,
+    REWRITE_ROUNDS = 12,
+    REWRITE_READERS = 4,
+};
+
+struct rewrite_race {
+    struct grove_store *store;
+    atomic_bool writer_done;
+    char writer_error[256];
+    struct {
+        int backwards, older, bad_pk, last[REWRITE_UNITS];
+        char error[256];
+    } readers[REWRITE_READERS];
+};
+
+/* Round r writes title = r into every unit, in one batch; every third round
+ * writes pause for longer than the sweep waits for, so it sweeps while the
+ * readers page. */
+static void *rewrite_writer(void *arg)
+{
+    struct rewrite_race *race = arg;
+    static struct grove_change batch[REWRITE_UNITS];
+    static char pks[REWRITE_UNITS][16], value[16];
+    for (int round = 1; round <= REWRITE_ROUNDS && !race->writer_error[0]; round++) {
+        snprintf(value, sizeof value, "%d", round);
+        for (int i = 0; i < REWRITE_UNITS; i++) {
+            snprintf(pks[i], sizeof pks[i], "u%03d", i);
+            batch[i] = (struct grove_change){.table = "docs",
+                                             .pk = pks[i],
+                                             .field = "title",
+                                             .crdt = GROVE_CRDT_LWW,
+                                             .node_id = "b",
+                                             .value = {value, strlen(value)},
+                                             .hlc = {.ts = 1000 + round}};
+            strcpy(batch[i].hlc.node, "b");
+        }
+        if (grove_store_apply(race->store, batch, REWRITE_UNITS, "b", NULL))
+            snprintf(race->writer_error, sizeof race->writer_error, "%s", grove_errmsg());
+        usleep(round % 3 == 0 ? 400000 : 20000);
+    }
+    atomic_store(&race->writer_done, true);
+    return NULL;
+}
+
+/* Small pages, the even readers slowly (they stay behind the sweep): a unit
+ * never comes back at an older write than one already seen, and in the end
+ * every unit was seen at its last write. */
+static void *rewrite_reader(void *arg)
+{
+    struct rewrite_race *race = ((void **)arg)[0];
+    int id = (int)(intptr_t)((void **)arg)[1];
+    __typeof__(race->readers[0]) *me = &race->readers[id];
+    struct grove_store_query q = {.limit = (size_t)(3 + id * 5)};
+    for (;;) {
+        bool writer_done = atomic_load(&race->writer_done);
+        struct grove_pull_response *page;
+        if (grove_store_changes(race->store, &q, &page)) {
+            snprintf(me->error, sizeof me->error, "%s", grove_errmsg());
+            break;
+        }
+        for (size_t i = 0; i < page->count; i++) {
+            const struct grove_change *c = &page->changes[i];
+            int u, round;
+            char value[16];
+            snprintf(value, sizeof value, "%.*s", (int)c->value.len, c->value.ptr);
+            if (sscanf(c->pk, "u%d", &u) != 1 || u < 0 || u >= REWRITE_UNITS ||
+                sscanf(value, "%d", &round) != 1) {
+                me->bad_pk++;
+                continue;
+            }
+            if (round < me->last[u])
+                me->older++;
+            me->last[u] = round;
+        }
+        if (page->count && grove_hlc_compare(&page->latest_hlc, &q.since) <= 0)
+            me->backwards++;
+        q.since = page->latest_hlc;
+        bool more = page->has_more;
+        grove_msg_free(page);
+        if (writer_done && !more)
+            break;
+        if (id % 2 == 0)
+            usleep(2000);
+    }
+    return NULL;
+}
+
+Test(core_store_readers, cursors_see_each_unit_at_its_last_write_while_stale_entries_are_swept,
+     .timeout = 120)
+{
+    static struct rewrite_race race;
+    memset(&race, 0, sizeof race);
+    race.store = open_store(0);
+    atomic_init(&race.writer_done, false);
+    pthread_t writer, readers[REWRITE_READERS];
+    void *rargs[REWRITE_READERS][2];
+    for (int i = 0; i < REWRITE_READERS; i++) {
+        rargs[i][0] = &race;
+        rargs[i][1] = (void *)(intptr_t)i;
+        pthread_create(&readers[i], NULL, rewrite_reader, rargs[i]);
+    }
+    pthread_create(&writer, NULL, rewrite_writer, &race);
+    pthread_join(writer, NULL);
+    for (int i = 0; i < REWRITE_READERS; i++)
+        pthread_join(readers[i], NULL);
+    cr_expect_str_empty(race.writer_error, "%s", race.writer_error);
+    for (int i = 0; i < REWRITE_READERS; i++) {
+        cr_expect_str_empty(race.readers[i].error, "reader %d: %s", i, race.readers[i].error);
+        cr_expect_eq(race.readers[i].bad_pk, 0, "reader %d", i);
+        cr_expect_eq(race.readers[i].older, 0, "reader %d saw a unit go back", i);
+        cr_expect_eq(race.readers[i].backwards, 0, "reader %d's cursor went back", i);
+        int stale = 0;
+        for (int u = 0; u < REWRITE_UNITS; u++)
+            stale += race.readers[i].last[u] != REWRITE_ROUNDS;
+        cr_expect_eq(stale, 0, "reader %d missed the last write of %d units", i, stale);
+    }
+    /* The sweep did run beside the readers: of the 4,800 entries written,
+     * the rounds before the last pause are gone. */
+    pthread_mutex_lock(&race.store->lock);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(race.store->db, "SELECT count(*) FROM arrivals", -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int entries = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&race.store->lock);
+    cr_expect_lt(entries, REWRITE_UNITS * REWRITE_ROUNDS / 2, "%d entries left", entries);
+    grove_store_close(race.store);
+}
+
 /* ---- reads and writes do not wait for each other ------------------------------ */
 
 Test(core_store_readers, a_write_commits_while_a_read_holds_its_snapshot, .timeout = 30)
