@@ -153,20 +153,32 @@ static grove_err store_prepare_all(struct grove_store *store)
     return store_prepare_chunked(store);
 }
 
+/* Whether the file has a table or index of that name: what an older groved
+ * made. */
+static grove_err store_schema_has(struct grove_store *store, const char *type, const char *name,
+                                  bool *has)
+{
+    sqlite3_stmt *st = NULL;
+    grove_err err = store_prepare(
+        store, &st, "SELECT count(*) FROM sqlite_master WHERE type = ?1 AND name = ?2");
+    if (err)
+        return err;
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    *has = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    return GROVE_OK;
+}
+
 /* Files made before rows were resolved as they are read kept every row's
  * resolved document in a table of its own, which cost each update of a row a
  * page in a third b-tree: it goes, once (a large one takes a while). */
 static grove_err store_drop_resolved_rows(struct grove_store *store)
 {
-    sqlite3_stmt *st = NULL;
-    grove_err err = store_prepare(
-        store, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rows'");
-    if (err)
+    bool old;
+    grove_err err = store_schema_has(store, "table", "rows", &old);
+    if (err || !old)
         return err;
-    bool old = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-    sqlite3_finalize(st);
-    if (!old)
-        return GROVE_OK;
     grove_log(GROVE_LOG_INFO, "store: dropping the resolved rows of an older file (once)");
     err = grove_store_exec(store, "DROP TABLE rows");
     if (!err)
@@ -231,16 +243,10 @@ static grove_err store_restore_clock(struct grove_store *store)
  * arrival order, once (a large file takes a few seconds). */
 static grove_err store_log_arrivals(struct grove_store *store)
 {
-    sqlite3_stmt *st = NULL;
-    grove_err err = store_prepare(store, &st,
-                                  "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-                                  " AND name = 'state_arrival'");
-    if (err)
+    bool old;
+    grove_err err = store_schema_has(store, "index", "state_arrival", &old);
+    if (err || !old)
         return err;
-    bool old = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-    sqlite3_finalize(st);
-    if (!old)
-        return GROVE_OK;
     grove_log(GROVE_LOG_INFO,
               "store: moving an older file's arrival index to the arrival log (once)");
     err = grove_store_exec(store, "BEGIN IMMEDIATE; DELETE FROM arrivals;"

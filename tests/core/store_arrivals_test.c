@@ -22,11 +22,12 @@ static int64_t count_of(struct grove_store *s, const char *sql)
     return n;
 }
 
-/* Entries whose unit has been written again since. */
-static const char stale_sql[] =
-    "SELECT count(*) FROM arrivals a WHERE NOT EXISTS(SELECT 1 FROM state s WHERE"
-    " s.tbl = a.tbl AND s.pk = a.pk AND s.field = a.field AND s.kind = a.kind AND"
-    " s.sub = a.sub AND s.ats = a.ats AND s.ac = a.ac)";
+/* An entry of `arrivals` whose unit has been written again since. */
+#define STALE                                                                                      \
+    "NOT EXISTS(SELECT 1 FROM state s WHERE s.tbl = arrivals.tbl AND s.pk = arrivals.pk AND"       \
+    " s.field = arrivals.field AND s.kind = arrivals.kind AND s.sub = arrivals.sub AND"            \
+    " s.ats = arrivals.ats AND s.ac = arrivals.ac)"
+static const char stale_sql[] = "SELECT count(*) FROM arrivals WHERE " STALE;
 
 /* Writes title = round into rows first..first+count-1, one batch. */
 static void write_titles(struct grove_store *s, int first, int count, int round)
@@ -167,13 +168,7 @@ Test(core_store_arrivals, a_cursor_anywhere_in_a_log_with_gaps_starts_right_afte
     cr_assert_eq(n, 280);
     /* Gaps: the stale entries dropped, as the sweep does. */
     pthread_mutex_lock(&s->lock);
-    cr_assert_eq(sqlite3_exec(s->db,
-                              "DELETE FROM arrivals WHERE NOT EXISTS(SELECT 1 FROM state s WHERE"
-                              " s.tbl = arrivals.tbl AND s.pk = arrivals.pk AND"
-                              " s.field = arrivals.field AND s.kind = arrivals.kind AND"
-                              " s.sub = arrivals.sub AND s.ats = arrivals.ats AND"
-                              " s.ac = arrivals.ac)",
-                              NULL, NULL, NULL),
+    cr_assert_eq(sqlite3_exec(s->db, "DELETE FROM arrivals WHERE " STALE, NULL, NULL, NULL),
                  SQLITE_OK);
     pthread_mutex_unlock(&s->lock);
     cr_assert_eq(count_of(s, "SELECT count(*) FROM arrivals"), 200);
@@ -239,16 +234,9 @@ Test(core_store_arrivals, an_older_files_arrival_index_becomes_the_log)
     struct read_all before = read_from(s, (struct grove_hlc){0}, 1);
     cr_assert_eq(before.count, 101);
     grove_store_close(s);
-    char path[512];
-    snprintf(path, sizeof path, "%s/a.db", support_dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
+    support_sql_on_store_file(support_dir, "a",
                               "DROP TABLE arrivals; DELETE FROM meta WHERE key = 'arrivals_swept';"
-                              "CREATE UNIQUE INDEX state_arrival ON state(ats, ac)",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+                              "CREATE UNIQUE INDEX state_arrival ON state(ats, ac)");
     s = support_store(support_dir, "a", support_docs_schema);
     cr_expect_eq(count_of(s, "SELECT count(*) FROM sqlite_master WHERE name = 'state_arrival'"), 0);
     cr_expect_eq(count_of(s, "SELECT count(*) FROM arrivals"), 101);

@@ -604,18 +604,11 @@ Test(core_store, an_older_file_drops_its_resolved_rows_and_reads_them_from_units
     cr_assert_eq(grove_store_delete(s, "docs", "d2"), GROVE_OK);
     cr_expect_eq(pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'rows'"), 0);
     grove_store_close(s);
-    char path[512];
-    snprintf(path, sizeof path, "%s/a.db", support_dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
+    support_sql_on_store_file(support_dir, "a",
                               "CREATE TABLE rows(tbl TEXT NOT NULL, pk TEXT NOT NULL,"
                               " doc TEXT NOT NULL, PRIMARY KEY(tbl, pk)) WITHOUT ROWID;"
                               "INSERT INTO rows VALUES('docs', 'd1', '{\"stale\":1}'),"
-                              " ('docs', 'd2', '{\"stale\":2}')",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+                              " ('docs', 'd2', '{\"stale\":2}')");
     s = support_store(support_dir, "a", support_docs_schema);
     cr_expect_eq(pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'rows'"), 0);
     expect_row(s, "d1", "{\"title\":\"one\",\"views\":2}");

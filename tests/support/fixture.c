@@ -2,6 +2,7 @@
 #include "support/fixture.h"
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,17 @@ void support_serve(struct support_node *n, const char *node, const char *url)
                               .schema = support_docs_schema,
                               .url = url,
                           });
+}
+
+void support_sql_on_store_file(const char *dir, const char *node, const char *sql)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.db", dir, node);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "open %s", path);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    sqlite3_close(db);
 }
 
 char *support_read_file(const char *path, size_t *len)

@@ -32,6 +32,9 @@ bool support_eventually(struct grove_store *store, const char *table, const char
  * at url; support_node_stop stops it. */
 void support_serve(struct support_node *n, const char *node, const char *url);
 
+/* Runs sql on dir/<node>.db with a connection of its own (the store
+ * closed): to make a file look as an older groved left it. */
+void support_sql_on_store_file(const char *dir, const char *node, const char *sql);
 /* Reads a whole file, NUL-terminated; the caller frees. */
 char *support_read_file(const char *path, size_t *len);
 
