@@ -261,3 +261,32 @@ Test(core_store_arrivals, an_older_files_arrival_index_becomes_the_log)
     read_all_free(&newest);
     grove_store_close(s);
 }
+
+/* An older groved opened a file that has the log: it made its index again
+ * and wrote units the log does not know. The next open makes the log afresh
+ * from the index: every unit at its stamp, the older groved's last. */
+Test(core_store_arrivals, a_file_an_older_groved_wrote_to_gets_its_log_made_afresh)
+{
+    struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
+    write_titles(s, 0, 50, 1);
+    write_titles(s, 10, 10, 2);
+    struct read_all before = read_from(s, (struct grove_hlc){0}, 1);
+    cr_assert_eq(before.count, 50);
+    grove_store_close(s);
+    support_sql_on_store_file(
+        support_dir, "a",
+        "CREATE UNIQUE INDEX state_arrival ON state(ats, ac);"
+        "INSERT INTO state SELECT tbl, 'z-older', field, kind, sub, ts, c, node, origin, src,"
+        " value, inc, dec, (SELECT max(ats) FROM state) + 1, 0 FROM state WHERE pk = 'r00000'");
+    s = support_store(support_dir, "a", support_docs_schema);
+    cr_expect_eq(count_of(s, "SELECT count(*) FROM sqlite_master WHERE name = 'state_arrival'"), 0);
+    cr_expect_eq(count_of(s, "SELECT count(*) FROM arrivals"), 51);
+    struct read_all after = read_from(s, (struct grove_hlc){0}, 7);
+    cr_assert_eq(after.count, 51);
+    for (size_t i = 0; i < before.count; i++)
+        cr_expect_str_eq(after.pks[i], before.pks[i], "change %zu", i);
+    cr_expect_str_eq(after.pks[50], "z-older");
+    read_all_free(&before);
+    read_all_free(&after);
+    grove_store_close(s);
+}
