@@ -223,6 +223,19 @@ Test(core_store_arrivals, the_sweep_drops_stale_entries_after_writes_pause, .tim
     grove_store_close(s);
 }
 
+/* Closes s, runs sql on its file (to leave it as an older groved would
+ * have), and opens it again: the older index is gone, and the log holds
+ * `entries`. */
+static struct grove_store *reopen_after(struct grove_store *s, const char *sql, int64_t entries)
+{
+    grove_store_close(s);
+    support_sql_on_store_file(support_dir, "a", sql);
+    s = support_store(support_dir, "a", support_docs_schema);
+    cr_expect_eq(count_of(s, "SELECT count(*) FROM sqlite_master WHERE name = 'state_arrival'"), 0);
+    cr_expect_eq(count_of(s, "SELECT count(*) FROM arrivals"), entries);
+    return s;
+}
+
 /* A file of an earlier groved indexed state by arrival stamp: opened, it
  * gets a log in the same order, and pages read as they did. */
 Test(core_store_arrivals, an_older_files_arrival_index_becomes_the_log)
@@ -233,13 +246,10 @@ Test(core_store_arrivals, an_older_files_arrival_index_becomes_the_log)
     cr_assert_eq(grove_store_increment(s, "docs", "r00010", "views", 3), GROVE_OK);
     struct read_all before = read_from(s, (struct grove_hlc){0}, 1);
     cr_assert_eq(before.count, 101);
-    grove_store_close(s);
-    support_sql_on_store_file(support_dir, "a",
-                              "DROP TABLE arrivals; DELETE FROM meta WHERE key = 'arrivals_swept';"
-                              "CREATE UNIQUE INDEX state_arrival ON state(ats, ac)");
-    s = support_store(support_dir, "a", support_docs_schema);
-    cr_expect_eq(count_of(s, "SELECT count(*) FROM sqlite_master WHERE name = 'state_arrival'"), 0);
-    cr_expect_eq(count_of(s, "SELECT count(*) FROM arrivals"), 101);
+    s = reopen_after(s,
+                     "DROP TABLE arrivals; DELETE FROM meta WHERE key = 'arrivals_swept';"
+                     "CREATE UNIQUE INDEX state_arrival ON state(ats, ac)",
+                     101);
     struct read_all after = read_from(s, (struct grove_hlc){0}, 1);
     cr_assert_eq(after.count, before.count);
     for (size_t i = 0; i < after.count; i++) {
@@ -272,15 +282,12 @@ Test(core_store_arrivals, a_file_an_older_groved_wrote_to_gets_its_log_made_afre
     write_titles(s, 10, 10, 2);
     struct read_all before = read_from(s, (struct grove_hlc){0}, 1);
     cr_assert_eq(before.count, 50);
-    grove_store_close(s);
-    support_sql_on_store_file(
-        support_dir, "a",
+    s = reopen_after(
+        s,
         "CREATE UNIQUE INDEX state_arrival ON state(ats, ac);"
         "INSERT INTO state SELECT tbl, 'z-older', field, kind, sub, ts, c, node, origin, src,"
-        " value, inc, dec, (SELECT max(ats) FROM state) + 1, 0 FROM state WHERE pk = 'r00000'");
-    s = support_store(support_dir, "a", support_docs_schema);
-    cr_expect_eq(count_of(s, "SELECT count(*) FROM sqlite_master WHERE name = 'state_arrival'"), 0);
-    cr_expect_eq(count_of(s, "SELECT count(*) FROM arrivals"), 51);
+        " value, inc, dec, (SELECT max(ats) FROM state) + 1, 0 FROM state WHERE pk = 'r00000'",
+        51);
     struct read_all after = read_from(s, (struct grove_hlc){0}, 7);
     cr_assert_eq(after.count, 51);
     for (size_t i = 0; i < before.count; i++)
