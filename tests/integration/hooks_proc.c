@@ -206,6 +206,15 @@ bool hk_wait_file(const char *path, const char *needle, int timeout_s)
     return found;
 }
 
+bool hk_wait_file_both(const char *path, const char *a, const char *b, int timeout_s)
+{
+    double deadline = hk_now() + timeout_s;
+    bool found;
+    while (!(found = hk_file_has_both(path, a, b)) && hk_now() < deadline)
+        usleep(50000);
+    return found;
+}
+
 void hk_expect_lines_in_order(const char *path, const char *const *want, size_t n)
 {
     char *text = hk_read(path);

@@ -48,6 +48,9 @@ bool hk_file_has(const char *path, const char *needle);
 /* Some line of path holds both. */
 bool hk_file_has_both(const char *path, const char *a, const char *b);
 bool hk_wait_file(const char *path, const char *needle, int timeout_s);
+/* Polls until some line of path holds both, or timeout_s: for what a hook
+ * writes after the commit that made a row visible (after_inbound). */
+bool hk_wait_file_both(const char *path, const char *a, const char *b, int timeout_s);
 /* Lines of path holding want[0], want[1], ... in this order (others between). */
 void hk_expect_lines_in_order(const char *path, const char *const *want, size_t n);
 /* Lines of path holding needle. */

@@ -89,6 +89,9 @@ Test(integration_hooks, chain_runs_two_plugins_and_the_audit_log_in_order)
     gd_arg(&b, "--no-stream", NULL);
     hk_start(&b);
     cr_assert(hk_wait_row(&b, "o1", 15), "o1 never pulled by b");
+    /* after_inbound runs after the commit that made o1 visible: its lines
+     * (the audit log's last) come a moment later. */
+    cr_expect(hk_wait_file(g, "\"path\":\"pull_made\",\"peer\":\"http://127.0.0.1:", 15));
     const char *pulled[] = {
         "\"hook\":\"one\",\"kind\":\"admit_inbound\",\"path\":\"pull_made\"",
         "\"hook\":\"one\",\"kind\":\"before_inbound\",\"path\":\"pull_made\",\"pk\":\"o1\"",
@@ -120,7 +123,8 @@ Test(integration_hooks, drop_private_skips_on_pushes_served_pulls_made_and_strea
     /* Pull made: b's first round. */
     cr_assert(hk_wait_row(&b, "pulled", 15), "b never pulled the row");
     hk_expect_row(&b, "pulled", "{\"title\":\"t\"}");
-    cr_expect(hk_file_has_both(audit, "\"path\":\"pull_made\"", "\"pk\":\"pulled\""));
+    /* The audit line is written after the commit that made the row visible. */
+    cr_expect(hk_wait_file_both(audit, "\"path\":\"pull_made\"", "\"pk\":\"pulled\"", 15));
 
     /* Push served. */
     cr_assert_eq(hk_push(&b, "app", &r, "pushed", "title", "\"t\"", "pushed", "_private_x", "1",
@@ -136,7 +140,7 @@ Test(integration_hooks, drop_private_skips_on_pushes_served_pulls_made_and_strea
                  200, "%s", r.body);
     cr_assert(hk_wait_row(&b, "streamed", 15), "the stream never brought the row");
     hk_expect_row(&b, "streamed", "{\"title\":\"s\"}");
-    cr_expect(hk_file_has_both(audit, "\"path\":\"stream_applied\"", "\"pk\":\"streamed\""));
+    cr_expect(hk_wait_file_both(audit, "\"path\":\"stream_applied\"", "\"pk\":\"streamed\"", 15));
     cr_expect(!hk_file_has(audit, "_private"), "a dropped change reached the audit log");
 
     /* What b writes itself stays on b: not pushed to a, not served. */
