@@ -226,6 +226,9 @@ grove_err grove_store_reader_get(struct grove_store *store, struct store_reader 
 /* Hands r back, ending a transaction it left open. */
 void grove_store_reader_put(struct grove_store *store, struct store_reader *r);
 grove_err grove_store_reader_exec(struct store_reader *r, const char *sql);
+/* Makes the view `arrived` on db: the arrival log's live entries with their
+ * units, what every read by arrival walks (and the sweep keeps). */
+bool grove_store_view_arrived(sqlite3 *db);
 /* GROVE_ESTORE with SQLite's message for the reader's last error. */
 grove_err grove_store_reader_error(struct store_reader *r, const char *what);
 
@@ -284,7 +287,9 @@ grove_err grove_store_changes_read(struct grove_store *store, struct store_reade
                                    struct grove_pull_response *resp);
 /* The first seq of the arrival log whose entry is stamped after `since`:
  * every entry before it is stamped at or before it (seqs and stamps grow
- * together), so a page starts its walk there. */
+ * together), so a page starts its walk there. Found in a snapshot of its
+ * own, it holds in any later one too: entries are only appended (with
+ * higher seqs) and only stale ones deleted, never the newest. */
 grove_err grove_store_arrivals_after(struct store_reader *r, const struct grove_hlc *since,
                                      sqlite3_int64 *seq);
 /* Resets a kept statement, finalizes another. */

@@ -21,23 +21,27 @@ grove_err grove_store_reader_error(struct store_reader *r, const char *what)
     return grove_error_set(GROVE_ESTORE, "store: %s: %s", what, sqlite3_errmsg(r->db));
 }
 
-/* What reads by arrival walk: the arrival log's live entries, with their
- * units (an entry whose stamp is no longer its unit's is passed over). The
- * log is walked first (CROSS JOIN), by seq, so a page costs the entries it
- * walks, and the table filter is the log's column, tested before the unit
- * is looked up. A view of the connection's own: nothing in the file. */
-static const char store_arrived_view[] =
-    "CREATE TEMP VIEW IF NOT EXISTS arrived AS SELECT a.seq AS seq, a.tbl AS tbl, a.pk AS pk,"
-    " a.field AS field, a.kind AS kind, a.sub AS sub, s.ts AS ts, s.c AS c, s.node AS node,"
-    " s.origin AS origin, s.src AS src, s.value AS value, s.inc AS inc, s.dec AS dec,"
-    " a.ats AS ats, a.ac AS ac FROM arrivals a CROSS JOIN state s ON s.tbl = a.tbl"
-    " AND s.pk = a.pk AND s.field = a.field AND s.kind = a.kind AND s.sub = a.sub"
-    " AND s.ats = a.ats AND s.ac = a.ac";
+/* The arrival log's live entries, with their units (an entry whose stamp
+ * is no longer its unit's is passed over). The log is walked first (CROSS
+ * JOIN), by seq, so a page costs the entries it walks, and the table filter
+ * is the log's column, tested before the unit is looked up. A view of the
+ * connection's own: nothing in the file. */
+bool grove_store_view_arrived(sqlite3 *db)
+{
+    static const char view[] =
+        "CREATE TEMP VIEW IF NOT EXISTS arrived AS SELECT a.seq AS seq, a.tbl AS tbl,"
+        " a.pk AS pk, a.field AS field, a.kind AS kind, a.sub AS sub, s.ts AS ts, s.c AS c,"
+        " s.node AS node, s.origin AS origin, s.src AS src, s.value AS value, s.inc AS inc,"
+        " s.dec AS dec, a.ats AS ats, a.ac AS ac FROM arrivals a CROSS JOIN state s"
+        " ON s.tbl = a.tbl AND s.pk = a.pk AND s.field = a.field AND s.kind = a.kind"
+        " AND s.sub = a.sub AND s.ats = a.ats AND s.ac = a.ac";
+    return sqlite3_exec(db, view, NULL, NULL, NULL) == SQLITE_OK;
+}
 
 /* The statements every reader prepares, on its own connection. */
 static grove_err store_reader_prepare(struct store_reader *r)
 {
-    if (sqlite3_exec(r->db, store_arrived_view, NULL, NULL, NULL) != SQLITE_OK)
+    if (!grove_store_view_arrived(r->db))
         return grove_store_reader_error(r, "make the arrival view");
     struct {
         sqlite3_stmt **stmt;

@@ -47,16 +47,17 @@ static grove_err store_sweep_prepare(struct grove_store *store)
         sqlite3_stmt **stmt;
         const char *sql;
     } all[] = {
-        {&w->sweep, "DELETE FROM arrivals WHERE seq >= ?1 AND seq < ?2 AND NOT EXISTS("
-                    "SELECT 1 FROM state s WHERE s.tbl = arrivals.tbl AND s.pk = arrivals.pk"
-                    " AND s.field = arrivals.field AND s.kind = arrivals.kind"
-                    " AND s.sub = arrivals.sub AND s.ats = arrivals.ats AND s.ac = arrivals.ac)"},
+        /* What the view `arrived` leaves out of the stretch is stale. */
+        {&w->sweep, "DELETE FROM arrivals WHERE seq >= ?1 AND seq < ?2 AND seq NOT IN("
+                    "SELECT seq FROM arrived WHERE seq >= ?1 AND seq < ?2)"},
         /* The seq STORE_SWEEP_SPAN entries on from ?1: where a stretch ends. */
         {&w->stretch_end,
          "SELECT seq FROM arrivals WHERE seq >= ?1 ORDER BY seq LIMIT 1 OFFSET ?2"},
         {&w->newest, "SELECT max(seq) FROM arrivals"},
         {&w->save, "INSERT OR REPLACE INTO meta(key, value) VALUES('arrivals_swept', ?1)"},
     };
+    if (!grove_store_view_arrived(store->db))
+        return grove_store_sqlite_error(store, "make the arrival view");
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (sqlite3_prepare_v3(store->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
                                NULL) != SQLITE_OK)
