@@ -31,7 +31,9 @@ struct state_unit {
     const char *src;          /* peer it arrived from ("" = local) */
     struct grove_slice value; /* lww value; ptr NULL otherwise */
     int64_t inc, dec;         /* counter totals of origin */
-    bool dirty;               /* changed by this merge: write it back */
+    int64_t ats;              /* the arrival stamp it is stored with (0: not stored) */
+    uint32_t ac;
+    bool dirty; /* changed by this merge: write it back */
 };
 
 struct state_units {

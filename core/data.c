@@ -488,11 +488,13 @@ static void data_commit_group(struct grove_store *store, struct store_write_job 
     grove_err err = grove_store_exec(store, "BEGIN IMMEDIATE");
     for (struct store_write_job *job = group; !err && job; job = job->next) {
         struct grove_apply_report report;
+        size_t staged = grove_store_recent_mark(&store->recent);
         grove_err job_err = grove_store_exec(store, "SAVEPOINT data_write");
         if (!job_err)
             job_err = data_commit_job(store, job, &report);
         if (job_err) {
             data_job_fail(job, job_err);
+            grove_store_recent_rewind(&store->recent, staged);
             err = grove_store_exec(store, "ROLLBACK TO data_write");
         } else if (report.merged) {
             latest = report.latest;

@@ -70,7 +70,7 @@ static grove_err data_rows_next(struct data_rows *w, bool *found)
         while (!err && w->rc == SQLITE_ROW &&
                strcmp((const char *)sqlite3_column_text(w->st, STORE_COL_PK), w->pk) == 0) {
             struct state_unit *u = grove_state_units_push(&w->units);
-            err = u ? grove_store_read_unit(w->st, w->unit_strings, u, NULL)
+            err = u ? grove_store_read_unit(w->st, w->unit_strings, u)
                     : grove_error_set(GROVE_ENOMEM, "out of memory");
             w->rc = sqlite3_step(w->st);
         }

@@ -102,9 +102,10 @@ static grove_err store_prepare_rows(struct grove_store *store, sqlite3_stmt **ou
 static grove_err store_prepare_chunked(struct grove_store *store)
 {
     /* pk IN (...) under one table uses the primary key; a row-value IN does not. */
-    grove_err err = store_prepare_rows(
-        store, &store->load_rows,
-        "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ? AND pk IN ", "", 1, STORE_CHUNK);
+    grove_err err = store_prepare_rows(store, &store->load_rows,
+                                       "SELECT " STORE_UNIT_COLUMNS
+                                       ", ats, ac FROM state WHERE tbl = ? AND pk IN ",
+                                       "", 1, STORE_CHUNK);
     if (!err)
         err = store_prepare_rows(store, &store->put_states,
                                  "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c,"
@@ -123,9 +124,12 @@ static grove_err store_prepare_all(struct grove_store *store)
         sqlite3_stmt **stmt;
         const char *sql;
     } all[] = {
-        {&store->load_row, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk = ?2"},
-        {&store->load_span, "SELECT " STORE_UNIT_COLUMNS " FROM state WHERE tbl = ?1 AND pk >= ?2"
-                            " AND pk <= ?3 LIMIT ?4"},
+        /* Loads for a merge: a unit's arrival stamp tells which recent
+         * unit it replaces (store_recent.h). */
+        {&store->load_row,
+         "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state WHERE tbl = ?1 AND pk = ?2"},
+        {&store->load_span, "SELECT " STORE_UNIT_COLUMNS ", ats, ac FROM state WHERE tbl = ?1"
+                            " AND pk >= ?2 AND pk <= ?3 LIMIT ?4"},
         {&store->put_state,
          "INSERT OR REPLACE INTO state(tbl, pk, field, kind, sub, ts, c, node, origin, src,"
          " value, inc, dec, ats, ac) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
@@ -306,6 +310,26 @@ static grove_err store_open_failed(sqlite3 *db, const char *path)
     return grove_error_set(GROVE_ESTORE, "cannot open store %s: %s", path, sqlite3_errmsg(db));
 }
 
+/* A transaction rolled back: what it staged for pages goes too. */
+static void store_rolled_back(void *arg)
+{
+    struct grove_store *store = arg;
+    grove_store_recent_rewind(&store->recent, 0);
+}
+
+/* Pages at the head are read from memory where readers' connections would
+ * read them afresh from the file (store_recent.h): a store with readers
+ * keeps the newest commits' units, published after each commit by its WAL
+ * hook (store_checkpoint.c). */
+static void store_keep_recent(struct grove_store *store, int64_t bytes)
+{
+    if (!store->readers.path || bytes < 0)
+        return;
+    grove_store_recent_start(&store->recent, bytes ? (size_t)bytes : STORE_RECENT_BYTES,
+                             &store->latest);
+    sqlite3_rollback_hook(store->db, store_rolled_back, store);
+}
+
 /* Before SQLite's first use in the process: without memory statistics its
  * allocator takes no global mutex (a few percent of a bulk apply). */
 static void store_configure_sqlite(void)
@@ -330,6 +354,7 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     pthread_cond_init(&store->committed, NULL);
     pthread_mutex_init(&store->writes.lock, NULL);
     pthread_cond_init(&store->writes.done, NULL);
+    grove_store_recent_init(&store->recent);
     strcpy(store->node_id, opts->node_id);
     store->schema = opts->schema;
     store->metrics = grove_metrics_new(opts->schema);
@@ -374,6 +399,8 @@ grove_err grove_store_open(struct grove_store **out, const struct grove_store_op
     if (!err)
         err = grove_store_readers_init(store, opts->path, opts->readers);
     if (!err)
+        store_keep_recent(store, opts->recent_bytes);
+    if (!err)
         err = grove_store_checkpoints_start(store);
     if (!err)
         err = grove_store_sweep_start(store);
@@ -407,6 +434,7 @@ void grove_store_close(struct grove_store *store)
         sqlite3_finalize(all[i]);
     sqlite3_close(store->db);
     pthread_mutex_unlock(&store->lock);
+    grove_store_recent_free(&store->recent);
     for (size_t i = 0; i < STORE_CHUNK; i++)
         grove_state_units_free(&store->rows[i].units);
     free(store->dirty);
@@ -454,39 +482,51 @@ static void store_copy_node(char out[GROVE_NODE_ID_MAX + 1], sqlite3_stmt *st, i
     out[n] = '\0';
 }
 
-/* A text or blob column copied into the arena (NUL-terminated); *len gets its length. */
-static char *store_copy_column(sqlite3_stmt *st, int col, void *arena, size_t *len)
+grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u)
 {
-    const void *bytes = sqlite3_column_blob(st, col);
-    size_t n = (size_t)sqlite3_column_bytes(st, col);
-    if (len)
-        *len = n;
-    return grove_msg_strndup(arena, bytes, n);
+    memset(u, 0, sizeof *u);
+    u->field = (const char *)sqlite3_column_text(st, STORE_COL_FIELD);
+    u->kind = sqlite3_column_int(st, STORE_COL_KIND);
+    u->sub.ptr = sqlite3_column_blob(st, STORE_COL_SUB);
+    u->sub.len = (size_t)sqlite3_column_bytes(st, STORE_COL_SUB);
+    if (!u->sub.ptr)
+        u->sub.ptr = ""; /* an empty blob */
+    u->hlc.ts = sqlite3_column_int64(st, STORE_COL_TS);
+    u->hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_C);
+    store_copy_node(u->hlc.node, st, STORE_COL_NODE);
+    u->origin = (const char *)sqlite3_column_text(st, STORE_COL_ORIGIN);
+    u->src = (const char *)sqlite3_column_text(st, STORE_COL_SRC);
+    if (sqlite3_column_type(st, STORE_COL_VALUE) != SQLITE_NULL) {
+        u->value.ptr = sqlite3_column_blob(st, STORE_COL_VALUE);
+        u->value.len = (size_t)sqlite3_column_bytes(st, STORE_COL_VALUE);
+        if (!u->value.ptr)
+            u->value.ptr = "";
+    }
+    u->inc = sqlite3_column_int64(st, STORE_COL_INC);
+    u->dec = sqlite3_column_int64(st, STORE_COL_DEC);
+    /* Columns that are never NULL read as NULL only when out of memory. */
+    return u->field && u->origin && u->src ? GROVE_OK
+                                           : grove_error_set(GROVE_ENOMEM, "out of memory");
 }
 
-grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
-                                struct store_record_key *record)
+grove_err grove_store_copy_unit(void *arena, const struct state_unit *from, struct state_unit *to)
 {
-    if (record) {
-        record->table = store_copy_column(st, STORE_COL_TABLE, arena, NULL);
-        record->pk = store_copy_column(st, STORE_COL_PK, arena, NULL);
-    }
-    r->field = store_copy_column(st, STORE_COL_FIELD, arena, NULL);
-    r->kind = sqlite3_column_int(st, STORE_COL_KIND);
-    r->sub.ptr = store_copy_column(st, STORE_COL_SUB, arena, &r->sub.len);
-    r->hlc.ts = sqlite3_column_int64(st, STORE_COL_TS);
-    r->hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_C);
-    store_copy_node(r->hlc.node, st, STORE_COL_NODE);
-    r->origin = store_copy_column(st, STORE_COL_ORIGIN, arena, NULL);
-    /* Pages read records by the thousand: copying a src they never use cost 2%. */
-    r->src = record ? "" : store_copy_column(st, STORE_COL_SRC, arena, NULL);
-    bool has_value = sqlite3_column_type(st, STORE_COL_VALUE) != SQLITE_NULL;
-    if (has_value)
-        r->value.ptr = store_copy_column(st, STORE_COL_VALUE, arena, &r->value.len);
-    r->inc = sqlite3_column_int64(st, STORE_COL_INC);
-    r->dec = sqlite3_column_int64(st, STORE_COL_DEC);
-    if ((record && (!record->table || !record->pk)) || !r->field || !r->sub.ptr || !r->origin ||
-        !r->src || (has_value && !r->value.ptr))
+    *to = *from;
+    to->field = grove_msg_strndup(arena, from->field, strlen(from->field));
+    to->sub.ptr = grove_msg_strndup(arena, from->sub.ptr, from->sub.len);
+    to->origin = grove_msg_strndup(arena, from->origin, strlen(from->origin));
+    to->src = from->src[0] ? grove_msg_strndup(arena, from->src, strlen(from->src)) : "";
+    if (from->value.ptr)
+        to->value.ptr = grove_msg_strndup(arena, from->value.ptr, from->value.len);
+    if (!to->field || !to->sub.ptr || !to->origin || !to->src ||
+        (from->value.ptr && !to->value.ptr))
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     return GROVE_OK;
+}
+
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r)
+{
+    struct state_unit borrowed;
+    grove_err err = grove_store_borrow_unit(st, &borrowed);
+    return err ? err : grove_store_copy_unit(arena, &borrowed, r);
 }

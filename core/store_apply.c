@@ -42,8 +42,12 @@ static grove_err store_load_step(struct grove_store *store, sqlite3_stmt *st,
         if (!g)
             continue;
         struct state_unit *r = grove_state_units_push(&g->units);
-        err = r ? grove_store_read_unit(st, arena, r, NULL)
+        err = r ? grove_store_read_unit(st, arena, r)
                 : grove_error_set(GROVE_ENOMEM, "out of memory");
+        if (!err) {
+            r->ats = sqlite3_column_int64(st, STORE_COL_ATS);
+            r->ac = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
+        }
     }
     if (!err && rc != SQLITE_DONE)
         err = grove_store_sqlite_error(store, "load rows");
@@ -162,6 +166,10 @@ static grove_err store_write_units(struct grove_store *store, const struct store
         }
         if (rc != SQLITE_DONE)
             return grove_store_sqlite_error(store, "write state");
+        for (size_t k = 0; k < take; k++) {
+            const struct store_dirty *d = &dirty[i + k];
+            grove_store_recent_stage(&store->recent, d->table, d->pk, d->unit, &d->arrival);
+        }
         i += take;
     }
     return GROVE_OK;

@@ -32,13 +32,16 @@
 #define STORE_CHECKPOINT_READERS_WAIT_MS 25
 
 /* On the writer's connection after each commit, under the writer's lock:
- * past the threshold, asks the thread for a pass, and once it has made one
- * copies what came since and waits for readers to read from the file only
- * (RESTART, bounded by the busy timeout set here), so the next commit
- * starts the WAL over. */
-static int store_checkpoint_hook(void *arg, sqlite3 *db, const char *name, int frames)
+ * publishes the units it wrote to pages at the head (store_recent.h).
+ * Then, past the threshold, asks the thread for a pass, and once it has
+ * made one copies what came since and waits for readers to read from the
+ * file only (RESTART, bounded by the busy timeout set here), so the next
+ * commit starts the WAL over. */
+static int store_committed(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    struct store_checkpoints *c = arg;
+    struct grove_store *store = arg;
+    grove_store_recent_publish(&store->recent);
+    struct store_checkpoints *c = &store->checkpoints;
     if (frames < c->last_frames) { /* the WAL started over */
         c->next_try = c->threshold;
         c->asked = false;
@@ -125,7 +128,7 @@ grove_err grove_store_checkpoints_start(struct grove_store *store)
         return grove_error_set(GROVE_ENOMEM, "cannot start the checkpoint thread");
     }
     /* Replaces SQLite's autocheckpoint, which is a WAL hook too. */
-    sqlite3_wal_hook(store->db, store_checkpoint_hook, c);
+    sqlite3_wal_hook(store->db, store_committed, store);
     return GROVE_OK;
 }
 

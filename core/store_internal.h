@@ -1,7 +1,8 @@
 /* The store's insides, shared by its files: store.c opens it (schema,
- * prepared statements) and reads a state unit, store_apply.c merges remote
- * batches, store_local.c makes local writes, store_read.c answers reads and
- * pages of changes, store_reader.c keeps the readers' connections,
+ * prepared statements) and reads a state unit, store_apply.c merges
+ * batches (data.c's local writes too), store_read.c reads pages of changes,
+ * store_recent.c keeps the newest commits' units for pages at the head,
+ * store_reader.c keeps the readers' connections,
  * store_sweep.c drops the arrival log's stale entries,
  * store_cursor.c keeps the per-peer cursors and the waiters, store_echo.c
  * applies the echo rules (store_echo.h). The functions below that take a
@@ -17,6 +18,7 @@
 #include "clock.h"
 #include "crdt.h"
 #include "grove/store.h"
+#include "store_recent.h"
 
 enum {
     STORE_CHUNK = 64,     /* rows or units per multi-row statement */
@@ -25,6 +27,8 @@ enum {
     /* How long a connection waits for another's lock before SQLITE_BUSY. */
     STORE_BUSY_TIMEOUT_MS = 5000,
 };
+/* Memory for the newest commits' units, unless the options say otherwise. */
+#define STORE_RECENT_BYTES ((size_t)8 << 20)
 
 /* One row of a batch being applied: its changes and its state units. */
 struct store_row {
@@ -129,6 +133,7 @@ struct grove_store {
     struct store_reader own_reader; /* reads on db, when there is no pool */
     struct store_checkpoints checkpoints;
     struct store_sweep sweep;
+    struct store_recent recent; /* the newest commits' units (store_recent.h) */
     struct grove_clock clock;
     const struct grove_schema *schema;
     char node_id[GROVE_NODE_ID_MAX + 1];
@@ -172,7 +177,10 @@ enum {
     STORE_COL_VALUE,
     STORE_COL_INC,
     STORE_COL_DEC,
-    STORE_UNIT_COLUMN_COUNT
+    STORE_UNIT_COLUMN_COUNT,
+    /* Statements that need a unit's arrival stamp select it next. */
+    STORE_COL_ATS = STORE_UNIT_COLUMN_COUNT,
+    STORE_COL_AC
 };
 
 /* ---- store.c: SQLite plumbing and the unit reader ---------------------------- */
@@ -180,16 +188,13 @@ enum {
 /* GROVE_ESTORE with SQLite's message for the connection's last error. */
 grove_err grove_store_sqlite_error(struct grove_store *store, const char *what);
 grove_err grove_store_exec(struct grove_store *store, const char *sql);
-/* A wire record's table and pk, read with its unit. */
-struct store_record_key {
-    const char *table, *pk;
-};
-/* Reads the unit at the statement's current row (STORE_UNIT_COLUMNS first),
- * copying its strings into the arena. For a wire record (`record` set) it
- * copies the table and pk into *record too, and not src, which a record does
- * not carry (r->src is ""). */
-grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r,
-                                struct store_record_key *record);
+/* The unit at the statement's current row (STORE_UNIT_COLUMNS first), its
+ * strings borrowed from the statement until its next step. */
+grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u);
+/* *to = *from, with from's strings copied into the arena. */
+grove_err grove_store_copy_unit(void *arena, const struct state_unit *from, struct state_unit *to);
+/* The unit at the statement's current row, its strings copied into the arena. */
+grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r);
 
 /* ---- store_checkpoint.c ------------------------------------------------------- */
 
@@ -271,6 +276,33 @@ grove_err grove_store_fold_counter_ops(struct grove_store *store,
                                        struct grove_change **folded);
 
 /* ---- store_read.c ------------------------------------------------------------- */
+
+/* A record a page may take, borrowed: an entry of the arrival log (a row of
+ * its statement) or a unit of the recent commits (store_recent.h). */
+struct store_page_entry {
+    const char *table, *pk;
+    const struct state_unit *unit;
+    int64_t ats;
+    uint32_t ac;
+};
+
+/* A page being filled: its query and bounds, and what it took so far. */
+struct store_page {
+    const struct grove_store_query *q;
+    struct grove_pull_response *resp; /* since and latest_hlc set to q->since */
+    const char *node_id;              /* the store's, for latest_hlc */
+    size_t limit, scan_max, cap, scanned, bytes;
+};
+
+void grove_store_page_start(struct store_page *p, const struct grove_store *store,
+                            const struct grove_store_query *q, struct grove_pull_response *resp);
+/* Whether the page reads the table (q names it, or names none). */
+bool grove_store_page_names(const struct store_page *p, const char *table);
+/* Takes the next entry stamped after the cursor, or passes over it (an
+ * echo, or left out by the filter: the cursor moves past it either way).
+ * *full when the page takes no more: has_more is set and the entry left to
+ * the next page. */
+grove_err grove_store_page_take(struct store_page *p, const struct store_page_entry *e, bool *full);
 
 /* A page of changes in three steps, so tests can read the statement's plan
  * and its counters (sqlite3_stmt_status): the SQL for q (checking q's tables,

@@ -35,24 +35,25 @@ grove_err grove_store_changes_sql(struct grove_store *store, const struct grove_
     return err;
 }
 
-/* The arrival stamp's columns, after the unit's. */
-enum { STORE_COL_ATS = STORE_UNIT_COLUMN_COUNT, STORE_COL_AC };
-
-/* Copies one stored unit into the response's arena as a wire record. */
-static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response *resp,
-                                   struct grove_change *out)
+/* Copies an entry into the response's arena as a wire record. */
+static grove_err store_page_copy(struct grove_pull_response *resp, const struct store_page_entry *e,
+                                 struct grove_change *out)
 {
-    struct state_unit row = {0};
-    struct store_record_key key;
-    grove_err err = grove_store_read_unit(st, resp, &row, &key);
+    struct state_unit bare = *e->unit, u;
+    bare.src = ""; /* a record does not carry it */
+    const char *table = grove_msg_strndup(resp, e->table, strlen(e->table));
+    const char *pk = grove_msg_strndup(resp, e->pk, strlen(e->pk));
+    grove_err err = grove_store_copy_unit(resp, &bare, &u);
+    if (!err && (!table || !pk))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
     if (err)
         return err;
-    grove_state_unit_to_change(&row, key.table, key.pk, out);
+    grove_state_unit_to_change(&u, table, pk, out);
     if (out->set_op != GROVE_SET_NONE) {
         out->elements = grove_msg_alloc(resp, sizeof *out->elements);
         if (!out->elements)
             return grove_error_set(GROVE_ENOMEM, "out of memory");
-        out->elements[0] = row.sub;
+        out->elements[0] = u.sub;
         out->element_count = 1;
     }
     return GROVE_OK;
@@ -63,22 +64,18 @@ static grove_err store_read_change(sqlite3_stmt *st, struct grove_pull_response 
  * a client's limit). Strings count six bytes a byte (the most escaping
  * makes of one: \u00XX), raw JSON (value, element) as it is, and names,
  * numbers and punctuation at their longest. */
-static size_t store_record_bytes(sqlite3_stmt *st)
+static size_t store_record_bytes(const struct store_page_entry *e)
 {
-    static const int strings[] = {STORE_COL_TABLE, STORE_COL_PK, STORE_COL_FIELD, STORE_COL_NODE,
-                                  STORE_COL_ORIGIN};
-    size_t n = 320 + (size_t)sqlite3_column_bytes(st, STORE_COL_SUB) +
-               (size_t)sqlite3_column_bytes(st, STORE_COL_VALUE);
-    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
-        n += 6 * (size_t)sqlite3_column_bytes(st, strings[i]);
-    return n;
+    const struct state_unit *u = e->unit;
+    size_t strings = strlen(e->table) + strlen(e->pk) + strlen(u->field) + strlen(u->hlc.node) +
+                     strlen(u->origin);
+    return 320 + u->sub.len + u->value.len + 6 * strings;
 }
 
 /* Adds the record's source to q->sources, once. */
-static grove_err store_note_source(sqlite3_stmt *st, struct grove_store_sources *sources,
+static grove_err store_note_source(const char *src, struct grove_store_sources *sources,
                                    struct grove_pull_response *resp)
 {
-    const char *src = (const char *)sqlite3_column_text(st, STORE_COL_SRC);
     for (size_t i = 0; i < sources->count; i++)
         if (strcmp(sources->nodes[i], src) == 0)
             return GROVE_OK;
@@ -92,23 +89,6 @@ static grove_err store_note_source(sqlite3_stmt *st, struct grove_store_sources 
     return GROVE_OK;
 }
 
-static bool store_is_echo(sqlite3_stmt *st, const char *exclude)
-{
-    return exclude &&
-           grove_store_echo_is((const char *)sqlite3_column_text(st, STORE_COL_ORIGIN),
-                               (const char *)sqlite3_column_text(st, STORE_COL_SRC), exclude);
-}
-
-/* Whether the row passes the query's filter (grove/model.h), read from its
- * columns before anything is copied. */
-static bool store_in_filter(sqlite3_stmt *st, const struct grove_pull_filter *filter)
-{
-    return !filter ||
-           grove_pull_filter_match(filter, (const char *)sqlite3_column_text(st, STORE_COL_PK),
-                                   (const char *)sqlite3_column_text(st, STORE_COL_FIELD),
-                                   sqlite3_column_int(st, STORE_COL_KIND) == STATE_TOMBSTONE);
-}
-
 /* Changes a page returns at most, and rows it may read: echoes are passed
  * over without counting against the page, up to a bound that keeps a read
  * short, so a peer's own changes cost no round trips to skip. */
@@ -117,6 +97,54 @@ static size_t store_page_limit(const struct grove_store_query *q, size_t *scan_m
     size_t limit = q->limit ? q->limit : 1000;
     *scan_max = limit * STORE_ECHO_SCAN;
     return limit;
+}
+
+void grove_store_page_start(struct store_page *p, const struct grove_store *store,
+                            const struct grove_store_query *q, struct grove_pull_response *resp)
+{
+    *p = (struct store_page){.q = q, .resp = resp, .node_id = store->node_id};
+    p->limit = store_page_limit(q, &p->scan_max);
+}
+
+bool grove_store_page_names(const struct store_page *p, const char *table)
+{
+    for (size_t i = 0; i < p->q->table_count; i++)
+        if (strcmp(p->q->tables[i], table) == 0)
+            return true;
+    return p->q->table_count == 0;
+}
+
+grove_err grove_store_page_take(struct store_page *p, const struct store_page_entry *e, bool *full)
+{
+    const struct grove_store_query *q = p->q;
+    struct grove_pull_response *resp = p->resp;
+    *full = resp->count == p->limit || p->scanned == p->scan_max ||
+            (q->max_bytes && p->bytes >= q->max_bytes);
+    if (*full) {
+        resp->has_more = true;
+        return GROVE_OK;
+    }
+    p->scanned++;
+    /* The cursor moves past echoes too (store_echo.h). */
+    resp->latest_hlc.ts = e->ats;
+    resp->latest_hlc.c = e->ac;
+    memcpy(resp->latest_hlc.node, p->node_id, sizeof resp->latest_hlc.node);
+    const struct state_unit *u = e->unit;
+    if (grove_store_echo_is(u->origin, u->src, q->exclude_node) ||
+        (q->filter &&
+         !grove_pull_filter_match(q->filter, e->pk, u->field, u->kind == STATE_TOMBSTONE)))
+        return GROVE_OK;
+    grove_err err = grove_msg_reserve_changes(resp, &resp->changes, &p->cap, resp->count + 1);
+    if (!err)
+        err = store_page_copy(resp, e, &resp->changes[resp->count]);
+    if (!err && q->sources)
+        err = store_note_source(u->src, q->sources, resp);
+    if (err)
+        return err;
+    resp->count++;
+    if (q->max_bytes)
+        p->bytes += store_record_bytes(e);
+    return GROVE_OK;
 }
 
 grove_err grove_store_changes_prepare(struct store_reader *r, const struct grove_store_query *q,
@@ -215,42 +243,39 @@ void grove_store_changes_done(struct store_reader *r, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
+/* The entry at the statement's row, borrowed from its columns (valid until
+ * the next step). */
+static grove_err store_borrow_entry(sqlite3_stmt *st, struct state_unit *u,
+                                    struct store_page_entry *e)
+{
+    e->table = (const char *)sqlite3_column_text(st, STORE_COL_TABLE);
+    e->pk = (const char *)sqlite3_column_text(st, STORE_COL_PK);
+    e->unit = u;
+    e->ats = sqlite3_column_int64(st, STORE_COL_ATS);
+    e->ac = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
+    grove_err err = grove_store_borrow_unit(st, u);
+    if (!err && (!e->table || !e->pk))
+        err = grove_error_set(GROVE_ENOMEM, "out of memory");
+    return err;
+}
+
 grove_err grove_store_changes_read(struct grove_store *store, struct store_reader *r,
                                    sqlite3_stmt *st, const struct grove_store_query *q,
                                    struct grove_pull_response *resp)
 {
-    size_t scan_max, limit = store_page_limit(q, &scan_max);
-    size_t cap = 0, scanned = 0, bytes = 0;
+    struct store_page page;
+    grove_store_page_start(&page, store, q, resp);
     grove_err err = GROVE_OK;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (resp->count == limit || scanned == scan_max) {
-            resp->has_more = true;
-            break;
-        }
-        scanned++;
-        /* The cursor moves past echoes too (store_echo.h). */
-        resp->latest_hlc.ts = sqlite3_column_int64(st, STORE_COL_ATS);
-        resp->latest_hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
-        memcpy(resp->latest_hlc.node, store->node_id, sizeof resp->latest_hlc.node);
-        if (store_is_echo(st, q->exclude_node) || !store_in_filter(st, q->filter))
-            continue;
-        err = grove_msg_reserve_changes(resp, &resp->changes, &cap, resp->count + 1);
+    bool full = false;
+    int rc = SQLITE_DONE;
+    while (!err && !full && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct state_unit unit;
+        struct store_page_entry e;
+        err = store_borrow_entry(st, &unit, &e);
         if (!err)
-            err = store_read_change(st, resp, &resp->changes[resp->count]);
-        if (!err && q->sources)
-            err = store_note_source(st, q->sources, resp);
-        if (err)
-            return err;
-        resp->count++;
-        if (q->max_bytes && (bytes += store_record_bytes(st)) >= q->max_bytes) {
-            /* Full by size: more remain when the statement has another row. */
-            rc = sqlite3_step(st);
-            resp->has_more = rc == SQLITE_ROW;
-            break;
-        }
+            err = grove_store_page_take(&page, &e, &full);
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (!err && !full && rc != SQLITE_DONE)
         err = grove_store_reader_error(r, "read changes");
     return err;
 }
@@ -266,9 +291,16 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     if (!err)
         err = grove_pull_response_new(&resp);
     if (err)
-        goto fail;
+        goto done;
     resp->since = q->since;
     resp->latest_hlc = q->since;
+    /* A page at the head is read from memory (store_recent.h). */
+    struct store_page page;
+    grove_store_page_start(&page, store, q, resp);
+    bool answered;
+    err = grove_store_recent_page(&store->recent, &page, &answered);
+    if (err || answered)
+        goto done;
     /* One statement, one snapshot: a page sees a prefix of the arrival
      * stamps, since each is assigned inside the transaction that commits it
      * and writes commit one at a time (docs/design.md, "Reads beside
@@ -276,13 +308,13 @@ grove_err grove_store_changes(struct grove_store *store, const struct grove_stor
     struct store_reader *r;
     err = grove_store_reader_get(store, &r);
     if (err)
-        goto fail;
+        goto done;
     err = grove_store_changes_prepare(r, q, &sql, &st);
     if (!err)
         err = grove_store_changes_read(store, r, st, q, resp);
     grove_store_changes_done(r, st);
     grove_store_reader_put(store, r);
-fail:
+done:
     grove_buf_free(&sql);
     if (err) {
         grove_msg_free(resp);

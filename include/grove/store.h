@@ -24,6 +24,10 @@ struct grove_store_options {
     /* The WAL's size that calls for a checkpoint, copying it back into the
      * file (docs/design.md, "Store layout"); 0: 128 MiB. */
     size_t checkpoint_bytes;
+    /* Memory for the units of the newest commits, which pages at the head
+     * read instead of the file (docs/design.md, "Pages at the head"), on a
+     * store with readers' connections; 0: 8 MiB; below 0: none. */
+    int64_t recent_bytes;
 };
 
 grove_err grove_store_open(struct grove_store **out, const struct grove_store_options *opts);

@@ -11,15 +11,25 @@
 
 TestSuite(core_store_readers, .init = support_setup, .fini = support_teardown);
 
-static struct grove_store *open_store(int readers)
+/* recent: bytes of recent commits' units pages read from memory (0: the
+ * default, below 0: none, so every page is read on a reader's connection). */
+static struct grove_store *open_store_keeping(int readers, int64_t recent)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/a.db", support_dir);
-    struct grove_store_options o = {
-        .path = path, .node_id = "a", .schema = support_docs_schema, .readers = readers};
+    struct grove_store_options o = {.path = path,
+                                    .node_id = "a",
+                                    .schema = support_docs_schema,
+                                    .readers = readers,
+                                    .recent_bytes = recent};
     struct grove_store *s;
     cr_assert_eq(grove_store_open(&s, &o), GROVE_OK, "%s", grove_errmsg());
     return s;
+}
+
+static struct grove_store *open_store(int readers)
+{
+    return open_store_keeping(readers, 0);
 }
 
 /* ---- many writers, many cursors --------------------------------------------- */
@@ -144,10 +154,9 @@ static void *race_reader(void *arg)
     return NULL;
 }
 
-Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_while_writers_commit,
-     .timeout = 120)
+static void race_run(int64_t recent)
 {
-    struct race race = {.store = open_store(0)};
+    struct race race = {.store = open_store_keeping(0, recent)};
     atomic_init(&race.writers_left, WRITERS);
     atomic_init(&race.stop_checkpoints, false);
     atomic_init(&race.checkpoints, 0);
@@ -185,6 +194,20 @@ Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_while_writers_co
     cr_expect_gt(race.store->readers.open, 0);
     cr_expect_leq(race.store->readers.open, 4);
     grove_store_close(race.store);
+}
+
+Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_while_writers_commit,
+     .timeout = 120)
+{
+    race_run(-1); /* every page on a reader's connection */
+}
+
+/* Pages at the head from memory; with room for about 40 units there, the
+ * cursors that fall behind page on readers' connections. */
+Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_read_from_recent_commits,
+     .timeout = 120)
+{
+    race_run(16 << 10);
 }
 
 /* ---- units written over and over, their stale entries swept ----------------- */
@@ -277,12 +300,11 @@ static void *rewrite_reader(void *arg)
     return NULL;
 }
 
-Test(core_store_readers, cursors_see_each_unit_at_its_last_write_while_stale_entries_are_swept,
-     .timeout = 120)
+static void rewrite_run(int64_t recent)
 {
     static struct rewrite_race race;
     memset(&race, 0, sizeof race);
-    race.store = open_store(0);
+    race.store = open_store_keeping(0, recent);
     atomic_init(&race.writer_done, false);
     pthread_t writer, readers[REWRITE_READERS];
     void *rargs[REWRITE_READERS][2];
@@ -318,6 +340,20 @@ Test(core_store_readers, cursors_see_each_unit_at_its_last_write_while_stale_ent
     pthread_mutex_unlock(&race.store->lock);
     cr_expect_lt(entries, REWRITE_UNITS * REWRITE_ROUNDS / 2, "%d entries left", entries);
     grove_store_close(race.store);
+}
+
+Test(core_store_readers, cursors_see_each_unit_at_its_last_write_while_stale_entries_are_swept,
+     .timeout = 120)
+{
+    rewrite_run(-1);
+}
+
+/* The same with pages at the head from memory: room for about a round and
+ * a half of units, so a slow cursor pages on a reader's connection. */
+Test(core_store_readers, cursors_see_each_unit_at_its_last_write_read_from_recent_commits,
+     .timeout = 120)
+{
+    rewrite_run(256 << 10);
 }
 
 /* ---- reads and writes do not wait for each other ------------------------------ */
