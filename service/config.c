@@ -51,6 +51,7 @@ enum {
     OPT_AUDIT_LOG,
     OPT_RATE_LIMIT,
     OPT_STORE_READERS,
+    OPT_STORE_RECENT_MB,
     OPT_IDENTITY,
     OPT_CONFIG,
     OPT_HELP,
@@ -88,6 +89,7 @@ static const struct option groved_options[] = {
     {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"store-readers", required_argument, NULL, OPT_STORE_READERS},
+    {"store-recent-mb", required_argument, NULL, OPT_STORE_RECENT_MB},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
@@ -103,59 +105,63 @@ struct groved_flag {
 
 void groved_config_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: groved --node-id ID --db PATH [options]\n"
-            "       groved --help | --version\n"
-            "  --config FILE            read settings from FILE: one \"key = value\" per line,\n"
-            "                           keys are the flag names below without \"--\"\n"
-            "  --node-id ID             this node's id (at most %d bytes)\n"
-            "  --db PATH                the SQLite store (created when missing)\n"
-            "  --listen URL             serve the sync protocol here (repeatable)\n"
-            "  --peer URL               sync with this peer (repeatable); after the URL,\n"
-            "                           tables=a,b and prefix=P limit what is synced with it\n"
-            "  --table NAME:f=type,...  declare a table; types lww, counter, set (repeatable)\n"
-            "  --interval SECONDS       sync period (default 30)\n"
-            "  --token TOKEN            bearer token clients must present\n"
-            "  --peer-token TOKEN       bearer token sent to peers\n"
-            "  --log-level LEVEL        debug, info, warn, error, off (default info)\n"
-            "  --log-format FORMAT      logfmt (default) or json, one event per line\n"
-            "  --admin-listen URL       an http:// listener for health and the admin API\n"
-            "                           only (status, sync, backup; docs/operations.md)\n"
-            "  --admin-token TOKEN      bearer token the admin API needs (default: --token)\n"
-            "  --tls-cert F --tls-key F certificate and key of https, grpcs and nng+tls+tcp\n"
-            "                           listeners\n"
-            "  --tls-ca F               CA that signs the peers' certificates\n"
-            "  --tls-client-ca F        require client certificates signed by this CA\n"
-            "  --tls-insecure[=BOOL]    do not verify peers' certificates (development only)\n"
-            "  --no-stream[=BOOL]       only pull/push every interval, no live stream\n"
-            "  --max-body BYTES         largest request accepted (default 64 MiB)\n"
-            "  --max-connections N      open HTTP connections per listener, streams\n"
-            "                           included (default 10000)\n"
-            "  --cors-origin ORIGIN     pages from ORIGIN (or * for any) may call the HTTP\n"
-            "                           listeners from a browser (repeatable; default off)\n"
-            "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
-            "                           running totals, default) or operations (each record\n"
-            "                           one increment, as Grove's TypeScript client sends)\n"
-            "  --hook PATH[:ARG]        load a hook plugin for the server and the syncer\n"
-            "                           (repeatable, run in order; docs/hooks.md)\n"
-            "  --server-hook PATH[:ARG] a hook plugin for the server only (repeatable)\n"
-            "  --audit-log FILE         append one JSON line per merged change (reopened on\n"
-            "                           SIGHUP, for log rotation)\n"
-            "  --identity SPEC          who may connect, as what (repeatable; docs/operations.md):\n"
-            "                           NAME role=peer|client [node=ID] secret=@FILE|env:VAR\n"
-            "                           [read=T,..|*] [write=T,..|*] [prefix=P] [admin]\n"
-            "  --rate-limit N           changes per second a client address may push; more\n"
-            "                           is refused with 429 / RESOURCE_EXHAUSTED\n"
-            "  --store-readers N        read-only store connections reads use beside the\n"
-            "                           writer, 0 to 64 (default 4; 0: reads share the writer's)\n"
-            "environment: GROVE_<FLAG> (upper case, '-' as '_'), e.g. GROVE_NODE_ID,\n"
-            "  GROVE_PEER=URL,URL (lists split on ','), GROVE_TABLE=a:f=lww;b (split on ';'),\n"
-            "  GROVE_HOOK=a.so:x;b.so (split on ';'),\n"
-            "  GROVE_NO_STREAM=true; GROVE_CONFIG=FILE when --config is not given.\n"
-            "precedence: flags > environment > config file > defaults; a list (listen, peer,\n"
-            "  table, hook, server-hook) from a higher source replaces the lower one's.\n"
-            "transports: %s\n",
-            GROVE_NODE_ID_MAX, grove_transport_schemes());
+    fprintf(
+        out,
+        "usage: groved --node-id ID --db PATH [options]\n"
+        "       groved --help | --version\n"
+        "  --config FILE            read settings from FILE: one \"key = value\" per line,\n"
+        "                           keys are the flag names below without \"--\"\n"
+        "  --node-id ID             this node's id (at most %d bytes)\n"
+        "  --db PATH                the SQLite store (created when missing)\n"
+        "  --listen URL             serve the sync protocol here (repeatable)\n"
+        "  --peer URL               sync with this peer (repeatable); after the URL,\n"
+        "                           tables=a,b and prefix=P limit what is synced with it\n"
+        "  --table NAME:f=type,...  declare a table; types lww, counter, set (repeatable)\n"
+        "  --interval SECONDS       sync period (default 30)\n"
+        "  --token TOKEN            bearer token clients must present\n"
+        "  --peer-token TOKEN       bearer token sent to peers\n"
+        "  --log-level LEVEL        debug, info, warn, error, off (default info)\n"
+        "  --log-format FORMAT      logfmt (default) or json, one event per line\n"
+        "  --admin-listen URL       an http:// listener for health and the admin API\n"
+        "                           only (status, sync, backup; docs/operations.md)\n"
+        "  --admin-token TOKEN      bearer token the admin API needs (default: --token)\n"
+        "  --tls-cert F --tls-key F certificate and key of https, grpcs and nng+tls+tcp\n"
+        "                           listeners\n"
+        "  --tls-ca F               CA that signs the peers' certificates\n"
+        "  --tls-client-ca F        require client certificates signed by this CA\n"
+        "  --tls-insecure[=BOOL]    do not verify peers' certificates (development only)\n"
+        "  --no-stream[=BOOL]       only pull/push every interval, no live stream\n"
+        "  --max-body BYTES         largest request accepted (default 64 MiB)\n"
+        "  --max-connections N      open HTTP connections per listener, streams\n"
+        "                           included (default 10000)\n"
+        "  --cors-origin ORIGIN     pages from ORIGIN (or * for any) may call the HTTP\n"
+        "                           listeners from a browser (repeatable; default off)\n"
+        "  --counter-deltas MEANING what a pushed counter_delta is: totals (the origin's\n"
+        "                           running totals, default) or operations (each record\n"
+        "                           one increment, as Grove's TypeScript client sends)\n"
+        "  --hook PATH[:ARG]        load a hook plugin for the server and the syncer\n"
+        "                           (repeatable, run in order; docs/hooks.md)\n"
+        "  --server-hook PATH[:ARG] a hook plugin for the server only (repeatable)\n"
+        "  --audit-log FILE         append one JSON line per merged change (reopened on\n"
+        "                           SIGHUP, for log rotation)\n"
+        "  --identity SPEC          who may connect, as what (repeatable; docs/operations.md):\n"
+        "                           NAME role=peer|client [node=ID] secret=@FILE|env:VAR\n"
+        "                           [read=T,..|*] [write=T,..|*] [prefix=P] [admin]\n"
+        "  --rate-limit N           changes per second a client address may push; more\n"
+        "                           is refused with 429 / RESOURCE_EXHAUSTED\n"
+        "  --store-readers N        read-only store connections reads use beside the\n"
+        "                           writer, 0 to 64 (default 4; 0: reads share the writer's)\n"
+        "  --store-recent-mb N      memory for the newest commits' changes, which pages\n"
+        "                           at the head read instead of the file, 0 to 1024 MiB\n"
+        "                           (default 8; 0: none)\n"
+        "environment: GROVE_<FLAG> (upper case, '-' as '_'), e.g. GROVE_NODE_ID,\n"
+        "  GROVE_PEER=URL,URL (lists split on ','), GROVE_TABLE=a:f=lww;b (split on ';'),\n"
+        "  GROVE_HOOK=a.so:x;b.so (split on ';'),\n"
+        "  GROVE_NO_STREAM=true; GROVE_CONFIG=FILE when --config is not given.\n"
+        "precedence: flags > environment > config file > defaults; a list (listen, peer,\n"
+        "  table, hook, server-hook) from a higher source replaces the lower one's.\n"
+        "transports: %s\n",
+        GROVE_NODE_ID_MAX, grove_transport_schemes());
 }
 
 /* Records "WHERE: message" (grove_errmsg) and returns GROVED_CONFIG_INVALID. */
@@ -472,6 +478,14 @@ static int groved_apply_option(struct groved_config *cfg, int opt, const char *v
             return groved_fail(where, "expected a number of connections in [0, 64], got \"%s\"",
                                value);
         cfg->store_readers = n ? (int)n : -1;
+        return 0;
+    }
+    case OPT_STORE_RECENT_MB: {
+        errno = 0;
+        long n = strtol(value, &end, 10);
+        if (errno || *end || end == value || n < 0 || n > 1024)
+            return groved_fail(where, "expected MiB in [0, 1024], got \"%s\"", value);
+        cfg->store_recent_bytes = n ? (int64_t)n << 20 : -1;
         return 0;
     }
     default:

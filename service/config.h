@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config_peer.h"
@@ -68,6 +69,7 @@ struct groved_config {
     const char *audit_log_where;
     double rate_limit; /* changes per second per client address; 0: no limit */
     int store_readers; /* grove_store_options.readers: 0 the default, -1 none */
+    int64_t store_recent_bytes; /* grove_store_options.recent_bytes: 0 the default, -1 none */
     /* `identity` lines (config_identity.c), parsed, their secrets read. */
     struct groved_list identity_specs;
     struct grove_identity identities[GROVED_MAX_URLS];

@@ -344,3 +344,25 @@ Test(service_config, store_readers_takes_a_bounded_count)
                             want);
     }
 }
+
+Test(service_config, store_recent_mb_takes_bounded_mebibytes)
+{
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, NULL}), GROVED_CONFIG_OK);
+    cr_expect_eq(config_cfg.store_recent_bytes, 0, "the store's default");
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, "--store-recent-mb", "32", NULL}),
+                 GROVED_CONFIG_OK, "%s", grove_errmsg());
+    cr_expect_eq(config_cfg.store_recent_bytes, (int64_t)32 << 20);
+    setenv("GROVE_STORE_RECENT_MB", "0", 1);
+    cr_assert_eq(config_load((const char *[]){CONFIG_REQUIRED, NULL}), GROVED_CONFIG_OK, "%s",
+                 grove_errmsg());
+    cr_expect_eq(config_cfg.store_recent_bytes, -1, "0: nothing kept, pages read the file");
+    unsetenv("GROVE_STORE_RECENT_MB");
+    const char *bad[] = {"-1", "1025", "8M", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "--store-recent-mb: expected MiB in [0, 1024], got \"%s\"",
+                 bad[i]);
+        config_expect_error((const char *[]){CONFIG_REQUIRED, "--store-recent-mb", bad[i], NULL},
+                            want);
+    }
+}
