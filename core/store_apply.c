@@ -323,6 +323,7 @@ grove_err grove_store_merge_locked(struct grove_store *store, const struct grove
     }
     if (remote) /* arrival stamps then order after everything in the batch */
         grove_clock_observe(&store->clock, newest);
+    grove_store_recent_expect(&store->recent, count);
     qsort_r(idx, count, sizeof *idx, store_cmp_by_row, (void *)changes);
     grove_err err = store_apply_rows(store, changes, idx, count, src, report);
     free(idx);

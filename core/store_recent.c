@@ -8,12 +8,22 @@
 #include "store_internal.h"
 #include "store_recent.h"
 
-/* What a kept unit costs: its slot and its strings in the arena. */
-static size_t recent_unit_bytes(const char *table, const char *pk, const struct state_unit *u)
+/* The unit's strings, each with its NUL. */
+static size_t recent_strings_bytes(const char *table, const char *pk, const struct state_unit *u)
 {
-    return sizeof(struct store_recent_unit) + strlen(table) + strlen(pk) + strlen(u->field) +
-           u->sub.len + strlen(u->origin) + strlen(u->src) + u->value.len +
-           7 * 16 /* each string's NUL and the arena's rounding */;
+    return strlen(table) + strlen(pk) + strlen(u->field) + u->sub.len + strlen(u->origin) +
+           strlen(u->src) + u->value.len + 7;
+}
+
+/* Copies n bytes to *at as a string, moving *at past it. */
+static const char *recent_put(char **at, const void *bytes, size_t n)
+{
+    char *s = *at;
+    if (n)
+        memcpy(s, bytes, n);
+    s[n] = '\0';
+    *at += n + 1;
+    return s;
 }
 
 static int recent_cmp(int64_t ts, uint32_t c, int64_t ats, uint32_t ac)
@@ -44,7 +54,7 @@ void grove_store_recent_start(struct store_recent *r, size_t max_bytes,
 static void recent_drop_oldest(struct store_recent *r)
 {
     struct store_recent_commit *c = &r->commits[r->commits_first];
-    const struct store_recent_unit *last = &r->units[r->first + c->units - 1];
+    const struct store_recent_slot *last = &r->slots[r->first + c->units - 1];
     r->low.ts = last->ats;
     r->low.c = last->ac;
     r->first += c->units;
@@ -74,7 +84,7 @@ void grove_store_recent_free(struct store_recent *r)
 {
     recent_drop_all(r);
     recent_drop_staged(r);
-    free(r->units);
+    free(r->slots);
     free(r->commits);
     free(r->staged);
     pthread_rwlock_destroy(&r->lock);
@@ -88,9 +98,13 @@ void grove_store_recent_stage(struct store_recent *r, const char *table, const c
     r->newest = *arrival;
     if (r->lost)
         return;
+    if (r->staged_bytes > r->max_bytes / 4) { /* a bulk apply after all */
+        r->lost = true;
+        return;
+    }
     if (r->staged_count == r->staged_cap) {
         size_t cap = r->staged_cap ? r->staged_cap * 2 : 256;
-        struct store_recent_unit *grown = realloc(r->staged, cap * sizeof *grown);
+        struct store_recent_slot *grown = realloc(r->staged, cap * sizeof *grown);
         if (!grown) {
             r->lost = true;
             return;
@@ -102,20 +116,35 @@ void grove_store_recent_stage(struct store_recent *r, const char *table, const c
         r->lost = true;
         return;
     }
-    struct store_recent_unit *u = &r->staged[r->staged_count];
-    u->table = grove_msg_strndup(r->arena, table, strlen(table));
-    u->pk = grove_msg_strndup(r->arena, pk, strlen(pk));
-    u->ats = arrival->ts;
-    u->ac = arrival->c;
-    u->replaced_ts = unit->ats;
-    u->replaced_c = unit->ac;
-    u->stale = false;
-    if (!u->table || !u->pk || grove_store_copy_unit(r->arena, unit, &u->unit)) {
+    /* The unit and its strings in one piece. */
+    size_t strings = recent_strings_bytes(table, pk, unit);
+    struct store_recent_unit *u = grove_msg_alloc(r->arena, sizeof *u + strings);
+    if (!u) {
         r->lost = true;
         return;
     }
-    r->staged_bytes += recent_unit_bytes(table, pk, unit);
-    r->staged_count++;
+    char *at = (char *)(u + 1);
+    u->table = recent_put(&at, table, strlen(table));
+    u->pk = recent_put(&at, pk, strlen(pk));
+    u->unit = *unit;
+    u->unit.field = recent_put(&at, unit->field, strlen(unit->field));
+    u->unit.sub.ptr = recent_put(&at, unit->sub.ptr, unit->sub.len);
+    u->unit.origin = recent_put(&at, unit->origin, strlen(unit->origin));
+    u->unit.src = recent_put(&at, unit->src, strlen(unit->src));
+    if (unit->value.ptr)
+        u->unit.value.ptr = recent_put(&at, unit->value.ptr, unit->value.len);
+    u->replaced_ts = unit->ats;
+    u->replaced_c = unit->ac;
+    r->staged[r->staged_count++] =
+        (struct store_recent_slot){.ats = arrival->ts, .ac = arrival->c, .unit = u};
+    r->staged_bytes += sizeof *u + strings + sizeof(struct store_recent_slot);
+}
+
+void grove_store_recent_expect(struct store_recent *r, size_t units)
+{
+    size_t least = sizeof(struct store_recent_unit) + sizeof(struct store_recent_slot);
+    if (r->max_bytes && units > r->max_bytes / 4 / least)
+        r->lost = true;
 }
 
 size_t grove_store_recent_mark(const struct store_recent *r)
@@ -138,7 +167,7 @@ static size_t recent_find(const struct store_recent *r, int64_t ts, uint32_t c)
     size_t lo = r->first, hi = r->first + r->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (recent_cmp(r->units[mid].ats, r->units[mid].ac, ts, c) < 0)
+        if (recent_cmp(r->slots[mid].ats, r->slots[mid].ac, ts, c) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -146,37 +175,30 @@ static size_t recent_find(const struct store_recent *r, int64_t ts, uint32_t c)
     return lo;
 }
 
-/* Room for n more units and one more commit, moving what is kept to the
- * front of its arrays first. */
-static bool recent_make_room(struct store_recent *r, size_t n)
+/* An array of `size`-byte items holding count from *first, with room for n
+ * more at its end: moved to its front when that makes room, else grown to
+ * twice what it must hold (so moves copy an item twice at most). NULL when
+ * out of memory, the array left as it was. */
+static void *recent_room(void *items, size_t size, size_t *first, size_t count, size_t *cap,
+                         size_t n)
 {
-    if (r->first) {
-        memmove(r->units, r->units + r->first, r->count * sizeof *r->units);
-        r->first = 0;
+    if (*first + count + n <= *cap)
+        return items;
+    if (*first && count + n <= *cap / 2) {
+        memmove(items, (char *)items + *first * size, count * size);
+        *first = 0;
+        return items;
     }
-    if (r->commits_first) {
-        memmove(r->commits, r->commits + r->commits_first, r->commits_count * sizeof *r->commits);
-        r->commits_first = 0;
-    }
-    if (r->count + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 1024;
-        while (cap < r->count + n)
-            cap *= 2;
-        struct store_recent_unit *grown = realloc(r->units, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        r->units = grown;
-        r->cap = cap;
-    }
-    if (r->commits_count == r->commits_cap) {
-        size_t cap = r->commits_cap ? r->commits_cap * 2 : 64;
-        struct store_recent_commit *grown = realloc(r->commits, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        r->commits = grown;
-        r->commits_cap = cap;
-    }
-    return true;
+    size_t grown_cap = 2 * (count + n) > 1024 ? 2 * (count + n) : 1024;
+    char *grown = malloc(grown_cap * size);
+    if (!grown)
+        return NULL;
+    if (count)
+        memcpy(grown, (char *)items + *first * size, count * size);
+    free(items);
+    *first = 0;
+    *cap = grown_cap;
+    return grown;
 }
 
 /* Appends the staged units in order, marking what each replaced stale:
@@ -185,24 +207,38 @@ static bool recent_make_room(struct store_recent *r, size_t n)
  * be trusted. */
 static bool recent_append(struct store_recent *r)
 {
-    if (r->lost || r->staged_bytes > r->max_bytes || !recent_make_room(r, r->staged_count))
+    if (r->lost)
         return false;
+    struct store_recent_slot *slots =
+        recent_room(r->slots, sizeof *slots, &r->first, r->count, &r->cap, r->staged_count);
+    if (slots)
+        r->slots = slots;
+    struct store_recent_commit *commits =
+        slots ? recent_room(r->commits, sizeof *commits, &r->commits_first, r->commits_count,
+                            &r->commits_cap, 1)
+              : NULL;
+    if (!commits)
+        return false;
+    r->commits = commits;
     for (size_t i = 0; i < r->staged_count; i++) {
-        const struct store_recent_unit *u = &r->staged[i];
-        const struct store_recent_unit *last = r->count ? &r->units[r->count - 1] : NULL;
-        if (recent_cmp(u->ats, u->ac, r->low.ts, r->low.c) <= 0 ||
-            (last && recent_cmp(u->ats, u->ac, last->ats, last->ac) <= 0))
+        const struct store_recent_slot *s = &r->staged[i];
+        size_t end = r->first + r->count;
+        const struct store_recent_slot *last = r->count ? &r->slots[end - 1] : NULL;
+        if (recent_cmp(s->ats, s->ac, r->low.ts, r->low.c) <= 0 ||
+            (last && recent_cmp(s->ats, s->ac, last->ats, last->ac) <= 0))
             return false;
+        const struct store_recent_unit *u = s->unit;
         if (recent_cmp(u->replaced_ts, u->replaced_c, r->low.ts, r->low.c) > 0) {
             size_t at = recent_find(r, u->replaced_ts, u->replaced_c);
-            if (at == r->count ||
-                recent_cmp(r->units[at].ats, r->units[at].ac, u->replaced_ts, u->replaced_c))
+            if (at == end ||
+                recent_cmp(r->slots[at].ats, r->slots[at].ac, u->replaced_ts, u->replaced_c))
                 return false;
-            r->units[at].stale = true;
+            r->slots[at].stale = true;
         }
-        r->units[r->count++] = *u;
+        r->slots[end] = *s;
+        r->count++;
     }
-    r->commits[r->commits_count++] = (struct store_recent_commit){
+    r->commits[r->commits_first + r->commits_count++] = (struct store_recent_commit){
         .arena = r->arena, .units = r->staged_count, .bytes = r->staged_bytes};
     r->bytes += r->staged_bytes;
     r->arena = NULL; /* the commit's now */
@@ -241,13 +277,14 @@ grove_err grove_store_recent_page(struct store_recent *r, struct store_page *pag
         size_t end = r->first + r->count;
         /* The first unit stamped after the cursor. */
         size_t i = recent_find(r, since->ts, since->c);
-        if (i < end && recent_cmp(r->units[i].ats, r->units[i].ac, since->ts, since->c) == 0)
+        if (i < end && recent_cmp(r->slots[i].ats, r->slots[i].ac, since->ts, since->c) == 0)
             i++;
         for (bool full = false; !err && !full && i < end; i++) {
-            const struct store_recent_unit *u = &r->units[i];
-            if (u->stale || !grove_store_page_names(page, u->table))
+            const struct store_recent_slot *s = &r->slots[i];
+            if (s->stale || !grove_store_page_names(page, s->unit->table))
                 continue;
-            struct store_page_entry e = {u->table, u->pk, &u->unit, u->ats, u->ac};
+            struct store_page_entry e = {s->unit->table, s->unit->pk, &s->unit->unit, s->ats,
+                                         s->ac};
             err = grove_store_page_take(page, &e, &full);
         }
     }

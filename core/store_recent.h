@@ -20,17 +20,23 @@
 
 struct store_page;
 
-/* A unit as it was written, with its arrival stamp; its strings live in its
- * commit's arena. */
+/* A unit as it was written, with its row, packed in its commit's arena. */
 struct store_recent_unit {
     const char *table, *pk;
     struct state_unit unit;
-    int64_t ats, replaced_ts; /* its arrival stamp, and the one it replaced (zero: new) */
-    uint32_t ac, replaced_c;
-    bool stale; /* written again since */
+    int64_t replaced_ts; /* the arrival stamp it replaced (zero: it was new) */
+    uint32_t replaced_c;
 };
 
-/* A published commit's memory (a message used as an arena). */
+/* A kept unit's place in arrival order. */
+struct store_recent_slot {
+    int64_t ats;
+    uint32_t ac;
+    bool stale; /* written again since */
+    const struct store_recent_unit *unit;
+};
+
+/* A published commit: its units' memory (a message used as an arena). */
 struct store_recent_commit {
     struct grove_pull_response *arena;
     size_t units, bytes;
@@ -39,9 +45,9 @@ struct store_recent_commit {
 struct store_recent {
     pthread_rwlock_t lock; /* readers of pages share it; a publication takes it alone */
     size_t max_bytes;      /* 0: nothing is kept */
-    /* Under `lock`: every unit stamped after low is in units[first..first+count). */
+    /* Under `lock`: every unit stamped after low is in slots[first..first+count). */
     struct grove_hlc low;
-    struct store_recent_unit *units;
+    struct store_recent_slot *slots;
     size_t first, count, cap;
     struct store_recent_commit *commits;
     size_t commits_first, commits_count, commits_cap;
@@ -50,7 +56,7 @@ struct store_recent {
      * transaction under way wrote. */
     struct grove_hlc newest;
     struct grove_pull_response *arena;
-    struct store_recent_unit *staged;
+    struct store_recent_slot *staged;
     size_t staged_count, staged_cap, staged_bytes;
     bool lost; /* a unit could not be staged: the next publication starts over */
 };
@@ -67,6 +73,11 @@ void grove_store_recent_free(struct store_recent *r);
  * had, zero when new). */
 void grove_store_recent_stage(struct store_recent *r, const char *table, const char *pk,
                               const struct state_unit *unit, const struct grove_hlc *arrival);
+/* A merge of `units` changes begins: a commit larger than a quarter of what
+ * is kept (a bulk apply) would push out most of the rest and cost the apply
+ * the copies, so it is not staged; the kept commits start over after it
+ * (its pages are read from the log). */
+void grove_store_recent_expect(struct store_recent *r, size_t units);
 /* How much is staged, and dropping what was staged after it (a savepoint
  * rolled back; 0: the transaction). */
 size_t grove_store_recent_mark(const struct store_recent *r);

@@ -202,8 +202,9 @@ Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_while_writers_co
     race_run(-1); /* every page on a reader's connection */
 }
 
-/* Pages at the head from memory; with room for about 40 units there, the
- * cursors that fall behind page on readers' connections. */
+/* Pages at the head from memory; with room for about 60 units there (and
+ * commits of more than 15 not kept), the cursors that fall behind page on
+ * readers' connections. */
 Test(core_store_readers, cursors_never_skip_nor_repeat_a_change_read_from_recent_commits,
      .timeout = 120)
 {
@@ -348,12 +349,13 @@ Test(core_store_readers, cursors_see_each_unit_at_its_last_write_while_stale_ent
     rewrite_run(-1);
 }
 
-/* The same with pages at the head from memory: room for about a round and
- * a half of units, so a slow cursor pages on a reader's connection. */
+/* The same with pages at the head from memory: room for about five rounds
+ * of units (a round's commit is under a quarter of it, so it is kept), and a
+ * slow cursor falls behind them to page on a reader's connection. */
 Test(core_store_readers, cursors_see_each_unit_at_its_last_write_read_from_recent_commits,
      .timeout = 120)
 {
-    rewrite_run(256 << 10);
+    rewrite_run(512 << 10);
 }
 
 /* ---- reads and writes do not wait for each other ------------------------------ */

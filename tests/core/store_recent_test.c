@@ -513,7 +513,7 @@ Test(core_store_recent, a_page_from_memory_is_the_page_the_arrival_log_gives, .t
     pthread_rwlock_rdlock(&s->recent.lock);
     size_t stale = 0, kept = s->recent.count;
     for (size_t i = s->recent.first; i < s->recent.first + s->recent.count; i++)
-        stale += s->recent.units[i].stale;
+        stale += s->recent.slots[i].stale;
     pthread_rwlock_unlock(&s->recent.lock);
     cr_log_info("%zu pages read from memory (%zu holding changes, %zu with more), %zu from the"
                 " log only; %zu units kept, %zu of them written again",
