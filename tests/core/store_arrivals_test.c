@@ -3,9 +3,7 @@
  * a log. */
 #include <time.h>
 
-#include "support.h"
-
-#include "core/store_internal.h"
+#include "store_inside.h"
 
 TestSuite(core_store_arrivals, .init = support_setup, .fini = support_teardown);
 
@@ -103,25 +101,6 @@ static void read_all_free(struct read_all *all)
     free(all->after);
 }
 
-/* The stamp of each entry of the log, in its order. */
-static size_t log_stamps(struct grove_store *s, struct grove_hlc *out, size_t max)
-{
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    cr_assert_eq(
-        sqlite3_prepare_v2(s->db, "SELECT ats, ac FROM arrivals ORDER BY seq", -1, &st, NULL),
-        SQLITE_OK);
-    size_t n = 0;
-    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
-        out[n] = (struct grove_hlc){.ts = sqlite3_column_int64(st, 0),
-                                    .c = (uint32_t)sqlite3_column_int64(st, 1)};
-        grove_hlc_set_node(&out[n++], grove_store_node_id(s)); /* arrival stamps are its own */
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return n;
-}
-
 Test(core_store_arrivals, a_unit_written_again_is_read_once_at_its_newest_arrival)
 {
     struct grove_store *s = support_store(support_dir, "a", support_docs_schema);
@@ -164,7 +143,7 @@ Test(core_store_arrivals, a_cursor_anywhere_in_a_log_with_gaps_starts_right_afte
     write_titles(s, 0, 10, 3);
     write_titles(s, 190, 10, 4);
     struct grove_hlc stamps[300];
-    size_t n = log_stamps(s, stamps, 300);
+    size_t n = store_inside_log_stamps(s, stamps, 300);
     cr_assert_eq(n, 280);
     /* Gaps: the stale entries dropped, as the sweep does. */
     pthread_mutex_lock(&s->lock);

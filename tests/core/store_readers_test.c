@@ -4,33 +4,10 @@
  * checkpoints run) sees every change exactly once. */
 #include <stdatomic.h>
 
-#include "support.h"
-
-#include "core/store_internal.h"
 #include "grove/data.h"
+#include "store_inside.h"
 
 TestSuite(core_store_readers, .init = support_setup, .fini = support_teardown);
-
-/* recent: bytes of recent commits' units pages read from memory (0: the
- * default, below 0: none, so every page is read on a reader's connection). */
-static struct grove_store *open_store_keeping(int readers, int64_t recent)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/a.db", support_dir);
-    struct grove_store_options o = {.path = path,
-                                    .node_id = "a",
-                                    .schema = support_docs_schema,
-                                    .readers = readers,
-                                    .recent_bytes = recent};
-    struct grove_store *s;
-    cr_assert_eq(grove_store_open(&s, &o), GROVE_OK, "%s", grove_errmsg());
-    return s;
-}
-
-static struct grove_store *open_store(int readers)
-{
-    return open_store_keeping(readers, 0);
-}
 
 /* ---- many writers, many cursors --------------------------------------------- */
 
@@ -156,7 +133,7 @@ static void *race_reader(void *arg)
 
 static void race_run(int64_t recent)
 {
-    struct race race = {.store = open_store_keeping(0, recent)};
+    struct race race = {.store = store_inside_open(0, recent)};
     atomic_init(&race.writers_left, WRITERS);
     atomic_init(&race.stop_checkpoints, false);
     atomic_init(&race.checkpoints, 0);
@@ -305,7 +282,7 @@ static void rewrite_run(int64_t recent)
 {
     static struct rewrite_race race;
     memset(&race, 0, sizeof race);
-    race.store = open_store_keeping(0, recent);
+    race.store = store_inside_open(0, recent);
     atomic_init(&race.writer_done, false);
     pthread_t writer, readers[REWRITE_READERS];
     void *rargs[REWRITE_READERS][2];
@@ -362,7 +339,7 @@ Test(core_store_readers, cursors_see_each_unit_at_its_last_write_read_from_recen
 
 Test(core_store_readers, a_write_commits_while_a_read_holds_its_snapshot, .timeout = 30)
 {
-    struct grove_store *s = open_store(0);
+    struct grove_store *s = store_inside_open(0, 0);
     cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "1", 1), GROVE_OK);
     /* A read in the middle of its statement, as a slow page would be. */
     struct store_reader *r;
@@ -388,7 +365,7 @@ Test(core_store_readers, a_write_commits_while_a_read_holds_its_snapshot, .timeo
 
 Test(core_store_readers, reads_go_on_while_a_write_transaction_is_open, .timeout = 30)
 {
-    struct grove_store *s = open_store(0);
+    struct grove_store *s = store_inside_open(0, 0);
     cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "\"one\"", 5), GROVE_OK);
     struct grove_hlc before;
     grove_store_latest(s, &before);
@@ -456,7 +433,7 @@ static void *borrow(void *arg)
 
 Test(core_store_readers, a_read_past_the_bound_waits_for_a_reader_to_come_back, .timeout = 30)
 {
-    struct grove_store *s = open_store(2);
+    struct grove_store *s = store_inside_open(2, 0);
     struct store_reader *a, *b;
     cr_assert_eq(grove_store_reader_get(s, &a), GROVE_OK, "%s", grove_errmsg());
     cr_assert_eq(grove_store_reader_get(s, &b), GROVE_OK, "%s", grove_errmsg());
@@ -582,7 +559,7 @@ Test(core_store_readers, an_in_memory_store_reads_through_its_writer)
 
 Test(core_store_readers, no_pool_when_asked_for_none)
 {
-    struct grove_store *s = open_store(-1);
+    struct grove_store *s = store_inside_open(-1, 0);
     cr_expect_eq(s->readers.max, 0);
     cr_assert_eq(grove_store_set(s, "docs", "d1", "title", "1", 1), GROVE_OK);
     char *row = support_get(s, "docs", "d1");

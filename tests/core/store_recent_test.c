@@ -4,27 +4,11 @@
  * rolled back; a store without readers' connections keeps nothing. */
 #include <inttypes.h>
 
-#include "support.h"
-
-#include "core/store_internal.h"
 #include "grove/data.h"
 #include "grove/json.h"
+#include "store_inside.h"
 
 TestSuite(core_store_recent, .init = support_setup, .fini = support_teardown);
-
-static struct grove_store *open_store(int readers, int64_t recent)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/a.db", support_dir);
-    struct grove_store_options o = {.path = path,
-                                    .node_id = "a",
-                                    .schema = support_docs_schema,
-                                    .readers = readers,
-                                    .recent_bytes = recent};
-    struct grove_store *s;
-    cr_assert_eq(grove_store_open(&s, &o), GROVE_OK, "%s", grove_errmsg());
-    return s;
-}
 
 /* ---- the two ways to read a page ------------------------------------------------ */
 
@@ -384,25 +368,6 @@ static void local_writes(struct grove_store *s, struct workload *w)
     }
 }
 
-/* The stamps of the arrival log's entries, stale ones included. */
-static size_t log_stamps(struct grove_store *s, struct grove_hlc *out, size_t max)
-{
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    cr_assert_eq(
-        sqlite3_prepare_v2(s->db, "SELECT ats, ac FROM arrivals ORDER BY seq", -1, &st, NULL),
-        SQLITE_OK);
-    size_t n = 0;
-    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
-        out[n] = (struct grove_hlc){.ts = sqlite3_column_int64(st, 0),
-                                    .c = (uint32_t)sqlite3_column_int64(st, 1)};
-        grove_hlc_set_node(&out[n++], "a");
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return n;
-}
-
 /* The stamp just before h. */
 static struct grove_hlc before(struct grove_hlc h)
 {
@@ -473,7 +438,7 @@ static void workload_step(struct grove_store *s, struct workload *w)
     size_t seen = w->seen_count < SEEN_MAX ? w->seen_count : SEEN_MAX;
     for (int i = 0; i < 8; i++)
         compare_from(s, w, w->seen[next_rand(w) % seen], 6);
-    size_t logged = log_stamps(s, stamps, sizeof stamps / sizeof stamps[0]);
+    size_t logged = store_inside_log_stamps(s, stamps, sizeof stamps / sizeof stamps[0]);
     for (int i = 0; logged && i < 6; i++) {
         struct grove_hlc h = stamps[next_rand(w) % logged];
         compare_from(s, w, h, 6);
@@ -496,13 +461,13 @@ Test(core_store_recent, a_page_from_memory_is_the_page_the_arrival_log_gives, .t
 {
     static struct workload w;
     workload_init(&w, 20240611);
-    struct grove_store *s = open_store(0, 0);
+    struct grove_store *s = store_inside_open(0, 0);
     for (w.step = 0; w.step < 60; w.step++) {
         if (w.step == 30) {
             /* Memory starts afresh at the newest stamp: what came before is
              * read from the log, and rewrites of it have nothing to mark. */
             grove_store_close(s);
-            s = open_store(0, 0);
+            s = store_inside_open(0, 0);
             struct grove_hlc latest = {0}, low = recent_low(s);
             grove_store_latest(s, &latest);
             cr_assert(latest.ts > 0 && low.ts == latest.ts && low.c == latest.c,
@@ -649,7 +614,7 @@ Test(core_store_recent, pages_read_from_memory_past_its_bound_fall_back_to_the_l
 {
     static struct workload w;
     workload_init(&w, 77);
-    struct grove_store *s = open_store(0, 8 << 10);
+    struct grove_store *s = store_inside_open(0, 8 << 10);
     struct tally paged = {0};
     size_t low_moves = 0;
     struct grove_hlc last_low = recent_low(s);
@@ -743,7 +708,7 @@ static void expect_changes(const struct grove_pull_response *page, const char *c
 
 Test(core_store_recent, a_rolled_back_transaction_leaves_nothing_in_memory)
 {
-    struct grove_store *s = open_store(0, 0);
+    struct grove_store *s = store_inside_open(0, 0);
     struct grove_hlc now;
     cr_assert_eq(grove_store_now(s, &now), GROVE_OK);
     int64_t ts = now.ts;
@@ -883,7 +848,7 @@ Test(core_store_recent, a_store_without_readers_keeps_nothing)
         int64_t recent;
     } cases[] = {{-1, 0}, {-1, 1 << 20}, {0, -1}, {4, -1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct grove_store *s = open_store(cases[i].readers, cases[i].recent);
+        struct grove_store *s = store_inside_open(cases[i].readers, cases[i].recent);
         static struct workload w;
         workload_init(&w, 5 + i);
         size_t pages = 0;
