@@ -314,7 +314,7 @@ static grove_err store_open_failed(sqlite3 *db, const char *path)
 static void store_rolled_back(void *arg)
 {
     struct grove_store *store = arg;
-    grove_store_recent_rewind(&store->recent, 0);
+    grove_store_recent_rolled_back(&store->recent);
 }
 
 /* Pages at the head are read from memory where readers' connections would

@@ -154,10 +154,15 @@ size_t grove_store_recent_mark(const struct store_recent *r)
 
 void grove_store_recent_rewind(struct store_recent *r, size_t mark)
 {
-    if (mark == 0)
-        recent_drop_staged(r);
-    else if (mark < r->staged_count)
-        r->staged_count = mark; /* their strings stay in the arena until it goes */
+    /* Their strings stay in the arena until the transaction ends; a unit
+     * lost before the savepoint is lost still. */
+    if (mark < r->staged_count)
+        r->staged_count = mark;
+}
+
+void grove_store_recent_rolled_back(struct store_recent *r)
+{
+    recent_drop_staged(r);
 }
 
 /* The slot of the kept unit stamped (ts, c), or the first one stamped after
@@ -249,8 +254,11 @@ static bool recent_append(struct store_recent *r)
 
 void grove_store_recent_publish(struct store_recent *r)
 {
-    if (!r->max_bytes || (!r->staged_count && !r->lost))
+    if (!r->staged_count && !r->lost) {
+        if (r->arena) /* what savepoints rolled back */
+            recent_drop_staged(r);
         return;
+    }
     pthread_rwlock_wrlock(&r->lock);
     size_t kept = r->count;
     if (!recent_append(r)) {

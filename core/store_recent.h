@@ -79,9 +79,11 @@ void grove_store_recent_stage(struct store_recent *r, const char *table, const c
  * (its pages are read from the log). */
 void grove_store_recent_expect(struct store_recent *r, size_t units);
 /* How much is staged, and dropping what was staged after it (a savepoint
- * rolled back; 0: the transaction). */
+ * rolled back). */
 size_t grove_store_recent_mark(const struct store_recent *r);
 void grove_store_recent_rewind(struct store_recent *r, size_t mark);
+/* The transaction rolled back: nothing it staged is published. */
+void grove_store_recent_rolled_back(struct store_recent *r);
 /* The transaction committed: what it staged is read by pages from now on. */
 void grove_store_recent_publish(struct store_recent *r);
 

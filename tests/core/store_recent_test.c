@@ -839,6 +839,47 @@ Test(core_store_recent, a_rolled_back_transaction_leaves_nothing_in_memory)
     grove_store_close(s);
 }
 
+/* A job too large to keep (a bulk merge, as grove_store_recent_expect
+ * judges it) and then a later job's savepoint rolled back, in one
+ * transaction: the large one stays lost, so the kept commits start over
+ * after the transaction instead of leaving it out of pages read from memory. */
+Test(core_store_recent, a_savepoint_rolled_back_after_a_bulk_job_leaves_it_lost)
+{
+    struct grove_store *s = store_inside_open(0, 0);
+    struct grove_hlc now;
+    cr_assert_eq(grove_store_now(s, &now), GROVE_OK);
+    struct grove_change first[] = {change_lww("docs", "d0", "title", "\"v0\"", now.ts)};
+    cr_assert_eq(grove_store_apply(s, first, 1, "b", NULL), GROVE_OK, "%s", grove_errmsg());
+    struct grove_hlc c0;
+    grove_store_latest(s, &c0);
+    struct grove_change bulk[] = {change_lww("docs", "d1", "title", "\"bulk\"", now.ts + 10)};
+    struct grove_change failed[] = {change_lww("docs", "d2", "title", "\"no\"", now.ts + 10)};
+    pthread_mutex_lock(&s->lock);
+    exec_locked(s, "BEGIN IMMEDIATE");
+    exec_locked(s, "SAVEPOINT job");
+    grove_store_recent_expect(&s->recent, SIZE_MAX); /* as a merge of that many would */
+    merge_locked(s, bulk, 1);
+    exec_locked(s, "RELEASE job");
+    size_t mark = grove_store_recent_mark(&s->recent);
+    exec_locked(s, "SAVEPOINT job");
+    merge_locked(s, failed, 1);
+    grove_store_recent_rewind(&s->recent, mark);
+    exec_locked(s, "ROLLBACK TO job");
+    exec_locked(s, "RELEASE job");
+    exec_locked(s, "COMMIT");
+    pthread_mutex_unlock(&s->lock);
+    struct grove_store_query q = {.since = c0};
+    bool answered;
+    struct grove_pull_response *a = memory_page(s, &q, &answered);
+    struct grove_pull_response *b = log_page(s, &q);
+    expect_changes(b, (const char *const[]){"d1.title=\"bulk\""}, 1, "the log after c0");
+    cr_expect_not(answered, "memory answered a page it lacks the bulk job of (%zu changes)",
+                  a->count);
+    grove_msg_free(a);
+    grove_msg_free(b);
+    grove_store_close(s);
+}
+
 /* ---- stores that keep nothing ---------------------------------------------------------- */
 
 Test(core_store_recent, a_store_without_readers_keeps_nothing)
