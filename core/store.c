@@ -482,11 +482,20 @@ static void store_copy_node(char out[GROVE_NODE_ID_MAX + 1], sqlite3_stmt *st, i
     out[n] = '\0';
 }
 
-grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u)
+grove_err grove_store_borrow_unit_key(sqlite3_stmt *st, struct state_unit *u)
 {
     memset(u, 0, sizeof *u);
     u->field = (const char *)sqlite3_column_text(st, STORE_COL_FIELD);
     u->kind = sqlite3_column_int(st, STORE_COL_KIND);
+    u->origin = (const char *)sqlite3_column_text(st, STORE_COL_ORIGIN);
+    u->src = (const char *)sqlite3_column_text(st, STORE_COL_SRC);
+    /* Columns that are never NULL read as NULL only when out of memory. */
+    return u->field && u->origin && u->src ? GROVE_OK
+                                           : grove_error_set(GROVE_ENOMEM, "out of memory");
+}
+
+void grove_store_borrow_unit_rest(sqlite3_stmt *st, struct state_unit *u)
+{
     u->sub.ptr = sqlite3_column_blob(st, STORE_COL_SUB);
     u->sub.len = (size_t)sqlite3_column_bytes(st, STORE_COL_SUB);
     if (!u->sub.ptr)
@@ -494,8 +503,6 @@ grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u)
     u->hlc.ts = sqlite3_column_int64(st, STORE_COL_TS);
     u->hlc.c = (uint32_t)sqlite3_column_int64(st, STORE_COL_C);
     store_copy_node(u->hlc.node, st, STORE_COL_NODE);
-    u->origin = (const char *)sqlite3_column_text(st, STORE_COL_ORIGIN);
-    u->src = (const char *)sqlite3_column_text(st, STORE_COL_SRC);
     if (sqlite3_column_type(st, STORE_COL_VALUE) != SQLITE_NULL) {
         u->value.ptr = sqlite3_column_blob(st, STORE_COL_VALUE);
         u->value.len = (size_t)sqlite3_column_bytes(st, STORE_COL_VALUE);
@@ -504,9 +511,6 @@ grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u)
     }
     u->inc = sqlite3_column_int64(st, STORE_COL_INC);
     u->dec = sqlite3_column_int64(st, STORE_COL_DEC);
-    /* Columns that are never NULL read as NULL only when out of memory. */
-    return u->field && u->origin && u->src ? GROVE_OK
-                                           : grove_error_set(GROVE_ENOMEM, "out of memory");
 }
 
 grove_err grove_store_copy_unit(void *arena, const struct state_unit *from, struct state_unit *to)
@@ -527,6 +531,9 @@ grove_err grove_store_copy_unit(void *arena, const struct state_unit *from, stru
 grove_err grove_store_read_unit(sqlite3_stmt *st, void *arena, struct state_unit *r)
 {
     struct state_unit borrowed;
-    grove_err err = grove_store_borrow_unit(st, &borrowed);
-    return err ? err : grove_store_copy_unit(arena, &borrowed, r);
+    grove_err err = grove_store_borrow_unit_key(st, &borrowed);
+    if (err)
+        return err;
+    grove_store_borrow_unit_rest(st, &borrowed);
+    return grove_store_copy_unit(arena, &borrowed, r);
 }

@@ -189,8 +189,11 @@ enum {
 grove_err grove_store_sqlite_error(struct grove_store *store, const char *what);
 grove_err grove_store_exec(struct grove_store *store, const char *sql);
 /* The unit at the statement's current row (STORE_UNIT_COLUMNS first), its
- * strings borrowed from the statement until its next step. */
-grove_err grove_store_borrow_unit(sqlite3_stmt *st, struct state_unit *u);
+ * strings borrowed from the statement until its next step: what names it
+ * and where it came from (field, kind, origin, src), then the rest (a page
+ * passes over most rows on the first part alone). */
+grove_err grove_store_borrow_unit_key(sqlite3_stmt *st, struct state_unit *u);
+void grove_store_borrow_unit_rest(sqlite3_stmt *st, struct state_unit *u);
 /* *to = *from, with from's strings copied into the arena. */
 grove_err grove_store_copy_unit(void *arena, const struct state_unit *from, struct state_unit *to);
 /* The unit at the statement's current row, its strings copied into the arena. */
@@ -298,11 +301,13 @@ void grove_store_page_start(struct store_page *p, const struct grove_store *stor
                             const struct grove_store_query *q, struct grove_pull_response *resp);
 /* Whether the page reads the table (q names it, or names none). */
 bool grove_store_page_names(const struct store_page *p, const char *table);
-/* Takes the next entry stamped after the cursor, or passes over it (an
- * echo, or left out by the filter: the cursor moves past it either way).
- * *full when the page takes no more: has_more is set and the entry left to
- * the next page. */
-grove_err grove_store_page_take(struct store_page *p, const struct store_page_entry *e, bool *full);
+/* The next entry stamped after the cursor: false when the page passes over
+ * it (an echo, or left out by the filter: the cursor moves past it either
+ * way; e->unit needs only field, kind, origin and src), or when it takes no
+ * more (*full: has_more is set and the entry left to the next page). */
+bool grove_store_page_wants(struct store_page *p, const struct store_page_entry *e, bool *full);
+/* Takes an entry the page wants, its unit whole. */
+grove_err grove_store_page_add(struct store_page *p, const struct store_page_entry *e);
 
 /* A page of changes in three steps, so tests can read the statement's plan
  * and its counters (sqlite3_stmt_status): the SQL for q (checking q's tables,

@@ -114,7 +114,7 @@ bool grove_store_page_names(const struct store_page *p, const char *table)
     return p->q->table_count == 0;
 }
 
-grove_err grove_store_page_take(struct store_page *p, const struct store_page_entry *e, bool *full)
+bool grove_store_page_wants(struct store_page *p, const struct store_page_entry *e, bool *full)
 {
     const struct grove_store_query *q = p->q;
     struct grove_pull_response *resp = p->resp;
@@ -122,7 +122,7 @@ grove_err grove_store_page_take(struct store_page *p, const struct store_page_en
             (q->max_bytes && p->bytes >= q->max_bytes);
     if (*full) {
         resp->has_more = true;
-        return GROVE_OK;
+        return false;
     }
     p->scanned++;
     /* The cursor moves past echoes too (store_echo.h). */
@@ -130,19 +130,23 @@ grove_err grove_store_page_take(struct store_page *p, const struct store_page_en
     resp->latest_hlc.c = e->ac;
     memcpy(resp->latest_hlc.node, p->node_id, sizeof resp->latest_hlc.node);
     const struct state_unit *u = e->unit;
-    if (grove_store_echo_is(u->origin, u->src, q->exclude_node) ||
-        (q->filter &&
-         !grove_pull_filter_match(q->filter, e->pk, u->field, u->kind == STATE_TOMBSTONE)))
-        return GROVE_OK;
+    return !grove_store_echo_is(u->origin, u->src, q->exclude_node) &&
+           (!q->filter ||
+            grove_pull_filter_match(q->filter, e->pk, u->field, u->kind == STATE_TOMBSTONE));
+}
+
+grove_err grove_store_page_add(struct store_page *p, const struct store_page_entry *e)
+{
+    struct grove_pull_response *resp = p->resp;
     grove_err err = grove_msg_reserve_changes(resp, &resp->changes, &p->cap, resp->count + 1);
     if (!err)
         err = store_page_copy(resp, e, &resp->changes[resp->count]);
-    if (!err && q->sources)
-        err = store_note_source(u->src, q->sources, resp);
+    if (!err && p->q->sources)
+        err = store_note_source(e->unit->src, p->q->sources, resp);
     if (err)
         return err;
     resp->count++;
-    if (q->max_bytes)
+    if (p->q->max_bytes)
         p->bytes += store_record_bytes(e);
     return GROVE_OK;
 }
@@ -243,8 +247,8 @@ void grove_store_changes_done(struct store_reader *r, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
-/* The entry at the statement's row, borrowed from its columns (valid until
- * the next step). */
+/* The entry at the statement's row, its key and source borrowed from its
+ * columns (valid until the next step). */
 static grove_err store_borrow_entry(sqlite3_stmt *st, struct state_unit *u,
                                     struct store_page_entry *e)
 {
@@ -253,7 +257,7 @@ static grove_err store_borrow_entry(sqlite3_stmt *st, struct state_unit *u,
     e->unit = u;
     e->ats = sqlite3_column_int64(st, STORE_COL_ATS);
     e->ac = (uint32_t)sqlite3_column_int64(st, STORE_COL_AC);
-    grove_err err = grove_store_borrow_unit(st, u);
+    grove_err err = grove_store_borrow_unit_key(st, u);
     if (!err && (!e->table || !e->pk))
         err = grove_error_set(GROVE_ENOMEM, "out of memory");
     return err;
@@ -272,8 +276,10 @@ grove_err grove_store_changes_read(struct grove_store *store, struct store_reade
         struct state_unit unit;
         struct store_page_entry e;
         err = store_borrow_entry(st, &unit, &e);
-        if (!err)
-            err = grove_store_page_take(&page, &e, &full);
+        if (!err && grove_store_page_wants(&page, &e, &full)) {
+            grove_store_borrow_unit_rest(st, &unit);
+            err = grove_store_page_add(&page, &e);
+        }
     }
     if (!err && !full && rc != SQLITE_DONE)
         err = grove_store_reader_error(r, "read changes");

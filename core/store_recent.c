@@ -293,7 +293,8 @@ grove_err grove_store_recent_page(struct store_recent *r, struct store_page *pag
                 continue;
             struct store_page_entry e = {s->unit->table, s->unit->pk, &s->unit->unit, s->ats,
                                          s->ac};
-            err = grove_store_page_take(page, &e, &full);
+            if (grove_store_page_wants(page, &e, &full))
+                err = grove_store_page_add(page, &e);
         }
     }
     pthread_rwlock_unlock(&r->lock);
