@@ -450,7 +450,7 @@ static grove_err data_watch_changes(struct grove_watch *w, struct grove_watch_ba
                                     struct watch_hit *hits)
 {
     struct grove_hlc scanned_to = w->cursor;
-    size_t count;
+    size_t count = 0; /* set by the scan; GCC at -Os cannot tell */
     struct store_reader *r;
     grove_err err = grove_store_reader_get(w->store, &r);
     if (err)
