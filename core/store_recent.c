@@ -67,9 +67,9 @@ static void recent_drop_oldest(struct store_recent *r)
 
 static void recent_drop_all(struct store_recent *r)
 {
-    while (r->commits_count)
-        recent_drop_oldest(r);
-    r->first = r->commits_first = 0;
+    for (size_t i = 0; i < r->commits_count; i++)
+        grove_msg_free(r->commits[r->commits_first + i].arena);
+    r->first = r->count = r->commits_first = r->commits_count = r->bytes = 0;
 }
 
 static void recent_drop_staged(struct store_recent *r)
@@ -90,6 +90,12 @@ void grove_store_recent_free(struct store_recent *r)
     pthread_rwlock_destroy(&r->lock);
 }
 
+/* What keeping a unit whose strings take `strings` bytes costs. */
+static size_t recent_cost(size_t strings)
+{
+    return sizeof(struct store_recent_unit) + strings + sizeof(struct store_recent_slot);
+}
+
 void grove_store_recent_stage(struct store_recent *r, const char *table, const char *pk,
                               const struct state_unit *unit, const struct grove_hlc *arrival)
 {
@@ -98,31 +104,23 @@ void grove_store_recent_stage(struct store_recent *r, const char *table, const c
     r->newest = *arrival;
     if (r->lost)
         return;
-    if (r->staged_bytes > r->max_bytes / 4) { /* a bulk apply after all */
-        r->lost = true;
-        return;
-    }
+    size_t strings = recent_strings_bytes(table, pk, unit);
+    if (r->staged_bytes + recent_cost(strings) > r->max_bytes / 4)
+        goto lost; /* a bulk apply after all (grove_store_recent_expect) */
     if (r->staged_count == r->staged_cap) {
         size_t cap = r->staged_cap ? r->staged_cap * 2 : 256;
         struct store_recent_slot *grown = realloc(r->staged, cap * sizeof *grown);
-        if (!grown) {
-            r->lost = true;
-            return;
-        }
+        if (!grown)
+            goto lost;
         r->staged = grown;
         r->staged_cap = cap;
     }
-    if (!r->arena && grove_pull_response_new(&r->arena)) {
-        r->lost = true;
-        return;
-    }
+    if (!r->arena && grove_pull_response_new(&r->arena))
+        goto lost;
     /* The unit and its strings in one piece. */
-    size_t strings = recent_strings_bytes(table, pk, unit);
     struct store_recent_unit *u = grove_msg_alloc(r->arena, sizeof *u + strings);
-    if (!u) {
-        r->lost = true;
-        return;
-    }
+    if (!u)
+        goto lost;
     char *at = (char *)(u + 1);
     u->table = recent_put(&at, table, strlen(table));
     u->pk = recent_put(&at, pk, strlen(pk));
@@ -133,17 +131,17 @@ void grove_store_recent_stage(struct store_recent *r, const char *table, const c
     u->unit.src = recent_put(&at, unit->src, strlen(unit->src));
     if (unit->value.ptr)
         u->unit.value.ptr = recent_put(&at, unit->value.ptr, unit->value.len);
-    u->replaced_ts = unit->ats;
-    u->replaced_c = unit->ac;
     r->staged[r->staged_count++] =
         (struct store_recent_slot){.ats = arrival->ts, .ac = arrival->c, .unit = u};
-    r->staged_bytes += sizeof *u + strings + sizeof(struct store_recent_slot);
+    r->staged_bytes += recent_cost(strings);
+    return;
+lost:
+    r->lost = true;
 }
 
 void grove_store_recent_expect(struct store_recent *r, size_t units)
 {
-    size_t least = sizeof(struct store_recent_unit) + sizeof(struct store_recent_slot);
-    if (r->max_bytes && units > r->max_bytes / 4 / least)
+    if (r->max_bytes && units > r->max_bytes / 4 / recent_cost(0))
         r->lost = true;
 }
 
@@ -233,10 +231,11 @@ static bool recent_append(struct store_recent *r)
             (last && recent_cmp(s->ats, s->ac, last->ats, last->ac) <= 0))
             return false;
         const struct store_recent_unit *u = s->unit;
-        if (recent_cmp(u->replaced_ts, u->replaced_c, r->low.ts, r->low.c) > 0) {
-            size_t at = recent_find(r, u->replaced_ts, u->replaced_c);
+        const struct state_unit *replaced = &u->unit; /* its stamp, the one it replaced */
+        if (recent_cmp(replaced->ats, replaced->ac, r->low.ts, r->low.c) > 0) {
+            size_t at = recent_find(r, replaced->ats, replaced->ac);
             if (at == end ||
-                recent_cmp(r->slots[at].ats, r->slots[at].ac, u->replaced_ts, u->replaced_c))
+                recent_cmp(r->slots[at].ats, r->slots[at].ac, replaced->ats, replaced->ac))
                 return false;
             r->slots[at].stale = true;
         }
@@ -260,12 +259,9 @@ void grove_store_recent_publish(struct store_recent *r)
         return;
     }
     pthread_rwlock_wrlock(&r->lock);
-    size_t kept = r->count;
     if (!recent_append(r)) {
         /* Start over after everything committed so far. */
-        r->count = kept;
         recent_drop_all(r);
-        r->count = 0;
         r->low = r->newest;
     }
     pthread_rwlock_unlock(&r->lock);

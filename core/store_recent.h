@@ -20,12 +20,11 @@
 
 struct store_page;
 
-/* A unit as it was written, with its row, packed in its commit's arena. */
+/* A unit as it was written, with its row, packed in its commit's arena;
+ * unit.ats and unit.ac are the arrival stamp it replaced (zero: it was new). */
 struct store_recent_unit {
     const char *table, *pk;
     struct state_unit unit;
-    int64_t replaced_ts; /* the arrival stamp it replaced (zero: it was new) */
-    uint32_t replaced_c;
 };
 
 /* A kept unit's place in arrival order. */
