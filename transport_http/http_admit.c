@@ -181,16 +181,19 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit)
         const char *line = h->buf + h->parsed;
         size_t avail = h->len - h->parsed;
         const char *lf = memchr(line, '\n', avail);
-        if (!lf) {
-            if (h->len <= limit)
-                return -1;
+        /* Past the limit by where the head ends, not by what has come so
+         * far: the verdict is the same however the bytes arrive. */
+        size_t end = lf ? h->parsed + (size_t)(lf - line) + 1 : h->len + 1;
+        if (end > limit) {
             if (!h->have_request_line)
                 return http_head_refuse(h, 414, "request line longer than %zu bytes", limit);
             return http_head_refuse(h, 431, "request head longer than %zu bytes", limit);
         }
+        if (!lf)
+            return -1;
         size_t to_lf = (size_t)(lf - line);
         size_t len = http_line_len(line, to_lf);
-        h->parsed += to_lf + 1;
+        h->parsed = end;
         int status = 0;
         if (!h->have_request_line) {
             if (len == 0)

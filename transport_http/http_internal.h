@@ -220,8 +220,10 @@ void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Conne
  * bytes to buf (len, cap) and scan after each append. Returns -1 while the
  * head is incomplete, 0 when it is whole and libmicrohttpd will parse it,
  * or the status to refuse it with (400, 413, 414, 431, 501, 505), with a
- * message in `message`; more than `limit` bytes without the head's end is
- * 414 or 431. Only the first head of a connection is seen this way. */
+ * message in `message`; a head longer than `limit` bytes (through its
+ * blank line) is 414 or 431. The verdict does not depend on how the bytes
+ * arrive (fuzz/fuzz_http_head.c). Only the first head of a connection is
+ * seen this way. */
 #define GROVE_HTTP_HEAD_MAX ((size_t)32 << 10)
 struct grove_http_head {
     char *buf;
