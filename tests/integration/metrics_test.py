@@ -244,9 +244,12 @@ def run(args, hub_http, hub_grpc, edge_http, lone_http, dead):
     assert status == 401, status
     status, _, _ = http(hub_http, "POST", "/metrics", token=TOKEN)
     assert status == 405, status
-    hub0 = scrape(hub_http, TOKEN)
-    assert value(hub0, "grove_rejected_total", reason="auth") >= 1
-    assert value(hub0, "grove_requests_total", transport="http", op="metrics", code="EAUTH") >= 1
+    # A request is counted once its answer is sent (when libmicrohttpd says
+    # it is complete), which can be a moment after the client has read it.
+    hub0 = wait_until("the refusal counted", lambda: (
+        lambda m: m if value(m, "grove_rejected_total", reason="auth") >= 1 and
+        value(m, "grove_requests_total", transport="http", op="metrics", code="EAUTH") >= 1
+        else None)(scrape(hub_http, TOKEN)))
     info = hub0["grove_build_info"]["samples"]
     assert len(info) == 1 and info[0][2] == 1 and info[0][1]["version"], info
     if args.version:
