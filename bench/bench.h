@@ -39,6 +39,8 @@ long bench_arg_long(int argc, char **argv, const char *name, long def, long min)
 long bench_arg_n(int argc, char **argv, long def);
 /* CPU seconds (user + system) that process pid has used; 0 when unknown. */
 double bench_cpu_of(pid_t pid);
+/* Sorts n values ascending (for medians and percentiles). */
+void bench_sort(double *v, size_t n);
 /* Peak resident set size of this process in KiB (0 when unknown). */
 long bench_max_rss_kib(void);
 

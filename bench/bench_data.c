@@ -73,16 +73,10 @@ static void bench_data_listen(struct gd *g, const char *scheme, char *url, size_
     gd_arg(g, "--listen", url);
 }
 
-static int bench_data_cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 /* Sorts lat (n > 0 values in ms) and reads its p50, p99. */
 static void bench_data_percentiles(double *lat, size_t n, double *p50, double *p99)
 {
-    qsort(lat, n, sizeof *lat, bench_data_cmp_double);
+    bench_sort(lat, n);
     *p50 = lat[n * 50 / 100];
     *p99 = lat[n * 99 / 100];
 }

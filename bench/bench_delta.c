@@ -148,12 +148,6 @@ static double bench_delta_first_round(const char *log, off_t from, long want)
     return -1;
 }
 
-static int bench_delta_cmp(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 int bench_delta(int argc, char **argv)
 {
     long n = bench_arg_long(argc, argv, "rows", 1000000, 1);
@@ -216,7 +210,7 @@ int bench_delta(int argc, char **argv)
            BENCH_DELTA_UPDATES);
     for (long r = 0; r < rounds; r++)
         printf(" %.1f", warm[r]);
-    qsort(warm, (size_t)rounds, sizeof *warm, bench_delta_cmp);
+    bench_sort(warm, (size_t)rounds);
     double median = warm[rounds / 2];
     printf(" ms (median %.1f); after a restart %.1f ms\n", median, cold);
     printf("RESULT delta rows=%ld updates=%d page_size=%ld round_ms=%.1f changes_per_s=%.0f "

@@ -416,12 +416,6 @@ static void *fanout_writer(void *arg)
     return NULL;
 }
 
-static int fanout_cmp(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 static char fanout_dir[128];
 
 static void fanout_cleanup(void)
@@ -639,13 +633,13 @@ int bench_fanout(int argc, char **argv)
     double p50 = 0, p99 = 0, max = 0, wire50 = 0, wire99 = 0;
     size_t delivered = rx0->lat_count;
     if (delivered) {
-        qsort(rx0->lat, delivered, sizeof *rx0->lat, fanout_cmp);
+        bench_sort(rx0->lat, delivered);
         p50 = rx0->lat[delivered * 50 / 100];
         p99 = rx0->lat[delivered * 99 / 100];
         max = rx0->lat[delivered - 1];
     }
     if (rx0->wire_count) {
-        qsort(rx0->wire, rx0->wire_count, sizeof *rx0->wire, fanout_cmp);
+        bench_sort(rx0->wire, rx0->wire_count);
         wire50 = rx0->wire[rx0->wire_count * 50 / 100];
         wire99 = rx0->wire[rx0->wire_count * 99 / 100];
     }

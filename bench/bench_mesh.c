@@ -307,12 +307,6 @@ static void *bench_mesh_watch_main(void *arg)
     return NULL;
 }
 
-static int bench_mesh_cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 /* One lww write docs/lat-<i>.title pushed through writer. */
 static bool bench_mesh_push_peer(struct grove_peer *writer, long i)
 {
@@ -398,7 +392,7 @@ static int bench_mesh_latency(const struct bench_mesh_ops *ops, int argc, char *
     grove_peer_close(w.peer);
     if (writer)
         grove_peer_close(writer);
-    qsort(lat, (size_t)n, sizeof *lat, bench_mesh_cmp_double);
+    bench_sort(lat, (size_t)n);
     double p50 = lat[(size_t)(n * 50 / 100)], p99 = lat[(size_t)((n * 99) / 100)];
     double max = lat[n - 1];
     free(lat);

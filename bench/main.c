@@ -18,7 +18,8 @@ struct bench_cmd {
 static const struct bench_cmd bench_cmds[] = {
     {"json", bench_json, "parse and print N change records [--n N, default 100000]"},
     {"store", bench_store,
-     "apply N remote lww changes to a store vs a bare sqlite upsert [--n N, default 1000000]"},
+     "apply N remote lww changes to a store vs a bare sqlite upsert, rounds interleaved"
+     " [--n N, default 1000000] [--rounds R, default 3]"},
     {"inproc", bench_inproc,
      "sync N changes A->B between two in-process nodes [--n N, default 1000000]"},
     {"http", bench_http,
@@ -90,6 +91,17 @@ long bench_arg_long(int argc, char **argv, const char *name, long def, long min)
         exit(2);
     }
     return v;
+}
+
+static int bench_cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+void bench_sort(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, bench_cmp_double);
 }
 
 long bench_arg_n(int argc, char **argv, long def)
