@@ -1,5 +1,6 @@
-/* Admission of plain-HTTP connections: the listener accepts them itself and
- * looks at each connection's first request head before libmicrohttpd does.
+/* Admission of HTTP connections: the listener accepts them itself, holds
+ * the connection caps, and on plain HTTP looks at each connection's first
+ * request head before libmicrohttpd does.
  *
  * libmicrohttpd answers a request it cannot parse (a Content-Length that is
  * not a number or overflows, a request line without an HTTP version, a header
@@ -7,12 +8,12 @@
  * its own, and offers no hook to replace it. So a connection is only peeked
  * at here (MSG_PEEK, nothing consumed) until its head is in: a head that
  * libmicrohttpd would refuse is answered with {"error":"..."} and the status
- * it would have sent, and closed; a good one goes to libmicrohttpd with every
- * byte still queued (MHD_add_connection).
- *
- * Limits, said in docs/protocol.md: only the first head of a connection is
- * checked. Later requests on a kept-alive connection, a chunked body's framing
- * and TLS connections (encrypted here) still meet libmicrohttpd's own answers.
+ * it would have sent, and closed. A good one asking for a stream goes to
+ * libmicrohttpd with every byte still queued (MHD_add_connection), its
+ * answers marked to close the connection at their end (http_reply.c), so
+ * no later head on it goes unchecked; every other connection goes to the
+ * relay (http_relay.c), which checks the heads after the first, the chunked
+ * bodies, and terminates TLS: a TLS connection goes there at once.
  *
  * One thread waits on every connection whose head is not in yet (poll): a
  * slow client costs a socket and a few bytes, not a thread, and cannot stall
@@ -21,7 +22,7 @@
  * are counted here from accept until MHD reports the connection closed; a
  * connection over one is answered 503 with {"error":"..."} at once and
  * closed once its request is drained, so the client reads why instead of a
- * reset. */
+ * reset (over TLS it is closed: the answer would need the handshake). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -96,6 +97,12 @@ static int http_head_request_line(struct grove_http_head *h, const char *line, s
         target++;
     if (target >= end || version <= target)
         return http_head_refuse(h, 400, "request line \"%.*s\": no HTTP version", QUOTE(len), line);
+    h->method_off = (size_t)(line - h->buf);
+    h->method_len = (size_t)(sp - line);
+    h->target_off = (size_t)(target - h->buf);
+    h->target_len = (size_t)(version - target);
+    while (h->target_len > 0 && target[h->target_len - 1] == ' ')
+        h->target_len--;
     size_t vlen = (size_t)(end - version);
     bool shape = vlen == 8 && memcmp(version, "HTTP/", 5) == 0 && version[5] >= '0' &&
                  version[5] <= '9' && version[6] == '.' && version[7] >= '0' && version[7] <= '9';
@@ -214,6 +221,24 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit)
     }
 }
 
+bool grove_http_head_wants_stream(const struct grove_http_head *h, const char *base)
+{
+    if (h->method_len != 3 || memcmp(h->buf + h->method_off, "GET", 3) != 0)
+        return false;
+    const char *path = h->buf + h->target_off;
+    const char *q = memchr(path, '?', h->target_len);
+    size_t len = q ? (size_t)(q - path) : h->target_len;
+    size_t base_len = strlen(base);
+    if (len == base_len + 7 && memcmp(path, base, base_len) == 0 &&
+        memcmp(path + base_len, "/stream", 7) == 0)
+        return true;
+    static const char tables[] = "/v1/tables/", watch[] = "/watch";
+    size_t tl = sizeof tables - 1, wl = sizeof watch - 1;
+    if (len <= tl + wl || memcmp(path, tables, tl) != 0 || memcmp(path + len - wl, watch, wl) != 0)
+        return false;
+    return !memchr(path + tl, '/', len - tl - wl); /* one segment: the table */
+}
+
 /* ---- admission --------------------------------------------------------------- */
 
 /* Connections per client address, in a hash table of chains: thousands of
@@ -245,6 +270,9 @@ struct http_pending {
 struct grove_http_admit {
     int listen_fd;
     struct MHD_Daemon *daemon;
+    struct grove_http_relay *relay;
+    bool tls;
+    const char *base;              /* the listener's: its sync endpoints' prefix */
     struct grove_metrics *metrics; /* the node's: refusals are counted */
     unsigned max_total, max_per_address;
     int head_ms;
@@ -386,6 +414,14 @@ static void http_admit_accept(struct grove_http_admit *a)
             close(p.fd); /* a flood: no answer, but no socket held either */
             continue;
         }
+        if (a->tls) {
+            /* Encrypted: nothing to peek at. One over a cap is closed. */
+            if (!p.counted)
+                close(p.fd);
+            else if (!grove_http_relay_add(a->relay, p.fd, (struct sockaddr *)&p.addr, p.addr_len))
+                grove_http_admit_release(a, (struct sockaddr *)&p.addr);
+            continue;
+        }
         /* Peeks go on from the last one (SO_PEEK_OFF), and poll says
          * readable only when more than what was peeked is queued
          * (SO_RCVLOWAT): without either the head cannot be watched cheaply,
@@ -420,16 +456,20 @@ static void http_admit_accept(struct grove_http_admit *a)
     }
 }
 
-/* Hands p to MHD with every byte still queued. */
+/* Hands p on with every byte still queued: a stream to MHD, every other
+ * connection to the relay (and one not peeked at to MHD: unchecked). */
 static void http_admit_hand_over(struct grove_http_admit *a, size_t i)
 {
     struct http_pending *p = &a->pending[i];
     int off = -1, one = 1;
     setsockopt(p->fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
     setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
-    struct sockaddr_storage addr = p->addr;
-    if (MHD_add_connection(a->daemon, p->fd, (struct sockaddr *)&p->addr, p->addr_len) != MHD_YES)
-        grove_http_admit_release(a, (struct sockaddr *)&addr); /* MHD closed the fd */
+    struct sockaddr *addr = (struct sockaddr *)&p->addr;
+    bool direct = p->head.parsed == SIZE_MAX || grove_http_head_wants_stream(&p->head, a->base);
+    bool taken = direct ? MHD_add_connection(a->daemon, p->fd, addr, p->addr_len) == MHD_YES
+                        : grove_http_relay_add(a->relay, p->fd, addr, p->addr_len);
+    if (!taken)
+        grove_http_admit_release(a, addr); /* the fd is closed */
     http_pending_drop(a, i, false);
 }
 
@@ -453,9 +493,8 @@ static const char *http_reason(int status)
     }
 }
 
-/* In the metrics and the log, as the core's refusals are. */
-static void http_admit_count_refusal(struct grove_http_admit *a, const struct http_pending *p,
-                                     int status)
+void grove_http_count_refusal(struct grove_metrics *metrics, int status, const char *peer,
+                              const char *message)
 {
     /* By what is wrong with the request: a 501 or 505 is the client's too. */
     grove_err why = GROVE_EINVAL;
@@ -463,8 +502,16 @@ static void http_admit_count_refusal(struct grove_http_admit *a, const struct ht
         why = GROVE_EUNAVAIL;
     else if (status == 413 || status == 414 || status == 431)
         why = GROVE_ETOOBIG;
-    grove_metrics_refused(a->metrics, why);
-    char peer[GROVE_PEER_ADDR_MAX] = "", reason[8];
+    grove_metrics_refused(metrics, why);
+    char reason[8];
+    snprintf(reason, sizeof reason, "%d", status);
+    grove_log_refused("http", "-", peer, reason, message);
+}
+
+static void http_admit_count_refusal(struct grove_http_admit *a, const struct http_pending *p,
+                                     int status)
+{
+    char peer[GROVE_PEER_ADDR_MAX] = "";
     if (p->addr.ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&p->addr;
         grove_peer_addr_format(peer, sizeof peer, &in->sin_addr, 4, ntohs(in->sin_port));
@@ -472,8 +519,7 @@ static void http_admit_count_refusal(struct grove_http_admit *a, const struct ht
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->addr;
         grove_peer_addr_format(peer, sizeof peer, &in6->sin6_addr, 16, ntohs(in6->sin6_port));
     }
-    snprintf(reason, sizeof reason, "%d", status);
-    grove_log_refused("http", "-", peer, reason, p->head.message);
+    grove_http_count_refusal(a->metrics, status, peer, p->head.message);
 }
 
 /* Answers a refused head with {"error":"..."}, then drains the connection
@@ -600,7 +646,8 @@ static void *http_admit_loop(void *arg)
 }
 
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
-                                 struct MHD_Daemon *daemon, struct grove_metrics *metrics,
+                                 struct MHD_Daemon *daemon, struct grove_http_relay *relay,
+                                 bool tls, const char *base, struct grove_metrics *metrics,
                                  unsigned max_total, unsigned max_per_address, int head_ms)
 {
     struct grove_http_admit *a = calloc(1, sizeof *a);
@@ -613,6 +660,9 @@ grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
     }
     a->listen_fd = listen_fd;
     a->daemon = daemon;
+    a->relay = relay;
+    a->tls = tls;
+    a->base = base;
     a->metrics = metrics;
     a->max_total = max_total;
     a->max_per_address = max_per_address;

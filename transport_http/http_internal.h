@@ -7,6 +7,7 @@
 
 #include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
 #include "grove/metrics.h"
+#include "grove/sys/cert_names.h"
 #include "grove/sys/transport.h"
 
 /* Dialer ops (http_client.c, http_sse_client.c). */
@@ -37,7 +38,8 @@ struct http_listener {
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
     struct grove_http_pump *pump;   /* resumes the streams (http_pump.c) */
-    struct grove_http_admit *admit; /* plain HTTP: the connections' first heads; TLS: NULL */
+    struct grove_http_admit *admit; /* accepts: the caps, plain HTTP's first heads */
+    struct grove_http_relay *relay; /* every later head, and TLS */
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -81,6 +83,10 @@ enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_
                                       int status, struct grove_buf *body);
 enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
                                        int status, const char *message, const char *allow);
+/* A refusal of the listener's own (http_relay.c): {"error": message}, and the
+ * connection closed after it. */
+enum MHD_Result grove_http_queue_refusal(const struct http_listener *l, struct MHD_Connection *conn,
+                                         int status, const char *message);
 enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
                                              struct MHD_Connection *conn, grove_err err);
 /* A CORS preflight (OPTIONS with Access-Control-Request-Method), answered
@@ -222,8 +228,8 @@ void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Conne
  * or the status to refuse it with (400, 413, 414, 431, 501, 505), with a
  * message in `message`; a head longer than `limit` bytes (through its
  * blank line) is 414 or 431. The verdict does not depend on how the bytes
- * arrive (fuzz/fuzz_http_head.c). Only the first head of a connection is
- * seen this way. */
+ * arrive (fuzz/fuzz_http_head.c). Admission scans a connection's first
+ * head, the relay each later one. */
 #define GROVE_HTTP_HEAD_MAX ((size_t)32 << 10)
 struct grove_http_head {
     char *buf;
@@ -231,23 +237,63 @@ struct grove_http_head {
     size_t parsed; /* the lines before this offset are checked */
     bool have_request_line;
     enum { HEAD_CONTINUES_NONE, HEAD_CONTINUES_LENGTH, HEAD_CONTINUES_OTHER } continues;
+    size_t method_off, method_len, target_off, target_len; /* once the request line is in */
     bool has_cl, has_te;
     size_t cl_off, cl_len, te_off, te_len; /* the values, in buf */
     char message[192];
 };
 int grove_http_head_scan(struct grove_http_head *h, size_t limit);
 
-/* Admission of plain-HTTP connections (http_admit.c): a thread accepts on
- * listen_fd, checks each connection's first head (grove_http_head_scan),
- * answers a bad one with {"error":"..."} and hands the others to daemon
- * (MHD_add_connection). It holds the caps, in total and per client address,
- * from accept until release (MHD's NOTIFY_CLOSED); a head not in within
- * head_ms is closed. A refusal is counted in metrics and logged (rate-limited,
- * grove_log_refused). stop ends the thread and closes the connections not
- * handed over; free (after MHD has stopped) frees a. */
+/* Whether a whole head asks for a stream: GET {base}/stream or GET
+ * /v1/tables/{table}/watch, as sent. */
+bool grove_http_head_wants_stream(const struct grove_http_head *h, const char *base);
+
+/* The relay (http_relay.c): a thread that stands between libmicrohttpd and
+ * the connections it must not read directly, over a socketpair each. It
+ * checks every request head and chunked body's framing, and terminates TLS
+ * when started with a certificate and key (PEM; ca_pem: client certificates
+ * are asked for and verified). A refused request reaches the handler as an
+ * X-Grove-Refusal header or trailer, answered in order (http_server.c). */
+struct grove_http_relay;
+grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemon *daemon,
+                                 const char *cert_pem, const char *key_pem, const char *ca_pem);
+/* Takes fd (accepted; closed when false is returned) and hands libmicrohttpd
+ * its end of the pair, with the client's address. */
+bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct sockaddr *addr,
+                          socklen_t addr_len);
+/* An X-Grove-Refusal value the relay wrote: its status and message. */
+bool grove_http_relay_refusal(const struct grove_http_relay *r, const char *value, int *status,
+                              const char **message);
+/* The verified client certificate's names of the relayed connection whose
+ * libmicrohttpd end is mhd_fd; none without one. */
+void grove_http_relay_cert_names(struct grove_http_relay *r, int mhd_fd,
+                                 struct grove_cert_names *out);
+/* Whether libmicrohttpd reads conn through the relay. */
+bool grove_http_conn_is_relayed(struct MHD_Connection *conn);
+/* stop closes every relayed connection (after MHD has stopped); free frees r. */
+void grove_http_relay_stop(struct grove_http_relay *r);
+void grove_http_relay_free(struct grove_http_relay *r);
+
+/* Counts and logs a refusal of the listener's own (a head or a body's
+ * framing), as the core's are. */
+void grove_http_count_refusal(struct grove_metrics *metrics, int status, const char *peer,
+                              const char *message);
+
+/* Admission of HTTP connections (http_admit.c): a thread accepts on
+ * listen_fd and holds the caps, in total and per client address, from accept
+ * until release (MHD's NOTIFY_CLOSED). On plain HTTP it checks each
+ * connection's first head (grove_http_head_scan) and answers a bad one with
+ * {"error":"..."}; a stream's connection goes to daemon directly
+ * (MHD_add_connection), every other to the relay, which checks the heads
+ * after the first; a head not in within head_ms is closed. Over TLS
+ * (`tls`) every connection goes to the relay at once. A refusal is counted
+ * in metrics and logged (rate-limited, grove_log_refused). stop ends the
+ * thread and closes the connections not handed over; free (after MHD has
+ * stopped) frees a. */
 struct grove_http_admit;
 grove_err grove_http_admit_start(struct grove_http_admit **out, int listen_fd,
-                                 struct MHD_Daemon *daemon, struct grove_metrics *metrics,
+                                 struct MHD_Daemon *daemon, struct grove_http_relay *relay,
+                                 bool tls, const char *base, struct grove_metrics *metrics,
                                  unsigned max_total, unsigned max_per_address, int head_ms);
 void grove_http_admit_release(struct grove_http_admit *a, const struct sockaddr *addr);
 void grove_http_admit_stop(struct grove_http_admit *a);

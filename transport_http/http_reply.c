@@ -50,6 +50,10 @@ enum MHD_Result grove_http_queue_response(const struct http_listener *l,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
     }
+    /* A connection libmicrohttpd reads directly (a stream's) serves one
+     * request: a later head on it would go unchecked (http_admit.c). */
+    if (!grove_http_conn_is_relayed(conn))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -100,26 +104,19 @@ enum MHD_Result grove_http_queue_json(const struct http_listener *l, struct MHD_
     return grove_http_queue_response(l, conn, status, resp);
 }
 
-enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
-                                       int status, const char *message, const char *allow)
+/* {"error": message} with its status; NULL when out of memory. */
+static struct MHD_Response *http_error_response(int status, const char *message, const char *allow)
 {
-    if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN ||
-        status == MHD_HTTP_TOO_MANY_REQUESTS) { /* refusals an operator wants to see */
-        char peer[GROVE_PEER_ADDR_MAX], code[8];
-        grove_http_peer_addr(conn, peer, sizeof peer);
-        snprintf(code, sizeof code, "%d", status);
-        grove_log_refused("http", "request", peer, code, message);
-    }
     struct grove_buf body = {0};
     if (grove_json_encode_error(message, &body) != GROVE_OK) {
         grove_buf_free(&body);
-        return MHD_NO;
+        return NULL;
     }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body.len, body.data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         grove_buf_free(&body);
-        return MHD_NO;
+        return NULL;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == MHD_HTTP_UNAUTHORIZED)
@@ -131,6 +128,31 @@ enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD
     }
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    return resp;
+}
+
+enum MHD_Result grove_http_queue_error(const struct http_listener *l, struct MHD_Connection *conn,
+                                       int status, const char *message, const char *allow)
+{
+    if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN ||
+        status == MHD_HTTP_TOO_MANY_REQUESTS) { /* refusals an operator wants to see */
+        char peer[GROVE_PEER_ADDR_MAX], code[8];
+        grove_http_peer_addr(conn, peer, sizeof peer);
+        snprintf(code, sizeof code, "%d", status);
+        grove_log_refused("http", "request", peer, code, message);
+    }
+    struct MHD_Response *resp = http_error_response(status, message, allow);
+    return resp ? grove_http_queue_response(l, conn, status, resp) : MHD_NO;
+}
+
+enum MHD_Result grove_http_queue_refusal(const struct http_listener *l, struct MHD_Connection *conn,
+                                         int status, const char *message)
+{
+    struct MHD_Response *resp = http_error_response(status, message, NULL);
+    if (!resp)
+        return MHD_NO;
+    /* What came after it on the connection is not read. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     return grove_http_queue_response(l, conn, status, resp);
 }
 

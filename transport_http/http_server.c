@@ -157,10 +157,32 @@ static enum MHD_Result http_health(const struct http_listener *l, struct MHD_Con
 /* First call for a request: headers only. Everything that can be refused
  * without reading the body is refused here; call->collecting when the body
  * is wanted. */
+/* A request the relay refused (http_relay.c), from its header or, for a
+ * chunked body, its trailer: answered here, in order, and the connection
+ * closed. false: none. */
+static bool http_relay_refused(struct http_listener *l, struct MHD_Connection *conn,
+                               enum MHD_ValueKind kind, enum MHD_Result *ret)
+{
+    int status;
+    const char *message;
+    const char *value = MHD_lookup_connection_value(conn, kind, "X-Grove-Refusal");
+    if (!grove_http_relay_refusal(l->relay, value, &status, &message))
+        return false;
+    char peer[GROVE_PEER_ADDR_MAX];
+    grove_http_peer_addr(conn, peer, sizeof peer);
+    grove_http_count_refusal(grove_store_metrics(grove_server_store(l->server)), status, peer,
+                             message);
+    *ret = grove_http_queue_refusal(l, conn, status, message);
+    return true;
+}
+
 static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Connection *conn,
                                        const char *url, const char *method, struct http_call *call)
 {
     call->started = true;
+    enum MHD_Result refused;
+    if (http_relay_refused(l, conn, MHD_HEADER_KIND, &refused))
+        return refused;
     enum http_route route = http_route_of(l, url);
     bool admin = route == ROUTE_NONE && grove_http_admin_is_path(l, call->target);
     if (route == ROUTE_NONE && !admin && grove_http_data_is_path(call->target))
@@ -259,6 +281,9 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
         return MHD_YES;
     }
     call->collecting = false;
+    enum MHD_Result refused;
+    if (http_relay_refused(l, conn, MHD_FOOTER_KIND, &refused))
+        return refused;
     if (call->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", l->max_body);
@@ -357,6 +382,7 @@ static void http_listener_free(struct http_listener *l)
         return;
     grove_http_deadlines_stop(l->deadlines);
     grove_http_admit_free(l->admit);
+    grove_http_relay_free(l->relay);
     grove_http_pump_free(l->pump);
     for (size_t i = 0; i < l->cors_origin_count; i++)
         free(l->cors_origins[i]);
@@ -377,8 +403,6 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     bool tls = strcmp(u->scheme, "https") == 0;
     if (tls && (!opts->cert_file || !opts->key_file))
         return grove_error_set(GROVE_EINVAL, "https needs a certificate and a key file");
-    if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS))
-        return grove_error_set(GROVE_ENOTSUP, "libmicrohttpd was built without TLS");
     l = calloc(1, sizeof *l);
     if (!l)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
@@ -422,59 +446,40 @@ grove_err grove_http_listener_open(const struct grove_url *u, struct grove_serve
     err = grove_http_pump_start(&l->pump, grove_server_store(server));
     if (err)
         goto fail;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    /* Admission accepts (http_admit.c) and hands each connection over
+     * (MHD_add_connection), directly or through the relay (http_relay.c),
+     * which does TLS: libmicrohttpd listens on nothing and speaks plain HTTP. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_NO_LISTEN_SOCKET;
     if (v6)
         flags |= MHD_USE_IPv6;
-    if (tls)
-        flags |= MHD_USE_TLS;
-    else
-        flags |= MHD_USE_NO_LISTEN_SOCKET; /* http_admit.c accepts, then MHD_add_connection */
     /* Idle connections (and SSE clients that stopped reading: the socket
      * buffer plus one batch is all we hold for them) are dropped after this. */
     unsigned timeout_s = (unsigned)(2 * l->keepalive_ms / 1000 + 5);
-    struct MHD_OptionItem extra[9];
-    size_t t = 0;
-    if (tls) {
-        /* TLS: MHD accepts and holds the caps itself (nothing to peek at). */
-        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->fd, NULL};
-        extra[t++] =
-            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL};
-        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                             opts->max_connections_per_address, NULL};
-        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert_pem};
-        extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem};
-        if (l->ca_pem)
-            extra[t++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem};
-    } else {
-        /* The caps are admission's; MHD counts a connection until its own
-         * cleanup, a little after NOTIFY_CLOSED, so at the same limit it
-         * would drop a client admission has just let in: its limit is only
-         * a backstop. */
-        extra[t++] =
-            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, NULL};
-    }
-    extra[t++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, HTTP_POOL_THREADS, NULL};
-    extra[t] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* The caps are admission's; MHD counts a connection until its own
+     * cleanup, a little after NOTIFY_CLOSED, so at the same limit it would
+     * drop a client admission has just let in: its limit is only a backstop. */
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_on_request, l, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
         http_on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_ARRAY, extra,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+        MHD_OPTION_CONNECTION_LIMIT, 2 * opts->max_connections, MHD_OPTION_THREAD_POOL_SIZE,
+        HTTP_POOL_THREADS, MHD_OPTION_END);
     if (!l->daemon) {
-        err = grove_error_set(tls ? GROVE_EINVAL : GROVE_EUNAVAIL,
-                              "cannot start the HTTP server on %s%s", u->text,
-                              tls ? " (check the certificate and key)" : "");
+        err = grove_error_set(GROVE_EUNAVAIL, "cannot start the HTTP server on %s", u->text);
         goto fail;
     }
-    if (!tls) {
-        err = grove_http_admit_start(
-            &l->admit, l->fd, l->daemon, grove_store_metrics(grove_server_store(server)),
-            opts->max_connections, opts->max_connections_per_address, opts->head_timeout_ms);
-        if (err) {
-            MHD_stop_daemon(l->daemon);
-            goto fail;
-        }
+    err = grove_http_relay_start(&l->relay, l->daemon, tls ? l->cert_pem : NULL,
+                                 tls ? l->key_pem : NULL, tls ? l->ca_pem : NULL);
+    if (!err)
+        err = grove_http_admit_start(&l->admit, l->fd, l->daemon, l->relay, tls, l->base,
+                                     grove_store_metrics(grove_server_store(server)),
+                                     opts->max_connections, opts->max_connections_per_address,
+                                     opts->head_timeout_ms);
+    if (err) {
+        MHD_stop_daemon(l->daemon);
+        goto fail;
     }
     *self_out = l;
     return GROVE_OK;
@@ -491,16 +496,9 @@ void grove_http_listener_close(void *self)
     if (!l)
         return;
     atomic_store(&l->closing, true);
-    /* Stop accepting first where we hold the listen socket: the admission
-     * thread (plain HTTP). A TLS listener's is libmicrohttpd's, which keeps
-     * accepting until MHD_stop_daemon closes it, each request answered 503
-     * meanwhile (`closing`); MHD_quiesce_daemon, which would stop it
-     * earlier, races libmicrohttpd 0.9.75's worker threads taking the socket
-     * out of their epoll sets, and aborts the process when it loses. */
-    if (l->admit) {
-        grove_http_admit_stop(l->admit);
-        close(l->fd);
-    }
+    /* Stop accepting first. */
+    grove_http_admit_stop(l->admit);
+    close(l->fd);
     /* Resumes every suspended stream, which sees `closing` and ends, and
      * waits for the pulls on the read threads: MHD must find no connection
      * suspended when it stops. Then the pool threads are joined: calls in
@@ -508,5 +506,6 @@ void grove_http_listener_close(void *self)
     grove_http_pulls_wait(l);
     grove_http_pump_stop(l->pump);
     MHD_stop_daemon(l->daemon);
+    /* After MHD: the relay passes on what it answered to the end. */
     http_listener_free(l);
 }
