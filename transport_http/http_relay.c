@@ -44,7 +44,8 @@
 
 /* Bytes held each way per connection before reading from that side stops. */
 #define RELAY_BUF_MAX ((size_t)64 << 10)
-/* A chunk-size line, and a chunked body's trailer, at most. */
+/* A chunk-size line (and a trailer line), and a chunked body's trailer, at
+ * most; `in` is never smaller than a line. */
 #define RELAY_CHUNK_LINE_MAX 4096
 #define RELAY_TRAILER_MAX    8192
 /* After the answer, what the client still sends is read and dropped for this
@@ -231,8 +232,8 @@ static void relay_refuse(struct grove_http_relay *r, struct relay_conn *c, int s
                            "GET / HTTP/1.1\r\nHost: groved\r\nConnection: close\r\n" REFUSAL_HEADER
                            ": %s %d %s\r\n\r\n",
                            r->token, status, message)
-                : snprintf(text, sizeof text, "0\r\n" REFUSAL_HEADER ": %s %d %s\r\n\r\n", r->token,
-                           status, message);
+                : snprintf(text, sizeof text, "%s0\r\n" REFUSAL_HEADER ": %s %d %s\r\n\r\n",
+                           c->state == RELAY_CHUNK_END ? "\r\n" : "", r->token, status, message);
     if (n < 0 || (size_t)n >= sizeof text || grove_buf_append(&c->to_mhd, text, (size_t)n))
         c->mhd_eof = true; /* no answer but the close */
     c->state = RELAY_REFUSED;
@@ -325,7 +326,7 @@ static bool relay_chunk_size(struct grove_http_relay *r, struct relay_conn *c, b
 {
     size_t len = 0, whole = relay_line(c, &len);
     if (!whole) {
-        if (c->in_len > RELAY_CHUNK_LINE_MAX)
+        if (c->in_len >= RELAY_CHUNK_LINE_MAX) /* `in` holds at least this much */
             relay_refusef(r, c, 400, "chunked body: a chunk-size line longer than %d bytes",
                           RELAY_CHUNK_LINE_MAX);
         *progress = c->state == RELAY_REFUSED;
@@ -423,14 +424,16 @@ static bool relay_parse(struct grove_http_relay *r, struct relay_conn *c)
         }
         case RELAY_TRAILER: {
             size_t len = 0, whole = relay_line(c, &len);
-            if (!whole || c->trailer_len + whole > RELAY_TRAILER_MAX) {
-                if (c->trailer_len + c->in_len > RELAY_TRAILER_MAX) {
-                    relay_refusef(r, c, 431, "chunked body: a trailer longer than %d bytes",
-                                  RELAY_TRAILER_MAX);
-                    return true;
-                }
+            size_t upto = whole ? whole : c->in_len;
+            if (c->trailer_len + upto > RELAY_TRAILER_MAX ||
+                (!whole && c->in_len >= RELAY_CHUNK_LINE_MAX)) {
+                relay_refusef(r, c, 431, "chunked body: a trailer longer than %d bytes",
+                              c->trailer_len + upto > RELAY_TRAILER_MAX ? RELAY_TRAILER_MAX
+                                                                        : RELAY_CHUNK_LINE_MAX);
                 return true;
             }
+            if (!whole)
+                return true;
             if (len > 0 && !memchr(c->in, ':', len)) {
                 relay_refusef(r, c, 400, "chunked body: trailer line \"%.*s\": no colon",
                               (int)(len > 64 ? 64 : len), c->in);
@@ -774,7 +777,7 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
     c->client = fd;
     c->mhd = pair[0];
     c->mhd_end = pair[1];
-    c->in_cap = 4096;
+    c->in_cap = RELAY_CHUNK_LINE_MAX;
     c->in = malloc(c->in_cap);
     bool ready = c->in != NULL;
     c->handshaken = true;

@@ -1,11 +1,15 @@
 /* Requests libmicrohttpd cannot parse (a bad or huge Content-Length, no HTTP
- * version, a header line without a colon, a request line or head too long)
- * are answered by the listener with a status and a {"error":"..."} body,
- * never libmicrohttpd's HTML page; good requests, one by one or pipelined on
- * one connection, are served as before. Raw sockets on 127.0.0.1. */
+ * version, a header line without a colon, a request line or head too long,
+ * a chunked body's broken framing) are answered by the listener with a
+ * status and a {"error":"..."} body, never libmicrohttpd's HTML page: as a
+ * connection's first request or a later one, over http and https. Good
+ * requests, one by one or pipelined on one connection, are served as before.
+ * Raw sockets on 127.0.0.1 (GnuTLS for https). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -21,6 +25,7 @@
 #include "grove/grove.h"
 #include "grove/metrics.h"
 #include "grove/sys/transport.h"
+#include "support/certs.h"
 #include "transport_http/http_fixture.h"
 
 TestSuite(transport_http_malformed, .init = http_fixture_register);
@@ -39,32 +44,94 @@ static int raw_connect(const char *url)
     return fd;
 }
 
+/* A raw connection: a socket, over TLS for an https URL (the server's
+ * certificate is not checked: what is tested is what comes after). */
+struct raw_conn {
+    int fd;
+    gnutls_session_t tls;
+    gnutls_certificate_credentials_t cred;
+};
+
+static void raw_open(const char *url, struct raw_conn *c)
+{
+    c->fd = raw_connect(url);
+    c->tls = NULL;
+    if (strncmp(url, "https:", 6) == 0) {
+        cr_assert_eq(gnutls_certificate_allocate_credentials(&c->cred), 0);
+        cr_assert_eq(gnutls_init(&c->tls, GNUTLS_CLIENT), 0);
+        cr_assert_eq(gnutls_set_default_priority(c->tls), 0);
+        cr_assert_eq(gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred), 0);
+        gnutls_transport_set_int(c->tls, c->fd);
+        gnutls_handshake_set_timeout(c->tls, 5000);
+        int ret;
+        do
+            ret = gnutls_handshake(c->tls);
+        while (ret < 0 && !gnutls_error_is_fatal(ret));
+        cr_assert_eq(ret, 0, "TLS handshake: %s", gnutls_strerror(ret));
+    }
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* >0 bytes, 0 nothing now, -1 refused or closed. */
+static ssize_t raw_send(struct raw_conn *c, const char *data, size_t len)
+{
+    ssize_t n =
+        c->tls ? gnutls_record_send(c->tls, data, len) : send(c->fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0)
+        return n;
+    return (c->tls ? n == GNUTLS_E_AGAIN : errno == EAGAIN) ? 0 : -1;
+}
+
+/* >0 bytes, 0 at the end, -1 nothing now, -2 failed. */
+static ssize_t raw_recv(struct raw_conn *c, char *buf, size_t cap)
+{
+    ssize_t n = c->tls ? gnutls_record_recv(c->tls, buf, cap) : recv(c->fd, buf, cap, 0);
+    if (n >= 0)
+        return n;
+    if (c->tls && n == GNUTLS_E_PREMATURE_TERMINATION)
+        return 0;
+    return (c->tls ? n == GNUTLS_E_AGAIN : errno == EAGAIN) ? -1 : -2;
+}
+
+static void raw_close(struct raw_conn *c)
+{
+    if (c->tls) {
+        gnutls_deinit(c->tls);
+        gnutls_certificate_free_credentials(c->cred);
+    }
+    close(c->fd);
+}
+
 /* Sends what the peer takes (it may refuse the rest and close), then reads
  * until the peer closes, `want` answers have come, or 5 s have passed. */
 static char *raw_exchange(const char *url, const char *req, size_t len, int want, size_t *out_len)
 {
-    int fd = raw_connect(url);
+    struct raw_conn c;
+    raw_open(url, &c);
     size_t sent = 0;
     size_t cap = 1 << 16, got = 0;
     char *buf = malloc(cap + 1);
     cr_assert_not_null(buf);
     int64_t end = time(NULL) + 5;
     for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0)};
-        if (time(NULL) > end || poll(&p, 1, 200) < 0)
+        struct pollfd p = {.fd = c.fd, .events = POLLIN | (sent < len ? POLLOUT : 0)};
+        bool buffered = c.tls && gnutls_record_check_pending(c.tls) > 0;
+        if (time(NULL) > end || (!buffered && poll(&p, 1, 200) < 0))
             break;
+        if (buffered)
+            p.revents = POLLIN;
         if ((p.revents & POLLOUT) && sent < len) {
-            ssize_t n = send(fd, req + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t n = raw_send(&c, req + sent, len - sent);
             if (n > 0)
                 sent += (size_t)n;
-            else if (errno != EAGAIN)
+            else if (n < 0)
                 sent = len; /* refused: read what was answered */
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             if (got == cap)
                 buf = realloc(buf, (cap *= 2) + 1);
-            ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
-            if (n <= 0 && !(n < 0 && errno == EAGAIN))
+            ssize_t n = raw_recv(&c, buf + got, cap - got);
+            if (n == 0 || n == -2)
                 break;
             if (n > 0)
                 got += (size_t)n;
@@ -83,19 +150,17 @@ static char *raw_exchange(const char *url, const char *req, size_t len, int want
             (size_t)(buf + got - (head_end + 4)) >= strtoull(cl + 18, NULL, 10))
             break;
     }
-    close(fd);
+    raw_close(&c);
     buf[got] = '\0';
     if (out_len)
         *out_len = got;
     return buf;
 }
 
-/* The one answer to req: its status, a JSON Content-Type and an "error"
- * body, never HTML. */
-static void expect_json_error(const char *url, const char *name, const char *req, size_t len,
-                              int status)
+/* An answer (the first in reply): its status, a JSON Content-Type and an
+ * "error" body, never HTML. */
+static void check_json_error(const char *name, const char *reply, int status)
 {
-    char *reply = raw_exchange(url, req, len, 1, NULL);
     int got = 0;
     sscanf(reply, "HTTP/1.%*d %d", &got);
     const char *body = strstr(reply, "\r\n\r\n");
@@ -105,6 +170,14 @@ static void expect_json_error(const char *url, const char *name, const char *req
     cr_expect(body && strncmp(body + 4, "{\"error\":\"", 10) == 0, "%s: body %.300s", name,
               body ? body + 4 : reply);
     cr_expect(strcasestr(reply, "<html") == NULL, "%s: an HTML page: %.300s", name, reply);
+}
+
+/* The one answer to req is a JSON error. */
+static void expect_json_error(const char *url, const char *name, const char *req, size_t len,
+                              int status)
+{
+    char *reply = raw_exchange(url, req, len, 1, NULL);
+    check_json_error(name, reply, status);
     free(reply);
 }
 
@@ -222,18 +295,167 @@ Test(transport_http_malformed, pipelined_good_requests_are_all_answered)
     char *reply = raw_exchange(n.url, three, strlen(three), 3, NULL);
     cr_expect_eq(count_status(reply, "HTTP/1.1 200"), 3, "three pipelined pulls: %.600s", reply);
     free(reply);
-    /* A bad request after a good one on the same connection is refused
-     * (by libmicrohttpd itself: only a connection's first head is checked
-     * before it is admitted), and the good one is still answered. */
-    char mixed[1200];
-    snprintf(mixed, sizeof mixed, "%sGET %s/pull HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-             one, u.path);
-    reply = raw_exchange(n.url, mixed, strlen(mixed), 2, NULL);
-    cr_expect(strncmp(reply, "HTTP/1.1 200", 12) == 0, "the good one first: %.300s", reply);
-    /* (libmicrohttpd 0.9.75 sends that answer's status line and headers twice.) */
-    cr_expect_geq(count_status(reply, "HTTP/1.1 400"), 1, "then a 400: %.600s", reply);
-    free(reply);
     http_node_stop(&n);
+}
+
+/* A good pull, then `bad` on the same connection: the pull is answered,
+ * then the bad one with a JSON error, and nothing more. */
+static void expect_later_refused(const char *url, const char *path, const char *name, char *bad,
+                                 int status)
+{
+    char one[512];
+    pull_request(path, one, sizeof one);
+    char *req = request_with("%s%s%s", one, bad, one);
+    free(bad);
+    char *reply = raw_exchange(url, req, strlen(req), 3, NULL);
+    cr_expect(strncmp(reply, "HTTP/1.1 200", 12) == 0, "%s: the good one first: %.300s", name,
+              reply);
+    const char *second = strstr(reply + 12, "HTTP/1.1 ");
+    cr_expect_not_null(second, "%s: one answer only: %.600s", name, reply);
+    if (second)
+        check_json_error(name, second, status);
+    cr_expect_eq(count_status(reply, "HTTP/1.1 "), 2, "%s: the pull after it is not served: %.900s",
+                 name, reply);
+    free(reply);
+    free(req);
+}
+
+/* A chunked push of `chunks` (the body's framing as sent, after the head). */
+static char *chunked_push(const char *path, const char *chunks)
+{
+    return request_with("POST %s/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n%s",
+                        path, chunks);
+}
+
+static const char chunk_change[] =
+    "{\"changes\":[{\"table\":\"docs\",\"pk\":\"%s\",\"field\":\"title\",\"crdt_type\":"
+    "\"lww\",\"hlc\":{\"ts\":1706000001000000000,\"c\":0,\"node\":\"n2\"},\"node_id\":"
+    "\"n2\",\"value\":\"v\"}],\"node_id\":\"n2\"}";
+
+/* A whole push body for pk, as one chunk. */
+static char *push_chunk(const char *pk)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, chunk_change, pk);
+    return request_with("%x\r\n%s\r\n", n, body);
+}
+
+static bool pulled(const char *url, const char *path, const char *pk)
+{
+    char req[512];
+    pull_request(path, req, sizeof req);
+    char *reply = raw_exchange(url, req, strlen(req), 1, NULL);
+    cr_expect(strncmp(reply, "HTTP/1.1 200", 12) == 0, "pull: %.300s", reply);
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "\"pk\":\"%s\"", pk);
+    bool found = strstr(reply, quoted) != NULL;
+    free(reply);
+    return found;
+}
+
+/* Heads after a connection's first, and chunked bodies, over url (http or
+ * https): good ones served, bad ones refused with JSON, in order. */
+static void framing_cases(const char *url, const char *p)
+{
+    expect_later_refused(
+        url, p, "a later Content-Length: -1",
+        request_with("POST %s/push HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", p), 400);
+    expect_later_refused(url, p, "a later head without an HTTP version",
+                         request_with("GET %s/stream\r\n\r\n", p), 400);
+    expect_later_refused(url, p, "a later header line without a colon",
+                         request_with("GET %s/pull HTTP/1.1\r\nno colon\r\n\r\n", p), 400);
+    char *big = filler(40 << 10, 'a');
+    expect_later_refused(url, p, "a later head of 40 KiB",
+                         request_with("GET %s/pull HTTP/1.1\r\nX-Big: %s\r\n\r\n", p, big), 431);
+    free(big);
+
+    /* Chunked: extensions and a trailer are fine; the push is applied. */
+    char *chunk = push_chunk("chunked-ok");
+    char *good = request_with("%.*s;ext=1\r\n%s0\r\nX-Trailer: t\r\n\r\n",
+                              (int)strcspn(chunk, "\r"), chunk, strchr(chunk, '\n') + 1);
+    char *req = chunked_push(p, good);
+    char *reply = raw_exchange(url, req, strlen(req), 1, NULL);
+    cr_expect(strncmp(reply, "HTTP/1.1 200", 12) == 0, "a good chunked push: %.300s", reply);
+    cr_expect(pulled(url, p, "chunked-ok"), "the chunked push is applied");
+    free(reply);
+    free(req);
+    free(good);
+    free(chunk);
+
+    struct {
+        const char *name, *chunks;
+        int status;
+    } bad[] = {
+        {"a chunk size that is not hex", "zz\r\n{}\r\n0\r\n\r\n", 400},
+        {"no chunk size", ";ext\r\n{}\r\n0\r\n\r\n", 400},
+        {"a chunk size of 16 digits", "0000000000000002\r\n{}\r\n0\r\n\r\n", 400},
+        {"chunk data without its CRLF", "2\r\n{}XX0\r\n\r\n", 400},
+        {"a trailer line without a colon", "2\r\n{}\r\n0\r\nno colon\r\n\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *r = chunked_push(p, bad[i].chunks);
+        expect_json_error(url, bad[i].name, r, strlen(r), bad[i].status);
+        free(r);
+    }
+    char *line = filler(5000, '1');
+    expect_case(url, "a chunk-size line of 5000 bytes", chunked_push(p, line), 400);
+    free(line);
+    char *value = filler(9 << 10, 'v');
+    char *trailer = request_with("2\r\n{}\r\n0\r\nX-Long: %s\r\n\r\n", value);
+    expect_case(url, "a trailer of 9 KiB", chunked_push(p, trailer), 431);
+    free(trailer);
+    free(value);
+
+    /* A whole push body whose framing breaks after it is refused and not
+     * applied: the listener never sees a body end the client did not send. */
+    chunk = push_chunk("chunked-bad");
+    char *broken = request_with("%szz\r\n", chunk);
+    req = chunked_push(p, broken);
+    expect_json_error(url, "a whole body, then a bad chunk size", req, strlen(req), 400);
+    cr_expect(!pulled(url, p, "chunked-bad"), "a push with broken framing was applied");
+    free(req);
+    free(broken);
+    free(chunk);
+    /* The same on a kept-alive connection, after a good request. */
+    expect_later_refused(url, p, "a later chunked body with a bad chunk size",
+                         chunked_push(p, "zz\r\n"), 400);
+}
+
+Test(transport_http_malformed, later_heads_and_chunked_bodies_get_json_errors)
+{
+    struct http_node n;
+    http_node_start(&n, NULL);
+    struct grove_url u;
+    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
+    framing_cases(n.url, u.path);
+    http_node_stop(&n);
+}
+
+/* Over https every head is the relay's to check, the first one too. */
+Test(transport_http_malformed, https_requests_get_json_errors)
+{
+    http_fixture_register();
+    const struct support_certs *certs = support_certs();
+    static const char *const tables[] = {"docs:title=lww", NULL};
+    struct grove_listen_options listen = {.cert_file = certs->cert, .key_file = certs->key};
+    struct support_node n;
+    support_node_start(&n, &(struct support_node_options){.tables = tables,
+                                                          .listen = &listen,
+                                                          .url = "https://127.0.0.1:%d/sync"});
+    struct grove_url u;
+    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
+    const char *p = u.path;
+    expect_case(n.url, "Content-Length: -1",
+                request_with("POST %s/push HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}", p),
+                400);
+    expect_case(n.url, "no HTTP version", request_with("GET %s/stream\r\n\r\n", p), 400);
+    char *big = filler(300 << 10, 'a');
+    expect_case(n.url, "300 KiB of headers",
+                request_with("GET %s/pull HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", p, big), 431);
+    free(big);
+    framing_cases(n.url, p);
+    support_node_stop(&n);
 }
 
 /* What libmicrohttpd accepts is still accepted: bare LF line ends, empty
