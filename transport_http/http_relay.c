@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,8 +45,15 @@
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
-/* Bytes held each way per connection before reading from that side stops. */
-#define RELAY_BUF_MAX ((size_t)64 << 10)
+/* Bytes held each way per connection before reading from that side stops.
+ * libmicrohttpd's end of a pair wakes for writing only once its queue is
+ * down to a quarter (AF_UNIX): a relay that takes little at a time keeps it
+ * waiting, and 64 KiB halved the sync benchmark's throughput. A buffer
+ * emptied goes back, so an idle connection holds none. */
+#define RELAY_BUF_MAX  ((size_t)1 << 20)
+#define RELAY_BUF_KEPT ((size_t)64 << 10)
+/* What is read from the client at a time at most (a head needs all of it). */
+#define RELAY_IN_MAX (GROVE_HTTP_HEAD_MAX + 1)
 /* A chunk-size line (and a trailer line), and a chunked body's trailer, at
  * most; `in` is never smaller than a line. */
 #define RELAY_CHUNK_LINE_MAX 4096
@@ -515,8 +525,8 @@ static void relay_buf_taken(struct grove_buf *b, size_t *off, size_t n)
     *off += n;
     if (*off == b->len) {
         *off = b->len = 0;
-        if (b->cap > 2 * RELAY_BUF_MAX)
-            grove_buf_free(b); /* a big answer passed: its buffer goes back */
+        if (b->cap > RELAY_BUF_KEPT)
+            grove_buf_free(b);
     }
 }
 
@@ -546,10 +556,8 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
     /* From the client. */
     if (!c->client_eof) {
         bool dropping = c->closing || c->state == RELAY_REFUSED;
-        if (!dropping && c->in_len == c->in_cap && c->state == RELAY_HEAD &&
-            c->in_cap <= GROVE_HTTP_HEAD_MAX) {
-            size_t cap =
-                c->in_cap * 2 > GROVE_HTTP_HEAD_MAX + 1 ? GROVE_HTTP_HEAD_MAX + 1 : c->in_cap * 2;
+        if (!dropping && c->in_len == c->in_cap && c->in_cap < RELAY_IN_MAX) {
+            size_t cap = c->in_cap * 2 > RELAY_IN_MAX ? RELAY_IN_MAX : c->in_cap * 2;
             char *grown = realloc(c->in, cap);
             if (!grown)
                 return false;
@@ -725,6 +733,7 @@ static bool relay_take_new(struct grove_http_relay *r)
 static void *relay_loop(void *arg)
 {
     struct grove_http_relay *r = arg;
+    prctl(PR_SET_NAME, "grove-relay"); /* as top and perf show it */
     struct epoll_event events[64];
     int64_t last_tick = relay_now_ms();
     for (;;) {
@@ -774,6 +783,10 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
         close(fd);
         return false;
     }
+    /* The relay writes an answer in as many pieces as it reads: Nagle would
+     * hold the last small one for the client's delayed ACK. */
+    int nodelay = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
     c->client = fd;
     c->mhd = pair[0];
     c->mhd_end = pair[1];
