@@ -248,6 +248,38 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit);
  * /v1/tables/{table}/watch, as sent. */
 bool grove_http_head_wants_stream(const struct grove_http_head *h, const char *base);
 
+/* A connection's requests as they arrive, for the relay (http_framing.c):
+ * zero-initialise; read the client's bytes into grove_http_framing_space
+ * (then add their count to in_len), and run moves what is checked to out
+ * until out holds max bytes: each head as it came, once whole
+ * (grove_http_head_scan), a Content-Length body as it comes, a chunked body
+ * in plain chunks (extensions and trailers dropped). A fault sets `refused`
+ * (the status) and `message`, and nothing after it is moved: out then ends
+ * at a request's end, or, when refused_in_body, inside a chunked body at a
+ * chunk's end. GROVE_ENOMEM: out of memory. */
+struct grove_http_framing {
+    char *in; /* the client's bytes not yet moved */
+    size_t in_len, in_cap;
+    struct grove_http_head head; /* its buf is `in` */
+    enum {
+        FRAMING_HEAD,       /* a request head */
+        FRAMING_BODY,       /* `left` bytes of a Content-Length body */
+        FRAMING_CHUNK_SIZE, /* a chunk-size line */
+        FRAMING_CHUNK_DATA, /* `left` bytes of a chunk */
+        FRAMING_CHUNK_END,  /* the line end after a chunk's data */
+        FRAMING_TRAILER,    /* the trailer, up to its blank line */
+        FRAMING_REFUSED,    /* what comes is dropped */
+    } state;
+    uint64_t left;
+    size_t trailer_len;
+    int refused;
+    bool refused_in_body;
+    char message[192];
+};
+char *grove_http_framing_space(struct grove_http_framing *f, size_t *room);
+grove_err grove_http_framing_run(struct grove_http_framing *f, struct grove_buf *out, size_t max);
+void grove_http_framing_free(struct grove_http_framing *f);
+
 /* The relay (http_relay.c): a thread that stands between libmicrohttpd and
  * the connections it must not read directly, over a socketpair each. It
  * checks every request head and chunked body's framing, and terminates TLS

@@ -7,9 +7,9 @@
  * (libmicrohttpd's own TLS would leave nothing to check). Each relayed
  * connection is joined to libmicrohttpd by a socketpair (MHD_add_connection
  * with the client's address), and one thread here moves the bytes both
- * ways. libmicrohttpd only ever reads what was checked: each head whole and
- * as sent, a body of Content-Length bytes as it comes, a chunked body
- * re-framed in plain chunks (extensions and trailers dropped).
+ * ways. libmicrohttpd only ever reads what was checked (http_framing.c):
+ * each head whole and as sent, a body of Content-Length bytes as it comes,
+ * a chunked body re-framed in plain chunks (extensions and trailers dropped).
  *
  * A request the relay refuses is answered by the listener, in order after
  * the requests before it, with {"error":"..."} and a close: in place of a bad
@@ -22,11 +22,9 @@
  * closes its end, the relay sends the client what is left and closes too. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,28 +50,12 @@
  * emptied goes back, so an idle connection holds none. */
 #define RELAY_BUF_MAX  ((size_t)1 << 20)
 #define RELAY_BUF_KEPT ((size_t)64 << 10)
-/* What is read from the client at a time at most (a head needs all of it). */
-#define RELAY_IN_MAX (GROVE_HTTP_HEAD_MAX + 1)
-/* A chunk-size line (and a trailer line), and a chunked body's trailer, at
- * most; `in` is never smaller than a line. */
-#define RELAY_CHUNK_LINE_MAX 4096
-#define RELAY_TRAILER_MAX    8192
 /* After the answer, what the client still sends is read and dropped for this
  * long (or this much) before the close, so the close does not reset the
  * connection before the client has read the answer. */
 #define RELAY_DRAIN_MS    1000
 #define RELAY_DRAIN_BYTES ((size_t)1 << 20)
 #define RELAY_TICK_MS     250
-
-enum relay_state {
-    RELAY_HEAD,       /* reading a request head */
-    RELAY_BODY,       /* passing `left` bytes of a Content-Length body */
-    RELAY_CHUNK_SIZE, /* reading a chunk-size line */
-    RELAY_CHUNK_DATA, /* passing `left` bytes of a chunk */
-    RELAY_CHUNK_END,  /* the CRLF after a chunk's data */
-    RELAY_TRAILER,    /* the trailer after the last chunk, up to its blank line */
-    RELAY_REFUSED,    /* the refusal is sent: the client's bytes are dropped */
-};
 
 struct relay_conn {
     struct relay_conn *prev, *next; /* the thread's list */
@@ -86,12 +68,8 @@ struct relay_conn {
 #endif
     bool handshaken;
     bool tls_wants_write;
-    char *in; /* from the client, not yet passed on */
-    size_t in_len, in_cap;
-    struct grove_http_head head; /* RELAY_HEAD: its buf is `in` */
-    enum relay_state state;
-    uint64_t left;
-    size_t trailer_len;
+    struct grove_http_framing framing; /* what the client sent, not yet passed on */
+    bool refusal_sent;
     struct grove_buf to_mhd, to_client;
     size_t to_mhd_off, to_client_off;
     bool client_eof, mhd_eof, mhd_shut;
@@ -233,239 +211,20 @@ bool grove_http_relay_refusal(const struct grove_http_relay *r, const char *valu
 /* Ends what was passed on with a refusal the listener answers in order: a
  * request of its own in place of a bad head, a last chunk with the refusal
  * as its trailer for a bad chunked body. */
-static void relay_refuse(struct grove_http_relay *r, struct relay_conn *c, int status,
-                         const char *message)
+static void relay_refuse(struct grove_http_relay *r, struct relay_conn *c)
 {
+    const struct grove_http_framing *f = &c->framing;
     char text[512];
-    int n = c->state == RELAY_HEAD
-                ? snprintf(text, sizeof text,
+    int n = f->refused_in_body
+                ? snprintf(text, sizeof text, "0\r\n" REFUSAL_HEADER ": %s %d %s\r\n\r\n", r->token,
+                           f->refused, f->message)
+                : snprintf(text, sizeof text,
                            "GET / HTTP/1.1\r\nHost: groved\r\nConnection: close\r\n" REFUSAL_HEADER
                            ": %s %d %s\r\n\r\n",
-                           r->token, status, message)
-                : snprintf(text, sizeof text, "%s0\r\n" REFUSAL_HEADER ": %s %d %s\r\n\r\n",
-                           c->state == RELAY_CHUNK_END ? "\r\n" : "", r->token, status, message);
+                           r->token, f->refused, f->message);
     if (n < 0 || (size_t)n >= sizeof text || grove_buf_append(&c->to_mhd, text, (size_t)n))
         c->mhd_eof = true; /* no answer but the close */
-    c->state = RELAY_REFUSED;
-    c->in_len = 0;
-}
-
-/* http_head_refuse's format for the refusals found here. */
-static void relay_refusef(struct grove_http_relay *r, struct relay_conn *c, int status,
-                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void relay_refusef(struct grove_http_relay *r, struct relay_conn *c, int status,
-                          const char *fmt, ...)
-{
-    char message[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    for (char *m = message; *m; m++)
-        if ((unsigned char)*m < 0x20 || (unsigned char)*m > 0x7e)
-            *m = '?';
-    relay_refuse(r, c, status, message);
-}
-
-/* ---- the requests' framing -------------------------------------------------- */
-
-static void relay_consume(struct relay_conn *c, size_t n)
-{
-    memmove(c->in, c->in + n, c->in_len - n);
-    c->in_len -= n;
-}
-
-/* Passes the first n bytes of `in` on to libmicrohttpd. */
-static bool relay_pass(struct relay_conn *c, size_t n)
-{
-    if (grove_buf_append(&c->to_mhd, c->in, n))
-        return false;
-    relay_consume(c, n);
-    return true;
-}
-
-static bool relay_emit(struct relay_conn *c, const char *text)
-{
-    return grove_buf_append(&c->to_mhd, text, strlen(text)) == GROVE_OK;
-}
-
-/* A whole head: passed on as it came, then its body's framing. */
-static bool relay_head_done(struct relay_conn *c)
-{
-    struct grove_http_head *h = &c->head;
-    size_t end = h->parsed;
-    bool chunked = h->has_te; /* the scan lets no other coding through */
-    uint64_t length = 0;
-    for (size_t i = 0; h->has_cl && i < h->cl_len; i++)
-        length = length * 10 + (uint64_t)(h->buf[h->cl_off + i] - '0');
-    memset(h, 0, sizeof *h);
-    if (!relay_pass(c, end))
-        return false;
-    c->state = chunked ? RELAY_CHUNK_SIZE : length ? RELAY_BODY : RELAY_HEAD;
-    c->left = length;
-    c->trailer_len = 0;
-    return true;
-}
-
-/* The line at the start of `in` (through its LF), or 0 while it is not
- * in; its length without the line end in *len. */
-static size_t relay_line(const struct relay_conn *c, size_t *len)
-{
-    const char *lf = memchr(c->in, '\n', c->in_len);
-    if (!lf)
-        return 0;
-    size_t to_lf = (size_t)(lf - c->in);
-    *len = to_lf > 0 && c->in[to_lf - 1] == '\r' ? to_lf - 1 : to_lf;
-    return to_lf + 1;
-}
-
-static int relay_hex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* One chunk-size line (RFC 9112 7.1: hex digits, then extensions, which
- * are dropped); the chunk goes on in canonical form. */
-static bool relay_chunk_size(struct grove_http_relay *r, struct relay_conn *c, bool *progress)
-{
-    size_t len = 0, whole = relay_line(c, &len);
-    if (!whole) {
-        if (c->in_len >= RELAY_CHUNK_LINE_MAX) /* `in` holds at least this much */
-            relay_refusef(r, c, 400, "chunked body: a chunk-size line longer than %d bytes",
-                          RELAY_CHUNK_LINE_MAX);
-        *progress = c->state == RELAY_REFUSED;
-        return true;
-    }
-    uint64_t size = 0;
-    size_t digits = 0;
-    while (digits < len && relay_hex(c->in[digits]) >= 0 && digits < 15)
-        size = size * 16 + (uint64_t)relay_hex(c->in[digits++]);
-    size_t rest = digits;
-    while (rest < len && (c->in[rest] == ' ' || c->in[rest] == '\t'))
-        rest++;
-    if (digits == 0 || (rest < len && c->in[rest] != ';') || relay_hex(c->in[digits]) >= 0) {
-        relay_refusef(r, c, 400, "chunked body: chunk size \"%.*s\" is not a hexadecimal number",
-                      (int)(len > 64 ? 64 : len), c->in);
-        *progress = true;
-        return true;
-    }
-    relay_consume(c, whole);
-    *progress = true;
-    if (size == 0) {
-        c->state = RELAY_TRAILER;
-        return true;
-    }
-    char line[24];
-    snprintf(line, sizeof line, "%" PRIx64 "\r\n", size);
-    c->state = RELAY_CHUNK_DATA;
-    c->left = size;
-    return relay_emit(c, line);
-}
-
-/* Moves what can be moved from `in` to libmicrohttpd, checking the framing
- * as it goes. false: out of memory. */
-static bool relay_parse(struct grove_http_relay *r, struct relay_conn *c)
-{
-    for (;;) {
-        if (relay_pending(&c->to_mhd, c->to_mhd_off) >= RELAY_BUF_MAX)
-            return true;
-        bool progress = false;
-        switch (c->state) {
-        case RELAY_HEAD: {
-            if (c->in_len == 0)
-                return true;
-            c->head.buf = c->in;
-            c->head.len = c->in_len;
-            c->head.cap = c->in_cap;
-            int status = grove_http_head_scan(&c->head, GROVE_HTTP_HEAD_MAX);
-            if (status < 0)
-                return true;
-            if (status > 0) {
-                char message[sizeof c->head.message];
-                memcpy(message, c->head.message, sizeof message);
-                memset(&c->head, 0, sizeof c->head);
-                relay_refuse(r, c, status, message);
-                return true;
-            }
-            if (!relay_head_done(c))
-                return false;
-            progress = true;
-            break;
-        }
-        case RELAY_BODY:
-        case RELAY_CHUNK_DATA: {
-            size_t n = c->in_len < c->left ? c->in_len : (size_t)c->left;
-            if (n == 0)
-                return true;
-            if (!relay_pass(c, n))
-                return false;
-            c->left -= n;
-            if (c->left == 0)
-                c->state = c->state == RELAY_BODY ? RELAY_HEAD : RELAY_CHUNK_END;
-            progress = true;
-            break;
-        }
-        case RELAY_CHUNK_SIZE:
-            if (!relay_chunk_size(r, c, &progress))
-                return false;
-            break;
-        case RELAY_CHUNK_END: {
-            size_t skip = c->in_len >= 1 && c->in[0] == '\n'                       ? 1
-                          : c->in_len >= 2 && c->in[0] == '\r' && c->in[1] == '\n' ? 2
-                                                                                   : 0;
-            if (skip == 0 && (c->in_len >= 2 || (c->in_len == 1 && c->in[0] != '\r'))) {
-                relay_refusef(r, c, 400, "chunked body: a chunk's data is not followed by CRLF");
-                return true;
-            }
-            if (skip == 0)
-                return true;
-            relay_consume(c, skip);
-            c->state = RELAY_CHUNK_SIZE;
-            if (!relay_emit(c, "\r\n"))
-                return false;
-            progress = true;
-            break;
-        }
-        case RELAY_TRAILER: {
-            size_t len = 0, whole = relay_line(c, &len);
-            size_t upto = whole ? whole : c->in_len;
-            if (c->trailer_len + upto > RELAY_TRAILER_MAX ||
-                (!whole && c->in_len >= RELAY_CHUNK_LINE_MAX)) {
-                relay_refusef(r, c, 431, "chunked body: a trailer longer than %d bytes",
-                              c->trailer_len + upto > RELAY_TRAILER_MAX ? RELAY_TRAILER_MAX
-                                                                        : RELAY_CHUNK_LINE_MAX);
-                return true;
-            }
-            if (!whole)
-                return true;
-            if (len > 0 && !memchr(c->in, ':', len)) {
-                relay_refusef(r, c, 400, "chunked body: trailer line \"%.*s\": no colon",
-                              (int)(len > 64 ? 64 : len), c->in);
-                return true;
-            }
-            relay_consume(c, whole);
-            c->trailer_len += whole;
-            if (len == 0) {
-                c->state = RELAY_HEAD;
-                if (!relay_emit(c, "0\r\n\r\n"))
-                    return false;
-            }
-            progress = true;
-            break;
-        }
-        case RELAY_REFUSED:
-            c->in_len = 0;
-            return true;
-        }
-        if (!progress)
-            return true;
-    }
+    c->refusal_sent = true;
 }
 
 /* ---- moving bytes ----------------------------------------------------------- */
@@ -554,19 +313,14 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
     }
 #endif
     /* From the client. */
+    struct grove_http_framing *f = &c->framing;
     if (!c->client_eof) {
-        bool dropping = c->closing || c->state == RELAY_REFUSED;
-        if (!dropping && c->in_len == c->in_cap && c->in_cap < RELAY_IN_MAX) {
-            size_t cap = c->in_cap * 2 > RELAY_IN_MAX ? RELAY_IN_MAX : c->in_cap * 2;
-            char *grown = realloc(c->in, cap);
-            if (!grown)
-                return false;
-            c->in = grown;
-            c->in_cap = cap;
-        }
+        bool dropping = c->closing || f->refused;
         char sink[4096];
-        char *into = dropping ? sink : c->in + c->in_len;
-        size_t room = dropping ? sizeof sink : c->in_cap - c->in_len;
+        size_t room = sizeof sink;
+        char *into = dropping ? sink : grove_http_framing_space(f, &room);
+        if (!into)
+            return false;
         if (!dropping && relay_pending(&c->to_mhd, c->to_mhd_off) >= RELAY_BUF_MAX)
             room = 0;
         if (room > 0) {
@@ -580,13 +334,15 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
             if (n > 0 && dropping && (c->drained += (size_t)n) > RELAY_DRAIN_BYTES)
                 return false;
             if (n > 0 && !dropping)
-                c->in_len += (size_t)n;
+                f->in_len += (size_t)n;
         }
     }
     if (c->closing)
         return !c->client_eof;
-    if (!relay_parse(r, c))
+    if (grove_http_framing_run(f, &c->to_mhd, c->to_mhd_off + RELAY_BUF_MAX))
         return false;
+    if (f->refused && !c->refusal_sent)
+        relay_refuse(r, c);
     /* To libmicrohttpd. */
     size_t out = relay_pending(&c->to_mhd, c->to_mhd_off);
     if (out > 0 && !c->mhd_eof) {
@@ -661,7 +417,7 @@ static void relay_conn_free(struct grove_http_relay *r, struct relay_conn *c)
     if (c->tls)
         gnutls_deinit(c->tls);
 #endif
-    free(c->in);
+    grove_http_framing_free(&c->framing);
     grove_buf_free(&c->to_mhd);
     grove_buf_free(&c->to_client);
     free(c);
@@ -692,7 +448,7 @@ static void relay_service(struct grove_http_relay *r, struct relay_conn *c)
             relay_conn_free(r, c);
             return;
         }
-    bool reading = !c->client_eof && (c->closing || c->state == RELAY_REFUSED ||
+    bool reading = !c->client_eof && (c->closing || c->framing.refused ||
                                       relay_pending(&c->to_mhd, c->to_mhd_off) < RELAY_BUF_MAX);
     uint32_t client = reading ? EPOLLIN : 0;
     if (relay_pending(&c->to_client, c->to_client_off) > 0 || c->tls_wants_write)
@@ -790,9 +546,7 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
     c->client = fd;
     c->mhd = pair[0];
     c->mhd_end = pair[1];
-    c->in_cap = RELAY_CHUNK_LINE_MAX;
-    c->in = malloc(c->in_cap);
-    bool ready = c->in != NULL;
+    bool ready = true;
     c->handshaken = true;
 #ifdef GROVE_HTTP_GNUTLS
     if (ready && r->cred) {
