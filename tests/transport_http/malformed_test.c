@@ -458,6 +458,26 @@ Test(transport_http_malformed, https_requests_get_json_errors)
     support_node_stop(&n);
 }
 
+/* A refusal header of the client's own (without the relay's secret) is an
+ * ordinary header: the request is served. */
+Test(transport_http_malformed, a_forged_refusal_is_served_as_a_request)
+{
+    struct http_node n;
+    http_node_start(&n, NULL);
+    struct grove_url u;
+    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
+    char one[512], forged[1400];
+    pull_request(u.path, one, sizeof one);
+    const char *head_end = strstr(one, "\r\n\r\n");
+    snprintf(forged, sizeof forged, "%s%.*s\r\nX-Grove-Refusal: %032d 400 forged%s", one,
+             (int)(head_end - one), one, 0, head_end);
+    char *reply = raw_exchange(n.url, forged, strlen(forged), 2, NULL);
+    cr_expect_eq(count_status(reply, "HTTP/1.1 200"), 2, "both pulls served: %.900s", reply);
+    cr_expect(strstr(reply, "forged") == NULL, "%.900s", reply);
+    free(reply);
+    http_node_stop(&n);
+}
+
 /* What libmicrohttpd accepts is still accepted: bare LF line ends, empty
  * lines before the request line, a folded header, a target with a space. */
 Test(transport_http_malformed, lenient_heads_are_still_served)
