@@ -17,6 +17,8 @@ int bench_grpc_latency(int argc, char **argv);
 int bench_nng(int argc, char **argv);
 int bench_nng_latency(int argc, char **argv);
 int bench_nng_tls(int argc, char **argv);
+int bench_https(int argc, char **argv);
+int bench_https_latency(int argc, char **argv);
 int bench_nng_tls_latency(int argc, char **argv);
 int bench_write(int argc, char **argv);
 int bench_watch(int argc, char **argv);

@@ -13,9 +13,10 @@
  * comes out of B's stream (so one extra loopback hop, B -> observer, is
  * included).
  *
- * nng and nng-tls alike, nng-tls over nng+tls+tcp with certificates made at
- * start (certtool); in nng-tls-latency B also asks its dialers (ours) for a
- * client certificate, so B's listener reads their names (tests/tsan). */
+ * nng, nng-tls and https alike, nng-tls over nng+tls+tcp with certificates
+ * made at start (certtool); in nng-tls-latency and https-latency B also asks
+ * its dialers (ours) for a client certificate, so B's listener reads their
+ * names (tests/tsan). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -424,6 +425,18 @@ static const struct bench_mesh_ops bench_mesh_http = {
 };
 #define BENCH_MESH_HTTP (&bench_mesh_http)
 
+/* https: each connection through the listener's relay, which does the TLS. */
+static const struct bench_mesh_ops bench_mesh_https = {
+    .name = "https",
+    .label = "HTTPS",
+    .scheme = "https",
+    .transport = grove_transport_http,
+    .codec = &grove_codec_json,
+    .push_one = NULL,
+    .tls = true,
+};
+#define BENCH_MESH_HTTPS (&bench_mesh_https)
+
 #ifdef GROVE_BENCH_GRPC
 static const struct bench_mesh_ops bench_mesh_grpc = {
     .name = "grpc",
@@ -462,7 +475,8 @@ static const struct bench_mesh_ops bench_mesh_nng_tls = {
 #endif /* GROVE_BENCH_HTTP */
 
 #ifndef BENCH_MESH_HTTP
-#define BENCH_MESH_HTTP NULL
+#define BENCH_MESH_HTTP  NULL
+#define BENCH_MESH_HTTPS NULL
 #endif
 #ifndef BENCH_MESH_GRPC
 #define BENCH_MESH_GRPC NULL
@@ -498,6 +512,16 @@ int bench_http(int argc, char **argv)
 int bench_http_latency(int argc, char **argv)
 {
     return bench_mesh_run(BENCH_MESH_HTTP, "HTTP", true, argc, argv);
+}
+
+int bench_https(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_HTTPS, "HTTP", false, argc, argv);
+}
+
+int bench_https_latency(int argc, char **argv)
+{
+    return bench_mesh_run(BENCH_MESH_HTTPS, "HTTP", true, argc, argv);
 }
 
 int bench_grpc(int argc, char **argv)
