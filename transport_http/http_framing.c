@@ -251,5 +251,11 @@ grove_err grove_http_framing_run(struct grove_http_framing *f, struct grove_buf 
             break;
         }
     }
+    /* Between requests `in` goes back: an idle connection holds none. */
+    if (f->state == FRAMING_HEAD && f->in_len == 0) {
+        free(f->in);
+        f->in = NULL;
+        f->in_cap = 0;
+    }
     return err;
 }

@@ -46,10 +46,9 @@
 /* Bytes held each way per connection before reading from that side stops.
  * libmicrohttpd's end of a pair wakes for writing only once its queue is
  * down to a quarter (AF_UNIX): a relay that takes little at a time keeps it
- * waiting, and 64 KiB halved the sync benchmark's throughput. A buffer
- * emptied goes back, so an idle connection holds none. */
-#define RELAY_BUF_MAX  ((size_t)1 << 20)
-#define RELAY_BUF_KEPT ((size_t)64 << 10)
+ * waiting, and 64 KiB halved the sync benchmark's throughput. What the
+ * client takes at once is never held. */
+#define RELAY_BUF_MAX ((size_t)1 << 20)
 /* After the answer, what the client still sends is read and dropped for this
  * long (or this much) before the close, so the close does not reset the
  * connection before the client has read the answer. */
@@ -96,6 +95,7 @@ struct grove_http_relay {
     struct cert_entry **certs; /* by libmicrohttpd's end of the pair */
     size_t certs_cap;
     struct relay_conn list; /* the thread's: a circular list's sentinel */
+    char *scratch;          /* the thread's: RELAY_BUF_MAX bytes read from libmicrohttpd */
 #ifdef GROVE_HTTP_GNUTLS
     gnutls_certificate_credentials_t cred; /* NULL: plain HTTP */
     bool verify;                           /* a CA was given: client certificates are asked for */
@@ -252,11 +252,10 @@ static ssize_t relay_client_read(struct relay_conn *c, char *buf, size_t cap)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
 }
 
-/* Writes the front of to_client: >0 bytes, -1 nothing now, -2 a failure. */
-static ssize_t relay_client_write(struct relay_conn *c)
+/* Writes to the client from data (the front of to_client, or what was just
+ * read when nothing is held): >0 bytes, -1 nothing now, -2 a failure. */
+static ssize_t relay_client_write(struct relay_conn *c, const char *data, size_t n)
 {
-    const char *data = c->to_client.data + c->to_client_off;
-    size_t n = relay_pending(&c->to_client, c->to_client_off);
 #ifdef GROVE_HTTP_GNUTLS
     if (c->tls) {
         /* A record GnuTLS could not finish is offered again as it was. */
@@ -284,8 +283,7 @@ static void relay_buf_taken(struct grove_buf *b, size_t *off, size_t n)
     *off += n;
     if (*off == b->len) {
         *off = b->len = 0;
-        if (b->cap > RELAY_BUF_KEPT)
-            grove_buf_free(b);
+        grove_buf_free(b); /* an idle connection holds none */
     }
 }
 
@@ -360,15 +358,24 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
         shutdown(c->mhd, SHUT_WR);
         c->mhd_shut = true;
     }
-    /* From libmicrohttpd. */
+    /* From libmicrohttpd: what the client takes at once goes from the
+     * thread's scratch buffer; only the rest is held. */
     size_t held = relay_pending(&c->to_client, c->to_client_off);
     if (!c->mhd_eof && held < RELAY_BUF_MAX) {
-        if (grove_buf_reserve(&c->to_client, c->to_client.len + RELAY_BUF_MAX - held))
-            return false;
-        ssize_t n =
-            recv(c->mhd, c->to_client.data + c->to_client.len, RELAY_BUF_MAX - held, MSG_DONTWAIT);
+        ssize_t n = recv(c->mhd, r->scratch, RELAY_BUF_MAX - held, MSG_DONTWAIT);
         if (n > 0) {
-            c->to_client.len += (size_t)n;
+            size_t sent = 0;
+            while (held == 0 && sent < (size_t)n) {
+                ssize_t w = relay_client_write(c, r->scratch + sent, (size_t)n - sent);
+                if (w == -2)
+                    return false;
+                if (w < 0)
+                    break;
+                sent += (size_t)w;
+            }
+            if (sent < (size_t)n &&
+                grove_buf_append(&c->to_client, r->scratch + sent, (size_t)n - sent))
+                return false;
             *progress = true;
         } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             c->mhd_eof = true;
@@ -377,7 +384,8 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
     }
     /* To the client. */
     if (relay_pending(&c->to_client, c->to_client_off) > 0) {
-        ssize_t n = relay_client_write(c);
+        ssize_t n = relay_client_write(c, c->to_client.data + c->to_client_off,
+                                       relay_pending(&c->to_client, c->to_client_off));
         if (n == -2)
             return false;
         if (n > 0) {
@@ -631,10 +639,12 @@ grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemo
         goto fail;
     }
 #endif
+    r->scratch = malloc(RELAY_BUF_MAX);
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (r->epfd < 0 || r->wake < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wake, &ev) < 0) {
+    if (!r->scratch || r->epfd < 0 || r->wake < 0 ||
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wake, &ev) < 0) {
         err = grove_error_set(GROVE_EUNAVAIL, "cannot set up the HTTP relay: %s", strerror(errno));
         goto fail;
     }
@@ -679,6 +689,7 @@ void grove_http_relay_free(struct grove_http_relay *r)
         close(r->epfd);
     if (r->wake >= 0)
         close(r->wake);
+    free(r->scratch);
     for (size_t i = 0; i < r->certs_cap; i++)
         free(r->certs[i]);
     free(r->certs);
