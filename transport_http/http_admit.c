@@ -97,6 +97,11 @@ static int http_head_request_line(struct grove_http_head *h, const char *line, s
         target++;
     if (target >= end || version <= target)
         return http_head_refuse(h, 400, "request line \"%.*s\": no HTTP version", QUOTE(len), line);
+    /* Each query parameter is a field libmicrohttpd keeps, as a header is. */
+    const char *query = memchr(target, '?', (size_t)(version - target));
+    for (const char *q = query; q && q < version; q = memchr(q + 1, '&', (size_t)(version - q - 1)))
+        if (q + 1 < version && q[1] != ' ')
+            h->fields++;
     h->method_off = (size_t)(line - h->buf);
     h->method_len = (size_t)(sp - line);
     h->target_off = (size_t)(target - h->buf);
@@ -182,6 +187,20 @@ static int http_head_framing(struct grove_http_head *h)
     return 0;
 }
 
+/* Whether a head through `end` with h->fields fields is over the limit;
+ * refused with status then (414: its request line, 431: a header line). */
+static int http_head_over(struct grove_http_head *h, size_t end, size_t limit, int status)
+{
+    if (end + GROVE_HTTP_FIELD_COST * h->fields <= limit)
+        return 0;
+    if (status == 414)
+        return http_head_refuse(h, 414,
+                                "request line longer than %zu bytes (a query parameter counts %d)",
+                                limit, GROVE_HTTP_FIELD_COST);
+    return http_head_refuse(h, 431, "request head longer than %zu bytes (a header line counts %d)",
+                            limit, GROVE_HTTP_FIELD_COST);
+}
+
 int grove_http_head_scan(struct grove_http_head *h, size_t limit)
 {
     for (;;) {
@@ -191,22 +210,21 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit)
         /* Past the limit by where the head ends, not by what has come so
          * far: the verdict is the same however the bytes arrive. */
         size_t end = lf ? h->parsed + (size_t)(lf - line) + 1 : h->len + 1;
-        if (end > limit) {
-            if (!h->have_request_line)
-                return http_head_refuse(h, 414, "request line longer than %zu bytes", limit);
-            return http_head_refuse(h, 431, "request head longer than %zu bytes", limit);
-        }
+        int status = http_head_over(h, end, limit, h->have_request_line ? 431 : 414);
+        if (status)
+            return status;
         if (!lf)
             return -1;
         size_t to_lf = (size_t)(lf - line);
         size_t len = http_line_len(line, to_lf);
         h->parsed = end;
-        int status = 0;
         if (!h->have_request_line) {
             if (len == 0)
                 continue; /* empty lines before a request are skipped */
             h->have_request_line = true;
             status = http_head_request_line(h, line, len);
+            if (!status)
+                status = http_head_over(h, end, limit, 414);
         } else if (len == 0) {
             return http_head_framing(h);
         } else if (h->continues != HEAD_CONTINUES_NONE && (line[0] == ' ' || line[0] == '\t')) {
@@ -215,6 +233,9 @@ int grove_http_head_scan(struct grove_http_head *h, size_t limit)
                 return http_head_refuse(h, 400, "Content-Length folded over two lines");
         } else {
             status = http_head_header(h, line, len);
+            h->fields++;
+            if (!status)
+                status = http_head_over(h, end, limit, 431);
         }
         if (status)
             return status;

@@ -226,15 +226,20 @@ void grove_http_deadlines_leave(struct grove_http_deadlines *d, struct MHD_Conne
  * bytes to buf (len, cap) and scan after each append. Returns -1 while the
  * head is incomplete, 0 when it is whole and libmicrohttpd will parse it,
  * or the status to refuse it with (400, 413, 414, 431, 501, 505), with a
- * message in `message`; a head longer than `limit` bytes (through its
- * blank line) is 414 or 431. The verdict does not depend on how the bytes
- * arrive (fuzz/fuzz_http_head.c). Admission scans a connection's first
- * head, the relay each later one. */
-#define GROVE_HTTP_HEAD_MAX ((size_t)32 << 10)
+ * message in `message`. A head is over `limit` when its bytes (through its
+ * blank line) and GROVE_HTTP_FIELD_COST for each header line and query
+ * parameter pass it: 414 in its request line, 431 after. libmicrohttpd keeps
+ * each field in its connection's memory as well (about 64 bytes: 530 header
+ * lines of 5 bytes fill its 36 KiB as 32 KiB of bytes do). The verdict does
+ * not depend on how the bytes arrive (fuzz/fuzz_http_head.c). Admission
+ * scans a connection's first head, the relay each later one. */
+#define GROVE_HTTP_HEAD_MAX   ((size_t)32 << 10)
+#define GROVE_HTTP_FIELD_COST 64
 struct grove_http_head {
     char *buf;
     size_t len, cap;
     size_t parsed; /* the lines before this offset are checked */
+    size_t fields; /* header lines and query parameters so far */
     bool have_request_line;
     enum { HEAD_CONTINUES_NONE, HEAD_CONTINUES_LENGTH, HEAD_CONTINUES_OTHER } continues;
     size_t method_off, method_len, target_off, target_len; /* once the request line is in */
