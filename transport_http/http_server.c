@@ -2,8 +2,9 @@
  * and GET {base}/stream (SSE, http_sync_stream.c) for a grove_server
  * (docs/protocol.md), and at the root of the address the Data API under /v1/
  * (http_data.c), the admin API (http_admin.c), /metrics (http_metrics.c)
- * and the health probes. Connections are admitted by http_admit.c; every
- * answer is queued through http_reply.c.
+ * and the health probes. Connections are admitted by http_admit.c, and all
+ * but a stream's pass through the relay (http_relay.c: every head checked,
+ * TLS); every answer is queued through http_reply.c.
  *
  * A fixed pool of threads, each with its own epoll loop, serves every
  * connection (docs/design.md "Serving streams"). An ordinary request holds
@@ -154,9 +155,6 @@ static enum MHD_Result http_health(const struct http_listener *l, struct MHD_Con
     return grove_http_queue_json(l, conn, MHD_HTTP_OK, &body);
 }
 
-/* First call for a request: headers only. Everything that can be refused
- * without reading the body is refused here; call->collecting when the body
- * is wanted. */
 /* A request the relay refused (http_relay.c), from its header or, for a
  * chunked body, its trailer: answered here, in order, and the connection
  * closed. false: none. */
@@ -176,6 +174,9 @@ static bool http_relay_refused(struct http_listener *l, struct MHD_Connection *c
     return true;
 }
 
+/* First call for a request: headers only. Everything that can be refused
+ * without reading the body is refused here; call->collecting when the body
+ * is wanted. */
 static enum MHD_Result http_on_headers(struct http_listener *l, struct MHD_Connection *conn,
                                        const char *url, const char *method, struct http_call *call)
 {
