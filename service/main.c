@@ -59,8 +59,10 @@ static void groved_notify(const char *state)
 #endif
 }
 
-/* Every connection is a descriptor: the soft limit goes as high as the hard
- * one allows, and the log says what that leaves for connections. */
+/* Every connection is a descriptor, three when it goes through the HTTP
+ * listener's relay (all but a stream's, and every https one:
+ * transport_http/http_relay.c): the soft limit goes as high as the hard one
+ * allows, and the log says what that leaves for connections. */
 static void groved_raise_nofile(unsigned max_connections)
 {
     struct rlimit rl;
@@ -74,10 +76,11 @@ static void groved_raise_nofile(unsigned max_connections)
     }
     /* Room for the store, logs and peers beside the connections. */
     unsigned long long room = rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : rl.rlim_cur;
-    if (room < (unsigned long long)max_connections + 64)
+    if (room < 3ull * max_connections + 64)
         grove_log_kv(GROVE_LOG_WARN, "open files",
-                     "limit=%llu was=%llu max_connections=%u note=\"below max-connections:"
-                     " connections past the limit are refused at accept\"",
+                     "limit=%llu was=%llu max_connections=%u note=\"below three per connection"
+                     " (HTTP requests other than streams pass through a socketpair): connections"
+                     " past the limit are refused\"",
                      room, (unsigned long long)had, max_connections);
     else
         grove_log_kv(GROVE_LOG_INFO, "open files", "limit=%llu was=%llu max_connections=%u", room,

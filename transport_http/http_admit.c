@@ -437,10 +437,12 @@ static void http_admit_accept(struct grove_http_admit *a)
         }
         if (a->tls) {
             /* Encrypted: nothing to peek at. One over a cap is closed. */
-            if (!p.counted)
-                close(p.fd);
-            else if (!grove_http_relay_add(a->relay, p.fd, (struct sockaddr *)&p.addr, p.addr_len))
-                grove_http_admit_release(a, (struct sockaddr *)&p.addr);
+            struct sockaddr *addr = (struct sockaddr *)&p.addr;
+            if (p.counted && grove_http_relay_add(a->relay, p.fd, addr, p.addr_len))
+                continue;
+            close(p.fd);
+            if (p.counted)
+                grove_http_admit_release(a, addr);
             continue;
         }
         /* Peeks go on from the last one (SO_PEEK_OFF), and poll says
@@ -487,10 +489,16 @@ static void http_admit_hand_over(struct grove_http_admit *a, size_t i)
     setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
     struct sockaddr *addr = (struct sockaddr *)&p->addr;
     bool direct = p->head.parsed == SIZE_MAX || grove_http_head_wants_stream(&p->head, a->base);
-    bool taken = direct ? MHD_add_connection(a->daemon, p->fd, addr, p->addr_len) == MHD_YES
-                        : grove_http_relay_add(a->relay, p->fd, addr, p->addr_len);
-    if (!taken)
-        grove_http_admit_release(a, addr); /* the fd is closed */
+    if (direct) {
+        if (MHD_add_connection(a->daemon, p->fd, addr, p->addr_len) != MHD_YES)
+            grove_http_admit_release(a, addr); /* MHD closed the fd */
+    } else if (!grove_http_relay_add(a->relay, p->fd, addr, p->addr_len)) {
+        /* Out of descriptors, say: answered, not reset. */
+        snprintf(p->head.message, sizeof p->head.message, "cannot take the connection now: %s",
+                 strerror(errno));
+        http_admit_refuse(a, i, 503);
+        return;
+    }
     http_pending_drop(a, i, false);
 }
 

@@ -294,8 +294,9 @@ void grove_http_framing_free(struct grove_http_framing *f);
 struct grove_http_relay;
 grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemon *daemon,
                                  const char *cert_pem, const char *key_pem, const char *ca_pem);
-/* Takes fd (accepted; closed when false is returned) and hands libmicrohttpd
- * its end of the pair, with the client's address. */
+/* Takes fd (accepted) and hands libmicrohttpd its end of the pair, with the
+ * client's address; false (errno set): not taken, fd is still the caller's.
+ * A relayed connection holds three descriptors. */
 bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct sockaddr *addr,
                           socklen_t addr_len);
 /* An X-Grove-Refusal value the relay wrote: its status and message. */

@@ -419,7 +419,8 @@ static void relay_conn_free(struct grove_http_relay *r, struct relay_conn *c)
         c->next->prev = c->prev;
     }
     relay_certs_clear(r, c);
-    close(c->client);
+    if (c->client >= 0)
+        close(c->client);
     close(c->mhd);
 #ifdef GROVE_HTTP_GNUTLS
     if (c->tls)
@@ -543,8 +544,9 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
     struct relay_conn *c = calloc(1, sizeof *c);
     int pair[2];
     if (!c || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
+        int why = errno;
         free(c);
-        close(fd);
+        errno = why;
         return false;
     }
     /* The relay writes an answer in as many pieces as it reads: Nagle would
@@ -570,14 +572,13 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
             gnutls_transport_set_int(c->tls, fd);
     }
 #endif
-    if (!ready) {
-        close(pair[1]);
-        relay_conn_free(r, c);
-        return false;
-    }
     /* MHD takes its end whatever happens (closed on failure). */
-    if (MHD_add_connection(r->daemon, pair[1], addr, addr_len) != MHD_YES) {
+    if (!ready)
+        close(pair[1]);
+    if (!ready || MHD_add_connection(r->daemon, pair[1], addr, addr_len) != MHD_YES) {
+        c->client = -1; /* still the caller's */
         relay_conn_free(r, c);
+        errno = ENOMEM;
         return false;
     }
     pthread_mutex_lock(&r->lock);
