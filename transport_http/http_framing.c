@@ -20,15 +20,25 @@
  * limit so the scan can tell. */
 #define FRAMING_IN_MAX (GROVE_HTTP_HEAD_MAX + 1)
 
+/* What was consumed goes: the rest moves to the front, once per read (a
+ * memmove for each request or chunk would cost the square of a read). */
+static void framing_compact(struct grove_http_framing *f)
+{
+    if (f->in != f->base && f->in_len > 0)
+        memmove(f->base, f->in, f->in_len);
+    f->in = f->base;
+}
+
 char *grove_http_framing_space(struct grove_http_framing *f, size_t *room)
 {
+    framing_compact(f);
     if (f->in_len == f->in_cap && f->in_cap < FRAMING_IN_MAX) {
         size_t cap = f->in_cap ? 2 * f->in_cap : FRAMING_LINE_MAX;
         cap = cap > FRAMING_IN_MAX ? FRAMING_IN_MAX : cap;
-        char *grown = realloc(f->in, cap);
+        char *grown = realloc(f->base, cap);
         if (!grown)
             return NULL;
-        f->in = grown;
+        f->base = f->in = grown;
         f->in_cap = cap;
     }
     *room = f->in_cap - f->in_len;
@@ -37,7 +47,7 @@ char *grove_http_framing_space(struct grove_http_framing *f, size_t *room)
 
 void grove_http_framing_free(struct grove_http_framing *f)
 {
-    free(f->in);
+    free(f->base);
     memset(f, 0, sizeof *f);
 }
 
@@ -61,7 +71,7 @@ static void framing_refuse(struct grove_http_framing *f, int status, const char 
 
 static void framing_consume(struct grove_http_framing *f, size_t n)
 {
-    memmove(f->in, f->in + n, f->in_len - n);
+    f->in += n;
     f->in_len -= n;
 }
 
@@ -108,8 +118,7 @@ static grove_err framing_head(struct grove_http_framing *f, struct grove_buf *ou
 {
     struct grove_http_head *h = &f->head;
     h->buf = f->in;
-    h->len = f->in_len;
-    h->cap = f->in_cap;
+    h->len = h->cap = f->in_len;
     int status = grove_http_head_scan(h, GROVE_HTTP_HEAD_MAX);
     *moved = status >= 0;
     if (status > 0) {
@@ -253,8 +262,8 @@ grove_err grove_http_framing_run(struct grove_http_framing *f, struct grove_buf 
     }
     /* Between requests `in` goes back: an idle connection holds none. */
     if (f->state == FRAMING_HEAD && f->in_len == 0) {
-        free(f->in);
-        f->in = NULL;
+        free(f->base);
+        f->base = f->in = NULL;
         f->in_cap = 0;
     }
     return err;

@@ -263,7 +263,8 @@ bool grove_http_head_wants_stream(const struct grove_http_head *h, const char *b
  * at a request's end, or, when refused_in_body, inside a chunked body at a
  * chunk's end. GROVE_ENOMEM: out of memory. */
 struct grove_http_framing {
-    char *in; /* the client's bytes not yet moved */
+    char *base; /* in_cap bytes, from which in_len bytes at `in` are not yet moved */
+    char *in;
     size_t in_len, in_cap;
     struct grove_http_head head; /* its buf is `in` */
     enum {
