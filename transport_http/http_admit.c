@@ -59,18 +59,23 @@ static size_t http_line_len(const char *line, size_t to_lf)
     return to_lf > 0 && line[to_lf - 1] == '\r' ? to_lf - 1 : to_lf;
 }
 
+void grove_http_message_vformat(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    vsnprintf(out, cap, fmt, ap);
+    /* The quoted bytes may be anything: the message stays printable ASCII. */
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+}
+
 static int http_head_refuse(struct grove_http_head *h, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int http_head_refuse(struct grove_http_head *h, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(h->message, sizeof h->message, fmt, ap);
+    grove_http_message_vformat(h->message, sizeof h->message, fmt, ap);
     va_end(ap);
-    /* The quoted bytes may be anything: the message stays printable ASCII. */
-    for (char *c = h->message; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '?';
     return status;
 }
 

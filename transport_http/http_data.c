@@ -24,17 +24,6 @@
 
 /* ---- request targets ------------------------------------------------------- */
 
-static int http_data_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into a new string ('+' is a space when plus_space:
  * in a query). A bad escape or a NUL is GROVE_EINVAL naming `what`. */
 static grove_err http_data_unescape(const char *s, size_t n, bool plus_space, const char *what,
@@ -47,8 +36,8 @@ static grove_err http_data_unescape(const char *s, size_t n, bool plus_space, co
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? http_data_hex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? http_data_hex(s[i + 2]) : -1;
+            int hi = i + 2 < n ? grove_http_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? grove_http_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(d);
                 return grove_error_set(GROVE_EINVAL, "%s: bad percent escape \"%.*s\" at byte %zu",

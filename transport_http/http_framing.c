@@ -51,18 +51,14 @@ void grove_http_framing_free(struct grove_http_framing *f)
     memset(f, 0, sizeof *f);
 }
 
-/* The message keeps http_head_refuse's form: printable ASCII only. */
 static void framing_refuse(struct grove_http_framing *f, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void framing_refuse(struct grove_http_framing *f, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->message, sizeof f->message, fmt, ap);
+    grove_http_message_vformat(f->message, sizeof f->message, fmt, ap);
     va_end(ap);
-    for (char *m = f->message; *m; m++)
-        if ((unsigned char)*m < 0x20 || (unsigned char)*m > 0x7e)
-            *m = '?';
     f->refused = status;
     f->refused_in_body = f->state != FRAMING_HEAD;
     f->state = FRAMING_REFUSED;
@@ -101,7 +97,7 @@ static size_t framing_line(const struct grove_http_framing *f, size_t *len)
     return to_lf + 1;
 }
 
-static int framing_hex(char ch)
+int grove_http_hex_digit(char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -155,13 +151,13 @@ static grove_err framing_chunk_size(struct grove_http_framing *f, struct grove_b
     }
     uint64_t size = 0;
     size_t digits = 0;
-    while (digits < len && digits < 15 && framing_hex(f->in[digits]) >= 0)
-        size = size * 16 + (uint64_t)framing_hex(f->in[digits++]);
+    while (digits < len && digits < 15 && grove_http_hex_digit(f->in[digits]) >= 0)
+        size = size * 16 + (uint64_t)grove_http_hex_digit(f->in[digits++]);
     size_t rest = digits;
     while (rest < len && (f->in[rest] == ' ' || f->in[rest] == '\t'))
         rest++;
     if (digits == 0 || (rest < len && f->in[rest] != ';') ||
-        (digits < len && framing_hex(f->in[digits]) >= 0)) {
+        (digits < len && grove_http_hex_digit(f->in[digits]) >= 0)) {
         framing_refuse(f, 400, "chunked body: chunk size \"%.*s\" is not a hexadecimal number",
                        (int)(len > 64 ? 64 : len), f->in);
         return GROVE_OK;

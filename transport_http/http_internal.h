@@ -4,6 +4,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 
 #include "grove/json.h" /* SSE events carry JSON change arrays, as Grove's clients expect */
 #include "grove/metrics.h"
@@ -312,6 +313,13 @@ bool grove_http_conn_is_relayed(struct MHD_Connection *conn);
 /* stop closes every relayed connection (after MHD has stopped); free frees r. */
 void grove_http_relay_stop(struct grove_http_relay *r);
 void grove_http_relay_free(struct grove_http_relay *r);
+
+/* A refusal's message, formatted (vsnprintf) and kept printable ASCII: the
+ * bytes it quotes may be anything (http_admit.c). */
+void grove_http_message_vformat(char *out, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* The value of a hexadecimal digit, or -1 (http_framing.c). */
+int grove_http_hex_digit(char ch);
 
 /* Counts and logs a refusal of the listener's own (a head or a body's
  * framing), as the core's are. */
