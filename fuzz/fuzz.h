@@ -36,6 +36,9 @@ static inline void fuzz_print(const char *label, const struct grove_buf *b)
 /* Aborts unless the two encodings are the same bytes. */
 static inline void fuzz_same(const struct grove_buf *a, const struct grove_buf *b, const char *what)
 {
+    /* memcmp first: a loop of ours would be traced byte by byte. */
+    if (a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0))
+        return;
     size_t i = 0;
     while (i < a->len && i < b->len && a->data[i] == b->data[i])
         i++;
