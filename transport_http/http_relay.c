@@ -21,7 +21,6 @@
  * Deadlines and idle timeouts are libmicrohttpd's (http_deadline.c): when it
  * closes its end, the relay sends the client what is left and closes too. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
