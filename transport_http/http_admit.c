@@ -545,14 +545,8 @@ void grove_http_count_refusal(struct grove_metrics *metrics, int status, const c
 static void http_admit_count_refusal(struct grove_http_admit *a, const struct http_pending *p,
                                      int status)
 {
-    char peer[GROVE_PEER_ADDR_MAX] = "";
-    if (p->addr.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&p->addr;
-        grove_peer_addr_format(peer, sizeof peer, &in->sin_addr, 4, ntohs(in->sin_port));
-    } else if (p->addr.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->addr;
-        grove_peer_addr_format(peer, sizeof peer, &in6->sin6_addr, 16, ntohs(in6->sin6_port));
-    }
+    char peer[GROVE_PEER_ADDR_MAX];
+    grove_http_sockaddr_text((const struct sockaddr *)&p->addr, peer, sizeof peer);
     grove_http_count_refusal(a->metrics, status, peer, p->head.message);
 }
 

@@ -95,6 +95,8 @@ enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
 enum MHD_Result grove_http_preflight(const struct http_listener *l, struct MHD_Connection *conn);
 /* The client's address ("127.0.0.1:40112", "[::1]:40112"; "" unknown). */
 void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size);
+/* The same for an address (grove_peer_addr_format's form; "" unless IPv4 or IPv6). */
+void grove_http_sockaddr_text(const struct sockaddr *sa, char *out, size_t size);
 /* GET {base}/stream for an admitted caller (http_sync_stream.c). */
 enum MHD_Result grove_http_sync_stream_start(struct http_listener *l, struct MHD_Connection *conn,
                                              const struct grove_caller *caller);

@@ -11,12 +11,8 @@
 #include "grove/sys/error.h"
 #include "http_internal.h"
 
-/* The client's address, for the server's hooks (grove_serve_from). */
-void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size)
+void grove_http_sockaddr_text(const struct sockaddr *sa, char *out, size_t size)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         grove_peer_addr_format(out, size, &in->sin_addr, 4, ntohs(in->sin_port));
@@ -26,6 +22,14 @@ void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size)
     } else if (size) {
         out[0] = '\0';
     }
+}
+
+/* The client's address, for the server's hooks (grove_serve_from). */
+void grove_http_peer_addr(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    grove_http_sockaddr_text(info ? info->client_addr : NULL, out, size);
 }
 
 /* The origin of this request when the listener lets it call (CORS), else
@@ -161,4 +165,3 @@ enum MHD_Result grove_http_queue_grove_error(const struct http_listener *l,
 {
     return grove_http_queue_error(l, conn, grove_err_to_http(err), grove_errmsg(), NULL);
 }
-
