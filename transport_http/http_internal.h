@@ -38,7 +38,7 @@ struct http_listener {
     int fd;
     atomic_bool closing;
     struct grove_http_deadlines *deadlines;
-    struct grove_http_pump *pump;   /* resumes the streams (http_pump.c) */
+    struct grove_http_pump *pump;   /* delivers to the streams (http_pump.c) */
     struct grove_http_admit *admit; /* accepts: the caps, plain HTTP's first heads */
     struct grove_http_relay *relay; /* every later head, and TLS */
     char *cert_pem;
@@ -120,18 +120,22 @@ struct grove_http_sse_source {
     void (*close)(void *self);
     void *self;
 };
-/* The stream pump (http_pump.c): one thread per listener that resumes the
- * suspended SSE connections on each commit, when their keep-alive is due
- * (due_ms, monotonic) and at stop. A content reader with nothing to send
- * takes the commit count before it polls its source and parks with it: park
+/* The stream pump (http_pump.c): a few threads per listener that deliver
+ * each commit, and each keep-alive when due (due_ms, monotonic), to the
+ * suspended SSE connections. A content reader with nothing to send takes
+ * the commit count before it polls its source and parks with it: park
  * suspends the connection and returns true, or returns false (not
- * suspended) when a commit came since or the pump is stopping. forget takes
- * a freed stream off the list; stop resumes every parked stream and refuses
- * new parks (before MHD_stop_daemon, which must find none suspended). */
+ * suspended) when a commit came since or the pump is stopping. The pump
+ * calls deliver on a parked stream, outside the lock: true keeps it parked
+ * (with a new due_ms), false resumes it. forget takes a freed stream off
+ * the list; stop resumes every parked stream and refuses new parks (before
+ * MHD_stop_daemon, which must find none suspended). */
 struct grove_http_parked {
     struct grove_http_parked *prev, *next; /* NULL while not parked */
     struct MHD_Connection *conn;
     int64_t due_ms;
+    /* scratch: the calling thread's, for the events on their way */
+    bool (*deliver)(struct grove_http_parked *e, struct grove_buf *scratch);
 };
 struct grove_http_pump;
 grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store *store);
@@ -139,10 +143,6 @@ uint64_t grove_http_pump_commits(struct grove_http_pump *p);
 bool grove_http_pump_park(struct grove_http_pump *p, struct grove_http_parked *e, uint64_t commits,
                           int64_t due_ms);
 void grove_http_pump_forget(struct grove_http_pump *p, struct grove_http_parked *e);
-/* Resumes a few of the streams a commit woke, if any are still waiting:
- * called by every content reader that runs, so resuming thousands of
- * streams is shared by the pool threads. */
-void grove_http_pump_help(struct grove_http_pump *p);
 void grove_http_pump_stop(struct grove_http_pump *p);
 void grove_http_pump_free(struct grove_http_pump *p);
 

@@ -57,6 +57,26 @@ struct fanout_text {
     size_t len, cap;
 };
 
+/* Appends what fd has within ms to t: 1 when it read, 0 when nothing came,
+ * -1 on EOF or an error. */
+static int fanout_read_some(int fd, struct fanout_text *t, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return 0;
+    if (t->cap - t->len < 65537) {
+        t->cap = t->cap ? 2 * t->cap : 131072;
+        t->data = realloc(t->data, t->cap);
+        cr_assert(t->data);
+    }
+    ssize_t n = recv(fd, t->data + t->len, t->cap - t->len - 1, 0);
+    if (n <= 0)
+        return -1;
+    t->len += (size_t)n;
+    t->data[t->len] = '\0';
+    return 1;
+}
+
 /* Reads fd into t until `needle` is in it, EOF, or timeout_s: true when found. */
 static bool fanout_read_until(int fd, struct fanout_text *t, const char *needle, int timeout_s)
 {
@@ -66,19 +86,8 @@ static bool fanout_read_until(int fd, struct fanout_text *t, const char *needle,
             return true;
         if (time(NULL) > end)
             return false;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        if (t->cap - t->len < 65537) {
-            t->cap = t->cap ? 2 * t->cap : 131072;
-            t->data = realloc(t->data, t->cap);
-            cr_assert(t->data);
-        }
-        ssize_t n = recv(fd, t->data + t->len, t->cap - t->len - 1, 0);
-        if (n <= 0)
+        if (fanout_read_some(fd, t, 200) < 0)
             return false;
-        t->len += (size_t)n;
-        t->data[t->len] = '\0';
     }
 }
 
@@ -195,6 +204,65 @@ Test(transport_http_fanout, a_subscriber_that_never_reads_holds_up_no_other, .ti
     fanout_text_free(&t);
     close(fast);
     close(slow);
+    grove_peer_close(peer);
+    http_node_stop(&n);
+}
+
+/* Commits sent while a subscriber does not read fill its socket: the pump
+ * writes what the socket takes and libmicrohttpd the rest as it reads.
+ * Every event must come whole, once and in order across those hand-overs. */
+Test(transport_http_fanout, a_paused_subscriber_gets_every_event_whole_and_in_order, .timeout = 120)
+{
+    struct http_node n;
+    http_node_start(&n, NULL);
+    struct grove_url u;
+    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
+    struct grove_peer *peer;
+    cr_assert_eq(grove_peer_open(&peer, n.url, NULL), GROVE_OK);
+    int paused = fanout_stream_open(&u, NULL, "", 4096);
+    struct fanout_text t = {0};
+    cr_assert(fanout_read_until(paused, &t, ": ok", 20));
+    enum { COMMITS = 300, VALUE = 16384 };
+    for (int i = 0; i < COMMITS; i++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "p%d-", i);
+        fanout_push(peer, prefix, 1, VALUE); /* about 5 MB in all */
+    }
+    cr_assert(fanout_read_until(paused, &t, "\"p299-0\"", 30), "the last commit never came");
+    /* and the rest of its event */
+    size_t last = (size_t)(strstr(t.data, "\"p299-0\"") - t.data);
+    while (!strstr(t.data + last, "\n\n") && fanout_read_some(paused, &t, 5000) > 0)
+        ;
+    const char *at = t.data;
+    for (int i = 0; i < COMMITS; i++) {
+        char pk[24];
+        snprintf(pk, sizeof pk, "\"p%d-0\"", i);
+        const char *found = strstr(at, pk);
+        cr_assert(found, "%s is missing or out of order", pk);
+        cr_assert(!strstr(found + 1, pk), "%s came twice", pk);
+        at = found;
+    }
+    /* Each event whole: an id line, then a data line of a JSON array, and
+     * every value its full length. A stream behind reads several commits
+     * into one event. */
+    int ids = 0, arrays = 0, values = 0;
+    for (const char *p = t.data; (p = strstr(p, "\nid: ")); p++) {
+        ids++;
+        const char *data = strstr(p, "\ndata: [");
+        arrays += data && strstr(data, "]\n\n") && strcspn(p + 1, "\n") < (size_t)(data - p);
+    }
+    const char *body = strstr(t.data, "\r\n\r\n");
+    cr_assert(body);
+    for (const char *p = body; (p = strchr(p, 'x'));) {
+        size_t run = strspn(p, "x");
+        cr_assert_eq(run, VALUE, "a value of %zu bytes, not %d", run, VALUE);
+        values++;
+        p += run;
+    }
+    cr_expect_eq(arrays, ids, "%d whole events of %d", arrays, ids);
+    cr_expect_eq(values, COMMITS, "%d values for %d commits", values, COMMITS);
+    fanout_text_free(&t);
+    close(paused);
     grove_peer_close(peer);
     http_node_stop(&n);
 }
