@@ -32,8 +32,13 @@ static void framing_compact(struct grove_http_framing *f)
 char *grove_http_framing_space(struct grove_http_framing *f, size_t *room)
 {
     framing_compact(f);
-    if (f->in_len == f->in_cap && f->in_cap < FRAMING_IN_MAX) {
-        size_t cap = f->in_cap ? 2 * f->in_cap : FRAMING_LINE_MAX;
+    /* A head grows `in` as it needs; a body longer than its room takes it
+     * whole at once: a large push then crosses in a few reads and sends,
+     * not one per 4 KiB. */
+    bool long_body = (f->state == FRAMING_BODY || f->state == FRAMING_CHUNK_DATA) &&
+                     f->left > f->in_cap - f->in_len;
+    if ((f->in_len == f->in_cap || long_body) && f->in_cap < FRAMING_IN_MAX) {
+        size_t cap = long_body ? FRAMING_IN_MAX : f->in_cap ? 2 * f->in_cap : FRAMING_LINE_MAX;
         cap = cap > FRAMING_IN_MAX ? FRAMING_IN_MAX : cap;
         char *grown = realloc(f->base, cap);
         if (!grown)
