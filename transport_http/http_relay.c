@@ -6,8 +6,9 @@
  * every later one, and the framing of chunked bodies, and terminates TLS
  * (libmicrohttpd's own TLS would leave nothing to check). Each relayed
  * connection is joined to libmicrohttpd by a socketpair (MHD_add_connection
- * with the client's address), and one thread here moves the bytes both
- * ways. libmicrohttpd only ever reads what was checked (http_framing.c):
+ * with the client's address), and one of the relay's threads (a lane per
+ * core, at most 4; a connection stays on the lane it was given) moves the
+ * bytes both ways. libmicrohttpd only ever reads what was checked (http_framing.c):
  * each head whole and as sent, a body of Content-Length bytes as it comes,
  * a chunked body re-framed in plain chunks (extensions and trailers dropped).
  *
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +56,16 @@
 #define RELAY_DRAIN_MS    1000
 #define RELAY_DRAIN_BYTES ((size_t)1 << 20)
 #define RELAY_TICK_MS     250
+/* Lanes at most. One thread would carry every relayed byte and do all the
+ * TLS work of the listener on one core, whatever the machine has. */
+#define RELAY_LANES_MAX 4
+
+struct relay_lane;
 
 struct relay_conn {
-    struct relay_conn *prev, *next; /* the thread's list */
-    struct relay_conn *next_new;    /* added, not yet taken in by the thread */
+    struct relay_lane *lane;
+    struct relay_conn *prev, *next; /* the lane's list */
+    struct relay_conn *next_new;    /* added, not yet taken in by the lane */
     int client, mhd;                /* the client's socket; our end of the pair */
     int mhd_end;                    /* libmicrohttpd's end: its number keys the cert names */
 #ifdef GROVE_HTTP_GNUTLS
@@ -82,19 +90,27 @@ struct cert_entry {
     struct grove_cert_names names;
 };
 
-struct grove_http_relay {
-    struct MHD_Daemon *daemon;
+/* A thread and the connections it moves. */
+struct relay_lane {
+    struct grove_http_relay *relay;
     int epfd, wake; /* wake: an eventfd, for new connections and the stop */
     pthread_t thread;
     bool running;
-    char token[33];       /* hex: proves an X-Grove-Refusal header is ours */
-    pthread_mutex_t lock; /* new_conns, stopping, certs */
-    struct relay_conn *new_conns;
+    struct relay_conn *new_conns; /* under the relay's lock */
+    struct relay_conn list;       /* the thread's: a circular list's sentinel */
+    char *scratch;                /* the thread's: RELAY_BUF_MAX bytes read from libmicrohttpd */
+};
+
+struct grove_http_relay {
+    struct MHD_Daemon *daemon;
+    struct relay_lane lanes[RELAY_LANES_MAX];
+    unsigned lane_count;
+    atomic_uint next_lane; /* round robin over the lanes */
+    char token[33];        /* hex: proves an X-Grove-Refusal header is ours */
+    pthread_mutex_t lock;  /* the lanes' new_conns, stopping, certs */
     bool stopping;
     struct cert_entry **certs; /* by libmicrohttpd's end of the pair */
     size_t certs_cap;
-    struct relay_conn list; /* the thread's: a circular list's sentinel */
-    char *scratch;          /* the thread's: RELAY_BUF_MAX bytes read from libmicrohttpd */
 #ifdef GROVE_HTTP_GNUTLS
     gnutls_certificate_credentials_t cred; /* NULL: plain HTTP */
     bool verify;                           /* a CA was given: client certificates are asked for */
@@ -361,11 +377,12 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
      * thread's scratch buffer; only the rest is held. */
     size_t held = relay_pending(&c->to_client, c->to_client_off);
     if (!c->mhd_eof && held < RELAY_BUF_MAX) {
-        ssize_t n = recv(c->mhd, r->scratch, RELAY_BUF_MAX - held, MSG_DONTWAIT);
+        char *scratch = c->lane->scratch;
+        ssize_t n = recv(c->mhd, scratch, RELAY_BUF_MAX - held, MSG_DONTWAIT);
         if (n > 0) {
             size_t sent = 0;
             while (held == 0 && sent < (size_t)n) {
-                ssize_t w = relay_client_write(c, r->scratch + sent, (size_t)n - sent);
+                ssize_t w = relay_client_write(c, scratch + sent, (size_t)n - sent);
                 if (w == -2)
                     return false;
                 if (w < 0)
@@ -373,7 +390,7 @@ static bool relay_step(struct grove_http_relay *r, struct relay_conn *c, bool *p
                 sent += (size_t)w;
             }
             if (sent < (size_t)n &&
-                grove_buf_append(&c->to_client, r->scratch + sent, (size_t)n - sent))
+                grove_buf_append(&c->to_client, scratch + sent, (size_t)n - sent))
                 return false;
             *progress = true;
         } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -434,8 +451,7 @@ static void relay_conn_free(struct grove_http_relay *r, struct relay_conn *c)
 /* epoll's data: the connection, its low bit telling libmicrohttpd's side.
  * A side with nothing to wait for is taken out: a closed peer would
  * otherwise wake the thread again and again. */
-static void relay_watch(struct grove_http_relay *r, struct relay_conn *c, bool mhd_side,
-                        uint32_t want)
+static void relay_watch(struct relay_conn *c, bool mhd_side, uint32_t want)
 {
     int fd = mhd_side ? c->mhd : c->client;
     uint32_t *now = mhd_side ? &c->mhd_events : &c->client_events;
@@ -443,7 +459,7 @@ static void relay_watch(struct grove_http_relay *r, struct relay_conn *c, bool m
         return;
     struct epoll_event ev = {.events = want, .data.ptr = (char *)c + mhd_side};
     int op = !want ? EPOLL_CTL_DEL : *now ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    epoll_ctl(r->epfd, op, fd, &ev);
+    epoll_ctl(c->lane->epfd, op, fd, &ev);
     *now = want;
 }
 
@@ -468,26 +484,27 @@ static void relay_service(struct grove_http_relay *r, struct relay_conn *c)
         if (relay_pending(&c->to_mhd, c->to_mhd_off) > 0)
             mhd |= EPOLLOUT;
     }
-    relay_watch(r, c, false, client);
-    relay_watch(r, c, true, mhd);
+    relay_watch(c, false, client);
+    relay_watch(c, true, mhd);
 }
 
-/* Connections added since the last look, into the thread's list. */
-static bool relay_take_new(struct grove_http_relay *r)
+/* Connections added to the lane since the last look, into its list. */
+static bool relay_take_new(struct relay_lane *lane)
 {
+    struct grove_http_relay *r = lane->relay;
     uint64_t count;
-    (void)!read(r->wake, &count, sizeof count);
+    (void)!read(lane->wake, &count, sizeof count);
     pthread_mutex_lock(&r->lock);
-    struct relay_conn *c = r->new_conns;
-    r->new_conns = NULL;
+    struct relay_conn *c = lane->new_conns;
+    lane->new_conns = NULL;
     bool stopping = r->stopping;
     pthread_mutex_unlock(&r->lock);
     while (c) {
         struct relay_conn *next = c->next_new;
-        c->prev = &r->list;
-        c->next = r->list.next;
-        r->list.next->prev = c;
-        r->list.next = c;
+        c->prev = &lane->list;
+        c->next = lane->list.next;
+        lane->list.next->prev = c;
+        lane->list.next = c;
         relay_service(r, c);
         c = next;
     }
@@ -496,12 +513,13 @@ static bool relay_take_new(struct grove_http_relay *r)
 
 static void *relay_loop(void *arg)
 {
-    struct grove_http_relay *r = arg;
+    struct relay_lane *lane = arg;
+    struct grove_http_relay *r = lane->relay;
     prctl(PR_SET_NAME, "grove-relay"); /* as top and perf show it */
     struct epoll_event events[64];
     int64_t last_tick = relay_now_ms();
     for (;;) {
-        int n = epoll_wait(r->epfd, events, 64, RELAY_TICK_MS);
+        int n = epoll_wait(lane->epfd, events, 64, RELAY_TICK_MS);
         if (n < 0 && errno != EINTR)
             break;
         bool stop = false;
@@ -510,7 +528,7 @@ static void *relay_loop(void *arg)
          * connection freed by the first must not be touched again. */
         for (int i = 0; i < n; i++) {
             if (!events[i].data.ptr) {
-                stop = !relay_take_new(r) || stop;
+                stop = !relay_take_new(lane) || stop;
                 continue;
             }
             struct relay_conn *c = (void *)((uintptr_t)events[i].data.ptr & ~(uintptr_t)1);
@@ -525,7 +543,7 @@ static void *relay_loop(void *arg)
         int64_t now = relay_now_ms();
         if (now - last_tick >= RELAY_TICK_MS) {
             last_tick = now;
-            for (struct relay_conn *c = r->list.next, *next; c != &r->list; c = next) {
+            for (struct relay_conn *c = lane->list.next, *next; c != &lane->list; c = next) {
                 next = c->next;
                 if (c->closing && now - c->closing_ms > RELAY_DRAIN_MS)
                     relay_conn_free(r, c);
@@ -580,12 +598,14 @@ bool grove_http_relay_add(struct grove_http_relay *r, int fd, const struct socka
         errno = ENOMEM;
         return false;
     }
+    struct relay_lane *lane = &r->lanes[atomic_fetch_add(&r->next_lane, 1) % r->lane_count];
+    c->lane = lane;
     pthread_mutex_lock(&r->lock);
-    c->next_new = r->new_conns;
-    r->new_conns = c;
+    c->next_new = lane->new_conns;
+    lane->new_conns = c;
     pthread_mutex_unlock(&r->lock);
     uint64_t one = 1;
-    (void)!write(r->wake, &one, sizeof one);
+    (void)!write(lane->wake, &one, sizeof one);
     return true;
 }
 
@@ -597,8 +617,14 @@ grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemo
     if (!r)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     r->daemon = daemon;
-    r->list.next = r->list.prev = &r->list;
-    r->epfd = r->wake = -1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    r->lane_count = cores < 1 ? 1 : cores > RELAY_LANES_MAX ? RELAY_LANES_MAX : (unsigned)cores;
+    for (unsigned i = 0; i < RELAY_LANES_MAX; i++) {
+        struct relay_lane *lane = &r->lanes[i];
+        lane->relay = r;
+        lane->list.next = lane->list.prev = &lane->list;
+        lane->epfd = lane->wake = -1;
+    }
     pthread_mutex_init(&r->lock, NULL);
     grove_err err = GROVE_OK;
     unsigned char secret[16];
@@ -639,20 +665,24 @@ grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemo
         goto fail;
     }
 #endif
-    r->scratch = malloc(RELAY_BUF_MAX);
-    r->epfd = epoll_create1(EPOLL_CLOEXEC);
-    r->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (!r->scratch || r->epfd < 0 || r->wake < 0 ||
-        epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wake, &ev) < 0) {
-        err = grove_error_set(GROVE_EUNAVAIL, "cannot set up the HTTP relay: %s", strerror(errno));
-        goto fail;
+    for (unsigned i = 0; i < r->lane_count; i++) {
+        struct relay_lane *lane = &r->lanes[i];
+        lane->scratch = malloc(RELAY_BUF_MAX);
+        lane->epfd = epoll_create1(EPOLL_CLOEXEC);
+        lane->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        if (!lane->scratch || lane->epfd < 0 || lane->wake < 0 ||
+            epoll_ctl(lane->epfd, EPOLL_CTL_ADD, lane->wake, &ev) < 0) {
+            err = grove_error_set(GROVE_EUNAVAIL, "cannot set up the HTTP relay: %s",
+                                  strerror(errno));
+            goto fail;
+        }
+        if (pthread_create(&lane->thread, NULL, relay_loop, lane) != 0) {
+            err = grove_error_set(GROVE_ENOMEM, "cannot start the HTTP relay thread");
+            goto fail;
+        }
+        lane->running = true;
     }
-    if (pthread_create(&r->thread, NULL, relay_loop, r) != 0) {
-        err = grove_error_set(GROVE_ENOMEM, "cannot start the HTTP relay thread");
-        goto fail;
-    }
-    r->running = true;
     *out = r;
     return GROVE_OK;
 fail:
@@ -662,22 +692,27 @@ fail:
 
 void grove_http_relay_stop(struct grove_http_relay *r)
 {
-    if (!r || !r->running)
+    if (!r)
         return;
     pthread_mutex_lock(&r->lock);
     r->stopping = true;
     pthread_mutex_unlock(&r->lock);
-    uint64_t one = 1;
-    (void)!write(r->wake, &one, sizeof one);
-    pthread_join(r->thread, NULL);
-    r->running = false;
-    while (r->list.next != &r->list)
-        relay_conn_free(r, r->list.next);
-    for (struct relay_conn *c = r->new_conns, *next; c; c = next) {
-        next = c->next_new;
-        relay_conn_free(r, c);
+    for (unsigned i = 0; i < r->lane_count; i++) {
+        struct relay_lane *lane = &r->lanes[i];
+        if (!lane->running)
+            continue;
+        uint64_t one = 1;
+        (void)!write(lane->wake, &one, sizeof one);
+        pthread_join(lane->thread, NULL);
+        lane->running = false;
+        while (lane->list.next != &lane->list)
+            relay_conn_free(r, lane->list.next);
+        for (struct relay_conn *c = lane->new_conns, *next; c; c = next) {
+            next = c->next_new;
+            relay_conn_free(r, c);
+        }
+        lane->new_conns = NULL;
     }
-    r->new_conns = NULL;
 }
 
 void grove_http_relay_free(struct grove_http_relay *r)
@@ -685,11 +720,14 @@ void grove_http_relay_free(struct grove_http_relay *r)
     if (!r)
         return;
     grove_http_relay_stop(r);
-    if (r->epfd >= 0)
-        close(r->epfd);
-    if (r->wake >= 0)
-        close(r->wake);
-    free(r->scratch);
+    for (unsigned i = 0; i < r->lane_count; i++) {
+        struct relay_lane *lane = &r->lanes[i];
+        if (lane->epfd >= 0)
+            close(lane->epfd);
+        if (lane->wake >= 0)
+            close(lane->wake);
+        free(lane->scratch);
+    }
     for (size_t i = 0; i < r->certs_cap; i++)
         free(r->certs[i]);
     free(r->certs);
