@@ -21,6 +21,14 @@
 
 TestSuite(transport_http_fanout, .init = http_fixture_register);
 
+/* A node, its URL and a peer that writes to it. */
+static void fanout_node_start(struct http_node *n, struct grove_url *u, struct grove_peer **peer)
+{
+    http_node_start(n, NULL);
+    cr_assert_eq(grove_url_parse(n->url, u), GROVE_OK);
+    cr_assert_eq(grove_peer_open(peer, n->url, NULL), GROVE_OK);
+}
+
 /* A connection from `from` (NULL: 127.0.0.1) to the listener at u. */
 static int fanout_connect(const struct grove_url *u, const char *from, int rcvbuf)
 {
@@ -214,11 +222,9 @@ Test(transport_http_fanout, a_subscriber_that_never_reads_holds_up_no_other, .ti
 Test(transport_http_fanout, a_paused_subscriber_gets_every_event_whole_and_in_order, .timeout = 120)
 {
     struct http_node n;
-    http_node_start(&n, NULL);
     struct grove_url u;
-    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
     struct grove_peer *peer;
-    cr_assert_eq(grove_peer_open(&peer, n.url, NULL), GROVE_OK);
+    fanout_node_start(&n, &u, &peer);
     int paused = fanout_stream_open(&u, NULL, "", 4096);
     struct fanout_text t = {0};
     cr_assert(fanout_read_until(paused, &t, ": ok", 20));
@@ -284,11 +290,9 @@ Test(transport_http_fanout, a_dropped_subscriber_resumes_by_cursor_with_nothing_
      .timeout = 120)
 {
     struct http_node n;
-    http_node_start(&n, NULL);
     struct grove_url u;
-    cr_assert_eq(grove_url_parse(n.url, &u), GROVE_OK);
     struct grove_peer *peer;
-    cr_assert_eq(grove_peer_open(&peer, n.url, NULL), GROVE_OK);
+    fanout_node_start(&n, &u, &peer);
     int fd = fanout_stream_open(&u, NULL, "", 0);
     struct fanout_text t = {0};
     cr_assert(fanout_read_until(fd, &t, ": ok", 20));
