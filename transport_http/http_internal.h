@@ -322,6 +322,9 @@ void grove_http_message_vformat(char *out, size_t cap, const char *fmt, va_list 
     __attribute__((format(printf, 3, 0)));
 /* The value of a hexadecimal digit, or -1 (http_framing.c). */
 int grove_http_hex_digit(char ch);
+/* Threads for work that spreads over cores (the relay's lanes, the stream
+ * pump): one per online core, 1 to max (http_server.c). */
+unsigned grove_http_threads_per_core(unsigned max);
 
 /* Counts and logs a refusal of the listener's own (a head or a body's
  * framing), as the core's are. */

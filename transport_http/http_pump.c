@@ -23,7 +23,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "grove/sys/error.h"
 #include "http_internal.h"
@@ -230,14 +229,6 @@ static void *http_pump_helper(void *arg)
     return NULL;
 }
 
-static unsigned http_pump_thread_count(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cores < 1)
-        return 1;
-    return cores > HTTP_PUMP_THREADS_MAX ? HTTP_PUMP_THREADS_MAX : (unsigned)cores;
-}
-
 grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store *store)
 {
     struct grove_http_pump *p = calloc(1, sizeof *p);
@@ -248,7 +239,7 @@ grove_err grove_http_pump_start(struct grove_http_pump **out, struct grove_store
     p->next_due_ms = INT64_MAX;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
-    unsigned want = http_pump_thread_count();
+    unsigned want = grove_http_threads_per_core(HTTP_PUMP_THREADS_MAX);
     while (p->thread_count < want &&
            pthread_create(&p->threads[p->thread_count], NULL,
                           p->thread_count ? http_pump_helper : http_pump_main, p) == 0)

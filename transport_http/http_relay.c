@@ -8,9 +8,10 @@
  * connection is joined to libmicrohttpd by a socketpair (MHD_add_connection
  * with the client's address), and one of the relay's threads (a lane per
  * core, at most 4; a connection stays on the lane it was given) moves the
- * bytes both ways. libmicrohttpd only ever reads what was checked (http_framing.c):
- * each head whole and as sent, a body of Content-Length bytes as it comes,
- * a chunked body re-framed in plain chunks (extensions and trailers dropped).
+ * bytes both ways. libmicrohttpd only ever reads what was checked
+ * (http_framing.c): each head whole and as sent, a body of Content-Length
+ * bytes as it comes, a chunked body re-framed in plain chunks (extensions
+ * and trailers dropped).
  *
  * A request the relay refuses is answered by the listener, in order after
  * the requests before it, with {"error":"..."} and a close: in place of a bad
@@ -617,8 +618,7 @@ grove_err grove_http_relay_start(struct grove_http_relay **out, struct MHD_Daemo
     if (!r)
         return grove_error_set(GROVE_ENOMEM, "out of memory");
     r->daemon = daemon;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    r->lane_count = cores < 1 ? 1 : cores > RELAY_LANES_MAX ? RELAY_LANES_MAX : (unsigned)cores;
+    r->lane_count = grove_http_threads_per_core(RELAY_LANES_MAX);
     for (unsigned i = 0; i < RELAY_LANES_MAX; i++) {
         struct relay_lane *lane = &r->lanes[i];
         lane->relay = r;

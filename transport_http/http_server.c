@@ -377,6 +377,14 @@ static grove_err http_bind(const struct grove_url *u, int *fd_out, bool *v6)
     return GROVE_OK;
 }
 
+unsigned grove_http_threads_per_core(unsigned max)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        return 1;
+    return cores > (long)max ? max : (unsigned)cores;
+}
+
 static void http_listener_free(struct http_listener *l)
 {
     if (!l)
