@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -51,9 +52,18 @@ def main():
                                   extra=["--token", "s3cret"])
         try:
             node.start([http_port, grpc_port])
-            for path in ("/healthz", "/readyz"):
-                status, body = get(http_port, path)
-                assert status == 200 and b'"ok"' in body, (path, status, body)
+            status, body = get(http_port, "/healthz")
+            assert status == 200 and b'"ok"' in body, ("/healthz", status, body)
+            # Ready once every listener is up: the ports accept a little before
+            # that (a slow build, under a sanitizer, showed it), so it is waited for.
+            deadline = time.time() + 20
+            while True:
+                status, body = get(http_port, "/readyz")
+                if status == 200 or time.time() > deadline:
+                    break
+                assert status == 503 and b"not ready" in body, ("/readyz", status, body)
+                time.sleep(0.05)
+            assert status == 200 and b'"ok"' in body, ("/readyz", status, body)
             status, _ = get(http_port, "/sync/pull")
             assert status == 405, status  # the sync endpoints still want their method and token
             for service in ("", "grove.sync.v1.Sync", "grove.data.v1.Data"):
