@@ -126,35 +126,35 @@ static bool http_sse_deliver(struct grove_http_parked *e, struct grove_buf *scra
     struct http_sse *s = (struct http_sse *)(void *)((char *)e - offsetof(struct http_sse, parked));
     if (s->fd < 0)
         return false;
-    for (bool first = true;; first = false) {
-        scratch->len = 0;
-        grove_err err = http_sse_next(s, scratch);
-        if (err == GROVE_ETIMEOUT) {
-            e->due_ms = s->next_keepalive_ms;
-            return true;
-        }
-        if (err)
-            return false; /* the reader polls again, and ends the response */
-        size_t sent = 0;
-        if (first) {
-            ssize_t n;
-            do
-                n = send(s->fd, scratch->data, scratch->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-            while (n < 0 && errno == EINTR);
-            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-                s->failed = true;
-                return false;
-            }
-            sent = n > 0 ? (size_t)n : 0;
-            if (sent == scratch->len)
-                continue; /* all taken: at the head if the next poll finds nothing */
-        }
-        /* The socket is full, or the stream is behind: libmicrohttpd sends
-         * the rest as the client reads. */
-        if (grove_buf_append(&s->pending, scratch->data + sent, scratch->len - sent))
+    scratch->len = 0;
+    size_t sent = 0;
+    grove_err err = http_sse_next(s, scratch);
+    if (!err) {
+        ssize_t n;
+        do
+            n = send(s->fd, scratch->data, scratch->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             s->failed = true;
-        return false;
+            return false;
+        }
+        sent = n > 0 ? (size_t)n : 0;
+        if (sent == scratch->len) { /* all taken: at the head if the next poll finds nothing */
+            scratch->len = sent = 0;
+            err = http_sse_next(s, scratch);
+        }
     }
+    if (err == GROVE_ETIMEOUT) {
+        e->due_ms = s->next_keepalive_ms;
+        return true;
+    }
+    if (err)
+        return false; /* the reader polls again, and ends the response */
+    /* The socket is full, or the stream is behind: libmicrohttpd sends the
+     * rest as the client reads. */
+    if (grove_buf_append(&s->pending, scratch->data + sent, scratch->len - sent))
+        s->failed = true;
+    return false;
 }
 
 static void http_sse_free(void *cls)
