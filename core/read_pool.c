@@ -4,11 +4,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 #include "grove/sys/error.h"
@@ -69,11 +69,26 @@ static void *read_pool_main(void *arg)
     return NULL;
 }
 
+/* At most one thread fewer than the cores (and at least one). Pages are
+ * sent at the normal priority (libmicrohttpd's, the relay's, gRPC's and
+ * nng's threads), so each read running beside a write takes a core's worth
+ * of sending with it: on 2 cores, four read threads left the writer a
+ * median 0.78-0.83 of its rate alone, one thread 0.92-0.93 (README,
+ * `readers`). A pull beyond them waits in the queue, which costs the
+ * readers a tenth to a sixth of their pages, not the writer its rate. */
+static size_t read_pool_threads(size_t wanted)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t most = cores > 2 ? (size_t)cores - 1 : 1;
+    if (wanted == 0)
+        wanted = 1;
+    return wanted < most ? wanted : most;
+}
+
 grove_err grove_read_pool_new(struct grove_read_pool **out, size_t threads)
 {
     *out = NULL;
-    if (threads == 0)
-        threads = 1;
+    threads = read_pool_threads(threads);
     struct grove_read_pool *pool = calloc(1, sizeof *pool + threads * sizeof pool->threads[0]);
     if (!pool)
         return grove_error_set(GROVE_ENOMEM, "out of memory");

@@ -1,6 +1,7 @@
 /* The threads pulls are served on (docs/design.md, "Reads beside writes"):
- * one per reader connection of the store, each at the lowest CPU priority
- * (the threads that write keep theirs). The store already lets reads and
+ * one per reader connection of the store, but never more than the cores
+ * less one, each at the lowest CPU priority (the threads that write keep
+ * theirs). The store already lets reads and
  * writes run side by side; on a machine whose cores are all busy the
  * scheduler then gives a writer its share first, so it keeps its throughput
  * beside any number of readers, which share what is left and still run
@@ -22,7 +23,8 @@ struct grove_read_job {
 
 struct grove_read_pool;
 
-/* `threads` threads (at least 1), started now. */
+/* `threads` threads, at least 1 and at most the online cores less one,
+ * started now. */
 grove_err grove_read_pool_new(struct grove_read_pool **out, size_t threads);
 /* Runs every job already queued, then joins the threads. NULL is a no-op. */
 void grove_read_pool_free(struct grove_read_pool *pool);

@@ -63,3 +63,40 @@ Test(core_read_pool, a_pool_of_no_threads_has_one)
     grove_read_pool_free(pool);
     cr_assert_eq(atomic_load(&ran), 1);
 }
+
+struct overlap_job {
+    struct grove_read_job job;
+    atomic_int *running, *most;
+};
+
+static void overlap_run(struct grove_read_job *job)
+{
+    struct overlap_job *j = (struct overlap_job *)job;
+    int now = atomic_fetch_add(j->running, 1) + 1;
+    for (int seen = atomic_load(j->most); now > seen;)
+        if (atomic_compare_exchange_weak(j->most, &seen, now))
+            break;
+    usleep(5000);
+    atomic_fetch_sub(j->running, 1);
+}
+
+/* However many are asked for, pulls leave a core to the writer and the
+ * threads that send the pages. */
+Test(core_read_pool, pulls_run_at_most_one_fewer_than_the_cores_at_once)
+{
+    enum { JOBS = 64 };
+    static struct overlap_job jobs[JOBS];
+    atomic_int running = 0, most = 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int cap = cores > 2 ? (int)cores - 1 : 1;
+    if (cap > JOBS)
+        cap = JOBS;
+    struct grove_read_pool *pool = NULL;
+    cr_assert_eq(grove_read_pool_new(&pool, JOBS), GROVE_OK);
+    for (int i = 0; i < JOBS; i++) {
+        jobs[i] = (struct overlap_job){.job.run = overlap_run, .running = &running, .most = &most};
+        grove_read_pool_submit(pool, &jobs[i].job);
+    }
+    grove_read_pool_free(pool);
+    cr_assert_eq(atomic_load(&most), cap, "%d ran at once on %ld cores", atomic_load(&most), cores);
+}
